@@ -1,0 +1,339 @@
+package postgres
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/stratalog/strata/metastore"
+)
+
+// A segment commit is one transaction in two round trips, whatever the
+// number of partitions:
+//
+//  1. BEGIN, lock the segment's partition rows in metastore.PartitionKeys
+//     order, and load the state of its idempotent producers;
+//  2. after metastore.PlanCommit has run in Go: insert the object row, move
+//     the partitions' next offsets, insert the chunk rows, upsert the
+//     producer states, NOTIFY, COMMIT.
+//
+// Each round trip is one pgx batch (a pipeline with a single Sync); the
+// per-partition rows travel as arrays expanded by unnest, so the statements
+// are the same for every segment and stay prepared on each connection.
+// pgx.BeginFunc would cost a round trip of its own for BEGIN, so the
+// transaction is opened inside the first batch instead.
+
+const lockPartitionsSQL = `
+SELECT p.topic_id, p.partition, p.next_offset, p.log_start_offset, p.leader_node, p.leader_epoch, p.max_timestamp
+FROM unnest($1::uuid[], $2::integer[]) WITH ORDINALITY AS k(topic_id, partition, ord)
+JOIN partitions p ON p.topic_id = k.topic_id AND p.partition = k.partition
+ORDER BY k.ord
+FOR UPDATE OF p`
+
+const loadProducersSQL = `
+SELECT s.producer_id, s.topic_id, s.partition, s.epoch, s.recent::text
+FROM unnest($1::bigint[], $2::uuid[], $3::integer[]) AS k(producer_id, topic_id, partition)
+JOIN producer_state s ON s.producer_id = k.producer_id AND s.topic_id = k.topic_id AND s.partition = k.partition`
+
+const insertObjectSQL = `INSERT INTO objects (key, size, level) VALUES ($1, $2, 0)`
+
+const updatePartitionsSQL = `
+UPDATE partitions p SET next_offset = u.next_offset, max_timestamp = u.max_timestamp
+FROM unnest($1::uuid[], $2::integer[], $3::bigint[], $4::bigint[]) AS u(topic_id, partition, next_offset, max_timestamp)
+WHERE p.topic_id = u.topic_id AND p.partition = u.partition`
+
+const insertChunksSQL = `
+INSERT INTO chunks (topic_id, partition, base_offset, end_offset, object_key, level, start, length,
+	raw_length, batch_count, max_timestamp, max_timestamp_run, skip)
+SELECT u.topic_id, u.partition, u.base_offset, u.end_offset, $1, 0, u.start, u.length,
+	u.raw_length, u.batch_count, u.max_timestamp, u.max_timestamp_run, u.skip::integer[]
+FROM unnest($2::uuid[], $3::integer[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[],
+	$8::bigint[], $9::integer[], $10::bigint[], $11::bigint[], $12::text[])
+	AS u(topic_id, partition, base_offset, end_offset, start, length,
+		raw_length, batch_count, max_timestamp, max_timestamp_run, skip)`
+
+const upsertProducersSQL = `
+INSERT INTO producer_state (producer_id, topic_id, partition, epoch, recent, updated_at)
+SELECT u.producer_id, u.topic_id, u.partition, u.epoch, u.recent::jsonb, now()
+FROM unnest($1::bigint[], $2::uuid[], $3::integer[], $4::smallint[], $5::text[])
+	AS u(producer_id, topic_id, partition, epoch, recent)
+ON CONFLICT (producer_id, topic_id, partition)
+DO UPDATE SET epoch = excluded.epoch, recent = excluded.recent, updated_at = excluded.updated_at`
+
+const notifySQL = `SELECT pg_notify('` + NotifyChannel + `', p) FROM unnest($1::text[]) AS p`
+
+// CommitSegment implements metastore.Store.
+func (s *Store) CommitSegment(ctx context.Context, seg metastore.SegmentSpec) ([]metastore.ChunkResult, error) {
+	start := time.Now()
+	pkeys := metastore.PartitionKeys(seg)
+	prkeys := metastore.ProducerKeys(seg)
+	var results []metastore.ChunkResult
+	err := s.retry(ctx, "commit_segment", func() error {
+		var err error
+		results, err = s.commitOnce(ctx, seg, pkeys, prkeys)
+		return err
+	})
+	s.metrics.commitSeconds.Observe(time.Since(start).Seconds())
+	if err != nil {
+		return nil, fmt.Errorf("commit segment %s: %w", seg.ObjectKey, err)
+	}
+	return results, nil
+}
+
+func (s *Store) commitOnce(ctx context.Context, seg metastore.SegmentSpec, pkeys []metastore.PartitionKey, prkeys []metastore.ProducerKey) (_ []metastore.ChunkResult, err error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Release()
+	defer func() {
+		if err != nil {
+			rollback(ctx, conn)
+		}
+	}()
+
+	// Round trip 1: lock and load.
+	topicIDs := make([]uuid.UUID, len(pkeys))
+	partNums := make([]int32, len(pkeys))
+	for i, k := range pkeys {
+		topicIDs[i], partNums[i] = k.TopicID, k.Partition
+	}
+	prIDs := make([]int64, len(prkeys))
+	prTopics := make([]uuid.UUID, len(prkeys))
+	prParts := make([]int32, len(prkeys))
+	for i, k := range prkeys {
+		prIDs[i], prTopics[i], prParts[i] = k.ProducerID, k.TopicID, k.Partition
+	}
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue(lockPartitionsSQL, topicIDs, partNums)
+	b.Queue(loadProducersSQL, prIDs, prTopics, prParts)
+	br := conn.SendBatch(ctx, b)
+	parts, maxTS, producers, err := readState(br, len(pkeys), len(prkeys))
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	plan := metastore.PlanCommit(seg, parts, producers, time.Now().UnixMilli())
+
+	// Round trip 2: write and commit.
+	b = &pgx.Batch{}
+	b.Queue(insertObjectSQL, seg.ObjectKey, seg.ObjectSize)
+	if len(plan.Chunks) > 0 {
+		queueChunks(b, seg.ObjectKey, plan, maxTS)
+	}
+	if len(plan.Producers) > 0 {
+		if err := queueProducers(b, plan); err != nil {
+			return nil, err
+		}
+	}
+	b.Queue("COMMIT")
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		return nil, err
+	}
+	return plan.Results, nil
+}
+
+// rollback ends a failed transaction. If that fails too, the connection is
+// closed, so that the pool never hands out one inside a transaction.
+func rollback(ctx context.Context, conn *pgxpool.Conn) {
+	if conn.Conn().IsClosed() || conn.Conn().PgConn().TxStatus() == 'I' {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := conn.Exec(ctx, "ROLLBACK"); err != nil {
+		conn.Conn().Close(ctx)
+	}
+}
+
+// readState reads the results of the first round trip.
+func readState(br pgx.BatchResults, nparts, nproducers int) (
+	map[metastore.PartitionKey]metastore.Partition, map[metastore.PartitionKey]int64,
+	map[metastore.ProducerKey]metastore.ProducerState, error,
+) {
+	if _, err := br.Exec(); err != nil {
+		return nil, nil, nil, fmt.Errorf("begin: %w", err)
+	}
+	parts := make(map[metastore.PartitionKey]metastore.Partition, nparts)
+	maxTS := make(map[metastore.PartitionKey]int64, nparts)
+	rows, err := br.Query()
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("lock partitions: %w", err)
+	}
+	var p metastore.Partition
+	var ts int64
+	_, err = pgx.ForEachRow(rows, []any{&p.TopicID, &p.Partition, &p.NextOffset, &p.LogStartOffset, &p.LeaderNode, &p.LeaderEpoch, &ts}, func() error {
+		k := metastore.PartitionKey{TopicID: p.TopicID, Partition: p.Partition}
+		parts[k] = p
+		maxTS[k] = ts
+		return nil
+	})
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("lock partitions: %w", err)
+	}
+	producers := make(map[metastore.ProducerKey]metastore.ProducerState, nproducers)
+	rows, err = br.Query()
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("load producers: %w", err)
+	}
+	var st metastore.ProducerState
+	var recent string
+	_, err = pgx.ForEachRow(rows, []any{&st.Key.ProducerID, &st.Key.TopicID, &st.Key.Partition, &st.Epoch, &recent}, func() error {
+		r, err := decodeRecent(recent)
+		if err != nil {
+			return fmt.Errorf("producer %d on %s/%d: %w", st.Key.ProducerID, st.Key.TopicID, st.Key.Partition, err)
+		}
+		producers[st.Key] = metastore.ProducerState{Key: st.Key, Epoch: st.Epoch, Recent: r}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("load producers: %w", err)
+	}
+	return parts, maxTS, producers, nil
+}
+
+// queueChunks queues the partition updates, chunk inserts and notifications
+// of a plan. maxTS holds each partition's running maximum timestamp.
+func queueChunks(b *pgx.Batch, objectKey string, plan metastore.CommitPlan, maxTS map[metastore.PartitionKey]int64) {
+	n := len(plan.Chunks)
+	var (
+		topics    = make([]uuid.UUID, n)
+		partNums  = make([]int32, n)
+		bases     = make([]int64, n)
+		ends      = make([]int64, n)
+		starts    = make([]int64, n)
+		lengths   = make([]int64, n)
+		raws      = make([]int64, n)
+		counts    = make([]int32, n)
+		maxes     = make([]int64, n)
+		runs      = make([]int64, n)
+		skips     = make([]string, n)
+		touchedTS = make(map[metastore.PartitionKey]int64, len(plan.NextOffset))
+	)
+	for i, c := range plan.Chunks {
+		k := metastore.PartitionKey{TopicID: c.TopicID, Partition: c.Partition}
+		run, ok := touchedTS[k]
+		if !ok {
+			run = maxTS[k]
+		}
+		run = max(run, c.MaxTimestamp)
+		touchedTS[k] = run
+		topics[i], partNums[i], bases[i], ends[i] = c.TopicID, c.Partition, c.BaseOffset, c.EndOffset
+		starts[i], lengths[i], raws[i], counts[i] = c.Start, c.Length, c.RawLength, c.BatchCount
+		maxes[i], runs[i], skips[i] = c.MaxTimestamp, run, intArrayLiteral(c.Skip)
+	}
+	hws := make([]HighWatermark, 0, len(plan.NextOffset))
+	for k, next := range plan.NextOffset {
+		hws = append(hws, HighWatermark{TopicID: k.TopicID, Partition: k.Partition, NextOffset: next})
+	}
+	sortHighWatermarks(hws)
+	upTopics := make([]uuid.UUID, len(hws))
+	upParts := make([]int32, len(hws))
+	upNext := make([]int64, len(hws))
+	upTS := make([]int64, len(hws))
+	for i, hw := range hws {
+		upTopics[i], upParts[i], upNext[i] = hw.TopicID, hw.Partition, hw.NextOffset
+		upTS[i] = touchedTS[metastore.PartitionKey{TopicID: hw.TopicID, Partition: hw.Partition}]
+	}
+	b.Queue(updatePartitionsSQL, upTopics, upParts, upNext, upTS)
+	b.Queue(insertChunksSQL, objectKey, topics, partNums, bases, ends, starts, lengths, raws, counts, maxes, runs, skips)
+	b.Queue(notifySQL, encodeNotifications(hws, maxNotifyPayload))
+}
+
+func queueProducers(b *pgx.Batch, plan metastore.CommitPlan) error {
+	n := len(plan.Producers)
+	ids := make([]int64, 0, n)
+	topics := make([]uuid.UUID, 0, n)
+	partNums := make([]int32, 0, n)
+	epochs := make([]int16, 0, n)
+	recents := make([]string, 0, n)
+	for k, st := range plan.Producers {
+		r, err := encodeRecent(st.Recent)
+		if err != nil {
+			return err
+		}
+		ids, topics, partNums = append(ids, k.ProducerID), append(topics, k.TopicID), append(partNums, k.Partition)
+		epochs, recents = append(epochs, st.Epoch), append(recents, r)
+	}
+	b.Queue(upsertProducersSQL, ids, topics, partNums, epochs, recents)
+	return nil
+}
+
+func sortHighWatermarks(hws []HighWatermark) {
+	slices.SortFunc(hws, func(a, b HighWatermark) int {
+		if c := bytes.Compare(a.TopicID[:], b.TopicID[:]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Partition, b.Partition)
+	})
+}
+
+// intArrayLiteral spells s as a PostgreSQL array literal, "{1,5}".
+func intArrayLiteral(s []int32) string {
+	if len(s) == 0 {
+		return "{}"
+	}
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, v := range s {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatInt(int64(v), 10))
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+// The recent batches of a producer are stored as a JSON array of
+// [first_seq, last_seq, base_offset] triples, oldest first.
+
+func encodeRecent(r []metastore.RecentBatch) (string, error) {
+	triples := make([][3]int64, len(r))
+	for i, rb := range r {
+		triples[i] = [3]int64{int64(rb.FirstSeq), int64(rb.LastSeq), rb.BaseOffset}
+	}
+	b, err := json.Marshal(triples)
+	if err != nil {
+		return "", fmt.Errorf("encode producer state: %w", err)
+	}
+	return string(b), nil
+}
+
+var errBadProducerState = errors.New("malformed producer state")
+
+func decodeRecent(s string) ([]metastore.RecentBatch, error) {
+	var triples [][]int64
+	if err := json.Unmarshal([]byte(s), &triples); err != nil {
+		return nil, fmt.Errorf("%w: %w", errBadProducerState, err)
+	}
+	if len(triples) > metastore.MaxRecentBatches {
+		return nil, fmt.Errorf("%w: %d recent batches", errBadProducerState, len(triples))
+	}
+	r := make([]metastore.RecentBatch, len(triples))
+	for i, t := range triples {
+		if len(t) != 3 {
+			return nil, fmt.Errorf("%w: %d numbers where 3 belong", errBadProducerState, len(t))
+		}
+		if t[0] < 0 || t[0] > 1<<31-1 || t[1] < 0 || t[1] > 1<<31-1 {
+			return nil, fmt.Errorf("%w: sequence out of range", errBadProducerState)
+		}
+		r[i] = metastore.RecentBatch{FirstSeq: int32(t[0]), LastSeq: int32(t[1]), BaseOffset: t[2]}
+	}
+	return r, nil
+}

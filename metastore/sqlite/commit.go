@@ -1,0 +1,144 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/stratalog/strata/metastore"
+)
+
+// ErrObjectExists is returned by CommitSegment for an object key that was
+// already committed: committing it again would store its batches twice.
+var ErrObjectExists = errors.New("metastore: object already committed")
+
+// CommitSegment records the object and its chunks in one transaction. It
+// loads the touched partitions and producer states, lets metastore.PlanCommit
+// assign offsets and check sequences, and writes the plan.
+func (s *Store) CommitSegment(ctx context.Context, seg metastore.SegmentSpec) (results []metastore.ChunkResult, err error) {
+	defer s.observe("commit_segment", time.Now(), &err)
+	if seg.ObjectKey == "" {
+		return nil, errors.New("commit segment: empty object key")
+	}
+	var plan metastore.CommitPlan
+	err = s.writeTx(ctx, func(tx *sql.Tx) error {
+		now := s.now().UnixMilli()
+		parts, err := s.loadPartitions(ctx, tx, seg)
+		if err != nil {
+			return err
+		}
+		producers, err := s.loadProducers(ctx, tx, seg, parts)
+		if err != nil {
+			return err
+		}
+		plan = metastore.PlanCommit(seg, parts, producers, now)
+		return s.writePlan(ctx, tx, seg, plan, now)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("commit segment %s: %w", seg.ObjectKey, err)
+	}
+	s.m.chunks.Add(float64(len(plan.Chunks)))
+	return plan.Results, nil
+}
+
+func (s *Store) loadPartitions(ctx context.Context, tx *sql.Tx, seg metastore.SegmentSpec) (map[metastore.PartitionKey]metastore.Partition, error) {
+	keys := metastore.PartitionKeys(seg)
+	parts := make(map[metastore.PartitionKey]metastore.Partition, len(keys))
+	st := tx.StmtContext(ctx, s.wPartition)
+	for _, k := range keys {
+		p, err := scanPartition(st.QueryRowContext(ctx, k.TopicID[:], k.Partition), k.TopicID, k.Partition)
+		if errors.Is(err, metastore.ErrUnknownPartition) {
+			continue // PlanCommit fails the chunk
+		}
+		if err != nil {
+			return nil, fmt.Errorf("load partition %s/%d: %w", k.TopicID, k.Partition, err)
+		}
+		parts[k] = p
+	}
+	return parts, nil
+}
+
+func (s *Store) loadProducers(ctx context.Context, tx *sql.Tx, seg metastore.SegmentSpec,
+	parts map[metastore.PartitionKey]metastore.Partition) (map[metastore.ProducerKey]metastore.ProducerState, error) {
+	keys := metastore.ProducerKeys(seg)
+	producers := make(map[metastore.ProducerKey]metastore.ProducerState, len(keys))
+	if len(keys) == 0 {
+		return producers, nil
+	}
+	st := tx.StmtContext(ctx, s.wProducer)
+	for _, k := range keys {
+		if _, ok := parts[metastore.PartitionKey{TopicID: k.TopicID, Partition: k.Partition}]; !ok {
+			continue
+		}
+		var (
+			epoch  int16
+			recent []byte
+		)
+		err := st.QueryRowContext(ctx, k.ProducerID, k.TopicID[:], k.Partition).Scan(&epoch, &recent)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("load producer %d on %s/%d: %w", k.ProducerID, k.TopicID, k.Partition, err)
+		}
+		rs, err := decodeRecent(recent)
+		if err != nil {
+			return nil, fmt.Errorf("load producer %d on %s/%d: %w", k.ProducerID, k.TopicID, k.Partition, err)
+		}
+		producers[k] = metastore.ProducerState{Key: k, Epoch: epoch, Recent: rs}
+	}
+	return producers, nil
+}
+
+func (s *Store) writePlan(ctx context.Context, tx *sql.Tx, seg metastore.SegmentSpec, plan metastore.CommitPlan, now int64) error {
+	res, err := tx.StmtContext(ctx, s.wInsObject).ExecContext(ctx, seg.ObjectKey, seg.ObjectSize, now)
+	if err != nil {
+		return fmt.Errorf("insert object: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("insert object: %w", err)
+	} else if n == 0 {
+		return ErrObjectExists
+	}
+	st := tx.StmtContext(ctx, s.wNextOffset)
+	for k, next := range plan.NextOffset {
+		if _, err := st.ExecContext(ctx, next, k.TopicID[:], k.Partition); err != nil {
+			return fmt.Errorf("advance partition %s/%d: %w", k.TopicID, k.Partition, err)
+		}
+	}
+	st = tx.StmtContext(ctx, s.wUpsProducer)
+	for k, ps := range plan.Producers {
+		if _, err := st.ExecContext(ctx, k.ProducerID, k.TopicID[:], k.Partition, ps.Epoch, string(encodeRecent(ps.Recent)), now); err != nil {
+			return fmt.Errorf("store producer %d on %s/%d: %w", k.ProducerID, k.TopicID, k.Partition, err)
+		}
+	}
+	st = tx.StmtContext(ctx, s.wInsChunk)
+	for _, c := range plan.Chunks {
+		if _, err := st.ExecContext(ctx, c.TopicID[:], c.Partition, c.BaseOffset, c.EndOffset, c.ObjectKey, c.Level,
+			c.Start, c.Length, c.RawLength, c.BatchCount, c.MaxTimestamp, skipArg(c.Skip)); err != nil {
+			return fmt.Errorf("insert chunk %s/%d at %d: %w", c.TopicID, c.Partition, c.BaseOffset, err)
+		}
+	}
+	return nil
+}
+
+// AllocateProducerID returns a new producer id; ids start at 1.
+func (s *Store) AllocateProducerID(ctx context.Context) (id int64, err error) {
+	defer s.observe("allocate_producer_id", time.Now(), &err)
+	err = s.w.QueryRowContext(ctx, `UPDATE producer_ids SET next_id = next_id + 1 WHERE id = 1 RETURNING next_id - 1`).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("allocate producer id: %w", err)
+	}
+	return id, nil
+}
+
+// skipArg is the skip column's value: NULL for an empty list. Columns are
+// STRICT TEXT, so JSON goes in as a string, never as a blob.
+func skipArg(skip []int32) any {
+	if b := encodeSkip(skip); b != nil {
+		return string(b)
+	}
+	return nil
+}
