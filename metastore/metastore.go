@@ -183,6 +183,13 @@ type Store interface {
 	// partition does not exist.
 	ChunkForTimestamp(ctx context.Context, topicID uuid.UUID, partition int32, ts int64) (c Chunk, ok bool, err error)
 
+	// DeleteRecords advances a partition's log start offset to offset (-1:
+	// the high watermark), as Kafka's DeleteRecords does, and returns the new
+	// log start offset. It never moves the log start back. An offset above
+	// the high watermark is ErrOffsetOutOfRange. Chunks wholly below the log
+	// start are dropped later by the compactor; reads below it fail at once.
+	DeleteRecords(ctx context.Context, topicID uuid.UUID, partition int32, offset int64) (int64, error)
+
 	// AllocateProducerID returns a new, never used producer id.
 	AllocateProducerID(ctx context.Context) (int64, error)
 

@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) metastore.Store) {
 		{"ChunksFrom", testChunksFrom},
 		{"ChunkForTimestamp", testChunkForTimestamp},
 		{"AllocateProducerID", testAllocateProducerID},
+		{"DeleteRecords", testDeleteRecords},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1088,5 +1089,43 @@ func testAllocateProducerID(t *testing.T, s metastore.Store) {
 	}
 	if len(seen) != goroutines*each {
 		t.Errorf("%d distinct ids, want %d", len(seen), goroutines*each)
+	}
+}
+
+func testDeleteRecords(t *testing.T, s metastore.Store) {
+	tp := mustTopic(t, s, "trim", 1)
+	commit(t, s, segment(chunk(tp.ID, 0, plain(10, 1))))
+	commit(t, s, segment(chunk(tp.ID, 0, plain(5, 2))))
+
+	start, err := s.DeleteRecords(ctx(t), tp.ID, 0, 4)
+	if err != nil || start != 4 {
+		t.Fatalf("DeleteRecords(4) = %d, %v; want 4", start, err)
+	}
+	// Never moves back.
+	if start, err = s.DeleteRecords(ctx(t), tp.ID, 0, 2); err != nil || start != 4 {
+		t.Fatalf("DeleteRecords(2) after 4 = %d, %v; want 4", start, err)
+	}
+	if p := partition(t, s, tp.ID, 0); p.LogStartOffset != 4 || p.NextOffset != 15 {
+		t.Fatalf("partition after delete: log start %d next %d", p.LogStartOffset, p.NextOffset)
+	}
+	if _, err := s.ChunksFrom(ctx(t), tp.ID, 0, 3, 10); !errors.Is(err, metastore.ErrOffsetOutOfRange) {
+		t.Fatalf("ChunksFrom below log start: %v, want ErrOffsetOutOfRange", err)
+	}
+	// The chunk holding the new log start is still found.
+	cs, err := s.ChunksFrom(ctx(t), tp.ID, 0, 4, 10)
+	if err != nil || len(cs) == 0 || cs[0].BaseOffset != 0 {
+		t.Fatalf("ChunksFrom(4) = %+v, %v", cs, err)
+	}
+	if _, err := s.DeleteRecords(ctx(t), tp.ID, 0, 16); !errors.Is(err, metastore.ErrOffsetOutOfRange) {
+		t.Fatalf("DeleteRecords above the high watermark: %v", err)
+	}
+	if p := partition(t, s, tp.ID, 0); p.LogStartOffset != 4 {
+		t.Fatalf("a refused DeleteRecords moved the log start to %d", p.LogStartOffset)
+	}
+	if start, err = s.DeleteRecords(ctx(t), tp.ID, 0, -1); err != nil || start != 15 {
+		t.Fatalf("DeleteRecords(-1) = %d, %v; want the high watermark 15", start, err)
+	}
+	if _, err := s.DeleteRecords(ctx(t), tp.ID, 3, 0); !errors.Is(err, metastore.ErrUnknownPartition) {
+		t.Fatalf("DeleteRecords on a missing partition: %v", err)
 	}
 }

@@ -348,3 +348,27 @@ func (s *Store) AllocateProducerID(ctx context.Context) (int64, error) {
 	}
 	return id, nil
 }
+
+// DeleteRecords implements metastore.Store.
+func (s *Store) DeleteRecords(ctx context.Context, topicID uuid.UUID, partition int32, offset int64) (int64, error) {
+	var start int64
+	err := s.pool.QueryRow(ctx, `
+		UPDATE partitions
+		SET log_start_offset = GREATEST(log_start_offset,
+			CASE WHEN $3::bigint < 0 THEN next_offset ELSE $3::bigint END)
+		WHERE topic_id = $1 AND partition = $2 AND $3::bigint <= next_offset
+		RETURNING log_start_offset`, topicID, partition, offset).Scan(&start)
+	if errors.Is(err, pgx.ErrNoRows) {
+		// Either no such partition or an offset above its high watermark.
+		p, perr := s.Partition(ctx, topicID, partition)
+		if perr != nil {
+			return 0, fmt.Errorf("delete records: %w", perr)
+		}
+		return p.LogStartOffset, fmt.Errorf("delete records %s/%d before %d (high watermark %d): %w",
+			topicID, partition, offset, p.NextOffset, metastore.ErrOffsetOutOfRange)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("delete records %s/%d: %w", topicID, partition, err)
+	}
+	return start, nil
+}

@@ -136,3 +136,36 @@ func scanChunk(rows *sql.Rows) (metastore.Chunk, error) {
 	c.Skip, err = decodeSkip(skip)
 	return c, err
 }
+
+// DeleteRecords advances the log start offset; see metastore.Store.
+func (s *Store) DeleteRecords(ctx context.Context, topicID uuid.UUID, partition int32, offset int64) (start int64, err error) {
+	defer s.observe("delete_records", time.Now(), &err)
+	var next int64
+	err = s.writeTx(ctx, func(tx *sql.Tx) error {
+		row := tx.QueryRowContext(ctx, `SELECT log_start_offset, next_offset FROM partitions
+			WHERE topic_id = ? AND partition = ?`, topicID[:], partition)
+		if err := row.Scan(&start, &next); errors.Is(err, sql.ErrNoRows) {
+			return metastore.ErrUnknownPartition
+		} else if err != nil {
+			return err
+		}
+		if offset > next {
+			return metastore.ErrOffsetOutOfRange
+		}
+		target := offset
+		if target < 0 {
+			target = next
+		}
+		if target <= start {
+			return nil
+		}
+		start = target
+		_, err := tx.ExecContext(ctx, `UPDATE partitions SET log_start_offset = ?
+			WHERE topic_id = ? AND partition = ?`, start, topicID[:], partition)
+		return err
+	})
+	if err != nil {
+		return start, fmt.Errorf("delete records %s/%d before %d: %w", topicID, partition, offset, err)
+	}
+	return start, nil
+}
