@@ -1,0 +1,54 @@
+package reader
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// flightGroup merges concurrent calls for the same key into one. The work
+// runs in its own goroutine with a context detached from the callers' (and
+// bounded by timeout), so that a caller giving up neither cancels the work
+// for the others nor wastes what was fetched: the result still lands in the
+// cache. Its mutex is a leaf lock.
+type flightGroup struct {
+	timeout time.Duration
+	mu      sync.Mutex
+	calls   map[string]*flightCall
+}
+
+type flightCall struct {
+	done chan struct{}
+	val  any
+	err  error
+}
+
+// do runs fn once for all concurrent callers with the same key and waits for
+// its result or for ctx to end.
+func (g *flightGroup) do(ctx context.Context, key string, fn func(context.Context) (any, error)) (any, error) {
+	g.mu.Lock()
+	call, ok := g.calls[key]
+	if !ok {
+		if g.calls == nil {
+			g.calls = make(map[string]*flightCall)
+		}
+		call = &flightCall{done: make(chan struct{})}
+		g.calls[key] = call
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.timeout)
+		go func() {
+			defer cancel()
+			call.val, call.err = fn(wctx)
+			g.mu.Lock()
+			delete(g.calls, key)
+			g.mu.Unlock()
+			close(call.done)
+		}()
+	}
+	g.mu.Unlock()
+	select {
+	case <-call.done:
+		return call.val, call.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}

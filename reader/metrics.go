@@ -1,0 +1,41 @@
+package reader
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	cacheHits   prometheus.Counter
+	cacheMisses prometheus.Counter
+	cacheBytes  prometheus.Gauge
+	readSeconds prometheus.Histogram
+	objectGets  *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		cacheHits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_reader_cache_hits_total",
+			Help: "Chunk reads served from the cache of decoded chunks.",
+		}),
+		cacheMisses: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_reader_cache_misses_total",
+			Help: "Chunk reads that had to decode or fetch the chunk.",
+		}),
+		cacheBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "strata_reader_cache_bytes",
+			Help: "Bytes held by the chunk and object cache.",
+		}),
+		readSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "strata_reader_read_seconds",
+			Help:    "Time to serve one partition read, long polls excluded.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
+		}),
+		objectGets: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_reader_object_gets_total",
+			Help: "Object store reads made by the reader, by kind (whole object or ranged chunk).",
+		}, []string{"kind"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.cacheHits, m.cacheMisses, m.cacheBytes, m.readSeconds, m.objectGets)
+	}
+	return m
+}

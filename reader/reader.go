@@ -1,0 +1,579 @@
+// Package reader is the fetch path. It finds the chunks holding a partition's
+// offsets through the metastore's chunk index (cached per partition), serves
+// their record batches from a byte-bounded cache of decoded chunks, and
+// otherwise fetches them from the object store: small objects whole, with one
+// GET serving every partition in them, large ones by a ranged GET of the
+// chunk. Concurrent misses for the same object or chunk share one request.
+// Level-0 batches leave with their absolute base offset and the partition's
+// leader epoch written into a copy of their header.
+//
+// Lock order: Reader.mu, then partState.mu. The cache's and the flight
+// group's mutexes are leaves, never held while taking another lock, and no
+// lock is held across a metastore or object store call.
+package reader
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/stratalog/strata/internal/objstore"
+	"github.com/stratalog/strata/internal/recordbatch"
+	"github.com/stratalog/strata/internal/segment"
+	"github.com/stratalog/strata/metastore"
+)
+
+// Metastore is what the reader needs from the metastore.
+type Metastore interface {
+	Partition(ctx context.Context, topicID uuid.UUID, partition int32) (metastore.Partition, error)
+	ChunksFrom(ctx context.Context, topicID uuid.UUID, partition int32, offset int64, limit int) ([]metastore.Chunk, error)
+	ChunkForTimestamp(ctx context.Context, topicID uuid.UUID, partition int32, ts int64) (metastore.Chunk, bool, error)
+}
+
+// Result is the outcome of one partition read.
+type Result struct {
+	// Records holds whole record batches, with absolute offsets.
+	Records        []byte
+	HighWatermark  int64
+	LogStartOffset int64
+}
+
+// maxIndexChunks bounds the chunk rows cached per partition.
+const maxIndexChunks = 1024
+
+// Reader serves reads of committed records. It is safe for concurrent use.
+type Reader struct {
+	cfg     Config
+	store   Metastore
+	objects objstore.Store
+	logger  *slog.Logger
+	metrics *metrics
+	cache   *cache
+	flights flightGroup
+	decomp  kgo.Decompressor
+	now     func() time.Time
+
+	mu    sync.Mutex
+	parts map[metastore.PartitionKey]*partState
+}
+
+// partState is what the reader knows of one partition.
+type partState struct {
+	key metastore.PartitionKey
+
+	mu       sync.Mutex
+	loaded   bool      // the partition row was read at least once
+	fetched  time.Time // when the row was last read from the metastore
+	logStart int64
+	hwm      int64
+	epoch    int32
+	// chunks is a contiguous run of the partition's chunk index, in offset
+	// order. Elements are never modified in place; readers copy them out.
+	chunks  []metastore.Chunk
+	waiters map[chan struct{}]struct{}
+}
+
+type partSnapshot struct {
+	logStart, hwm int64
+	epoch         int32
+}
+
+// New returns a Reader. cfg should have passed Validate.
+func New(cfg Config, store Metastore, objects objstore.Store, logger *slog.Logger, reg prometheus.Registerer) *Reader {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	m := newMetrics(reg)
+	return &Reader{
+		cfg:     cfg,
+		store:   store,
+		objects: objects,
+		logger:  logger.With("component", "reader"),
+		metrics: m,
+		cache:   newCache(cfg.CacheBytes, func(n int64) { m.cacheBytes.Set(float64(n)) }),
+		flights: flightGroup{timeout: cfg.FetchTimeout},
+		decomp:  kgo.DefaultDecompressor(),
+		now:     time.Now,
+		parts:   make(map[metastore.PartitionKey]*partState),
+	}
+}
+
+// Read returns whole record batches of a partition starting with the batch
+// that contains offset: at least one batch, even when it is larger than
+// maxBytes, then more while the total stays within maxBytes. At the high
+// watermark Records is empty. Below the log start offset or above the high
+// watermark the error is metastore.ErrOffsetOutOfRange, and the Result still
+// carries both offsets.
+func (r *Reader) Read(ctx context.Context, topicID uuid.UUID, partition int32, offset int64, maxBytes int) (Result, error) {
+	start := r.now()
+	defer func() { r.metrics.readSeconds.Observe(time.Since(start).Seconds()) }()
+
+	st := r.state(topicID, partition)
+	snap, err := r.partition(ctx, st, offset)
+	if err != nil {
+		return Result{}, fmt.Errorf("read %s/%d: %w", topicID, partition, err)
+	}
+	res := Result{HighWatermark: snap.hwm, LogStartOffset: snap.logStart}
+	if offset < snap.logStart || offset > snap.hwm {
+		return res, fmt.Errorf("read %s/%d at %d (log start %d, high watermark %d): %w",
+			topicID, partition, offset, snap.logStart, snap.hwm, metastore.ErrOffsetOutOfRange)
+	}
+
+	out := assembler{epoch: snap.epoch}
+	cur := offset
+	retried := false
+	full := false
+	for cur < snap.hwm && !full {
+		chunks, err := r.chunksFor(ctx, st, cur)
+		if err != nil {
+			return r.partial(res, out, fmt.Errorf("read %s/%d at %d: %w", topicID, partition, cur, err))
+		}
+		if len(chunks) == 0 {
+			break
+		}
+		progressed := false
+		for i := range chunks {
+			c := &chunks[i]
+			if c.BaseOffset >= snap.hwm || (out.size > 0 && out.size >= maxBytes) {
+				full = true
+				break
+			}
+			data, err := r.chunk(ctx, c)
+			if errors.Is(err, objstore.ErrNotFound) && !retried {
+				// The object went away (compaction or retention) after
+				// the index was cached: forget it and look again.
+				retried = true
+				st.dropIndex()
+				snap2, err := r.refresh(ctx, st)
+				if err != nil {
+					return r.partial(res, out, fmt.Errorf("read %s/%d: %w", topicID, partition, err))
+				}
+				if cur < snap2.logStart {
+					if out.size > 0 {
+						res.Records = out.bytes()
+						return res, nil
+					}
+					res.LogStartOffset, res.HighWatermark = snap2.logStart, snap2.hwm
+					return res, fmt.Errorf("read %s/%d at %d (log start %d): %w",
+						topicID, partition, cur, snap2.logStart, metastore.ErrOffsetOutOfRange)
+				}
+				progressed = true
+				break
+			}
+			if err != nil {
+				return r.partial(res, out, fmt.Errorf("read %s/%d at %d: %w", topicID, partition, cur, err))
+			}
+			mark := out.mark()
+			werr := walk(c, data, cur, func(b *batchInfo, bstart, bend int64) bool {
+				if bstart >= snap.hwm {
+					full = true
+					return false
+				}
+				if out.size > 0 && out.size+b.size > maxBytes {
+					full = true
+					return false
+				}
+				out.add(data.raw[b.pos:b.pos+b.size], bstart, c.Level == 0)
+				cur = bend
+				return true
+			})
+			if werr != nil {
+				out.reset(mark) // serve nothing of a chunk that disagrees with its index
+				return r.partial(res, out, fmt.Errorf("read %s/%d object %s: %w", topicID, partition, c.ObjectKey, werr))
+			}
+			if full {
+				break
+			}
+			if c.EndOffset > cur {
+				cur = c.EndOffset
+			}
+			progressed = true
+		}
+		if !progressed {
+			break
+		}
+	}
+	res.Records = out.bytes()
+	return res, nil
+}
+
+// partial returns what was read before err, if anything, and err otherwise.
+// The consumer's next fetch starts after the returned batches and meets the
+// error then.
+func (r *Reader) partial(res Result, out assembler, err error) (Result, error) {
+	if out.size == 0 {
+		return res, err
+	}
+	r.logger.Warn("read stopped early", "err", err)
+	res.Records = out.bytes()
+	return res, nil
+}
+
+// assembler collects the batches of a read and copies them, once, into the
+// result, rewriting the headers of level-0 batches in the copy.
+type assembler struct {
+	epoch int32
+	size  int
+	picks []pick
+}
+
+type pick struct {
+	batch   []byte // cached bytes: never written
+	base    int64
+	rewrite bool
+}
+
+func (a *assembler) add(batch []byte, base int64, rewrite bool) {
+	a.picks = append(a.picks, pick{batch, base, rewrite})
+	a.size += len(batch)
+}
+
+func (a *assembler) mark() int { return len(a.picks) }
+
+// reset drops the batches added since mark.
+func (a *assembler) reset(mark int) {
+	for _, p := range a.picks[mark:] {
+		a.size -= len(p.batch)
+	}
+	a.picks = a.picks[:mark]
+}
+
+func (a *assembler) bytes() []byte {
+	if a.size == 0 {
+		return nil
+	}
+	out := make([]byte, 0, a.size)
+	for _, p := range a.picks {
+		n := len(out)
+		out = append(out, p.batch...)
+		if p.rewrite {
+			recordbatch.SetBaseOffset(out[n:], p.base)
+			recordbatch.SetPartitionLeaderEpoch(out[n:], a.epoch)
+		}
+	}
+	return out
+}
+
+// state returns the partition's state, creating it empty.
+func (r *Reader) state(topicID uuid.UUID, partition int32) *partState {
+	k := metastore.PartitionKey{TopicID: topicID, Partition: partition}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st, ok := r.parts[k]
+	if !ok {
+		st = &partState{key: k}
+		r.parts[k] = st
+	}
+	return st
+}
+
+// existing returns the partition's state or nil.
+func (r *Reader) existing(topicID uuid.UUID, partition int32) *partState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.parts[metastore.PartitionKey{TopicID: topicID, Partition: partition}]
+}
+
+// partition returns the partition's offsets, from the cache when they are
+// fresh and offset is not above the cached high watermark.
+func (r *Reader) partition(ctx context.Context, st *partState, offset int64) (partSnapshot, error) {
+	st.mu.Lock()
+	snap := partSnapshot{logStart: st.logStart, hwm: st.hwm, epoch: st.epoch}
+	fresh := st.loaded && r.now().Sub(st.fetched) < r.cfg.MetadataTTL
+	st.mu.Unlock()
+	if fresh && offset <= snap.hwm {
+		return snap, nil
+	}
+	return r.refresh(ctx, st)
+}
+
+// refresh reads the partition row from the metastore, merging it into the
+// cached state; concurrent refreshes of one partition share one query.
+func (r *Reader) refresh(ctx context.Context, st *partState) (partSnapshot, error) {
+	key := "p" + st.key.TopicID.String() + "/" + strconv.Itoa(int(st.key.Partition))
+	v, err := r.flights.do(ctx, key, func(ctx context.Context) (any, error) {
+		p, err := r.store.Partition(ctx, st.key.TopicID, st.key.Partition)
+		if err != nil {
+			return nil, err
+		}
+		return st.update(p, r.now()), nil
+	})
+	if err != nil {
+		return partSnapshot{}, err
+	}
+	return v.(partSnapshot), nil
+}
+
+// update merges a partition row read at time at. Offsets never move back:
+// a local commit may have raised them after the row was read.
+func (st *partState) update(p metastore.Partition, at time.Time) partSnapshot {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.loaded = true
+	st.fetched = at
+	st.logStart = max(st.logStart, p.LogStartOffset)
+	st.epoch = max(st.epoch, p.LeaderEpoch)
+	st.raise(p.NextOffset)
+	// Forget index rows wholly below the log start offset.
+	i := 0
+	for i < len(st.chunks) && st.chunks[i].EndOffset <= st.logStart {
+		i++
+	}
+	st.chunks = st.chunks[i:]
+	return partSnapshot{logStart: st.logStart, hwm: st.hwm, epoch: st.epoch}
+}
+
+// raise sets the high watermark to hwm if that is higher, and wakes the
+// long polls on the partition. st.mu must be held.
+func (st *partState) raise(hwm int64) {
+	if hwm <= st.hwm {
+		return
+	}
+	st.hwm = hwm
+	for ch := range st.waiters {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (st *partState) dropIndex() {
+	st.mu.Lock()
+	st.chunks = nil
+	st.mu.Unlock()
+}
+
+// chunksFor returns index rows starting with the one holding offset, from
+// the cached run when it holds offset and from the metastore otherwise.
+func (r *Reader) chunksFor(ctx context.Context, st *partState, offset int64) ([]metastore.Chunk, error) {
+	if cs := st.cachedChunks(offset); cs != nil {
+		return cs, nil
+	}
+	key := "c" + st.key.TopicID.String() + "/" + strconv.Itoa(int(st.key.Partition)) + "/" + strconv.FormatInt(offset, 10)
+	v, err := r.flights.do(ctx, key, func(ctx context.Context) (any, error) {
+		cs, err := r.store.ChunksFrom(ctx, st.key.TopicID, st.key.Partition, offset, r.cfg.ChunkLookupLimit)
+		if err != nil {
+			return nil, fmt.Errorf("chunk index: %w", err)
+		}
+		st.mergeIndex(cs)
+		return cs, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.([]metastore.Chunk), nil
+}
+
+// chunksPerRead bounds the rows copied out of the cached index per lookup.
+const chunksPerRead = 16
+
+func (st *partState) cachedChunks(offset int64) []metastore.Chunk {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	cs := st.chunks
+	lo, hi := 0, len(cs)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if cs[m].EndOffset <= offset {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo == len(cs) || cs[lo].BaseOffset > offset {
+		return nil
+	}
+	end := min(len(cs), lo+chunksPerRead)
+	return append([]metastore.Chunk(nil), cs[lo:end]...)
+}
+
+// mergeIndex adds rows read from the metastore to the cached run: appended
+// when they continue it, replacing it otherwise.
+func (st *partState) mergeIndex(cs []metastore.Chunk) {
+	if len(cs) == 0 {
+		return
+	}
+	for i := 1; i < len(cs); i++ {
+		if cs[i].BaseOffset != cs[i-1].EndOffset {
+			cs = cs[:i] // keep the run contiguous
+			break
+		}
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	run := st.chunks
+	// Keep the rows that end exactly where the new ones begin.
+	keep := 0
+	for keep < len(run) && run[keep].EndOffset <= cs[0].BaseOffset {
+		keep++
+	}
+	merged := make([]metastore.Chunk, 0, keep+len(cs))
+	if keep > 0 && run[keep-1].EndOffset == cs[0].BaseOffset {
+		merged = append(merged, run[:keep]...)
+	}
+	merged = append(merged, cs...)
+	if len(merged) > maxIndexChunks {
+		merged = merged[len(merged)-maxIndexChunks:]
+	}
+	st.chunks = merged
+}
+
+// chunk returns the decoded chunk c, from the cache or the object store.
+func (r *Reader) chunk(ctx context.Context, c *metastore.Chunk) (*chunkData, error) {
+	k := cacheKey{object: c.ObjectKey, start: c.Start}
+	if v, ok := r.cache.get(k); ok {
+		r.metrics.cacheHits.Inc()
+		return v.(*chunkData), nil
+	}
+	r.metrics.cacheMisses.Inc()
+	cc := *c
+	v, err := r.flights.do(ctx, "k"+c.ObjectKey+"\x00"+strconv.FormatInt(c.Start, 10), func(ctx context.Context) (any, error) {
+		// A flight for this chunk may have finished just before this one.
+		if v, ok := r.cache.get(k); ok {
+			return v, nil
+		}
+		return r.loadChunk(ctx, &cc)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*chunkData), nil
+}
+
+// loadChunk fetches, decodes, checks and caches one chunk.
+func (r *Reader) loadChunk(ctx context.Context, c *metastore.Chunk) (*chunkData, error) {
+	if c.RawLength > r.cfg.MaxChunkRawBytes {
+		return nil, fmt.Errorf("object %s chunk at %d: %d bytes decoded exceeds the limit %d", c.ObjectKey, c.Start, c.RawLength, r.cfg.MaxChunkRawBytes)
+	}
+	if c.Start < 0 || c.Length <= 0 || (c.ObjectSize > 0 && c.Start+c.Length > c.ObjectSize) {
+		return nil, fmt.Errorf("%w: object %s: bad chunk range %d+%d of %d", ErrCorrupt, c.ObjectKey, c.Start, c.Length, c.ObjectSize)
+	}
+	var compressed []byte
+	whole := c.ObjectSize > 0 && c.ObjectSize <= r.cfg.WholeObjectMaxBytes
+	if whole {
+		obj, err := r.object(ctx, c.ObjectKey, c.ObjectSize)
+		if err != nil {
+			return nil, err
+		}
+		compressed = obj[c.Start : c.Start+c.Length]
+	} else {
+		r.metrics.objectGets.WithLabelValues("range").Inc()
+		b, err := r.objects.GetRange(ctx, c.ObjectKey, c.Start, c.Length)
+		if err != nil {
+			return nil, fmt.Errorf("get object %s range %d+%d: %w", c.ObjectKey, c.Start, c.Length, err)
+		}
+		if int64(len(b)) != c.Length {
+			return nil, fmt.Errorf("%w: object %s: ranged get returned %d bytes, want %d", ErrCorrupt, c.ObjectKey, len(b), c.Length)
+		}
+		compressed = b
+	}
+	maxRaw := r.cfg.MaxChunkRawBytes
+	if c.RawLength > 0 {
+		maxRaw = c.RawLength
+	}
+	data, err := decodeChunk(compressed, c.RawLength, maxRaw)
+	if err != nil {
+		if whole {
+			// Fetch the object again next time rather than keep bytes
+			// that may have been damaged on the way.
+			r.cache.drop(cacheKey{object: c.ObjectKey, start: wholeObject})
+		}
+		return nil, fmt.Errorf("object %s chunk at %d: %w", c.ObjectKey, c.Start, err)
+	}
+	r.cache.add(cacheKey{object: c.ObjectKey, start: c.Start}, data, data.memSize(), 0)
+	return data, nil
+}
+
+// decodeChunk decompresses and indexes one chunk. rawLength is the decoded
+// size the chunk index records, or 0 when unknown.
+func decodeChunk(compressed []byte, rawLength, maxRaw int64) (*chunkData, error) {
+	raw, err := segment.DecodeChunk(compressed, maxRaw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	if rawLength > 0 && int64(len(raw)) != rawLength {
+		return nil, fmt.Errorf("%w: decoded %d bytes, index says %d", ErrCorrupt, len(raw), rawLength)
+	}
+	return parseChunk(raw)
+}
+
+// object returns a whole object, from the cache or with one GET shared by
+// concurrent callers. The object stays cached for Config.ObjectTTL.
+func (r *Reader) object(ctx context.Context, key string, size int64) ([]byte, error) {
+	k := cacheKey{object: key, start: wholeObject}
+	if v, ok := r.cache.get(k); ok {
+		return v.([]byte), nil
+	}
+	v, err := r.flights.do(ctx, "o"+key, func(ctx context.Context) (any, error) {
+		if v, ok := r.cache.get(k); ok {
+			return v, nil
+		}
+		r.metrics.objectGets.WithLabelValues("whole").Inc()
+		obj, err := r.objects.Get(ctx, key)
+		if err != nil {
+			return nil, fmt.Errorf("get object %s: %w", key, err)
+		}
+		if int64(len(obj)) != size {
+			return nil, fmt.Errorf("%w: object %s is %d bytes, index says %d", ErrCorrupt, key, len(obj), size)
+		}
+		if r.cfg.ObjectTTL > 0 {
+			r.cache.add(k, obj, int64(cap(obj)), r.cfg.ObjectTTL)
+		}
+		return obj, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.([]byte), nil
+}
+
+// Committed tells the reader about chunks this node has just committed,
+// and the object holding them (object may be nil; it must not be modified
+// afterwards). The object is cached for Config.ObjectTTL and its chunks are
+// decoded when first read; the partitions' cached high watermarks and chunk
+// indexes are updated and their long polls woken.
+func (r *Reader) Committed(chunks []metastore.Chunk, object []byte) {
+	if len(chunks) == 0 {
+		return
+	}
+	if len(object) > 0 && r.cfg.ObjectTTL > 0 && int64(len(object)) <= r.cfg.WholeObjectMaxBytes &&
+		chunks[0].ObjectSize == int64(len(object)) {
+		r.cache.add(cacheKey{object: chunks[0].ObjectKey, start: wholeObject}, object, int64(cap(object)), r.cfg.ObjectTTL)
+	}
+	for _, c := range chunks {
+		st := r.existing(c.TopicID, c.Partition)
+		if st == nil {
+			continue // nobody reads it here yet: nothing to update
+		}
+		st.mu.Lock()
+		if n := len(st.chunks); n > 0 && st.chunks[n-1].EndOffset == c.BaseOffset {
+			st.chunks = append(st.chunks, c)
+			if len(st.chunks) > maxIndexChunks {
+				st.chunks = st.chunks[len(st.chunks)-maxIndexChunks:]
+			}
+		}
+		st.raise(c.EndOffset)
+		st.mu.Unlock()
+	}
+}
+
+// Notify tells the reader that a partition's high watermark reached hwm,
+// for commits made by other nodes. It wakes the partition's long polls.
+func (r *Reader) Notify(topicID uuid.UUID, partition int32, hwm int64) {
+	st := r.existing(topicID, partition)
+	if st == nil {
+		return
+	}
+	st.mu.Lock()
+	st.raise(hwm)
+	st.mu.Unlock()
+}
