@@ -1,0 +1,62 @@
+package ingest
+
+import (
+	"errors"
+	"flag"
+	"time"
+)
+
+// Config holds the produce path's settings.
+type Config struct {
+	// FlushInterval is the longest a batch waits in the open segment before
+	// the segment is sealed and uploaded.
+	FlushInterval time.Duration `yaml:"flush_interval"`
+	// SegmentMaxBytes seals the open segment as soon as it holds this many
+	// bytes of record batches.
+	SegmentMaxBytes int `yaml:"segment_max_bytes"`
+	// MemoryBudget bounds the bytes held by the open segment and by sealed
+	// segments not yet committed. At the budget, Enqueue waits.
+	MemoryBudget int64 `yaml:"memory_budget"`
+	// MaxUploads is how many segment PUTs may be in flight at once.
+	MaxUploads int `yaml:"max_uploads"`
+	// UploadTimeout and CommitTimeout bound one PUT and one commit.
+	UploadTimeout time.Duration `yaml:"upload_timeout"`
+	CommitTimeout time.Duration `yaml:"commit_timeout"`
+	// KeyPrefix is put before every object key this node writes.
+	KeyPrefix string `yaml:"key_prefix"`
+}
+
+// RegisterFlags registers the flags of Config with their defaults.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.DurationVar(&c.FlushInterval, "ingest.flush-interval", 250*time.Millisecond, "longest time a produced batch waits before its segment is uploaded")
+	fs.IntVar(&c.SegmentMaxBytes, "ingest.segment-max-bytes", 8<<20, "seal the open segment when it holds this many bytes")
+	fs.Int64Var(&c.MemoryBudget, "ingest.memory-budget", 256<<20, "bytes of open and uploading segments before produce is throttled")
+	fs.IntVar(&c.MaxUploads, "ingest.max-uploads", 4, "segment uploads in flight at once")
+	fs.DurationVar(&c.UploadTimeout, "ingest.upload-timeout", 30*time.Second, "timeout of one segment upload")
+	fs.DurationVar(&c.CommitTimeout, "ingest.commit-timeout", 15*time.Second, "timeout of one segment commit")
+	fs.StringVar(&c.KeyPrefix, "ingest.key-prefix", "", "prefix of the object keys this node writes")
+}
+
+// Defaults returns a Config with the flag defaults.
+func Defaults() Config {
+	var c Config
+	c.RegisterFlags(flag.NewFlagSet("", flag.ContinueOnError))
+	return c
+}
+
+// Validate reports a setting that cannot work.
+func (c *Config) Validate() error {
+	switch {
+	case c.FlushInterval <= 0:
+		return errors.New("ingest: flush interval must be positive")
+	case c.SegmentMaxBytes <= 0:
+		return errors.New("ingest: segment max bytes must be positive")
+	case c.MemoryBudget < int64(c.SegmentMaxBytes):
+		return errors.New("ingest: memory budget must be at least the segment max bytes")
+	case c.MaxUploads <= 0:
+		return errors.New("ingest: max uploads must be positive")
+	case c.UploadTimeout <= 0 || c.CommitTimeout <= 0:
+		return errors.New("ingest: timeouts must be positive")
+	}
+	return nil
+}

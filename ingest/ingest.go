@@ -1,0 +1,568 @@
+// Package ingest is the produce path. Record batches from every connection
+// and partition collect in one open segment per node; the segment is sealed
+// by size or age, encoded, uploaded as one object, and committed to the
+// metastore in seal order. Callers learn their offsets only after the commit.
+//
+// Concurrency: one mutex (Ingester.mu) guards the open segment, the budget
+// and the queue of sealed segments. Uploads run in their own goroutines
+// (at most Config.MaxUploads at once); one committer goroutine commits
+// sealed segments strictly in seal order, which keeps every partition's
+// batches in the order they were enqueued.
+package ingest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stratalog/strata/internal/recordbatch"
+	"github.com/stratalog/strata/internal/segment"
+	"github.com/stratalog/strata/metastore"
+)
+
+// Errors returned in PartitionResult.Err or by Enqueue.
+var (
+	// ErrCorruptBatch wraps a recordbatch error: the batch failed its checks.
+	ErrCorruptBatch = errors.New("ingest: corrupt record batch")
+	// ErrUnsupportedBatch: a control batch or a transactional batch.
+	ErrUnsupportedBatch = errors.New("ingest: unsupported record batch")
+	// ErrUploadFailed and ErrCommitFailed are retriable: nothing of the
+	// segment became readable.
+	ErrUploadFailed = errors.New("ingest: segment upload failed")
+	ErrCommitFailed = errors.New("ingest: segment commit failed")
+	// ErrClosed is returned after Close.
+	ErrClosed = errors.New("ingest: closed")
+)
+
+// Committer commits a segment to the metastore.
+type Committer interface {
+	CommitSegment(ctx context.Context, seg metastore.SegmentSpec) ([]metastore.ChunkResult, error)
+}
+
+// Uploader writes objects.
+type Uploader interface {
+	Put(ctx context.Context, key string, data []byte) error
+}
+
+// Sink learns of every committed segment (the local reader's cache).
+type Sink interface {
+	Committed(chunks []metastore.Chunk, object []byte)
+}
+
+// PartitionRecords is one partition's records field of a Produce request:
+// one or more Kafka v2 record batches.
+type PartitionRecords struct {
+	TopicID   uuid.UUID
+	Partition int32
+	Records   []byte
+}
+
+// PartitionResult is the outcome of one PartitionRecords.
+type PartitionResult struct {
+	Err           error
+	BaseOffset    int64 // offset of the first record; -1 on error
+	LogAppendTime int64 // commit time, ms
+}
+
+// Ingester is a node's produce path.
+type Ingester struct {
+	cfg     Config
+	store   Committer
+	objects Uploader
+	sink    Sink
+	logger  *slog.Logger
+	m       *metrics
+
+	uploadSem chan struct{}
+
+	mu       sync.Mutex
+	open     *openSegment
+	used     int64         // bytes of the open segment and of sealed, uncommitted ones
+	freed    chan struct{} // closed and replaced whenever used decreases
+	sealed   []*sealedSegment
+	wake     chan struct{} // capacity 1: tells the committer there is work
+	closed   bool
+	finished chan struct{} // closed when the committer goroutine exits
+}
+
+type openSegment struct {
+	parts    map[metastore.PartitionKey]*partBuf
+	order    []*partBuf
+	bytes    int
+	pendings []*Pending
+	timer    *time.Timer
+}
+
+type partBuf struct {
+	key     metastore.PartitionKey
+	index   int // chunk index in the segment
+	data    []byte
+	metas   []metastore.BatchMeta
+	records int64
+	minTS   int64
+	maxTS   int64
+}
+
+type sealedSegment struct {
+	seg      *openSegment
+	uploaded chan struct{}
+	// Set by the upload goroutine before uploaded is closed.
+	object []byte
+	spec   metastore.SegmentSpec
+	err    error
+}
+
+// Pending is a set of enqueued partitions waiting for their commit.
+type Pending struct {
+	done    chan struct{}
+	results []PartitionResult
+	refs    []batchRef
+	bytes   int64
+	start   time.Time
+	// Throttle is how long Enqueue waited for the memory budget; Kafka
+	// produce responses report it as throttle_time_ms.
+	Throttle time.Duration
+}
+
+// batchRef places one PartitionRecords in its segment: chunk index and the
+// range of batches it added. chunk < 0 means the result is already final.
+type batchRef struct {
+	chunk, first, count int
+}
+
+// New returns an Ingester and starts its committer goroutine. sink may be nil.
+func New(cfg Config, store Committer, objects Uploader, sink Sink, logger *slog.Logger, reg prometheus.Registerer) (*Ingester, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	i := &Ingester{
+		cfg:       cfg,
+		store:     store,
+		objects:   objects,
+		sink:      sink,
+		logger:    logger.With("component", "ingest"),
+		m:         newMetrics(reg),
+		uploadSem: make(chan struct{}, cfg.MaxUploads),
+		freed:     make(chan struct{}),
+		wake:      make(chan struct{}, 1),
+		finished:  make(chan struct{}),
+	}
+	i.open = i.newOpen()
+	go i.commitLoop()
+	return i, nil
+}
+
+func (i *Ingester) newOpen() *openSegment {
+	return &openSegment{parts: make(map[metastore.PartitionKey]*partBuf)}
+}
+
+// Append enqueues parts and waits for their commit.
+func (i *Ingester) Append(ctx context.Context, parts []PartitionRecords) ([]PartitionResult, error) {
+	p, err := i.Enqueue(ctx, parts)
+	if err != nil {
+		return nil, err
+	}
+	return p.Wait(ctx), nil
+}
+
+// Enqueue checks every batch of parts and adds the valid ones to the open
+// segment. Calls made one after another keep their order in every
+// partition. It waits while the memory budget is spent; the error is
+// ctx's or ErrClosed. Per-partition failures are reported by Wait.
+func (i *Ingester) Enqueue(ctx context.Context, parts []PartitionRecords) (*Pending, error) {
+	p := &Pending{
+		done:    make(chan struct{}),
+		results: make([]PartitionResult, len(parts)),
+		refs:    make([]batchRef, len(parts)),
+		start:   time.Now(),
+	}
+	valid := make([]checkedRecords, len(parts))
+	for n, part := range parts {
+		p.refs[n].chunk = -1
+		c, err := checkRecords(part.Records)
+		if err != nil {
+			p.results[n] = PartitionResult{Err: err, BaseOffset: -1}
+			i.m.rejectedBatchs.WithLabelValues("invalid").Inc()
+			continue
+		}
+		valid[n] = c
+		p.bytes += int64(len(part.Records))
+	}
+
+	if err := i.reserve(ctx, p); err != nil {
+		return nil, err
+	}
+	// reserve returns with i.mu held.
+	seg := i.open
+	for n, part := range parts {
+		if p.results[n].Err != nil {
+			continue
+		}
+		key := metastore.PartitionKey{TopicID: part.TopicID, Partition: part.Partition}
+		pb := seg.parts[key]
+		if pb == nil {
+			pb = &partBuf{key: key, index: len(seg.order), minTS: math.MaxInt64, maxTS: math.MinInt64}
+			seg.parts[key] = pb
+			seg.order = append(seg.order, pb)
+		}
+		v := valid[n]
+		p.refs[n] = batchRef{chunk: pb.index, first: len(pb.metas), count: len(v.metas)}
+		pb.data = append(pb.data, part.Records...)
+		pb.metas = append(pb.metas, v.metas...)
+		pb.records += v.records
+		pb.minTS = min(pb.minTS, v.minTS)
+		pb.maxTS = max(pb.maxTS, v.maxTS)
+		seg.bytes += len(part.Records)
+	}
+	if p.bytes == 0 {
+		// Nothing valid: the results are final.
+		i.mu.Unlock()
+		i.release(0)
+		close(p.done)
+		return p, nil
+	}
+	seg.pendings = append(seg.pendings, p)
+	if seg.bytes >= i.cfg.SegmentMaxBytes {
+		i.sealLocked()
+	} else if seg.timer == nil {
+		seg.timer = time.AfterFunc(i.cfg.FlushInterval, func() { i.sealIfOpen(seg) })
+	}
+	i.mu.Unlock()
+	return p, nil
+}
+
+// reserve waits until p.bytes fit in the memory budget and returns with
+// i.mu held. A request larger than the whole budget proceeds alone.
+func (i *Ingester) reserve(ctx context.Context, p *Pending) error {
+	var waited time.Time
+	for {
+		i.mu.Lock()
+		if i.closed {
+			i.mu.Unlock()
+			return ErrClosed
+		}
+		if i.used == 0 || i.used+p.bytes <= i.cfg.MemoryBudget {
+			i.used += p.bytes
+			i.m.bufferedBytes.Set(float64(i.used))
+			if !waited.IsZero() {
+				p.Throttle = time.Since(waited)
+				i.m.throttleSecs.Add(p.Throttle.Seconds())
+			}
+			return nil
+		}
+		freed := i.freed
+		// The open segment may be what holds the budget: seal it so that
+		// its upload and commit can free memory.
+		if i.open.bytes > 0 {
+			i.sealLocked()
+		}
+		i.mu.Unlock()
+		if waited.IsZero() {
+			waited = time.Now()
+		}
+		select {
+		case <-freed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (i *Ingester) release(n int64) {
+	i.mu.Lock()
+	i.used -= n
+	i.m.bufferedBytes.Set(float64(i.used))
+	close(i.freed)
+	i.freed = make(chan struct{})
+	i.mu.Unlock()
+}
+
+// Wait blocks until the commit of p's segment and returns one result per
+// PartitionRecords given to Enqueue. If ctx ends first, the results say so,
+// but the records may still be committed.
+func (p *Pending) Wait(ctx context.Context) []PartitionResult {
+	select {
+	case <-p.done:
+		return p.results
+	case <-ctx.Done():
+		out := make([]PartitionResult, len(p.results))
+		for n := range out {
+			out[n] = PartitionResult{Err: ctx.Err(), BaseOffset: -1}
+		}
+		return out
+	}
+}
+
+// Done is closed when the results are final.
+func (p *Pending) Done() <-chan struct{} { return p.done }
+
+func (i *Ingester) sealIfOpen(seg *openSegment) {
+	i.mu.Lock()
+	if i.open == seg && seg.bytes > 0 {
+		i.sealLocked()
+	}
+	i.mu.Unlock()
+}
+
+// sealLocked moves the open segment to the upload queue. i.mu must be held.
+func (i *Ingester) sealLocked() {
+	seg := i.open
+	i.open = i.newOpen()
+	if seg.timer != nil {
+		seg.timer.Stop()
+	}
+	s := &sealedSegment{seg: seg, uploaded: make(chan struct{})}
+	i.sealed = append(i.sealed, s)
+	select {
+	case i.wake <- struct{}{}:
+	default:
+	}
+	go i.upload(s)
+}
+
+// upload encodes and PUTs one sealed segment.
+func (i *Ingester) upload(s *sealedSegment) {
+	defer close(s.uploaded)
+	i.uploadSem <- struct{}{}
+	defer func() { <-i.uploadSem }()
+	start := time.Now()
+
+	inputs := make([]segment.ChunkInput, len(s.seg.order))
+	for n, pb := range s.seg.order {
+		inputs[n] = segment.ChunkInput{
+			TopicID:      pb.key.TopicID,
+			Partition:    pb.key.Partition,
+			BaseOffset:   -1,
+			Batches:      int32(len(pb.metas)),
+			Records:      pb.records,
+			MinTimestamp: pb.minTS,
+			MaxTimestamp: pb.maxTS,
+			Data:         pb.data,
+		}
+	}
+	obj, infos, err := segment.Encode(0, inputs)
+	if err != nil {
+		s.err = fmt.Errorf("%w: encode: %v", ErrUploadFailed, err)
+		return
+	}
+	key := i.objectKey()
+	ctx, cancel := context.WithTimeout(context.Background(), i.cfg.UploadTimeout)
+	defer cancel()
+	if err := i.objects.Put(ctx, key, obj); err != nil {
+		s.err = fmt.Errorf("%w: put %s: %v", ErrUploadFailed, key, err)
+		return
+	}
+	spec := metastore.SegmentSpec{ObjectKey: key, ObjectSize: int64(len(obj)), Chunks: make([]metastore.ChunkSpec, len(infos))}
+	for n, info := range infos {
+		spec.Chunks[n] = metastore.ChunkSpec{
+			TopicID:   s.seg.order[n].key.TopicID,
+			Partition: s.seg.order[n].key.Partition,
+			Start:     info.Start,
+			Length:    info.Length,
+			RawLength: info.RawLength,
+			Batches:   s.seg.order[n].metas,
+		}
+	}
+	s.object, s.spec = obj, spec
+	i.m.uploadSeconds.Observe(time.Since(start).Seconds())
+	i.m.segmentBytes.Observe(float64(len(obj)))
+	i.m.segmentChunks.Observe(float64(len(infos)))
+}
+
+// objectKey returns a fresh key under a random two-byte prefix, so that a
+// bucket's load spreads over many key ranges.
+func (i *Ingester) objectKey() string {
+	var b [10]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s%04x/%013d-%016x.seg", i.cfg.KeyPrefix, binary.BigEndian.Uint16(b[:2]),
+		time.Now().UnixMilli(), binary.BigEndian.Uint64(b[2:]))
+}
+
+// commitLoop commits sealed segments in seal order until Close.
+func (i *Ingester) commitLoop() {
+	defer close(i.finished)
+	for {
+		i.mu.Lock()
+		if len(i.sealed) == 0 {
+			closed := i.closed
+			i.mu.Unlock()
+			if closed {
+				return
+			}
+			<-i.wake
+			continue
+		}
+		s := i.sealed[0]
+		i.sealed[0] = nil
+		i.sealed = i.sealed[1:]
+		i.mu.Unlock()
+
+		<-s.uploaded
+		i.finish(s)
+	}
+}
+
+// finish commits one uploaded segment and answers its callers.
+func (i *Ingester) finish(s *sealedSegment) {
+	var held int64
+	for _, p := range s.seg.pendings {
+		held += p.bytes
+	}
+	defer i.release(held)
+
+	if s.err != nil {
+		i.logger.Warn("segment upload failed", "err", s.err)
+		i.m.segments.WithLabelValues("upload_failed").Inc()
+		i.fail(s, s.err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), i.cfg.CommitTimeout)
+	start := time.Now()
+	results, err := i.store.CommitSegment(ctx, s.spec)
+	cancel()
+	i.m.commitSeconds.Observe(time.Since(start).Seconds())
+	if err == nil && len(results) != len(s.spec.Chunks) {
+		err = fmt.Errorf("commit returned %d results for %d chunks", len(results), len(s.spec.Chunks))
+	}
+	if err != nil {
+		// The object stays behind unreferenced; the compactor deletes it.
+		err = fmt.Errorf("%w: %s: %v", ErrCommitFailed, s.spec.ObjectKey, err)
+		i.logger.Warn("segment commit failed", "key", s.spec.ObjectKey, "err", err)
+		i.m.segments.WithLabelValues("commit_failed").Inc()
+		i.fail(s, err)
+		return
+	}
+	i.m.segments.WithLabelValues("committed").Inc()
+	if i.sink != nil {
+		if chunks := metastore.ChunksFromResults(s.spec, results); len(chunks) > 0 {
+			i.sink.Committed(chunks, s.object)
+		}
+	}
+	for _, p := range s.seg.pendings {
+		for n, ref := range p.refs {
+			if ref.chunk < 0 {
+				continue
+			}
+			p.results[n] = partitionResult(results[ref.chunk], ref)
+			if p.results[n].Err != nil {
+				i.m.rejectedBatchs.WithLabelValues("commit").Inc()
+			}
+		}
+		i.m.appendSeconds.Observe(time.Since(p.start).Seconds())
+		close(p.done)
+	}
+}
+
+func partitionResult(cr metastore.ChunkResult, ref batchRef) PartitionResult {
+	if cr.Err != nil {
+		return PartitionResult{Err: cr.Err, BaseOffset: -1}
+	}
+	if ref.first+ref.count > len(cr.Batches) || ref.count == 0 {
+		return PartitionResult{Err: fmt.Errorf("%w: batch results missing", ErrCommitFailed), BaseOffset: -1}
+	}
+	bs := cr.Batches[ref.first : ref.first+ref.count]
+	for _, b := range bs {
+		if b.Err != nil {
+			return PartitionResult{Err: b.Err, BaseOffset: -1}
+		}
+	}
+	return PartitionResult{BaseOffset: bs[0].BaseOffset, LogAppendTime: cr.LogAppendTime}
+}
+
+func (i *Ingester) fail(s *sealedSegment, err error) {
+	for _, p := range s.seg.pendings {
+		for n, ref := range p.refs {
+			if ref.chunk >= 0 {
+				p.results[n] = PartitionResult{Err: err, BaseOffset: -1}
+			}
+		}
+		close(p.done)
+	}
+}
+
+// Flush seals the open segment now, if it holds anything.
+func (i *Ingester) Flush() {
+	i.mu.Lock()
+	if i.open.bytes > 0 {
+		i.sealLocked()
+	}
+	i.mu.Unlock()
+}
+
+// Close stops accepting batches, uploads and commits what was accepted, and
+// returns when every caller has its answer or ctx ends.
+func (i *Ingester) Close(ctx context.Context) error {
+	i.mu.Lock()
+	if !i.closed {
+		i.closed = true
+		if i.open.bytes > 0 {
+			i.sealLocked()
+		}
+		select {
+		case i.wake <- struct{}{}:
+		default:
+		}
+	}
+	i.mu.Unlock()
+	select {
+	case <-i.finished:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("ingest: close: %w", ctx.Err())
+	}
+}
+
+type checkedRecords struct {
+	metas        []metastore.BatchMeta
+	records      int64
+	minTS, maxTS int64
+}
+
+// checkRecords validates every batch of a records field without
+// decompressing it and describes each batch for the commit.
+func checkRecords(records []byte) (checkedRecords, error) {
+	c := checkedRecords{minTS: math.MaxInt64, maxTS: math.MinInt64}
+	if len(records) == 0 {
+		return c, fmt.Errorf("%w: no record batch", ErrCorruptBatch)
+	}
+	err := recordbatch.Split(records, func(_ []byte, h recordbatch.Header) error {
+		switch {
+		case h.IsControl():
+			return fmt.Errorf("%w: control batch from a producer", ErrUnsupportedBatch)
+		case h.IsTransactional():
+			return fmt.Errorf("%w: transactional batches are not supported", ErrUnsupportedBatch)
+		}
+		m := metastore.BatchMeta{
+			OffsetCount:  h.LastOffsetDelta + 1,
+			MaxTimestamp: h.MaxTimestamp,
+			ProducerID:   metastore.NoProducerID,
+		}
+		if h.ProducerID >= 0 {
+			m.ProducerID, m.ProducerEpoch, m.BaseSequence = h.ProducerID, h.ProducerEpoch, h.BaseSequence
+		}
+		c.metas = append(c.metas, m)
+		c.records += int64(m.OffsetCount)
+		c.minTS = min(c.minTS, h.BaseTimestamp)
+		c.maxTS = max(c.maxTS, h.MaxTimestamp)
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, ErrUnsupportedBatch) {
+			return c, err
+		}
+		return c, fmt.Errorf("%w: %w", ErrCorruptBatch, err)
+	}
+	return c, nil
+}
