@@ -1,0 +1,186 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/metastore"
+)
+
+// Metadata v0-v13.
+//
+//   - A null topic list (v1+), or an empty one in v0, asks for every topic.
+//   - Unknown topics are created with the default partition count when
+//     auto-creation is on and the request allows it: v0-v3 carry no flag and
+//     always allow it, as in Kafka; v4+ use AllowAutoTopicCreation.
+//   - v10+ may name topics by id; an unknown id is UNKNOWN_TOPIC_ID.
+//   - This node is the only broker, the controller, and the leader and only
+//     replica of every partition; leader epochs come from the metastore.
+//   - Without ACLs every operation is authorized; v8+ report so when asked.
+func init() { register(kmsg.Metadata.Int16(), 0, 13, (*Server).handleMetadata) }
+
+// Authorized operation bit sets (Kafka's AclOperation codes) reported when a
+// client asks for them: everything a topic or the cluster supports.
+const (
+	topicAuthorizedOps   int32 = 1<<3 | 1<<4 | 1<<5 | 1<<6 | 1<<7 | 1<<8 | 1<<10 | 1<<11
+	clusterAuthorizedOps int32 = 1<<5 | 1<<7 | 1<<8 | 1<<9 | 1<<10 | 1<<11 | 1<<12
+)
+
+func (s *Server) handleMetadata(ctx context.Context, r *request) (Reply, error) {
+	req := r.msg.(*kmsg.MetadataRequest)
+	resp := req.ResponseKind().(*kmsg.MetadataResponse)
+	resp.Brokers = []kmsg.MetadataResponseBroker{s.metadataBroker()}
+	resp.ClusterID = strPtr(s.cfg.ClusterID)
+	resp.ControllerID = s.cfg.NodeID
+	if req.IncludeClusterAuthorizedOperations {
+		resp.AuthorizedOperations = clusterAuthorizedOps
+	}
+
+	if req.Topics == nil || req.Version == 0 && len(req.Topics) == 0 {
+		topics, err := s.meta.ListTopics(ctx)
+		if err != nil {
+			if req.Version >= 13 {
+				resp.ErrorCode = s.errorCode("Metadata", err)
+				return respond(resp)
+			}
+			// Older versions have no top-level error: close the
+			// connection, the client retries on a new one.
+			return Reply{}, fmt.Errorf("list topics: %w", err)
+		}
+		sort.Slice(topics, func(i, j int) bool { return topics[i].Name < topics[j].Name })
+		for _, t := range topics {
+			resp.Topics = append(resp.Topics, s.metadataTopic(ctx, t, req))
+		}
+		return respond(resp)
+	}
+
+	autoCreate := s.cfg.AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)
+	seen := make(map[string]bool, len(req.Topics))
+	seenID := make(map[uuid.UUID]bool)
+	for _, rt := range req.Topics {
+		if rt.Topic == nil {
+			id := uuid.UUID(rt.TopicID)
+			if seenID[id] {
+				continue
+			}
+			seenID[id] = true
+			t, err := s.meta.TopicByID(ctx, id)
+			if err != nil {
+				mt := kmsg.NewMetadataResponseTopic()
+				mt.TopicID = rt.TopicID
+				if errors.Is(err, metastore.ErrUnknownTopic) {
+					mt.ErrorCode = kerr.UnknownTopicID.Code
+				} else {
+					mt.ErrorCode = s.errorCode("Metadata", err)
+				}
+				resp.Topics = append(resp.Topics, mt)
+				continue
+			}
+			resp.Topics = append(resp.Topics, s.metadataTopic(ctx, t, req))
+			continue
+		}
+		name := *rt.Topic
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		t, err := s.topicForMetadata(ctx, name, autoCreate)
+		if err != nil {
+			mt := kmsg.NewMetadataResponseTopic()
+			mt.Topic = strPtr(name)
+			mt.ErrorCode = s.errorCode("Metadata", err)
+			resp.Topics = append(resp.Topics, mt)
+			continue
+		}
+		resp.Topics = append(resp.Topics, s.metadataTopic(ctx, t, req))
+	}
+	return respond(resp)
+}
+
+// topicForMetadata looks a topic up by name, creating it when allowed.
+func (s *Server) topicForMetadata(ctx context.Context, name string, autoCreate bool) (metastore.Topic, error) {
+	t, err := s.meta.TopicByName(ctx, name)
+	if err == nil || !errors.Is(err, metastore.ErrUnknownTopic) || !autoCreate {
+		return t, err
+	}
+	if err := checkTopicName(name); err != nil {
+		return t, err
+	}
+	t, err = s.meta.CreateTopic(ctx, name, s.cfg.DefaultPartitions, nil)
+	if errors.Is(err, metastore.ErrTopicExists) {
+		// Created meanwhile by another client.
+		return s.meta.TopicByName(ctx, name)
+	}
+	if err == nil {
+		s.log.Info("auto-created topic", "topic", name, "partitions", s.cfg.DefaultPartitions)
+	}
+	return t, err
+}
+
+// metadataTopic describes one topic and its partitions.
+func (s *Server) metadataTopic(ctx context.Context, t metastore.Topic, req *kmsg.MetadataRequest) kmsg.MetadataResponseTopic {
+	mt := kmsg.NewMetadataResponseTopic()
+	mt.Topic = strPtr(t.Name)
+	mt.TopicID = t.ID
+	if req.IncludeTopicAuthorizedOperations {
+		mt.AuthorizedOperations = topicAuthorizedOps
+	}
+	parts, err := s.meta.Partitions(ctx, t.ID)
+	if err != nil {
+		mt.ErrorCode = s.errorCode("Metadata", err)
+		return mt
+	}
+	replicas := []int32{s.cfg.NodeID}
+	mt.Partitions = make([]kmsg.MetadataResponseTopicPartition, 0, len(parts))
+	for _, p := range parts {
+		mp := kmsg.NewMetadataResponseTopicPartition()
+		mp.Partition = p.Partition
+		mp.Leader = s.cfg.NodeID
+		mp.LeaderEpoch = p.LeaderEpoch
+		mp.Replicas = replicas
+		mp.ISR = replicas
+		mp.OfflineReplicas = []int32{}
+		mt.Partitions = append(mt.Partitions, mp)
+	}
+	return mt
+}
+
+func (s *Server) metadataBroker() kmsg.MetadataResponseBroker {
+	host, port := s.advertised()
+	b := kmsg.NewMetadataResponseBroker()
+	b.NodeID = s.cfg.NodeID
+	b.Host = host
+	b.Port = port
+	if s.cfg.Rack != "" {
+		b.Rack = strPtr(s.cfg.Rack)
+	}
+	return b
+}
+
+// maxTopicNameLength is Kafka's limit on topic names.
+const maxTopicNameLength = 249
+
+// checkTopicName applies Kafka's topic name rules.
+func checkTopicName(name string) error {
+	switch {
+	case name == "":
+		return errorf(kerr.InvalidTopicException, "topic name is empty")
+	case name == "." || name == "..":
+		return errorf(kerr.InvalidTopicException, "topic name %q is not allowed", name)
+	case len(name) > maxTopicNameLength:
+		return errorf(kerr.InvalidTopicException, "topic name is longer than %d characters", maxTopicNameLength)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return errorf(kerr.InvalidTopicException, "topic name %q contains a character other than ASCII alphanumerics, '.', '_' and '-'", name)
+		}
+	}
+	return nil
+}

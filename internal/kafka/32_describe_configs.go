@@ -1,0 +1,61 @@
+package kafka
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// DescribeConfigs v0-v4.
+//
+//   - Topics: every known topic config with its effective value; the topic's
+//     own settings have source DYNAMIC_TOPIC_CONFIG, the rest Kafka's
+//     defaults with source DEFAULT_CONFIG. Synonyms (v1+) list the topic
+//     setting and the broker-level default; documentation (v3+) on request.
+//   - Brokers: this node's settings, read-only (STATIC_BROKER_CONFIG), and
+//     the broker-level defaults of the topic configs. The empty name (the
+//     cluster-wide dynamic defaults) has none. Another node's id is
+//     INVALID_REQUEST.
+//   - A null name list means every config; a list keeps only those named.
+func init() { register(kmsg.DescribeConfigs.Int16(), 0, 4, (*Server).handleDescribeConfigs) }
+
+func (s *Server) handleDescribeConfigs(ctx context.Context, r *request) (Reply, error) {
+	req := r.msg.(*kmsg.DescribeConfigsRequest)
+	resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
+	for _, res := range req.Resources {
+		rr := kmsg.NewDescribeConfigsResponseResource()
+		rr.ResourceType = res.ResourceType
+		rr.ResourceName = res.ResourceName
+		var entries []configEntry
+		var err error
+		switch res.ResourceType {
+		case kmsg.ConfigResourceTypeTopic:
+			if err = checkTopicName(res.ResourceName); err != nil {
+				break
+			}
+			t, terr := s.meta.TopicByName(ctx, res.ResourceName)
+			if err = terr; err == nil {
+				entries = topicConfigEntries(t.Configs, req.IncludeSynonyms)
+			}
+		case kmsg.ConfigResourceTypeBroker:
+			switch res.ResourceName {
+			case "":
+			case strconv.Itoa(int(s.cfg.NodeID)):
+				entries = s.brokerConfigEntries()
+			default:
+				err = errorf(kerr.InvalidRequest, "unexpected broker id %q, this is node %d", res.ResourceName, s.cfg.NodeID)
+			}
+		default:
+			err = errorf(kerr.InvalidRequest, "unsupported resource type %d", res.ResourceType)
+		}
+		if err != nil {
+			rr.ErrorCode, rr.ErrorMessage = s.errorCodeMessage("DescribeConfigs", err)
+		} else {
+			rr.Configs = describeEntries(entries, res.ConfigNames, req.Version, req.IncludeDocumentation)
+		}
+		resp.Resources = append(resp.Resources, rr)
+	}
+	return respond(resp)
+}

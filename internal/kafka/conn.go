@@ -1,0 +1,343 @@
+package kafka
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// conn is one client connection. Its read goroutine decodes requests and
+// calls their handlers in order; its write goroutine writes the responses in
+// the same order, waiting for each one that is not ready yet. The queue
+// between them holds at most MaxInFlightRequests requests.
+type conn struct {
+	s      *Server
+	nc     net.Conn
+	log    *slog.Logger
+	ctx    context.Context // ends when the connection closes
+	cancel context.CancelFunc
+	queue  chan *slot
+
+	stopping  atomic.Bool  // Shutdown: read no more requests
+	inflight  atomic.Int32 // requests read and not yet answered
+	lastWrite atomic.Int64 // unix nanos of the last response written
+	closeOnce sync.Once
+
+	// software is the client's name and version from ApiVersions v3+;
+	// touched only by the read goroutine.
+	software string
+}
+
+// slot is one request's place in the response order.
+type slot struct {
+	key     int16
+	version int16 // of the response
+	corr    int32
+	start   time.Time
+	done    chan struct{} // closed when resp or err is set; nil when ready at once
+	resp    kmsg.Response
+	err     error  // the handler failed: close the connection
+	result  string // metrics result once written; resultOK when empty
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	ctx, cancel := context.WithCancel(s.baseCtx)
+	return &conn{
+		s:      s,
+		nc:     nc,
+		log:    s.log.With("remote", nc.RemoteAddr().String()),
+		ctx:    ctx,
+		cancel: cancel,
+		queue:  make(chan *slot, max(s.cfg.MaxInFlightRequests, 1)),
+	}
+}
+
+// serve runs the connection until the client or the server closes it.
+func (c *conn) serve() {
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		c.writeLoop()
+	}()
+	c.readLoop()
+	<-writerDone
+	c.abort()
+	// Requests read but never answered: the writer stopped early.
+	for sl := range c.queue {
+		c.s.metrics.requests.WithLabelValues(apiName(sl.key), resultAborted).Inc()
+	}
+}
+
+// stopReading makes the read loop stop before its next request; requests
+// already read are still answered.
+func (c *conn) stopReading() {
+	c.stopping.Store(true)
+	c.nc.SetReadDeadline(time.Now())
+}
+
+// abort closes the connection now and cancels the work in flight.
+func (c *conn) abort() {
+	c.closeOnce.Do(func() {
+		c.cancel()
+		c.nc.Close()
+	})
+}
+
+var errStopping = errors.New("server shutting down")
+
+// armDeadline sets the read deadline for the next piece of a request.
+func (c *conn) armDeadline() error {
+	var t time.Time
+	if d := c.s.cfg.IdleTimeout; d > 0 {
+		t = time.Now().Add(d)
+	}
+	c.nc.SetReadDeadline(t)
+	// Checked after setting, so that a deadline set by stopReading is
+	// either seen here or set after ours.
+	if c.stopping.Load() {
+		return errStopping
+	}
+	return nil
+}
+
+func (c *conn) readLoop() {
+	defer close(c.queue)
+	size := make([]byte, 4)
+	for {
+		if c.armDeadline() != nil {
+			return
+		}
+		frame, n, err := readFrame(c.nc, size, c.s.cfg.MaxRequestBytes, c.armDeadline)
+		if err != nil {
+			var ne net.Error
+			switch {
+			case c.stopping.Load() || c.ctx.Err() != nil:
+			case n == 0 && errors.As(err, &ne) && ne.Timeout():
+				if c.inflight.Load() > 0 || time.Since(time.Unix(0, c.lastWrite.Load())) < c.s.cfg.IdleTimeout {
+					continue // waiting on, or just sent, our own responses is not idle
+				}
+				c.log.Debug("closing idle connection")
+			case n == 0 && errors.Is(err, io.EOF):
+			case errors.Is(err, errFrameTooLarge):
+				c.s.metrics.requests.WithLabelValues(apiName(-1), resultTooLarge).Inc()
+				c.log.Debug("closing connection", "err", err)
+			default:
+				c.log.Debug("read failed", "err", err)
+			}
+			return
+		}
+		if !c.dispatch(frame, time.Now()) {
+			return
+		}
+	}
+}
+
+// dispatch decodes one frame and calls its handler. It returns false when
+// the connection must read no more.
+func (c *conn) dispatch(frame []byte, start time.Time) bool {
+	d, err := decodeRequest(frame, c.s.handlers)
+	if err != nil {
+		result := resultMalformed
+		if errors.Is(err, errUnknownKey) || errors.Is(err, errUnsupportedVersion) {
+			result = resultUnsupported
+		}
+		c.s.metrics.requests.WithLabelValues(apiName(d.hdr.key), result).Inc()
+		c.log.Debug("closing connection on bad request", "err", err, "correlation_id", d.hdr.corr)
+		return false
+	}
+	sl := &slot{key: d.hdr.key, version: d.hdr.version, corr: d.hdr.corr, start: start}
+	if d.apiVersionsFallback {
+		sl.version = 0
+		sl.resp = apiVersionsUnsupported(d.api)
+		sl.result = resultUnsupported
+		c.log.Debug("unsupported ApiVersions version", "version", d.hdr.version)
+		return c.enqueue(sl)
+	}
+
+	req := &request{
+		key:      d.hdr.key,
+		version:  d.hdr.version,
+		corr:     d.hdr.corr,
+		clientID: d.hdr.clientID,
+		msg:      d.msg,
+		conn:     c,
+	}
+	reply, err := c.call(d.api.fn, req)
+	switch {
+	case err != nil:
+	case reply.None:
+		c.s.metrics.requests.WithLabelValues(apiName(sl.key), resultNoResponse).Inc()
+		c.s.metrics.latency.WithLabelValues(apiName(sl.key)).Observe(time.Since(start).Seconds())
+		return true
+	case reply.Later != nil:
+		sl.done = make(chan struct{})
+		go c.finish(sl, reply.Later)
+		return c.enqueue(sl)
+	case reply.Resp != nil:
+		sl.resp = reply.Resp
+	default:
+		err = errors.New("handler returned an empty reply")
+	}
+	if err != nil {
+		c.s.metrics.requests.WithLabelValues(apiName(sl.key), resultFailed).Inc()
+		c.log.Error("request failed", "api", apiName(sl.key), "version", sl.version,
+			"client_id", req.clientID, "client_software", c.software, "err", err)
+		return false
+	}
+	return c.enqueue(sl)
+}
+
+// call runs a handler, turning a panic into an error.
+func (c *conn) call(fn handlerFunc, req *request) (reply Reply, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic: %v\n%s", p, debug.Stack())
+		}
+	}()
+	return fn(c.s, c.ctx, req)
+}
+
+// finish runs the deferred part of a handler.
+func (c *conn) finish(sl *slot, later func(context.Context) kmsg.Response) {
+	defer close(sl.done)
+	defer func() {
+		if p := recover(); p != nil {
+			sl.err = fmt.Errorf("panic: %v\n%s", p, debug.Stack())
+		}
+	}()
+	sl.resp = later(c.ctx)
+}
+
+// enqueue hands a slot to the writer, waiting while the queue is full.
+func (c *conn) enqueue(sl *slot) bool {
+	c.inflight.Add(1)
+	select {
+	case c.queue <- sl:
+		return true
+	case <-c.ctx.Done():
+		c.inflight.Add(-1)
+		c.s.metrics.requests.WithLabelValues(apiName(sl.key), resultAborted).Inc()
+		return false
+	}
+}
+
+func (c *conn) writeLoop() {
+	bw := bufio.NewWriterSize(c.nc, 32<<10)
+	var buf []byte
+	flush := func() bool {
+		if bw.Buffered() == 0 {
+			return true
+		}
+		c.armWriteDeadline()
+		if err := bw.Flush(); err != nil {
+			c.log.Debug("write failed", "err", err)
+			c.abort()
+			return false
+		}
+		return true
+	}
+	for {
+		var sl *slot
+		var ok bool
+		select {
+		case sl, ok = <-c.queue:
+		default:
+			if !flush() {
+				return
+			}
+			sl, ok = <-c.queue
+		}
+		if !ok {
+			flush()
+			return
+		}
+		if sl.done != nil {
+			select {
+			case <-sl.done:
+			default:
+				if !flush() {
+					c.dropSlot(sl)
+					return
+				}
+				select {
+				case <-sl.done:
+				case <-c.ctx.Done():
+					c.dropSlot(sl)
+					return
+				}
+			}
+		}
+		c.inflight.Add(-1)
+		api := apiName(sl.key)
+		if sl.err == nil && (sl.resp == nil || sl.resp.Key() != sl.key) {
+			sl.err = fmt.Errorf("handler answered %T", sl.resp)
+		}
+		if sl.err != nil {
+			c.s.metrics.requests.WithLabelValues(api, resultFailed).Inc()
+			c.log.Error("request failed", "api", api, "version", sl.version, "err", sl.err)
+			c.abort()
+			return
+		}
+		sl.resp.SetVersion(sl.version)
+		buf = appendResponse(buf[:0], sl.corr, sl.resp)
+		c.armWriteDeadline()
+		if _, err := bw.Write(buf); err != nil {
+			c.s.metrics.requests.WithLabelValues(api, resultAborted).Inc()
+			c.log.Debug("write failed", "err", err)
+			c.abort()
+			return
+		}
+		c.lastWrite.Store(time.Now().UnixNano())
+		if cap(buf) > 1<<20 {
+			buf = nil // do not hold a large response's buffer for the connection's life
+		}
+		result := sl.result
+		if result == "" {
+			result = resultOK
+		}
+		c.s.metrics.requests.WithLabelValues(api, result).Inc()
+		c.s.metrics.latency.WithLabelValues(api).Observe(time.Since(sl.start).Seconds())
+	}
+}
+
+// dropSlot accounts for a slot the writer gives up on.
+func (c *conn) dropSlot(sl *slot) {
+	c.inflight.Add(-1)
+	c.s.metrics.requests.WithLabelValues(apiName(sl.key), resultAborted).Inc()
+	c.abort()
+}
+
+// armWriteDeadline bounds how long a client that does not read its
+// responses can hold a write.
+func (c *conn) armWriteDeadline() {
+	var t time.Time
+	if d := c.s.cfg.IdleTimeout; d > 0 {
+		t = time.Now().Add(d)
+	}
+	c.nc.SetWriteDeadline(t)
+}
+
+// apiVersionsUnsupported is Kafka's answer to an ApiVersions request at a
+// version it does not know: v0, UNSUPPORTED_VERSION, and the ApiVersions
+// range it does serve.
+func apiVersionsUnsupported(api apiHandler) kmsg.Response {
+	resp := kmsg.NewPtrApiVersionsResponse()
+	resp.ErrorCode = kerr.UnsupportedVersion.Code
+	k := kmsg.NewApiVersionsResponseApiKey()
+	k.ApiKey = api.key
+	k.MinVersion = api.minVersion
+	k.MaxVersion = api.maxVersion
+	resp.ApiKeys = append(resp.ApiKeys, k)
+	return resp
+}

@@ -1,0 +1,142 @@
+package kafka
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Reasons a request closes its connection.
+var (
+	errFrameTooLarge      = errors.New("request frame too large")
+	errMalformed          = errors.New("malformed request")
+	errUnknownKey         = errors.New("unknown API key")
+	errUnsupportedVersion = errors.New("unsupported API version")
+)
+
+// headerSize is the fixed part of a request header: key, version,
+// correlation id.
+const headerSize = 8
+
+// firstReadSize is the most a frame read allocates before its bytes arrive,
+// so that a client announcing a large frame and sending nothing costs little.
+const firstReadSize = 64 << 10
+
+// readFrame reads one length-prefixed frame of at most max bytes. size is a
+// 4-byte scratch buffer. progress is called as body bytes arrive; an error
+// from it stops the read. It returns how many bytes of the frame were read,
+// so that a caller can tell an idle connection (0) from a stalled frame.
+func readFrame(r io.Reader, size []byte, max int, progress func() error) (frame []byte, n int, err error) {
+	n, err = io.ReadFull(r, size[:4])
+	if err != nil {
+		return nil, n, err
+	}
+	length := binary.BigEndian.Uint32(size)
+	if uint64(length) > uint64(max) {
+		return nil, n, fmt.Errorf("%w: %d bytes, max %d", errFrameTooLarge, length, max)
+	}
+	frame = make([]byte, 0, min(int(length), firstReadSize))
+	for len(frame) < int(length) {
+		if len(frame) == cap(frame) {
+			frame = slices.Grow(frame, min(cap(frame), int(length)-len(frame)))
+		}
+		if progress != nil {
+			if err := progress(); err != nil {
+				return nil, n, err
+			}
+		}
+		k, err := io.ReadFull(r, frame[len(frame):min(cap(frame), int(length))])
+		frame = frame[:len(frame)+k]
+		n += k
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, n, err
+		}
+	}
+	return frame, n, nil
+}
+
+// requestHeader is the decoded header of a request.
+type requestHeader struct {
+	key      int16
+	version  int16
+	corr     int32
+	clientID string
+}
+
+// decoded is a request frame decoded against a handler table.
+type decoded struct {
+	hdr requestHeader
+	msg kmsg.Request // nil when err is set
+	api apiHandler
+	// apiVersionsFallback: an ApiVersions request at a version we do not
+	// serve; it is answered with UNSUPPORTED_VERSION, not decoded.
+	apiVersionsFallback bool
+}
+
+// decodeRequest decodes one request frame (without its length prefix). The
+// header is filled in as far as it decoded, even on error.
+func decodeRequest(frame []byte, t handlerTable) (decoded, error) {
+	d := decoded{hdr: requestHeader{key: -1}}
+	if len(frame) < headerSize {
+		return d, fmt.Errorf("%w: %d byte frame", errMalformed, len(frame))
+	}
+	d.hdr.key = int16(binary.BigEndian.Uint16(frame[0:]))
+	d.hdr.version = int16(binary.BigEndian.Uint16(frame[2:]))
+	d.hdr.corr = int32(binary.BigEndian.Uint32(frame[4:]))
+	api, ok := t[d.hdr.key]
+	if !ok {
+		return d, fmt.Errorf("%w %d", errUnknownKey, d.hdr.key)
+	}
+	d.api = api
+	if d.hdr.version < api.minVersion || d.hdr.version > api.maxVersion {
+		if d.hdr.key == kmsg.ApiVersions.Int16() {
+			// Kafka answers an ApiVersions it cannot parse with
+			// UNSUPPORTED_VERSION and its own range (KIP-511), so that
+			// the client can retry at a version both know.
+			d.apiVersionsFallback = true
+			return d, nil
+		}
+		return d, fmt.Errorf("%w: %s v%d (serving v%d-v%d)", errUnsupportedVersion,
+			kmsg.NameForKey(d.hdr.key), d.hdr.version, api.minVersion, api.maxVersion)
+	}
+	msg := kmsg.RequestForKey(d.hdr.key)
+	msg.SetVersion(d.hdr.version)
+	rd := kbin.Reader{Src: frame[headerSize:]}
+	if id := rd.NullableString(); id != nil {
+		d.hdr.clientID = *id
+	}
+	if msg.IsFlexible() {
+		kmsg.SkipTags(&rd)
+	}
+	if !rd.Ok() {
+		return d, fmt.Errorf("%w: %s v%d header", errMalformed, kmsg.NameForKey(d.hdr.key), d.hdr.version)
+	}
+	if err := msg.ReadFrom(rd.Src); err != nil {
+		return d, fmt.Errorf("%w: %s v%d: %w", errMalformed, kmsg.NameForKey(d.hdr.key), d.hdr.version, err)
+	}
+	d.msg = msg
+	return d, nil
+}
+
+// appendResponse appends a whole response frame: length, correlation id,
+// the response header's tagged fields when flexible, and the body.
+// ApiVersions responses always use header v0, as Kafka's clients expect.
+func appendResponse(dst []byte, corr int32, resp kmsg.Response) []byte {
+	start := len(dst)
+	dst = append(dst, 0, 0, 0, 0)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(corr))
+	if resp.IsFlexible() && resp.Key() != kmsg.ApiVersions.Int16() {
+		dst = append(dst, 0) // no tagged fields
+	}
+	dst = resp.AppendTo(dst)
+	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-start-4))
+	return dst
+}

@@ -1,0 +1,51 @@
+package kafka
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Values of the result label of strata_kafka_requests_total.
+const (
+	resultOK          = "ok"          // answered (the response may carry Kafka error codes)
+	resultNoResponse  = "no_response" // handled, nothing to answer (acks=0)
+	resultMalformed   = "malformed"   // frame or body did not decode: connection closed
+	resultUnsupported = "unsupported" // unknown API key or version: connection closed
+	resultTooLarge    = "too_large"   // frame above max request bytes: connection closed
+	resultFailed      = "failed"      // handler error or panic: connection closed
+	resultAborted     = "aborted"     // connection closed before the response was written
+)
+
+type metrics struct {
+	requests    *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
+	connections prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_kafka_requests_total",
+			Help: "Kafka requests received, by API and result.",
+		}, []string{"api", "result"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "strata_kafka_request_seconds",
+			Help:    "Time from a Kafka request being read to its response being written.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}, []string{"api"}),
+		connections: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "strata_kafka_connections",
+			Help: "Open Kafka client connections.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.requests, m.latency, m.connections)
+	}
+	return m
+}
+
+// apiName is the api label of a request key; unknown keys share one value,
+// so a client cannot grow the label set.
+func apiName(key int16) string {
+	return kmsg.NameForKey(key)
+}

@@ -1,0 +1,247 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stratalog/strata/metastore"
+)
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("kafka: server closed")
+
+// MetaStore is what the front door needs of the metastore; metastore.Store
+// implements it.
+type MetaStore interface {
+	CreateTopic(ctx context.Context, name string, partitions int32, configs map[string]string) (metastore.Topic, error)
+	TopicByName(ctx context.Context, name string) (metastore.Topic, error)
+	TopicByID(ctx context.Context, id uuid.UUID) (metastore.Topic, error)
+	ListTopics(ctx context.Context) ([]metastore.Topic, error)
+	DeleteTopic(ctx context.Context, name string) error
+	CreatePartitions(ctx context.Context, name string, total int32) error
+	SetTopicConfigs(ctx context.Context, name string, set map[string]*string) error
+	Partitions(ctx context.Context, topicID uuid.UUID) ([]metastore.Partition, error)
+	AllocateProducerID(ctx context.Context) (int64, error)
+}
+
+// Deps are the collaborators of the front door.
+type Deps struct {
+	// Meta is required.
+	Meta MetaStore
+}
+
+// Server serves the Kafka protocol on any number of listeners.
+type Server struct {
+	cfg      Config
+	meta     MetaStore
+	log      *slog.Logger
+	metrics  *metrics
+	handlers handlerTable
+
+	// baseCtx is the parent of every connection's context; cancelled when
+	// Shutdown gives up waiting.
+	baseCtx    context.Context
+	baseCancel context.CancelFunc
+
+	mu        sync.Mutex
+	closing   bool
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	host      string // advertised host; set from the config or the first listener
+	port      int32
+	wg        sync.WaitGroup // connections
+}
+
+// NewServer returns a server; cfg must have passed Validate. A nil reg
+// registers the metrics nowhere.
+func NewServer(cfg Config, deps Deps, logger *slog.Logger, reg prometheus.Registerer) *Server {
+	if deps.Meta == nil {
+		panic("kafka: NewServer without a metastore")
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		cfg:        cfg,
+		meta:       deps.Meta,
+		log:        logger.With("component", "kafka"),
+		metrics:    newMetrics(reg),
+		handlers:   newHandlerTable(),
+		baseCtx:    ctx,
+		baseCancel: cancel,
+		listeners:  map[net.Listener]struct{}{},
+		conns:      map[*conn]struct{}{},
+	}
+	if cfg.AdvertisedAddress != "" {
+		if host, port, err := splitAdvertised(cfg.AdvertisedAddress); err == nil {
+			s.host, s.port = host, port
+		}
+	}
+	return s
+}
+
+// Serve accepts connections on ln until Shutdown, then returns
+// ErrServerClosed. It closes ln. Serve may be called for several listeners.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	if s.host == "" {
+		s.host, s.port = advertisedFromListener(ln.Addr())
+	}
+	s.mu.Unlock()
+	s.log.Info("listening", "addr", ln.Addr().String())
+
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+	}()
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing {
+				return ErrServerClosed
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("kafka: accept: %w", err)
+			}
+			// Out of file descriptors and the like: back off and retry.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept failed", "err", err, "retry_in", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		s.startConn(nc)
+	}
+}
+
+// Shutdown stops accepting connections and reading requests, lets the
+// requests already read finish and their responses be written, then closes
+// every connection. When ctx ends first, it closes the connections at once,
+// cancelling the work still in flight, and returns ctx's error.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	for c := range s.conns {
+		c.stopReading()
+	}
+	s.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		s.baseCancel()
+		return nil
+	case <-ctx.Done():
+		s.baseCancel()
+		s.mu.Lock()
+		for c := range s.conns {
+			c.abort()
+		}
+		s.mu.Unlock()
+		return fmt.Errorf("kafka: shutdown: %w", ctx.Err())
+	}
+}
+
+// startConn serves nc in its own goroutine.
+func (s *Server) startConn(nc net.Conn) {
+	c, ok := s.addConn(nc)
+	if !ok {
+		return
+	}
+	go func() {
+		defer s.wg.Done()
+		s.runConn(c)
+	}()
+}
+
+// serveConn serves nc and returns when the connection is closed.
+func (s *Server) serveConn(nc net.Conn) {
+	c, ok := s.addConn(nc)
+	if !ok {
+		return
+	}
+	defer s.wg.Done()
+	s.runConn(c)
+}
+
+func (s *Server) addConn(nc net.Conn) (*conn, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		nc.Close()
+		return nil, false
+	}
+	c := newConn(s, nc)
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	return c, true
+}
+
+func (s *Server) runConn(c *conn) {
+	s.metrics.connections.Inc()
+	defer s.metrics.connections.Dec()
+	c.serve()
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// advertised returns the host and port clients are told to connect to.
+func (s *Server) advertised() (string, int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.host == "" {
+		return "localhost", 9092
+	}
+	return s.host, s.port
+}
+
+// advertisedFromListener derives an address clients can dial from a
+// listener's address: a wildcard address is replaced by the host name.
+func advertisedFromListener(addr net.Addr) (string, int32) {
+	host, portStr, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "localhost", 9092
+	}
+	port, _ := strconv.ParseUint(portStr, 10, 16)
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+		if name, err := os.Hostname(); err == nil && name != "" {
+			host = name
+		}
+	}
+	return host, int32(port)
+}
+
+func joinHostPort(host string, port int32) string {
+	return net.JoinHostPort(host, strconv.Itoa(int(port)))
+}
