@@ -20,6 +20,9 @@ import (
 //     auto-creation is on and the request allows it: v0-v3 carry no flag and
 //     always allow it, as in Kafka; v4+ use AllowAutoTopicCreation.
 //   - v10+ may name topics by id; an unknown id is UNKNOWN_TOPIC_ID.
+//   - Topics and their partitions come from the topic cache (see
+//     topicCache): this node's own changes show at once, other nodes'
+//     within Config.TopicCacheTTL.
 //   - This node is the only broker, the controller, and the leader and only
 //     replica of every partition; leader epochs come from the metastore.
 //   - Without ACLs every operation is authorized; v8+ report so when asked.
@@ -55,7 +58,19 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (Reply, error) 
 		}
 		sort.Slice(topics, func(i, j int) bool { return topics[i].Name < topics[j].Name })
 		for _, t := range topics {
-			resp.Topics = append(resp.Topics, s.metadataTopic(ctx, t, req))
+			info, err := s.topics.listed(ctx, t)
+			if err != nil {
+				if errors.Is(err, metastore.ErrUnknownTopic) {
+					continue // deleted since it was listed
+				}
+				mt := kmsg.NewMetadataResponseTopic()
+				mt.Topic = strPtr(t.Name)
+				mt.TopicID = t.ID
+				mt.ErrorCode = s.errorCode("Metadata", err)
+				resp.Topics = append(resp.Topics, mt)
+				continue
+			}
+			resp.Topics = append(resp.Topics, s.metadataTopic(info, req))
 		}
 		return respond(resp)
 	}
@@ -70,7 +85,7 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (Reply, error) 
 				continue
 			}
 			seenID[id] = true
-			t, err := s.meta.TopicByID(ctx, id)
+			info, err := s.topics.topicByID(ctx, id)
 			if err != nil {
 				mt := kmsg.NewMetadataResponseTopic()
 				mt.TopicID = rt.TopicID
@@ -82,7 +97,7 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (Reply, error) 
 				resp.Topics = append(resp.Topics, mt)
 				continue
 			}
-			resp.Topics = append(resp.Topics, s.metadataTopic(ctx, t, req))
+			resp.Topics = append(resp.Topics, s.metadataTopic(info, req))
 			continue
 		}
 		name := *rt.Topic
@@ -90,7 +105,7 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (Reply, error) 
 			continue
 		}
 		seen[name] = true
-		t, err := s.topicForMetadata(ctx, name, autoCreate)
+		info, err := s.topicForMetadata(ctx, name, autoCreate)
 		if err != nil {
 			mt := kmsg.NewMetadataResponseTopic()
 			mt.Topic = strPtr(name)
@@ -98,47 +113,47 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (Reply, error) 
 			resp.Topics = append(resp.Topics, mt)
 			continue
 		}
-		resp.Topics = append(resp.Topics, s.metadataTopic(ctx, t, req))
+		resp.Topics = append(resp.Topics, s.metadataTopic(info, req))
 	}
 	return respond(resp)
 }
 
 // topicForMetadata looks a topic up by name, creating it when allowed.
-func (s *Server) topicForMetadata(ctx context.Context, name string, autoCreate bool) (metastore.Topic, error) {
-	t, err := s.meta.TopicByName(ctx, name)
+func (s *Server) topicForMetadata(ctx context.Context, name string, autoCreate bool) (*topicInfo, error) {
+	info, err := s.topics.topicByName(ctx, name)
 	if err == nil || !errors.Is(err, metastore.ErrUnknownTopic) || !autoCreate {
-		return t, err
+		return info, err
 	}
 	if err := checkTopicName(name); err != nil {
-		return t, err
+		return nil, err
 	}
-	t, err = s.meta.CreateTopic(ctx, name, s.cfg.DefaultPartitions, nil)
-	if errors.Is(err, metastore.ErrTopicExists) {
-		// Created meanwhile by another client.
-		return s.meta.TopicByName(ctx, name)
-	}
-	if err == nil {
+	_, err = s.meta.CreateTopic(ctx, name, s.cfg.DefaultPartitions, nil)
+	switch {
+	case err == nil:
 		s.log.Info("auto-created topic", "topic", name, "partitions", s.cfg.DefaultPartitions)
+	case errors.Is(err, metastore.ErrTopicExists):
+		// Created meanwhile by another client.
+	default:
+		return nil, err
 	}
-	return t, err
+	s.topics.invalidate(name)
+	return s.topics.topicByName(ctx, name)
 }
 
 // metadataTopic describes one topic and its partitions.
-func (s *Server) metadataTopic(ctx context.Context, t metastore.Topic, req *kmsg.MetadataRequest) kmsg.MetadataResponseTopic {
+func (s *Server) metadataTopic(info *topicInfo, req *kmsg.MetadataRequest) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
-	mt.Topic = strPtr(t.Name)
-	mt.TopicID = t.ID
+	mt.Topic = strPtr(info.Name)
+	mt.TopicID = info.ID
 	if req.IncludeTopicAuthorizedOperations {
 		mt.AuthorizedOperations = topicAuthorizedOps
 	}
-	parts, err := s.meta.Partitions(ctx, t.ID)
-	if err != nil {
-		mt.ErrorCode = s.errorCode("Metadata", err)
-		return mt
-	}
 	replicas := []int32{s.cfg.NodeID}
-	mt.Partitions = make([]kmsg.MetadataResponseTopicPartition, 0, len(parts))
-	for _, p := range parts {
+	mt.Partitions = make([]kmsg.MetadataResponseTopicPartition, 0, len(info.parts))
+	for _, p := range info.parts {
+		if p.Partition < 0 {
+			continue
+		}
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = p.Partition
 		mp.Leader = s.cfg.NodeID

@@ -117,6 +117,7 @@ func (s *Server) createTopic(ctx context.Context, rt kmsg.CreateTopicsRequestTop
 	if err != nil {
 		return t, err
 	}
+	s.topics.invalidate(t.Name)
 	s.log.Info("created topic", "topic", t.Name, "partitions", t.Partitions)
 	return t, nil
 }

@@ -51,6 +51,7 @@ func (s *Server) handleDeleteTopics(ctx context.Context, r *request) (Reply, err
 			}
 		}
 		if err == nil {
+			s.topics.invalidate(*st.Topic)
 			s.log.Info("deleted topic", "topic", *st.Topic)
 		}
 		st.ErrorCode, st.ErrorMessage = s.errorCodeMessage("DeleteTopics", err)

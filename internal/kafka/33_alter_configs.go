@@ -66,7 +66,9 @@ func (s *Server) alterConfigs(ctx context.Context, res kmsg.AlterConfigsRequestR
 	if validateOnly || len(set) == 0 {
 		return nil
 	}
-	if err := s.meta.SetTopicConfigs(ctx, res.ResourceName, set); err != nil {
+	err = s.meta.SetTopicConfigs(ctx, res.ResourceName, set)
+	s.topics.invalidate(res.ResourceName)
+	if err != nil {
 		return err
 	}
 	s.log.Info("replaced topic configs", "topic", res.ResourceName, "configs", want)

@@ -52,7 +52,9 @@ func (s *Server) createPartitions(ctx context.Context, rt kmsg.CreatePartitionsR
 	if validateOnly {
 		return nil
 	}
-	if err := s.meta.CreatePartitions(ctx, rt.Topic, rt.Count); err != nil {
+	err = s.meta.CreatePartitions(ctx, rt.Topic, rt.Count)
+	s.topics.invalidate(rt.Topic)
+	if err != nil {
 		return err
 	}
 	s.log.Info("added partitions", "topic", rt.Topic, "partitions", rt.Count)

@@ -114,7 +114,9 @@ func (s *Server) incrementalAlterConfigs(ctx context.Context, res kmsg.Increment
 	if validateOnly || len(set) == 0 {
 		return nil
 	}
-	if err := s.meta.SetTopicConfigs(ctx, res.ResourceName, set); err != nil {
+	err = s.meta.SetTopicConfigs(ctx, res.ResourceName, set)
+	s.topics.invalidate(res.ResourceName)
+	if err != nil {
 		return err
 	}
 	s.log.Info("altered topic configs", "topic", res.ResourceName, "configs", len(set))

@@ -29,6 +29,11 @@ func TestApiVersionsNegotiated(t *testing.T) {
 		t.Fatalf("no ApiVersions from node %d: %+v", testNodeID, vs)
 	}
 	want := map[kmsg.Key][2]int16{
+		kmsg.Produce:                 {3, 13},
+		kmsg.Fetch:                   {4, 18},
+		kmsg.ListOffsets:             {0, 11},
+		kmsg.DeleteRecords:           {0, 2},
+		kmsg.OffsetForLeaderEpoch:    {0, 4},
 		kmsg.Metadata:                {0, 13},
 		kmsg.FindCoordinator:         {0, 5},
 		kmsg.ApiVersions:             {0, 4},
@@ -59,6 +64,37 @@ func TestApiVersionsNegotiated(t *testing.T) {
 	// been told our range and retried.
 	if got := s.counter("ApiVersions", resultUnsupported); got < 1 {
 		t.Errorf("client never fell back from an unsupported ApiVersions version (counter %v)", got)
+	}
+}
+
+// TestApiVersionsWithoutDataPath: a node without a produce path or a reader
+// neither advertises nor serves their APIs; DeleteRecords needs only the
+// metastore.
+func TestApiVersionsWithoutDataPath(t *testing.T) {
+	s := startServer(t, noDataPath{})
+	c := s.dial(t)
+	av := kmsg.NewPtrApiVersionsRequest()
+	av.ClientSoftwareName, av.ClientSoftwareVersion = "raw-test", "1.0.0"
+	resp := c.roundTrip(av, 3).(*kmsg.ApiVersionsResponse)
+	served := map[int16]bool{}
+	for _, k := range resp.ApiKeys {
+		served[k.ApiKey] = true
+	}
+	for _, key := range []kmsg.Key{kmsg.Produce, kmsg.Fetch, kmsg.ListOffsets, kmsg.OffsetForLeaderEpoch} {
+		if served[key.Int16()] {
+			t.Errorf("%s advertised without the data path", key.Name())
+		}
+	}
+	if !served[kmsg.DeleteRecords.Int16()] || !served[kmsg.Metadata.Int16()] {
+		t.Errorf("DeleteRecords or Metadata not advertised: %+v", resp.ApiKeys)
+	}
+	// A Produce request is an unsupported API: the connection closes.
+	produce := kmsg.NewPtrProduceRequest()
+	produce.Acks = -1
+	c.send(produce, 9, 5)
+	c.expectClosed()
+	if got := s.counter("Produce", resultUnsupported); got != 1 {
+		t.Errorf("unsupported Produce counted %v times", got)
 	}
 }
 

@@ -2,11 +2,16 @@ package kafka
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/internal/batchtest"
 )
 
 func BenchmarkDecodeRequest(b *testing.B) {
@@ -33,7 +38,7 @@ func BenchmarkDecodeRequest(b *testing.B) {
 	}
 	produce.SetVersion(9)
 
-	table := newHandlerTable()
+	table := newHandlerTable(true, true)
 	table[kmsg.Produce.Int16()] = apiHandler{key: kmsg.Produce.Int16(), minVersion: 3, maxVersion: 11}
 	for _, bc := range []struct {
 		name string
@@ -113,4 +118,91 @@ func BenchmarkPipelinedRoundTrip(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkProduceRoundTrip measures Produce requests of one 1 KiB batch
+// (acks=1) pipelined on one connection: the handler, the produce path
+// (10ms flush interval, so requests of many flushes overlap) and the
+// SQLite commit.
+func BenchmarkProduceRoundTrip(b *testing.B) {
+	s := startServer(b)
+	_, adm := s.clients(b)
+	createTopic(b, adm, "bench-produce", 1, nil)
+	batch := batchtest.Values(noProducer(1000), string(bytes.Repeat([]byte("v"), 1000)))
+	req := produceRequest(1, rawPart{topic: "bench-produce", records: batch})
+	req.SetVersion(9)
+	frame := encodeRequest(req, 1)
+	c := s.dial(b)
+	werr := make(chan error, 1)
+	b.SetBytes(int64(len(batch)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	go func() {
+		bw := bufio.NewWriter(c.nc)
+		for range b.N {
+			if _, err := bw.Write(frame); err != nil {
+				werr <- err
+				return
+			}
+		}
+		werr <- bw.Flush()
+	}()
+	for range b.N {
+		if _, _, err := c.readFrame(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if err := <-werr; err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkFetchRoundTrip measures one Fetch at a time of 64 cached 1 KiB
+// batches: the handler, the reader's cache and the response encoding.
+func BenchmarkFetchRoundTrip(b *testing.B) {
+	s := startServer(b)
+	_, adm := s.clients(b)
+	createTopic(b, adm, "bench-fetch", 1, nil)
+	c := s.dial(b)
+	batch := batchtest.Values(noProducer(1000), string(bytes.Repeat([]byte("v"), 1000)))
+	for range 64 {
+		c.mustProduce("bench-fetch", 0, batch)
+	}
+	req := fetchRequest(1<<20, fetchAt{topic: "bench-fetch", maxBytes: 1 << 20, epoch: -1})
+	_, got := c.fetch(req, 12) // warms the cache
+	if len(splitBatches(b, got[0].RecordBatches)) != 64 {
+		b.Fatal("not all batches fetched")
+	}
+	b.SetBytes(int64(len(got[0].RecordBatches)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		c.send(req, 12, 1)
+		if _, _, err := c.readFrame(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkTopicCacheHit measures the topic lookup of every Produce and
+// Fetch partition when the topic is cached.
+func BenchmarkTopicCacheHit(b *testing.B) {
+	store := newTestStore(b)
+	if _, err := store.CreateTopic(context.Background(), "cached", 12, nil); err != nil {
+		b.Fatal(err)
+	}
+	c := newTopicCache(store, time.Hour, newMetrics(nil))
+	ctx := context.Background()
+	if _, err := c.topicByName(ctx, "cached"); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := c.topicByName(ctx, "cached"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

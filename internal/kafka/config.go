@@ -41,6 +41,14 @@ type Config struct {
 	// MaxInFlightRequests bounds the requests of one connection that are
 	// read but not yet answered; reading pauses at the bound.
 	MaxInFlightRequests int `yaml:"max_inflight_requests"`
+	// TopicCacheTTL is how long a topic's id, configs and partitions are
+	// used by Produce, Fetch and Metadata before they are read again. This
+	// node's own topic changes take effect at once; other nodes' after at
+	// most this long. Zero reads the metastore on every request.
+	TopicCacheTTL time.Duration `yaml:"topic_cache_ttl"`
+	// FetchMaxWait caps the time a Fetch waits for MinBytes, whatever
+	// MaxWaitMillis the client asks for. Zero means no cap.
+	FetchMaxWait time.Duration `yaml:"fetch_max_wait"`
 }
 
 // Defaults of Config, as RegisterFlags sets them.
@@ -52,6 +60,8 @@ const (
 	DefaultMaxPartitions       = 10000
 	DefaultIdleTimeout         = 10 * time.Minute
 	DefaultMaxInFlightRequests = 16
+	DefaultTopicCacheTTL       = time.Second
+	DefaultFetchMaxWait        = 30 * time.Second
 )
 
 // RegisterFlags registers the flags of c on fs with their defaults.
@@ -67,6 +77,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.AutoCreateTopics, "kafka.auto-create-topics", true, "create unknown topics when clients ask for their metadata")
 	fs.DurationVar(&c.IdleTimeout, "kafka.idle-timeout", DefaultIdleTimeout, "close connections idle for this long (0: never)")
 	fs.IntVar(&c.MaxInFlightRequests, "kafka.max-inflight-requests", DefaultMaxInFlightRequests, "requests of one connection read ahead of their responses")
+	fs.DurationVar(&c.TopicCacheTTL, "kafka.topic-cache-ttl", DefaultTopicCacheTTL, "how long topic ids, configs and partitions are cached for produce and fetch (0: no cache)")
+	fs.DurationVar(&c.FetchMaxWait, "kafka.fetch-max-wait", DefaultFetchMaxWait, "longest a fetch waits for data, whatever the client asks (0: no cap)")
 }
 
 // Validate reports the first invalid setting.
@@ -99,6 +111,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxInFlightRequests < 1 {
 		return fmt.Errorf("kafka: max in-flight requests %d is below 1", c.MaxInFlightRequests)
+	}
+	if c.TopicCacheTTL < 0 {
+		return fmt.Errorf("kafka: topic cache ttl %s is negative", c.TopicCacheTTL)
+	}
+	if c.FetchMaxWait < 0 {
+		return fmt.Errorf("kafka: fetch max wait %s is negative", c.FetchMaxWait)
 	}
 	return nil
 }

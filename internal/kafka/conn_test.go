@@ -16,7 +16,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/ingest"
 	"github.com/stratalog/strata/metastore"
+	"github.com/stratalog/strata/reader"
 )
 
 func TestPipelinedRequestsAnsweredInOrder(t *testing.T) {
@@ -188,7 +190,7 @@ func TestBadFramesCloseOnlyTheirConnection(t *testing.T) {
 		{"empty frame", frame(nil), "Unknown", resultMalformed},
 		{"garbage", frame([]byte("\x00\x03\x00\x0cGARBAGE GARBAGE GARBAGE")), "Metadata", resultMalformed},
 		{"unknown key", frame(header(9999, 0, 1)), "Unknown", resultUnsupported},
-		{"not served yet", frame(header(kmsg.Produce.Int16(), 9, 1)), "Produce", resultUnsupported},
+		{"version below the served range", frame(header(kmsg.Produce.Int16(), 2, 1)), "Produce", resultUnsupported},
 		{"unsupported version", frame(header(kmsg.Metadata.Int16(), 99, 1)), "Metadata", resultUnsupported},
 		{"truncated body", append(binary.BigEndian.AppendUint32(nil, uint32(len(good)-4-3)), good[4:len(good)-3]...), "Metadata", resultMalformed},
 		{"truncated client id", frame(append(header(kmsg.Metadata.Int16(), 1, 1)[:8], 0, 9, 'x')), "Metadata", resultMalformed},
@@ -351,7 +353,8 @@ func TestConfigFlagsAndValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.MaxRequestBytes != 100<<20 || cfg.DefaultPartitions != 3 || !cfg.AutoCreateTopics || cfg.ListenAddress != ":9092" ||
-		cfg.IdleTimeout != 10*time.Minute || cfg.NodeID != 0 || cfg.ClusterID == "" {
+		cfg.IdleTimeout != 10*time.Minute || cfg.NodeID != 0 || cfg.ClusterID == "" ||
+		cfg.TopicCacheTTL != time.Second || cfg.FetchMaxWait != 30*time.Second {
 		t.Fatalf("defaults %+v", cfg)
 	}
 	if err := cfg.Validate(); err != nil {
@@ -380,6 +383,8 @@ func TestConfigFlagsAndValidate(t *testing.T) {
 		func(c *Config) { c.MaxPartitionsPerTopic = 2 },
 		func(c *Config) { c.IdleTimeout = -time.Second },
 		func(c *Config) { c.MaxInFlightRequests = 0 },
+		func(c *Config) { c.TopicCacheTTL = -time.Second },
+		func(c *Config) { c.FetchMaxWait = -time.Second },
 	}
 	for i, mutate := range bad {
 		c := cfg
@@ -404,6 +409,13 @@ func TestErrorTranslation(t *testing.T) {
 		{metastore.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch},
 		{metastore.ErrOffsetOutOfRange, kerr.OffsetOutOfRange},
 		{metastore.ErrUnknownProducerID, kerr.UnknownProducerID},
+		{ingest.ErrCorruptBatch, kerr.CorruptMessage},
+		{ingest.ErrUnsupportedBatch, kerr.InvalidRecord},
+		{ingest.ErrUploadFailed, kerr.KafkaStorageError},
+		{ingest.ErrCommitFailed, kerr.KafkaStorageError},
+		{ingest.ErrClosed, kerr.NotLeaderForPartition},
+		{reader.ErrCorrupt, kerr.KafkaStorageError},
+		{context.Canceled, kerr.RequestTimedOut},
 		{errorf(kerr.InvalidConfig, "bad"), kerr.InvalidConfig},
 		{kerr.NotController, kerr.NotController},
 		{errors.New("disk on fire"), kerr.UnknownServerError},
@@ -423,6 +435,27 @@ func TestErrorTranslation(t *testing.T) {
 		}
 	}
 	if code := s.errorCode("Test", nil); code != 0 {
+		t.Errorf("nil error: code %d", code)
+	}
+	// The data path retries what it does not know: an object store or
+	// metastore failure.
+	for _, tc := range []struct {
+		err  error
+		want *kerr.Error
+	}{
+		{errors.New("connection reset"), kerr.KafkaStorageError},
+		{fmt.Errorf("read: %w", metastore.ErrOffsetOutOfRange), kerr.OffsetOutOfRange},
+		{fmt.Errorf("append: %w", ingest.ErrCorruptBatch), kerr.CorruptMessage},
+	} {
+		code, msg := s.dataErrorCode("Test", tc.err)
+		if code != tc.want.Code {
+			t.Errorf("data path %v: code %d, want %s", tc.err, code, tc.want.Message)
+		}
+		if tc.want == kerr.KafkaStorageError && msg != nil {
+			t.Errorf("internal error text sent to the client: %q", *msg)
+		}
+	}
+	if code, _ := s.dataErrorCode("Test", nil); code != 0 {
 		t.Errorf("nil error: code %d", code)
 	}
 }

@@ -26,8 +26,67 @@
 // Each API is served by a handler in a file named after its key
 // (03_metadata.go, 18_api_versions.go, ...) that registers itself with the
 // versions it serves, capped at what kmsg can decode; ApiVersions answers
-// from those registrations. Metastore errors become Kafka error codes in one
-// place (errors.go).
+// from those registrations. Metastore, produce-path and reader errors become
+// Kafka error codes in one place (errors.go).
+//
+// # The data path
+//
+// Produce (v3-v13) hands record batches to the produce path (Deps.Ingest),
+// and Fetch (v4-v18), ListOffsets (v0-v11) and OffsetForLeaderEpoch
+// (v0-v4) read through the reader (Deps.Reader); DeleteRecords (v0-v2)
+// needs only the metastore. A server built without Ingest or Reader
+// neither serves nor advertises the APIs that need them: a client asking
+// for one anyway has its connection closed, as for any unknown API.
+//
+//   - Produce starts at v3 and Fetch at v4, the first versions that carry
+//     v2 record batches (magic 2), the only format stored; clients that
+//     negotiate versions from ApiVersions (kafka-python picks its message
+//     format from them) therefore send magic 2. Magic 0 or 1 records are
+//     refused with UNSUPPORTED_FOR_MESSAGE_FORMAT.
+//   - Each partition of a Produce request succeeds or fails on its own. The
+//     batches are handed to the produce path while the request is read, so
+//     a connection's requests keep their order in every partition; the wait
+//     for the commit runs concurrently with the requests that follow.
+//     acks=0 gets no response (even when a partition fails, where Kafka
+//     would close the connection), and its records are still committed.
+//     ThrottleMillis is the time the request waited for the produce path's
+//     memory budget.
+//   - For topics with message.timestamp.type=LogAppendTime, the Produce
+//     response carries the commit time, but the stored batches keep the
+//     producer's timestamps (CreateTime): consumers and ListOffsets see
+//     those, not the append time.
+//   - A request may carry several batches per partition (Kafka allows only
+//     one from Produce v3); they are stored in order.
+//   - Fetch returns at least one whole batch from the first partition with
+//     data, then honours the partition and response limits; a fetch offset
+//     inside a batch returns the whole batch. It waits for MinBytes off the
+//     connection's read loop, up to MaxWaitMillis capped by
+//     Config.FetchMaxWait, woken by commits.
+//   - Fetch sessions are not kept: every fetch is answered in full with
+//     session id 0 (clients then stop asking for sessions), and an
+//     incremental fetch is FETCH_SESSION_ID_NOT_FOUND.
+//   - Without transactions, read_committed reads what read_uncommitted
+//     reads and the last stable offset is the high watermark.
+//   - Leader epochs come from the metastore; a partition's epoch changes
+//     only when its leadership moves. A client's CurrentLeaderEpoch above
+//     ours is UNKNOWN_LEADER_EPOCH (retriable), below it
+//     FENCED_LEADER_EPOCH. OffsetForLeaderEpoch answers the high watermark
+//     for the current and any older epoch: the log is never truncated, and
+//     there is no epoch history yet.
+//   - ListOffsets -3 (max timestamp) is found from the chunk index's
+//     per-chunk largest timestamps, then the record through the reader; see
+//     02_list_offsets.go for its limits.
+//   - After DeleteRecords, reads below the new log start offset fail at
+//     once for ListOffsets; a Fetch served from the reader's cached view of
+//     the partition sees it within the reader's metadata TTL.
+//
+// Topics are looked up through a cache (topic_cache.go): name and id to the
+// topic, its partitions (with leader epochs and log start offsets) and
+// configs, kept for Config.TopicCacheTTL. This node's CreateTopics,
+// DeleteTopics, CreatePartitions, AlterConfigs, IncrementalAlterConfigs and
+// DeleteRecords invalidate the topic at once; other nodes' changes are seen
+// within the TTL, or sooner when a request names a partition or a leader
+// epoch the cached copy does not know. Unknown topics are not cached.
 //
 // Choices where Kafka's behaviour does not carry over:
 //

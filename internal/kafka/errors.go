@@ -7,7 +7,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/stratalog/strata/ingest"
 	"github.com/stratalog/strata/metastore"
+	"github.com/stratalog/strata/reader"
 )
 
 // wireError is an error that carries its Kafka error code, raised by the
@@ -39,7 +41,20 @@ var sentinels = []struct {
 	{metastore.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch},
 	{metastore.ErrOffsetOutOfRange, kerr.OffsetOutOfRange},
 	{metastore.ErrUnknownProducerID, kerr.UnknownProducerID},
+	// The produce path. A segment that failed to upload or commit is not
+	// readable: the producer retries (KAFKA_STORAGE_ERROR is retriable).
+	{ingest.ErrCorruptBatch, kerr.CorruptMessage},
+	{ingest.ErrUnsupportedBatch, kerr.InvalidRecord},
+	{ingest.ErrUploadFailed, kerr.KafkaStorageError},
+	{ingest.ErrCommitFailed, kerr.KafkaStorageError},
+	// Shutting down: retriable, and tells the client to look for the
+	// partition's leader again.
+	{ingest.ErrClosed, kerr.NotLeaderForPartition},
+	// The fetch path: a chunk that does not decode is a storage fault.
+	{reader.ErrCorrupt, kerr.KafkaStorageError},
 	{context.DeadlineExceeded, kerr.RequestTimedOut},
+	// The connection is closing: the answer is never read.
+	{context.Canceled, kerr.RequestTimedOut},
 }
 
 // kafkaError returns the Kafka error for err, or nil when err is not one we
@@ -76,4 +91,20 @@ func (s *Server) errorCodeMessage(api string, err error) (int16, *string) {
 	}
 	s.log.Error("request failed", "api", api, "err", err)
 	return kerr.UnknownServerError.Code, nil
+}
+
+// dataErrorCode translates the errors of the produce and fetch paths. They
+// are mostly failures of the object store or the metastore, which pass:
+// errors we do not know become KAFKA_STORAGE_ERROR, which clients retry,
+// rather than UNKNOWN_SERVER_ERROR, which they do not.
+func (s *Server) dataErrorCode(api string, err error) (int16, *string) {
+	if err == nil {
+		return 0, nil
+	}
+	if ke := kafkaError(err); ke != nil {
+		msg := err.Error()
+		return ke.Code, &msg
+	}
+	s.log.Warn("storage error", "api", api, "err", err)
+	return kerr.KafkaStorageError.Code, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -15,6 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/internal/batchtest"
 )
 
 // fuzzConn is a connection whose client sends fixed bytes and then closes
@@ -148,8 +151,30 @@ func fuzzSeeds() [][]byte {
 	find.CoordinatorKey = "group"
 	find.CoordinatorKeys = []string{"g1", "g2"}
 
+	// The data path, on fuzz-b (created by the Metadata seed).
+	records := batchtest.Values(noProducer(1000), "fuzz-1", "fuzz-2")
+	produce := produceRequest(-1, rawPart{topic: "fuzz-b", partition: 0, records: records},
+		rawPart{topic: "fuzz-b", partition: 1, records: records})
+	produceNoAck := produceRequest(0, rawPart{topic: "fuzz-b", partition: 2, records: records})
+	fetch := fetchRequest(1<<20, fetchAt{topic: "fuzz-b", partition: 0, maxBytes: 1 << 20, epoch: -1},
+		fetchAt{topic: "fuzz-b", partition: 1, offset: 1, maxBytes: 100, epoch: -1})
+	fetch.MaxWaitMillis, fetch.MinBytes = 5, 1
+	list := listOffsetsRequest("fuzz-b", -1, -1, 0, 1)
+	listTS := listOffsetsRequest("fuzz-b", 1000, -1, 0)
+	delRecords := kmsg.NewPtrDeleteRecordsRequest()
+	drt := kmsg.NewDeleteRecordsRequestTopic()
+	drt.Topic = "fuzz-b"
+	drt.Partitions = []kmsg.DeleteRecordsRequestTopicPartition{{Partition: 1, Offset: 1}}
+	delRecords.Topics = append(delRecords.Topics, drt)
+	epochs := kmsg.NewPtrOffsetForLeaderEpochRequest()
+	ert := kmsg.NewOffsetForLeaderEpochRequestTopic()
+	ert.Topic = "fuzz-b"
+	ert.Partitions = []kmsg.OffsetForLeaderEpochRequestTopicPartition{{Partition: 0, CurrentLeaderEpoch: -1, LeaderEpoch: 0}}
+	epochs.Topics = append(epochs.Topics, ert)
+
 	reqs := []kmsg.Request{api, meta, create, del, parts, desc, alter, inc, find,
-		kmsg.NewPtrDescribeClusterRequest(), kmsg.NewPtrInitProducerIDRequest()}
+		kmsg.NewPtrDescribeClusterRequest(), kmsg.NewPtrInitProducerIDRequest(),
+		produce, produceNoAck, fetch, list, listTS, delRecords, epochs}
 	var seeds [][]byte
 	var pipeline []byte
 	for _, req := range reqs {
@@ -174,9 +199,10 @@ type inputFrame struct {
 	key, version int16
 	corr         int32
 	header       bool // at least key, version and correlation id
+	noResponse   bool // a Produce with acks=0 that decodes: never answered
 }
 
-func splitFrames(data []byte, maxSize int) []inputFrame {
+func splitFrames(data []byte, maxSize int, t handlerTable) []inputFrame {
 	var frames []inputFrame
 	for len(data) >= 4 {
 		n := binary.BigEndian.Uint32(data)
@@ -193,6 +219,11 @@ func splitFrames(data []byte, maxSize int) []inputFrame {
 				corr:    int32(binary.BigEndian.Uint32(body[4:])),
 				header:  true,
 			}
+			if d, err := decodeRequest(body, t); err == nil && d.msg != nil {
+				if p, ok := d.msg.(*kmsg.ProduceRequest); ok && p.Acks == 0 {
+					f.noResponse = true
+				}
+			}
 		}
 		frames = append(frames, f)
 	}
@@ -201,12 +232,12 @@ func splitFrames(data []byte, maxSize int) []inputFrame {
 
 // FuzzDispatch drives request bytes through the real connection loop:
 // framing, decoding, dispatch to the handlers (over a real SQLite
-// metastore) and response encoding. Invariants: no handler panics or
+// metastore, produce path and reader) and response encoding. Invariants: no handler panics or
 // untranslated error; every response is a well-formed frame that answers
 // the request at the same position, in order, decodes as that API's
 // response at the request's version (v0 with UNSUPPORTED_VERSION for an
 // ApiVersions at a version we do not serve), and re-encodes to the same
-// bytes.
+// bytes. A Produce with acks=0 is the one request never answered.
 func FuzzDispatch(f *testing.F) {
 	for _, s := range fuzzSeeds() {
 		f.Add(s)
@@ -217,21 +248,28 @@ func FuzzDispatch(f *testing.F) {
 	})
 }
 
-// newDispatchServer is a server for driving connections in-process.
+// newDispatchServer is a server for driving connections in-process, with
+// the produce and fetch paths. Fetches wait at most 20ms, whatever the
+// input asks.
 func newDispatchServer(tb testing.TB) (*Server, *errorCatcher) {
 	cfg := testConfig(tb)
 	cfg.MaxRequestBytes = 1 << 20
 	cfg.MaxPartitionsPerTopic = 8
+	cfg.FetchMaxWait = 20 * time.Millisecond
 	catcher := &errorCatcher{}
-	s := NewServer(cfg, Deps{Meta: newTestStore(tb)}, slog.New(catcher), prometheus.NewRegistry())
+	logger := slog.New(catcher)
+	store := newTestStore(tb)
+	ing, rd := newDataPath(tb, store, logger)
+	s := NewServer(cfg, Deps{Meta: store, Ingest: ing, Reader: rd}, logger, prometheus.NewRegistry())
 	tb.Cleanup(func() { s.Shutdown(context.Background()) })
 	return s, catcher
 }
 
 // checkDispatch serves data as one connection's input, checks the
 // invariants of FuzzDispatch, and returns how many complete request frames
-// the input held and how many were answered.
-func checkDispatch(t *testing.T, s *Server, catcher *errorCatcher, data []byte) (requests, responses int) {
+// the input held that call for a response, how many were answered, and how
+// many call for none (acks=0).
+func checkDispatch(t *testing.T, s *Server, catcher *errorCatcher, data []byte) (requests, responses, silent int) {
 	t.Helper()
 	conn := &fuzzConn{in: bytes.NewReader(data)}
 	s.serveConn(conn)
@@ -241,7 +279,14 @@ func checkDispatch(t *testing.T, s *Server, catcher *errorCatcher, data []byte) 
 	if !conn.closed {
 		t.Fatal("connection not closed after the client went away")
 	}
-	frames := splitFrames(data, s.cfg.MaxRequestBytes)
+	var frames []inputFrame
+	for _, f := range splitFrames(data, s.cfg.MaxRequestBytes, s.handlers) {
+		if f.noResponse {
+			silent++
+			continue
+		}
+		frames = append(frames, f)
+	}
 	out := conn.out.Bytes()
 	i := 0
 	for ; len(out) > 0; i++ {
@@ -287,7 +332,7 @@ func checkDispatch(t *testing.T, s *Server, catcher *errorCatcher, data []byte) 
 			t.Fatalf("response %d (%s v%d) does not re-encode to the same bytes", i, kmsg.NameForKey(req.key), version)
 		}
 	}
-	return len(frames), i
+	return len(frames), i, silent
 }
 
 // TestDispatchSeeds checks that the fuzz seeds are answered in full, so
@@ -295,8 +340,8 @@ func checkDispatch(t *testing.T, s *Server, catcher *errorCatcher, data []byte) 
 func TestDispatchSeeds(t *testing.T) {
 	s, catcher := newDispatchServer(t)
 	for i, seed := range fuzzSeeds() {
-		requests, responses := checkDispatch(t, s, catcher, seed)
-		if requests == 0 || responses != requests {
+		requests, responses, silent := checkDispatch(t, s, catcher, seed)
+		if requests+silent == 0 || responses != requests {
 			t.Errorf("seed %d: %d of %d requests answered", i, responses, requests)
 		}
 	}
@@ -304,7 +349,61 @@ func TestDispatchSeeds(t *testing.T) {
 	// rest are not.
 	seeds := fuzzSeeds()
 	data := append(append(append([]byte{}, seeds[0]...), 0, 0, 0, 8, 0x7f, 0x7f, 0, 0, 0, 0, 0, 1), seeds[1]...)
-	if requests, responses := checkDispatch(t, s, catcher, data); requests != 3 || responses != 1 {
+	if requests, responses, _ := checkDispatch(t, s, catcher, data); requests != 3 || responses != 1 {
 		t.Errorf("bad frame in the middle: %d of %d requests answered, want 1 of 3", responses, requests)
 	}
+}
+
+// FuzzCheckProduceRecords checks the header checks Produce applies to a
+// records field before the produce path sees it. Invariants: any input
+// gets nil or one of the Produce codes, never a panic; an empty field is
+// INVALID_RECORD and a first batch with magic 0 or 1 is
+// UNSUPPORTED_FOR_MESSAGE_FORMAT; and a valid batch holding the input as
+// its value passes exactly when it fits max.message.bytes.
+func FuzzCheckProduceRecords(f *testing.F) {
+	f.Add([]byte{}, uint32(1000), uint8(9))
+	f.Add(batchtest.Values(noProducer(1000), "a", "b"), uint32(1<<20), uint8(3))
+	two := append(batchtest.Values(noProducer(1000), "a"), batchtest.Values(noProducer(2000), "b")...)
+	f.Add(two, uint32(1<<20), uint8(13))
+	f.Add(withAttributes(batchtest.Values(noProducer(1000), "z"), 4), uint32(1<<20), uint8(6))
+	old := batchtest.Values(noProducer(1000), "old")
+	old[16] = 1
+	f.Add(old, uint32(1<<20), uint8(9))
+	allowed := map[int16]bool{
+		0:                                     true,
+		kerr.InvalidRecord.Code:               true,
+		kerr.UnsupportedForMessageFormat.Code: true,
+		kerr.MessageTooLarge.Code:             true,
+		kerr.UnsupportedCompressionType.Code:  true,
+	}
+	code := func(err error) int16 {
+		if err == nil {
+			return 0
+		}
+		var ke *kerr.Error
+		if !errors.As(err, &ke) {
+			return -1
+		}
+		return ke.Code
+	}
+	f.Fuzz(func(t *testing.T, data []byte, maxBytes uint32, v uint8) {
+		version := int16(v % 14)
+		got := code(checkProduceRecords(data, int(maxBytes), version))
+		if !allowed[got] {
+			t.Fatalf("code %d for %x", got, data)
+		}
+		switch {
+		case len(data) == 0 && got != kerr.InvalidRecord.Code:
+			t.Fatalf("empty records: code %d", got)
+		case len(data) > batchMagicOffset && int8(data[batchMagicOffset]) < 2 && got != kerr.UnsupportedForMessageFormat.Code:
+			t.Fatalf("magic %d: code %d", int8(data[batchMagicOffset]), got)
+		}
+		batch := batchtest.Batch(noProducer(1000), batchtest.Record{Key: data, Value: data})
+		if c := code(checkProduceRecords(batch, len(batch), version)); c != 0 {
+			t.Fatalf("valid batch of %d bytes refused with max %d: code %d", len(batch), len(batch), c)
+		}
+		if c := code(checkProduceRecords(batch, len(batch)-1, version)); c != kerr.MessageTooLarge.Code {
+			t.Fatalf("batch of %d bytes with max %d: code %d, want MESSAGE_TOO_LARGE", len(batch), len(batch)-1, c)
+		}
+	})
 }

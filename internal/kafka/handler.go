@@ -43,8 +43,18 @@ type apiHandler struct {
 	key        int16
 	minVersion int16
 	maxVersion int16
+	needs      needs // collaborators the handler cannot work without
 	fn         handlerFunc
 }
+
+// needs lists the optional collaborators (Deps) an API requires; a server
+// without them neither serves nor advertises the API.
+type needs uint8
+
+const (
+	needIngest needs = 1 << iota
+	needReader
+)
 
 // registry holds the APIs registered by the init functions of the files
 // named after their keys (03_metadata.go, ...).
@@ -52,7 +62,10 @@ var registry = map[int16]apiHandler{}
 
 // register adds an API served at versions [minV, maxV], capped at the
 // highest version kmsg can decode.
-func register(key, minV, maxV int16, fn handlerFunc) {
+func register(key, minV, maxV int16, fn handlerFunc) { registerNeeding(key, minV, maxV, 0, fn) }
+
+// registerNeeding is register for an API that requires collaborators.
+func registerNeeding(key, minV, maxV int16, n needs, fn handlerFunc) {
 	req := kmsg.RequestForKey(key)
 	if req == nil {
 		panic(fmt.Sprintf("kafka: register unknown key %d", key))
@@ -64,15 +77,20 @@ func register(key, minV, maxV int16, fn handlerFunc) {
 	if _, dup := registry[key]; dup {
 		panic(fmt.Sprintf("kafka: key %d registered twice", key))
 	}
-	registry[key] = apiHandler{key: key, minVersion: minV, maxVersion: maxV, fn: fn}
+	registry[key] = apiHandler{key: key, minVersion: minV, maxVersion: maxV, needs: n, fn: fn}
 }
 
 // handlerTable is a server's own copy of the registry, indexed by key.
 type handlerTable map[int16]apiHandler
 
-func newHandlerTable() handlerTable {
+// newHandlerTable copies the registry, leaving out the APIs whose
+// collaborators are missing.
+func newHandlerTable(haveIngest, haveReader bool) handlerTable {
 	t := make(handlerTable, len(registry))
 	for k, h := range registry {
+		if h.needs&needIngest != 0 && !haveIngest || h.needs&needReader != 0 && !haveReader {
+			continue
+		}
 		t[k] = h
 	}
 	return t

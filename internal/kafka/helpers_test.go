@@ -12,16 +12,22 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/ingest"
+	"github.com/stratalog/strata/internal/objstore"
+	"github.com/stratalog/strata/metastore"
 	"github.com/stratalog/strata/metastore/sqlite"
+	"github.com/stratalog/strata/reader"
 )
 
 const testNodeID = 7
@@ -56,25 +62,104 @@ func newTestStore(t testing.TB) *sqlite.Store {
 
 type testServer struct {
 	*Server
-	addr  string
-	store *sqlite.Store
+	addr   string
+	store  *sqlite.Store
+	ingest *ingest.Ingester
+	reader *reader.Reader
 }
 
-// startServer runs a server on 127.0.0.1:0 over a fresh SQLite metastore.
-// Options change the config, or the server before it serves.
+// testFlushInterval is the ingest flush interval of test servers: short,
+// so that produce round trips are fast.
+const testFlushInterval = 10 * time.Millisecond
+
+// noDataPath is a startServer option: serve without the produce and fetch
+// paths.
+type noDataPath struct{}
+
+// metaWrapper is a startServer option: the server sees the metastore
+// through the wrapper (the data path uses the store itself).
+type metaWrapper func(MetaStore) MetaStore
+
+// countingStore counts the topic lookups that reach the metastore.
+type countingStore struct {
+	MetaStore
+	lookups atomic.Int64
+}
+
+func (c *countingStore) TopicByName(ctx context.Context, name string) (metastore.Topic, error) {
+	c.lookups.Add(1)
+	return c.MetaStore.TopicByName(ctx, name)
+}
+
+func (c *countingStore) TopicByID(ctx context.Context, id uuid.UUID) (metastore.Topic, error) {
+	c.lookups.Add(1)
+	return c.MetaStore.TopicByID(ctx, id)
+}
+
+// newDataPath builds a produce path and a reader over store and a fresh
+// local-directory object store, closed when the test ends.
+func newDataPath(t testing.TB, store *sqlite.Store, logger *slog.Logger) (*ingest.Ingester, *reader.Reader) {
+	t.Helper()
+	objects, err := objstore.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcfg := reader.Defaults()
+	if err := rcfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	rd := reader.New(rcfg, store, objects, logger, prometheus.NewRegistry())
+	icfg := ingest.Defaults()
+	icfg.FlushInterval = testFlushInterval
+	icfg.MemoryBudget = 64 << 20
+	ing, err := ingest.New(icfg, store, objects, rd, logger, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := ing.Close(ctx); err != nil {
+			t.Errorf("close ingest: %v", err)
+		}
+	})
+	return ing, rd
+}
+
+// startServer runs a server on 127.0.0.1:0 over a fresh SQLite metastore,
+// with a produce path and a reader over a local-directory object store.
+// Options change the config, or the server before it serves; noDataPath{}
+// leaves the data path out.
 func startServer(t testing.TB, opts ...any) *testServer {
 	t.Helper()
 	cfg := testConfig(t)
+	withData := true
 	for _, o := range opts {
-		if f, ok := o.(func(*Config)); ok {
+		switch f := o.(type) {
+		case func(*Config):
 			f(&cfg)
+		case noDataPath:
+			withData = false
+		}
+	}
+	store := newTestStore(t)
+	var meta MetaStore = store
+	for _, o := range opts {
+		if w, ok := o.(metaWrapper); ok {
+			meta = w(meta)
 		}
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	store := newTestStore(t)
-	s := NewServer(cfg, Deps{Meta: store}, testLogger(t), prometheus.NewRegistry())
+	logger := testLogger(t)
+	deps := Deps{Meta: meta}
+	ts := &testServer{store: store}
+	if withData {
+		ts.ingest, ts.reader = newDataPath(t, store, logger)
+		deps.Ingest, deps.Reader = ts.ingest, ts.reader
+	}
+	s := NewServer(cfg, deps, logger, prometheus.NewRegistry())
 	for _, o := range opts {
 		if f, ok := o.(func(*Server)); ok {
 			f(s)
@@ -96,7 +181,8 @@ func startServer(t testing.TB, opts ...any) *testServer {
 			t.Errorf("Serve returned %v, want ErrServerClosed", err)
 		}
 	})
-	return &testServer{Server: s, addr: ln.Addr().String(), store: store}
+	ts.Server, ts.addr = s, ln.Addr().String()
+	return ts
 }
 
 // counter reads strata_kafka_requests_total{api,result}.

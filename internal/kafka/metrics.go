@@ -20,6 +20,9 @@ type metrics struct {
 	requests    *prometheus.CounterVec
 	latency     *prometheus.HistogramVec
 	connections prometheus.Gauge
+	topicCache  *prometheus.CounterVec
+	produced    prometheus.Counter
+	fetched     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -37,9 +40,21 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "strata_kafka_connections",
 			Help: "Open Kafka client connections.",
 		}),
+		topicCache: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_kafka_topic_cache_lookups_total",
+			Help: "Topic lookups of Produce, Fetch and Metadata, by result (hit, miss).",
+		}, []string{"result"}),
+		produced: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_kafka_produce_bytes_total",
+			Help: "Record batch bytes of Produce requests handed to the produce path.",
+		}),
+		fetched: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_kafka_fetch_bytes_total",
+			Help: "Record batch bytes returned by Fetch responses.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.latency, m.connections)
+		reg.MustRegister(m.requests, m.latency, m.connections, m.topicCache, m.produced, m.fetched)
 	}
 	return m
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"reflect"
 	"strconv"
 	"sync"
 	"time"
@@ -14,7 +15,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/stratalog/strata/ingest"
 	"github.com/stratalog/strata/metastore"
+	"github.com/stratalog/strata/reader"
 )
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -32,18 +35,44 @@ type MetaStore interface {
 	SetTopicConfigs(ctx context.Context, name string, set map[string]*string) error
 	Partitions(ctx context.Context, topicID uuid.UUID) ([]metastore.Partition, error)
 	AllocateProducerID(ctx context.Context) (int64, error)
+	DeleteRecords(ctx context.Context, topicID uuid.UUID, partition int32, offset int64) (int64, error)
+	ChunksFrom(ctx context.Context, topicID uuid.UUID, partition int32, offset int64, limit int) ([]metastore.Chunk, error)
+	ChunkForTimestamp(ctx context.Context, topicID uuid.UUID, partition int32, ts int64) (metastore.Chunk, bool, error)
+}
+
+// Ingester is the produce path; *ingest.Ingester implements it.
+type Ingester interface {
+	// Enqueue checks and queues one request's partitions; calls made one
+	// after another keep their order in every partition.
+	Enqueue(ctx context.Context, parts []ingest.PartitionRecords) (*ingest.Pending, error)
+}
+
+// Reader is the fetch path; *reader.Reader implements it.
+type Reader interface {
+	Read(ctx context.Context, topicID uuid.UUID, partition int32, offset int64, maxBytes int) (reader.Result, error)
+	Wait(ctx context.Context, watches []reader.Watch, maxWait time.Duration)
+	OffsetForTimestamp(ctx context.Context, topicID uuid.UUID, partition int32, ts int64) (offset, timestamp int64, err error)
 }
 
 // Deps are the collaborators of the front door.
 type Deps struct {
 	// Meta is required.
 	Meta MetaStore
+	// Ingest serves Produce. When nil, Produce is not served (nor
+	// advertised in ApiVersions).
+	Ingest Ingester
+	// Reader serves Fetch, ListOffsets and OffsetForLeaderEpoch. When nil,
+	// they are not served.
+	Reader Reader
 }
 
 // Server serves the Kafka protocol on any number of listeners.
 type Server struct {
 	cfg      Config
 	meta     MetaStore
+	ingest   Ingester // nil: Produce not served
+	reader   Reader   // nil: the fetch APIs not served
+	topics   *topicCache
 	log      *slog.Logger
 	metrics  *metrics
 	handlers handlerTable
@@ -71,13 +100,23 @@ func NewServer(cfg Config, deps Deps, logger *slog.Logger, reg prometheus.Regist
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	if isNil(deps.Ingest) {
+		deps.Ingest = nil
+	}
+	if isNil(deps.Reader) {
+		deps.Reader = nil
+	}
 	ctx, cancel := context.WithCancel(context.Background())
+	m := newMetrics(reg)
 	s := &Server{
 		cfg:        cfg,
 		meta:       deps.Meta,
+		ingest:     deps.Ingest,
+		reader:     deps.Reader,
+		topics:     newTopicCache(deps.Meta, cfg.TopicCacheTTL, m),
 		log:        logger.With("component", "kafka"),
-		metrics:    newMetrics(reg),
-		handlers:   newHandlerTable(),
+		metrics:    m,
+		handlers:   newHandlerTable(deps.Ingest != nil, deps.Reader != nil),
 		baseCtx:    ctx,
 		baseCancel: cancel,
 		listeners:  map[net.Listener]struct{}{},
@@ -240,6 +279,16 @@ func advertisedFromListener(addr net.Addr) (string, int32) {
 		}
 	}
 	return host, int32(port)
+}
+
+// isNil reports whether v is nil or a nil pointer in an interface, so that
+// Deps{Ingest: (*ingest.Ingester)(nil)} means "no produce path".
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	rv := reflect.ValueOf(v)
+	return rv.Kind() == reflect.Pointer && rv.IsNil()
 }
 
 func joinHostPort(host string, port int32) string {

@@ -1,0 +1,225 @@
+// Package app wires Strata's roles into one process: it opens the metastore
+// and the object store, builds the reader, the ingest path and the Kafka
+// front door, serves the admin HTTP endpoints, and shuts everything down in
+// an order that loses nothing acknowledged.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/stratalog/strata/ingest"
+	"github.com/stratalog/strata/internal/kafka"
+	"github.com/stratalog/strata/internal/objstore"
+	"github.com/stratalog/strata/metastore"
+	"github.com/stratalog/strata/metastore/postgres"
+	"github.com/stratalog/strata/metastore/sqlite"
+	"github.com/stratalog/strata/reader"
+)
+
+// App is one running strata process.
+type App struct {
+	cfg    Config
+	logger *slog.Logger
+	reg    *prometheus.Registry
+
+	store   metastore.Store
+	objects objstore.Store
+	reader  *reader.Reader
+	ingest  *ingest.Ingester
+	kafka   *kafka.Server
+
+	kafkaLn net.Listener
+	adminLn net.Listener
+	admin   *http.Server
+	ready   atomic.Bool
+}
+
+// NewLogger builds the process logger from the config.
+func NewLogger(cfg Config) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// OpenMetastore opens the PostgreSQL metastore when a URL is configured,
+// else the SQLite file. Either applies pending migrations first.
+func OpenMetastore(ctx context.Context, cfg Config, logger *slog.Logger, reg prometheus.Registerer) (metastore.Store, error) {
+	if cfg.Postgres.URL != "" {
+		s, err := postgres.New(ctx, cfg.Postgres, logger, reg)
+		if err != nil {
+			return nil, fmt.Errorf("open postgres metastore: %w", err)
+		}
+		return s, nil
+	}
+	s, err := sqlite.New(ctx, cfg.SQLite, logger, reg)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite metastore %s: %w", cfg.SQLite.Path, err)
+	}
+	return s, nil
+}
+
+// New opens the stores, binds the listeners and builds every role. Nothing
+// is served until Run.
+func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *App, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = NewLogger(cfg)
+	}
+	a := &App{cfg: cfg, logger: logger, reg: prometheus.NewRegistry()}
+	defer func() {
+		if err != nil {
+			a.closeAll()
+		}
+	}()
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	if a.store, err = OpenMetastore(ctx, cfg, logger, a.reg); err != nil {
+		return nil, err
+	}
+	objects, err := objstore.Open(ctx, cfg.Objects)
+	if err != nil {
+		return nil, fmt.Errorf("open object store %s: %w", cfg.Objects.URL, err)
+	}
+	a.objects = objstore.NewMetrics(objects, a.reg, backendName(cfg.Objects.URL))
+
+	a.reader = reader.New(cfg.Reader, a.store, a.objects, logger, a.reg)
+	if a.ingest, err = ingest.New(cfg.Ingest, a.store, a.objects, a.reader, logger, a.reg); err != nil {
+		return nil, err
+	}
+
+	if a.kafkaLn, err = net.Listen("tcp", cfg.Kafka.ListenAddress); err != nil {
+		return nil, fmt.Errorf("kafka listener: %w", err)
+	}
+	a.kafka = kafka.NewServer(cfg.Kafka, kafka.Deps{Meta: a.store, Ingest: a.ingest, Reader: a.reader}, logger, a.reg)
+
+	if cfg.AdminAddress != "" {
+		if a.adminLn, err = net.Listen("tcp", cfg.AdminAddress); err != nil {
+			return nil, fmt.Errorf("admin listener: %w", err)
+		}
+		a.admin = &http.Server{Handler: a.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
+	}
+	return a, nil
+}
+
+func backendName(url string) string {
+	if strings.HasPrefix(url, "s3://") {
+		return "s3"
+	}
+	return "local"
+}
+
+// KafkaAddr is the address the Kafka listener is bound to.
+func (a *App) KafkaAddr() net.Addr { return a.kafkaLn.Addr() }
+
+// AdminAddr is the admin listener's address, nil when disabled.
+func (a *App) AdminAddr() net.Addr {
+	if a.adminLn == nil {
+		return nil
+	}
+	return a.adminLn.Addr()
+}
+
+// Store is the process's metastore.
+func (a *App) Store() metastore.Store { return a.store }
+
+// Run serves until ctx ends, then shuts down: it stops accepting
+// connections, lets in-flight requests finish (a produce waits for its
+// commit), flushes and commits everything accepted, and closes the stores.
+func (a *App) Run(ctx context.Context) error {
+	errc := make(chan error, 2)
+	go func() {
+		if err := a.kafka.Serve(a.kafkaLn); err != nil && !errors.Is(err, kafka.ErrServerClosed) {
+			errc <- fmt.Errorf("kafka listener: %w", err)
+		}
+	}()
+	if a.admin != nil {
+		go func() {
+			if err := a.admin.Serve(a.adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("admin listener: %w", err)
+			}
+		}()
+	}
+	a.ready.Store(true)
+	a.logger.Info("strata is serving", "kafka", a.KafkaAddr().String(), "admin", addrString(a.AdminAddr()))
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	a.ready.Store(false)
+	a.logger.Info("shutting down")
+	if err := a.Shutdown(30 * time.Second); err != nil && runErr == nil {
+		runErr = err
+	}
+	return runErr
+}
+
+// Shutdown stops serving within timeout without losing acknowledged data.
+func (a *App) Shutdown(timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var errs []error
+	// In-flight produces finish as their segments commit: the ingest path
+	// keeps flushing while the front door drains.
+	if err := a.kafka.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("kafka shutdown: %w", err))
+	}
+	if err := a.ingest.Close(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if a.admin != nil {
+		if err := a.admin.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("admin shutdown: %w", err))
+		}
+	}
+	a.closeStores()
+	return errors.Join(errs...)
+}
+
+// closeAll releases what New opened when New fails part way.
+func (a *App) closeAll() {
+	if a.ingest != nil {
+		_ = a.ingest.Close(context.Background())
+	}
+	if a.kafkaLn != nil {
+		a.kafkaLn.Close()
+	}
+	if a.adminLn != nil {
+		a.adminLn.Close()
+	}
+	a.closeStores()
+}
+
+func (a *App) closeStores() {
+	if a.store != nil {
+		a.store.Close()
+	}
+}
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
+}

@@ -1,0 +1,128 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/stratalog/strata/metastore/postgres"
+)
+
+const usage = `strata: a Kafka-compatible log service on object storage.
+
+Usage:
+  strata dev       run every role in one process with embedded defaults:
+                   Kafka on 127.0.0.1:9092, admin HTTP on 127.0.0.1:9644,
+                   objects in ./.strata/objects, metadata in ./.strata/meta.db
+  strata serve     run a node against PostgreSQL and S3 (see -h for flags;
+                   every flag can be set as STRATA_<FLAG> or in -config.file)
+  strata migrate   apply the PostgreSQL metastore migrations and exit
+  strata help      show this text
+`
+
+// Main runs the strata command line and returns the process exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "dev":
+		err = runDev(ctx, args[1:], stdout, stderr)
+	case "serve":
+		err = runServe(ctx, args[1:], stderr)
+	case "migrate":
+		err = runMigrate(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "strata: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "strata %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
+
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("strata "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+// DevDefaults changes the serve defaults into strata dev's embedded ones.
+func DevDefaults(c *Config, dataDir string) {
+	c.Kafka.ListenAddress = "127.0.0.1:9092"
+	c.AdminAddress = "127.0.0.1:9644"
+	c.Objects.URL = filepath.Join(dataDir, "objects")
+	c.SQLite.Path = filepath.Join(dataDir, "meta.db")
+	c.Postgres.URL = ""
+}
+
+func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg Config
+	fs := newFlagSet("dev", stderr)
+	cfg.RegisterFlags(fs)
+	dataDir := ".strata"
+	fs.StringVar(&dataDir, "data-dir", dataDir, "directory of the objects and the SQLite metastore")
+	// The dev defaults go under the file, the environment and the flags.
+	if err := Load(&cfg, fs, args, os.Getenv, func() { DevDefaults(&cfg, dataDir) }); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return err
+	}
+	a, err := New(ctx, cfg, nil)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, `Strata dev is running.
+  Kafka bootstrap server: %s   (e.g. kcat -b %s -L)
+  Admin HTTP:             http://%s/metrics
+  Data:                   %s (objects and meta.db; survives restarts)
+Press Ctrl-C to stop.
+`, a.KafkaAddr(), a.KafkaAddr(), addrString(a.AdminAddr()), dataDir)
+	return a.Run(ctx)
+}
+
+func runServe(ctx context.Context, args []string, stderr io.Writer) error {
+	var cfg Config
+	fs := newFlagSet("serve", stderr)
+	cfg.RegisterFlags(fs)
+	if err := Load(&cfg, fs, args, os.Getenv, nil); err != nil {
+		return err
+	}
+	a, err := New(ctx, cfg, nil)
+	if err != nil {
+		return err
+	}
+	return a.Run(ctx)
+}
+
+func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg Config
+	fs := newFlagSet("migrate", stderr)
+	cfg.RegisterFlags(fs)
+	if err := Load(&cfg, fs, args, os.Getenv, nil); err != nil {
+		return err
+	}
+	if cfg.Postgres.URL == "" {
+		return errors.New("metastore.postgres.url (STRATA_METASTORE_POSTGRES_URL) is required")
+	}
+	if err := postgres.Migrate(ctx, cfg.Postgres.URL, NewLogger(cfg)); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "migrations applied")
+	return nil
+}

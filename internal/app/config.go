@@ -1,0 +1,130 @@
+package app
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/stratalog/strata/ingest"
+	"github.com/stratalog/strata/internal/kafka"
+	"github.com/stratalog/strata/internal/objstore"
+	"github.com/stratalog/strata/metastore/postgres"
+	"github.com/stratalog/strata/metastore/sqlite"
+	"github.com/stratalog/strata/reader"
+)
+
+// Config is the whole configuration of one strata process. Each part is
+// owned by its package; this struct only gathers them.
+type Config struct {
+	Kafka    kafka.Config    `yaml:"kafka"`
+	Ingest   ingest.Config   `yaml:"ingest"`
+	Reader   reader.Config   `yaml:"reader"`
+	Objects  objstore.Config `yaml:"objects"`
+	Postgres postgres.Config `yaml:"postgres"`
+	SQLite   sqlite.Config   `yaml:"sqlite"`
+
+	// AdminAddress is the host:port of the admin HTTP listener (/metrics,
+	// /healthz, /readyz, /debug/pprof). Empty disables it.
+	AdminAddress string `yaml:"admin_address"`
+	LogLevel     string `yaml:"log_level"`
+	LogFormat    string `yaml:"log_format"`
+}
+
+// RegisterFlags registers every flag of the process with its default.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	c.Kafka.RegisterFlags(fs)
+	c.Ingest.RegisterFlags(fs)
+	c.Reader.RegisterFlags(fs)
+	c.Objects.RegisterFlags(fs, "objstore.")
+	c.Postgres.RegisterFlags(fs)
+	c.SQLite.RegisterFlags(fs)
+	fs.StringVar(&c.AdminAddress, "admin.listen-address", ":9644", "host:port of the admin HTTP listener (metrics, health, pprof); empty disables it")
+	fs.StringVar(&c.LogLevel, "log.level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.LogFormat, "log.format", "text", "log format: text or json")
+}
+
+// Validate reports the first setting that cannot work.
+func (c *Config) Validate() error {
+	if err := c.Kafka.Validate(); err != nil {
+		return err
+	}
+	if err := c.Ingest.Validate(); err != nil {
+		return err
+	}
+	if err := c.Reader.Validate(); err != nil {
+		return err
+	}
+	if c.Objects.URL == "" {
+		return errors.New("objstore.url: required (s3://bucket or a directory)")
+	}
+	if c.Postgres.URL != "" {
+		if err := c.Postgres.Validate(); err != nil {
+			return err
+		}
+	} else if err := c.SQLite.Validate(); err != nil {
+		return err
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return fmt.Errorf("log.format: %q, want text or json", c.LogFormat)
+	}
+	return nil
+}
+
+// EnvName is the environment variable that sets a flag: STRATA_ then the
+// flag name in upper case with dots and dashes as underscores
+// (kafka.listen-address → STRATA_KAFKA_LISTEN_ADDRESS).
+func EnvName(flagName string) string {
+	r := strings.NewReplacer(".", "_", "-", "_")
+	return "STRATA_" + strings.ToUpper(r.Replace(flagName))
+}
+
+// Load fills c from, in increasing precedence: the flag defaults already
+// registered on fs, the YAML file named by -config.file (or STRATA_CONFIG_FILE),
+// STRATA_* environment variables, and the command-line flags in args.
+// defaults, when not nil, runs after a first parse of args and may change
+// defaults that depend on flags (strata dev's -data-dir).
+func Load(c *Config, fs *flag.FlagSet, args []string, getenv func(string) string, defaults func()) error {
+	var file string
+	fs.StringVar(&file, "config.file", "", "optional YAML configuration file")
+	// First pass: only to learn -config.file and what defaults needs.
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if defaults != nil {
+		defaults()
+	}
+	if file == "" {
+		file = getenv("STRATA_CONFIG_FILE")
+	}
+	if file != "" {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return fmt.Errorf("config file: %w", err)
+		}
+		dec := yaml.NewDecoder(strings.NewReader(string(data)))
+		dec.KnownFields(true)
+		if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("config file %s: %w", file, err)
+		}
+	}
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v := getenv(EnvName(f.Name)); v != "" && envErr == nil {
+			if err := fs.Set(f.Name, v); err != nil {
+				envErr = fmt.Errorf("%s: %w", EnvName(f.Name), err)
+			}
+		}
+	})
+	if envErr != nil {
+		return envErr
+	}
+	// Second pass: command-line flags win over the file and the environment.
+	return fs.Parse(args)
+}

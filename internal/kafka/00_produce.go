@@ -1,0 +1,234 @@
+package kafka
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/ingest"
+	"github.com/stratalog/strata/metastore"
+)
+
+// Produce v3-v13 (v13 names topics by id). v3 is the first version whose
+// records are v2 record batches (magic 2), the only format stored; a client
+// that reads our ApiVersions, such as kafka-python, therefore always sends
+// magic 2. Each partition is answered on its own:
+//
+//   - An unknown topic or partition is UNKNOWN_TOPIC_OR_PARTITION (an
+//     unknown topic id, v13, UNKNOWN_TOPIC_ID). Produce never creates
+//     topics: clients ask Metadata first, which does.
+//   - Records that are not magic 2 are UNSUPPORTED_FOR_MESSAGE_FORMAT; an
+//     empty records field is INVALID_RECORD; zstd before v7 is
+//     UNSUPPORTED_COMPRESSION_TYPE, as in Kafka.
+//   - A batch larger than the topic's max.message.bytes is
+//     MESSAGE_TOO_LARGE.
+//   - A batch that fails its checks (CRC, lengths, counts) is
+//     CORRUPT_MESSAGE; a control or transactional batch is INVALID_RECORD.
+//   - A failed segment upload or commit is KAFKA_STORAGE_ERROR, which
+//     producers retry; sequence errors are OUT_OF_ORDER_SEQUENCE_NUMBER and
+//     INVALID_PRODUCER_EPOCH.
+//   - A transactional request (a transactional id) is answered
+//     TRANSACTIONAL_ID_AUTHORIZATION_FAILED for every partition, or
+//     INVALID_REQUEST for an empty id, as InitProducerId does.
+//
+// The batches are handed to the produce path while the request is read, so
+// the requests of one connection reach their partitions in the order they
+// were sent; the wait for the commit runs concurrently with the requests
+// that follow. acks=0 gets no response, but its records are still
+// committed. LogAppendTime is the commit time for topics whose
+// message.timestamp.type is LogAppendTime (the stored batches keep the
+// producer's timestamps), -1 otherwise. LogStartOffset (v5+) is the
+// partition's log start offset as this node last read it.
+func init() {
+	registerNeeding(kmsg.Produce.Int16(), 3, 13, needIngest, (*Server).handleProduce)
+}
+
+// Record batch header fields the handler looks at before the produce path
+// checks the batch in full (see internal/recordbatch).
+const (
+	batchLengthOffset = 8  // int32: bytes after this field
+	batchMagicOffset  = 16 // int8, at the same place in every message format
+	batchAttrOffset   = 21 // int16 attributes of a v2 batch
+	batchOverhead     = 12 // base offset and length, not counted by the length
+	compressionZstd   = 4
+)
+
+// producePart is one partition of a Produce request handed to the produce
+// path: its place in the response and in the Enqueue call.
+type producePart struct {
+	resp  *kmsg.ProduceResponseTopicPartition
+	topic *topicInfo
+	index int
+}
+
+func (s *Server) handleProduce(ctx context.Context, r *request) (Reply, error) {
+	req := r.msg.(*kmsg.ProduceRequest)
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+
+	var reqErr error
+	switch {
+	case req.TransactionID != nil && *req.TransactionID == "":
+		reqErr = errorf(kerr.InvalidRequest, "empty transactional id")
+	case req.TransactionID != nil:
+		reqErr = errorf(kerr.TransactionalIDAuthorizationFailed, "transactions are not supported")
+	case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
+		reqErr = errorf(kerr.InvalidRequiredAcks, "acks %d: must be -1, 0 or 1", req.Acks)
+	}
+
+	var parts []ingest.PartitionRecords
+	var placed []producePart
+	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
+	for i, rt := range req.Topics {
+		st := &resp.Topics[i]
+		*st = kmsg.NewProduceResponseTopic()
+		st.Topic = rt.Topic
+		st.TopicID = rt.TopicID
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
+		info, terr := (*topicInfo)(nil), reqErr
+		if terr == nil {
+			info, terr = s.produceTopic(ctx, rt, req.Version >= 13)
+		}
+		for j, rp := range rt.Partitions {
+			sp := &st.Partitions[j]
+			*sp = kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.BaseOffset = -1
+			sp.LogAppendTime = -1
+			sp.LogStartOffset = -1
+			err := terr
+			if err == nil {
+				info, err = s.producePartition(ctx, info, rp.Partition)
+				if topicWide(err) {
+					terr = err // the topic is gone, or the metastore failed
+				}
+			}
+			if err == nil {
+				if p, ok := info.partition(rp.Partition); ok {
+					sp.LogStartOffset = p.LogStartOffset
+				}
+				err = checkProduceRecords(rp.Records, info.maxMessageBytes, req.Version)
+			}
+			if err != nil {
+				sp.ErrorCode, sp.ErrorMessage = s.dataErrorCode("Produce", err)
+				continue
+			}
+			placed = append(placed, producePart{resp: sp, topic: info, index: len(parts)})
+			parts = append(parts, ingest.PartitionRecords{TopicID: info.ID, Partition: rp.Partition, Records: rp.Records})
+		}
+	}
+	if len(parts) == 0 {
+		if req.Acks == 0 {
+			return Reply{None: true}, nil
+		}
+		return respond(resp)
+	}
+
+	pending, err := s.ingest.Enqueue(ctx, parts)
+	if err != nil {
+		for _, pp := range placed {
+			pp.resp.ErrorCode, pp.resp.ErrorMessage = s.dataErrorCode("Produce", err)
+		}
+		if req.Acks == 0 {
+			return Reply{None: true}, nil
+		}
+		return respond(resp)
+	}
+	for _, p := range parts {
+		s.metrics.produced.Add(float64(len(p.Records)))
+	}
+	if req.Acks == 0 {
+		return Reply{None: true}, nil
+	}
+	return Reply{Later: func(ctx context.Context) kmsg.Response {
+		results := pending.Wait(ctx)
+		for _, pp := range placed {
+			res := results[pp.index]
+			if res.Err != nil {
+				pp.resp.ErrorCode, pp.resp.ErrorMessage = s.dataErrorCode("Produce", res.Err)
+				continue
+			}
+			pp.resp.BaseOffset = res.BaseOffset
+			if pp.topic.logAppendTime {
+				pp.resp.LogAppendTime = res.LogAppendTime
+			}
+		}
+		resp.ThrottleMillis = int32(min(pending.Throttle/time.Millisecond, 1<<31-1))
+		return resp
+	}}, nil
+}
+
+// produceTopic finds a Produce request's topic by name or, v13+, by id.
+func (s *Server) produceTopic(ctx context.Context, rt kmsg.ProduceRequestTopic, byID bool) (*topicInfo, error) {
+	if !byID {
+		return s.topics.topicByName(ctx, rt.Topic)
+	}
+	info, err := s.topics.topicByID(ctx, uuid.UUID(rt.TopicID))
+	if errors.Is(err, metastore.ErrUnknownTopic) {
+		return nil, errorf(kerr.UnknownTopicID, "unknown topic id %s", uuid.UUID(rt.TopicID))
+	}
+	return info, err
+}
+
+// staleAfter is how old a cached topic must be before a partition or a
+// leader epoch it does not know makes the handlers read it again.
+const staleAfter = 100 * time.Millisecond
+
+// producePartition checks that the topic has partition p, reading the
+// topic again when the cached copy may predate the partition.
+func (s *Server) producePartition(ctx context.Context, info *topicInfo, p int32) (*topicInfo, error) {
+	if _, ok := info.partition(p); ok {
+		return info, nil
+	}
+	if p >= 0 {
+		fresh, err := s.topics.refresh(ctx, info, staleAfter)
+		if err != nil {
+			return info, err
+		}
+		if _, ok := fresh.partition(p); ok {
+			return fresh, nil
+		}
+		info = fresh
+	}
+	return info, errorf(kerr.UnknownTopicOrPartition, "topic %q has no partition %d", info.Name, p)
+}
+
+// topicWide reports whether a partition's lookup error is about its whole
+// topic (a metastore error, not a wire error of the partition itself).
+func topicWide(err error) bool {
+	var we *wireError
+	return err != nil && !errors.As(err, &we)
+}
+
+// checkProduceRecords applies the checks that depend on the topic or the
+// request version; the produce path checks each batch in full.
+func checkProduceRecords(records []byte, maxMessageBytes int, version int16) error {
+	if len(records) == 0 {
+		return errorf(kerr.InvalidRecord, "no record batch")
+	}
+	for off := 0; off < len(records); {
+		rest := records[off:]
+		if len(rest) <= batchMagicOffset {
+			return nil // truncated: the produce path reports it
+		}
+		if magic := int8(rest[batchMagicOffset]); magic < 2 {
+			return errorf(kerr.UnsupportedForMessageFormat, "message format v%d: only v2 record batches (magic 2) are accepted", magic)
+		}
+		size := int64(int32(binary.BigEndian.Uint32(rest[batchLengthOffset:]))) + batchOverhead
+		if size > int64(maxMessageBytes) {
+			return errorf(kerr.MessageTooLarge, "record batch of %d bytes is larger than the topic's max.message.bytes %d", size, maxMessageBytes)
+		}
+		if version < 7 && len(rest) > batchAttrOffset+1 && rest[batchAttrOffset+1]&0x07 == compressionZstd {
+			return errorf(kerr.UnsupportedCompressionType, "zstd compression needs Produce v7 or later, got v%d", version)
+		}
+		if size < batchOverhead+1 {
+			return nil // the produce path reports the bad length
+		}
+		off += int(min(size, int64(len(rest))))
+	}
+	return nil
+}

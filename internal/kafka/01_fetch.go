@@ -1,0 +1,238 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/metastore"
+	"github.com/stratalog/strata/reader"
+)
+
+// Fetch v4-v18 (v13+ name topics by id: an unknown id is
+// UNKNOWN_TOPIC_ID). v4 is the first version that carries v2 record
+// batches, the only format stored.
+//
+//   - Each partition is read from its fetch offset with its
+//     PartitionMaxBytes, and the response's MaxBytes bounds the total. The
+//     first partition with data always returns at least one whole batch,
+//     even one larger than either limit; after it, a partition whose next
+//     batch does not fit returns no records. A fetch offset inside a batch
+//     returns that whole batch, as Kafka does: the client skips the records
+//     before its offset.
+//   - When the records found are fewer than MinBytes and MaxWaitMillis > 0,
+//     the fetch waits (concurrently with the connection's later requests)
+//     until a watched partition's high watermark moves, then reads again,
+//     until MinBytes or MaxWaitMillis (capped by Config.FetchMaxWait). An
+//     error in any partition answers at once.
+//   - An offset below the log start offset or above the high watermark is
+//     OFFSET_OUT_OF_RANGE, with HighWatermark and LogStartOffset set.
+//     LastStableOffset is the high watermark: there are no transactions, so
+//     read_committed reads what read_uncommitted reads.
+//   - CurrentLeaderEpoch (v9+) above the partition's epoch is
+//     UNKNOWN_LEADER_EPOCH, below it FENCED_LEADER_EPOCH.
+//   - Fetch sessions (v7+) are not kept: a full fetch (session epoch 0 or
+//     -1) is answered in full with SessionID 0, which tells clients to go
+//     on without a session; an incremental one (any other epoch) is
+//     FETCH_SESSION_ID_NOT_FOUND, as Kafka answers for a session it does
+//     not hold.
+//   - PreferredReadReplica is -1; partitions without records carry an empty
+//     (not null) records field.
+func init() {
+	registerNeeding(kmsg.Fetch.Int16(), 4, 18, needReader, (*Server).handleFetch)
+}
+
+// fetchPart is one partition of a Fetch request.
+type fetchPart struct {
+	resp     *kmsg.FetchResponseTopicPartition
+	topicID  uuid.UUID
+	offset   int64
+	maxBytes int32
+	failed   bool  // answered with an error found before reading
+	hwm      int64 // high watermark seen by the last read
+}
+
+func (s *Server) handleFetch(_ context.Context, r *request) (Reply, error) {
+	req := r.msg.(*kmsg.FetchRequest)
+	if req.Version >= 7 && req.SessionEpoch != 0 && req.SessionEpoch != -1 {
+		resp := req.ResponseKind().(*kmsg.FetchResponse)
+		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+		return respond(resp)
+	}
+	return Reply{Later: func(ctx context.Context) kmsg.Response { return s.fetch(ctx, req) }}, nil
+}
+
+// fetch reads the request's partitions, waiting for MinBytes as allowed.
+func (s *Server) fetch(ctx context.Context, req *kmsg.FetchRequest) kmsg.Response {
+	start := time.Now()
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	parts := s.fetchPlan(ctx, req, resp)
+	wait := time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond
+	if s.cfg.FetchMaxWait > 0 {
+		wait = min(wait, s.cfg.FetchMaxWait)
+	}
+	deadline := start.Add(wait)
+	var total int
+	for {
+		var done bool
+		total, done = s.fetchRead(ctx, req, parts)
+		remaining := time.Until(deadline)
+		if done || total >= int(req.MinBytes) || remaining <= 0 || ctx.Err() != nil {
+			break
+		}
+		watches := make([]reader.Watch, 0, len(parts))
+		for _, fp := range parts {
+			// Woken by records past what this read saw.
+			watches = append(watches, reader.Watch{TopicID: fp.topicID, Partition: fp.resp.Partition, Offset: max(fp.offset, fp.hwm)})
+		}
+		if len(watches) == 0 {
+			break
+		}
+		s.reader.Wait(ctx, watches, remaining)
+	}
+	s.metrics.fetched.Add(float64(total))
+	return resp
+}
+
+// fetchPlan lays out the response and finds each partition's topic,
+// answering those that cannot be read.
+func (s *Server) fetchPlan(ctx context.Context, req *kmsg.FetchRequest, resp *kmsg.FetchResponse) []fetchPart {
+	var parts []fetchPart
+	resp.Topics = make([]kmsg.FetchResponseTopic, len(req.Topics))
+	for i, rt := range req.Topics {
+		st := &resp.Topics[i]
+		*st = kmsg.NewFetchResponseTopic()
+		st.Topic = rt.Topic
+		st.TopicID = rt.TopicID
+		info, terr := s.fetchTopic(ctx, rt, req.Version >= 13)
+		st.Partitions = make([]kmsg.FetchResponseTopicPartition, len(rt.Partitions))
+		for j, rp := range rt.Partitions {
+			sp := &st.Partitions[j]
+			*sp = kmsg.NewFetchResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.HighWatermark = -1
+			sp.LastStableOffset = -1
+			sp.LogStartOffset = -1
+			sp.PreferredReadReplica = -1
+			sp.RecordBatches = []byte{}
+			if req.IsolationLevel == 1 {
+				sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+			}
+			fp := fetchPart{resp: sp, offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes}
+			err := terr
+			if err == nil {
+				epoch := int32(-1)
+				if req.Version >= 9 {
+					epoch = rp.CurrentLeaderEpoch
+				}
+				info, _, err = s.cachedPartition(ctx, info, rp.Partition, epoch)
+				if topicWide(err) {
+					terr = err
+				}
+			}
+			if err != nil {
+				sp.ErrorCode, _ = s.dataErrorCode("Fetch", err)
+				fp.failed = true
+			} else {
+				fp.topicID = info.ID
+			}
+			parts = append(parts, fp)
+		}
+	}
+	return parts
+}
+
+// fetchTopic finds a Fetch request's topic by name or, v13+, by id.
+func (s *Server) fetchTopic(ctx context.Context, rt kmsg.FetchRequestTopic, byID bool) (*topicInfo, error) {
+	if !byID {
+		return s.topics.topicByName(ctx, rt.Topic)
+	}
+	info, err := s.topics.topicByID(ctx, uuid.UUID(rt.TopicID))
+	if errors.Is(err, metastore.ErrUnknownTopic) {
+		return nil, errorf(kerr.UnknownTopicID, "unknown topic id %s", uuid.UUID(rt.TopicID))
+	}
+	return info, err
+}
+
+// cachedPartition returns partition p of a cached topic after checking the
+// client's leader epoch (-1: no check). A partition or an epoch the cached
+// copy does not know makes it read the topic again, at most every
+// staleAfter.
+func (s *Server) cachedPartition(ctx context.Context, info *topicInfo, p, epoch int32) (*topicInfo, metastore.Partition, error) {
+	part, ok := info.partition(p)
+	if (!ok && p >= 0) || (ok && epoch > part.LeaderEpoch) {
+		fresh, err := s.topics.refresh(ctx, info, staleAfter)
+		if err != nil {
+			return info, part, err
+		}
+		info = fresh
+		part, ok = info.partition(p)
+	}
+	if !ok {
+		return info, part, errorf(kerr.UnknownTopicOrPartition, "topic %q has no partition %d", info.Name, p)
+	}
+	return info, part, checkLeaderEpoch(epoch, part)
+}
+
+// checkLeaderEpoch compares a client's current leader epoch (-1: none) with
+// the partition's, as Kafka's KIP-320 fencing does.
+func checkLeaderEpoch(epoch int32, p metastore.Partition) error {
+	switch {
+	case epoch < 0 || epoch == p.LeaderEpoch:
+		return nil
+	case epoch > p.LeaderEpoch:
+		return errorf(kerr.UnknownLeaderEpoch, "leader epoch %d of partition %d is newer than %d", epoch, p.Partition, p.LeaderEpoch)
+	default:
+		return errorf(kerr.FencedLeaderEpoch, "leader epoch %d of partition %d is older than %d", epoch, p.Partition, p.LeaderEpoch)
+	}
+}
+
+// fetchRead reads every readable partition once, filling the response, and
+// returns the bytes of records found and whether the fetch must answer
+// now: a partition failed, or records were left out for lack of room.
+func (s *Server) fetchRead(ctx context.Context, req *kmsg.FetchRequest, parts []fetchPart) (total int, done bool) {
+	budget := max(int64(req.MaxBytes), 0) // v3+; every version served has it
+	gotData := false
+	for k := range parts {
+		fp := &parts[k]
+		if fp.failed {
+			done = true
+			continue
+		}
+		sp := fp.resp
+		limit := min(int64(max(fp.maxBytes, 0)), budget)
+		res, err := s.reader.Read(ctx, fp.topicID, sp.Partition, fp.offset, int(limit))
+		sp.RecordBatches = []byte{}
+		if err != nil {
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+			if errors.Is(err, metastore.ErrOffsetOutOfRange) {
+				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = res.HighWatermark, res.HighWatermark, res.LogStartOffset
+			}
+			sp.ErrorCode, _ = s.dataErrorCode("Fetch", err)
+			done = true
+			continue
+		}
+		sp.ErrorCode = 0
+		sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = res.HighWatermark, res.HighWatermark, res.LogStartOffset
+		fp.hwm = res.HighWatermark
+		recs := res.Records
+		if gotData && int64(len(recs)) > limit {
+			// The partition's next batch does not fit in what is left;
+			// only the first partition with data may overflow.
+			recs = nil
+			done = true
+		}
+		if len(recs) == 0 {
+			continue
+		}
+		gotData = true
+		sp.RecordBatches = recs
+		budget = max(budget-int64(len(recs)), 0)
+		total += len(recs)
+	}
+	return total, done
+}

@@ -1,0 +1,274 @@
+package kafka
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/stratalog/strata/metastore"
+)
+
+// Defaults of the topic configs the data path reads.
+const (
+	defaultMaxMessageBytes = 1048588
+	logAppendTimeType      = "LogAppendTime"
+)
+
+// topicLoadTimeout bounds one load of a topic, which may serve several
+// requests.
+const topicLoadTimeout = 15 * time.Second
+
+// topicInfo is a cached topic with its partitions and the configs the data
+// path needs. It is never modified once cached.
+type topicInfo struct {
+	metastore.Topic
+	parts  []metastore.Partition // ordered by number: parts[i].Partition == i
+	loaded time.Time
+
+	maxMessageBytes int  // max.message.bytes
+	logAppendTime   bool // message.timestamp.type is LogAppendTime
+}
+
+// partition returns partition p, or false when the topic has no such
+// partition.
+func (t *topicInfo) partition(p int32) (metastore.Partition, bool) {
+	if p < 0 || int(p) >= len(t.parts) || t.parts[p].Partition != p {
+		return metastore.Partition{}, false
+	}
+	return t.parts[p], true
+}
+
+func newTopicInfo(t metastore.Topic, parts []metastore.Partition, at time.Time) *topicInfo {
+	info := &topicInfo{Topic: t, loaded: at, maxMessageBytes: defaultMaxMessageBytes}
+	// Index by number; a gap (never expected) leaves a zero entry that
+	// partition() refuses.
+	n := len(parts)
+	for _, p := range parts {
+		n = max(n, int(p.Partition)+1)
+	}
+	info.parts = make([]metastore.Partition, n)
+	for i := range info.parts {
+		info.parts[i].Partition = -1
+	}
+	for _, p := range parts {
+		if p.Partition >= 0 {
+			info.parts[p.Partition] = p
+		}
+	}
+	if v, ok := t.Configs["max.message.bytes"]; ok {
+		if n, err := strconv.ParseInt(v, 10, 32); err == nil && n >= 0 {
+			info.maxMessageBytes = int(n)
+		}
+	}
+	info.logAppendTime = t.Configs["message.timestamp.type"] == logAppendTimeType
+	return info
+}
+
+// topicCache keeps topics by name and by id for a short time, so that
+// Produce, Fetch and Metadata do not query the metastore per request.
+// Concurrent loads of one topic share one pair of queries. Unknown topics
+// are not cached. This node's changes to a topic invalidate its entry at
+// once; other nodes' changes are seen after at most the TTL.
+type topicCache struct {
+	meta MetaStore
+	ttl  time.Duration
+	now  func() time.Time
+	m    *metrics
+
+	mu        sync.Mutex
+	byName    map[string]*topicInfo
+	byID      map[uuid.UUID]*topicInfo
+	flights   map[string]*topicFlight
+	gen       uint64 // bumped by every invalidation
+	sweepSize int    // sweep expired entries when the maps grow past this
+}
+
+type topicFlight struct {
+	done chan struct{}
+	info *topicInfo
+	err  error
+}
+
+const minSweepSize = 1024
+
+func newTopicCache(meta MetaStore, ttl time.Duration, m *metrics) *topicCache {
+	return &topicCache{
+		meta:      meta,
+		ttl:       ttl,
+		now:       time.Now,
+		m:         m,
+		byName:    map[string]*topicInfo{},
+		byID:      map[uuid.UUID]*topicInfo{},
+		flights:   map[string]*topicFlight{},
+		sweepSize: minSweepSize,
+	}
+}
+
+// topicByName returns the topic named name: cached when fresh, otherwise
+// loaded. The error wraps metastore.ErrUnknownTopic when there is none.
+func (c *topicCache) topicByName(ctx context.Context, name string) (*topicInfo, error) {
+	c.mu.Lock()
+	if info, ok := c.byName[name]; ok && c.fresh(info) {
+		c.mu.Unlock()
+		c.m.topicCache.WithLabelValues("hit").Inc()
+		return info, nil
+	}
+	c.mu.Unlock()
+	c.m.topicCache.WithLabelValues("miss").Inc()
+	return c.load(ctx, "n"+name, func(ctx context.Context) (metastore.Topic, error) {
+		return c.meta.TopicByName(ctx, name)
+	})
+}
+
+// topicByID is topicByName for a topic id.
+func (c *topicCache) topicByID(ctx context.Context, id uuid.UUID) (*topicInfo, error) {
+	c.mu.Lock()
+	if info, ok := c.byID[id]; ok && c.fresh(info) {
+		c.mu.Unlock()
+		c.m.topicCache.WithLabelValues("hit").Inc()
+		return info, nil
+	}
+	c.mu.Unlock()
+	c.m.topicCache.WithLabelValues("miss").Inc()
+	return c.loadByID(ctx, id)
+}
+
+// listed returns a topic that ListTopics has just returned: cached when
+// fresh, otherwise with its partitions read (the topic row is not read
+// again).
+func (c *topicCache) listed(ctx context.Context, t metastore.Topic) (*topicInfo, error) {
+	c.mu.Lock()
+	if info, ok := c.byID[t.ID]; ok && c.fresh(info) {
+		c.mu.Unlock()
+		c.m.topicCache.WithLabelValues("hit").Inc()
+		return info, nil
+	}
+	c.mu.Unlock()
+	c.m.topicCache.WithLabelValues("miss").Inc()
+	return c.load(ctx, "i"+t.ID.String(), func(context.Context) (metastore.Topic, error) { return t, nil })
+}
+
+func (c *topicCache) loadByID(ctx context.Context, id uuid.UUID) (*topicInfo, error) {
+	return c.load(ctx, "i"+id.String(), func(ctx context.Context) (metastore.Topic, error) {
+		return c.meta.TopicByID(ctx, id)
+	})
+}
+
+// refresh reloads info when it is older than minAge, for callers that have
+// reason to believe it is out of date (a partition or a leader epoch they
+// do not know). The bound keeps such callers from querying the metastore
+// on every request.
+func (c *topicCache) refresh(ctx context.Context, info *topicInfo, minAge time.Duration) (*topicInfo, error) {
+	if c.now().Sub(info.loaded) < minAge {
+		return info, nil
+	}
+	c.mu.Lock()
+	if cur, ok := c.byID[info.ID]; ok && cur != info {
+		c.mu.Unlock()
+		return cur, nil // reloaded meanwhile
+	}
+	c.dropLocked(info)
+	c.mu.Unlock()
+	return c.loadByID(ctx, info.ID)
+}
+
+// invalidate forgets the topic named name, so that the next lookup reads
+// it again. Loads in flight are not used by later lookups.
+func (c *topicCache) invalidate(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	if info, ok := c.byName[name]; ok {
+		c.dropLocked(info)
+	}
+	delete(c.byName, name)
+	clear(c.flights) // a load that started before the change must not serve after it
+}
+
+func (c *topicCache) dropLocked(info *topicInfo) {
+	if c.byName[info.Name] == info {
+		delete(c.byName, info.Name)
+	}
+	if c.byID[info.ID] == info {
+		delete(c.byID, info.ID)
+	}
+}
+
+// fresh reports whether info may still be used. c.mu must be held.
+func (c *topicCache) fresh(info *topicInfo) bool {
+	return c.ttl > 0 && c.now().Sub(info.loaded) < c.ttl
+}
+
+// load reads a topic and its partitions, sharing the queries with
+// concurrent loads under the same key, and caches the result.
+func (c *topicCache) load(ctx context.Context, key string, get func(context.Context) (metastore.Topic, error)) (*topicInfo, error) {
+	c.mu.Lock()
+	f, ok := c.flights[key]
+	if !ok {
+		f = &topicFlight{done: make(chan struct{})}
+		c.flights[key] = f
+		gen := c.gen
+		c.mu.Unlock()
+		go c.run(context.WithoutCancel(ctx), key, gen, f, get)
+	} else {
+		c.mu.Unlock()
+	}
+	select {
+	case <-f.done:
+		return f.info, f.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (c *topicCache) run(ctx context.Context, key string, gen uint64, f *topicFlight, get func(context.Context) (metastore.Topic, error)) {
+	defer close(f.done)
+	ctx, cancel := context.WithTimeout(ctx, topicLoadTimeout)
+	defer cancel()
+	start := c.now()
+	t, err := get(ctx)
+	var parts []metastore.Partition
+	if err == nil {
+		parts, err = c.meta.Partitions(ctx, t.ID)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.flights[key] == f {
+		delete(c.flights, key)
+	}
+	if err != nil {
+		f.err = err
+		return
+	}
+	// Stamped with the time the load started: the data is at least that old.
+	f.info = newTopicInfo(t, parts, start)
+	if gen != c.gen || c.ttl <= 0 {
+		return // invalidated meanwhile: serve the waiters, cache nothing
+	}
+	if old, ok := c.byName[t.Name]; ok && old.ID != t.ID {
+		delete(c.byID, old.ID) // the name now belongs to a new topic
+	}
+	c.byName[t.Name] = f.info
+	c.byID[t.ID] = f.info
+	if len(c.byID) > c.sweepSize {
+		c.sweepLocked()
+	}
+}
+
+// sweepLocked drops expired entries. c.mu must be held.
+func (c *topicCache) sweepLocked() {
+	for _, info := range c.byID {
+		if !c.fresh(info) {
+			c.dropLocked(info)
+		}
+	}
+	for name, info := range c.byName {
+		if !c.fresh(info) {
+			delete(c.byName, name)
+		}
+	}
+	c.sweepSize = max(minSweepSize, 2*len(c.byID))
+}
