@@ -45,7 +45,11 @@ import (
 // producer's timestamps), -1 otherwise. LogStartOffset (v5+) is the
 // partition's log start offset as this node last read it.
 func init() {
-	registerNeeding(kmsg.Produce.Int16(), 3, 13, needIngest, (*Server).handleProduce)
+	// v0-v2 carry the old message formats, which Strata does not store; they
+	// are advertised anyway because librdkafka only enables gzip, snappy
+	// and lz4 for brokers whose Produce range overlaps v0-v2. Such requests
+	// get UNSUPPORTED_FOR_MESSAGE_FORMAT on every partition.
+	registerNeeding(kmsg.Produce.Int16(), 0, 13, needIngest, (*Server).handleProduce)
 }
 
 // Record batch header fields the handler looks at before the produce path
@@ -76,6 +80,8 @@ func (s *Server) handleProduce(ctx context.Context, r *request) (Reply, error) {
 		reqErr = errorf(kerr.InvalidRequest, "empty transactional id")
 	case req.TransactionID != nil:
 		reqErr = errorf(kerr.TransactionalIDAuthorizationFailed, "transactions are not supported")
+	case req.Version < 3:
+		reqErr = errorf(kerr.UnsupportedForMessageFormat, "produce v%d carries message format v0/v1; only v2 record batches (produce v3+) are stored", req.Version)
 	case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
 		reqErr = errorf(kerr.InvalidRequiredAcks, "acks %d: must be -1, 0 or 1", req.Acks)
 	}

@@ -43,7 +43,10 @@ import (
 //   - PreferredReadReplica is -1; partitions without records carry an empty
 //     (not null) records field.
 func init() {
-	registerNeeding(kmsg.Fetch.Int16(), 4, 18, needReader, (*Server).handleFetch)
+	// v0-v3 answer in the old message formats, which Strata does not
+	// convert to; they are advertised because librdkafka derives features
+	// from overlapping ranges, and get UNSUPPORTED_FOR_MESSAGE_FORMAT.
+	registerNeeding(kmsg.Fetch.Int16(), 0, 18, needReader, (*Server).handleFetch)
 }
 
 // fetchPart is one partition of a Fetch request.
@@ -58,6 +61,9 @@ type fetchPart struct {
 
 func (s *Server) handleFetch(_ context.Context, r *request) (Reply, error) {
 	req := r.msg.(*kmsg.FetchRequest)
+	if req.Version < 4 {
+		return respond(oldFormatFetch(req))
+	}
 	if req.Version >= 7 && req.SessionEpoch != 0 && req.SessionEpoch != -1 {
 		resp := req.ResponseKind().(*kmsg.FetchResponse)
 		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
@@ -235,4 +241,23 @@ func (s *Server) fetchRead(ctx context.Context, req *kmsg.FetchRequest, parts []
 		total += len(recs)
 	}
 	return total, done
+}
+
+// oldFormatFetch answers a Fetch v0-v3, which expects message format v0/v1,
+// with UNSUPPORTED_FOR_MESSAGE_FORMAT on every partition.
+func oldFormatFetch(req *kmsg.FetchRequest) *kmsg.FetchResponse {
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewFetchResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewFetchResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.ErrorCode = kerr.UnsupportedForMessageFormat.Code
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
 }

@@ -29,8 +29,8 @@ func TestApiVersionsNegotiated(t *testing.T) {
 		t.Fatalf("no ApiVersions from node %d: %+v", testNodeID, vs)
 	}
 	want := map[kmsg.Key][2]int16{
-		kmsg.Produce:                 {3, 13},
-		kmsg.Fetch:                   {4, 18},
+		kmsg.Produce:                 {0, 13},
+		kmsg.Fetch:                   {0, 18},
 		kmsg.ListOffsets:             {0, 11},
 		kmsg.DeleteRecords:           {0, 2},
 		kmsg.OffsetForLeaderEpoch:    {0, 4},

@@ -190,7 +190,6 @@ func TestBadFramesCloseOnlyTheirConnection(t *testing.T) {
 		{"empty frame", frame(nil), "Unknown", resultMalformed},
 		{"garbage", frame([]byte("\x00\x03\x00\x0cGARBAGE GARBAGE GARBAGE")), "Metadata", resultMalformed},
 		{"unknown key", frame(header(9999, 0, 1)), "Unknown", resultUnsupported},
-		{"version below the served range", frame(header(kmsg.Produce.Int16(), 2, 1)), "Produce", resultUnsupported},
 		{"unsupported version", frame(header(kmsg.Metadata.Int16(), 99, 1)), "Metadata", resultUnsupported},
 		{"truncated body", append(binary.BigEndian.AppendUint32(nil, uint32(len(good)-4-3)), good[4:len(good)-3]...), "Metadata", resultMalformed},
 		{"truncated client id", frame(append(header(kmsg.Metadata.Int16(), 1, 1)[:8], 0, 9, 'x')), "Metadata", resultMalformed},

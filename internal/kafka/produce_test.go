@@ -409,3 +409,31 @@ func TestTopicCache(t *testing.T) {
 		t.Errorf("fetch after delete: error %d, want UNKNOWN_TOPIC_OR_PARTITION", fetched[0].ErrorCode)
 	}
 }
+
+// TestOldMessageFormatsRefused: Produce v0-v2 and Fetch v0-v3 are
+// advertised (librdkafka enables gzip, snappy and lz4 only for brokers whose
+// ranges overlap them) but carry message formats Strata does not store, so
+// every partition gets UNSUPPORTED_FOR_MESSAGE_FORMAT and nothing is stored.
+func TestOldMessageFormatsRefused(t *testing.T) {
+	s := startServer(t)
+	_, adm := s.clients(t)
+	createTopic(t, adm, "old", 1, nil)
+	c := s.dial(t)
+	batch := batchtest.Values(noProducer(1000), "v")
+	for v := int16(0); v <= 2; v++ {
+		p := c.produce(v, -1, rawPart{topic: "old", records: batch})[0]
+		if p.ErrorCode != kerr.UnsupportedForMessageFormat.Code {
+			t.Fatalf("produce v%d: error %d, want UNSUPPORTED_FOR_MESSAGE_FORMAT", v, p.ErrorCode)
+		}
+	}
+	for v := int16(0); v <= 3; v++ {
+		_, parts := c.fetch(fetchRequest(1<<20, fetchAt{topic: "old", epoch: -1}), v)
+		if len(parts) != 1 || parts[0].ErrorCode != kerr.UnsupportedForMessageFormat.Code {
+			t.Fatalf("fetch v%d: %+v, want UNSUPPORTED_FOR_MESSAGE_FORMAT", v, parts)
+		}
+	}
+	// Nothing was stored: the first v3+ produce gets offset 0.
+	if off := c.mustProduce("old", 0, batch); off != 0 {
+		t.Fatalf("after refused old-format produces the first offset is %d, want 0", off)
+	}
+}
