@@ -1,0 +1,84 @@
+package groups
+
+import (
+	"flag"
+	"fmt"
+	"time"
+)
+
+// Config configures the group coordinator. The defaults are Kafka's.
+type Config struct {
+	// MinSessionTimeout and MaxSessionTimeout bound the session timeout a
+	// member may ask for (group.min.session.timeout.ms and
+	// group.max.session.timeout.ms); JoinGroup outside them is
+	// INVALID_SESSION_TIMEOUT.
+	MinSessionTimeout time.Duration `yaml:"min_session_timeout"`
+	MaxSessionTimeout time.Duration `yaml:"max_session_timeout"`
+	// InitialRebalanceDelay is how long the first rebalance of an empty
+	// group waits for more members (group.initial.rebalance.delay.ms).
+	// Each member that joins meanwhile extends the wait, up to the
+	// rebalance timeout. Zero disables it.
+	InitialRebalanceDelay time.Duration `yaml:"initial_rebalance_delay"`
+	// MaxGroupSize caps the members of one group (group.max.size); zero
+	// means no limit. A member beyond it gets GROUP_MAX_SIZE_REACHED.
+	MaxGroupSize int `yaml:"max_group_size"`
+	// MaxMetadataSize caps the metadata string of a committed offset
+	// (offset.metadata.max.bytes); larger is OFFSET_METADATA_TOO_LARGE.
+	MaxMetadataSize int `yaml:"max_metadata_size"`
+	// StoreTimeout bounds each metastore write (offset commits, group
+	// deletions) made for a request (offsets.commit.timeout.ms).
+	StoreTimeout time.Duration `yaml:"store_timeout"`
+
+	// Owner reports whether this node coordinates a group; requests for
+	// other groups are answered NOT_COORDINATOR. Nil means every group.
+	Owner func(group string) bool `yaml:"-"`
+}
+
+// Defaults, as in Kafka.
+const (
+	DefaultMinSessionTimeout     = 6 * time.Second
+	DefaultMaxSessionTimeout     = 30 * time.Minute
+	DefaultInitialRebalanceDelay = 3 * time.Second
+	DefaultMaxMetadataSize       = 4096
+	DefaultStoreTimeout          = 5 * time.Second
+)
+
+// DefaultConfig returns the configuration RegisterFlags sets up.
+func DefaultConfig() Config {
+	return Config{
+		MinSessionTimeout:     DefaultMinSessionTimeout,
+		MaxSessionTimeout:     DefaultMaxSessionTimeout,
+		InitialRebalanceDelay: DefaultInitialRebalanceDelay,
+		MaxMetadataSize:       DefaultMaxMetadataSize,
+		StoreTimeout:          DefaultStoreTimeout,
+	}
+}
+
+// RegisterFlags registers the configuration flags with their defaults.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.DurationVar(&c.MinSessionTimeout, "groups.min-session-timeout", DefaultMinSessionTimeout, "Shortest session timeout a consumer group member may ask for.")
+	fs.DurationVar(&c.MaxSessionTimeout, "groups.max-session-timeout", DefaultMaxSessionTimeout, "Longest session timeout a consumer group member may ask for.")
+	fs.DurationVar(&c.InitialRebalanceDelay, "groups.initial-rebalance-delay", DefaultInitialRebalanceDelay, "How long the first rebalance of an empty group waits for more members (0: none).")
+	fs.IntVar(&c.MaxGroupSize, "groups.max-group-size", 0, "Most members in one consumer group (0: no limit).")
+	fs.IntVar(&c.MaxMetadataSize, "groups.max-metadata-size", DefaultMaxMetadataSize, "Longest metadata string of a committed offset, in bytes.")
+	fs.DurationVar(&c.StoreTimeout, "groups.store-timeout", DefaultStoreTimeout, "Timeout of each metastore write for consumer groups (offset commits, deletions).")
+}
+
+// Validate reports the first invalid setting.
+func (c *Config) Validate() error {
+	switch {
+	case c.MinSessionTimeout <= 0:
+		return fmt.Errorf("groups.min-session-timeout: %v, want > 0", c.MinSessionTimeout)
+	case c.MaxSessionTimeout < c.MinSessionTimeout:
+		return fmt.Errorf("groups.max-session-timeout: %v is below groups.min-session-timeout %v", c.MaxSessionTimeout, c.MinSessionTimeout)
+	case c.InitialRebalanceDelay < 0:
+		return fmt.Errorf("groups.initial-rebalance-delay: %v, want >= 0", c.InitialRebalanceDelay)
+	case c.MaxGroupSize < 0:
+		return fmt.Errorf("groups.max-group-size: %d, want >= 0", c.MaxGroupSize)
+	case c.MaxMetadataSize < 0:
+		return fmt.Errorf("groups.max-metadata-size: %d, want >= 0", c.MaxMetadataSize)
+	case c.StoreTimeout <= 0:
+		return fmt.Errorf("groups.store-timeout: %v, want > 0", c.StoreTimeout)
+	}
+	return nil
+}

@@ -1,0 +1,239 @@
+package groups
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/stratalog/strata/metastore"
+)
+
+// Store is the part of the metastore the coordinator uses.
+type Store interface {
+	CommitOffsets(ctx context.Context, group string, offsets []metastore.GroupOffset) error
+	FetchOffsets(ctx context.Context, group string, topics []string) ([]metastore.GroupOffset, error)
+	DeleteOffsets(ctx context.Context, group string, partitions []metastore.TopicPartition) error
+	SaveGroup(ctx context.Context, g metastore.GroupInfo) error
+	LoadGroup(ctx context.Context, name string) (metastore.GroupInfo, error)
+	ListGroups(ctx context.Context) ([]metastore.GroupInfo, error)
+	DeleteGroup(ctx context.Context, name string) error
+}
+
+// TopicLookup resolves topics named in offset requests, to refuse offsets of
+// unknown topics and partitions. metastore.Store implements it.
+type TopicLookup interface {
+	TopicByName(ctx context.Context, name string) (metastore.Topic, error)
+	TopicByID(ctx context.Context, id uuid.UUID) (metastore.Topic, error)
+}
+
+// errClosed means the coordinator was closed: requests are answered
+// NOT_COORDINATOR so that clients look for the group's coordinator again.
+var errClosed = errors.New("groups: coordinator closed")
+
+// defaultIdleTimeout is how long an empty group stays in memory after its
+// last request; everything it needs is in the metastore.
+const defaultIdleTimeout = 5 * time.Minute
+
+// Coordinator coordinates consumer groups. It is safe for concurrent use.
+type Coordinator struct {
+	cfg    Config
+	store  Store
+	topics TopicLookup
+	log    *slog.Logger
+	m      *metrics
+
+	now         func() time.Time
+	idleTimeout time.Duration
+
+	stop chan struct{} // closed by Close
+	wg   sync.WaitGroup
+
+	mu     sync.Mutex
+	groups map[string]*group
+	closed bool
+}
+
+// New returns a coordinator. logger and reg may be nil.
+func New(cfg Config, store Store, topics TopicLookup, logger *slog.Logger, reg prometheus.Registerer) (*Coordinator, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if store == nil || topics == nil {
+		return nil, errors.New("groups: a store and a topic lookup are required")
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	return &Coordinator{
+		cfg:         cfg,
+		store:       store,
+		topics:      topics,
+		log:         logger.With("component", "groups"),
+		m:           m,
+		now:         time.Now,
+		idleTimeout: defaultIdleTimeout,
+		stop:        make(chan struct{}),
+		groups:      make(map[string]*group),
+	}, nil
+}
+
+// Close stops every group. Requests still waiting (a JoinGroup during a
+// rebalance, ...) and later ones are answered NOT_COORDINATOR; writes in
+// progress finish first.
+func (c *Coordinator) Close() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	close(c.stop)
+	c.mu.Unlock()
+	c.wg.Wait()
+}
+
+// owns reports whether this node coordinates the group.
+func (c *Coordinator) owns(group string) bool {
+	return c.cfg.Owner == nil || c.cfg.Owner(group)
+}
+
+// do runs fn on the group's goroutine and returns the group. With create
+// false it does nothing and returns nil when the group is not in memory.
+// fn must not block.
+func (c *Coordinator) do(ctx context.Context, name string, create bool, fn func(g *group)) (*group, error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, errClosed
+	}
+	g := c.groups[name]
+	if g == nil {
+		if !create {
+			c.mu.Unlock()
+			return nil, nil
+		}
+		g = newGroup(c, name)
+		c.groups[name] = g
+		c.wg.Add(1)
+		c.m.groups.Inc()
+		go g.run()
+	}
+	// refs keeps the group from being evicted between here and the send.
+	g.refs++
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		g.refs--
+		c.mu.Unlock()
+	}()
+	select {
+	case g.events <- fn:
+		return g, nil
+	case <-g.stopped:
+		return nil, errClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// await waits for a reply from g.
+func await[T any](ctx context.Context, g *group, reply <-chan T) (T, error) {
+	select {
+	case r := <-reply:
+		return r, nil
+	case <-g.stopped:
+		// The group may have answered just before stopping.
+		select {
+		case r := <-reply:
+			return r, nil
+		default:
+		}
+		var zero T
+		return zero, errClosed
+	case <-ctx.Done():
+		var zero T
+		return zero, ctx.Err()
+	}
+}
+
+// call runs fn on the group's goroutine and waits for the value it sends on
+// the reply channel it is given.
+func call[T any](ctx context.Context, c *Coordinator, name string, fn func(g *group, reply chan<- T)) (T, error) {
+	reply := make(chan T, 1)
+	g, err := c.do(ctx, name, true, func(g *group) { fn(g, reply) })
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return await(ctx, g, reply)
+}
+
+// errorCode is the Kafka error code for a failure to reach a group.
+func errorCode(err error) int16 {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errClosed):
+		return kerr.NotCoordinator.Code
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return kerr.RequestTimedOut.Code
+	}
+	return kerr.UnknownServerError.Code
+}
+
+// storeErrorCode translates a metastore error to the Kafka error of a group
+// operation: a metastore that cannot be reached is retriable, as Kafka's
+// COORDINATOR_NOT_AVAILABLE for a log it cannot write.
+func (c *Coordinator) storeErrorCode(op string, err error) int16 {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, metastore.ErrUnknownTopic), errors.Is(err, metastore.ErrUnknownPartition):
+		return kerr.UnknownTopicOrPartition.Code
+	case errors.Is(err, metastore.ErrUnknownGroup):
+		return kerr.GroupIDNotFound.Code
+	}
+	c.m.storeErrors.WithLabelValues(op).Inc()
+	c.log.Warn("metastore operation failed", "op", op, "err", err)
+	return kerr.CoordinatorNotAvailable.Code
+}
+
+// Client identifies the client connection of a request, for DescribeGroups.
+type Client struct {
+	ID   string // the client id of the request header
+	Host string // the client's address
+}
+
+type clientKey struct{}
+
+// WithClient returns ctx carrying the client of a request. JoinGroup
+// records it for DescribeGroups.
+func WithClient(ctx context.Context, client Client) context.Context {
+	return context.WithValue(ctx, clientKey{}, client)
+}
+
+func clientFrom(ctx context.Context) Client {
+	c, _ := ctx.Value(clientKey{}).(Client)
+	return c
+}
+
+// newMemberID returns a member id as Kafka forms it: the client id (or the
+// instance id of a static member), a dash, and a random UUID.
+func newMemberID(clientID string, instanceID *string) string {
+	prefix := clientID
+	if instanceID != nil {
+		prefix = *instanceID
+	}
+	return fmt.Sprintf("%s-%s", prefix, uuid.NewString())
+}

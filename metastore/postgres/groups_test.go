@@ -1,0 +1,52 @@
+package postgres_test
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stratalog/strata/internal/testenv"
+	"github.com/stratalog/strata/metastore"
+	"github.com/stratalog/strata/metastore/metastoretest"
+	"github.com/stratalog/strata/metastore/postgres"
+)
+
+func TestGroupConformance(t *testing.T) {
+	metastoretest.RunGroups(t, func(t *testing.T) metastore.GroupStore {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cfg := postgres.Config{URL: testenv.PostgresURL(t), MaxConns: 16}
+		s, err := postgres.New(ctx, cfg, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+// BenchmarkCommitOffsets measures one OffsetCommit's write: 8 partitions.
+func BenchmarkCommitOffsets(b *testing.B) {
+	ctx := b.Context()
+	s, err := postgres.New(ctx, postgres.Config{URL: testenv.PostgresURL(b), MaxConns: 4}, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(s.Close)
+	if _, err := s.CreateTopic(ctx, "t", 8, nil); err != nil {
+		b.Fatal(err)
+	}
+	offsets := make([]metastore.GroupOffset, 8)
+	var n int64
+	for b.Loop() {
+		n++
+		for p := range offsets {
+			offsets[p] = metastore.GroupOffset{Topic: "t", Partition: int32(p), Offset: n, LeaderEpoch: -1}
+		}
+		if err := s.CommitOffsets(ctx, "g", offsets); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,37 @@
+package sqlite
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/stratalog/strata/metastore"
+	"github.com/stratalog/strata/metastore/metastoretest"
+)
+
+func TestGroupConformance(t *testing.T) {
+	metastoretest.RunGroups(t, func(t *testing.T) metastore.GroupStore {
+		s, err := New(t.Context(), Config{Path: filepath.Join(t.TempDir(), "metastore.db")}, nil, nil)
+		if err != nil {
+			t.Fatalf("New: %v", err)
+		}
+		return s
+	})
+}
+
+// BenchmarkCommitOffsets measures one OffsetCommit's write: 8 partitions.
+func BenchmarkCommitOffsets(b *testing.B) {
+	s := openTemp(b)
+	createTopic(b, s, "t", 8)
+	ctx := b.Context()
+	offsets := make([]metastore.GroupOffset, 8)
+	var n int64
+	for b.Loop() {
+		n++
+		for p := range offsets {
+			offsets[p] = metastore.GroupOffset{Topic: "t", Partition: int32(p), Offset: n, LeaderEpoch: -1}
+		}
+		if err := s.CommitOffsets(ctx, "g", offsets); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
