@@ -1,0 +1,163 @@
+package compactor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/stratalog/strata/internal/objstore"
+	"github.com/stratalog/strata/internal/recordbatch"
+	"github.com/stratalog/strata/internal/segment"
+	"github.com/stratalog/strata/metastore"
+)
+
+// ErrCorrupt means a chunk's bytes disagree with their checks or with the
+// chunk index. The compactor never rewrites such a chunk: the partition is
+// left as it is and the error reported.
+var ErrCorrupt = errors.New("compactor: corrupt chunk")
+
+// batch is one record batch of a chunk, as it is part of the log.
+type batch struct {
+	data  []byte // the whole batch, as stored; never modified
+	base  int64  // absolute first offset
+	count int64  // offsets it occupies: lastOffsetDelta + 1
+	h     recordbatch.Header
+}
+
+// end is one past the batch's last offset.
+func (b *batch) end() int64 { return b.base + b.count }
+
+// chunkBatches returns the batches of chunk c that are part of the log, in
+// offset order, with absolute offsets, from the chunk's decoded bytes raw.
+// Level-0 batches get their offsets from the chunk's base offset and the
+// batches before them, leaving out those in c.Skip; level-1 batches carry
+// theirs. Every batch must lie within [c.BaseOffset, c.EndOffset), and a
+// level-0 chunk's batches must fill it exactly.
+//
+// This is the offset rule of the reader's chunk walk (reader/chunk.go), kept
+// here in its strict form: the compactor rewrites what it reads, so it
+// refuses a chunk that disagrees with its index instead of skipping parts.
+func chunkBatches(c *metastore.Chunk, raw []byte) ([]batch, error) {
+	var skip map[int32]bool
+	if len(c.Skip) > 0 {
+		skip = make(map[int32]bool, len(c.Skip))
+		for _, i := range c.Skip {
+			skip[i] = true
+		}
+	}
+	var out []batch
+	n := int32(0)
+	pos := 0
+	next := c.BaseOffset // level 0: the next batch's offset; level 1: the lowest allowed
+	err := recordbatch.Split(raw, func(data []byte, h recordbatch.Header) error {
+		i := n
+		n++
+		pos += len(data)
+		if skip[i] {
+			return nil
+		}
+		b := batch{data: data, count: h.OffsetCount(), h: h}
+		if c.Level == 0 {
+			b.base = next
+		} else {
+			b.base = h.BaseOffset
+			if b.base < next {
+				return fmt.Errorf("batch %d at offset %d overlaps the one before or starts before the chunk at %d", i, b.base, c.BaseOffset)
+			}
+		}
+		if b.end() > c.EndOffset || b.end() < b.base {
+			return fmt.Errorf("batch %d [%d, %d) runs past the chunk's end offset %d", i, b.base, b.end(), c.EndOffset)
+		}
+		next = b.end()
+		out = append(out, b)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: object %s at %d: %w", ErrCorrupt, c.ObjectKey, c.Start, err)
+	}
+	switch {
+	case pos != len(raw):
+		return nil, fmt.Errorf("%w: object %s at %d: batches cover %d of %d bytes", ErrCorrupt, c.ObjectKey, c.Start, pos, len(raw))
+	case c.BatchCount > 0 && n != c.BatchCount:
+		return nil, fmt.Errorf("%w: object %s at %d: index says %d batches, chunk holds %d", ErrCorrupt, c.ObjectKey, c.Start, c.BatchCount, n)
+	case c.Level == 0 && next != c.EndOffset:
+		return nil, fmt.Errorf("%w: object %s at %d: batches end at offset %d, index says %d", ErrCorrupt, c.ObjectKey, c.Start, next, c.EndOffset)
+	}
+	for _, i := range c.Skip {
+		if i < 0 || i >= n {
+			return nil, fmt.Errorf("%w: object %s at %d: skip index %d of %d batches", ErrCorrupt, c.ObjectKey, c.Start, i, n)
+		}
+	}
+	return out, nil
+}
+
+// chunkData is a fetched and decoded chunk.
+type chunkData struct {
+	batches []batch
+	raw     int64 // decoded bytes
+}
+
+// readChunks fetches and decodes chunks with at most Config.Concurrency
+// requests in flight, and returns their batches in the order of chunks.
+func (c *Compactor) readChunks(ctx context.Context, chunks []metastore.Chunk) ([]chunkData, error) {
+	out := make([]chunkData, len(chunks))
+	errs := make([]error, len(chunks))
+	sem := make(chan struct{}, c.cfg.Concurrency)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i := range chunks {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			out[i], errs[i] = c.readChunk(ctx, &chunks[i])
+			if errs[i] != nil {
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *Compactor) readChunk(ctx context.Context, ch *metastore.Chunk) (chunkData, error) {
+	if ch.Start < 0 || ch.Length <= 0 || ch.RawLength < 0 || ch.RawLength > c.cfg.MaxMergeRawBytes {
+		return chunkData{}, fmt.Errorf("%w: object %s: chunk of %d bytes at %d, %d decoded", ErrCorrupt, ch.ObjectKey, ch.Length, ch.Start, ch.RawLength)
+	}
+	rctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	compressed, err := c.objects.GetRange(rctx, ch.ObjectKey, ch.Start, ch.Length)
+	cancel()
+	if err != nil {
+		if errors.Is(err, objstore.ErrNotFound) || errors.Is(err, objstore.ErrInvalidRange) {
+			// A committed chunk whose bytes are gone: never rewrite around it.
+			return chunkData{}, fmt.Errorf("%w: object %s range %d+%d: %w", ErrCorrupt, ch.ObjectKey, ch.Start, ch.Length, err)
+		}
+		return chunkData{}, fmt.Errorf("get object %s range %d+%d: %w", ch.ObjectKey, ch.Start, ch.Length, err)
+	}
+	c.m.readBytes.Add(float64(len(compressed)))
+	raw, err := segment.DecodeChunk(compressed, ch.RawLength)
+	if err != nil {
+		return chunkData{}, fmt.Errorf("%w: object %s at %d: %w", ErrCorrupt, ch.ObjectKey, ch.Start, err)
+	}
+	if int64(len(raw)) != ch.RawLength {
+		return chunkData{}, fmt.Errorf("%w: object %s at %d: decoded %d bytes, index says %d", ErrCorrupt, ch.ObjectKey, ch.Start, len(raw), ch.RawLength)
+	}
+	bs, err := chunkBatches(ch, raw)
+	if err != nil {
+		return chunkData{}, err
+	}
+	return chunkData{batches: bs, raw: int64(len(raw))}, nil
+}

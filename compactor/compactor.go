@@ -1,0 +1,374 @@
+// Package compactor keeps the segment objects and the chunk index bounded.
+// Each round it
+//
+//  1. applies retention: retention.ms and retention.bytes advance a
+//     partition's log start offset, and chunk rows wholly below the log
+//     start (after retention or DeleteRecords) are dropped;
+//  2. merges: the level-0 chunks of a partition (written by ingest, many
+//     partitions per object) are rewritten into level-1 objects of one
+//     partition, with absolute offsets in every batch header and skipped
+//     batches left out, and the chunk index swapped in one metastore
+//     transaction that checks the replaced rows are unchanged. Topics with
+//     cleanup.policy=compact also lose superseded records on the way;
+//  3. collects garbage: objects whose last chunk row went more than a grace
+//     period ago are deleted, and, less often, the bucket is listed for
+//     objects that were never committed (orphans).
+//
+// One compactor works at a time: the others wait for a lease in the
+// metastore (see docs/compaction.md). Correctness does not depend on it:
+// the swap refuses rows that changed, and deletions only follow the
+// metastore's marks.
+package compactor
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/stratalog/strata/internal/objstore"
+	"github.com/stratalog/strata/metastore"
+)
+
+// LeaseName is the name of the metastore lease held by the active
+// compactor.
+const LeaseName = "compactor"
+
+// ErrLeaseLost is returned by RunOnce when the lease expired during the
+// round and another compactor took it.
+var ErrLeaseLost = errors.New("compactor: lease lost")
+
+// Metastore is what the compactor needs from the metastore.
+type Metastore interface {
+	metastore.CompactionStore
+	ListTopics(ctx context.Context) ([]metastore.Topic, error)
+	Partitions(ctx context.Context, topicID uuid.UUID) ([]metastore.Partition, error)
+	Partition(ctx context.Context, topicID uuid.UUID, partition int32) (metastore.Partition, error)
+	ChunksFrom(ctx context.Context, topicID uuid.UUID, partition int32, offset int64, limit int) ([]metastore.Chunk, error)
+	ChunkForTimestamp(ctx context.Context, topicID uuid.UUID, partition int32, ts int64) (metastore.Chunk, bool, error)
+	DeleteRecords(ctx context.Context, topicID uuid.UUID, partition int32, offset int64) (int64, error)
+}
+
+// Stats counts what one round did.
+type Stats struct {
+	// Skipped: another compactor holds the lease; nothing was done.
+	Skipped bool
+	// PartitionsMerged counts partitions that got at least one new object.
+	PartitionsMerged int
+	// ChunksMerged counts chunk rows replaced, ObjectsWritten the level-1
+	// objects written and swapped in, BytesWritten their bytes.
+	ChunksMerged   int
+	ObjectsWritten int
+	BytesWritten   int64
+	// RecordsRemoved counts records key compaction removed.
+	RecordsRemoved int64
+	// SwapsAborted counts merges whose swap found the index changed; their
+	// objects are left for the orphan collection.
+	SwapsAborted int
+	// LogStartsAdvanced counts partitions whose log start retention moved;
+	// ChunksDropped the chunk rows removed below log start offsets.
+	LogStartsAdvanced int
+	ChunksDropped     int
+	// ObjectsDeleted counts unreferenced objects deleted after their grace
+	// period, OrphansDeleted objects deleted that were never committed.
+	ObjectsDeleted int
+	OrphansDeleted int
+}
+
+// Compactor merges, applies retention and collects garbage.
+type Compactor struct {
+	cfg     Config
+	store   Metastore
+	objects objstore.Store
+	logger  *slog.Logger
+	m       *metrics
+	decomp  kgo.Decompressor
+	holder  string
+	now     func() time.Time
+
+	mu          sync.Mutex // one round at a time; guards the fields below
+	leaseUntil  time.Time  // local deadline of the lease we hold; zero when none
+	lastOrphans time.Time
+	lastStats   time.Time
+	dropped     map[metastore.PartitionKey]int64 // log start of the last drop per partition
+}
+
+// New returns a compactor. reg may be nil.
+func New(cfg Config, store Metastore, objects objstore.Store, logger *slog.Logger, reg prometheus.Registerer) (*Compactor, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return &Compactor{
+		cfg:     cfg,
+		store:   store,
+		objects: objects,
+		logger:  logger.With("component", "compactor"),
+		m:       m,
+		decomp:  kgo.DefaultDecompressor(),
+		holder:  fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:])),
+		now:     time.Now,
+		dropped: make(map[metastore.PartitionKey]int64),
+	}, nil
+}
+
+// Run runs a round every Config.Interval until ctx ends, then gives the
+// lease up. It returns nil when ctx ends.
+func (c *Compactor) Run(ctx context.Context) error {
+	t := time.NewTicker(c.cfg.Interval)
+	defer t.Stop()
+	defer c.release()
+	for {
+		st, err := c.RunOnce(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			c.logger.Warn("round failed", "err", err)
+		case !st.Skipped:
+			c.logger.Debug("round done", "stats", st)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func (c *Compactor) release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.leaseUntil.IsZero() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.store.ReleaseLease(ctx, LeaseName, c.holder); err != nil {
+		c.logger.Warn("release lease", "err", err)
+	}
+	c.leaseUntil = time.Time{}
+	c.m.leaseHeld.Set(0)
+}
+
+// RunOnce runs one round: retention, merges, garbage collection (and, when
+// due, the orphan listing and the metrics counts). Failures of single
+// partitions or objects do not stop the round; they are joined into the
+// error returned. Stats.Skipped says another compactor holds the lease.
+func (c *Compactor) RunOnce(ctx context.Context) (Stats, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	start := c.now()
+	var st Stats
+	err := c.round(ctx, &st)
+	c.m.roundSeconds.Observe(time.Since(start).Seconds())
+	switch {
+	case err != nil:
+		c.m.rounds.WithLabelValues("error").Inc()
+	case st.Skipped:
+		c.m.rounds.WithLabelValues("skipped").Inc()
+	default:
+		c.m.rounds.WithLabelValues("ok").Inc()
+	}
+	if err == nil && !st.Skipped && (st.ObjectsWritten > 0 || st.ObjectsDeleted > 0 || st.OrphansDeleted > 0 || st.ChunksDropped > 0) {
+		c.logger.Info("round done", "merged_partitions", st.PartitionsMerged, "chunks_merged", st.ChunksMerged,
+			"objects_written", st.ObjectsWritten, "bytes_written", st.BytesWritten, "records_removed", st.RecordsRemoved,
+			"chunks_dropped", st.ChunksDropped, "objects_deleted", st.ObjectsDeleted, "orphans_deleted", st.OrphansDeleted,
+			"duration", time.Since(start))
+	}
+	return st, err
+}
+
+func (c *Compactor) round(ctx context.Context, st *Stats) error {
+	ok, err := c.renew(ctx)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		st.Skipped = true
+		return nil
+	}
+	topics, err := c.store.ListTopics(ctx)
+	if err != nil {
+		return fmt.Errorf("compactor: %w", err)
+	}
+	var errs []error
+	keep := func(err error) bool {
+		if err != nil {
+			errs = append(errs, err)
+		}
+		return ctx.Err() == nil && !errors.Is(err, ErrLeaseLost)
+	}
+	if keep(c.retention(ctx, topics, st)) && keep(c.merge(ctx, topics, st)) && keep(c.collect(ctx, st)) {
+		if c.lastOrphans.IsZero() || c.now().Sub(c.lastOrphans) >= c.cfg.OrphanInterval {
+			if keep(c.sweepOrphans(ctx, st)) {
+				c.lastOrphans = c.now()
+			}
+		}
+		if c.lastStats.IsZero() || c.now().Sub(c.lastStats) >= c.cfg.StatsInterval {
+			if keep(c.refreshStats(ctx)) {
+				c.lastStats = c.now()
+			}
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// renew takes or renews the lease; false when another compactor holds it.
+func (c *Compactor) renew(ctx context.Context) (bool, error) {
+	asked := c.now()
+	ok, err := c.store.AcquireLease(ctx, LeaseName, c.holder, c.cfg.LeaseTTL)
+	if err != nil {
+		// Whether we still hold it is unknown: keep leaseUntil, so that
+		// release gives it up, but work no further this round.
+		return false, fmt.Errorf("compactor: %w", err)
+	}
+	if !ok {
+		if !c.leaseUntil.IsZero() {
+			c.logger.Warn("lease taken by another compactor")
+		}
+		c.leaseUntil = time.Time{}
+		c.m.leaseHeld.Set(0)
+		return false, nil
+	}
+	if c.leaseUntil.IsZero() {
+		c.logger.Info("lease acquired", "holder", c.holder)
+	}
+	c.leaseUntil = asked.Add(c.cfg.LeaseTTL)
+	c.m.leaseHeld.Set(1)
+	return true, nil
+}
+
+// checkLease renews the lease when half of it has passed, between units of
+// work; ErrLeaseLost when another compactor has it now.
+func (c *Compactor) checkLease(ctx context.Context) error {
+	if c.leaseUntil.Sub(c.now()) > c.cfg.LeaseTTL/2 {
+		return nil
+	}
+	ok, err := c.renew(ctx)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ErrLeaseLost
+	}
+	return nil
+}
+
+func (c *Compactor) refreshStats(ctx context.Context) error {
+	s, err := c.store.CompactionStats(ctx)
+	if err != nil {
+		return fmt.Errorf("compactor: %w", err)
+	}
+	var lag float64
+	if !s.OldestLevel0.IsZero() {
+		lag = max(0, c.now().Sub(s.OldestLevel0).Seconds())
+	}
+	c.m.setStats(s, lag)
+	return nil
+}
+
+// policy is a topic's cleanup settings: its configs over the defaults.
+type policy struct {
+	delete, compact bool
+	retention       int64 // ms; negative: forever
+	retentionBytes  int64 // negative: no limit
+	deleteRetention int64 // ms
+	dirtyRatio      float64
+}
+
+// IsCompacted reports whether topic configs ask for key compaction
+// (cleanup.policy includes compact).
+func IsCompacted(configs map[string]string) bool {
+	_, compact := cleanupPolicy(configs)
+	return compact
+}
+
+func cleanupPolicy(configs map[string]string) (del, compact bool) {
+	v, ok := configs["cleanup.policy"]
+	if !ok {
+		return true, false
+	}
+	for p := range strings.SplitSeq(v, ",") {
+		switch strings.TrimSpace(p) {
+		case "delete":
+			del = true
+		case "compact":
+			compact = true
+		}
+	}
+	return del, compact
+}
+
+func (c *Compactor) policy(t metastore.Topic) policy {
+	p := policy{
+		retention:       durationMs(c.cfg.Retention),
+		retentionBytes:  c.cfg.RetentionBytes,
+		deleteRetention: c.cfg.DeleteRetention.Milliseconds(),
+		dirtyRatio:      c.cfg.MinCleanableDirtyRatio,
+	}
+	p.delete, p.compact = cleanupPolicy(t.Configs)
+	long := func(name string, dst *int64) {
+		v, ok := t.Configs[name]
+		if !ok {
+			return
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			c.logger.Warn("ignoring topic config", "topic", t.Name, "config", name, "value", v, "err", err)
+			return
+		}
+		*dst = n
+	}
+	long("retention.ms", &p.retention)
+	long("retention.bytes", &p.retentionBytes)
+	long("delete.retention.ms", &p.deleteRetention)
+	if v, ok := t.Configs["min.cleanable.dirty.ratio"]; ok {
+		if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && f >= 0 && f <= 1 {
+			p.dirtyRatio = f
+		} else {
+			c.logger.Warn("ignoring topic config", "topic", t.Name, "config", "min.cleanable.dirty.ratio", "value", v)
+		}
+	}
+	return p
+}
+
+// durationMs converts a broker default to Kafka's ms, negative staying -1.
+func durationMs(d time.Duration) int64 {
+	if d < 0 {
+		return -1
+	}
+	return min(d.Milliseconds(), math.MaxInt64/2)
+}
+
+// objectKey returns a fresh key for a level-1 object of a partition, under
+// a random two-byte prefix as ingest's keys are.
+func (c *Compactor) objectKey(topicID uuid.UUID, partition int32, base int64) string {
+	var b [10]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s%s/%s-%d-%020d-%s.seg", c.cfg.KeyPrefix, hex.EncodeToString(b[:2]), topicID, partition, base, hex.EncodeToString(b[2:]))
+}

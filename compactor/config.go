@@ -1,0 +1,144 @@
+package compactor
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"time"
+)
+
+// Config holds the compactor's settings. Retention and key compaction
+// settings are broker defaults: a topic's own configs (retention.ms,
+// retention.bytes, cleanup.policy, delete.retention.ms,
+// min.cleanable.dirty.ratio) override them.
+type Config struct {
+	// Interval is the time between two rounds of Run.
+	Interval time.Duration `yaml:"interval"`
+
+	// MinLevel0Chunks: a partition with more level-0 chunks than this is
+	// merged. MaxLevel0Age: a partition whose oldest level-0 chunk was
+	// committed longer ago than this is merged, however few chunks it has.
+	MinLevel0Chunks int           `yaml:"min_level0_chunks"`
+	MaxLevel0Age    time.Duration `yaml:"max_level0_age"`
+	// PartitionsPerRound bounds the partitions merged in one round.
+	PartitionsPerRound int `yaml:"partitions_per_round"`
+	// TargetObjectBytes is the size of the level-1 objects written: a merge
+	// takes chunks until their compressed bytes reach it.
+	TargetObjectBytes int64 `yaml:"target_object_bytes"`
+	// MaxMergeRawBytes bounds the decompressed bytes of one merge, which
+	// are held in memory while the object is built.
+	MaxMergeRawBytes int64 `yaml:"max_merge_raw_bytes"`
+	// ChunkRawBytes is the decompressed size of the chunks of a level-1
+	// object: a reader fetches and decodes one such chunk per range GET.
+	ChunkRawBytes int64 `yaml:"chunk_raw_bytes"`
+	// KeyPrefix is put before the keys of the objects the compactor writes.
+	KeyPrefix string `yaml:"key_prefix"`
+
+	// DeleteGrace is how long an object stays after its last chunk row was
+	// removed, for reads that started before: longer than the longest
+	// fetch.
+	DeleteGrace time.Duration `yaml:"delete_grace"`
+	// OrphanGrace is how old an object without an objects row must be
+	// before it is deleted: far longer than an upload plus its commit.
+	OrphanGrace time.Duration `yaml:"orphan_grace"`
+	// OrphanInterval is the time between two listings of the bucket for
+	// orphans; 0 lists it every round.
+	OrphanInterval time.Duration `yaml:"orphan_interval"`
+	// ListPrefix limits the orphan listing to keys with this prefix. Only
+	// keys ending in ".seg" are ever deleted.
+	ListPrefix string `yaml:"list_prefix"`
+
+	// Retention (log.retention.ms) and RetentionBytes (log.retention.bytes)
+	// are the defaults of topics with cleanup.policy delete; negative keeps
+	// records forever.
+	Retention      time.Duration `yaml:"retention"`
+	RetentionBytes int64         `yaml:"retention_bytes"`
+	// DeleteRetention (log.cleaner.delete.retention.ms) is how long a
+	// tombstone stays in a compacted topic.
+	DeleteRetention time.Duration `yaml:"delete_retention"`
+	// MinCleanableDirtyRatio (log.cleaner.min.cleanable.ratio): a compacted
+	// partition is cleaned when the bytes written since its last cleaning
+	// are at least this share of its bytes.
+	MinCleanableDirtyRatio float64 `yaml:"min_cleanable_dirty_ratio"`
+	// KeyMapMaxBytes bounds the memory of the key map of one cleaning; a
+	// partition with more keys is cleaned in several passes.
+	KeyMapMaxBytes int64 `yaml:"key_map_max_bytes"`
+
+	// LeaseTTL is how long the compactor lease lasts without renewal. One
+	// compactor works at a time; the others wait for the lease.
+	LeaseTTL time.Duration `yaml:"lease_ttl"`
+	// StatsInterval is the time between two refreshes of the gauges that
+	// count objects and chunk rows (a scan of those tables); 0: every round.
+	StatsInterval time.Duration `yaml:"stats_interval"`
+	// Concurrency bounds the object store requests in flight.
+	Concurrency int `yaml:"concurrency"`
+	// RequestTimeout bounds one object store request.
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+}
+
+// RegisterFlags registers the flags of Config with their defaults.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.DurationVar(&c.Interval, "compactor.interval", 30*time.Second, "time between two compaction rounds")
+	fs.IntVar(&c.MinLevel0Chunks, "compactor.min-level0-chunks", 64, "merge a partition's level-0 chunks when it has more than this many")
+	fs.DurationVar(&c.MaxLevel0Age, "compactor.max-level0-age", 10*time.Minute, "merge a partition's level-0 chunks once the oldest is this old")
+	fs.IntVar(&c.PartitionsPerRound, "compactor.partitions-per-round", 1000, "most partitions merged in one round")
+	fs.Int64Var(&c.TargetObjectBytes, "compactor.target-object-bytes", 64<<20, "size of the level-1 objects written")
+	fs.Int64Var(&c.MaxMergeRawBytes, "compactor.max-merge-raw-bytes", 256<<20, "most decompressed bytes held in memory by one merge")
+	fs.Int64Var(&c.ChunkRawBytes, "compactor.chunk-raw-bytes", 4<<20, "decompressed size of the chunks of level-1 objects")
+	fs.StringVar(&c.KeyPrefix, "compactor.key-prefix", "", "prefix of the object keys the compactor writes")
+	fs.DurationVar(&c.DeleteGrace, "compactor.delete-grace", 5*time.Minute, "how long an unreferenced object stays for reads in flight")
+	fs.DurationVar(&c.OrphanGrace, "compactor.orphan-grace", time.Hour, "age at which an object never committed is deleted")
+	fs.DurationVar(&c.OrphanInterval, "compactor.orphan-interval", time.Hour, "time between two listings of the bucket for orphaned objects")
+	fs.StringVar(&c.ListPrefix, "compactor.list-prefix", "", "only keys with this prefix are listed for orphans")
+	fs.DurationVar(&c.Retention, "compactor.retention", 7*24*time.Hour, "default retention.ms of topics; negative keeps records forever")
+	fs.Int64Var(&c.RetentionBytes, "compactor.retention-bytes", -1, "default retention.bytes of a partition; -1 for no limit")
+	fs.DurationVar(&c.DeleteRetention, "compactor.delete-retention", 24*time.Hour, "default delete.retention.ms: how long tombstones stay in compacted topics")
+	fs.Float64Var(&c.MinCleanableDirtyRatio, "compactor.min-cleanable-dirty-ratio", 0.5, "default min.cleanable.dirty.ratio of compacted topics")
+	fs.Int64Var(&c.KeyMapMaxBytes, "compactor.key-map-max-bytes", 64<<20, "memory for the key map of one key compaction")
+	fs.DurationVar(&c.LeaseTTL, "compactor.lease-ttl", 2*time.Minute, "how long the compactor lease lasts without renewal")
+	fs.DurationVar(&c.StatsInterval, "compactor.stats-interval", time.Minute, "time between two counts of objects and chunk rows for the metrics")
+	fs.IntVar(&c.Concurrency, "compactor.concurrency", 8, "object store requests in flight")
+	fs.DurationVar(&c.RequestTimeout, "compactor.request-timeout", time.Minute, "timeout of one object store request")
+}
+
+// Defaults returns a Config with the flag defaults.
+func Defaults() Config {
+	var c Config
+	c.RegisterFlags(flag.NewFlagSet("", flag.ContinueOnError))
+	return c
+}
+
+// Validate reports the first setting that cannot work.
+func (c *Config) Validate() error {
+	switch {
+	case c.Interval <= 0:
+		return errors.New("compactor: interval must be positive")
+	case c.MinLevel0Chunks < 0:
+		return errors.New("compactor: min level-0 chunks must not be negative")
+	case c.MaxLevel0Age < 0:
+		return errors.New("compactor: max level-0 age must not be negative")
+	case c.PartitionsPerRound <= 0:
+		return errors.New("compactor: partitions per round must be positive")
+	case c.TargetObjectBytes <= 0:
+		return errors.New("compactor: target object bytes must be positive")
+	case c.MaxMergeRawBytes <= 0:
+		return errors.New("compactor: max merge raw bytes must be positive")
+	case c.ChunkRawBytes <= 0 || c.ChunkRawBytes > c.MaxMergeRawBytes:
+		return fmt.Errorf("compactor: chunk raw bytes must be in (0, %d]", c.MaxMergeRawBytes)
+	case c.DeleteGrace < 0 || c.OrphanGrace < 0 || c.OrphanInterval < 0 || c.StatsInterval < 0:
+		return errors.New("compactor: grace periods and intervals must not be negative")
+	case c.DeleteRetention < 0:
+		return errors.New("compactor: delete retention must not be negative")
+	case c.MinCleanableDirtyRatio < 0 || c.MinCleanableDirtyRatio > 1:
+		return errors.New("compactor: min cleanable dirty ratio must be in [0, 1]")
+	case c.KeyMapMaxBytes <= 0:
+		return errors.New("compactor: key map max bytes must be positive")
+	case c.LeaseTTL <= 0:
+		return errors.New("compactor: lease ttl must be positive")
+	case c.Concurrency <= 0:
+		return errors.New("compactor: concurrency must be positive")
+	case c.RequestTimeout <= 0:
+		return errors.New("compactor: request timeout must be positive")
+	}
+	return nil
+}

@@ -1,0 +1,204 @@
+package compactor
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/internal/recordbatch"
+)
+
+// ErrKeylessRecord is returned by CheckKeys for a batch holding a record
+// without a key: a topic with cleanup.policy=compact refuses such records,
+// as Kafka does (INVALID_RECORD).
+var ErrKeylessRecord = errors.New("compactor: record without a key in a compacted topic")
+
+// record is one record of a batch, decoded. Key and Value of rec alias the
+// batch's decompressed records.
+type record struct {
+	rec       kmsg.Record
+	offset    int64 // absolute
+	timestamp int64 // ms
+}
+
+// tombstone reports a record whose value is null: a delete marker.
+func (r *record) tombstone() bool { return r.rec.Value == nil }
+
+// batchRecords decompresses a v2 batch (which passed recordbatch.Check) and
+// decodes its records; base is the batch's absolute first offset. The
+// records must be exactly NumRecords, with offset deltas increasing and
+// within lastOffsetDelta, and fill the records section exactly.
+func batchRecords(dec kgo.Decompressor, data []byte, h recordbatch.Header, base int64) ([]record, error) {
+	if len(data) < recordbatch.HeaderSize {
+		return nil, fmt.Errorf("batch of %d bytes", len(data))
+	}
+	body := data[recordbatch.HeaderSize:]
+	if h.Compression() != recordbatch.CompressionNone {
+		var err error
+		body, err = dec.Decompress(body, kgo.CompressionCodecType(h.Compression()))
+		if err != nil {
+			return nil, fmt.Errorf("decompress batch at %d: %w", base, err)
+		}
+	}
+	if h.NumRecords < 0 || int64(h.NumRecords) > int64(len(body)) {
+		return nil, fmt.Errorf("batch at %d: %d records in %d bytes", base, h.NumRecords, len(body))
+	}
+	recs := make([]record, h.NumRecords)
+	pos := 0
+	prev := int32(-1)
+	for i := range recs {
+		length, n := binary.Varint(body[pos:])
+		if n <= 0 || length < 0 || length > int64(len(body)-pos-n) {
+			return nil, fmt.Errorf("batch at %d: record %d: bad length", base, i)
+		}
+		end := pos + n + int(length)
+		r := &recs[i]
+		if err := r.rec.ReadFrom(body[pos:end]); err != nil {
+			return nil, fmt.Errorf("batch at %d: record %d: %w", base, i, err)
+		}
+		if r.rec.OffsetDelta <= prev || r.rec.OffsetDelta > h.LastOffsetDelta {
+			return nil, fmt.Errorf("batch at %d: record %d has offset delta %d after %d (last %d)", base, i, r.rec.OffsetDelta, prev, h.LastOffsetDelta)
+		}
+		prev = r.rec.OffsetDelta
+		r.offset = base + int64(r.rec.OffsetDelta)
+		r.timestamp = h.BaseTimestamp + r.rec.TimestampDelta64
+		if h.LogAppendTime() {
+			r.timestamp = h.MaxTimestamp
+		}
+		pos = end
+	}
+	if pos != len(body) {
+		return nil, fmt.Errorf("batch at %d: %d bytes after the last record", base, len(body)-pos)
+	}
+	return recs, nil
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+const attrCompressionMask = 0x07
+
+// encodeRun writes records of consecutive offsets, taken from the batch
+// with header h, as one uncompressed v2 batch: the same producer, epoch and
+// attributes (less the compression), base timestamp and, for records that
+// carry their own times, the largest of them as max timestamp. Its base
+// sequence is that of the first record. The offsets and the leader epoch
+// are written in.
+func encodeRun(dst []byte, h recordbatch.Header, recs []record, leaderEpoch int32) []byte {
+	start := len(dst)
+	first := recs[0]
+	maxTS := h.MaxTimestamp
+	if !h.LogAppendTime() {
+		maxTS = first.timestamp
+		for _, r := range recs[1:] {
+			maxTS = max(maxTS, r.timestamp)
+		}
+	}
+	seq := h.BaseSequence
+	if h.ProducerID >= 0 && seq >= 0 {
+		// Sequences wrap from the largest int32 to 0.
+		seq = int32((int64(seq) + int64(first.rec.OffsetDelta)) % (1 << 31))
+	}
+	be := binary.BigEndian
+	dst = be.AppendUint64(dst, uint64(first.offset))
+	dst = be.AppendUint32(dst, 0) // batch length, below
+	dst = be.AppendUint32(dst, uint32(leaderEpoch))
+	dst = append(dst, recordbatch.Magic)
+	dst = be.AppendUint32(dst, 0) // CRC, below
+	dst = be.AppendUint16(dst, uint16(h.Attributes&^attrCompressionMask))
+	dst = be.AppendUint32(dst, uint32(len(recs)-1))
+	dst = be.AppendUint64(dst, uint64(h.BaseTimestamp))
+	dst = be.AppendUint64(dst, uint64(maxTS))
+	dst = be.AppendUint64(dst, uint64(h.ProducerID))
+	dst = be.AppendUint16(dst, uint16(h.ProducerEpoch))
+	dst = be.AppendUint32(dst, uint32(seq))
+	dst = be.AppendUint32(dst, uint32(len(recs)))
+	for i := range recs {
+		r := recs[i].rec
+		r.OffsetDelta = int32(i)
+		r.TimestampDelta = int32(r.TimestampDelta64)
+		dst = appendRecord(dst, &r)
+	}
+	b := dst[start:]
+	be.PutUint32(b[8:], uint32(len(b)-12))
+	be.PutUint32(b[17:], crc32.Checksum(b[21:], castagnoli))
+	return dst
+}
+
+// appendRecord appends r with its length prefix computed.
+func appendRecord(dst []byte, r *kmsg.Record) []byte {
+	r.Length = 0
+	mark := len(dst)
+	dst = r.AppendTo(dst)
+	body := len(dst) - mark - 1 // AppendTo wrote a one-byte length 0
+	var lb [binary.MaxVarintLen32]byte
+	n := binary.PutVarint(lb[:], int64(body))
+	if n == 1 {
+		dst[mark] = lb[0]
+		return dst
+	}
+	dst = append(dst, lb[:n-1]...)
+	copy(dst[mark+n:], dst[mark+1:mark+1+body])
+	copy(dst[mark:], lb[:n])
+	return dst
+}
+
+// filterBatch applies keep to the records of b. It returns b's bytes as
+// they are (nil, false) when every record stays, and otherwise the kept
+// records rewritten as uncompressed batches, one per run of consecutive
+// offsets (a v2 batch's offsets have no gaps), appended to dst, and how
+// many records went.
+func filterBatch(dst []byte, dec kgo.Decompressor, b *batch, leaderEpoch int32, keep func(*record) bool) (out []byte, removed int, changed bool, err error) {
+	recs, err := batchRecords(dec, b.data, b.h, b.base)
+	if err != nil {
+		return dst, 0, false, err
+	}
+	kept := recs[:0:0]
+	keptAll := true
+	for i := range recs {
+		if keep(&recs[i]) {
+			kept = append(kept, recs[i])
+		} else {
+			keptAll = false
+			removed++
+		}
+	}
+	if keptAll {
+		return dst, 0, false, nil
+	}
+	for i := 0; i < len(kept); {
+		j := i + 1
+		for j < len(kept) && kept[j].offset == kept[j-1].offset+1 {
+			j++
+		}
+		dst = encodeRun(dst, b.h, kept[i:j], leaderEpoch)
+		i = j
+	}
+	return dst, removed, true, nil
+}
+
+// CheckKeys returns ErrKeylessRecord when a record of the v2 batches in
+// records (a Produce request's records field, batches already checked with
+// recordbatch) has no key; the front door calls it for topics whose
+// cleanup.policy includes compact. It decompresses compressed batches with
+// dec (nil: franz-go's default decompressor).
+func CheckKeys(dec kgo.Decompressor, records []byte) error {
+	if dec == nil {
+		dec = kgo.DefaultDecompressor()
+	}
+	return recordbatch.Split(records, func(data []byte, h recordbatch.Header) error {
+		recs, err := batchRecords(dec, data, h, 0)
+		if err != nil {
+			return fmt.Errorf("%w: %w", recordbatch.ErrCorrupt, err)
+		}
+		for i := range recs {
+			if recs[i].rec.Key == nil {
+				return fmt.Errorf("%w: record at offset delta %d", ErrKeylessRecord, recs[i].rec.OffsetDelta)
+			}
+		}
+		return nil
+	})
+}

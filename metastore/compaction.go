@@ -1,0 +1,195 @@
+package metastore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Errors of the compaction methods.
+var (
+	// ErrChunksChanged means the chunk rows a ChunkSwap replaces are no
+	// longer exactly those it names (a concurrent swap, retention or topic
+	// deletion changed them). Nothing was written.
+	ErrChunksChanged = errors.New("metastore: chunks changed since they were read")
+	// ErrInvalidSwap means a ChunkSwap is malformed: its old rows are not
+	// contiguous, or its new rows do not tile the same offsets.
+	ErrInvalidSwap = errors.New("metastore: invalid chunk swap")
+)
+
+// Backlog is a partition's level-0 backlog: the chunks that ingest wrote and
+// the compactor has not merged yet. Backends keep it up to date as chunk rows
+// are inserted and deleted, so that finding the partitions to merge is an
+// index lookup, not a scan of the chunk index.
+type Backlog struct {
+	TopicID   uuid.UUID
+	Partition int32
+	// Level0Chunks and Level0Bytes count the partition's level-0 chunk rows
+	// and their compressed bytes.
+	Level0Chunks int
+	Level0Bytes  int64
+	// FirstLevel0Offset is the base offset of the partition's first level-0
+	// chunk, -1 when there is none. Level-0 chunks always follow the
+	// partition's level-1 chunks.
+	FirstLevel0Offset int64
+	// OldestLevel0 is when the object holding the first level-0 chunk was
+	// committed; zero when there is none.
+	OldestLevel0 time.Time
+	// CleanedOffset is the key compaction checkpoint of a compacted topic:
+	// offsets below it hold at most one record per key (as of the last
+	// cleaning). 0 when never cleaned.
+	CleanedOffset int64
+}
+
+// ChunkRef identifies a chunk row as the compactor read it.
+type ChunkRef struct {
+	BaseOffset int64
+	EndOffset  int64
+	ObjectKey  string
+}
+
+// Ref returns the row's identity.
+func (c Chunk) Ref() ChunkRef {
+	return ChunkRef{BaseOffset: c.BaseOffset, EndOffset: c.EndOffset, ObjectKey: c.ObjectKey}
+}
+
+// ChunkSwap replaces a contiguous run of a partition's chunk rows with the
+// chunks of one new (level 1) object, in one transaction.
+type ChunkSwap struct {
+	TopicID   uuid.UUID
+	Partition int32
+	// Old are the rows replaced, in offset order, without gap. The swap
+	// fails with ErrChunksChanged unless the partition's rows in
+	// [Old[0].BaseOffset, Old[n-1].EndOffset) are exactly these.
+	Old []ChunkRef
+	// ObjectKey and ObjectSize describe the new object; it gets an objects
+	// row of level 1.
+	ObjectKey  string
+	ObjectSize int64
+	// New are the new rows, in offset order. They tile exactly the offsets
+	// of Old. Their TopicID, Partition, ObjectKey, ObjectSize and Level are
+	// taken from the swap (level 1); Skip must be empty.
+	New []Chunk
+	// CleanedOffset, when positive, sets the partition's key compaction
+	// checkpoint (Backlog.CleanedOffset) in the same transaction.
+	CleanedOffset int64
+}
+
+// Validate checks the shape of the swap; the error wraps ErrInvalidSwap.
+func (s ChunkSwap) Validate() error {
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s/%d: %s", ErrInvalidSwap, s.TopicID, s.Partition, fmt.Sprintf(format, args...))
+	}
+	if len(s.Old) == 0 || len(s.New) == 0 {
+		return fail("%d old and %d new rows", len(s.Old), len(s.New))
+	}
+	if s.ObjectKey == "" || s.ObjectSize <= 0 {
+		return fail("object %q of %d bytes", s.ObjectKey, s.ObjectSize)
+	}
+	for i, o := range s.Old {
+		if o.EndOffset <= o.BaseOffset || o.BaseOffset < 0 {
+			return fail("old row %d is [%d, %d)", i, o.BaseOffset, o.EndOffset)
+		}
+		if i > 0 && o.BaseOffset != s.Old[i-1].EndOffset {
+			return fail("old row %d starts at %d, the previous ends at %d", i, o.BaseOffset, s.Old[i-1].EndOffset)
+		}
+		if o.ObjectKey == s.ObjectKey {
+			return fail("old row %d is already in object %s", i, o.ObjectKey)
+		}
+	}
+	at := s.Old[0].BaseOffset
+	for i, c := range s.New {
+		switch {
+		case c.BaseOffset != at:
+			return fail("new row %d starts at %d, want %d", i, c.BaseOffset, at)
+		case c.EndOffset <= c.BaseOffset:
+			return fail("new row %d is [%d, %d)", i, c.BaseOffset, c.EndOffset)
+		case c.Start < 0 || c.Length <= 0 || c.Start+c.Length > s.ObjectSize:
+			return fail("new row %d: bytes %d+%d of a %d-byte object", i, c.Start, c.Length, s.ObjectSize)
+		case c.RawLength < 0 || c.BatchCount < 0:
+			return fail("new row %d: raw length %d, %d batches", i, c.RawLength, c.BatchCount)
+		case len(c.Skip) > 0:
+			return fail("new row %d has a skip list", i)
+		}
+		at = c.EndOffset
+	}
+	if end := s.Old[len(s.Old)-1].EndOffset; at != end {
+		return fail("new rows end at %d, old rows at %d", at, end)
+	}
+	return nil
+}
+
+// ObjectRef is an objects row.
+type ObjectRef struct {
+	Key   string
+	Size  int64
+	Level int16
+}
+
+// LevelStats counts the objects rows of one level.
+type LevelStats struct {
+	Level        int16
+	Objects      int64
+	Bytes        int64
+	Unreferenced int64 // rows marked unreferenced, waiting for deletion
+}
+
+// CompactionStats summarises the metastore for the compactor's gauges.
+type CompactionStats struct {
+	Levels []LevelStats // ordered by level
+	// ChunkRows is the number of chunk rows; MaxPartitionChunkRows the most
+	// rows any one partition has.
+	ChunkRows             int64
+	MaxPartitionChunkRows int64
+	// Level0Chunks is the total backlog; OldestLevel0 the commit time of
+	// the oldest unmerged level-0 chunk (zero when there is none).
+	Level0Chunks int64
+	OldestLevel0 time.Time
+}
+
+// CompactionStore is what the compactor needs from the metastore besides
+// Store. metastore/postgres and metastore/sqlite implement it;
+// metastoretest.RunCompaction is its conformance suite.
+//
+// Object rows are marked unreferenced (with the time) in the transaction
+// that deletes their last chunk row, whoever deletes it: a swap, retention or
+// DeleteTopic.
+type CompactionStore interface {
+	// Backlogs returns the partitions with more than minChunks level-0
+	// chunks or with a level-0 chunk committed more than maxAge ago, oldest
+	// backlog first, at most limit.
+	Backlogs(ctx context.Context, minChunks int, maxAge time.Duration, limit int) ([]Backlog, error)
+	// PartitionBacklog returns one partition's backlog (zero counts and
+	// FirstLevel0Offset -1 when it has none).
+	PartitionBacklog(ctx context.Context, topicID uuid.UUID, partition int32) (Backlog, error)
+	// SwapChunks applies a ChunkSwap in one transaction: ErrInvalidSwap for
+	// a malformed swap, ErrChunksChanged (nothing written) when the old rows
+	// are not exactly there any more.
+	SwapChunks(ctx context.Context, swap ChunkSwap) error
+	// DropChunksBelowStart deletes the partition's chunk rows that lie
+	// wholly below its log start offset and returns how many it deleted.
+	DropChunksBelowStart(ctx context.Context, topicID uuid.UUID, partition int32) (int, error)
+	// MarkStrayObjects marks unreferenced the objects rows created more
+	// than minAge ago that no chunk references and that are not marked yet
+	// (commits whose every chunk was rejected, rows older than the marking)
+	// and returns how many it marked.
+	MarkStrayObjects(ctx context.Context, minAge time.Duration) (int, error)
+	// UnreferencedObjects returns up to limit objects marked unreferenced
+	// more than grace ago, oldest mark first.
+	UnreferencedObjects(ctx context.Context, grace time.Duration, limit int) ([]ObjectRef, error)
+	// DeleteObjectRows deletes the rows of the given objects that are
+	// marked unreferenced and returns how many it deleted.
+	DeleteObjectRows(ctx context.Context, keys []string) (int, error)
+	// KnownObjects returns the subset of keys that have an objects row.
+	KnownObjects(ctx context.Context, keys []string) (map[string]bool, error)
+	// CompactionStats counts objects and chunk rows.
+	CompactionStats(ctx context.Context) (CompactionStats, error)
+	// AcquireLease takes or renews the named lease for holder until ttl from
+	// now; false when another holder has it and it has not expired.
+	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
+	// ReleaseLease gives the lease up if holder has it.
+	ReleaseLease(ctx context.Context, name, holder string) error
+}

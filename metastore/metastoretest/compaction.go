@@ -1,0 +1,664 @@
+package metastoretest
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/stratalog/strata/metastore"
+)
+
+// RunCompaction runs the suite of metastore.CompactionStore. open returns a
+// store over a fresh, empty metastore, once per subtest; the store must also
+// implement metastore.Store, which the suite uses to create topics and
+// commit segments. The suite closes it.
+func RunCompaction(t *testing.T, open func(t *testing.T) metastore.CompactionStore) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s compactionStore)
+	}{
+		{"BacklogTracksLevel0Chunks", testBacklog},
+		{"BacklogsSelectsByCountAndAge", testBacklogsSelect},
+		{"SwapReplacesRun", testSwapReplacesRun},
+		{"SwapKeepsTimestampIndex", testSwapTimestamps},
+		{"SwapRefusesChangedRows", testSwapConflict},
+		{"SwapRefusesMalformed", testSwapInvalid},
+		{"SwapSetsCleanedOffset", testSwapCleanedOffset},
+		{"ConcurrentSwapsAndCommits", testSwapConcurrent},
+		{"DropChunksBelowStart", testDropChunksBelowStart},
+		{"DeleteTopicMarksObjects", testDeleteTopicMarks},
+		{"MarkStrayObjects", testMarkStray},
+		{"DeleteObjectRows", testDeleteObjectRows},
+		{"Leases", testLeases},
+		{"CompactionStats", testCompactionStats},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cs := open(t)
+			s, ok := cs.(compactionStore)
+			if !ok {
+				t.Fatalf("%T does not implement metastore.Store", cs)
+			}
+			t.Cleanup(s.Close)
+			tc.fn(t, s)
+		})
+	}
+}
+
+type compactionStore interface {
+	metastore.Store
+	metastore.CompactionStore
+}
+
+// tick lets the clock move past the millisecond of the last write, for
+// stores that keep times in milliseconds.
+func tick() { time.Sleep(5 * time.Millisecond) }
+
+// l1Swap builds a swap of old into a new object whose chunks split the old
+// offsets at the given points.
+func l1Swap(topic uuid.UUID, p int32, old []metastore.Chunk, splits ...int64) metastore.ChunkSwap {
+	sw := metastore.ChunkSwap{TopicID: topic, Partition: p, ObjectKey: "l1/" + uuid.NewString()}
+	for _, c := range old {
+		sw.Old = append(sw.Old, c.Ref())
+	}
+	bounds := append([]int64{old[0].BaseOffset}, splits...)
+	bounds = append(bounds, old[len(old)-1].EndOffset)
+	var pos int64
+	for i := 0; i+1 < len(bounds); i++ {
+		sw.New = append(sw.New, metastore.Chunk{
+			BaseOffset: bounds[i], EndOffset: bounds[i+1],
+			Start: pos, Length: 100, RawLength: 400, BatchCount: 2, MaxTimestamp: 1000 + bounds[i+1],
+		})
+		pos += 100
+	}
+	sw.ObjectSize = pos + 200
+	return sw
+}
+
+func backlog(t *testing.T, s compactionStore, topic uuid.UUID, p int32) metastore.Backlog {
+	t.Helper()
+	b, err := s.PartitionBacklog(ctx(t), topic, p)
+	if err != nil {
+		t.Fatalf("PartitionBacklog(%d): %v", p, err)
+	}
+	return b
+}
+
+func unreferenced(t *testing.T, s compactionStore, grace time.Duration) []string {
+	t.Helper()
+	refs, err := s.UnreferencedObjects(ctx(t), grace, 1000)
+	if err != nil {
+		t.Fatalf("UnreferencedObjects: %v", err)
+	}
+	keys := make([]string, len(refs))
+	for i, r := range refs {
+		keys[i] = r.Key
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func sorted(keys ...string) []string {
+	keys = slices.Clone(keys)
+	slices.Sort(keys)
+	return keys
+}
+
+func testBacklog(t *testing.T, s compactionStore) {
+	tp := mustTopic(t, s, "backlog", 2)
+	if b := backlog(t, s, tp.ID, 0); b.Level0Chunks != 0 || b.FirstLevel0Offset != -1 || !b.OldestLevel0.IsZero() {
+		t.Fatalf("backlog of an empty partition = %+v", b)
+	}
+	before := time.Now().Add(-time.Second)
+	var bytes int64
+	for i := range 3 {
+		seg := segment(chunk(tp.ID, 0, plain(5, 1)), chunk(tp.ID, 1, plain(2, 1)))
+		if i > 0 {
+			seg = segment(chunk(tp.ID, 0, plain(5, 1)))
+		}
+		bytes += seg.Chunks[0].Length
+		commit(t, s, seg)
+	}
+	after := time.Now().Add(time.Second)
+	b := backlog(t, s, tp.ID, 0)
+	if b.TopicID != tp.ID || b.Partition != 0 || b.Level0Chunks != 3 || b.Level0Bytes != bytes || b.FirstLevel0Offset != 0 {
+		t.Errorf("backlog of partition 0 = %+v, want 3 chunks of %d bytes from offset 0", b, bytes)
+	}
+	if b.OldestLevel0.Before(before) || b.OldestLevel0.After(after) {
+		t.Errorf("oldest level-0 chunk committed at %v, want between %v and %v", b.OldestLevel0, before, after)
+	}
+	if b := backlog(t, s, tp.ID, 1); b.Level0Chunks != 1 || b.FirstLevel0Offset != 0 {
+		t.Errorf("backlog of partition 1 = %+v", b)
+	}
+	// A rejected chunk adds nothing.
+	commit(t, s, segment(chunk(tp.ID, 9, plain(1, 1))))
+	if b := backlog(t, s, tp.ID, 0); b.Level0Chunks != 3 {
+		t.Errorf("after a rejected chunk: %+v", b)
+	}
+}
+
+func testBacklogsSelect(t *testing.T, s compactionStore) {
+	tp := mustTopic(t, s, "select", 3)
+	for range 4 {
+		commit(t, s, segment(chunk(tp.ID, 0, plain(1, 1))))
+	}
+	commit(t, s, segment(chunk(tp.ID, 1, plain(1, 1))))
+	parts := func(bs []metastore.Backlog) []int32 {
+		var ps []int32
+		for _, b := range bs {
+			if b.TopicID != tp.ID {
+				t.Fatalf("backlog of unknown topic %s", b.TopicID)
+			}
+			ps = append(ps, b.Partition)
+		}
+		return ps
+	}
+	bs, err := s.Backlogs(ctx(t), 3, time.Hour, 10)
+	if err != nil || !slices.Equal(parts(bs), []int32{0}) {
+		t.Fatalf("Backlogs(more than 3 chunks) = %v, %v; want partition 0", parts(bs), err)
+	}
+	if bs[0].Level0Chunks != 4 {
+		t.Errorf("backlog %+v, want 4 chunks", bs[0])
+	}
+	if bs, err = s.Backlogs(ctx(t), 4, time.Hour, 10); err != nil || len(bs) != 0 {
+		t.Fatalf("Backlogs(more than 4 chunks) = %v, %v; want none", parts(bs), err)
+	}
+	tick()
+	// By age, oldest first; partition 2 has no chunks at all.
+	if bs, err = s.Backlogs(ctx(t), 100, time.Millisecond, 10); err != nil || !slices.Equal(parts(bs), []int32{0, 1}) {
+		t.Fatalf("Backlogs(older than 1ms) = %v, %v; want [0 1]", parts(bs), err)
+	}
+	if bs, err = s.Backlogs(ctx(t), 100, time.Millisecond, 1); err != nil || !slices.Equal(parts(bs), []int32{0}) {
+		t.Fatalf("Backlogs(limit 1) = %v, %v; want [0]", parts(bs), err)
+	}
+	if bs, err = s.Backlogs(ctx(t), 0, time.Hour, 10); err != nil || !slices.Equal(parts(bs), []int32{0, 1}) {
+		t.Fatalf("Backlogs(any chunk) = %v, %v; want [0 1]", parts(bs), err)
+	}
+}
+
+func testSwapReplacesRun(t *testing.T, s compactionStore) {
+	tp := mustTopic(t, s, "swap", 2)
+	var keys []string
+	for range 4 {
+		seg := segment(chunk(tp.ID, 0, plain(3, 10), plain(2, 20)), chunk(tp.ID, 1, plain(4, 5)))
+		keys = append(keys, seg.ObjectKey)
+		commit(t, s, seg)
+	}
+	old := walk(t, s, tp.ID, 0)
+	if len(old) != 4 {
+		t.Fatalf("partition 0 has %d chunks, want 4", len(old))
+	}
+	sw := l1Swap(tp.ID, 0, old[:3], 7)
+	if err := s.SwapChunks(ctx(t), sw); err != nil {
+		t.Fatalf("SwapChunks: %v", err)
+	}
+	got := walk(t, s, tp.ID, 0)
+	if len(got) != 3 {
+		t.Fatalf("after the swap partition 0 has %d chunks, want 3: %+v", len(got), got)
+	}
+	for i, want := range sw.New {
+		want.TopicID, want.Partition, want.ObjectKey, want.ObjectSize, want.Level = tp.ID, 0, sw.ObjectKey, sw.ObjectSize, 1
+		if !chunkEqual(got[i], want) {
+			t.Errorf("row %d = %+v, want %+v", i, got[i], want)
+		}
+	}
+	if got[2].Ref() != old[3].Ref() || got[2].Level != 0 {
+		t.Errorf("row after the run = %+v, want %+v unchanged", got[2], old[3])
+	}
+	b := backlog(t, s, tp.ID, 0)
+	if b.Level0Chunks != 1 || b.FirstLevel0Offset != old[3].BaseOffset || b.Level0Bytes != old[3].Length {
+		t.Errorf("backlog after the swap = %+v, want the one chunk at %d", b, old[3].BaseOffset)
+	}
+	if b1 := backlog(t, s, tp.ID, 1); b1.Level0Chunks != 4 {
+		t.Errorf("partition 1's backlog changed: %+v", b1)
+	}
+	// Partition 1 still references the level-0 objects.
+	tick()
+	if u := unreferenced(t, s, 0); len(u) != 0 {
+		t.Fatalf("objects %v marked unreferenced while partition 1 uses them", u)
+	}
+	old1 := walk(t, s, tp.ID, 1)
+	if err := s.SwapChunks(ctx(t), l1Swap(tp.ID, 1, old1[:3])); err != nil {
+		t.Fatal(err)
+	}
+	tick()
+	if u, want := unreferenced(t, s, 0), sorted(keys[:3]...); !slices.Equal(u, want) {
+		t.Fatalf("unreferenced objects %v, want %v", u, want)
+	}
+	if u := unreferenced(t, s, time.Hour); len(u) != 0 {
+		t.Fatalf("objects %v past an hour's grace already", u)
+	}
+	known, err := s.KnownObjects(ctx(t), []string{keys[0], sw.ObjectKey, "never/written"})
+	if err != nil || len(known) != 2 || !known[keys[0]] || !known[sw.ObjectKey] {
+		t.Fatalf("KnownObjects = %v, %v", known, err)
+	}
+}
+
+func testSwapTimestamps(t *testing.T, s compactionStore) {
+	tp := mustTopic(t, s, "times", 1)
+	for _, ts := range []int64{100, 300, 200, 400, 500} {
+		commit(t, s, segment(chunk(tp.ID, 0, plain(10, ts))))
+	}
+	old := walk(t, s, tp.ID, 0)
+	sw := l1Swap(tp.ID, 0, old[1:4], 20, 30) // [10,20) [20,30) [30,40)
+	sw.New[0].MaxTimestamp, sw.New[1].MaxTimestamp, sw.New[2].MaxTimestamp = 300, 150, 400
+	if err := s.SwapChunks(ctx(t), sw); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		ts   int64
+		base int64
+		ok   bool
+	}{{50, 0, true}, {100, 0, true}, {101, 10, true}, {300, 10, true}, {301, 30, true}, {400, 30, true}, {450, 40, true}, {501, 0, false}} {
+		c, ok, err := s.ChunkForTimestamp(ctx(t), tp.ID, 0, tc.ts)
+		if err != nil || ok != tc.ok || (ok && c.BaseOffset != tc.base) {
+			t.Errorf("ChunkForTimestamp(%d) = chunk at %d, %v, %v; want %d, %v", tc.ts, c.BaseOffset, ok, err, tc.base, tc.ok)
+		}
+	}
+}
+
+func testSwapConflict(t *testing.T, s compactionStore) {
+	tp := mustTopic(t, s, "conflict", 1)
+	for range 4 {
+		commit(t, s, segment(chunk(tp.ID, 0, plain(5, 1))))
+	}
+	old := walk(t, s, tp.ID, 0)
+	cases := map[string]func(sw *metastore.ChunkSwap){
+		"other object key": func(sw *metastore.ChunkSwap) { sw.Old[1].ObjectKey = "elsewhere" },
+		"missing row": func(sw *metastore.ChunkSwap) {
+			// Claims [5,15) is one row: the index has two.
+			sw.Old = []metastore.ChunkRef{old[0].Ref(), {BaseOffset: 5, EndOffset: 15, ObjectKey: old[1].ObjectKey}}
+			sw.New[len(sw.New)-1].EndOffset = 15
+		},
+		"row not in index": func(sw *metastore.ChunkSwap) {
+			// [15,20) exists, [20,25) does not.
+			sw.Old = []metastore.ChunkRef{old[3].Ref(), {BaseOffset: 20, EndOffset: 25, ObjectKey: old[3].ObjectKey + "x"}}
+			sw.New = []metastore.Chunk{{BaseOffset: 15, EndOffset: 25, Length: 10, RawLength: 40, BatchCount: 1}}
+		},
+	}
+	for name, edit := range cases {
+		sw := l1Swap(tp.ID, 0, old[:2])
+		edit(&sw)
+		if err := s.SwapChunks(ctx(t), sw); !errors.Is(err, metastore.ErrChunksChanged) {
+			t.Errorf("%s: SwapChunks = %v, want ErrChunksChanged", name, err)
+		}
+		if known, _ := s.KnownObjects(ctx(t), []string{sw.ObjectKey}); known[sw.ObjectKey] {
+			t.Errorf("%s: a refused swap left an object row", name)
+		}
+	}
+	// Two swaps of the same rows: the second finds them gone.
+	first := l1Swap(tp.ID, 0, old[:2])
+	if err := s.SwapChunks(ctx(t), first); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SwapChunks(ctx(t), l1Swap(tp.ID, 0, old[:2])); !errors.Is(err, metastore.ErrChunksChanged) {
+		t.Errorf("second swap of the same rows = %v, want ErrChunksChanged", err)
+	}
+	// A swap overlapping the new rows only partly.
+	now := walk(t, s, tp.ID, 0)
+	if err := s.SwapChunks(ctx(t), l1Swap(tp.ID, 0, old[1:3])); !errors.Is(err, metastore.ErrChunksChanged) {
+		t.Errorf("swap of replaced and current rows = %v, want ErrChunksChanged", err)
+	}
+	if got := walk(t, s, tp.ID, 0); len(got) != len(now) {
+		t.Errorf("refused swaps changed the index: %d rows, had %d", len(got), len(now))
+	}
+	if err := s.DeleteTopic(ctx(t), "conflict"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SwapChunks(ctx(t), l1Swap(tp.ID, 0, old[2:])); !errors.Is(err, metastore.ErrChunksChanged) {
+		t.Errorf("swap in a deleted topic = %v, want ErrChunksChanged", err)
+	}
+}
+
+func testSwapInvalid(t *testing.T, s compactionStore) {
+	tp := mustTopic(t, s, "invalid", 1)
+	for range 3 {
+		commit(t, s, segment(chunk(tp.ID, 0, plain(5, 1))))
+	}
+	old := walk(t, s, tp.ID, 0)
+	cases := map[string]func(sw *metastore.ChunkSwap){
+		"gap in new rows":     func(sw *metastore.ChunkSwap) { sw.New[1].BaseOffset++ },
+		"new rows end early":  func(sw *metastore.ChunkSwap) { sw.New[1].EndOffset-- },
+		"new rows start late": func(sw *metastore.ChunkSwap) { sw.New[0].BaseOffset++ },
+		"empty new row":       func(sw *metastore.ChunkSwap) { sw.New[0].EndOffset = sw.New[0].BaseOffset },
+		"gap in old rows":     func(sw *metastore.ChunkSwap) { sw.Old = []metastore.ChunkRef{sw.Old[0], sw.Old[2]} },
+		"no new rows":         func(sw *metastore.ChunkSwap) { sw.New = nil },
+		"bytes past object":   func(sw *metastore.ChunkSwap) { sw.New[1].Length = sw.ObjectSize },
+		"skip list":           func(sw *metastore.ChunkSwap) { sw.New[0].Skip = []int32{0} },
+		"same object":         func(sw *metastore.ChunkSwap) { sw.ObjectKey = sw.Old[0].ObjectKey },
+	}
+	for name, edit := range cases {
+		sw := l1Swap(tp.ID, 0, old, 7)
+		edit(&sw)
+		if err := s.SwapChunks(ctx(t), sw); !errors.Is(err, metastore.ErrInvalidSwap) {
+			t.Errorf("%s: SwapChunks = %v, want ErrInvalidSwap", name, err)
+		}
+	}
+	if got := walk(t, s, tp.ID, 0); len(got) != 3 || got[0].Level != 0 {
+		t.Errorf("invalid swaps changed the index: %+v", got)
+	}
+}
+
+func testSwapCleanedOffset(t *testing.T, s compactionStore) {
+	tp := mustTopic(t, s, "cleaned", 1)
+	for range 3 {
+		commit(t, s, segment(chunk(tp.ID, 0, plain(5, 1))))
+	}
+	old := walk(t, s, tp.ID, 0)
+	sw := l1Swap(tp.ID, 0, old[:2])
+	sw.CleanedOffset = 10
+	if err := s.SwapChunks(ctx(t), sw); err != nil {
+		t.Fatal(err)
+	}
+	if b := backlog(t, s, tp.ID, 0); b.CleanedOffset != 10 || b.Level0Chunks != 1 {
+		t.Errorf("backlog = %+v, want cleaned offset 10 and one level-0 chunk", b)
+	}
+	sw = l1Swap(tp.ID, 0, walk(t, s, tp.ID, 0))
+	if err := s.SwapChunks(ctx(t), sw); err != nil {
+		t.Fatal(err)
+	}
+	if b := backlog(t, s, tp.ID, 0); b.CleanedOffset != 10 || b.Level0Chunks != 0 || b.FirstLevel0Offset != -1 || !b.OldestLevel0.IsZero() {
+		t.Errorf("backlog = %+v, want cleaned offset 10 kept and no level-0 chunk", b)
+	}
+}
+
+// testSwapConcurrent swaps the front of a partition while commits append to
+// it; the index tiles the partition throughout.
+func testSwapConcurrent(t *testing.T, s compactionStore) {
+	tp := mustTopic(t, s, "busy", 2)
+	for range 10 {
+		commit(t, s, segment(chunk(tp.ID, 0, plain(3, 1)), chunk(tp.ID, 1, plain(1, 1))))
+	}
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	errs := make(chan error, 100)
+	wg.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if _, err := s.CommitSegment(ctx(t), segment(chunk(tp.ID, 0, plain(3, 1)), chunk(tp.ID, 1, plain(1, 1)))); err != nil {
+				errs <- err
+				return
+			}
+		}
+	})
+	swaps := 0
+	for range 10 {
+		cs := contiguous(t, s, tp.ID, 0)
+		var run []metastore.Chunk
+		for _, c := range cs {
+			if c.Level == 0 && len(run) < 4 {
+				run = append(run, c)
+			}
+		}
+		if len(run) == 0 {
+			continue
+		}
+		if err := s.SwapChunks(ctx(t), l1Swap(tp.ID, 0, run)); err != nil {
+			t.Errorf("swap: %v", err)
+			break
+		}
+		swaps++
+	}
+	// Two compactors racing for the same rows: one wins.
+	run := contiguous(t, s, tp.ID, 1)[:3]
+	results := make(chan error, 2)
+	for range 2 {
+		wg.Go(func() { results <- s.SwapChunks(ctx(t), l1Swap(tp.ID, 1, run)) })
+	}
+	won := 0
+	for range 2 {
+		if err := <-results; err == nil {
+			won++
+		} else if !errors.Is(err, metastore.ErrChunksChanged) {
+			t.Errorf("racing swap: %v", err)
+		}
+	}
+	close(done)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("commit during swaps: %v", err)
+	}
+	if won != 1 {
+		t.Errorf("%d of two racing swaps succeeded, want 1", won)
+	}
+	if swaps == 0 {
+		t.Error("no swap happened")
+	}
+	walk(t, s, tp.ID, 0)
+	walk(t, s, tp.ID, 1)
+	levels := map[int16]int{}
+	for _, c := range walk(t, s, tp.ID, 0) {
+		levels[c.Level]++
+	}
+	if b := backlog(t, s, tp.ID, 0); b.Level0Chunks != levels[0] {
+		t.Errorf("backlog counts %d level-0 chunks, the index has %d", b.Level0Chunks, levels[0])
+	}
+}
+
+// contiguous reads a partition's chunks with one ChunksFrom, while commits
+// may be adding more, and checks that they follow one another.
+func contiguous(t *testing.T, s compactionStore, topic uuid.UUID, p int32) []metastore.Chunk {
+	t.Helper()
+	cs, err := s.ChunksFrom(ctx(t), topic, p, 0, 1<<20)
+	if err != nil {
+		t.Fatalf("ChunksFrom(%d): %v", p, err)
+	}
+	for i := 1; i < len(cs); i++ {
+		if cs[i].BaseOffset != cs[i-1].EndOffset {
+			t.Fatalf("partition %d: chunk [%d, %d) follows one ending at %d", p, cs[i].BaseOffset, cs[i].EndOffset, cs[i-1].EndOffset)
+		}
+	}
+	return cs
+}
+
+func testDropChunksBelowStart(t *testing.T, s compactionStore) {
+	tp := mustTopic(t, s, "retained", 1)
+	var keys []string
+	for _, n := range []int32{10, 5, 5} {
+		seg := segment(chunk(tp.ID, 0, plain(n, 1)))
+		keys = append(keys, seg.ObjectKey)
+		commit(t, s, seg)
+	}
+	if n, err := s.DropChunksBelowStart(ctx(t), tp.ID, 0); err != nil || n != 0 {
+		t.Fatalf("DropChunksBelowStart at log start 0 = %d, %v", n, err)
+	}
+	if _, err := s.DeleteRecords(ctx(t), tp.ID, 0, 12); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.DropChunksBelowStart(ctx(t), tp.ID, 0); err != nil || n != 1 {
+		t.Fatalf("DropChunksBelowStart at log start 12 = %d, %v; want 1", n, err)
+	}
+	cs := walk(t, s, tp.ID, 0)
+	if len(cs) != 2 || cs[0].BaseOffset != 10 {
+		t.Fatalf("after the drop: %+v, want the chunks from 10", cs)
+	}
+	if b := backlog(t, s, tp.ID, 0); b.Level0Chunks != 2 || b.FirstLevel0Offset != 10 {
+		t.Errorf("backlog after the drop = %+v", b)
+	}
+	tick()
+	if u := unreferenced(t, s, 0); !slices.Equal(u, keys[:1]) {
+		t.Errorf("unreferenced = %v, want %v", u, keys[:1])
+	}
+	if _, err := s.DeleteRecords(ctx(t), tp.ID, 0, -1); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.DropChunksBelowStart(ctx(t), tp.ID, 0); err != nil || n != 2 {
+		t.Fatalf("DropChunksBelowStart at the high watermark = %d, %v; want 2", n, err)
+	}
+	if b := backlog(t, s, tp.ID, 0); b.Level0Chunks != 0 || b.FirstLevel0Offset != -1 {
+		t.Errorf("backlog of an emptied partition = %+v", b)
+	}
+	if n, err := s.DropChunksBelowStart(ctx(t), tp.ID, 7); err != nil || n != 0 {
+		t.Errorf("DropChunksBelowStart of a missing partition = %d, %v", n, err)
+	}
+}
+
+func testDeleteTopicMarks(t *testing.T, s compactionStore) {
+	gone := mustTopic(t, s, "gone", 2)
+	kept := mustTopic(t, s, "kept", 1)
+	own := segment(chunk(gone.ID, 0, plain(1, 1)), chunk(gone.ID, 1, plain(1, 1)))
+	shared := segment(chunk(gone.ID, 0, plain(1, 1)), chunk(kept.ID, 0, plain(1, 1)))
+	commit(t, s, own)
+	commit(t, s, shared)
+	if err := s.DeleteTopic(ctx(t), "gone"); err != nil {
+		t.Fatal(err)
+	}
+	tick()
+	if u := unreferenced(t, s, 0); !slices.Equal(u, []string{own.ObjectKey}) {
+		t.Errorf("unreferenced after DeleteTopic = %v, want [%s]", u, own.ObjectKey)
+	}
+	bs, err := s.Backlogs(ctx(t), 0, time.Hour, 10)
+	if err != nil || len(bs) != 1 || bs[0].TopicID != kept.ID {
+		t.Errorf("backlogs after DeleteTopic = %+v, %v; want only the kept topic", bs, err)
+	}
+}
+
+func testMarkStray(t *testing.T, s compactionStore) {
+	tp := mustTopic(t, s, "stray", 1)
+	rejected := segment(chunk(tp.ID, 5, plain(1, 1))) // no such partition
+	commit(t, s, rejected)
+	live := segment(chunk(tp.ID, 0, plain(1, 1)))
+	commit(t, s, live)
+	if n, err := s.MarkStrayObjects(ctx(t), time.Hour); err != nil || n != 0 {
+		t.Fatalf("MarkStrayObjects(1h) = %d, %v; want 0", n, err)
+	}
+	tick()
+	if n, err := s.MarkStrayObjects(ctx(t), 0); err != nil || n != 1 {
+		t.Fatalf("MarkStrayObjects(0) = %d, %v; want 1", n, err)
+	}
+	if n, err := s.MarkStrayObjects(ctx(t), 0); err != nil || n != 0 {
+		t.Fatalf("second MarkStrayObjects = %d, %v; want 0", n, err)
+	}
+	tick()
+	if u := unreferenced(t, s, 0); !slices.Equal(u, []string{rejected.ObjectKey}) {
+		t.Errorf("unreferenced = %v, want [%s]", u, rejected.ObjectKey)
+	}
+}
+
+func testDeleteObjectRows(t *testing.T, s compactionStore) {
+	tp := mustTopic(t, s, "rows", 1)
+	var keys []string
+	for range 3 {
+		seg := segment(chunk(tp.ID, 0, plain(2, 1)))
+		keys = append(keys, seg.ObjectKey)
+		commit(t, s, seg)
+	}
+	if _, err := s.DeleteRecords(ctx(t), tp.ID, 0, 4); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DropChunksBelowStart(ctx(t), tp.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	// Only marked rows go; referenced ones stay whatever the caller asks.
+	n, err := s.DeleteObjectRows(ctx(t), append(slices.Clone(keys), "never/written"))
+	if err != nil || n != 2 {
+		t.Fatalf("DeleteObjectRows = %d, %v; want 2", n, err)
+	}
+	known, err := s.KnownObjects(ctx(t), keys)
+	if err != nil || len(known) != 1 || !known[keys[2]] {
+		t.Fatalf("KnownObjects after delete = %v, %v; want only %s", known, err, keys[2])
+	}
+	if cs := walk(t, s, tp.ID, 0); len(cs) != 1 || cs[0].ObjectKey != keys[2] || cs[0].ObjectSize == 0 {
+		t.Errorf("chunks after deleting object rows: %+v", cs)
+	}
+	if n, err := s.DeleteObjectRows(ctx(t), keys); err != nil || n != 0 {
+		t.Errorf("second DeleteObjectRows = %d, %v", n, err)
+	}
+	many := make([]string, 1200)
+	for i := range many {
+		many[i] = fmt.Sprintf("k/%d", i)
+	}
+	many[1100] = keys[2]
+	if known, err := s.KnownObjects(ctx(t), many); err != nil || len(known) != 1 {
+		t.Errorf("KnownObjects of 1200 keys = %v, %v", known, err)
+	}
+}
+
+func testLeases(t *testing.T, s compactionStore) {
+	acquire := func(holder string, ttl time.Duration) bool {
+		t.Helper()
+		ok, err := s.AcquireLease(ctx(t), "compactor", holder, ttl)
+		if err != nil {
+			t.Fatalf("AcquireLease(%s): %v", holder, err)
+		}
+		return ok
+	}
+	if !acquire("a", time.Hour) {
+		t.Fatal("a could not take a free lease")
+	}
+	if acquire("b", time.Hour) {
+		t.Fatal("b took a lease a holds")
+	}
+	if !acquire("a", time.Hour) {
+		t.Fatal("a could not renew its lease")
+	}
+	if ok, err := s.AcquireLease(ctx(t), "other", "b", time.Hour); err != nil || !ok {
+		t.Fatalf("b could not take another lease: %v, %v", ok, err)
+	}
+	if err := s.ReleaseLease(ctx(t), "compactor", "b"); err != nil {
+		t.Fatal(err)
+	}
+	if acquire("b", time.Hour) {
+		t.Fatal("a release by b freed a's lease")
+	}
+	if err := s.ReleaseLease(ctx(t), "compactor", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if !acquire("b", 10*time.Millisecond) {
+		t.Fatal("b could not take a released lease")
+	}
+	time.Sleep(50 * time.Millisecond)
+	if !acquire("a", time.Hour) {
+		t.Fatal("a could not take an expired lease")
+	}
+	if acquire("b", time.Hour) {
+		t.Fatal("b took the lease back")
+	}
+}
+
+func testCompactionStats(t *testing.T, s compactionStore) {
+	tp := mustTopic(t, s, "stats", 2)
+	var size0 int64
+	for i := range 5 {
+		seg := segment(chunk(tp.ID, 0, plain(2, 1)))
+		if i < 2 {
+			seg = segment(chunk(tp.ID, 0, plain(2, 1)), chunk(tp.ID, 1, plain(2, 1)))
+		}
+		size0 += seg.ObjectSize
+		commit(t, s, seg)
+	}
+	st, err := s.CompactionStats(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Levels) != 1 || st.Levels[0] != (metastore.LevelStats{Level: 0, Objects: 5, Bytes: size0}) {
+		t.Errorf("levels = %+v, want 5 level-0 objects of %d bytes", st.Levels, size0)
+	}
+	if st.ChunkRows != 7 || st.MaxPartitionChunkRows != 5 || st.Level0Chunks != 7 || st.OldestLevel0.IsZero() {
+		t.Errorf("stats = %+v, want 7 rows, at most 5 per partition, 7 level 0", st)
+	}
+	sw := l1Swap(tp.ID, 0, walk(t, s, tp.ID, 0))
+	if err := s.SwapChunks(ctx(t), sw); err != nil {
+		t.Fatal(err)
+	}
+	if st, err = s.CompactionStats(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	want := []metastore.LevelStats{{Level: 0, Objects: 5, Bytes: size0, Unreferenced: 3}, {Level: 1, Objects: 1, Bytes: sw.ObjectSize}}
+	if !slices.Equal(st.Levels, want) {
+		t.Errorf("levels = %+v, want %+v", st.Levels, want)
+	}
+	if st.ChunkRows != 3 || st.MaxPartitionChunkRows != 2 || st.Level0Chunks != 2 {
+		t.Errorf("stats = %+v, want 3 rows, at most 2 per partition, 2 level 0", st)
+	}
+}
