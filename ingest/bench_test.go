@@ -53,12 +53,16 @@ func jsonRecord(rng *rand.Rand, i int) []byte {
 func BenchmarkIngestAppend(b *testing.B) {
 	for _, flush := range []time.Duration{250 * time.Millisecond, 50 * time.Millisecond} {
 		for _, producers := range []int{64, 1024} {
-			b.Run(fmt.Sprintf("flush=%v/inflight=%d", flush, producers), func(b *testing.B) { benchIngest(b, flush, producers) })
+			b.Run(fmt.Sprintf("flush=%v/inflight=%d", flush, producers), func(b *testing.B) { benchIngest(b, flush, producers, false) })
 		}
+	}
+	// Adaptive batching: seal as soon as the previous upload finished.
+	for _, producers := range []int{1, 64, 1024} {
+		b.Run(fmt.Sprintf("adaptive/inflight=%d", producers), func(b *testing.B) { benchIngest(b, 250*time.Millisecond, producers, true) })
 	}
 }
 
-func benchIngest(b *testing.B, flush time.Duration, producers int) {
+func benchIngest(b *testing.B, flush time.Duration, producers int, adaptive bool) {
 	ctx := context.Background()
 	store, err := postgres.New(ctx, postgres.Config{URL: testenv.PostgresURL(b), MaxConns: 8}, nil, prometheus.NewRegistry())
 	if err != nil {
@@ -77,6 +81,7 @@ func benchIngest(b *testing.B, flush time.Duration, producers int) {
 	commits := &countingCommitter{Store: store}
 	cfg := ingest.Defaults()
 	cfg.FlushInterval = flush
+	cfg.Adaptive = adaptive
 	ing, err := ingest.New(cfg, commits, puts, nil, nil, prometheus.NewRegistry())
 	if err != nil {
 		b.Fatal(err)

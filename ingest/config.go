@@ -24,6 +24,13 @@ type Config struct {
 	CommitTimeout time.Duration `yaml:"commit_timeout"`
 	// KeyPrefix is put before every object key this node writes.
 	KeyPrefix string `yaml:"key_prefix"`
+	// Adaptive seals the open segment as soon as no upload is in flight,
+	// instead of waiting for FlushInterval: at low load a produce is
+	// acknowledged after about one PUT and one commit, at high load
+	// segments fill while the previous one uploads. MaxPutsPerSecond caps
+	// the node's PUT rate in this mode; FlushInterval still bounds the wait.
+	Adaptive         bool    `yaml:"adaptive"`
+	MaxPutsPerSecond float64 `yaml:"max_puts_per_second"`
 }
 
 // RegisterFlags registers the flags of Config with their defaults.
@@ -35,6 +42,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.UploadTimeout, "ingest.upload-timeout", 30*time.Second, "timeout of one segment upload")
 	fs.DurationVar(&c.CommitTimeout, "ingest.commit-timeout", 15*time.Second, "timeout of one segment commit")
 	fs.StringVar(&c.KeyPrefix, "ingest.key-prefix", "", "prefix of the object keys this node writes")
+	fs.BoolVar(&c.Adaptive, "ingest.adaptive", false, "seal the open segment as soon as the previous upload finished, within ingest.max-puts-per-second")
+	fs.Float64Var(&c.MaxPutsPerSecond, "ingest.max-puts-per-second", 20, "in adaptive mode, the most segment PUTs per second this node makes")
 }
 
 // Defaults returns a Config with the flag defaults.
@@ -55,6 +64,8 @@ func (c *Config) Validate() error {
 		return errors.New("ingest: memory budget must be at least the segment max bytes")
 	case c.MaxUploads <= 0:
 		return errors.New("ingest: max uploads must be positive")
+	case c.Adaptive && c.MaxPutsPerSecond <= 0:
+		return errors.New("ingest: max puts per second must be positive in adaptive mode")
 	case c.UploadTimeout <= 0 || c.CommitTimeout <= 0:
 		return errors.New("ingest: timeouts must be positive")
 	}

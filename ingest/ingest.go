@@ -84,14 +84,16 @@ type Ingester struct {
 
 	uploadSem chan struct{}
 
-	mu       sync.Mutex
-	open     *openSegment
-	used     int64         // bytes of the open segment and of sealed, uncommitted ones
-	freed    chan struct{} // closed and replaced whenever used decreases
-	sealed   []*sealedSegment
-	wake     chan struct{} // capacity 1: tells the committer there is work
-	closed   bool
-	finished chan struct{} // closed when the committer goroutine exits
+	mu        sync.Mutex
+	open      *openSegment
+	used      int64         // bytes of the open segment and of sealed, uncommitted ones
+	freed     chan struct{} // closed and replaced whenever used decreases
+	sealed    []*sealedSegment
+	uploading int           // sealed segments whose PUT has not finished
+	nextSeal  time.Time     // adaptive mode: earliest next seal under the PUT budget
+	wake      chan struct{} // capacity 1: tells the committer there is work
+	closed    bool
+	finished  chan struct{} // closed when the committer goroutine exits
 }
 
 type openSegment struct {
@@ -234,13 +236,35 @@ func (i *Ingester) Enqueue(ctx context.Context, parts []PartitionRecords) (*Pend
 		return p, nil
 	}
 	seg.pendings = append(seg.pendings, p)
-	if seg.bytes >= i.cfg.SegmentMaxBytes {
+	switch {
+	case seg.bytes >= i.cfg.SegmentMaxBytes:
 		i.sealLocked()
-	} else if seg.timer == nil {
+	case i.cfg.Adaptive && i.uploading == 0:
+		i.sealSoonLocked()
+	case seg.timer == nil:
 		seg.timer = time.AfterFunc(i.cfg.FlushInterval, func() { i.sealIfOpen(seg) })
 	}
 	i.mu.Unlock()
 	return p, nil
+}
+
+// sealSoonLocked is adaptive batching: with no upload in flight the open
+// segment is sealed now, unless that would exceed Config.MaxPutsPerSecond;
+// then at the earliest time the budget allows (never later than the flush
+// interval). i.mu must be held and the open segment not empty.
+func (i *Ingester) sealSoonLocked() {
+	seg := i.open
+	wait := time.Until(i.nextSeal)
+	if wait <= 0 {
+		i.sealLocked()
+		return
+	}
+	wait = min(wait, i.cfg.FlushInterval)
+	if seg.timer == nil {
+		seg.timer = time.AfterFunc(wait, func() { i.sealIfOpen(seg) })
+	} else {
+		seg.timer.Reset(wait)
+	}
 }
 
 // reserve waits until p.bytes fit in the memory budget and returns with
@@ -325,6 +349,10 @@ func (i *Ingester) sealLocked() {
 	}
 	s := &sealedSegment{seg: seg, uploaded: make(chan struct{})}
 	i.sealed = append(i.sealed, s)
+	i.uploading++
+	if i.cfg.Adaptive {
+		i.nextSeal = time.Now().Add(time.Duration(float64(time.Second) / i.cfg.MaxPutsPerSecond))
+	}
 	select {
 	case i.wake <- struct{}{}:
 	default:
@@ -335,6 +363,7 @@ func (i *Ingester) sealLocked() {
 // upload encodes and PUTs one sealed segment.
 func (i *Ingester) upload(s *sealedSegment) {
 	defer close(s.uploaded)
+	defer i.uploadDone()
 	i.uploadSem <- struct{}{}
 	defer func() { <-i.uploadSem }()
 	start := time.Now()
@@ -379,6 +408,17 @@ func (i *Ingester) upload(s *sealedSegment) {
 	i.m.uploadSeconds.Observe(time.Since(start).Seconds())
 	i.m.segmentBytes.Observe(float64(len(obj)))
 	i.m.segmentChunks.Observe(float64(len(infos)))
+}
+
+// uploadDone counts an upload as finished; in adaptive mode the segment
+// that filled meanwhile is sealed now.
+func (i *Ingester) uploadDone() {
+	i.mu.Lock()
+	i.uploading--
+	if i.cfg.Adaptive && i.uploading == 0 && i.open.bytes > 0 && !i.closed {
+		i.sealSoonLocked()
+	}
+	i.mu.Unlock()
 }
 
 // objectKey returns a fresh key under a random two-byte prefix, so that a

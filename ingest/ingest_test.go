@@ -385,3 +385,65 @@ func TestCloseCommitsAccepted(t *testing.T) {
 		t.Fatalf("enqueue after close: %v", err)
 	}
 }
+
+func TestAdaptiveSealsWithoutWaitingForTheTimer(t *testing.T) {
+	e := newEnv(t)
+	ing := e.ingester(t, func(c *ingest.Config) {
+		c.FlushInterval = 5 * time.Second // would dominate without adaptive mode
+		c.Adaptive = true
+		c.MaxPutsPerSecond = 1000
+	})
+	topic := e.topic(t, "adaptive", 1)
+	for i := 0; i < 5; i++ {
+		start := time.Now()
+		res := mustAppend(t, ing, ingest.PartitionRecords{TopicID: topic, Records: values("a", 1)})
+		if res[0].Err != nil || res[0].BaseOffset != int64(i) {
+			t.Fatalf("append %d: %+v", i, res[0])
+		}
+		if took := time.Since(start); took > 2*time.Second {
+			t.Fatalf("adaptive append took %v: it waited for the flush interval", took)
+		}
+	}
+}
+
+func TestAdaptiveCapsPutRate(t *testing.T) {
+	e := newEnv(t)
+	ing := e.ingester(t, func(c *ingest.Config) {
+		c.FlushInterval = time.Second
+		c.Adaptive = true
+		c.MaxPutsPerSecond = 5
+	})
+	topic := e.topic(t, "capped", 1)
+	before := e.objects.Calls(objstore.OpPut)
+	// 16 concurrent producers append for 1.2 s: without the cap every
+	// finished upload would seal a new segment at once.
+	deadline := time.Now().Add(1200 * time.Millisecond)
+	var wg sync.WaitGroup
+	var acked atomic.Int64
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				res, err := ing.Append(context.Background(), []ingest.PartitionRecords{{TopicID: topic, Records: values("c", 1)}})
+				if err != nil || res[0].Err != nil {
+					t.Errorf("append: %v %v", err, res[0].Err)
+					return
+				}
+				acked.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(deadline.Add(-1200 * time.Millisecond))
+	puts := e.objects.Calls(objstore.OpPut) - before
+	if max := int64(elapsed.Seconds()*5) + 2; puts > max {
+		t.Fatalf("%d PUTs in %v with a cap of 5/s (allowed %d)", puts, elapsed, max)
+	}
+	if acked.Load() == 0 {
+		t.Fatal("nothing acked")
+	}
+	if next := chunkOffsets(t, e.store, topic, 0); next != acked.Load() {
+		t.Fatalf("next offset %d, acked %d", next, acked.Load())
+	}
+}
