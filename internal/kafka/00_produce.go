@@ -4,20 +4,21 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/compactor"
 	"github.com/stratalog/strata/ingest"
 	"github.com/stratalog/strata/metastore"
 )
 
-// Produce v3-v13 (v13 names topics by id). v3 is the first version whose
-// records are v2 record batches (magic 2), the only format stored; a client
-// that reads our ApiVersions, such as kafka-python, therefore always sends
-// magic 2. Each partition is answered on its own:
+// Produce v0-v13 (v13 names topics by id). v3 is the first version whose
+// records are v2 record batches (magic 2), the only format stored; v0-v2
+// are refused per partition. Each partition is answered on its own:
 //
 //   - An unknown topic or partition is UNKNOWN_TOPIC_OR_PARTITION (an
 //     unknown topic id, v13, UNKNOWN_TOPIC_ID). Produce never creates
@@ -118,6 +119,12 @@ func (s *Server) handleProduce(ctx context.Context, r *request) (Reply, error) {
 					sp.LogStartOffset = p.LogStartOffset
 				}
 				err = checkProduceRecords(rp.Records, info.maxMessageBytes, req.Version)
+			}
+			if err == nil && compacted(info.Configs) {
+				// Kafka refuses keyless records on compacted topics.
+				if keyErr := compactor.CheckKeys(nil, rp.Records); keyErr != nil {
+					err = errorf(kerr.InvalidRecord, "%v", keyErr)
+				}
 			}
 			if err != nil {
 				sp.ErrorCode, sp.ErrorMessage = s.dataErrorCode("Produce", err)
@@ -237,4 +244,14 @@ func checkProduceRecords(records []byte, maxMessageBytes int, version int16) err
 		off += int(min(size, int64(len(rest))))
 	}
 	return nil
+}
+
+// compacted reports a topic whose cleanup.policy includes compact.
+func compacted(configs map[string]string) bool {
+	for _, p := range strings.Split(configs["cleanup.policy"], ",") {
+		if strings.TrimSpace(p) == "compact" {
+			return true
+		}
+	}
+	return false
 }

@@ -437,3 +437,22 @@ func TestOldMessageFormatsRefused(t *testing.T) {
 		t.Fatalf("after refused old-format produces the first offset is %d, want 0", off)
 	}
 }
+
+// TestCompactedTopicRefusesKeylessRecords: a topic with
+// cleanup.policy=compact accepts keyed records and refuses a batch holding
+// a record without a key with INVALID_RECORD, as Kafka does.
+func TestCompactedTopicRefusesKeylessRecords(t *testing.T) {
+	s := startServer(t)
+	_, adm := s.clients(t)
+	createTopic(t, adm, "compacted", 1, map[string]*string{"cleanup.policy": kmsg.StringPtr("compact")})
+	c := s.dial(t)
+	keyed := batchtest.Batch(noProducer(1000), batchtest.Record{Key: []byte("k"), Value: []byte("v")})
+	keyless := batchtest.Batch(noProducer(1000), batchtest.Record{Key: []byte("k"), Value: []byte("v")}, batchtest.Record{Value: []byte("no key")})
+	p := c.produce(9, -1, rawPart{topic: "compacted", records: keyless})[0]
+	if p.ErrorCode != kerr.InvalidRecord.Code {
+		t.Fatalf("keyless record on a compacted topic: error %d, want INVALID_RECORD", p.ErrorCode)
+	}
+	if off := c.mustProduce("compacted", 0, keyed); off != 0 {
+		t.Fatalf("keyed record stored at %d, want 0 (the refused batch was stored?)", off)
+	}
+}
