@@ -1,0 +1,341 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"reflect"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stratalog/strata/client"
+)
+
+var reTopicChars = regexp.MustCompile(`[^a-zA-Z0-9._-]`)
+
+var topicSeq sync.Mutex
+var topicN int
+
+// newTopic creates a topic on the shared strata dev.
+func newTopic(t *testing.T, partitions int) string {
+	t.Helper()
+	topicSeq.Lock()
+	topicN++
+	name := fmt.Sprintf("%s-%d", reTopicChars.ReplaceAllString(t.Name(), "-"), topicN)
+	topicSeq.Unlock()
+	if out, errOut, code := runCLI(t, "", "topics", "create", name, "--partitions", fmt.Sprint(partitions)); code != 0 {
+		t.Fatalf("topics create: %d %s %s", code, out, errOut)
+	}
+	return name
+}
+
+func TestParseAllowsFlagsAfterArguments(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		pos  []string
+		n    int
+	}{
+		{[]string{"a", "-n", "3"}, []string{"a"}, 3},
+		{[]string{"-n", "3", "a"}, []string{"a"}, 3},
+		{[]string{"--n=3", "a", "--", "-b"}, []string{"a", "-b"}, 3},
+		{[]string{"a", "--", "-n", "4"}, []string{"a", "-n", "4"}, 0},
+	} {
+		e := &env{stderr: io.Discard, getenv: func(string) string { return "" }}
+		fs := e.flags("x", "x")
+		n := fs.Int("n", 0, "")
+		pos, err := e.parse(fs, tc.args, make([]string, len(tc.pos))...)
+		if err != nil || !reflect.DeepEqual(pos, tc.pos) || *n != tc.n {
+			t.Errorf("parse %q: %q, n=%d, %v; want %q, n=%d", tc.args, pos, *n, err, tc.pos, tc.n)
+		}
+	}
+}
+
+func TestParseSince(t *testing.T) {
+	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	for in, want := range map[string]time.Time{
+		"10m":                  now.Add(-10 * time.Minute),
+		"1h30m":                now.Add(-90 * time.Minute),
+		"2025-02-28T08:00:00Z": time.Date(2025, 2, 28, 8, 0, 0, 0, time.UTC),
+	} {
+		got, err := parseSince(in, now)
+		if err != nil || !got.Equal(want) {
+			t.Errorf("parseSince(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "-5m", "yesterday", "10 minutes"} {
+		if _, err := parseSince(bad, now); err == nil {
+			t.Errorf("parseSince(%q) accepted", bad)
+		}
+	}
+}
+
+// TestBinaryRoundTrip produces arbitrary bytes with produce --json and reads
+// them back with consume --format json: every key, value and header
+// survives.
+func TestBinaryRoundTrip(t *testing.T) {
+	topic := newTopic(t, 1)
+	rng := rand.New(rand.NewPCG(1, 2))
+	var want []record
+	var in bytes.Buffer
+	for i := range 50 {
+		r := record{Partition: 0, Value: randBytes(rng, i%7 == 0)}
+		if i%3 != 0 {
+			r.Key = randBytes(rng, false)
+		}
+		if i%2 == 0 {
+			r.Headers = []client.Header{{Key: "h", Value: []byte(fmt.Sprint("v", i))}}
+		}
+		want = append(want, r)
+		b, err := formatJSONLine(client.Message[[]byte, []byte]{RawKey: r.Key, RawValue: r.Value, Headers: r.Headers})
+		if err != nil {
+			t.Fatal(err)
+		}
+		in.Write(b)
+		in.WriteByte('\n')
+	}
+	if out, errOut, code := runCLI(t, in.String(), "produce", topic, "--json"); code != 0 {
+		t.Fatalf("produce: exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code := runCLI(t, "", "consume", topic, "--from-beginning", "-n", "50", "--output", "json")
+	if code != 0 {
+		t.Fatalf("consume: exit %d\n%s", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("consumed %d lines, want %d", len(lines), len(want))
+	}
+	for i, line := range lines {
+		got, err := parseJSONLine([]byte(line))
+		if err != nil {
+			t.Fatalf("line %d: %v", i, err)
+		}
+		got.Partition = 0
+		if !reflect.DeepEqual(normRecord(got), normRecord(want[i])) {
+			t.Errorf("record %d: got %+v, want %+v", i, got, want[i])
+		}
+	}
+}
+
+// randBytes returns random bytes, text or binary, sometimes empty; never
+// nil (a null value stays null through the round trip anyway).
+func randBytes(rng *rand.Rand, empty bool) []byte {
+	if empty {
+		return []byte{}
+	}
+	b := make([]byte, rng.IntN(40))
+	for i := range b {
+		if rng.IntN(2) == 0 {
+			b[i] = byte(rng.IntN(256))
+		} else {
+			b[i] = byte('a' + rng.IntN(26))
+		}
+	}
+	return b
+}
+
+// normRecord makes empty and nil header lists equal.
+func normRecord(r record) record {
+	if len(r.Headers) == 0 {
+		r.Headers = nil
+	}
+	return r
+}
+
+// TestConsumeExitsOnCancel checks that Ctrl-C ends consume cleanly, and that
+// in a group it commits exactly what it printed.
+func TestConsumeExitsOnCancel(t *testing.T) {
+	for _, group := range []string{"", "cancel-group"} {
+		name := "direct"
+		if group != "" {
+			name = "group"
+		}
+		t.Run(name, func(t *testing.T) {
+			topic := newTopic(t, 1)
+			if _, errOut, code := runCLI(t, "a\nb\nc\n", "produce", topic); code != 0 {
+				t.Fatal(errOut)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			out := &lockedBuffer{}
+			args := []string{"consume", topic, "--from-beginning"}
+			if group != "" {
+				group += "-" + topic
+				args = append(args, "--group", group)
+			}
+			done := make(chan int, 1)
+			go func() {
+				done <- run(ctx, args, strings.NewReader(""), out, io.Discard,
+					func(k string) string { return map[string]string{"STRATA_BROKERS": dev.KafkaAddr}[k] })
+			}()
+			deadline := time.Now().Add(30 * time.Second)
+			for out.String() != "a\nb\nc\n" {
+				if time.Now().After(deadline) {
+					t.Fatalf("consume printed %q", out.String())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			cancel()
+			select {
+			case code := <-done:
+				if code != 0 {
+					t.Fatalf("consume exited %d on cancel, want 0", code)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("consume did not exit after cancel")
+			}
+			if group == "" {
+				return
+			}
+			out2, errOut, code := runCLI(t, "", "groups", "describe", group, "--output", "json")
+			if code != 0 {
+				t.Fatal(errOut)
+			}
+			var g client.GroupInfo
+			if err := json.Unmarshal([]byte(out2), &g); err != nil {
+				t.Fatal(err)
+			}
+			if g.State != "Empty" || len(g.Offsets) != 1 || g.Offsets[0].Committed != 3 {
+				t.Errorf("after cancel the group is %+v; want Empty with offset 3 committed", g)
+			}
+		})
+	}
+}
+
+// TestProduceExitsOnCancel checks that Ctrl-C while produce waits for input
+// ends it cleanly, with every line read so far acknowledged.
+func TestProduceExitsOnCancel(t *testing.T) {
+	topic := newTopic(t, 1)
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &lockedBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"produce", topic, "--print-offsets"}, pr, out, io.Discard,
+			func(k string) string { return map[string]string{"STRATA_BROKERS": dev.KafkaAddr}[k] })
+	}()
+	fmt.Fprintln(pw, "one")
+	fmt.Fprintln(pw, "two")
+	deadline := time.Now().Add(30 * time.Second)
+	for strings.Count(out.String(), "\n") < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("produce printed %q", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel() // stdin stays open, as on a terminal
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("produce exited %d on cancel, want 0", code)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("produce did not exit after cancel")
+	}
+	if got := out.String(); got != fmt.Sprintf("topic=%s partition=0 offset=0\ntopic=%s partition=0 offset=1\n", topic, topic) {
+		t.Errorf("printed %q", got)
+	}
+}
+
+func TestDescribeAllConfigs(t *testing.T) {
+	topic := newTopic(t, 1)
+	out, errOut, code := runCLI(t, "", "topics", "describe", topic, "--all-configs", "--output", "json")
+	if code != 0 {
+		t.Fatal(errOut)
+	}
+	var info client.TopicInfo
+	if err := json.Unmarshal([]byte(out), &info); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, c := range info.Configs {
+		if c.Name == "retention.ms" {
+			found = c.Source != "topic" && c.Value != ""
+		}
+	}
+	if !found {
+		t.Errorf("--all-configs does not list retention.ms with its default: %+v", info.Configs)
+	}
+}
+
+func TestStatusReadsNodeMetrics(t *testing.T) {
+	out, errOut, code := runCLI(t, "", "status", "--admin", "http://"+dev.AdminAddr)
+	if code != 0 {
+		t.Fatalf("status --admin: exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"Ready:", "ready", "strata_kafka_requests_total", "count "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status --admin output lacks %q:\n%s", want, out)
+		}
+	}
+	out, _, code = runCLI(t, "", "status", "--admin", dev.AdminAddr, "--output", "json")
+	var st struct {
+		Node nodeStatus `json:"node"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || !st.Node.Ready || st.Node.Metrics["strata_kafka_requests_total"] == nil {
+		t.Errorf("status --admin --output json: exit %d\n%s", code, out)
+	}
+	if st.Node.Metrics["strata_kafka_requests_total"].Value < 1 {
+		t.Errorf("strata_kafka_requests_total = %v after requests were served", st.Node.Metrics["strata_kafka_requests_total"])
+	}
+	if _, errOut, code := runCLI(t, "", "status", "--admin", "http://127.0.0.1:1"); code != 1 || !strings.Contains(errOut, "admin endpoint") {
+		t.Errorf("status with an unreachable --admin: exit %d, %q", code, errOut)
+	}
+}
+
+func TestParseMetrics(t *testing.T) {
+	in := `# HELP strata_x_total x
+# TYPE strata_x_total counter
+strata_x_total{api="produce"} 3
+strata_x_total{api="fetch",note="a } b"} 4 1700000000000
+# TYPE strata_lat_seconds histogram
+strata_lat_seconds_bucket{le="0.1"} 2
+strata_lat_seconds_bucket{le="+Inf"} 5
+strata_lat_seconds_sum 1.5
+strata_lat_seconds_count 5
+# TYPE go_goroutines gauge
+go_goroutines 12
+untyped_thing NaN
+`
+	got, err := parseMetrics(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := got["strata_x_total"]; m == nil || m.Type != "counter" || m.Value != 7 {
+		t.Errorf("counter: %+v", m)
+	}
+	if m := got["strata_lat_seconds"]; m == nil || m.Type != "histogram" || m.Count != 5 || m.Sum != 1.5 || m.Value != 0 {
+		t.Errorf("histogram: %+v", m)
+	}
+	if m := got["go_goroutines"]; m == nil || m.Value != 12 {
+		t.Errorf("gauge: %+v", m)
+	}
+	if _, err := parseMetrics(strings.NewReader("strata_x{a=\"b\" 1\n")); err == nil {
+		t.Error("unterminated labels accepted")
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}

@@ -1,0 +1,216 @@
+package cli
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/stratalog/strata/client"
+)
+
+func (e *env) groups(args []string) error {
+	if len(args) == 0 {
+		e.name = "groups"
+		return usagef("missing subcommand: list, describe, reset-offsets or delete")
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		return e.subUsage("groups")
+	case "list", "ls":
+		return e.groupsList(args[1:])
+	case "describe":
+		return e.groupsDescribe(args[1:])
+	case "reset-offsets":
+		return e.groupsReset(args[1:])
+	case "delete", "rm":
+		return e.groupsDelete(args[1:])
+	}
+	e.name = "groups"
+	return usagef("unknown subcommand %q: want list, describe, reset-offsets or delete", args[0])
+}
+
+func (e *env) groupsList(args []string) error {
+	fs := e.flags("groups list", "groups list")
+	if _, err := e.parse(fs, args); err != nil {
+		return err
+	}
+	c, err := e.connect()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := e.reqCtx()
+	defer cancel()
+	groups, err := c.Admin().ListGroups(ctx)
+	if err != nil {
+		return err
+	}
+	if e.output == "json" {
+		return e.printJSON(groups)
+	}
+	if len(groups) == 0 {
+		fmt.Fprintln(e.stdout, "No consumer groups.")
+		return nil
+	}
+	rows := make([][]string, 0, len(groups))
+	for _, g := range groups {
+		rows = append(rows, []string{g.Name, orDash(g.State), orDash(g.ProtocolType)})
+	}
+	e.table([]string{"GROUP", "STATE", "PROTOCOL-TYPE"}, rows)
+	return nil
+}
+
+func (e *env) groupsDescribe(args []string) error {
+	fs := e.flags("groups describe", "groups describe GROUP")
+	pos, err := e.parse(fs, args, "GROUP")
+	if err != nil {
+		return err
+	}
+	c, err := e.connect()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := e.reqCtx()
+	defer cancel()
+	g, err := c.Admin().DescribeGroup(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	if g.Members == nil {
+		g.Members = []client.GroupMember{}
+	}
+	if g.Offsets == nil {
+		g.Offsets = []client.GroupOffset{}
+	}
+	if e.output == "json" {
+		return e.printJSON(g)
+	}
+	protocol := orDash(g.ProtocolType)
+	if g.Protocol != "" {
+		protocol += " (" + g.Protocol + ")"
+	}
+	e.fields("Group", g.Name, "State", g.State, "Protocol", protocol,
+		"Members", strconv.Itoa(len(g.Members)), "Total lag", strconv.FormatInt(g.TotalLag, 10))
+	if len(g.Members) > 0 {
+		fmt.Fprintln(e.stdout)
+		rows := make([][]string, 0, len(g.Members))
+		for _, m := range g.Members {
+			var assigned []string
+			for _, t := range sortedKeys(m.Assigned) {
+				assigned = append(assigned, fmt.Sprintf("%s%v", t, m.Assigned[t]))
+			}
+			rows = append(rows, []string{m.ID, m.ClientID, m.Host, orDash(strings.Join(assigned, " "))})
+		}
+		e.table([]string{"MEMBER", "CLIENT-ID", "HOST", "ASSIGNED"}, rows)
+	}
+	fmt.Fprintln(e.stdout)
+	if len(g.Offsets) == 0 {
+		fmt.Fprintln(e.stdout, "No committed offsets.")
+		return nil
+	}
+	rows := make([][]string, 0, len(g.Offsets))
+	for _, o := range g.Offsets {
+		committed, lag := "-", "-"
+		if o.Committed >= 0 {
+			committed = strconv.FormatInt(o.Committed, 10)
+		}
+		if o.Lag >= 0 {
+			lag = strconv.FormatInt(o.Lag, 10)
+		}
+		rows = append(rows, []string{o.Topic, strconv.Itoa(int(o.Partition)), committed,
+			strconv.FormatInt(o.LogEnd, 10), lag, orDash(o.MemberID)})
+	}
+	e.table([]string{"TOPIC", "PARTITION", "COMMITTED", "LOG-END", "LAG", "MEMBER"}, rows)
+	return nil
+}
+
+func (e *env) groupsReset(args []string) error {
+	fs := e.flags("groups reset-offsets", "groups reset-offsets GROUP --topic T (--to-earliest | --to-latest | --to-offset N | --to-datetime T) [--partition N]...")
+	topic := fs.String("topic", "", "topic whose offsets to move (required)")
+	earliest := fs.Bool("to-earliest", false, "move to the oldest record")
+	latest := fs.Bool("to-latest", false, "move to the end: skip every record not yet processed")
+	offset := fs.Int64("to-offset", -1, "move to this offset (clamped to each partition's range)")
+	datetime := fs.String("to-datetime", "", "move to the first record at or after a time (RFC 3339, or a duration ago such as 1h)")
+	var partitions int32List
+	fs.Var(&partitions, "partition", "only this partition, repeated (default: all)")
+	pos, err := e.parse(fs, args, "GROUP")
+	if err != nil {
+		return err
+	}
+	if *topic == "" {
+		return usagef("--topic is required")
+	}
+	var to client.Position
+	n := 0
+	if *earliest {
+		to, n = client.Beginning(), n+1
+	}
+	if *latest {
+		to, n = client.End(), n+1
+	}
+	if *offset >= 0 {
+		to, n = client.AtOffset(*offset), n+1
+	}
+	if *datetime != "" {
+		t, err := parseSince(*datetime, time.Now())
+		if err != nil {
+			return usagef("--to-datetime %q: %v", *datetime, err)
+		}
+		to, n = client.AtTime(t), n+1
+	}
+	if n != 1 {
+		return usagef("give exactly one of --to-earliest, --to-latest, --to-offset and --to-datetime")
+	}
+	c, err := e.connect()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := e.reqCtx()
+	defer cancel()
+	resets, err := c.Admin().ResetGroupOffsets(ctx, pos[0], *topic, to, partitions...)
+	if err != nil {
+		return err
+	}
+	if e.output == "json" {
+		return e.printJSON(resets)
+	}
+	rows := make([][]string, 0, len(resets))
+	for _, r := range resets {
+		from := "-"
+		if r.From >= 0 {
+			from = strconv.FormatInt(r.From, 10)
+		}
+		rows = append(rows, []string{r.Topic, strconv.Itoa(int(r.Partition)), from, strconv.FormatInt(r.To, 10)})
+	}
+	e.table([]string{"TOPIC", "PARTITION", "FROM", "TO"}, rows)
+	return nil
+}
+
+func (e *env) groupsDelete(args []string) error {
+	fs := e.flags("groups delete", "groups delete GROUP")
+	pos, err := e.parse(fs, args, "GROUP")
+	if err != nil {
+		return err
+	}
+	c, err := e.connect()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := e.reqCtx()
+	defer cancel()
+	if err := c.Admin().DeleteGroup(ctx, pos[0]); err != nil {
+		return err
+	}
+	if e.output == "json" {
+		return e.printJSON(struct {
+			Group   string `json:"group"`
+			Deleted bool   `json:"deleted"`
+		}{pos[0], true})
+	}
+	fmt.Fprintf(e.stdout, "Deleted group %q.\n", pos[0])
+	return nil
+}

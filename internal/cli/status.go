@@ -1,0 +1,276 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/stratalog/strata/client"
+)
+
+// registryNote says what status cannot show yet.
+const registryNote = "node registry (zones, heartbeats, roles) is not reported by this Strata version; " +
+	"the brokers above are what the Kafka protocol shows"
+
+func (e *env) status(args []string) error {
+	fs := e.flags("status", "status [--admin http://host:9644]")
+	admin := fs.String("admin", "", "admin HTTP address of a node (http://host:9644): also show its readiness and metrics")
+	if _, err := e.parse(fs, args); err != nil {
+		return err
+	}
+	c, err := e.connect()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := e.reqCtx()
+	defer cancel()
+	cl, err := c.Admin().Cluster(ctx)
+	if err != nil {
+		return err
+	}
+	var node *nodeStatus
+	if *admin != "" {
+		node, err = readNode(ctx, *admin)
+		if err != nil {
+			return err
+		}
+	}
+	if e.output == "json" {
+		if cl.Brokers == nil {
+			cl.Brokers = []client.Broker{}
+		}
+		out := map[string]any{"cluster": cl, "node_registry": registryNote}
+		if node != nil {
+			out["node"] = node
+		}
+		return e.printJSON(out)
+	}
+	e.fields("Cluster", orDash(cl.ID), "Controller", strconv.Itoa(int(cl.Controller)),
+		"Brokers", strconv.Itoa(len(cl.Brokers)), "Topics", strconv.Itoa(cl.Topics),
+		"Partitions", fmt.Sprintf("%d (%d without a leader)", cl.Partitions, cl.Leaderless))
+	fmt.Fprintln(e.stdout)
+	rows := make([][]string, 0, len(cl.Brokers))
+	for _, b := range cl.Brokers {
+		rows = append(rows, []string{strconv.Itoa(int(b.ID)), fmt.Sprintf("%s:%d", b.Host, b.Port), orDash(b.Rack), strconv.Itoa(b.Leaders)})
+	}
+	e.table([]string{"BROKER", "ADDRESS", "RACK", "LEADERS"}, rows)
+	fmt.Fprintln(e.stdout)
+	fmt.Fprintf(e.stdout, "Note: %s.\n", registryNote)
+	if node == nil {
+		return nil
+	}
+	fmt.Fprintln(e.stdout)
+	e.fields("Node", node.URL, "Ready", node.Readiness)
+	fmt.Fprintln(e.stdout)
+	rows = rows[:0]
+	for _, name := range sortedKeys(node.Metrics) {
+		m := node.Metrics[name]
+		v := formatFloat(m.Value)
+		if m.Type == "histogram" || m.Type == "summary" {
+			mean := "-"
+			if m.Count > 0 {
+				mean = formatFloat(m.Sum / m.Count)
+			}
+			v = fmt.Sprintf("count %s, mean %s", formatFloat(m.Count), mean)
+		}
+		rows = append(rows, []string{name, v})
+	}
+	if len(rows) == 0 {
+		fmt.Fprintln(e.stdout, "No strata_ metrics at", node.URL+"/metrics")
+		return nil
+	}
+	e.table([]string{"METRIC", "VALUE"}, rows)
+	return nil
+}
+
+// nodeStatus is what a node's admin HTTP endpoint tells.
+type nodeStatus struct {
+	URL       string             `json:"url"`
+	Ready     bool               `json:"ready"`
+	Readiness string             `json:"readiness"` // body of /readyz
+	Metrics   map[string]*metric `json:"metrics"`   // strata_* families
+}
+
+func readNode(ctx context.Context, base string) (*nodeStatus, error) {
+	base = strings.TrimRight(base, "/")
+	if !strings.Contains(base, "://") {
+		base = "http://" + base
+	}
+	n := &nodeStatus{URL: base}
+	get := func(path string) (*http.Response, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+		if err != nil {
+			return nil, usagef("--admin %q: %v", base, err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil, fmt.Errorf("admin endpoint %s: %w; is it the node's -admin.listen-address?", base, err)
+		}
+		return resp, nil
+	}
+	resp, err := get("/readyz")
+	if err != nil {
+		return nil, err
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	resp.Body.Close()
+	n.Ready = resp.StatusCode == http.StatusOK
+	n.Readiness = strings.TrimSpace(string(body))
+	if n.Readiness == "" {
+		n.Readiness = resp.Status
+	}
+	resp, err = get("/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("admin endpoint %s/metrics: %s", base, resp.Status)
+	}
+	all, err := parseMetrics(io.LimitReader(resp.Body, 32<<20))
+	if err != nil {
+		return nil, fmt.Errorf("admin endpoint %s/metrics: %w", base, err)
+	}
+	n.Metrics = make(map[string]*metric)
+	for name, m := range all {
+		if strings.HasPrefix(name, "strata_") {
+			n.Metrics[name] = m
+		}
+	}
+	return n, nil
+}
+
+// metric sums one metric family over its label sets.
+type metric struct {
+	Type  string  `json:"type"`            // counter, gauge, histogram, summary, untyped
+	Value float64 `json:"value"`           // counters, gauges, untyped: the sum over label sets
+	Count float64 `json:"count,omitempty"` // histograms, summaries: observations
+	Sum   float64 `json:"sum,omitempty"`   // histograms, summaries: sum of observations
+}
+
+// parseMetrics reads the Prometheus text exposition format and sums each
+// family over its label sets. Bucket and quantile samples are skipped.
+func parseMetrics(r io.Reader) (map[string]*metric, error) {
+	out := make(map[string]*metric)
+	types := make(map[string]string)
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	lineNo := 0
+	for sc.Scan() {
+		lineNo++
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			continue
+		}
+		if strings.HasPrefix(line, "#") {
+			f := strings.Fields(line)
+			if len(f) >= 4 && f[1] == "TYPE" {
+				types[f[2]] = f[3]
+			}
+			continue
+		}
+		name, value, err := parseSample(line)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", lineNo, err)
+		}
+		family, part := name, ""
+		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+			base, ok := strings.CutSuffix(name, suffix)
+			if ok && (types[base] == "histogram" || types[base] == "summary") {
+				family, part = base, suffix
+				break
+			}
+		}
+		m := out[family]
+		if m == nil {
+			m = &metric{Type: types[family]}
+			if m.Type == "" {
+				m.Type = "untyped"
+			}
+			out[family] = m
+		}
+		switch {
+		case part == "_sum":
+			m.Sum += value
+		case part == "_count":
+			m.Count += value
+		case part == "_bucket", m.Type == "summary", m.Type == "histogram":
+			// Cumulative buckets and quantiles do not add up.
+		default:
+			m.Value += value
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// parseSample splits `name{labels} value [timestamp]`.
+func parseSample(line string) (string, float64, error) {
+	end := strings.IndexAny(line, "{ \t")
+	if end <= 0 {
+		return "", 0, fmt.Errorf("no value in %q", line)
+	}
+	name, rest := line[:end], line[end:]
+	if !validMetricName(name) {
+		return "", 0, fmt.Errorf("invalid metric name %q", name)
+	}
+	if rest[0] == '{' {
+		closing := labelsEnd(rest)
+		if closing < 0 {
+			return "", 0, fmt.Errorf("unterminated labels in %q", line)
+		}
+		rest = rest[closing+1:]
+	}
+	f := strings.Fields(rest)
+	if len(f) == 0 || len(f) > 2 {
+		return "", 0, fmt.Errorf("want a value (and a timestamp) after %s", name)
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return "", 0, fmt.Errorf("value of %s: %w", name, err)
+	}
+	return name, v, nil
+}
+
+// validMetricName checks [a-zA-Z_:][a-zA-Z0-9_:]*.
+func validMetricName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '_' || c == ':' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || i > 0 && '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// labelsEnd returns the index of the '}' closing the label set that s
+// starts with, skipping quoted values, or -1.
+func labelsEnd(s string) int {
+	inQuote := false
+	for i := 1; i < len(s); i++ {
+		switch {
+		case inQuote && s[i] == '\\':
+			i++
+		case s[i] == '"':
+			inQuote = !inQuote
+		case !inQuote && s[i] == '}':
+			return i
+		}
+	}
+	return -1
+}
+
+func formatFloat(v float64) string {
+	if v == math.Trunc(v) && math.Abs(v) < 1e15 {
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	}
+	return strconv.FormatFloat(v, 'g', 4, 64)
+}
