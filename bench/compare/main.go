@@ -1,0 +1,478 @@
+// Command compare runs the same Kafka produce load against strata dev,
+// strata serve (PostgreSQL + MinIO, two flush intervals), kfake and NATS
+// JetStream, one after another on 127.0.0.1, measures the physical floor
+// (raw MinIO PUTs, PostgreSQL segment commits) in the same run, and writes
+// the results into docs/benchmarks.md and docs/img/.
+//
+//	go run ./bench/compare            # about 10 minutes, 3 runs per system
+//	go run ./bench/compare -quick     # about 2 minutes, 1 run per system
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/stratalog/strata/internal/bench"
+	"github.com/stratalog/strata/internal/objstore"
+)
+
+type options struct {
+	quick       bool
+	runs        int
+	duration    time.Duration
+	halfRate    time.Duration
+	floor       time.Duration
+	partRun     time.Duration
+	producers   int
+	maxBuffered int
+	recordSize  int
+	partitions  int
+	systems     string
+	docs        string
+	profile     string
+	results     string
+}
+
+func main() {
+	var o options
+	flag.BoolVar(&o.quick, "quick", false, "one short run per system (about 2 minutes in all)")
+	flag.IntVar(&o.runs, "runs", 0, "max-throughput runs per system, reported as medians (default 3, 1 with -quick)")
+	flag.DurationVar(&o.duration, "duration", 0, "length of one max-throughput run (default 20s, 8s with -quick)")
+	flag.DurationVar(&o.halfRate, "half-rate-duration", 0, "length of the latency run at half the maximum throughput (default 10s, 5s with -quick)")
+	flag.DurationVar(&o.floor, "floor-duration", 0, "length of each physical-floor measurement (default 4s, 2s with -quick)")
+	flag.DurationVar(&o.partRun, "partitions-duration", 0, "length of each PUTs-per-partition-count run (default 8s, 4s with -quick)")
+	flag.IntVar(&o.producers, "producers", 4, "producer clients")
+	flag.IntVar(&o.maxBuffered, "max-buffered", 16384, "records each producer keeps in flight")
+	flag.IntVar(&o.recordSize, "record-size", 1024, "record size in bytes")
+	flag.IntVar(&o.partitions, "partitions", 64, "partitions (NATS: subjects)")
+	flag.StringVar(&o.systems, "systems", "strata-dev,strata-serve-250ms,strata-serve-50ms,kfake,nats,floor", "comma-separated systems to run")
+	flag.StringVar(&o.docs, "docs", "docs", "docs directory: benchmarks.md gets the section, img/ the charts")
+	flag.StringVar(&o.profile, "profile", "", "write a CPU profile of strata serve (250 ms) under the produce load to this file")
+	flag.StringVar(&o.results, "results", "", "also write the raw results as JSON to this file")
+	flag.Parse()
+	def := func(v *time.Duration, full, quick time.Duration) {
+		if *v == 0 {
+			*v = full
+			if o.quick {
+				*v = quick
+			}
+		}
+	}
+	def(&o.duration, 20*time.Second, 8*time.Second)
+	def(&o.halfRate, 10*time.Second, 5*time.Second)
+	def(&o.floor, 4*time.Second, 2*time.Second)
+	def(&o.partRun, 8*time.Second, 4*time.Second)
+	if o.runs == 0 {
+		o.runs = 3
+		if o.quick {
+			o.runs = 1
+		}
+	}
+
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintf(os.Stderr, "bench-compare: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// env holds what the systems share: built binaries, servers, a work dir.
+type env struct {
+	o       options
+	root    string
+	work    string
+	strata  string
+	kfake   string
+	pg      *postgres
+	minio   *minio
+	s3      *s3.Client
+	logger  *slog.Logger
+	buckets int
+}
+
+func run(ctx context.Context, o options) error {
+	root, err := repoRoot()
+	if err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "strata-bench-compare-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	// PostgreSQL runs as the postgres user when this runs as root: it must
+	// reach its directory inside.
+	if err := os.Chmod(work, 0o755); err != nil {
+		return err
+	}
+	e := &env{o: o, root: root, work: work, logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	begin := time.Now()
+
+	logf("building strata and kfake")
+	if e.strata, err = goBuild(root, work, "./cmd/strata", "strata"); err != nil {
+		return err
+	}
+	if e.kfake, err = goBuild(root, work, "./bench/kfake", "kfake"); err != nil {
+		return err
+	}
+	want := map[string]bool{}
+	for _, s := range strings.Split(o.systems, ",") {
+		want[strings.TrimSpace(s)] = true
+	}
+	needServices := want["strata-serve-250ms"] || want["strata-serve-50ms"] || want["floor"]
+	if needServices {
+		logf("starting PostgreSQL and MinIO")
+		pgDir := filepath.Join(work, "postgres")
+		if err := os.Mkdir(pgDir, 0o755); err != nil {
+			return err
+		}
+		if e.pg, err = startPostgres(pgDir); err != nil {
+			return err
+		}
+		defer e.pg.stop()
+		mDir := filepath.Join(work, "minio")
+		if err := os.Mkdir(mDir, 0o755); err != nil {
+			return err
+		}
+		if e.minio, err = startMinio(root, mDir); err != nil {
+			return err
+		}
+		defer e.minio.stop()
+		st, err := objstore.NewS3(ctx, e.s3Config("unused"))
+		if err != nil {
+			return err
+		}
+		e.s3 = st.Client()
+	}
+
+	res := &results{Machine: machine(), Options: describe(o), Started: begin.UTC().Format(time.RFC3339)}
+	for _, name := range []string{"strata-dev", "strata-serve-250ms", "strata-serve-50ms", "kfake", "nats"} {
+		if !want[name] {
+			continue
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		sr, err := e.runSystem(ctx, name)
+		if err != nil {
+			logf("%s: %v", name, err)
+			res.Systems = append(res.Systems, systemResult{Name: name, Error: err.Error()})
+			continue
+		}
+		res.Systems = append(res.Systems, *sr)
+	}
+	if want["floor"] && ctx.Err() == nil {
+		fl, err := e.measureFloor(ctx)
+		if err != nil {
+			logf("floor: %v", err)
+			res.FloorError = err.Error()
+		} else {
+			res.Floor = fl
+		}
+	}
+	res.Seconds = time.Since(begin).Seconds()
+	if o.results != "" {
+		b, _ := json.MarshalIndent(res, "", "  ")
+		if err := os.WriteFile(o.results, b, 0o644); err != nil {
+			return err
+		}
+	}
+	if err := writeCharts(res, filepath.Join(o.docs, "img")); err != nil {
+		logf("charts: %v", err)
+		res.ChartError = err.Error()
+	}
+	if err := writeSection(filepath.Join(o.docs, "benchmarks.md"), res); err != nil {
+		return err
+	}
+	logf("done in %s; wrote %s", time.Since(begin).Round(time.Second), filepath.Join(o.docs, "benchmarks.md"))
+	return nil
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "[%s] %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if fileExists(filepath.Join(dir, "go.mod")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod in the working directory or above")
+		}
+		dir = parent
+	}
+}
+
+func goBuild(root, work, pkg, name string) (string, error) {
+	if err := os.MkdirAll(filepath.Join(work, "bin"), 0o755); err != nil {
+		return "", err
+	}
+	out := filepath.Join(work, "bin", name)
+	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if !fileExists(gobin) {
+		gobin = "go"
+	}
+	cmd := exec.Command(gobin, "build", "-o", out, pkg)
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
+	}
+	return out, nil
+}
+
+func (e *env) s3Config(bucket string) objstore.S3Config {
+	return objstore.S3Config{
+		Bucket: bucket, Endpoint: e.minio.endpoint, Region: "us-east-1",
+		AccessKeyID: minioUser, SecretAccessKey: minioSecret, PathStyle: true,
+	}
+}
+
+func (e *env) newBucket(ctx context.Context) (string, error) {
+	e.buckets++
+	name := fmt.Sprintf("bench-%d", e.buckets)
+	_, err := e.s3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)})
+	if err != nil {
+		return "", fmt.Errorf("create bucket %s: %w", name, err)
+	}
+	return name, nil
+}
+
+// loadConfig is the load every Kafka system gets.
+func (e *env) loadConfig(brokers, admin, topic string) bench.Config {
+	var c bench.Config
+	fs := flag.NewFlagSet("load", flag.ContinueOnError)
+	c.RegisterFlags(fs)
+	c.Brokers = brokers
+	c.Admin = admin
+	c.Topic = topic
+	c.Partitions = e.o.partitions
+	c.RecordSize = e.o.recordSize
+	c.Payload = bench.PayloadJSON
+	c.Producers = e.o.producers
+	c.MaxBuffered = e.o.maxBuffered
+	c.Acks = "all"
+	c.Idempotent = true
+	c.Duration = e.o.duration
+	c.DrainTimeout = 60 * time.Second
+	c.Progress = 0
+	return c
+}
+
+// kafkaSystem is a running Kafka-compatible server.
+type kafkaSystem struct {
+	brokers, admin string
+	stop           func()
+}
+
+func (e *env) startKafka(ctx context.Context, name string) (*kafkaSystem, error) {
+	dir := filepath.Join(e.work, name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	switch name {
+	case "kfake":
+		cmd := exec.Command(e.kfake, "-partitions", fmt.Sprint(e.o.partitions))
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			return nil, err
+		}
+		p, err := start("kfake", filepath.Join(dir, "kfake.log"), cmd)
+		if err != nil {
+			return nil, err
+		}
+		addr, err := firstLine(stdout, 10*time.Second)
+		if err != nil {
+			p.stop(syscall.SIGTERM, 5*time.Second)
+			return nil, fmt.Errorf("kfake address: %w", err)
+		}
+		return &kafkaSystem{brokers: addr, stop: func() { p.stop(syscall.SIGTERM, 5*time.Second) }}, nil
+	}
+	kport, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	aport, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	kafka := fmt.Sprintf("127.0.0.1:%d", kport)
+	admin := fmt.Sprintf("127.0.0.1:%d", aport)
+	common := []string{"-kafka.listen-address", kafka, "-admin.listen-address", admin, "-log.level", "warn"}
+	var args []string
+	switch name {
+	case "strata-dev":
+		args = append([]string{"dev", "-data-dir", filepath.Join(dir, "data")}, common...)
+	case "strata-serve-250ms", "strata-serve-50ms":
+		flush := strings.TrimPrefix(name, "strata-serve-")
+		bucket, err := e.newBucket(ctx)
+		if err != nil {
+			return nil, err
+		}
+		db, err := e.pg.createDB(ctx, strings.ReplaceAll(name, "-", "_"))
+		if err != nil {
+			return nil, err
+		}
+		args = append([]string{"serve",
+			"-metastore.postgres.url", db,
+			"-objstore.url", "s3://" + bucket, "-objstore.endpoint", e.minio.endpoint,
+			"-objstore.region", "us-east-1", "-objstore.access-key-id", minioUser,
+			"-objstore.secret-access-key", minioSecret, "-objstore.path-style",
+			"-ingest.flush-interval", flush,
+		}, common...)
+	default:
+		return nil, fmt.Errorf("unknown system %s", name)
+	}
+	cmd := exec.Command(e.strata, args...)
+	p, err := start(name, filepath.Join(dir, "strata.log"), cmd)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.waitFor(60*time.Second, httpOK("http://"+admin+"/readyz")); err != nil {
+		p.stop(syscall.SIGKILL, time.Second)
+		return nil, err
+	}
+	return &kafkaSystem{brokers: kafka, admin: "http://" + admin, stop: func() { p.stop(syscall.SIGTERM, 15*time.Second) }}, nil
+}
+
+// runSystem measures one system: the maximum produce throughput (median of
+// o.runs runs), then latency at half of it.
+func (e *env) runSystem(ctx context.Context, name string) (*systemResult, error) {
+	if name == "nats" {
+		return e.runNATS(ctx)
+	}
+	logf("%s: starting", name)
+	sys, err := e.startKafka(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	defer sys.stop()
+	sr := &systemResult{Name: name}
+	for i := range e.o.runs {
+		cfg := e.loadConfig(sys.brokers, sys.admin, fmt.Sprintf("bench-max-%d", i))
+		var profDone chan error
+		if name == "strata-serve-250ms" && i == 0 && e.o.profile != "" {
+			profDone = make(chan error, 1)
+			go func() { profDone <- fetchProfile(sys.admin, e.o.duration-2*time.Second, e.o.profile) }()
+		}
+		sum, err := bench.Run(ctx, bench.ModeProduce, cfg, nil)
+		if profDone != nil {
+			if perr := <-profDone; perr != nil {
+				logf("profile: %v", perr)
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("max run %d: %w", i+1, err)
+		}
+		logf("%s: run %d: %.0f records/s, %.1f MB/s, p50 %.1f ms, p99 %.1f ms", name, i+1,
+			sum.RecordsPerSec, sum.MBPerSec, sum.ProduceLatency.P50, sum.ProduceLatency.P99)
+		sr.Max = append(sr.Max, *sum)
+	}
+	half := int(medianOf(sr.Max, func(s bench.Summary) float64 { return s.RecordsPerSec }) / 2)
+	if half < 1 {
+		half = 1
+	}
+	cfg := e.loadConfig(sys.brokers, sys.admin, "bench-half")
+	cfg.Rate = half
+	cfg.Duration = e.o.halfRate
+	sum, err := bench.Run(ctx, bench.ModeProduce, cfg, nil)
+	if err != nil {
+		return nil, fmt.Errorf("half-rate run: %w", err)
+	}
+	logf("%s: half rate %d/s: produce p50 %.1f ms p99 %.1f ms", name, half, sum.ProduceLatency.P50, sum.ProduceLatency.P99)
+	sr.Half = sum
+
+	// End-to-end latency needs a consumer on the same cores: measure it at
+	// a tenth of the maximum, where the consumer keeps up.
+	cfg = e.loadConfig(sys.brokers, sys.admin, "bench-e2e")
+	cfg.Rate = max(half/5, 1)
+	cfg.Duration = e.o.halfRate
+	sum, err = bench.Run(ctx, bench.ModeE2E, cfg, nil)
+	if err != nil {
+		return nil, fmt.Errorf("e2e run: %w", err)
+	}
+	logf("%s: e2e at %d/s: produce p50 %.1f ms p99 %.1f ms, e2e p50 %.1f ms p99 %.1f ms", name, cfg.Rate,
+		sum.ProduceLatency.P50, sum.ProduceLatency.P99, sum.EndToEndLatency.P50, sum.EndToEndLatency.P99)
+	sr.E2E = sum
+
+	if name == "strata-serve-250ms" {
+		// PUTs/s against the partition count, at a fixed moderate load.
+		for _, parts := range []int{1, 100, 10000} {
+			cfg := e.loadConfig(sys.brokers, sys.admin, fmt.Sprintf("bench-parts-%d", parts))
+			cfg.Partitions = parts
+			cfg.Rate = 5000
+			cfg.Producers = 1
+			cfg.Duration = e.o.partRun
+			sum, err := bench.Run(ctx, bench.ModeProduce, cfg, nil)
+			if err != nil {
+				logf("%s: %d partitions: %v", name, parts, err)
+				continue
+			}
+			logf("%s: %d partitions: %.1f PUTs/s, %.1f commits/s", name, parts, sum.Server.PutsPerSec, sum.Server.CommitTxnsPerSec)
+			sr.ByPartitions = append(sr.ByPartitions, *sum)
+		}
+	}
+	return sr, nil
+}
+
+func fetchProfile(admin string, d time.Duration, path string) error {
+	if d < time.Second {
+		d = time.Second
+	}
+	resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", admin, int(d.Seconds())))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("pprof: %s", resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func medianOf[T any](xs []T, f func(T) float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	v := make([]float64, len(xs))
+	for i, x := range xs {
+		v[i] = f(x)
+	}
+	slices.Sort(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}

@@ -1,0 +1,215 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stratalog/strata/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startStrataDev builds ./cmd/strata, runs `strata dev` on random loopback
+// ports with flush interval flush, and returns its Kafka and admin addresses.
+func startStrataDev(t *testing.T, flush time.Duration) (kafkaAddr, adminAddr string) {
+	t.Helper()
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "strata")
+	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	build := exec.Command(gobin, "build", "-o", bin, "./cmd/strata")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/strata: %v\n%s", err, out)
+	}
+	kafkaAddr, adminAddr = freeAddr(t), freeAddr(t)
+	var log bytes.Buffer
+	cmd := exec.Command(bin, "dev", "-data-dir", filepath.Join(dir, "data"),
+		"-kafka.listen-address", kafkaAddr, "-admin.listen-address", adminAddr,
+		"-ingest.flush-interval", flush.String(), "-log.level", "warn")
+	cmd.Stdout, cmd.Stderr = &log, &log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get("http://" + adminAddr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return kafkaAddr, adminAddr
+			}
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("strata dev exited: %v\n%s", err, log.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("strata dev not ready after 60s\n%s", log.String())
+		}
+	}
+}
+
+func TestBenchAgainstStrataDev(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs strata")
+	}
+	flush := 50 * time.Millisecond
+	kafkaAddr, adminAddr := startStrataDev(t, flush)
+	ctx := context.Background()
+	common := []string{"-brokers", kafkaAddr, "-admin", "http://" + adminAddr, "-topic", "bench-e2e",
+		"-partitions", "8", "-record-size", "1024", "-rate", "2000", "-producers", "2"}
+
+	// e2e with --json: every produced record is consumed, latencies are
+	// ordered and at least the flush wait, and the server side shows one
+	// commit transaction per segment and compressed segments.
+	var stdout, stderr bytes.Buffer
+	args := append([]string{"e2e", "--json", "-duration", "3s", "-progress", "1s"}, common...)
+	if code := Main(ctx, args, &stdout, &stderr); code != 0 {
+		t.Fatalf("bench e2e exit %d\nstderr:\n%s", code, stderr.String())
+	}
+	var sum Summary
+	if err := json.Unmarshal(stdout.Bytes(), &sum); err != nil {
+		t.Fatalf("summary is not JSON: %v\n%s", err, stdout.String())
+	}
+	if sum.Produced < 1000 || sum.ProduceErrors != 0 {
+		t.Errorf("produced %d records with %d errors, want thousands and none", sum.Produced, sum.ProduceErrors)
+	}
+	if sum.Consumed != sum.Produced {
+		t.Errorf("consumed %d of %d produced records", sum.Consumed, sum.Produced)
+	}
+	if sum.ProducedBytes != sum.Produced*1024 {
+		t.Errorf("produced bytes %d, want %d", sum.ProducedBytes, sum.Produced*1024)
+	}
+	if sum.RecordsPerSec < 500 || sum.RecordsPerSec > 2600 {
+		t.Errorf("records/s %.0f, offered 2000/s", sum.RecordsPerSec)
+	}
+	for name, l := range map[string]*Latency{"produce": sum.ProduceLatency, "end-to-end": sum.EndToEndLatency} {
+		if l == nil {
+			t.Fatalf("no %s latency", name)
+		}
+		if !(0 < l.P50 && l.P50 <= l.P90 && l.P90 <= l.P99 && l.P99 <= l.P999 && l.P999 <= l.Max) {
+			t.Errorf("%s latency percentiles not ordered: %+v", name, *l)
+		}
+		if l.Max < float64(flush)/float64(time.Millisecond)/2 || l.P50 > 5000 {
+			t.Errorf("%s latency implausible for a %v flush: %+v", name, flush, *l)
+		}
+	}
+	if sum.EndToEndLatency.P50 < sum.ProduceLatency.P50*0.8 {
+		t.Errorf("end-to-end p50 %.1f ms well below produce p50 %.1f ms", sum.EndToEndLatency.P50, sum.ProduceLatency.P50)
+	}
+	st := sum.Server
+	if st == nil {
+		t.Fatal("no server stats")
+	}
+	if st.ObjectPuts < 1 || st.Segments < 1 {
+		t.Errorf("server: %v PUTs, %v segments", st.ObjectPuts, st.Segments)
+	}
+	if st.TxnsPerSegment != 1 {
+		t.Errorf("commit transactions per segment %.2f, want 1", st.TxnsPerSegment)
+	}
+	if maxPuts := float64(time.Second/flush) * 1.2; st.PutsPerSec > maxPuts {
+		t.Errorf("%.1f PUTs/s with a %v flush at low load", st.PutsPerSec, flush)
+	}
+	if st.StoredPerProduced <= 0.05 || st.StoredPerProduced >= 1 {
+		t.Errorf("bytes stored per byte produced %.3f: JSON segments should compress", st.StoredPerProduced)
+	}
+	if lines := strings.Count(stderr.String(), "rec/s"); lines < 2 {
+		t.Errorf("%d progress lines on stderr, want one a second:\n%s", lines, stderr.String())
+	}
+
+	// consume reads everything back from the start and stops by itself.
+	stdout.Reset()
+	stderr.Reset()
+	args = append([]string{"consume", "--json", "-duration", "20s"}, common...)
+	start := time.Now()
+	if code := Main(ctx, args, &stdout, &stderr); code != 0 {
+		t.Fatalf("bench consume exit %d\nstderr:\n%s", code, stderr.String())
+	}
+	if took := time.Since(start); took > 15*time.Second {
+		t.Errorf("consume of %d records took %v: it should stop at the end offsets", sum.Produced, took)
+	}
+	var csum Summary
+	if err := json.Unmarshal(stdout.Bytes(), &csum); err != nil {
+		t.Fatalf("consume summary: %v\n%s", err, stdout.String())
+	}
+	if csum.Consumed != sum.Produced {
+		t.Errorf("consume read %d records, %d were produced", csum.Consumed, sum.Produced)
+	}
+	if csum.Server == nil || csum.Server.ObjectGets+csum.Server.ObjectPuts < 0 {
+		t.Errorf("consume server stats: %+v", csum.Server)
+	}
+
+	// produce, text summary.
+	stdout.Reset()
+	stderr.Reset()
+	args = append([]string{"produce", "-duration", "1s", "-progress", "0"}, common...)
+	if code := Main(ctx, args, &stdout, &stderr); code != 0 {
+		t.Fatalf("bench produce exit %d\nstderr:\n%s", code, stderr.String())
+	}
+	for _, want := range []string{"records/s", "produce latency ms  p50", "PUTs/s", "commit txns/s"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("text summary lacks %q:\n%s", want, stdout.String())
+		}
+	}
+	if stderr.Len() != 0 {
+		t.Errorf("stderr with -progress 0: %s", stderr.String())
+	}
+}
+
+func TestMainUsage(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := Main(context.Background(), nil, &stdout, &stderr); code != 2 {
+		t.Errorf("no mode: exit %d, want 2", code)
+	}
+	if !strings.Contains(stderr.String(), "produce|consume|e2e") {
+		t.Errorf("usage missing: %s", stderr.String())
+	}
+	for _, args := range [][]string{
+		{"produce", "-acks", "1"}, // idempotence needs acks=all
+		{"produce", "-payload", "xml"},
+		{"e2e", "-partitions", "0"},
+		{"consume", "extra"},
+	} {
+		stderr.Reset()
+		if code := Main(context.Background(), args, &stdout, &stderr); code != 2 {
+			t.Errorf("%v: exit %d, want 2 (%s)", args, code, stderr.String())
+		}
+	}
+}
