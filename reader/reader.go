@@ -75,6 +75,12 @@ type partState struct {
 	logStart int64
 	hwm      int64
 	epoch    int32
+	// epochUpTo: every offset below it was committed in an epoch no higher
+	// than epoch. Batches at or above it are not served before the
+	// partition row is read again: the epoch may have gone up since, and a
+	// batch must never carry an epoch lower than the one it was committed
+	// in (consumers would take that for truncation).
+	epochUpTo int64
 	// chunks is a contiguous run of the partition's chunk index, in offset
 	// order. Elements are never modified in place; readers copy them out.
 	chunks  []metastore.Chunk
@@ -84,6 +90,7 @@ type partState struct {
 type partSnapshot struct {
 	logStart, hwm int64
 	epoch         int32
+	epochUpTo     int64
 }
 
 // New returns a Reader. cfg should have passed Validate.
@@ -127,11 +134,25 @@ func (r *Reader) Read(ctx context.Context, topicID uuid.UUID, partition int32, o
 			topicID, partition, offset, snap.logStart, snap.hwm, metastore.ErrOffsetOutOfRange)
 	}
 
+	if offset < snap.hwm && snap.epochUpTo < snap.hwm {
+		// Records committed since the epoch was read (a local commit or
+		// another node's notification): read the epoch again.
+		if snap, err = r.refresh(ctx, st); err != nil {
+			return res, fmt.Errorf("read %s/%d: %w", topicID, partition, err)
+		}
+	}
+	// end bounds what is served: records whose epoch is known. It is
+	// below the high watermark only when commits raced the refresh; the
+	// high watermark reported is then end, as if read a moment earlier, so
+	// that a long poll reads again at once rather than waiting past it.
+	end := min(snap.hwm, snap.epochUpTo)
+	res = Result{HighWatermark: max(end, offset), LogStartOffset: snap.logStart}
+
 	out := assembler{epoch: snap.epoch}
 	cur := offset
 	retried := false
 	full := false
-	for cur < snap.hwm && !full {
+	for cur < end && !full {
 		chunks, err := r.chunksFor(ctx, st, cur)
 		if err != nil {
 			return r.partial(res, out, fmt.Errorf("read %s/%d at %d: %w", topicID, partition, cur, err))
@@ -142,7 +163,7 @@ func (r *Reader) Read(ctx context.Context, topicID uuid.UUID, partition int32, o
 		progressed := false
 		for i := range chunks {
 			c := &chunks[i]
-			if c.BaseOffset >= snap.hwm || (out.size > 0 && out.size >= maxBytes) {
+			if c.BaseOffset >= end || (out.size > 0 && out.size >= maxBytes) {
 				full = true
 				break
 			}
@@ -173,7 +194,7 @@ func (r *Reader) Read(ctx context.Context, topicID uuid.UUID, partition int32, o
 			}
 			mark := out.mark()
 			werr := walk(c, data, cur, func(b *batchInfo, bstart, bend int64) bool {
-				if bstart >= snap.hwm {
+				if bstart >= end {
 					full = true
 					return false
 				}
@@ -286,7 +307,7 @@ func (r *Reader) existing(topicID uuid.UUID, partition int32) *partState {
 // fresh and offset is not above the cached high watermark.
 func (r *Reader) partition(ctx context.Context, st *partState, offset int64) (partSnapshot, error) {
 	st.mu.Lock()
-	snap := partSnapshot{logStart: st.logStart, hwm: st.hwm, epoch: st.epoch}
+	snap := st.snapshot()
 	fresh := st.loaded && r.now().Sub(st.fetched) < r.cfg.MetadataTTL
 	st.mu.Unlock()
 	if fresh && offset <= snap.hwm {
@@ -320,7 +341,13 @@ func (st *partState) update(p metastore.Partition, at time.Time) partSnapshot {
 	st.loaded = true
 	st.fetched = at
 	st.logStart = max(st.logStart, p.LogStartOffset)
-	st.epoch = max(st.epoch, p.LeaderEpoch)
+	if p.LeaderEpoch >= st.epoch {
+		// Offsets below the row's next offset were committed in its
+		// epoch or earlier ones. A row older than the cached epoch
+		// (read before a concurrent one) tells nothing new.
+		st.epoch = p.LeaderEpoch
+		st.epochUpTo = max(st.epochUpTo, p.NextOffset)
+	}
 	st.raise(p.NextOffset)
 	// Forget index rows wholly below the log start offset.
 	i := 0
@@ -328,7 +355,12 @@ func (st *partState) update(p metastore.Partition, at time.Time) partSnapshot {
 		i++
 	}
 	st.chunks = st.chunks[i:]
-	return partSnapshot{logStart: st.logStart, hwm: st.hwm, epoch: st.epoch}
+	return st.snapshot()
+}
+
+// snapshot copies the offsets and epoch. st.mu must be held.
+func (st *partState) snapshot() partSnapshot {
+	return partSnapshot{logStart: st.logStart, hwm: st.hwm, epoch: st.epoch, epochUpTo: st.epochUpTo}
 }
 
 // raise sets the high watermark to hwm if that is higher, and wakes the

@@ -19,7 +19,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/stratalog/strata/compactor"
 	"github.com/stratalog/strata/ingest"
+	"github.com/stratalog/strata/internal/cluster"
+	"github.com/stratalog/strata/internal/groups"
 	"github.com/stratalog/strata/internal/kafka"
 	"github.com/stratalog/strata/internal/objstore"
 	"github.com/stratalog/strata/metastore"
@@ -28,17 +31,30 @@ import (
 	"github.com/stratalog/strata/reader"
 )
 
+// Metastore is everything the roles need of the metastore; both backends
+// implement it.
+type Metastore interface {
+	metastore.Store
+	metastore.GroupStore
+	metastore.ClusterStore
+	metastore.CompactionStore
+}
+
 // App is one running strata process.
 type App struct {
 	cfg    Config
 	logger *slog.Logger
 	reg    *prometheus.Registry
+	roles  cluster.Role
 
-	store   metastore.Store
-	objects objstore.Store
-	reader  *reader.Reader
-	ingest  *ingest.Ingester
-	kafka   *kafka.Server
+	store     Metastore
+	objects   objstore.Store
+	reader    *reader.Reader
+	ingest    *ingest.Ingester
+	member    *cluster.Member
+	groups    *groups.Coordinator
+	compactor *compactor.Compactor
+	kafka     *kafka.Server
 
 	kafkaLn net.Listener
 	adminLn net.Listener
@@ -61,7 +77,7 @@ func NewLogger(cfg Config) *slog.Logger {
 
 // OpenMetastore opens the PostgreSQL metastore when a URL is configured,
 // else the SQLite file. Either applies pending migrations first.
-func OpenMetastore(ctx context.Context, cfg Config, logger *slog.Logger, reg prometheus.Registerer) (metastore.Store, error) {
+func OpenMetastore(ctx context.Context, cfg Config, logger *slog.Logger, reg prometheus.Registerer) (Metastore, error) {
 	if cfg.Postgres.URL != "" {
 		s, err := postgres.New(ctx, cfg.Postgres, logger, reg)
 		if err != nil {
@@ -85,7 +101,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *App, err erro
 	if logger == nil {
 		logger = NewLogger(cfg)
 	}
-	a := &App{cfg: cfg, logger: logger, reg: prometheus.NewRegistry()}
+	roles, err := cluster.ParseRoles(cfg.Roles)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, logger: logger, reg: prometheus.NewRegistry(), roles: roles}
 	defer func() {
 		if err != nil {
 			a.closeAll()
@@ -102,15 +122,47 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *App, err erro
 	}
 	a.objects = objstore.NewMetrics(objects, a.reg, backendName(cfg.Objects.URL))
 
+	// Every node has a reader: a node without the reader role sends
+	// fetches to reader nodes (KIP-392) but still serves the clients that
+	// cannot follow, and ListOffsets and OffsetForLeaderEpoch. Only ingest
+	// nodes build the produce path; the front door of the others answers
+	// Produce with NOT_LEADER_OR_FOLLOWER (see docs/cluster.md).
 	a.reader = reader.New(cfg.Reader, a.store, a.objects, logger, a.reg)
-	if a.ingest, err = ingest.New(cfg.Ingest, a.store, a.objects, a.reader, logger, a.reg); err != nil {
-		return nil, err
+	if roles.Has(cluster.RoleIngest) {
+		if a.ingest, err = ingest.New(cfg.Ingest, a.store, a.objects, a.reader, logger, a.reg); err != nil {
+			return nil, err
+		}
 	}
 
 	if a.kafkaLn, err = net.Listen("tcp", cfg.Kafka.ListenAddress); err != nil {
 		return nil, fmt.Errorf("kafka listener: %w", err)
 	}
-	a.kafka = kafka.NewServer(cfg.Kafka, kafka.Deps{Meta: a.store, Ingest: a.ingest, Reader: a.reader}, logger, a.reg)
+	// Every node registers the address clients must use to reach it.
+	if cfg.Kafka.AdvertisedAddress == "" {
+		cfg.Kafka.AdvertisedAddress = advertise(a.kafkaLn.Addr())
+	}
+	self, err := cluster.NodeFromAddr(cfg.Kafka.NodeID, cfg.Kafka.AdvertisedAddress, cfg.Kafka.Rack, roles)
+	if err != nil {
+		return nil, err
+	}
+	if a.member, err = cluster.New(cfg.Cluster, self, a.store, logger, a.reg); err != nil {
+		return nil, err
+	}
+	deps := kafka.Deps{Meta: a.store, Ingest: a.ingest, Reader: a.reader, Cluster: a.member.View()}
+	if roles.Has(cluster.RoleCoordinator) {
+		gcfg := cfg.Groups
+		gcfg.Owner = a.member.View().IsCoordinator
+		if a.groups, err = groups.New(gcfg, a.store, a.store, logger, a.reg); err != nil {
+			return nil, err
+		}
+		deps.Groups = a.groups
+	}
+	a.kafka = kafka.NewServer(cfg.Kafka, deps, logger, a.reg)
+	if roles.Has(cluster.RoleCompactor) {
+		if a.compactor, err = compactor.New(cfg.Compactor, a.store, a.objects, logger, a.reg); err != nil {
+			return nil, err
+		}
+	}
 
 	if cfg.AdminAddress != "" {
 		if a.adminLn, err = net.Listen("tcp", cfg.AdminAddress); err != nil {
@@ -119,6 +171,21 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *App, err erro
 		a.admin = &http.Server{Handler: a.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
 	}
 	return a, nil
+}
+
+// advertise turns a listener address into one clients can dial: a
+// wildcard host becomes the machine's host name.
+func advertise(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		if name, err := os.Hostname(); err == nil {
+			host = name
+		}
+	}
+	return net.JoinHostPort(host, port)
 }
 
 func backendName(url string) string {
@@ -146,7 +213,37 @@ func (a *App) Store() metastore.Store { return a.store }
 // connections, lets in-flight requests finish (a produce waits for its
 // commit), flushes and commits everything accepted, and closes the stores.
 func (a *App) Run(ctx context.Context) error {
-	errc := make(chan error, 2)
+	// Join the cluster before serving: Metadata needs the live brokers and
+	// the partition leaders.
+	if err := a.member.Start(ctx); err != nil {
+		a.closeAll()
+		return fmt.Errorf("join the cluster: %w", err)
+	}
+	errc := make(chan error, 3)
+	go func() {
+		<-a.member.Done()
+		if err := a.member.Err(); err != nil {
+			errc <- fmt.Errorf("cluster membership lost: %w", err)
+		}
+	}()
+	listenCtx, stopListen := context.WithCancel(context.Background())
+	defer stopListen()
+	compacted := make(chan struct{})
+	if a.compactor != nil {
+		// One compactor is active cluster-wide (a lease); the others wait.
+		go func() {
+			defer close(compacted)
+			if err := a.compactor.Run(listenCtx); err != nil {
+				a.logger.Warn("compactor stopped", "err", err)
+			}
+		}()
+	} else {
+		close(compacted)
+	}
+	if l, ok := a.store.(commitListener); ok {
+		// Commits of other nodes wake this node's long polls.
+		go a.listenCommits(listenCtx, l)
+	}
 	go func() {
 		if err := a.kafka.Serve(a.kafkaLn); err != nil && !errors.Is(err, kafka.ErrServerClosed) {
 			errc <- fmt.Errorf("kafka listener: %w", err)
@@ -160,7 +257,8 @@ func (a *App) Run(ctx context.Context) error {
 		}()
 	}
 	a.ready.Store(true)
-	a.logger.Info("strata is serving", "kafka", a.KafkaAddr().String(), "admin", addrString(a.AdminAddr()))
+	a.logger.Info("strata is serving", "kafka", a.KafkaAddr().String(), "admin", addrString(a.AdminAddr()),
+		"node", a.member.Self().ID, "roles", a.roles.String())
 
 	var runErr error
 	select {
@@ -169,6 +267,9 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	a.ready.Store(false)
 	a.logger.Info("shutting down")
+	// The compactor and the commit listener use the store: stop them first.
+	stopListen()
+	<-compacted
 	if err := a.Shutdown(30 * time.Second); err != nil && runErr == nil {
 		runErr = err
 	}
@@ -180,13 +281,23 @@ func (a *App) Shutdown(timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var errs []error
+	// Leave the cluster first, so that leaders and groups move to the
+	// other nodes at once instead of after a lease.
+	if err := a.member.Stop(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("leave the cluster: %w", err))
+	}
 	// In-flight produces finish as their segments commit: the ingest path
 	// keeps flushing while the front door drains.
 	if err := a.kafka.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("kafka shutdown: %w", err))
 	}
-	if err := a.ingest.Close(ctx); err != nil {
-		errs = append(errs, err)
+	if a.ingest != nil {
+		if err := a.ingest.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if a.groups != nil {
+		a.groups.Close()
 	}
 	if a.admin != nil {
 		if err := a.admin.Shutdown(ctx); err != nil {
@@ -201,6 +312,9 @@ func (a *App) Shutdown(timeout time.Duration) error {
 func (a *App) closeAll() {
 	if a.ingest != nil {
 		_ = a.ingest.Close(context.Background())
+	}
+	if a.groups != nil {
+		a.groups.Close()
 	}
 	if a.kafkaLn != nil {
 		a.kafkaLn.Close()
@@ -222,4 +336,31 @@ func addrString(a net.Addr) string {
 		return ""
 	}
 	return a.String()
+}
+
+// commitListener is the PostgreSQL metastore's notification of commits made
+// by any node.
+type commitListener interface {
+	ListenCommits(ctx context.Context, fn func([]postgres.HighWatermark)) error
+}
+
+// listenCommits feeds other nodes' commits to the reader's long polls until
+// ctx ends, reconnecting after errors. A missed notification only costs
+// latency: long polls also re-read high watermarks periodically.
+func (a *App) listenCommits(ctx context.Context, l commitListener) {
+	for ctx.Err() == nil {
+		err := l.ListenCommits(ctx, func(hws []postgres.HighWatermark) {
+			for _, hw := range hws {
+				a.reader.Notify(hw.TopicID, hw.Partition, hw.NextOffset)
+			}
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		a.logger.Warn("commit notifications interrupted", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
 }

@@ -8,7 +8,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
+	"github.com/stratalog/strata/internal/bench"
+	"github.com/stratalog/strata/internal/cli"
 	"github.com/stratalog/strata/metastore/postgres"
 )
 
@@ -21,6 +24,12 @@ Usage:
   strata serve     run a node against PostgreSQL and S3 (see -h for flags;
                    every flag can be set as STRATA_<FLAG> or in -config.file)
   strata migrate   apply the PostgreSQL metastore migrations and exit
+  strata topics    create, list, describe, alter and delete topics
+  strata produce   produce lines from stdin to a topic
+  strata consume   print a topic's records (alone or in a group)
+  strata groups    list, describe, reset and delete consumer groups
+  strata status    brokers, topics and leaders; node metrics with --admin
+  strata bench     produce|consume|e2e load test with a latency summary
   strata help      show this text
 `
 
@@ -38,6 +47,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runServe(ctx, args[1:], stderr)
 	case "migrate":
 		err = runMigrate(ctx, args[1:], stdout, stderr)
+	case "topics", "produce", "consume", "groups", "status":
+		return cli.Main(ctx, args, stdout, stderr)
+	case "bench":
+		return bench.Main(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -68,6 +81,9 @@ func DevDefaults(c *Config, dataDir string) {
 	c.Objects.URL = filepath.Join(dataDir, "objects")
 	c.SQLite.Path = filepath.Join(dataDir, "meta.db")
 	c.Postgres.URL = ""
+	// A restart right after a crash finds its own old registration still
+	// live for up to one lease: wait it out instead of failing.
+	c.Cluster.RegisterWait = c.Cluster.Lease + time.Second
 }
 
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -10,7 +10,10 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/stratalog/strata/compactor"
 	"github.com/stratalog/strata/ingest"
+	"github.com/stratalog/strata/internal/cluster"
+	"github.com/stratalog/strata/internal/groups"
 	"github.com/stratalog/strata/internal/kafka"
 	"github.com/stratalog/strata/internal/objstore"
 	"github.com/stratalog/strata/metastore/postgres"
@@ -21,12 +24,19 @@ import (
 // Config is the whole configuration of one strata process. Each part is
 // owned by its package; this struct only gathers them.
 type Config struct {
-	Kafka    kafka.Config    `yaml:"kafka"`
-	Ingest   ingest.Config   `yaml:"ingest"`
-	Reader   reader.Config   `yaml:"reader"`
-	Objects  objstore.Config `yaml:"objects"`
-	Postgres postgres.Config `yaml:"postgres"`
-	SQLite   sqlite.Config   `yaml:"sqlite"`
+	Kafka     kafka.Config     `yaml:"kafka"`
+	Ingest    ingest.Config    `yaml:"ingest"`
+	Reader    reader.Config    `yaml:"reader"`
+	Objects   objstore.Config  `yaml:"objects"`
+	Postgres  postgres.Config  `yaml:"postgres"`
+	SQLite    sqlite.Config    `yaml:"sqlite"`
+	Cluster   cluster.Config   `yaml:"cluster"`
+	Groups    groups.Config    `yaml:"groups"`
+	Compactor compactor.Config `yaml:"compactor"`
+
+	// Roles is the comma-separated list of roles this node runs: ingest,
+	// reader, coordinator, compactor, controller, or all.
+	Roles string `yaml:"roles"`
 
 	// AdminAddress is the host:port of the admin HTTP listener (/metrics,
 	// /healthz, /readyz, /debug/pprof). Empty disables it.
@@ -43,6 +53,10 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Objects.RegisterFlags(fs, "objstore.")
 	c.Postgres.RegisterFlags(fs)
 	c.SQLite.RegisterFlags(fs)
+	c.Cluster.RegisterFlags(fs)
+	c.Groups.RegisterFlags(fs)
+	c.Compactor.RegisterFlags(fs)
+	fs.StringVar(&c.Roles, "roles", "all", "roles of this node: all, or a comma-separated list of ingest, reader, coordinator, compactor, controller")
 	fs.StringVar(&c.AdminAddress, "admin.listen-address", ":9644", "host:port of the admin HTTP listener (metrics, health, pprof); empty disables it")
 	fs.StringVar(&c.LogLevel, "log.level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log.format", "text", "log format: text or json")
@@ -58,6 +72,12 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Reader.Validate(); err != nil {
 		return err
+	}
+	if err := c.Cluster.Validate(); err != nil {
+		return err
+	}
+	if _, err := cluster.ParseRoles(c.Roles); err != nil {
+		return fmt.Errorf("roles: %w", err)
 	}
 	if c.Objects.URL == "" {
 		return errors.New("objstore.url: required (s3://bucket or a directory)")

@@ -145,6 +145,36 @@ type strataOpts struct {
 	FlushInterval time.Duration
 	// Args are more command-line flags.
 	Args []string
+	// Shared, in serve mode, is the database and bucket of the cluster the
+	// process joins; nil gives it fresh ones.
+	Shared *serveData
+}
+
+// serveData is a PostgreSQL database and an object store bucket: what
+// strata serve processes of one cluster share.
+type serveData struct {
+	args []string // flags naming the bucket
+	env  []string // the metastore URL, as a deployment passes it
+}
+
+// newServeData provides a fresh database and bucket.
+func newServeData(t testing.TB) *serveData {
+	t.Helper()
+	pgURL := testenv.PostgresURL(t)
+	env := testenv.S3(t)
+	return &serveData{
+		// The metastore URL goes through the environment, as in a
+		// deployment where it carries a password.
+		env: []string{"STRATA_METASTORE_POSTGRES_URL=" + pgURL},
+		args: []string{
+			"-objstore.url", "s3://" + env.Bucket,
+			"-objstore.endpoint", env.Endpoint,
+			"-objstore.region", env.Region,
+			"-objstore.access-key-id", env.AccessKeyID,
+			"-objstore.secret-access-key", env.SecretAccessKey,
+			"-objstore.path-style=true",
+		},
+	}
 }
 
 // strata is a strata process under test and the data it keeps: restarting
@@ -176,19 +206,11 @@ func startStrata(t *testing.T, mode string, opts strataOpts) *strata {
 	case modeDev:
 		s.dataArgs = []string{"-data-dir", filepath.Join(t.TempDir(), "data")}
 	case modeServe:
-		pgURL := testenv.PostgresURL(t)
-		env := testenv.S3(t)
-		// The metastore URL goes through the environment, as in a
-		// deployment where it carries a password.
-		s.dataEnv = []string{"STRATA_METASTORE_POSTGRES_URL=" + pgURL}
-		s.dataArgs = []string{
-			"-objstore.url", "s3://" + env.Bucket,
-			"-objstore.endpoint", env.Endpoint,
-			"-objstore.region", env.Region,
-			"-objstore.access-key-id", env.AccessKeyID,
-			"-objstore.secret-access-key", env.SecretAccessKey,
-			"-objstore.path-style=true",
+		data := opts.Shared
+		if data == nil {
+			data = newServeData(t)
 		}
+		s.dataEnv, s.dataArgs = data.env, data.args
 	default:
 		t.Fatalf("unknown strata mode %q", mode)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/internal/cluster"
 	"github.com/stratalog/strata/metastore"
 	"github.com/stratalog/strata/reader"
 )
@@ -40,8 +41,14 @@ import (
 //     on without a session; an incremental one (any other epoch) is
 //     FETCH_SESSION_ID_NOT_FOUND, as Kafka answers for a session it does
 //     not hold.
-//   - PreferredReadReplica is -1; partitions without records carry an empty
-//     (not null) records field.
+//   - v11+: a partition this node should not serve to the client is
+//     answered with PreferredReadReplica set to the node that should, and
+//     no records (KIP-392): a reader-role node in the client's zone
+//     (client.rack, else "zone=NAME" in the client id), or any live reader
+//     when this node does not run the reader role. The client then fetches
+//     from that node, which serves it (-1). Otherwise PreferredReadReplica
+//     is -1. Partitions without records carry an empty (not null) records
+//     field.
 func init() {
 	// v0-v3 answer in the old message formats, which Strata does not
 	// convert to; they are advertised because librdkafka derives features
@@ -55,7 +62,7 @@ type fetchPart struct {
 	topicID  uuid.UUID
 	offset   int64
 	maxBytes int32
-	failed   bool  // answered with an error found before reading
+	failed   bool  // answered before reading: an error, or a preferred read replica
 	hwm      int64 // high watermark seen by the last read
 }
 
@@ -69,14 +76,16 @@ func (s *Server) handleFetch(_ context.Context, r *request) (Reply, error) {
 		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
 		return respond(resp)
 	}
-	return Reply{Later: func(ctx context.Context) kmsg.Response { return s.fetch(ctx, req) }}, nil
+	zone := cluster.ClientZone(req.Rack, r.clientID)
+	return Reply{Later: func(ctx context.Context) kmsg.Response { return s.fetch(ctx, req, zone) }}, nil
 }
 
 // fetch reads the request's partitions, waiting for MinBytes as allowed.
-func (s *Server) fetch(ctx context.Context, req *kmsg.FetchRequest) kmsg.Response {
+// zone is the client's zone, "" when it names none.
+func (s *Server) fetch(ctx context.Context, req *kmsg.FetchRequest, zone string) kmsg.Response {
 	start := time.Now()
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
-	parts := s.fetchPlan(ctx, req, resp)
+	parts := s.fetchPlan(ctx, req, resp, zone)
 	wait := time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond
 	if s.cfg.FetchMaxWait > 0 {
 		wait = min(wait, s.cfg.FetchMaxWait)
@@ -106,7 +115,7 @@ func (s *Server) fetch(ctx context.Context, req *kmsg.FetchRequest) kmsg.Respons
 
 // fetchPlan lays out the response and finds each partition's topic,
 // answering those that cannot be read.
-func (s *Server) fetchPlan(ctx context.Context, req *kmsg.FetchRequest, resp *kmsg.FetchResponse) []fetchPart {
+func (s *Server) fetchPlan(ctx context.Context, req *kmsg.FetchRequest, resp *kmsg.FetchResponse, zone string) []fetchPart {
 	var parts []fetchPart
 	resp.Topics = make([]kmsg.FetchResponseTopic, len(req.Topics))
 	for i, rt := range req.Topics {
@@ -140,10 +149,20 @@ func (s *Server) fetchPlan(ctx context.Context, req *kmsg.FetchRequest, resp *km
 					terr = err
 				}
 			}
-			if err != nil {
+			switch {
+			case err != nil:
 				sp.ErrorCode, _ = s.dataErrorCode("Fetch", err)
 				fp.failed = true
-			} else {
+			case req.Version >= 11:
+				fp.topicID = info.ID
+				if id := s.preferredReadReplica(metastore.PartitionKey{TopicID: info.ID, Partition: rp.Partition}, zone); id >= 0 {
+					// Answered now, without records: the client
+					// moves to that node.
+					sp.PreferredReadReplica = id
+					fp.failed = true
+					s.fetchRedirects.Inc()
+				}
+			default:
 				fp.topicID = info.ID
 			}
 			parts = append(parts, fp)

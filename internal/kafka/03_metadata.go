@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/internal/cluster"
 	"github.com/stratalog/strata/metastore"
 )
 
@@ -23,8 +24,13 @@ import (
 //   - Topics and their partitions come from the topic cache (see
 //     topicCache): this node's own changes show at once, other nodes'
 //     within Config.TopicCacheTTL.
-//   - This node is the only broker, the controller, and the leader and only
-//     replica of every partition; leader epochs come from the metastore.
+//   - Brokers are the live nodes of the cluster view, the controller the
+//     holder of the controller lease (this node when that one is not live).
+//     A partition's leader is the node the view gives the client's zone
+//     ("zone=NAME" in its client id; see cluster.View.LeaderFor), its
+//     epoch the larger of the view's and the metastore's. Replicas and ISR
+//     list the leader, then the other live reader nodes: any of them may be
+//     named a preferred read replica in Fetch.
 //   - Without ACLs every operation is authorized; v8+ report so when asked.
 func init() { register(kmsg.Metadata.Int16(), 0, 13, (*Server).handleMetadata) }
 
@@ -38,9 +44,14 @@ const (
 func (s *Server) handleMetadata(ctx context.Context, r *request) (Reply, error) {
 	req := r.msg.(*kmsg.MetadataRequest)
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
-	resp.Brokers = []kmsg.MetadataResponseBroker{s.metadataBroker()}
+	brokers := s.brokers()
+	resp.Brokers = make([]kmsg.MetadataResponseBroker, 0, len(brokers))
+	for _, n := range brokers {
+		resp.Brokers = append(resp.Brokers, metadataBroker(n))
+	}
 	resp.ClusterID = strPtr(s.cfg.ClusterID)
-	resp.ControllerID = s.cfg.NodeID
+	resp.ControllerID = s.controllerID(brokers)
+	view := metadataView{brokers: brokers, zone: cluster.ZoneFromClientID(r.clientID)}
 	if req.IncludeClusterAuthorizedOperations {
 		resp.AuthorizedOperations = clusterAuthorizedOps
 	}
@@ -70,7 +81,7 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (Reply, error) 
 				resp.Topics = append(resp.Topics, mt)
 				continue
 			}
-			resp.Topics = append(resp.Topics, s.metadataTopic(info, req))
+			resp.Topics = append(resp.Topics, s.metadataTopic(info, req, view))
 		}
 		return respond(resp)
 	}
@@ -97,7 +108,7 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (Reply, error) 
 				resp.Topics = append(resp.Topics, mt)
 				continue
 			}
-			resp.Topics = append(resp.Topics, s.metadataTopic(info, req))
+			resp.Topics = append(resp.Topics, s.metadataTopic(info, req, view))
 			continue
 		}
 		name := *rt.Topic
@@ -113,7 +124,7 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (Reply, error) 
 			resp.Topics = append(resp.Topics, mt)
 			continue
 		}
-		resp.Topics = append(resp.Topics, s.metadataTopic(info, req))
+		resp.Topics = append(resp.Topics, s.metadataTopic(info, req, view))
 	}
 	return respond(resp)
 }
@@ -140,40 +151,50 @@ func (s *Server) topicForMetadata(ctx context.Context, name string, autoCreate b
 	return s.topics.topicByName(ctx, name)
 }
 
+// metadataView is what a Metadata response reports of the cluster.
+type metadataView struct {
+	brokers []cluster.Node
+	zone    string // the client's zone, "" when it names none
+}
+
 // metadataTopic describes one topic and its partitions.
-func (s *Server) metadataTopic(info *topicInfo, req *kmsg.MetadataRequest) kmsg.MetadataResponseTopic {
+func (s *Server) metadataTopic(info *topicInfo, req *kmsg.MetadataRequest, view metadataView) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	mt.Topic = strPtr(info.Name)
 	mt.TopicID = info.ID
 	if req.IncludeTopicAuthorizedOperations {
 		mt.AuthorizedOperations = topicAuthorizedOps
 	}
-	replicas := []int32{s.cfg.NodeID}
 	mt.Partitions = make([]kmsg.MetadataResponseTopicPartition, 0, len(info.parts))
+	replicas := map[int32][]int32{} // by leader: shared by its partitions
 	for _, p := range info.parts {
 		if p.Partition < 0 {
 			continue
 		}
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = p.Partition
-		mp.Leader = s.cfg.NodeID
-		mp.LeaderEpoch = p.LeaderEpoch
-		mp.Replicas = replicas
-		mp.ISR = replicas
+		mp.Leader, mp.LeaderEpoch = s.partitionLeader(p, view.zone)
+		rs, ok := replicas[mp.Leader]
+		if !ok {
+			rs = readReplicas(mp.Leader, view.brokers)
+			replicas[mp.Leader] = rs
+		}
+		mp.Replicas = rs
+		mp.ISR = rs
 		mp.OfflineReplicas = []int32{}
 		mt.Partitions = append(mt.Partitions, mp)
 	}
 	return mt
 }
 
-func (s *Server) metadataBroker() kmsg.MetadataResponseBroker {
-	host, port := s.advertised()
+// metadataBroker describes node n.
+func metadataBroker(n cluster.Node) kmsg.MetadataResponseBroker {
 	b := kmsg.NewMetadataResponseBroker()
-	b.NodeID = s.cfg.NodeID
-	b.Host = host
-	b.Port = port
-	if s.cfg.Rack != "" {
-		b.Rack = strPtr(s.cfg.Rack)
+	b.NodeID = n.ID
+	b.Host = n.Host
+	b.Port = n.Port
+	if n.Rack != "" {
+		b.Rack = strPtr(n.Rack)
 	}
 	return b
 }

@@ -13,45 +13,59 @@ const (
 	coordinatorTxn   int8 = 1
 )
 
-// FindCoordinator v0-v5 (v4+ batch the keys): this node coordinates every
-// group. Transactions are not supported: a transactional id is
+// FindCoordinator v0-v5 (v4+ batch the keys). A group's coordinator is the
+// node the cluster view assigns it (this node when there is no view);
+// COORDINATOR_NOT_AVAILABLE, which clients retry, when no live node
+// coordinates groups. Transactions are not supported: a transactional id is
 // TRANSACTIONAL_ID_AUTHORIZATION_FAILED; other types are INVALID_REQUEST.
 func init() { register(kmsg.FindCoordinator.Int16(), 0, 5, (*Server).handleFindCoordinator) }
+
+// coordinatorAnswer is the answer for one key.
+type coordinatorAnswer struct {
+	node int32
+	host string
+	port int32
+	code int16
+	msg  *string
+}
 
 func (s *Server) handleFindCoordinator(_ context.Context, r *request) (Reply, error) {
 	req := r.msg.(*kmsg.FindCoordinatorRequest)
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
-	host, port := s.advertised()
-	find := func() (node int32, code int16, msg *string) {
-		switch req.CoordinatorType {
-		case coordinatorGroup:
-			return s.cfg.NodeID, 0, nil
-		case coordinatorTxn:
-			return -1, kerr.TransactionalIDAuthorizationFailed.Code, strPtr("transactions are not supported")
-		default:
-			return -1, kerr.InvalidRequest.Code, strPtr("unsupported coordinator type")
-		}
-	}
 	if req.Version < 4 {
-		node, code, msg := find()
-		resp.NodeID, resp.ErrorCode, resp.ErrorMessage = node, code, msg
-		if code == 0 {
-			resp.Host, resp.Port = host, port
-		} else {
-			resp.Port = -1
-		}
+		a := s.findCoordinator(req.CoordinatorType, req.CoordinatorKey)
+		resp.NodeID, resp.Host, resp.Port, resp.ErrorCode, resp.ErrorMessage = a.node, a.host, a.port, a.code, a.msg
 		return respond(resp)
 	}
 	for _, key := range req.CoordinatorKeys {
+		a := s.findCoordinator(req.CoordinatorType, key)
 		c := kmsg.NewFindCoordinatorResponseCoordinator()
 		c.Key = key
-		c.NodeID, c.ErrorCode, c.ErrorMessage = find()
-		if c.ErrorCode == 0 {
-			c.Host, c.Port = host, port
-		} else {
-			c.Port = -1
-		}
+		c.NodeID, c.Host, c.Port, c.ErrorCode, c.ErrorMessage = a.node, a.host, a.port, a.code, a.msg
 		resp.Coordinators = append(resp.Coordinators, c)
 	}
 	return respond(resp)
+}
+
+// findCoordinator answers one key of a FindCoordinator request.
+func (s *Server) findCoordinator(typ int8, key string) coordinatorAnswer {
+	fail := func(code *kerr.Error, msg string) coordinatorAnswer {
+		return coordinatorAnswer{node: -1, port: -1, code: code.Code, msg: strPtr(msg)}
+	}
+	switch typ {
+	case coordinatorGroup:
+	case coordinatorTxn:
+		return fail(kerr.TransactionalIDAuthorizationFailed, "transactions are not supported")
+	default:
+		return fail(kerr.InvalidRequest, "unsupported coordinator type")
+	}
+	if s.cluster == nil {
+		host, port := s.advertised()
+		return coordinatorAnswer{node: s.cfg.NodeID, host: host, port: port}
+	}
+	n, ok := s.cluster.CoordinatorFor(key)
+	if !ok {
+		return fail(kerr.CoordinatorNotAvailable, "no live node coordinates groups")
+	}
+	return coordinatorAnswer{node: n.ID, host: n.Host, port: n.Port}
 }

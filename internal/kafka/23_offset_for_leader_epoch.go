@@ -11,15 +11,17 @@ import (
 
 // OffsetForLeaderEpoch v0-v4, which consumers use to detect log truncation
 // after a leader change (KIP-320). Strata's log is never truncated: the
-// metastore orders every commit, whichever node made it. The partitions'
-// epochs and high watermarks are read from the metastore.
+// metastore orders every commit, whichever node made it, and keeps each
+// partition's leader epoch history (the offset at which each epoch began).
 //
 //   - CurrentLeaderEpoch (v2+) is checked as in Fetch.
 //   - A requested epoch equal to the partition's answers the high
-//     watermark. An older one answers the high watermark too: there is no
-//     epoch history yet, and the high watermark is never below an offset a
-//     consumer has read, so the consumer sees no truncation. (Kafka would
-//     answer the first offset of the next epoch.)
+//     watermark; an older one answers the largest epoch at or below it and
+//     the offset where the next epoch began, as Kafka's leader epoch cache
+//     does (metastore.ResolveEpochEnd). Every batch a consumer read carries
+//     an epoch no lower than the one it was committed in, so the end offset
+//     of that epoch is never below what the consumer read: it sees no
+//     truncation.
 //   - A newer epoch than the partition's can only come from a fresher view
 //     of it elsewhere: UNKNOWN_LEADER_EPOCH, which consumers retry, rather
 //     than Kafka's undefined epoch (-1, -1), which franz-go reads as a
@@ -59,10 +61,14 @@ func (s *Server) handleOffsetForLeaderEpoch(ctx context.Context, r *request) (Re
 				case rp.LeaderEpoch > part.LeaderEpoch:
 					err = errorf(kerr.UnknownLeaderEpoch, "leader epoch %d of partition %d is newer than %d", rp.LeaderEpoch, part.Partition, part.LeaderEpoch)
 				default:
-					sp.LeaderEpoch, sp.EndOffset = rp.LeaderEpoch, part.NextOffset
+					var end metastore.EpochEnd
+					end, err = s.meta.OffsetForLeaderEpoch(ctx, info.ID, rp.Partition, rp.LeaderEpoch)
+					if err == nil {
+						sp.LeaderEpoch, sp.EndOffset = end.Epoch, end.EndOffset
+					}
 				}
 			}
-			sp.ErrorCode = s.errorCode("OffsetForLeaderEpoch", err)
+			sp.ErrorCode, _ = s.dataErrorCode("OffsetForLeaderEpoch", err)
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)

@@ -7,7 +7,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// DescribeCluster v0-v2: this node is the only broker and the controller.
+// DescribeCluster v0-v2: the live brokers and the controller, as Metadata
+// reports them.
 // Asking for the controllers' endpoints (EndpointType 2) is
 // UNSUPPORTED_ENDPOINT_TYPE, as a Kafka broker answers.
 func init() { register(kmsg.DescribeCluster.Int16(), 0, 2, (*Server).handleDescribeCluster) }
@@ -22,14 +23,19 @@ func (s *Server) handleDescribeCluster(_ context.Context, r *request) (Reply, er
 		return respond(resp)
 	}
 	resp.ClusterID = s.cfg.ClusterID
-	resp.ControllerID = s.cfg.NodeID
-	mb := s.metadataBroker()
-	b := kmsg.NewDescribeClusterResponseBroker()
-	b.NodeID = mb.NodeID
-	b.Host = mb.Host
-	b.Port = mb.Port
-	b.Rack = mb.Rack
-	resp.Brokers = []kmsg.DescribeClusterResponseBroker{b}
+	brokers := s.brokers()
+	resp.ControllerID = s.controllerID(brokers)
+	resp.Brokers = make([]kmsg.DescribeClusterResponseBroker, 0, len(brokers))
+	for _, n := range brokers {
+		b := kmsg.NewDescribeClusterResponseBroker()
+		b.NodeID = n.ID
+		b.Host = n.Host
+		b.Port = n.Port
+		if n.Rack != "" {
+			b.Rack = strPtr(n.Rack)
+		}
+		resp.Brokers = append(resp.Brokers, b)
+	}
 	if req.IncludeClusterAuthorizedOperations {
 		resp.ClusterAuthorizedOperations = clusterAuthorizedOps
 	}

@@ -45,6 +45,16 @@ func TestApiVersionsNegotiated(t *testing.T) {
 		kmsg.CreatePartitions:        {0, 3},
 		kmsg.IncrementalAlterConfigs: {0, 1},
 		kmsg.DescribeCluster:         {0, 2},
+		kmsg.OffsetCommit:            {0, 10},
+		kmsg.OffsetFetch:             {0, 10},
+		kmsg.JoinGroup:               {0, 9},
+		kmsg.Heartbeat:               {0, 4},
+		kmsg.LeaveGroup:              {0, 5},
+		kmsg.SyncGroup:               {0, 5},
+		kmsg.DescribeGroups:          {0, 6},
+		kmsg.ListGroups:              {0, 5},
+		kmsg.DeleteGroups:            {0, 3},
+		kmsg.OffsetDelete:            {0, 0},
 	}
 	for key, mm := range want {
 		lo, hi, ok := v.KeyVersions(key.Int16())

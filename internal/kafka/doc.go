@@ -31,18 +31,23 @@
 //
 // # The data path
 //
-// Produce (v3-v13) hands record batches to the produce path (Deps.Ingest),
-// and Fetch (v4-v18), ListOffsets (v0-v11) and OffsetForLeaderEpoch
+// Produce (v0-v13) hands record batches to the produce path (Deps.Ingest),
+// and Fetch (v0-v18), ListOffsets (v0-v11) and OffsetForLeaderEpoch
 // (v0-v4) read through the reader (Deps.Reader); DeleteRecords (v0-v2)
-// needs only the metastore. A server built without Ingest or Reader
+// needs only the metastore. The consumer-group APIs (OffsetCommit,
+// OffsetFetch, JoinGroup, Heartbeat, LeaveGroup, SyncGroup, DescribeGroups,
+// ListGroups, DeleteGroups, OffsetDelete) go to Deps.Groups; a connection's
+// group requests reach the coordinator one at a time, in order. A server built without Ingest or Reader
 // neither serves nor advertises the APIs that need them: a client asking
 // for one anyway has its connection closed, as for any unknown API.
 //
-//   - Produce starts at v3 and Fetch at v4, the first versions that carry
-//     v2 record batches (magic 2), the only format stored; clients that
-//     negotiate versions from ApiVersions (kafka-python picks its message
-//     format from them) therefore send magic 2. Magic 0 or 1 records are
-//     refused with UNSUPPORTED_FOR_MESSAGE_FORMAT.
+//   - Only v2 record batches (magic 2) are stored: Produce v3+ and Fetch
+//     v4+. Produce v0-v2 and Fetch v0-v3 are advertised all the same,
+//     because librdkafka enables gzip, snappy and lz4 only for brokers whose
+//     ranges overlap them, and answered UNSUPPORTED_FOR_MESSAGE_FORMAT on
+//     every partition; magic 0 or 1 batches in a newer request get the same
+//     error. Keyless records on a topic with cleanup.policy=compact are
+//     INVALID_RECORD.
 //   - Each partition of a Produce request succeeds or fails on its own. The
 //     batches are handed to the produce path while the request is read, so
 //     a connection's requests keep their order in every partition; the wait
@@ -70,9 +75,10 @@
 //   - Leader epochs come from the metastore; a partition's epoch changes
 //     only when its leadership moves. A client's CurrentLeaderEpoch above
 //     ours is UNKNOWN_LEADER_EPOCH (retriable), below it
-//     FENCED_LEADER_EPOCH. OffsetForLeaderEpoch answers the high watermark
-//     for the current and any older epoch: the log is never truncated, and
-//     there is no epoch history yet.
+//     FENCED_LEADER_EPOCH. OffsetForLeaderEpoch answers from the epoch
+//     history the controller records at each leader move: the end offset of
+//     an older epoch is the start of the next, the current epoch ends at the
+//     high watermark. The log is never truncated.
 //   - ListOffsets -3 (max timestamp) is found from the chunk index's
 //     per-chunk largest timestamps, then the record through the reader; see
 //     02_list_offsets.go for its limits.
@@ -90,11 +96,11 @@
 //
 // Choices where Kafka's behaviour does not carry over:
 //
-//   - This node is reported as the only broker, the controller, the group
-//     coordinator, and the leader and only replica of every partition
-//     (leader epochs come from the metastore). Data durability comes from
-//     the object store, so replication factors are accepted and ignored and
-//     topics report one replica.
+//   - Brokers, the controller, partition leaders and group coordinators come
+//     from the cluster view (Deps.Cluster, see internal/cluster); without
+//     one this node is the whole cluster. Each partition reports its leader
+//     as its only replica: durability comes from the object store, so
+//     replication factors are accepted and ignored.
 //   - Topics are created synchronously, so an auto-created topic's
 //     partitions are in the very Metadata response that created it.
 //   - Transactions are not supported: FindCoordinator for a transactional id

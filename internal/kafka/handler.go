@@ -54,6 +54,7 @@ type needs uint8
 const (
 	needIngest needs = 1 << iota
 	needReader
+	needGroups
 )
 
 // registry holds the APIs registered by the init functions of the files
@@ -85,10 +86,11 @@ type handlerTable map[int16]apiHandler
 
 // newHandlerTable copies the registry, leaving out the APIs whose
 // collaborators are missing.
-func newHandlerTable(haveIngest, haveReader bool) handlerTable {
+func newHandlerTable(haveIngest, haveReader, haveGroups bool) handlerTable {
 	t := make(handlerTable, len(registry))
 	for k, h := range registry {
-		if h.needs&needIngest != 0 && !haveIngest || h.needs&needReader != 0 && !haveReader {
+		if h.needs&needIngest != 0 && !haveIngest || h.needs&needReader != 0 && !haveReader ||
+			h.needs&needGroups != 0 && !haveGroups {
 			continue
 		}
 		t[k] = h

@@ -133,13 +133,15 @@ func newDataPath(t testing.TB, store *sqlite.Store, logger *slog.Logger) (*inges
 func startServer(t testing.TB, opts ...any) *testServer {
 	t.Helper()
 	cfg := testConfig(t)
-	withData := true
+	withData, withGroups := true, true
 	for _, o := range opts {
 		switch f := o.(type) {
 		case func(*Config):
 			f(&cfg)
 		case noDataPath:
 			withData = false
+		case noGroups:
+			withGroups = false
 		}
 	}
 	store := newTestStore(t)
@@ -158,6 +160,9 @@ func startServer(t testing.TB, opts ...any) *testServer {
 	if withData {
 		ts.ingest, ts.reader = newDataPath(t, store, logger)
 		deps.Ingest, deps.Reader = ts.ingest, ts.reader
+	}
+	if withGroups {
+		deps.Groups = newTestGroups(t, store, logger)
 	}
 	s := NewServer(cfg, deps, logger, prometheus.NewRegistry())
 	for _, o := range opts {

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stratalog/strata/ingest"
+	"github.com/stratalog/strata/internal/cluster"
 	"github.com/stratalog/strata/metastore"
 	"github.com/stratalog/strata/reader"
 )
@@ -38,6 +39,7 @@ type MetaStore interface {
 	DeleteRecords(ctx context.Context, topicID uuid.UUID, partition int32, offset int64) (int64, error)
 	ChunksFrom(ctx context.Context, topicID uuid.UUID, partition int32, offset int64, limit int) ([]metastore.Chunk, error)
 	ChunkForTimestamp(ctx context.Context, topicID uuid.UUID, partition int32, ts int64) (metastore.Chunk, bool, error)
+	OffsetForLeaderEpoch(ctx context.Context, topicID uuid.UUID, partition int32, epoch int32) (metastore.EpochEnd, error)
 }
 
 // Ingester is the produce path; *ingest.Ingester implements it.
@@ -59,23 +61,34 @@ type Deps struct {
 	// Meta is required.
 	Meta MetaStore
 	// Ingest serves Produce. When nil, Produce is not served (nor
-	// advertised in ApiVersions).
+	// advertised in ApiVersions). When Cluster says this node does not run
+	// the ingest role, Produce is answered NOT_LEADER_OR_FOLLOWER instead.
 	Ingest Ingester
 	// Reader serves Fetch, ListOffsets and OffsetForLeaderEpoch. When nil,
 	// they are not served.
 	Reader Reader
+	// Groups serves the consumer-group APIs. When nil, they are not served.
+	Groups GroupCoordinator
+	// Cluster tells the live brokers, partition leaders and group
+	// coordinators. When nil, this node is the whole cluster.
+	Cluster ClusterView
 }
 
 // Server serves the Kafka protocol on any number of listeners.
 type Server struct {
 	cfg      Config
 	meta     MetaStore
-	ingest   Ingester // nil: Produce not served
-	reader   Reader   // nil: the fetch APIs not served
+	ingest   Ingester         // nil: Produce not served
+	reader   Reader           // nil: the fetch APIs not served
+	groups   GroupCoordinator // nil: the group APIs not served
+	cluster  ClusterView      // nil: a single-node cluster
 	topics   *topicCache
 	log      *slog.Logger
 	metrics  *metrics
 	handlers handlerTable
+
+	// fetchRedirects counts fetch partitions sent to another node (KIP-392).
+	fetchRedirects prometheus.Counter
 
 	// baseCtx is the parent of every connection's context; cancelled when
 	// Shutdown gives up waiting.
@@ -106,21 +119,36 @@ func NewServer(cfg Config, deps Deps, logger *slog.Logger, reg prometheus.Regist
 	if isNil(deps.Reader) {
 		deps.Reader = nil
 	}
+	if isNil(deps.Groups) {
+		deps.Groups = nil
+	}
+	if isNil(deps.Cluster) {
+		deps.Cluster = nil
+	}
+	if deps.Cluster != nil && !deps.Cluster.Self().Roles.Has(cluster.RoleIngest) {
+		// Still served, so that clients with stale metadata are sent to a
+		// leader rather than failing on an API the broker lacks.
+		deps.Ingest = notIngest{node: deps.Cluster.Self().ID}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := newMetrics(reg)
 	s := &Server{
-		cfg:        cfg,
-		meta:       deps.Meta,
-		ingest:     deps.Ingest,
-		reader:     deps.Reader,
-		topics:     newTopicCache(deps.Meta, cfg.TopicCacheTTL, m),
-		log:        logger.With("component", "kafka"),
-		metrics:    m,
-		handlers:   newHandlerTable(deps.Ingest != nil, deps.Reader != nil),
-		baseCtx:    ctx,
-		baseCancel: cancel,
-		listeners:  map[net.Listener]struct{}{},
-		conns:      map[*conn]struct{}{},
+		cfg:      cfg,
+		meta:     deps.Meta,
+		ingest:   deps.Ingest,
+		reader:   deps.Reader,
+		groups:   deps.Groups,
+		cluster:  deps.Cluster,
+		topics:   newTopicCache(deps.Meta, cfg.TopicCacheTTL, m),
+		log:      logger.With("component", "kafka"),
+		metrics:  m,
+		handlers: newHandlerTable(deps.Ingest != nil, deps.Reader != nil, deps.Groups != nil),
+
+		fetchRedirects: newFetchRedirects(reg),
+		baseCtx:        ctx,
+		baseCancel:     cancel,
+		listeners:      map[net.Listener]struct{}{},
+		conns:          map[*conn]struct{}{},
 	}
 	if cfg.AdvertisedAddress != "" {
 		if host, port, err := splitAdvertised(cfg.AdvertisedAddress); err == nil {

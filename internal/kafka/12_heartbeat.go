@@ -1,0 +1,20 @@
+package kafka
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Heartbeat v0-v4: keeps a member's session alive; REBALANCE_IN_PROGRESS
+// tells it to rejoin.
+func init() {
+	registerNeeding(kmsg.Heartbeat.Int16(), 0, 4, needGroups, (*Server).handleHeartbeat)
+}
+
+func (s *Server) handleHeartbeat(_ context.Context, r *request) (Reply, error) {
+	req := r.msg.(*kmsg.HeartbeatRequest)
+	return s.groupReply(r, func(ctx context.Context, g GroupCoordinator) kmsg.Response {
+		return g.Heartbeat(ctx, req)
+	})
+}

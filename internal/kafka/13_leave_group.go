@@ -1,0 +1,19 @@
+package kafka
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// LeaveGroup v0-v5 (v3+ name several members, by member or instance id).
+func init() {
+	registerNeeding(kmsg.LeaveGroup.Int16(), 0, 5, needGroups, (*Server).handleLeaveGroup)
+}
+
+func (s *Server) handleLeaveGroup(_ context.Context, r *request) (Reply, error) {
+	req := r.msg.(*kmsg.LeaveGroupRequest)
+	return s.groupReply(r, func(ctx context.Context, g GroupCoordinator) kmsg.Response {
+		return g.LeaveGroup(ctx, req)
+	})
+}
