@@ -1,19 +1,10 @@
 package client_test
 
 import (
-	"bytes"
-	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/stratalog/strata/internal/testenv"
 )
@@ -44,7 +35,7 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(tmp)
-	strataBin, err = buildStrata(tmp)
+	strataBin, err = testenv.BuildStrata(tmp)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "client tests need a strata binary: %v\n", err)
 		return 1
@@ -63,139 +54,23 @@ func runMain(m *testing.M) int {
 	return code
 }
 
-// buildStrata returns $STRATA_BINARY, or builds ./cmd/strata into dir.
-func buildStrata(dir string) (string, error) {
-	if p := os.Getenv("STRATA_BINARY"); p != "" {
-		return filepath.Abs(p)
-	}
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	out := filepath.Join(dir, "strata")
-	cmd := exec.Command("go", "build", "-o", out, "./cmd/strata")
-	cmd.Dir = root
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/strata: %w\n%s", err, b)
-	}
-	return out, nil
-}
+// strataProc is a strata started by startStrata.
+type strataProc struct{ *testenv.Strata }
 
-// strataProc is a running strata process.
-type strataProc struct {
-	KafkaAddr string
-	AdminAddr string
-
-	cmd  *exec.Cmd
-	log  *syncBuffer
-	done chan struct{}
-}
-
-// startStrata runs `strata <mode> <args>` on free ports of 127.0.0.1 with a
-// 10ms flush interval and waits until /readyz answers.
-func startStrata(tmp, mode string, args ...string) (*strataProc, error) {
-	kafka, err := freeAddr()
+// startStrata runs `strata <mode> <args>` in dir on free ports of 127.0.0.1
+// with a 10ms flush interval and waits until /readyz answers.
+func startStrata(dir, mode string, args ...string) (*strataProc, error) {
+	args = append(append([]string{mode}, args...), "-ingest.flush-interval", "10ms")
+	s, err := testenv.StartStrata(strataBin, dir, args...)
 	if err != nil {
 		return nil, err
 	}
-	admin, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	args = append([]string{mode}, args...)
-	args = append(args,
-		"-kafka.listen-address", kafka,
-		"-admin.listen-address", admin,
-		"-ingest.flush-interval", "10ms",
-	)
-	p := &strataProc{KafkaAddr: kafka, AdminAddr: admin, log: new(syncBuffer), done: make(chan struct{})}
-	p.cmd = exec.Command(strataBin, args...)
-	p.cmd.Dir = tmp
-	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-	setPdeathsig(p.cmd)
-	if err := p.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start strata %s: %w", mode, err)
-	}
-	go func() { p.cmd.Wait(); close(p.done) }()
-	if err := p.waitReady(60 * time.Second); err != nil {
-		p.stop()
-		return nil, fmt.Errorf("strata %s: %w\n%s", mode, err, p.logTail())
-	}
-	return p, nil
+	return &strataProc{s}, nil
 }
 
-func (p *strataProc) waitReady(timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	url := "http://" + p.AdminAddr + "/readyz"
-	var last error
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(body))
-		}
-		last = err
-		select {
-		case <-p.done:
-			return errors.New("exited during start-up")
-		case <-ctx.Done():
-			return fmt.Errorf("not ready after %v: %v", timeout, last)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
+// stop ends the process; its error does not matter to the tests.
+func (p *strataProc) stop() { _ = p.Stop() }
 
-func (p *strataProc) stop() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-p.done:
-	case <-time.After(15 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
+func (p *strataProc) logTail() string { return p.LogTail() }
 
-func (p *strataProc) logTail() string {
-	b := p.log.Bytes()
-	if len(b) > 32<<10 {
-		b = b[len(b)-32<<10:]
-	}
-	return string(b)
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) Bytes() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]byte(nil), s.b.Bytes()...)
-}
+func freeAddr() (string, error) { return testenv.FreeAddr() }

@@ -4,13 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
-	"net/http"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,71 +14,23 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// startStrataDev builds ./cmd/strata, runs `strata dev` on random loopback
-// ports with flush interval flush, and returns its Kafka and admin addresses.
+// startStrataDev builds ./cmd/strata (or takes $STRATA_BINARY), runs
+// `strata dev` on free loopback ports with flush interval flush, and returns
+// its Kafka and admin addresses. It is stopped when the test ends.
 func startStrataDev(t *testing.T, flush time.Duration) (kafkaAddr, adminAddr string) {
 	t.Helper()
-	root, err := testenv.RepoRoot()
+	dir := t.TempDir()
+	bin, err := testenv.BuildStrata(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "strata")
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	build := exec.Command(gobin, "build", "-o", bin, "./cmd/strata")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/strata: %v\n%s", err, out)
-	}
-	kafkaAddr, adminAddr = freeAddr(t), freeAddr(t)
-	var log bytes.Buffer
-	cmd := exec.Command(bin, "dev", "-data-dir", filepath.Join(dir, "data"),
-		"-kafka.listen-address", kafkaAddr, "-admin.listen-address", adminAddr,
+	s, err := testenv.StartStrata(bin, dir, "dev", "-data-dir", filepath.Join(dir, "data"),
 		"-ingest.flush-interval", flush.String(), "-log.level", "warn")
-	cmd.Stdout, cmd.Stderr = &log, &log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get("http://" + adminAddr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return kafkaAddr, adminAddr
-			}
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("strata dev exited: %v\n%s", err, log.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("strata dev not ready after 60s\n%s", log.String())
-		}
-	}
+	t.Cleanup(func() { _ = s.Stop() })
+	return s.KafkaAddr, s.AdminAddr
 }
 
 func TestBenchAgainstStrataDev(t *testing.T) {
