@@ -43,6 +43,30 @@ func (s *Server) groupReply(r *request, call func(ctx context.Context, g GroupCo
 	if r.conn != nil {
 		client.Host = clientHost(r.conn.nc.RemoteAddr())
 	}
+	return s.groupReplyQueued(r, client, call, true)
+}
+
+// groupOverview serves a read-only view of the groups (ListGroups,
+// DescribeGroups) without waiting behind the connection's earlier group
+// requests: a JoinGroup or OffsetCommit held during a rebalance must not
+// stall an overview that changes nothing.
+func (s *Server) groupOverview(r *request, call func(ctx context.Context, g GroupCoordinator) kmsg.Response) (Reply, error) {
+	if s.groups == nil {
+		return Reply{}, errNoGroups
+	}
+	client := groups.Client{ID: r.clientID}
+	if r.conn != nil {
+		client.Host = clientHost(r.conn.nc.RemoteAddr())
+	}
+	return s.groupReplyQueued(r, client, call, false)
+}
+
+func (s *Server) groupReplyQueued(r *request, client groups.Client, call func(ctx context.Context, g GroupCoordinator) kmsg.Response, ordered bool) (Reply, error) {
+	if !ordered {
+		return Reply{Later: func(ctx context.Context) kmsg.Response {
+			return call(groups.WithClient(ctx, client), s.groups)
+		}}, nil
+	}
 	prev, done := groupOrder.push(r.conn)
 	return Reply{Later: func(ctx context.Context) kmsg.Response {
 		defer groupOrder.pop(r.conn, done)

@@ -15,7 +15,7 @@ func init() {
 
 func (s *Server) handleDescribeGroups(_ context.Context, r *request) (Reply, error) {
 	req := r.msg.(*kmsg.DescribeGroupsRequest)
-	return s.groupReply(r, func(ctx context.Context, g GroupCoordinator) kmsg.Response {
+	return s.groupOverview(r, func(ctx context.Context, g GroupCoordinator) kmsg.Response {
 		return g.DescribeGroups(ctx, req)
 	})
 }

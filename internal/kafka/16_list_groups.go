@@ -14,7 +14,7 @@ func init() {
 
 func (s *Server) handleListGroups(_ context.Context, r *request) (Reply, error) {
 	req := r.msg.(*kmsg.ListGroupsRequest)
-	return s.groupReply(r, func(ctx context.Context, g GroupCoordinator) kmsg.Response {
+	return s.groupOverview(r, func(ctx context.Context, g GroupCoordinator) kmsg.Response {
 		return g.ListGroups(ctx, req)
 	})
 }
