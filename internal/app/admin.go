@@ -10,7 +10,8 @@ import (
 )
 
 // adminHandler serves /metrics, /healthz (the process is up), /readyz (it
-// serves Kafka and reaches its metastore) and /debug/pprof.
+// serves Kafka and reaches its metastore), /v1/status (the node registry,
+// leaders per node and compaction figures, as JSON) and /debug/pprof.
 func (a *App) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
@@ -30,6 +31,7 @@ func (a *App) adminHandler() http.Handler {
 		}
 		w.Write([]byte("ready\n"))
 	})
+	mux.Handle("/v1/status", statusHandler(a.store, a.cfg.Cluster.Lease))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

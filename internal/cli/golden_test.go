@@ -37,7 +37,16 @@ type step struct {
 	args   []string
 	stdin  string
 	code   int // expected exit code
+	// filter, when set, normalises what normalise leaves volatile.
+	filter func(string) string
+	// before, when set, runs before the command, with the admin URL of
+	// the test's strata dev.
+	before func(t *testing.T, admin string)
 }
+
+// adminURL in a step's args stands for the admin URL of the test's strata
+// dev.
+const adminURL = "ADMIN_URL"
 
 var (
 	reUUID          = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
@@ -84,8 +93,16 @@ func runGolden(t *testing.T, steps []step, addrs map[string]string) {
 		addrs = map[string]string{}
 	}
 	addrs[d.KafkaAddr] = "BROKER"
+	addrs["http://"+d.AdminAddr] = adminURL
 	for _, s := range steps {
-		stdout, stderr, code := runCLIEnv(t, map[string]string{"STRATA_BROKERS": d.KafkaAddr}, s.stdin, s.args...)
+		args := make([]string, len(s.args))
+		for i, a := range s.args {
+			args[i] = strings.ReplaceAll(a, adminURL, "http://"+d.AdminAddr)
+		}
+		if s.before != nil {
+			s.before(t, "http://"+d.AdminAddr)
+		}
+		stdout, stderr, code := runCLIEnv(t, map[string]string{"STRATA_BROKERS": d.KafkaAddr}, s.stdin, args...)
 		var b strings.Builder
 		fmt.Fprintf(&b, "$ strata %s\n", shellJoin(s.args))
 		if s.stdin != "" {
@@ -93,6 +110,9 @@ func runGolden(t *testing.T, steps []step, addrs map[string]string) {
 		}
 		fmt.Fprintf(&b, "--- exit %d\n--- stdout\n%s--- stderr\n%s", code, stdout, stderr)
 		got := normalise(b.String(), addrs)
+		if s.filter != nil {
+			got = s.filter(got)
+		}
 		path := filepath.Join("testdata", s.golden+".golden")
 		if code != s.code {
 			t.Errorf("strata %s: exit %d, want %d\n%s", strings.Join(s.args, " "), code, s.code, got)
@@ -198,7 +218,50 @@ func TestGoldenStatus(t *testing.T) {
 		{golden: "status-setup", args: []string{"topics", "create", "t", "--partitions", "4"}},
 		{golden: "status", args: []string{"status"}},
 		{golden: "status-json", args: []string{"status", "--output", "json"}},
+		{golden: "status-admin", args: []string{"status", "--admin", adminURL}, filter: normaliseStatus, before: waitLeaders},
+		{golden: "status-admin-json", args: []string{"status", "--admin", adminURL, "--output", "json"}, filter: normaliseStatus},
 	}, nil)
+}
+
+var (
+	reAge         = regexp.MustCompile(`\S+ ago +`)
+	reJSONSeconds = regexp.MustCompile(`"(heartbeat_age_seconds|lag_seconds)": [0-9.e+-]+`)
+	reMetricTable = regexp.MustCompile(`(?s)METRIC +VALUE\n.*?(--- stderr)`)
+	reJSONMetrics = regexp.MustCompile(`(?s)"metrics": \{.*?\n    \}`)
+)
+
+// waitLeaders waits until the controller has assigned a leader to every
+// partition, which it does a poll after the topic is created.
+func waitLeaders(t *testing.T, admin string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for {
+		reg, err := readRegistry(ctx, admin)
+		if err == nil && reg.Partitions > 0 && reg.Leaderless == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("partitions still without an assigned leader: %v", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// normaliseStatus hides what `strata status --admin` shows that changes
+// from run to run: heartbeat ages, lags and the node's metrics.
+func normaliseStatus(s string) string {
+	s = reAge.ReplaceAllStringFunc(s, func(m string) string {
+		r := "<age> ago"
+		if len(r) < len(m) {
+			r += strings.Repeat(" ", len(m)-len(r))
+		}
+		return r
+	})
+	s = reJSONSeconds.ReplaceAllString(s, `"$1": <seconds>`)
+	s = reMetricTable.ReplaceAllString(s, "METRIC  VALUE\n<metrics>\n$1")
+	return reJSONMetrics.ReplaceAllString(s, `"metrics": "<metrics>"`)
 }
 
 func TestGoldenErrors(t *testing.T) {

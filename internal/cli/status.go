@@ -3,23 +3,25 @@ package cli
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/stratalog/strata/client"
 )
 
-// registryNote says what status cannot show yet.
-const registryNote = "node registry (zones, heartbeats, roles) is not reported by this Strata version; " +
-	"the brokers above are what the Kafka protocol shows"
+// registryNote says where the node registry is reported.
+const registryNote = "the brokers above are what the Kafka protocol shows; " +
+	"pass --admin http://host:9644 for the node registry (zones, roles, heartbeats), leaders per node and compaction figures"
 
 func (e *env) status(args []string) error {
 	fs := e.flags("status", "status [--admin http://host:9644]")
-	admin := fs.String("admin", "", "admin HTTP address of a node (http://host:9644): also show its readiness and metrics")
+	admin := fs.String("admin", "", "admin HTTP address of a node (http://host:9644): also show the node registry, compaction figures and the node's readiness and metrics")
 	if _, err := e.parse(fs, args); err != nil {
 		return err
 	}
@@ -34,10 +36,15 @@ func (e *env) status(args []string) error {
 	if err != nil {
 		return err
 	}
-	var node *nodeStatus
+	var (
+		node *nodeStatus
+		reg  *registryStatus
+	)
 	if *admin != "" {
-		node, err = readNode(ctx, *admin)
-		if err != nil {
+		if reg, err = readRegistry(ctx, *admin); err != nil {
+			return err
+		}
+		if node, err = readNode(ctx, *admin); err != nil {
 			return err
 		}
 	}
@@ -45,7 +52,12 @@ func (e *env) status(args []string) error {
 		if cl.Brokers == nil {
 			cl.Brokers = []client.Broker{}
 		}
-		out := map[string]any{"cluster": cl, "node_registry": registryNote}
+		out := map[string]any{"cluster": cl}
+		if reg == nil {
+			out["node_registry"] = registryNote
+		} else {
+			out["registry"] = reg
+		}
 		if node != nil {
 			out["node"] = node
 		}
@@ -60,11 +72,13 @@ func (e *env) status(args []string) error {
 		rows = append(rows, []string{strconv.Itoa(int(b.ID)), fmt.Sprintf("%s:%d", b.Host, b.Port), orDash(b.Rack), strconv.Itoa(b.Leaders)})
 	}
 	e.table([]string{"BROKER", "ADDRESS", "RACK", "LEADERS"}, rows)
-	fmt.Fprintln(e.stdout)
-	fmt.Fprintf(e.stdout, "Note: %s.\n", registryNote)
-	if node == nil {
+	if reg == nil {
+		fmt.Fprintln(e.stdout)
+		fmt.Fprintf(e.stdout, "Note: %s.\n", registryNote)
 		return nil
 	}
+	fmt.Fprintln(e.stdout)
+	e.printRegistry(reg)
 	fmt.Fprintln(e.stdout)
 	e.fields("Node", node.URL, "Ready", node.Readiness)
 	fmt.Fprintln(e.stdout)
@@ -89,6 +103,169 @@ func (e *env) status(args []string) error {
 	return nil
 }
 
+// printRegistry writes the nodes, leaders per node and compaction figures.
+func (e *env) printRegistry(reg *registryStatus) {
+	controller := "none"
+	if reg.Controller.NodeID >= 0 {
+		controller = fmt.Sprintf("%d (term %d)", reg.Controller.NodeID, reg.Controller.Term)
+	}
+	e.fields("Registry", reg.URL, "Controller", controller,
+		"Nodes", strconv.Itoa(len(reg.Nodes)),
+		"Partitions", fmt.Sprintf("%d (%d without an assigned leader)", reg.Partitions, reg.Leaderless))
+	fmt.Fprintln(e.stdout)
+	rows := make([][]string, 0, len(reg.Nodes))
+	seen := make(map[string]bool)
+	for _, n := range reg.Nodes {
+		id := strconv.Itoa(int(n.ID))
+		seen[id] = true
+		roles := strings.Join(n.Roles, ",")
+		if n.Controller {
+			roles += " (controller)"
+		}
+		rows = append(rows, []string{id, n.Address, orDash(n.Rack), orDash(roles),
+			formatAge(n.HeartbeatAge) + " ago", yesNo(n.Live), strconv.Itoa(reg.LeadersByNode[id])})
+	}
+	// Partitions led by nodes that are not in the registry any more.
+	for _, id := range sortedKeys(reg.LeadersByNode) {
+		if !seen[id] {
+			rows = append(rows, []string{id, "-", "-", "-", "-", "no", strconv.Itoa(reg.LeadersByNode[id])})
+		}
+	}
+	e.table([]string{"NODE", "ADDRESS", "ZONE", "ROLES", "HEARTBEAT", "LIVE", "LEADERS"}, rows)
+	fmt.Fprintln(e.stdout)
+	comp := reg.Compaction
+	rows = rows[:0]
+	for _, l := range comp.Levels {
+		rows = append(rows, []string{strconv.Itoa(int(l.Level)), strconv.FormatInt(l.Objects, 10),
+			strconv.FormatInt(l.Bytes, 10), strconv.FormatInt(l.Unreferenced, 10)})
+	}
+	rows = append(rows, []string{"total", strconv.FormatInt(comp.Objects, 10), strconv.FormatInt(comp.Bytes, 10), ""})
+	e.table([]string{"LEVEL", "OBJECTS", "BYTES", "UNREFERENCED"}, rows)
+	fmt.Fprintln(e.stdout)
+	lag := "none (no unmerged level-0 chunk)"
+	if comp.OldestLevel0 != nil {
+		lag = fmt.Sprintf("%s (oldest level-0 chunk committed %s)", formatAge(comp.Lag), comp.OldestLevel0.UTC().Format(time.RFC3339))
+	}
+	e.fields("Chunk rows", fmt.Sprintf("%d (at most %d in one partition)", comp.ChunkRows, comp.MaxPartitionChunkRows),
+		"Level-0 backlog", fmt.Sprintf("%d chunks", comp.Level0Chunks),
+		"Compaction lag", lag)
+}
+
+// registryStatus is the body of a node's GET /v1/status.
+type registryStatus struct {
+	URL        string    `json:"url"`
+	Now        time.Time `json:"now"`
+	Controller struct {
+		NodeID    int32     `json:"node_id"`
+		Term      int64     `json:"term"`
+		ExpiresAt time.Time `json:"expires_at"`
+	} `json:"controller"`
+	LeadersVersion int64            `json:"leaders_version"`
+	Nodes          []registryNode   `json:"nodes"`
+	Partitions     int              `json:"partitions"`
+	Leaderless     int              `json:"leaderless"`
+	LeadersByNode  map[string]int   `json:"leaders_by_node"`
+	Compaction     compactionStatus `json:"compaction"`
+}
+
+type registryNode struct {
+	ID            int32     `json:"id"`
+	Address       string    `json:"address"`
+	Rack          string    `json:"rack"`
+	Roles         []string  `json:"roles"`
+	RegisteredAt  time.Time `json:"registered_at"`
+	LastHeartbeat time.Time `json:"last_heartbeat"`
+	HeartbeatAge  float64   `json:"heartbeat_age_seconds"`
+	ExpiresAt     time.Time `json:"expires_at"`
+	Live          bool      `json:"live"`
+	Controller    bool      `json:"controller"`
+	Leaders       int       `json:"leaders"`
+}
+
+type levelStatus struct {
+	Level        int16 `json:"level"`
+	Objects      int64 `json:"objects"`
+	Bytes        int64 `json:"bytes"`
+	Unreferenced int64 `json:"unreferenced"`
+}
+
+type compactionStatus struct {
+	Levels                []levelStatus `json:"levels"`
+	Objects               int64         `json:"objects"`
+	Bytes                 int64         `json:"bytes"`
+	ChunkRows             int64         `json:"chunk_rows"`
+	MaxPartitionChunkRows int64         `json:"max_partition_chunk_rows"`
+	Level0Chunks          int64         `json:"level0_chunks"`
+	OldestLevel0          *time.Time    `json:"oldest_level0"`
+	Lag                   float64       `json:"lag_seconds"`
+}
+
+// readRegistry reads GET base/v1/status.
+func readRegistry(ctx context.Context, base string) (*registryStatus, error) {
+	base = adminBase(base)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/status", nil)
+	if err != nil {
+		return nil, usagef("--admin %q: %v", base, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("admin endpoint %s: %w; is it the node's -admin.listen-address?", base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		msg := strings.TrimSpace(string(body))
+		if resp.StatusCode == http.StatusNotFound {
+			msg = "this Strata version does not report the node registry"
+		}
+		return nil, fmt.Errorf("admin endpoint %s/v1/status: %s: %s", base, resp.Status, msg)
+	}
+	reg := &registryStatus{}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 32<<20)).Decode(reg); err != nil {
+		return nil, fmt.Errorf("admin endpoint %s/v1/status: %w", base, err)
+	}
+	reg.URL = base
+	if reg.Nodes == nil {
+		reg.Nodes = []registryNode{}
+	}
+	if reg.LeadersByNode == nil {
+		reg.LeadersByNode = map[string]int{}
+	}
+	if reg.Compaction.Levels == nil {
+		reg.Compaction.Levels = []levelStatus{}
+	}
+	return reg, nil
+}
+
+// adminBase is the admin URL without a trailing slash, http:// by default.
+func adminBase(base string) string {
+	base = strings.TrimRight(base, "/")
+	if !strings.Contains(base, "://") {
+		base = "http://" + base
+	}
+	return base
+}
+
+// formatAge writes seconds as a duration rounded to 100ms (to 1s from a
+// minute on).
+func formatAge(sec float64) string {
+	d := time.Duration(sec * float64(time.Second))
+	if d < 0 {
+		d = 0
+	}
+	if d >= time.Minute {
+		return d.Round(time.Second).String()
+	}
+	return d.Round(100 * time.Millisecond).String()
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
 // nodeStatus is what a node's admin HTTP endpoint tells.
 type nodeStatus struct {
 	URL       string             `json:"url"`
@@ -98,10 +275,7 @@ type nodeStatus struct {
 }
 
 func readNode(ctx context.Context, base string) (*nodeStatus, error) {
-	base = strings.TrimRight(base, "/")
-	if !strings.Contains(base, "://") {
-		base = "http://" + base
-	}
+	base = adminBase(base)
 	n := &nodeStatus{URL: base}
 	get := func(path string) (*http.Response, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
