@@ -60,7 +60,11 @@ type strataProc struct{ *testenv.Strata }
 // startStrata runs `strata <mode> <args>` in dir on free ports of 127.0.0.1
 // with a 10ms flush interval and waits until /readyz answers.
 func startStrata(dir, mode string, args ...string) (*strataProc, error) {
-	args = append(append([]string{mode}, args...), "-ingest.flush-interval", "10ms")
+	// No compactor role: several tests produce records with fixed 2025
+	// timestamps, which time-based retention (7 days by default) would
+	// delete while the test still reads them.
+	args = append(append([]string{mode}, args...), "-ingest.flush-interval", "10ms",
+		"-roles", "ingest,reader,coordinator,controller")
 	s, err := testenv.StartStrata(strataBin, dir, args...)
 	if err != nil {
 		return nil, err
