@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -33,6 +34,7 @@ func TestRoundTrip(t *testing.T) {
 		{name: "no chunks", level: Level0},
 		{name: "one chunk", level: Level0, chunks: workload(1, 1, 20<<10)},
 		{name: "many chunks", level: Level0, chunks: workload(2, 100, 400<<10)},
+		{name: "several encoders", level: Level0, chunks: workload(5, 64, 6<<20)},
 		{name: "empty data", level: Level0, chunks: []ChunkInput{
 			{TopicID: topic(1), Partition: 0, BaseOffset: -1},
 			{TopicID: topic(1), Partition: 1, BaseOffset: -1, Batches: 1, Records: 1, Data: bytes.Repeat([]byte{7}, 61)},
@@ -113,6 +115,23 @@ func TestRoundTrip(t *testing.T) {
 				t.Errorf("DecodeFooterTail with a byte too few: %v, want ErrTruncated", err)
 			}
 		})
+	}
+}
+
+// TestEncodeParallelSameBytes: an object compressed by several goroutines
+// is byte for byte the object one goroutine writes.
+func TestEncodeParallelSameBytes(t *testing.T) {
+	chunks := workload(6, 64, 6<<20)
+	prev := runtime.GOMAXPROCS(1)
+	one, oneInfos, err := Encode(Level0, chunks)
+	runtime.GOMAXPROCS(4)
+	four, fourInfos, err2 := Encode(Level0, chunks)
+	runtime.GOMAXPROCS(prev)
+	if err != nil || err2 != nil {
+		t.Fatalf("Encode: %v, %v", err, err2)
+	}
+	if !bytes.Equal(one, four) || !slices.Equal(oneInfos, fourInfos) {
+		t.Fatalf("objects differ: %d bytes with 1 encoder, %d with 4", len(one), len(four))
 	}
 }
 
