@@ -53,16 +53,21 @@ func jsonRecord(rng *rand.Rand, i int) []byte {
 func BenchmarkIngestAppend(b *testing.B) {
 	for _, flush := range []time.Duration{250 * time.Millisecond, 50 * time.Millisecond} {
 		for _, producers := range []int{64, 1024} {
-			b.Run(fmt.Sprintf("flush=%v/inflight=%d", flush, producers), func(b *testing.B) { benchIngest(b, flush, producers, false) })
+			b.Run(fmt.Sprintf("flush=%v/inflight=%d", flush, producers), func(b *testing.B) { benchIngest(b, flush, producers, 0) })
 		}
 	}
-	// Adaptive batching: seal as soon as the previous upload finished.
-	for _, producers := range []int{1, 64, 1024} {
-		b.Run(fmt.Sprintf("adaptive/inflight=%d", producers), func(b *testing.B) { benchIngest(b, 250*time.Millisecond, producers, true) })
+	// Adaptive batching: seal as soon as the previous upload finished,
+	// within a budget of PUTs per second.
+	for _, budget := range []float64{ingest.Defaults().MaxPutsPerSecond, 20} {
+		for _, producers := range []int{1, 64, 1024} {
+			b.Run(fmt.Sprintf("adaptive=%g/inflight=%d", budget, producers), func(b *testing.B) { benchIngest(b, 250*time.Millisecond, producers, budget) })
+		}
 	}
 }
 
-func benchIngest(b *testing.B, flush time.Duration, producers int, adaptive bool) {
+// benchIngest runs one load; a positive budget selects adaptive batching
+// with that many PUTs per second.
+func benchIngest(b *testing.B, flush time.Duration, producers int, budget float64) {
 	ctx := context.Background()
 	store, err := postgres.New(ctx, postgres.Config{URL: testenv.PostgresURL(b), MaxConns: 8}, nil, prometheus.NewRegistry())
 	if err != nil {
@@ -81,7 +86,9 @@ func benchIngest(b *testing.B, flush time.Duration, producers int, adaptive bool
 	commits := &countingCommitter{Store: store}
 	cfg := ingest.Defaults()
 	cfg.FlushInterval = flush
-	cfg.Adaptive = adaptive
+	if budget > 0 {
+		cfg.Adaptive, cfg.MaxPutsPerSecond = true, budget
+	}
 	ing, err := ingest.New(cfg, commits, puts, nil, nil, prometheus.NewRegistry())
 	if err != nil {
 		b.Fatal(err)

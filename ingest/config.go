@@ -43,7 +43,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.CommitTimeout, "ingest.commit-timeout", 15*time.Second, "timeout of one segment commit")
 	fs.StringVar(&c.KeyPrefix, "ingest.key-prefix", "", "prefix of the object keys this node writes")
 	fs.BoolVar(&c.Adaptive, "ingest.adaptive", false, "seal the open segment as soon as the previous upload finished, within ingest.max-puts-per-second")
-	fs.Float64Var(&c.MaxPutsPerSecond, "ingest.max-puts-per-second", 20, "in adaptive mode, the most segment PUTs per second this node makes")
+	fs.Float64Var(&c.MaxPutsPerSecond, "ingest.max-puts-per-second", 100, "in adaptive mode, the most segment PUTs per second this node makes")
 }
 
 // Defaults returns a Config with the flag defaults.

@@ -237,6 +237,11 @@ func (i *Ingester) Enqueue(ctx context.Context, parts []PartitionRecords) (*Pend
 	}
 	seg.pendings = append(seg.pendings, p)
 	switch {
+	case seg.bytes >= i.cfg.SegmentMaxBytes && i.cfg.Adaptive:
+		// A full segment is sealed at once in both modes, but adaptive
+		// mode's PUT budget is a cap: the segment keeps filling (within
+		// the memory budget) until the budget allows its PUT.
+		i.sealSoonLocked()
 	case seg.bytes >= i.cfg.SegmentMaxBytes:
 		i.sealLocked()
 	case i.cfg.Adaptive && i.uploading == 0:
@@ -248,10 +253,11 @@ func (i *Ingester) Enqueue(ctx context.Context, parts []PartitionRecords) (*Pend
 	return p, nil
 }
 
-// sealSoonLocked is adaptive batching: with no upload in flight the open
-// segment is sealed now, unless that would exceed Config.MaxPutsPerSecond;
-// then at the earliest time the budget allows (never later than the flush
-// interval). i.mu must be held and the open segment not empty.
+// sealSoonLocked is adaptive batching: the open segment is sealed now,
+// unless that would exceed Config.MaxPutsPerSecond; then at the earliest
+// time the budget allows (never later than the flush interval). Callers
+// seal this way when no upload is in flight or the segment is full.
+// i.mu must be held and the open segment not empty.
 func (i *Ingester) sealSoonLocked() {
 	seg := i.open
 	wait := time.Until(i.nextSeal)
