@@ -290,7 +290,7 @@ func (c *conn) writeLoop() {
 			return
 		}
 		sl.resp.SetVersion(sl.version)
-		buf = appendResponse(buf[:0], sl.corr, sl.resp)
+		buf = appendResponse(responseBuffer(buf, responseSizeHint(sl.resp)), sl.corr, sl.resp)
 		c.armWriteDeadline()
 		if _, err := bw.Write(buf); err != nil {
 			c.s.metrics.requests.WithLabelValues(api, resultAborted).Inc()
@@ -299,9 +299,7 @@ func (c *conn) writeLoop() {
 			return
 		}
 		c.lastWrite.Store(time.Now().UnixNano())
-		if cap(buf) > 1<<20 {
-			buf = nil // do not hold a large response's buffer for the connection's life
-		}
+		buf = releaseResponseBuffer(buf) // no connection holds a large buffer for its life
 		result := sl.result
 		if result == "" {
 			result = resultOK

@@ -497,3 +497,40 @@ func TestCheckTopicConfig(t *testing.T) {
 		t.Errorf("null value: %v", err)
 	}
 }
+
+// TestResponseSizeHint: a fetch response is encoded into a buffer sized by
+// its hint without growing it, whatever the version.
+func TestResponseSizeHint(t *testing.T) {
+	for _, version := range []int16{4, 11, 12, 13, 16} {
+		resp := kmsg.NewPtrFetchResponse()
+		resp.SetVersion(version)
+		for ti := range 3 {
+			rt := kmsg.NewFetchResponseTopic()
+			rt.Topic = fmt.Sprintf("topic-%d", ti)
+			rt.TopicID = [16]byte{byte(ti + 1)}
+			for p := range 64 {
+				rp := kmsg.NewFetchResponseTopicPartition()
+				rp.Partition = int32(p)
+				rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = 1<<40, 1<<40, 1<<39
+				rp.CurrentLeader.LeaderID, rp.CurrentLeader.LeaderEpoch = 7, 9
+				rp.DivergingEpoch.Epoch, rp.DivergingEpoch.EndOffset = 3, 1<<33
+				rp.AbortedTransactions = make([]kmsg.FetchResponseTopicPartitionAbortedTransaction, p%3)
+				rp.RecordBatches = make([]byte, 1000*p)
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		hint := responseSizeHint(resp)
+		buf := responseBuffer(nil, hint)
+		out := appendResponse(buf, 1, resp)
+		if len(out) > hint || cap(out) != cap(buf) {
+			t.Errorf("v%d: hint %d, encoded %d bytes: the buffer grew", version, hint, len(out))
+		}
+		if len(out) < hint*99/100 {
+			t.Errorf("v%d: hint %d is more than 1%% above the encoded %d bytes", version, hint, len(out))
+		}
+	}
+	if got := responseSizeHint(kmsg.NewPtrMetadataResponse()); got != 0 {
+		t.Errorf("metadata response hint %d, want 0", got)
+	}
+}
