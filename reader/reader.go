@@ -271,6 +271,9 @@ func (a *assembler) bytes() []byte {
 	if a.size == 0 {
 		return nil
 	}
+	if b, ok := a.inPlace(); ok {
+		return b
+	}
 	out := make([]byte, 0, a.size)
 	for _, p := range a.picks {
 		n := len(out)
@@ -281,6 +284,30 @@ func (a *assembler) bytes() []byte {
 		}
 	}
 	return out
+}
+
+// inPlace returns the read as one slice of the cached bytes, without a
+// copy, when no batch needs its header rewritten and the batches follow
+// one another in the same chunk (a read from a level-1 chunk). The slice's
+// capacity ends with it, so an append to it can never write into the cache.
+func (a *assembler) inPlace() ([]byte, bool) {
+	first := a.picks[0].batch
+	end := len(first)
+	for n, p := range a.picks {
+		if p.rewrite || len(p.batch) == 0 {
+			return nil, false
+		}
+		if n == 0 {
+			continue
+		}
+		// p follows the previous batches in memory when the first
+		// batch's backing array, extended, reaches p's first byte.
+		if cap(first) < end+len(p.batch) || &first[:end+1][end] != &p.batch[0] {
+			return nil, false
+		}
+		end += len(p.batch)
+	}
+	return first[:end:end], true
 }
 
 // state returns the partition's state, creating it empty.

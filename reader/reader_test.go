@@ -978,3 +978,39 @@ func BenchmarkReadCached(b *testing.B) {
 		}
 	}
 }
+
+// TestAssemblerInPlace: batches that follow one another in a level-1 chunk
+// are served as a slice of the cached bytes; anything else is copied, and
+// the cache is never written through the result.
+func TestAssemblerInPlace(t *testing.T) {
+	chunk := []byte("aaaabbbbbbcccdd")
+	cached := bytes.Clone(chunk)
+	var a assembler
+	a.add(chunk[4:10], 0, false)
+	a.add(chunk[10:13], 0, false)
+	got := a.bytes()
+	if string(got) != "bbbbbbccc" || &got[0] != &chunk[4] {
+		t.Fatalf("contiguous level-1 batches: %q, copied: %v", got, &got[0] != &chunk[4])
+	}
+	if cap(got) != len(got) {
+		t.Fatalf("in-place result has capacity %d past its %d bytes", cap(got), len(got))
+	}
+	_ = append(got, 'x') // must reallocate, not overwrite "d"
+	if !bytes.Equal(chunk, cached) {
+		t.Fatalf("cache written through the result: %q", chunk)
+	}
+
+	var gap assembler
+	gap.add(chunk[0:4], 0, false)
+	gap.add(chunk[10:13], 0, false)
+	if got := gap.bytes(); string(got) != "aaaaccc" || &got[0] == &chunk[0] {
+		t.Fatalf("batches with a gap: %q (must be a copy)", got)
+	}
+	level0 := make([]byte, 2*recordbatch.HeaderSize)
+	var l0 assembler
+	l0.add(level0[:recordbatch.HeaderSize], 0, true)
+	l0.add(level0[recordbatch.HeaderSize:], 0, true)
+	if got := l0.bytes(); &got[0] == &level0[0] {
+		t.Fatal("a level-0 batch, whose header is rewritten, was not copied")
+	}
+}
