@@ -134,20 +134,14 @@ func (c *Compactor) readChunks(ctx context.Context, chunks []metastore.Chunk) ([
 }
 
 func (c *Compactor) readChunk(ctx context.Context, ch *metastore.Chunk) (chunkData, error) {
-	if ch.Start < 0 || ch.Length <= 0 || ch.RawLength < 0 || ch.RawLength > c.cfg.MaxMergeRawBytes {
-		return chunkData{}, fmt.Errorf("%w: object %s: chunk of %d bytes at %d, %d decoded", ErrCorrupt, ch.ObjectKey, ch.Length, ch.Start, ch.RawLength)
+	if ch.Start < 0 || ch.Length <= 0 || ch.RawLength < 0 || ch.RawLength > c.cfg.MaxMergeRawBytes ||
+		(ch.ObjectSize > 0 && ch.Start+ch.Length > ch.ObjectSize) {
+		return chunkData{}, fmt.Errorf("%w: object %s of %d bytes: chunk of %d bytes at %d, %d decoded", ErrCorrupt, ch.ObjectKey, ch.ObjectSize, ch.Length, ch.Start, ch.RawLength)
 	}
-	rctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
-	compressed, err := c.objects.GetRange(rctx, ch.ObjectKey, ch.Start, ch.Length)
-	cancel()
+	compressed, err := c.fetchChunk(ctx, ch)
 	if err != nil {
-		if errors.Is(err, objstore.ErrNotFound) || errors.Is(err, objstore.ErrInvalidRange) {
-			// A committed chunk whose bytes are gone: never rewrite around it.
-			return chunkData{}, fmt.Errorf("%w: object %s range %d+%d: %w", ErrCorrupt, ch.ObjectKey, ch.Start, ch.Length, err)
-		}
-		return chunkData{}, fmt.Errorf("get object %s range %d+%d: %w", ch.ObjectKey, ch.Start, ch.Length, err)
+		return chunkData{}, err
 	}
-	c.m.readBytes.Add(float64(len(compressed)))
 	raw, err := segment.DecodeChunk(compressed, ch.RawLength)
 	if err != nil {
 		return chunkData{}, fmt.Errorf("%w: object %s at %d: %w", ErrCorrupt, ch.ObjectKey, ch.Start, err)
@@ -160,4 +154,79 @@ func (c *Compactor) readChunk(ctx context.Context, ch *metastore.Chunk) (chunkDa
 		return chunkData{}, err
 	}
 	return chunkData{batches: bs, raw: int64(len(raw))}, nil
+}
+
+// fetchChunk returns a chunk's compressed bytes: kept by the round's shared
+// reads, cut from its whole level-0 object, or from a ranged GET.
+func (c *Compactor) fetchChunk(ctx context.Context, ch *metastore.Chunk) ([]byte, error) {
+	sr := c.shared
+	if sr == nil || ch.Level != 0 {
+		return c.getRange(ctx, ch)
+	}
+	for {
+		data, h, wait := sr.lookup(ch)
+		switch {
+		case data != nil:
+			return data, nil
+		case wait != nil:
+			select {
+			case <-wait:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		case h == byWhole:
+			return c.getWhole(ctx, sr, ch)
+		default:
+			return c.getRange(ctx, ch)
+		}
+	}
+}
+
+// getRange reads one chunk with a ranged GET.
+func (c *Compactor) getRange(ctx context.Context, ch *metastore.Chunk) ([]byte, error) {
+	rctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	compressed, err := c.objects.GetRange(rctx, ch.ObjectKey, ch.Start, ch.Length)
+	cancel()
+	c.m.gets.WithLabelValues("range").Inc()
+	if err != nil {
+		if errors.Is(err, objstore.ErrNotFound) || errors.Is(err, objstore.ErrInvalidRange) {
+			// A committed chunk whose bytes are gone: never rewrite around it.
+			return nil, fmt.Errorf("%w: object %s range %d+%d: %w", ErrCorrupt, ch.ObjectKey, ch.Start, ch.Length, err)
+		}
+		return nil, fmt.Errorf("get object %s range %d+%d: %w", ch.ObjectKey, ch.Start, ch.Length, err)
+	}
+	c.m.readBytes.Add(float64(len(compressed)))
+	return compressed, nil
+}
+
+// getWhole GETs ch's whole object, hands the chunks other partitions of the
+// wave need to sr, and returns ch's bytes. The footer only says which bytes
+// to keep: every chunk is still checked by DecodeChunk when it is decoded.
+func (c *Compactor) getWhole(ctx context.Context, sr *sharedReads, ch *metastore.Chunk) ([]byte, error) {
+	var obj []byte
+	var footer *segment.Footer
+	defer func() { sr.landed(ch, obj, footer) }()
+	rctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	got, err := c.objects.Get(rctx, ch.ObjectKey)
+	cancel()
+	c.m.gets.WithLabelValues("whole").Inc()
+	if err != nil {
+		if errors.Is(err, objstore.ErrNotFound) {
+			return nil, fmt.Errorf("%w: object %s: %w", ErrCorrupt, ch.ObjectKey, err)
+		}
+		return nil, fmt.Errorf("get object %s: %w", ch.ObjectKey, err)
+	}
+	c.m.readBytes.Add(float64(len(got)))
+	if int64(len(got)) != ch.ObjectSize {
+		return nil, fmt.Errorf("%w: object %s is %d bytes, index says %d", ErrCorrupt, ch.ObjectKey, len(got), ch.ObjectSize)
+	}
+	obj = got
+	if f, err := segment.DecodeFooter(obj); err != nil {
+		// The chunk asked for does not need the footer; the others are
+		// read with ranged GETs, and checked then.
+		c.logger.Warn("level-0 object footer unreadable", "object", ch.ObjectKey, "err", err)
+	} else {
+		footer = &f
+	}
+	return obj[ch.Start : ch.Start+ch.Length], nil
 }

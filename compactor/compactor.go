@@ -5,8 +5,9 @@
 //     partition's log start offset, and chunk rows wholly below the log
 //     start (after retention or DeleteRecords) are dropped;
 //  2. merges: the level-0 chunks of a partition (written by ingest, many
-//     partitions per object) are rewritten into level-1 objects of one
-//     partition, with absolute offsets in every batch header and skipped
+//     partitions per object), once they reach Config.MinLevel0Bytes or
+//     MaxLevel0Age (or MinLevel0Chunks), are rewritten into level-1 objects
+//     of one partition, with absolute offsets in every batch header and skipped
 //     batches left out, and the chunk index swapped in one metastore
 //     transaction that checks the replaced rows are unchanged. Topics with
 //     cleanup.policy=compact also lose superseded records on the way;
@@ -103,6 +104,7 @@ type Compactor struct {
 	lastOrphans time.Time
 	lastStats   time.Time
 	dropped     map[metastore.PartitionKey]int64 // log start of the last drop per partition
+	shared      *sharedReads                     // set during the merges of a round; nil: ranged GETs only
 }
 
 // New returns a compactor. reg may be nil.

@@ -42,8 +42,9 @@ func TestMergeKeepsEveryRecord(t *testing.T) {
 	c, reg := e.compactor(cfg, nil)
 	st := runOnce(t, c)
 	after := e.layout(tp)
-	t.Logf("before: %d level-0 objects, %d chunk rows (max %d per partition, %d skipped batches); after: %d objects (%d level 0), %d chunk rows (max %d per partition); %d records; stats %+v",
-		before.level0Objects, before.rows, before.maxRows, skips, after.objects, after.level0Objects, after.rows, after.maxRows, n, st)
+	t.Logf("before: %d level-0 objects, %d chunk rows (max %d per partition, %d skipped batches); after: %d objects (%d level 0), %d chunk rows (max %d per partition); %d records; %v whole and %v ranged GETs; stats %+v",
+		before.level0Objects, before.rows, before.maxRows, skips, after.objects, after.level0Objects, after.rows, after.maxRows, n,
+		testutil.ToFloat64(c.m.gets.WithLabelValues("whole")), testutil.ToFloat64(c.m.gets.WithLabelValues("range")), st)
 
 	if got, m := e.hashTopic(tp); got != hash || m != n {
 		t.Fatalf("after the merge: %d records, hash %s; before: %d records, hash %s", m, got, n, hash)

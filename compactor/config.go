@@ -15,11 +15,18 @@ type Config struct {
 	// Interval is the time between two rounds of Run.
 	Interval time.Duration `yaml:"interval"`
 
-	// MinLevel0Chunks: a partition with more level-0 chunks than this is
-	// merged. MaxLevel0Age: a partition whose oldest level-0 chunk was
-	// committed longer ago than this is merged, however few chunks it has.
-	MinLevel0Chunks int           `yaml:"min_level0_chunks"`
+	// A partition's level-0 chunks are merged as soon as one of these is
+	// reached. MinLevel0Bytes: their compressed bytes are at least this,
+	// enough for a level-1 object worth its PUT. MaxLevel0Age: the oldest
+	// was committed at least this long ago, however few bytes there are.
+	// MinLevel0Chunks: there are more chunk rows than this, a bound on the
+	// chunk index of a partition that receives many tiny chunks. It sits
+	// above what steady load gives within MaxLevel0Age (a chunk per 250 ms
+	// flush for 10 minutes is 2,400), so that it does not add merges and
+	// PUTs there (docs/compaction.md).
+	MinLevel0Bytes  int64         `yaml:"min_level0_bytes"`
 	MaxLevel0Age    time.Duration `yaml:"max_level0_age"`
+	MinLevel0Chunks int           `yaml:"min_level0_chunks"`
 	// PartitionsPerRound bounds the partitions merged in one round.
 	PartitionsPerRound int `yaml:"partitions_per_round"`
 	// TargetObjectBytes is the size of the level-1 objects written: a merge
@@ -31,6 +38,14 @@ type Config struct {
 	// ChunkRawBytes is the decompressed size of the chunks of a level-1
 	// object: a reader fetches and decodes one such chunk per range GET.
 	ChunkRawBytes int64 `yaml:"chunk_raw_bytes"`
+	// WholeObjectMaxBytes: a level-0 object up to this size is read with
+	// one GET of the whole object, instead of one ranged GET per chunk,
+	// when other partitions merged in the same round may need its chunks.
+	WholeObjectMaxBytes int64 `yaml:"whole_object_max_bytes"`
+	// ObjectCacheBytes bounds the compressed chunk bytes kept, within one
+	// round, from whole objects for the partitions merged after the one
+	// that fetched them; 0 reads every chunk with its own ranged GET.
+	ObjectCacheBytes int64 `yaml:"object_cache_bytes"`
 	// KeyPrefix is put before the keys of the objects the compactor writes.
 	KeyPrefix string `yaml:"key_prefix"`
 
@@ -79,12 +94,15 @@ type Config struct {
 // RegisterFlags registers the flags of Config with their defaults.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Interval, "compactor.interval", 30*time.Second, "time between two compaction rounds")
-	fs.IntVar(&c.MinLevel0Chunks, "compactor.min-level0-chunks", 64, "merge a partition's level-0 chunks when it has more than this many")
+	fs.Int64Var(&c.MinLevel0Bytes, "compactor.min-level0-bytes", 8<<20, "merge a partition's level-0 chunks once they hold this many compressed bytes")
 	fs.DurationVar(&c.MaxLevel0Age, "compactor.max-level0-age", 10*time.Minute, "merge a partition's level-0 chunks once the oldest is this old")
+	fs.IntVar(&c.MinLevel0Chunks, "compactor.min-level0-chunks", 4096, "merge a partition's level-0 chunks when it has more than this many (a bound on chunk rows)")
 	fs.IntVar(&c.PartitionsPerRound, "compactor.partitions-per-round", 1000, "most partitions merged in one round")
 	fs.Int64Var(&c.TargetObjectBytes, "compactor.target-object-bytes", 64<<20, "size of the level-1 objects written")
 	fs.Int64Var(&c.MaxMergeRawBytes, "compactor.max-merge-raw-bytes", 256<<20, "most decompressed bytes held in memory by one merge")
 	fs.Int64Var(&c.ChunkRawBytes, "compactor.chunk-raw-bytes", 4<<20, "decompressed size of the chunks of level-1 objects")
+	fs.Int64Var(&c.WholeObjectMaxBytes, "compactor.whole-object-max-bytes", 16<<20, "level-0 objects up to this size are read with one GET for the chunks of every partition merged in a round")
+	fs.Int64Var(&c.ObjectCacheBytes, "compactor.object-cache-bytes", 128<<20, "compressed chunk bytes of whole level-0 objects kept for the partitions merged later in the round; 0: one ranged GET per chunk")
 	fs.StringVar(&c.KeyPrefix, "compactor.key-prefix", "", "prefix of the object keys the compactor writes")
 	fs.DurationVar(&c.DeleteGrace, "compactor.delete-grace", 5*time.Minute, "how long an unreferenced object stays for reads in flight")
 	fs.DurationVar(&c.OrphanGrace, "compactor.orphan-grace", time.Hour, "age at which an object never committed is deleted")
@@ -115,6 +133,10 @@ func (c *Config) Validate() error {
 		return errors.New("compactor: interval must be positive")
 	case c.MinLevel0Chunks < 0:
 		return errors.New("compactor: min level-0 chunks must not be negative")
+	case c.MinLevel0Bytes < 0:
+		return errors.New("compactor: min level-0 bytes must not be negative")
+	case c.WholeObjectMaxBytes < 0 || c.ObjectCacheBytes < 0:
+		return errors.New("compactor: whole object max bytes and object cache bytes must not be negative")
 	case c.MaxLevel0Age < 0:
 		return errors.New("compactor: max level-0 age must not be negative")
 	case c.PartitionsPerRound <= 0:

@@ -59,8 +59,7 @@ func TestOrphansAndDeletedTopics(t *testing.T) {
 
 	// No merging here; a long orphan grace first.
 	cfg := testConfig()
-	cfg.MinLevel0Chunks = 1000
-	cfg.MaxLevel0Age = time.Hour
+	noMerges(&cfg)
 	c, _ := e.compactor(cfg, nil)
 	st := runOnce(t, c)
 	if st.ObjectsDeleted != 4 || st.OrphansDeleted != 0 {

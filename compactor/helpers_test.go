@@ -92,6 +92,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 // testConfig merges every level-0 chunk at once and deletes at once.
 func testConfig() Config {
 	cfg := Defaults()
+	cfg.MinLevel0Bytes = 0
 	cfg.MinLevel0Chunks = 0
 	cfg.MaxLevel0Age = 0
 	cfg.DeleteGrace = 0
@@ -102,6 +103,13 @@ func testConfig() Config {
 	cfg.TargetObjectBytes = 1 << 20
 	cfg.ChunkRawBytes = 256 << 10
 	return cfg
+}
+
+// noMerges sets merge thresholds that the tests' partitions never reach.
+func noMerges(cfg *Config) {
+	cfg.MinLevel0Bytes = 1 << 40
+	cfg.MinLevel0Chunks = 1000
+	cfg.MaxLevel0Age = time.Hour
 }
 
 func (e *env) compactor(cfg Config, store Metastore) (*Compactor, *prometheus.Registry) {

@@ -31,20 +31,31 @@ func (c *Compactor) merge(ctx context.Context, topics []metastore.Topic, st *Sta
 	for _, t := range topics {
 		byID[t.ID] = t
 	}
-	backlogs, err := c.store.Backlogs(ctx, c.cfg.MinLevel0Chunks, c.cfg.MaxLevel0Age, c.cfg.PartitionsPerRound)
+	due := metastore.MergeThresholds{MinBytes: c.cfg.MinLevel0Bytes, MaxAge: c.cfg.MaxLevel0Age, MinChunks: c.cfg.MinLevel0Chunks}
+	all, err := c.store.Backlogs(ctx, due, c.cfg.PartitionsPerRound)
 	if err != nil {
 		return fmt.Errorf("compactor: %w", err)
 	}
+	backlogs := all[:0]
+	for _, b := range all {
+		if _, ok := byID[b.TopicID]; ok { // else created or deleted since the topics were listed
+			backlogs = append(backlogs, b)
+		}
+	}
+	c.shared = newSharedReads(c.cfg)
+	defer func() { c.shared = nil }()
 	var errs []error
-	for _, b := range backlogs {
+	waveEnd := 0
+	for i, b := range backlogs {
 		if err := c.checkLease(ctx); err != nil {
 			return errors.Join(append(errs, err)...)
 		}
-		t, ok := byID[b.TopicID]
-		if !ok {
-			continue // created or deleted since the topics were listed
+		if c.shared != nil && i == waveEnd {
+			waveEnd = i + c.shared.startWave(backlogs[i:])
 		}
+		t := byID[b.TopicID]
 		merged, err := c.compactPartition(ctx, t, b, st)
+		c.shared.finish(metastore.PartitionKey{TopicID: b.TopicID, Partition: b.Partition})
 		if merged {
 			st.PartitionsMerged++
 		}

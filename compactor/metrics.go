@@ -25,6 +25,7 @@ type metrics struct {
 	swaps          *prometheus.CounterVec
 	mergedChunks   prometheus.Counter
 	readBytes      prometheus.Counter
+	gets           *prometheus.CounterVec
 	writtenBytes   prometheus.Counter
 	recordsRemoved prometheus.Counter
 	logStarts      prometheus.Counter
@@ -85,8 +86,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		readBytes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "strata_compactor_read_bytes_total",
-			Help: "Compressed chunk bytes read to be rewritten.",
+			Help: "Bytes read from the object store to be rewritten: chunk ranges, and whole level-0 objects in full.",
 		}),
+		gets: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_compactor_object_gets_total",
+			Help: "Object store GETs of the merges, by kind: range (one chunk) or whole (a level-0 object read once for the chunks of several partitions).",
+		}, []string{"kind"}),
 		writtenBytes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "strata_compactor_rewritten_bytes_total",
 			Help: "Bytes of the level-1 objects written.",
@@ -114,13 +119,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, r := range []string{"ok", "conflict", "error"} {
 		m.swaps.WithLabelValues(r)
 	}
+	for _, k := range []string{"range", "whole"} {
+		m.gets.WithLabelValues(k)
+	}
 	for _, k := range []string{"unreferenced", "orphan"} {
 		m.deletions.WithLabelValues(k)
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{
 			m.rounds, m.roundSeconds, m.leaseHeld, m.objects, m.objectBytes, m.unreferenced, m.chunkRows,
-			m.maxRows, m.level0Chunks, m.lag, m.swaps, m.mergedChunks, m.readBytes, m.writtenBytes,
+			m.maxRows, m.level0Chunks, m.lag, m.swaps, m.mergedChunks, m.readBytes, m.gets, m.writtenBytes,
 			m.recordsRemoved, m.logStarts, m.droppedChunks, m.deletions,
 		} {
 			if err := reg.Register(c); err != nil {

@@ -247,6 +247,10 @@ func TestConfig(t *testing.T) {
 	if d.TargetObjectBytes != 64<<20 || d.DeleteGrace.Minutes() != 5 || d.Retention.Hours() != 168 || d.RetentionBytes != -1 {
 		t.Errorf("defaults %+v", d)
 	}
+	if d.MinLevel0Bytes != 8<<20 || d.MaxLevel0Age.Minutes() != 10 || d.MinLevel0Chunks != 4096 ||
+		d.WholeObjectMaxBytes != 16<<20 || d.ObjectCacheBytes != 128<<20 {
+		t.Errorf("merge defaults %+v", d)
+	}
 	for name, edit := range map[string]func(*Config){
 		"interval":    func(c *Config) { c.Interval = 0 },
 		"target":      func(c *Config) { c.TargetObjectBytes = 0 },
@@ -256,6 +260,9 @@ func TestConfig(t *testing.T) {
 		"lease":       func(c *Config) { c.LeaseTTL = 0 },
 		"concurrency": func(c *Config) { c.Concurrency = 0 },
 		"per round":   func(c *Config) { c.PartitionsPerRound = 0 },
+		"bytes":       func(c *Config) { c.MinLevel0Bytes = -1 },
+		"cache":       func(c *Config) { c.ObjectCacheBytes = -1 },
+		"whole":       func(c *Config) { c.WholeObjectMaxBytes = -1 },
 	} {
 		c := Defaults()
 		edit(&c)

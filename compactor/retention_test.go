@@ -43,8 +43,7 @@ func TestRetentionByTime(t *testing.T) {
 
 	// Merging is off: this is retention alone, on level-0 chunks.
 	cfg := testConfig()
-	cfg.MinLevel0Chunks = 1000
-	cfg.MaxLevel0Age = time.Hour
+	noMerges(&cfg)
 	cfg.Retention = 30 * time.Minute // the broker default
 	c, _ := e.compactor(cfg, nil)
 	st := runOnce(t, c)
@@ -120,8 +119,7 @@ func TestDeleteRecordsThenCompaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := testConfig()
-	cfg.MinLevel0Chunks = 1000
-	cfg.MaxLevel0Age = time.Hour
+	noMerges(&cfg)
 	c, _ := e.compactor(cfg, nil)
 	st := runOnce(t, c)
 	if st.ChunksDropped != 3 || st.ObjectsDeleted != 3 {

@@ -44,6 +44,19 @@ type Backlog struct {
 	CleanedOffset int64
 }
 
+// MergeThresholds say when a partition's level-0 backlog is due for a merge:
+// as soon as any one of them is reached.
+type MergeThresholds struct {
+	// MinBytes: the level-0 chunks hold at least this many compressed
+	// bytes (and there is at least one).
+	MinBytes int64
+	// MaxAge: the oldest level-0 chunk was committed at least this long
+	// ago.
+	MaxAge time.Duration
+	// MinChunks: the partition has more level-0 chunks than this.
+	MinChunks int
+}
+
 // ChunkRef identifies a chunk row as the compactor read it.
 type ChunkRef struct {
 	BaseOffset int64
@@ -158,10 +171,10 @@ type CompactionStats struct {
 // that deletes their last chunk row, whoever deletes it: a swap, retention or
 // DeleteTopic.
 type CompactionStore interface {
-	// Backlogs returns the partitions with more than minChunks level-0
-	// chunks or with a level-0 chunk committed more than maxAge ago, oldest
-	// backlog first, at most limit.
-	Backlogs(ctx context.Context, minChunks int, maxAge time.Duration, limit int) ([]Backlog, error)
+	// Backlogs returns the partitions whose level-0 backlog reaches one of
+	// the thresholds (see MergeThresholds), oldest backlog first, at most
+	// limit.
+	Backlogs(ctx context.Context, due MergeThresholds, limit int) ([]Backlog, error)
 	// PartitionBacklog returns one partition's backlog (zero counts and
 	// FirstLevel0Offset -1 when it has none).
 	PartitionBacklog(ctx context.Context, topicID uuid.UUID, partition int32) (Backlog, error)

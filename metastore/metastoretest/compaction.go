@@ -23,7 +23,7 @@ func RunCompaction(t *testing.T, open func(t *testing.T) metastore.CompactionSto
 		fn   func(t *testing.T, s compactionStore)
 	}{
 		{"BacklogTracksLevel0Chunks", testBacklog},
-		{"BacklogsSelectsByCountAndAge", testBacklogsSelect},
+		{"BacklogsSelectsByBytesCountAndAge", testBacklogsSelect},
 		{"SwapReplacesRun", testSwapReplacesRun},
 		{"SwapKeepsTimestampIndex", testSwapTimestamps},
 		{"SwapRefusesChangedRows", testSwapConflict},
@@ -142,12 +142,22 @@ func testBacklog(t *testing.T, s compactionStore) {
 	}
 }
 
+// testBacklogsSelect checks each merge threshold alone: partition 0 has
+// four small chunks, partition 1 one large chunk, partition 2 none.
 func testBacklogsSelect(t *testing.T, s compactionStore) {
 	tp := mustTopic(t, s, "select", 3)
+	var small, large int64 // level-0 bytes of partitions 0 and 1
 	for range 4 {
-		commit(t, s, segment(chunk(tp.ID, 0, plain(1, 1))))
+		seg := segment(chunk(tp.ID, 0, plain(1, 1)))
+		small += seg.Chunks[0].Length
+		commit(t, s, seg)
 	}
-	commit(t, s, segment(chunk(tp.ID, 1, plain(1, 1))))
+	seg := segment(chunk(tp.ID, 1, plain(200, 1)))
+	large = seg.Chunks[0].Length
+	commit(t, s, seg)
+	if large <= small {
+		t.Fatalf("partition 1 holds %d bytes, partition 0 %d; the test needs partition 1 larger", large, small)
+	}
 	parts := func(bs []metastore.Backlog) []int32 {
 		var ps []int32
 		for _, b := range bs {
@@ -158,26 +168,54 @@ func testBacklogsSelect(t *testing.T, s compactionStore) {
 		}
 		return ps
 	}
-	bs, err := s.Backlogs(ctx(t), 3, time.Hour, 10)
-	if err != nil || !slices.Equal(parts(bs), []int32{0}) {
-		t.Fatalf("Backlogs(more than 3 chunks) = %v, %v; want partition 0", parts(bs), err)
-	}
-	if bs[0].Level0Chunks != 4 {
-		t.Errorf("backlog %+v, want 4 chunks", bs[0])
-	}
-	if bs, err = s.Backlogs(ctx(t), 4, time.Hour, 10); err != nil || len(bs) != 0 {
-		t.Fatalf("Backlogs(more than 4 chunks) = %v, %v; want none", parts(bs), err)
+	const never = 1 << 40 // a byte threshold no partition reaches
+	for _, tc := range []struct {
+		name  string
+		due   metastore.MergeThresholds
+		limit int
+		want  []int32
+	}{
+		{"more than 3 chunks", metastore.MergeThresholds{MinChunks: 3, MinBytes: never, MaxAge: time.Hour}, 10, []int32{0}},
+		{"more than 4 chunks", metastore.MergeThresholds{MinChunks: 4, MinBytes: never, MaxAge: time.Hour}, 10, nil},
+		{"any chunk", metastore.MergeThresholds{MinChunks: 0, MinBytes: never, MaxAge: time.Hour}, 10, []int32{0, 1}},
+		{"bytes of the large chunk", metastore.MergeThresholds{MinChunks: 100, MinBytes: large, MaxAge: time.Hour}, 10, []int32{1}},
+		{"one byte more", metastore.MergeThresholds{MinChunks: 100, MinBytes: large + 1, MaxAge: time.Hour}, 10, nil},
+		{"bytes of the small chunks", metastore.MergeThresholds{MinChunks: 100, MinBytes: small, MaxAge: time.Hour}, 10, []int32{0, 1}},
+		{"under all three", metastore.MergeThresholds{MinChunks: 4, MinBytes: large + 1, MaxAge: time.Hour}, 10, nil},
+	} {
+		bs, err := s.Backlogs(ctx(t), tc.due, tc.limit)
+		if err != nil || !slices.Equal(parts(bs), tc.want) {
+			t.Fatalf("Backlogs(%s: %+v) = %v, %v; want %v", tc.name, tc.due, parts(bs), err, tc.want)
+		}
+		for _, b := range bs {
+			if want := map[int32]int{0: 4, 1: 1}[b.Partition]; b.Level0Chunks != want {
+				t.Errorf("backlog %+v, want %d chunks", b, want)
+			}
+			if want := map[int32]int64{0: small, 1: large}[b.Partition]; b.Level0Bytes != want {
+				t.Errorf("backlog %+v, want %d bytes", b, want)
+			}
+		}
 	}
 	tick()
 	// By age, oldest first; partition 2 has no chunks at all.
-	if bs, err = s.Backlogs(ctx(t), 100, time.Millisecond, 10); err != nil || !slices.Equal(parts(bs), []int32{0, 1}) {
+	byAge := metastore.MergeThresholds{MinChunks: 100, MinBytes: never, MaxAge: time.Millisecond}
+	if bs, err := s.Backlogs(ctx(t), byAge, 10); err != nil || !slices.Equal(parts(bs), []int32{0, 1}) {
 		t.Fatalf("Backlogs(older than 1ms) = %v, %v; want [0 1]", parts(bs), err)
 	}
-	if bs, err = s.Backlogs(ctx(t), 100, time.Millisecond, 1); err != nil || !slices.Equal(parts(bs), []int32{0}) {
-		t.Fatalf("Backlogs(limit 1) = %v, %v; want [0]", parts(bs), err)
+	if bs, err := s.Backlogs(ctx(t), byAge, 1); err != nil || !slices.Equal(parts(bs), []int32{0}) {
+		t.Fatalf("Backlogs(older than 1ms, limit 1) = %v, %v; want [0]", parts(bs), err)
 	}
-	if bs, err = s.Backlogs(ctx(t), 0, time.Hour, 10); err != nil || !slices.Equal(parts(bs), []int32{0, 1}) {
-		t.Fatalf("Backlogs(any chunk) = %v, %v; want [0 1]", parts(bs), err)
+	// Once partition 1's chunk is merged its backlog is empty: a zero byte
+	// threshold does not select it.
+	if err := s.SwapChunks(ctx(t), l1Swap(tp.ID, 1, walk(t, s, tp.ID, 1))); err != nil {
+		t.Fatalf("SwapChunks: %v", err)
+	}
+	if b := backlog(t, s, tp.ID, 1); b.Level0Chunks != 0 || b.Level0Bytes != 0 {
+		t.Fatalf("backlog after the merge = %+v, want none", b)
+	}
+	zero := metastore.MergeThresholds{MinChunks: 100, MinBytes: 0, MaxAge: time.Hour}
+	if bs, err := s.Backlogs(ctx(t), zero, 10); err != nil || !slices.Equal(parts(bs), []int32{0}) {
+		t.Fatalf("Backlogs(at least 0 bytes) = %v, %v; want [0]", parts(bs), err)
 	}
 }
 
@@ -517,7 +555,7 @@ func testDeleteTopicMarks(t *testing.T, s compactionStore) {
 	if u := unreferenced(t, s, 0); !slices.Equal(u, []string{own.ObjectKey}) {
 		t.Errorf("unreferenced after DeleteTopic = %v, want [%s]", u, own.ObjectKey)
 	}
-	bs, err := s.Backlogs(ctx(t), 0, time.Hour, 10)
+	bs, err := s.Backlogs(ctx(t), metastore.MergeThresholds{MinChunks: 0, MinBytes: 1 << 40, MaxAge: time.Hour}, 10)
 	if err != nil || len(bs) != 1 || bs[0].TopicID != kept.ID {
 		t.Errorf("backlogs after DeleteTopic = %+v, %v; want only the kept topic", bs, err)
 	}

@@ -37,14 +37,17 @@ func scanBacklog(row pgx.Row) (metastore.Backlog, error) {
 	return b, err
 }
 
-// Backlogs implements metastore.CompactionStore.
-func (s *Store) Backlogs(ctx context.Context, minChunks int, maxAge time.Duration, limit int) ([]metastore.Backlog, error) {
+// Backlogs implements metastore.CompactionStore. level0_bytes has no index
+// (every commit updates it): the byte threshold makes this a scan of
+// compaction_backlog, one row per partition, once per compaction round.
+func (s *Store) Backlogs(ctx context.Context, due metastore.MergeThresholds, limit int) ([]metastore.Backlog, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT `+backlogColumns+` FROM compaction_backlog
 		WHERE level0_chunks > $1
-		   OR oldest_level0 <= now() - $2::bigint * interval '1 microsecond'
+		   OR (level0_chunks > 0 AND level0_bytes >= $2)
+		   OR oldest_level0 <= now() - $3::bigint * interval '1 microsecond'
 		ORDER BY oldest_level0 NULLS LAST, topic_id, partition
-		LIMIT $3`, minChunks, micros(maxAge), max(limit, 1))
+		LIMIT $4`, due.MinChunks, due.MinBytes, micros(due.MaxAge), max(limit, 1))
 	if err != nil {
 		return nil, fmt.Errorf("compaction backlogs: %w", err)
 	}

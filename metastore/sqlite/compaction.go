@@ -35,13 +35,13 @@ func scanBacklog(scan func(...any) error) (metastore.Backlog, error) {
 }
 
 // Backlogs implements metastore.CompactionStore.
-func (s *Store) Backlogs(ctx context.Context, minChunks int, maxAge time.Duration, limit int) (bs []metastore.Backlog, err error) {
+func (s *Store) Backlogs(ctx context.Context, due metastore.MergeThresholds, limit int) (bs []metastore.Backlog, err error) {
 	defer s.observe("backlogs", time.Now(), &err)
-	cutoff := s.now().Add(-maxAge).UnixMilli()
+	cutoff := s.now().Add(-due.MaxAge).UnixMilli()
 	rows, err := s.r.QueryContext(ctx, `SELECT `+backlogColumns+` FROM compaction_backlog
-		WHERE level0_chunks > ? OR oldest_level0 <= ?
+		WHERE level0_chunks > ? OR (level0_chunks > 0 AND level0_bytes >= ?) OR oldest_level0 <= ?
 		ORDER BY oldest_level0 IS NULL, oldest_level0, topic_id, partition
-		LIMIT ?`, minChunks, cutoff, max(limit, 1))
+		LIMIT ?`, due.MinChunks, due.MinBytes, cutoff, max(limit, 1))
 	if err != nil {
 		return nil, fmt.Errorf("compaction backlogs: %w", err)
 	}
