@@ -98,6 +98,19 @@ func (c *cache) drop(k cacheKey) {
 	}
 }
 
+// demote marks the entry under k, if any, as the first to evict.
+func (c *cache) demote(k cacheKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.entries[k]; ok {
+		c.unlink(e)
+		e.prev = c.head.prev
+		e.next = &c.head
+		c.head.prev.next = e
+		c.head.prev = e
+	}
+}
+
 // bytes returns the bytes accounted to the cache's entries.
 func (c *cache) bytes() int64 {
 	c.mu.Lock()

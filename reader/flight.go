@@ -26,6 +26,18 @@ type flightCall struct {
 // do runs fn once for all concurrent callers with the same key and waits for
 // its result or for ctx to end.
 func (g *flightGroup) do(ctx context.Context, key string, fn func(context.Context) (any, error)) (any, error) {
+	call := g.start(ctx, key, fn)
+	select {
+	case <-call.done:
+		return call.val, call.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// start runs fn for key unless a call for key is running, and returns the
+// call without waiting for it. ctx gives only its values to fn.
+func (g *flightGroup) start(ctx context.Context, key string, fn func(context.Context) (any, error)) *flightCall {
 	g.mu.Lock()
 	call, ok := g.calls[key]
 	if !ok {
@@ -45,10 +57,5 @@ func (g *flightGroup) do(ctx context.Context, key string, fn func(context.Contex
 		}()
 	}
 	g.mu.Unlock()
-	select {
-	case <-call.done:
-		return call.val, call.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return call
 }

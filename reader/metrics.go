@@ -8,6 +8,8 @@ type metrics struct {
 	cacheBytes  prometheus.Gauge
 	readSeconds prometheus.Histogram
 	objectGets  *prometheus.CounterVec
+	readAheads  prometheus.Counter
+	decodes     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -33,9 +35,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "strata_reader_object_gets_total",
 			Help: "Object store reads made by the reader, by kind (whole object or ranged chunk).",
 		}, []string{"kind"}),
+		decodes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_reader_chunks_decoded_total",
+			Help: "Chunks decompressed; more than the cache misses' distinct chunks means the cache is too small for the reads.",
+		}),
+		readAheads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_reader_read_ahead_total",
+			Help: "Chunks a read started loading ahead of itself because they were not cached.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.cacheHits, m.cacheMisses, m.cacheBytes, m.readSeconds, m.objectGets)
+		reg.MustRegister(m.cacheHits, m.cacheMisses, m.cacheBytes, m.readSeconds, m.objectGets, m.readAheads, m.decodes)
 	}
 	return m
 }

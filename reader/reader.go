@@ -160,6 +160,7 @@ func (r *Reader) Read(ctx context.Context, topicID uuid.UUID, partition int32, o
 		if len(chunks) == 0 {
 			break
 		}
+		r.readAhead(ctx, chunks, maxBytes-out.size)
 		progressed := false
 		for i := range chunks {
 			c := &chunks[i]
@@ -209,6 +210,13 @@ func (r *Reader) Read(ctx context.Context, topicID uuid.UUID, partition int32, o
 			if werr != nil {
 				out.reset(mark) // serve nothing of a chunk that disagrees with its index
 				return r.partial(res, out, fmt.Errorf("read %s/%d object %s: %w", topicID, partition, c.ObjectKey, werr))
+			}
+			if cur >= c.EndOffset {
+				// Read to its end: the consumer moves on, and a decoded
+				// chunk is five times the compressed object that the
+				// partition's neighbours still read their chunks from.
+				// Evict it first.
+				r.cache.demote(cacheKey{object: c.ObjectKey, start: c.Start})
 			}
 			if full {
 				break
@@ -494,18 +502,56 @@ func (r *Reader) chunk(ctx context.Context, c *metastore.Chunk) (*chunkData, err
 		return v.(*chunkData), nil
 	}
 	r.metrics.cacheMisses.Inc()
+	v, err := r.flights.do(ctx, chunkFlight(c), r.loadChunkFunc(k, c))
+	if err != nil {
+		return nil, err
+	}
+	return v.(*chunkData), nil
+}
+
+func chunkFlight(c *metastore.Chunk) string {
+	return "k" + c.ObjectKey + "\x00" + strconv.FormatInt(c.Start, 10)
+}
+
+// loadChunkFunc is the flight that loads c, cached under k.
+func (r *Reader) loadChunkFunc(k cacheKey, c *metastore.Chunk) func(context.Context) (any, error) {
 	cc := *c
-	v, err := r.flights.do(ctx, "k"+c.ObjectKey+"\x00"+strconv.FormatInt(c.Start, 10), func(ctx context.Context) (any, error) {
+	return func(ctx context.Context) (any, error) {
 		// A flight for this chunk may have finished just before this one.
 		if v, ok := r.cache.get(k); ok {
 			return v, nil
 		}
 		return r.loadChunk(ctx, &cc)
-	})
-	if err != nil {
-		return nil, err
 	}
-	return v.(*chunkData), nil
+}
+
+// readAheadChunks bounds the chunks one read loads ahead of itself.
+const readAheadChunks = 4
+
+// readAhead starts loading, without waiting, the chunks after the first of
+// chunks that a read of maxBytes will need, and the one after those, when
+// they are not cached. A catch-up read then waits for about one object
+// store round trip instead of one per object (level 0) or per chunk
+// (level 1), and its next read finds the following chunk loaded.
+func (r *Reader) readAhead(ctx context.Context, chunks []metastore.Chunk, maxBytes int) {
+	var need int64
+	for i := range chunks {
+		if i > readAheadChunks {
+			return
+		}
+		c := &chunks[i]
+		if i > 0 {
+			k := cacheKey{object: c.ObjectKey, start: c.Start}
+			if _, ok := r.cache.get(k); !ok {
+				r.metrics.readAheads.Inc()
+				r.flights.start(ctx, chunkFlight(c), r.loadChunkFunc(k, c))
+			}
+		}
+		if need >= int64(maxBytes) {
+			return // this chunk is the one after those the read needs
+		}
+		need += c.RawLength
+	}
 }
 
 // loadChunk fetches, decodes, checks and caches one chunk.
@@ -539,6 +585,7 @@ func (r *Reader) loadChunk(ctx context.Context, c *metastore.Chunk) (*chunkData,
 	if c.RawLength > 0 {
 		maxRaw = c.RawLength
 	}
+	r.metrics.decodes.Inc()
 	data, err := decodeChunk(compressed, c.RawLength, maxRaw)
 	if err != nil {
 		if whole {

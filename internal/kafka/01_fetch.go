@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -10,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stratalog/strata/internal/cluster"
+	"github.com/stratalog/strata/internal/recordbatch"
 	"github.com/stratalog/strata/metastore"
 	"github.com/stratalog/strata/reader"
 )
@@ -21,8 +23,9 @@ import (
 //   - Each partition is read from its fetch offset with its
 //     PartitionMaxBytes, and the response's MaxBytes bounds the total. The
 //     first partition with data always returns at least one whole batch,
-//     even one larger than either limit; after it, a partition whose next
-//     batch does not fit returns no records. A fetch offset inside a batch
+//     even one larger than either limit; after it, a partition returns the
+//     whole batches that fit in what is left. Partitions are read
+//     concurrently; what a read finds beyond the room left stays cached. A fetch offset inside a batch
 //     returns that whole batch, as Kafka does: the client skips the records
 //     before its offset.
 //   - When the records found are fewer than MinBytes and MaxWaitMillis > 0,
@@ -216,11 +219,80 @@ func checkLeaderEpoch(epoch int32, p metastore.Partition) error {
 	}
 }
 
+// fetchReadConcurrency bounds the partition reads of one fetch that run at
+// once: a catch-up fetch waits for object store GETs and zstd decoding of
+// many partitions, which overlap.
+const fetchReadConcurrency = 8
+
+type partRead struct {
+	res reader.Result
+	err error
+}
+
 // fetchRead reads every readable partition once, filling the response, and
 // returns the bytes of records found and whether the fetch must answer
 // now: a partition failed, or records were left out for lack of room.
+//
+// The response's MaxBytes is shared evenly: each partition first reads up
+// to its share (and its own limit), then the room left is shared by the
+// partitions that had more to read. Taking the partitions in request order
+// instead would let the first ones fill a catch-up consumer's every fetch
+// while the last ones starve, and spread its reads over the whole backlog,
+// which then no longer fits the cache. The reads of a pass run
+// concurrently. The results are taken in request order within MaxBytes: a
+// partition after the first with data keeps the whole batches that fit.
 func (s *Server) fetchRead(ctx context.Context, req *kmsg.FetchRequest, parts []fetchPart) (total int, done bool) {
 	budget := max(int64(req.MaxBytes), 0) // v3+; every version served has it
+	var first []int
+	for k := range parts {
+		if !parts[k].failed {
+			first = append(first, k)
+		}
+	}
+	reads := make([]partRead, len(parts))
+	limits := make([]int64, len(parts))
+	offsets := make([]int64, len(parts))
+	share := budget
+	if len(first) > 0 {
+		share = max(budget/int64(len(first)), 1)
+	}
+	for _, k := range first {
+		offsets[k], limits[k] = parts[k].offset, min(int64(max(parts[k].maxBytes, 0)), share)
+	}
+	s.readParts(ctx, parts, first, offsets, limits, reads)
+
+	// Second pass: the room left, for the partitions stopped by their share.
+	left := budget
+	var second []int
+	for _, k := range first {
+		rd := &reads[k]
+		if rd.err != nil {
+			continue
+		}
+		left -= int64(len(rd.res.Records))
+		next, ok := recordbatch.NextOffset(rd.res.Records)
+		if ok && next < rd.res.HighWatermark && limits[k] < int64(max(parts[k].maxBytes, 0)) {
+			second = append(second, k)
+			offsets[k] = next
+		}
+	}
+	if left > 0 && len(second) > 0 {
+		more := make([]partRead, len(parts))
+		for _, k := range second {
+			limits[k] = min(int64(max(parts[k].maxBytes, 0))-int64(len(reads[k].res.Records)), left/int64(len(second)))
+		}
+		s.readParts(ctx, parts, second, offsets, limits, more)
+		for _, k := range second {
+			// An error is met by the next fetch, from this offset.
+			if recs := more[k].res.Records; more[k].err == nil && limits[k] > 0 {
+				recs = recs[:recordbatch.PrefixWithin(recs, limits[k])]
+				prev := reads[k].res.Records
+				reads[k].res.Records = append(prev[:len(prev):len(prev)], recs...)
+				reads[k].res.HighWatermark = max(reads[k].res.HighWatermark, more[k].res.HighWatermark)
+			}
+		}
+	}
+
 	gotData := false
 	for k := range parts {
 		fp := &parts[k]
@@ -229,8 +301,7 @@ func (s *Server) fetchRead(ctx context.Context, req *kmsg.FetchRequest, parts []
 			continue
 		}
 		sp := fp.resp
-		limit := min(int64(max(fp.maxBytes, 0)), budget)
-		res, err := s.reader.Read(ctx, fp.topicID, sp.Partition, fp.offset, int(limit))
+		res, err := reads[k].res, reads[k].err
 		sp.RecordBatches = []byte{}
 		if err != nil {
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
@@ -245,10 +316,10 @@ func (s *Server) fetchRead(ctx context.Context, req *kmsg.FetchRequest, parts []
 		sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = res.HighWatermark, res.HighWatermark, res.LogStartOffset
 		fp.hwm = res.HighWatermark
 		recs := res.Records
-		if gotData && int64(len(recs)) > limit {
-			// The partition's next batch does not fit in what is left;
-			// only the first partition with data may overflow.
-			recs = nil
+		if limit := min(int64(max(fp.maxBytes, 0)), budget); gotData && int64(len(recs)) > limit {
+			// Only the first partition with data may overflow: keep the
+			// whole batches that fit in what is left.
+			recs = recs[:recordbatch.PrefixWithin(recs, limit)]
 			done = true
 		}
 		if len(recs) == 0 {
@@ -260,6 +331,29 @@ func (s *Server) fetchRead(ctx context.Context, req *kmsg.FetchRequest, parts []
 		total += len(recs)
 	}
 	return total, done
+}
+
+// readParts reads the partitions idx of parts, each from offsets[k] up to
+// limits[k] bytes, into out[k], at most fetchReadConcurrency at once.
+func (s *Server) readParts(ctx context.Context, parts []fetchPart, idx []int, offsets, limits []int64, out []partRead) {
+	read := func(k int) {
+		fp := &parts[k]
+		out[k].res, out[k].err = s.reader.Read(ctx, fp.topicID, fp.resp.Partition, offsets[k], int(limits[k]))
+	}
+	if len(idx) == 1 {
+		read(idx[0])
+		return
+	}
+	sem := make(chan struct{}, fetchReadConcurrency)
+	var wg sync.WaitGroup
+	for _, k := range idx {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			read(k)
+		})
+	}
+	wg.Wait()
 }
 
 // oldFormatFetch answers a Fetch v0-v3, which expects message format v0/v1,

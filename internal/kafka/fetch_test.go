@@ -16,7 +16,8 @@ import (
 
 // TestFetchMaxBytes checks the size limits through hand-built requests:
 // a partition limit below the first batch still returns that whole batch,
-// the response limit lets only the first partition with data overflow, and
+// the response limit lets only the first partition with data overflow, is
+// shared evenly, then what is left goes to partitions with more, and
 // a fetch from inside a batch returns the whole batch.
 func TestFetchMaxBytes(t *testing.T) {
 	s := startServer(t)
@@ -73,16 +74,28 @@ func TestFetchMaxBytes(t *testing.T) {
 	if bs := batchesOf(got[1]); len(bs) != 1 {
 		t.Fatalf("first partition empty: partition 1 has %d batches, want 1", len(bs))
 	}
-	// Response limit of two batches and a bit: two from partition 0, the
-	// rest does not fit.
+	// Response limit of two large batches and a bit, shared evenly: one
+	// large batch of partition 0 and both small ones of partition 1; the
+	// second large batch no longer fits.
 	_, got = c.fetch(fetchRequest(int32(2*size+10), at(0, 0, 1<<20), at(1, 0, 1<<20)), 11)
-	if n0, n1 := len(batchesOf(got[0])), len(batchesOf(got[1])); n0 != 2 || n1 != 0 {
-		t.Fatalf("response max of two batches: %d and %d batches, want 2 and 0", n0, n1)
+	if n0, n1 := len(batchesOf(got[0])), len(batchesOf(got[1])); n0 != 1 || n1 != 2 {
+		t.Fatalf("response max of two batches: %d and %d batches, want 1 and 2", n0, n1)
 	}
 	// Everything when it fits.
 	_, got = c.fetch(fetchRequest(1<<20, at(0, 0, 1<<20), at(1, 0, 1<<20)), 11)
 	if n0, n1 := len(batchesOf(got[0])), len(batchesOf(got[1])); n0 != 3 || n1 != 2 {
 		t.Fatalf("no limit: %d and %d batches, want 3 and 2", n0, n1)
+	}
+	// Partition 1 has nothing more: the room it leaves goes to partition
+	// 0, beyond its even share of one and a half batches.
+	_, got = c.fetch(fetchRequest(int32(3*size+10), at(0, 0, 1<<20), at(1, 6, 1<<20)), 11)
+	if n0, n1 := len(batchesOf(got[0])), len(batchesOf(got[1])); n0 != 3 || n1 != 0 {
+		t.Fatalf("room left by an empty partition: %d and %d batches, want 3 and 0", n0, n1)
+	}
+	// Partition 1's share, then the whole batches that fit.
+	_, got = c.fetch(fetchRequest(int32(2*size+10), at(1, 0, 1<<20), at(0, 0, 1<<20)), 11)
+	if n0, n1 := len(batchesOf(got[1])), len(batchesOf(got[0])); n0 != 1 || n1 != 2 {
+		t.Fatalf("partition 1 first: %d and %d batches, want 1 and 2", n0, n1)
 	}
 	// From inside a batch: the whole batch, base offset before the fetch
 	// offset.

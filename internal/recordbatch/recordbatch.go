@@ -300,6 +300,39 @@ func Split(records []byte, fn func(batch []byte, h Header) error) error {
 	return nil
 }
 
+// PrefixWithin returns the length of the longest run of whole batches at
+// the start of records that fits in limit bytes. It reads only the length
+// fields: records must be batches already checked.
+func PrefixWithin(records []byte, limit int64) int {
+	n := 0
+	for n+lengthOverhead <= len(records) {
+		size := lengthOverhead + int(binary.BigEndian.Uint32(records[n+offBatchLength:]))
+		if size < HeaderSize || n+size > len(records) || int64(n+size) > limit {
+			break
+		}
+		n += size
+	}
+	return n
+}
+
+// NextOffset returns the offset after the last whole batch of records:
+// its base offset plus its last offset delta plus one. It reads only the
+// headers' offset fields: records must be batches already checked. ok is
+// false when records holds no whole batch.
+func NextOffset(records []byte) (next int64, ok bool) {
+	n := PrefixWithin(records, int64(len(records)))
+	last := -1
+	for off := 0; off < n; {
+		last = off
+		off += lengthOverhead + int(binary.BigEndian.Uint32(records[off+offBatchLength:]))
+	}
+	if last < 0 {
+		return 0, false
+	}
+	b := records[last:]
+	return int64(binary.BigEndian.Uint64(b[offBaseOffset:])) + int64(int32(binary.BigEndian.Uint32(b[offLastOffsetDelta:]))) + 1, true
+}
+
 // SetBaseOffset writes the base offset into a batch's header. The CRC does
 // not cover it. batch must hold at least 8 bytes.
 func SetBaseOffset(batch []byte, off int64) {

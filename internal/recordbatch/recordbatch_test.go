@@ -414,3 +414,48 @@ func BenchmarkSplit(b *testing.B) {
 		}
 	}
 }
+
+func TestPrefixWithin(t *testing.T) {
+	a := build(spec{values: []string{"a"}})
+	b := build(spec{values: []string{"bb", "bbb"}})
+	recs := append(append([]byte(nil), a...), b...)
+	for _, tc := range []struct {
+		limit int64
+		want  int
+	}{
+		{0, 0},
+		{int64(len(a)) - 1, 0},
+		{int64(len(a)), len(a)},
+		{int64(len(recs)) - 1, len(a)},
+		{int64(len(recs)), len(recs)},
+		{1 << 30, len(recs)},
+	} {
+		if got := PrefixWithin(recs, tc.limit); got != tc.want {
+			t.Errorf("PrefixWithin(limit %d) = %d, want %d", tc.limit, got, tc.want)
+		}
+	}
+	// A truncated last batch is never counted.
+	if got := PrefixWithin(recs[:len(recs)-1], 1<<30); got != len(a) {
+		t.Errorf("PrefixWithin(truncated) = %d, want %d", got, len(a))
+	}
+}
+
+func TestNextOffset(t *testing.T) {
+	a := build(spec{values: []string{"a"}})
+	b := build(spec{values: []string{"bb", "bbb", "c"}})
+	SetBaseOffset(a, 40)
+	SetBaseOffset(b, 41)
+	recs := append(append([]byte(nil), a...), b...)
+	if next, ok := NextOffset(recs); !ok || next != 44 {
+		t.Errorf("NextOffset(two batches) = %d, %v; want 44", next, ok)
+	}
+	if next, ok := NextOffset(recs[:len(recs)-1]); !ok || next != 41 {
+		t.Errorf("NextOffset(second batch truncated) = %d, %v; want 41", next, ok)
+	}
+	if _, ok := NextOffset(a[:HeaderSize-1]); ok {
+		t.Error("NextOffset of a partial header is ok")
+	}
+	if _, ok := NextOffset(nil); ok {
+		t.Error("NextOffset(nil) is ok")
+	}
+}
