@@ -1,11 +1,14 @@
 // Command compare runs the same Kafka produce load against strata dev,
 // strata serve (PostgreSQL + MinIO, two flush intervals), kfake and NATS
 // JetStream, one after another on 127.0.0.1, measures the physical floor
-// (raw MinIO PUTs, PostgreSQL segment commits) in the same run, and writes
-// the results into docs/benchmarks.md and docs/img/.
+// (raw MinIO PUTs, PostgreSQL segment commits) in the same run, then runs
+// phases against fresh strata serve nodes (object PUTs against the
+// partition count, adaptive batching, memory at twice the sustainable
+// load, catch-up reads from level 0 and level 1), and writes the results
+// into docs/benchmarks.md and docs/img/.
 //
-//	go run ./bench/compare            # about 10 minutes, 3 runs per system
-//	go run ./bench/compare -quick     # about 2 minutes, 1 run per system
+//	go run ./bench/compare            # about 15 minutes, 3 runs per system
+//	go run ./bench/compare -quick     # about 5 minutes, 1 run per system
 package main
 
 import (
@@ -35,20 +38,29 @@ import (
 )
 
 type options struct {
-	quick       bool
-	runs        int
-	duration    time.Duration
-	halfRate    time.Duration
-	floor       time.Duration
-	partRun     time.Duration
-	producers   int
-	maxBuffered int
-	recordSize  int
-	partitions  int
-	systems     string
-	docs        string
-	profile     string
-	results     string
+	quick         bool
+	runs          int
+	duration      time.Duration
+	halfRate      time.Duration
+	floor         time.Duration
+	partRun       time.Duration
+	partCompactor time.Duration
+	adaptiveRun   time.Duration
+	memRun        time.Duration
+	memProducers  int
+	memBuffered   int
+	sustainable   int
+	catchUpRun    time.Duration
+	catchUpRead   time.Duration
+	compactWait   time.Duration
+	producers     int
+	maxBuffered   int
+	recordSize    int
+	partitions    int
+	systems       string
+	docs          string
+	profile       string
+	results       string
 }
 
 func main() {
@@ -58,12 +70,22 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 0, "length of one max-throughput run (default 20s, 8s with -quick)")
 	flag.DurationVar(&o.halfRate, "half-rate-duration", 0, "length of the latency run at half the maximum throughput (default 10s, 5s with -quick)")
 	flag.DurationVar(&o.floor, "floor-duration", 0, "length of each physical-floor measurement (default 4s, 2s with -quick)")
-	flag.DurationVar(&o.partRun, "partitions-duration", 0, "length of each PUTs-per-partition-count run (default 8s, 4s with -quick)")
+	flag.DurationVar(&o.partRun, "partitions-duration", 0, "length of each PUTs-per-partition-count run (default 25s, 15s with -quick)")
+	flag.DurationVar(&o.partCompactor, "partitions-compactor-interval", 10*time.Second, "compactor interval of the PUTs-per-partition-count nodes")
+	flag.DurationVar(&o.adaptiveRun, "adaptive-duration", 0, "length of each adaptive-batching run (default 10s, 4s with -quick)")
+	flag.DurationVar(&o.memRun, "memory-duration", 0, "length of the run at twice the sustainable load (default 20s, 8s with -quick)")
+	flag.IntVar(&o.memProducers, "memory-producers", 8, "producer clients of the memory run")
+	flag.IntVar(&o.memBuffered, "memory-max-buffered", 65536, "records each producer of the memory run keeps in flight")
+	flag.IntVar(&o.sustainable, "sustainable", 180000, "sustainable records/s of strata serve, when strata-serve-250ms is not run")
+	flag.DurationVar(&o.catchUpRun, "catch-up-duration", 0, "length of the produce run that catch-up consumers read back (default 20s, 8s with -quick)")
+	flag.DurationVar(&o.catchUpRead, "catch-up-read-timeout", 0, "longest catch-up read (default 3m, 90s with -quick)")
+	flag.DurationVar(&o.compactWait, "compact-wait", 0, "longest wait for the compactor to merge the catch-up data (default 4m, 2m with -quick)")
 	flag.IntVar(&o.producers, "producers", 4, "producer clients")
 	flag.IntVar(&o.maxBuffered, "max-buffered", 16384, "records each producer keeps in flight")
 	flag.IntVar(&o.recordSize, "record-size", 1024, "record size in bytes")
 	flag.IntVar(&o.partitions, "partitions", 64, "partitions (NATS: subjects)")
-	flag.StringVar(&o.systems, "systems", "strata-dev,strata-serve-250ms,strata-serve-50ms,kfake,nats,floor", "comma-separated systems to run")
+	flag.StringVar(&o.systems, "systems", "strata-dev,strata-serve-250ms,strata-serve-50ms,kfake,nats,floor,partitions,adaptive,memory,catch-up",
+		"comma-separated systems and phases to run")
 	flag.StringVar(&o.docs, "docs", "docs", "docs directory: benchmarks.md gets the section, img/ the charts")
 	flag.StringVar(&o.profile, "profile", "", "write a CPU profile of strata serve (250 ms) under the produce load to this file")
 	flag.StringVar(&o.results, "results", "", "also write the raw results as JSON to this file")
@@ -79,7 +101,15 @@ func main() {
 	def(&o.duration, 20*time.Second, 8*time.Second)
 	def(&o.halfRate, 10*time.Second, 5*time.Second)
 	def(&o.floor, 4*time.Second, 2*time.Second)
-	def(&o.partRun, 8*time.Second, 4*time.Second)
+	// Long enough for one (quick) or two compactor rounds at
+	// -partitions-compactor-interval, a round over 10,000 partitions
+	// taking about 2 s.
+	def(&o.partRun, 25*time.Second, 15*time.Second)
+	def(&o.adaptiveRun, 10*time.Second, 4*time.Second)
+	def(&o.memRun, 20*time.Second, 8*time.Second)
+	def(&o.catchUpRun, 20*time.Second, 8*time.Second)
+	def(&o.catchUpRead, 3*time.Minute, 90*time.Second)
+	def(&o.compactWait, 4*time.Minute, 2*time.Minute)
 	if o.runs == 0 {
 		o.runs = 3
 		if o.quick {
@@ -110,6 +140,16 @@ type env struct {
 }
 
 func run(ctx context.Context, o options) error {
+	want := map[string]bool{}
+	known := []string{"strata-dev", "strata-serve-250ms", "strata-serve-50ms", "kfake", "nats", "floor",
+		phaseParts, phaseAdaptive, phaseMemory, phaseCatchUp}
+	for _, s := range strings.Split(o.systems, ",") {
+		s = strings.TrimSpace(s)
+		if !slices.Contains(known, s) {
+			return fmt.Errorf("-systems: unknown %q, want some of %s", s, strings.Join(known, ","))
+		}
+		want[s] = true
+	}
 	root, err := repoRoot()
 	if err != nil {
 		return err
@@ -134,11 +174,10 @@ func run(ctx context.Context, o options) error {
 	if e.kfake, err = goBuild(root, work, "./bench/kfake", "kfake"); err != nil {
 		return err
 	}
-	want := map[string]bool{}
-	for _, s := range strings.Split(o.systems, ",") {
-		want[strings.TrimSpace(s)] = true
+	needServices := false
+	for _, s := range []string{"strata-serve-250ms", "strata-serve-50ms", "floor", phaseParts, phaseAdaptive, phaseMemory, phaseCatchUp} {
+		needServices = needServices || want[s]
 	}
-	needServices := want["strata-serve-250ms"] || want["strata-serve-50ms"] || want["floor"]
 	if needServices {
 		logf("starting PostgreSQL and MinIO")
 		pgDir := filepath.Join(work, "postgres")
@@ -164,7 +203,8 @@ func run(ctx context.Context, o options) error {
 		e.s3 = st.Client()
 	}
 
-	res := &results{Machine: machine(), Options: describe(o), Started: begin.UTC().Format(time.RFC3339)}
+	res := &results{Machine: machine(), Options: describe(o), Started: begin.UTC().Format(time.RFC3339),
+		Load: loadShape{RecordSize: o.recordSize, Producers: o.producers, Partitions: o.partitions}}
 	for _, name := range []string{"strata-dev", "strata-serve-250ms", "strata-serve-50ms", "kfake", "nats"} {
 		if !want[name] {
 			continue
@@ -188,6 +228,22 @@ func run(ctx context.Context, o options) error {
 		} else {
 			res.Floor = fl
 		}
+	}
+	phase := func(name string, f func()) {
+		if !want[name] || ctx.Err() != nil {
+			return
+		}
+		t0 := time.Now()
+		logf("%s: starting", name)
+		f()
+		logf("%s: done in %s", name, time.Since(t0).Round(time.Second))
+	}
+	phase(phaseParts, func() { res.Partitions = e.runPartsPhase(ctx) })
+	phase(phaseAdaptive, func() { res.Adaptive = e.runAdaptivePhase(ctx) })
+	phase(phaseMemory, func() { res.Memory = e.runMemoryPhase(ctx, res) })
+	phase(phaseCatchUp, func() { res.CatchUp = e.runCatchUpPhase(ctx) })
+	if ctx.Err() != nil {
+		return ctx.Err()
 	}
 	res.Seconds = time.Since(begin).Seconds()
 	if o.results != "" {
@@ -328,22 +384,14 @@ func (e *env) startKafka(ctx context.Context, name string) (*kafkaSystem, error)
 	case "strata-dev":
 		args = append([]string{"dev", "-data-dir", filepath.Join(dir, "data")}, common...)
 	case "strata-serve-250ms", "strata-serve-50ms":
-		flush := strings.TrimPrefix(name, "strata-serve-")
-		bucket, err := e.newBucket(ctx)
+		n, err := e.newServe(ctx, name)
 		if err != nil {
 			return nil, err
 		}
-		db, err := e.pg.createDB(ctx, strings.ReplaceAll(name, "-", "_"))
-		if err != nil {
+		if err := n.start("-ingest.flush-interval", strings.TrimPrefix(name, "strata-serve-")); err != nil {
 			return nil, err
 		}
-		args = append([]string{"serve",
-			"-metastore.postgres.url", db,
-			"-objstore.url", "s3://" + bucket, "-objstore.endpoint", e.minio.endpoint,
-			"-objstore.region", "us-east-1", "-objstore.access-key-id", minioUser,
-			"-objstore.secret-access-key", minioSecret, "-objstore.path-style",
-			"-ingest.flush-interval", flush,
-		}, common...)
+		return &kafkaSystem{brokers: n.kafka, admin: n.admin, stop: n.stop}, nil
 	default:
 		return nil, fmt.Errorf("unknown system %s", name)
 	}
@@ -419,23 +467,6 @@ func (e *env) runSystem(ctx context.Context, name string) (*systemResult, error)
 		sum.ProduceLatency.P50, sum.ProduceLatency.P99, sum.EndToEndLatency.P50, sum.EndToEndLatency.P99)
 	sr.E2E = sum
 
-	if name == "strata-serve-250ms" {
-		// PUTs/s against the partition count, at a fixed moderate load.
-		for _, parts := range []int{1, 100, 10000} {
-			cfg := e.loadConfig(sys.brokers, sys.admin, fmt.Sprintf("bench-parts-%d", parts))
-			cfg.Partitions = parts
-			cfg.Rate = 5000
-			cfg.Producers = 1
-			cfg.Duration = e.o.partRun
-			sum, err := bench.Run(ctx, bench.ModeProduce, cfg, nil)
-			if err != nil {
-				logf("%s: %d partitions: %v", name, parts, err)
-				continue
-			}
-			logf("%s: %d partitions: %.1f PUTs/s, %.1f commits/s", name, parts, sum.Server.PutsPerSec, sum.Server.CommitTxnsPerSec)
-			sr.ByPartitions = append(sr.ByPartitions, *sum)
-		}
-	}
 	return sr, nil
 }
 

@@ -14,6 +14,7 @@ import (
 type results struct {
 	Machine    string         `json:"machine"`
 	Options    string         `json:"options"`
+	Load       loadShape      `json:"load"`
 	Started    string         `json:"started"`
 	Seconds    float64        `json:"seconds"`
 	Systems    []systemResult `json:"systems"`
@@ -21,17 +22,33 @@ type results struct {
 	FloorError string         `json:"floor_error,omitempty"`
 	ChartError string         `json:"chart_error,omitempty"`
 	Charts     []string       `json:"charts,omitempty"`
+
+	// The phases, each against fresh strata serve nodes.
+	Partitions *partsPhase    `json:"puts_by_partitions,omitempty"`
+	Adaptive   *adaptivePhase `json:"adaptive,omitempty"`
+	Memory     *memoryPhase   `json:"memory,omitempty"`
+	CatchUp    *catchUpPhase  `json:"catch_up,omitempty"`
 }
+
+// loadShape is the part of the options the phase tables name.
+type loadShape struct {
+	RecordSize int `json:"record_size"`
+	Producers  int `json:"producers"`
+	Partitions int `json:"partitions"`
+}
+
+func (r *results) recordSize() int { return r.Load.RecordSize }
+func (r *results) producers() int  { return r.Load.Producers }
+func (r *results) partitions() int { return r.Load.Partitions }
 
 type systemResult struct {
 	Name string `json:"name"`
 	// Max are the maximum-throughput runs; Half the run at half their
 	// median throughput.
-	Max          []bench.Summary `json:"max"`
-	Half         *bench.Summary  `json:"half,omitempty"`
-	E2E          *bench.Summary  `json:"e2e,omitempty"`
-	ByPartitions []bench.Summary `json:"by_partitions,omitempty"`
-	Error        string          `json:"error,omitempty"`
+	Max   []bench.Summary `json:"max"`
+	Half  *bench.Summary  `json:"half,omitempty"`
+	E2E   *bench.Summary  `json:"e2e,omitempty"`
+	Error string          `json:"error,omitempty"`
 }
 
 func (s *systemResult) median(f func(bench.Summary) float64) float64 { return medianOf(s.Max, f) }
@@ -115,75 +132,58 @@ func render(r *results) string {
 	p("**Machine:** %s. Every server and the load generator share these cores.\n\n", r.Machine)
 	p("**Load:** %s.\n\n", r.Options)
 
-	p("### Maximum produce throughput\n\n")
-	p("Medians over the runs; latency is from `Produce` to the ack, as the producer sees it (it includes time in the client's buffer).\n\n")
-	p("| system | records/s | MB/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | PUTs/s | commits/s | commits per segment | stored/produced |\n")
-	p("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
-	for _, s := range r.Systems {
-		if s.Error != "" {
-			p("| %s | failed: %s |||||||||||\n", s.Name, oneLine(s.Error))
-			continue
-		}
-		p("| %s | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %s |\n", s.Name, thousands(s.recordsPerSec()),
-			s.median(func(x bench.Summary) float64 { return x.MBPerSec }),
-			s.median(lat(func(l bench.Latency) float64 { return l.P50 })),
-			s.median(lat(func(l bench.Latency) float64 { return l.P90 })),
-			s.median(lat(func(l bench.Latency) float64 { return l.P99 })),
-			s.median(lat(func(l bench.Latency) float64 { return l.P999 })),
-			s.median(lat(func(l bench.Latency) float64 { return l.Max })),
-			serverCols(s.Max))
-	}
-	p("\n")
-
-	p("### Latency at half of the maximum throughput\n\n")
-	p("| system | offered records/s | achieved records/s | produce p50 ms | p90 ms | p99 ms | p99.9 ms | PUTs/s | upload p99 ms | commit p99 ms |\n")
-	p("|---|---|---|---|---|---|---|---|---|---|\n")
-	for _, s := range r.Systems {
-		h := s.Half
-		if h == nil || h.ProduceLatency == nil {
-			continue
-		}
-		puts, up, cm := "-", "-", "-"
-		if h.Server != nil {
-			puts = fmt.Sprintf("%.1f", h.Server.PutsPerSec)
-			up = fmt.Sprintf("≤ %.0f", h.Server.UploadP99)
-			cm = fmt.Sprintf("≤ %.1f", h.Server.CommitP99)
-		}
-		p("| %s | %s | %s | %.1f | %.1f | %.1f | %.1f | %s | %s | %s |\n", s.Name, thousands(float64(h.TargetRate)),
-			thousands(h.RecordsPerSec), h.ProduceLatency.P50, h.ProduceLatency.P90, h.ProduceLatency.P99, h.ProduceLatency.P999, puts, up, cm)
-	}
-	p("\nUpload and commit p99 are upper bounds read from the server's histogram buckets.\n")
-	p("\n### End-to-end latency (producer and consumer at once, a tenth of the maximum)\n\n")
-	p("| system | offered records/s | consumed records/s | produce p50 ms | produce p99 ms | end-to-end p50 ms | p99 ms | p99.9 ms |\n|---|---|---|---|---|---|---|---|\n")
-	for _, s := range r.Systems {
-		x := s.E2E
-		if x == nil || x.EndToEndLatency == nil || x.ProduceLatency == nil {
-			continue
-		}
-		p("| %s | %s | %s | %.1f | %.1f | %.1f | %.1f | %.1f |\n", s.Name, thousands(float64(x.TargetRate)), thousands(x.ConsumeRecsPerSec),
-			x.ProduceLatency.P50, x.ProduceLatency.P99, x.EndToEndLatency.P50, x.EndToEndLatency.P99, x.EndToEndLatency.P999)
-	}
-	p("\n")
-
-	for _, s := range r.Systems {
-		if len(s.ByPartitions) == 0 {
-			continue
-		}
-		p("### Object PUTs against the partition count (%s, 5,000 records/s offered)\n\n", s.Name)
-		p("| partitions | records/s | PUTs/s | commits/s | commits per segment | produce p99 ms |\n|---|---|---|---|---|---|\n")
-		for _, x := range s.ByPartitions {
-			if x.Server == nil {
+	if len(r.Systems) > 0 {
+		p("### Maximum produce throughput\n\n")
+		p("Medians over the runs; latency is from `Produce` to the ack, as the producer sees it (it includes time in the client's buffer).\n\n")
+		p("| system | records/s | MB/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | PUTs/s | commits/s | commits per segment | stored/produced |\n")
+		p("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		for _, s := range r.Systems {
+			if s.Error != "" {
+				p("| %s | failed: %s |||||||||||\n", s.Name, oneLine(s.Error))
 				continue
 			}
-			p99 := 0.0
-			if x.ProduceLatency != nil {
-				p99 = x.ProduceLatency.P99
+			p("| %s | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %s |\n", s.Name, thousands(s.recordsPerSec()),
+				s.median(func(x bench.Summary) float64 { return x.MBPerSec }),
+				s.median(lat(func(l bench.Latency) float64 { return l.P50 })),
+				s.median(lat(func(l bench.Latency) float64 { return l.P90 })),
+				s.median(lat(func(l bench.Latency) float64 { return l.P99 })),
+				s.median(lat(func(l bench.Latency) float64 { return l.P999 })),
+				s.median(lat(func(l bench.Latency) float64 { return l.Max })),
+				serverCols(s.Max))
+		}
+		p("\n")
+
+		p("### Latency at half of the maximum throughput\n\n")
+		p("| system | offered records/s | achieved records/s | produce p50 ms | p90 ms | p99 ms | p99.9 ms | PUTs/s | upload p99 ms | commit p99 ms |\n")
+		p("|---|---|---|---|---|---|---|---|---|---|\n")
+		for _, s := range r.Systems {
+			h := s.Half
+			if h == nil || h.ProduceLatency == nil {
+				continue
 			}
-			p("| %s | %s | %.1f | %.1f | %.2f | %.1f |\n", thousands(float64(x.Partitions)), thousands(x.RecordsPerSec),
-				x.Server.PutsPerSec, x.Server.CommitTxnsPerSec, x.Server.TxnsPerSegment, p99)
+			puts, up, cm := "-", "-", "-"
+			if h.Server != nil {
+				puts = fmt.Sprintf("%.1f", h.Server.PutsPerSec)
+				up = fmt.Sprintf("≤ %.0f", h.Server.UploadP99)
+				cm = fmt.Sprintf("≤ %.1f", h.Server.CommitP99)
+			}
+			p("| %s | %s | %s | %.1f | %.1f | %.1f | %.1f | %s | %s | %s |\n", s.Name, thousands(float64(h.TargetRate)),
+				thousands(h.RecordsPerSec), h.ProduceLatency.P50, h.ProduceLatency.P90, h.ProduceLatency.P99, h.ProduceLatency.P999, puts, up, cm)
+		}
+		p("\nUpload and commit p99 are upper bounds read from the server's histogram buckets.\n")
+		p("\n### End-to-end latency (producer and consumer at once, a tenth of the maximum)\n\n")
+		p("| system | offered records/s | consumed records/s | produce p50 ms | produce p99 ms | end-to-end p50 ms | p99 ms | p99.9 ms |\n|---|---|---|---|---|---|---|---|\n")
+		for _, s := range r.Systems {
+			x := s.E2E
+			if x == nil || x.EndToEndLatency == nil || x.ProduceLatency == nil {
+				continue
+			}
+			p("| %s | %s | %s | %.1f | %.1f | %.1f | %.1f | %.1f |\n", s.Name, thousands(float64(x.TargetRate)), thousands(x.ConsumeRecsPerSec),
+				x.ProduceLatency.P50, x.ProduceLatency.P99, x.EndToEndLatency.P50, x.EndToEndLatency.P99, x.EndToEndLatency.P999)
 		}
 		p("\n")
 	}
+	renderPhases(&b, r)
 
 	if f := r.Floor; f != nil {
 		p("### Physical floor (same run)\n\n")

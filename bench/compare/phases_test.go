@@ -1,0 +1,93 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stratalog/strata/internal/bench"
+)
+
+// The phases pass these flags to strata serve; a renamed flag would only
+// show after minutes of benchmark otherwise.
+func TestPhaseFlagsExist(t *testing.T) {
+	fs := flagDefaults()
+	for _, mb := range memoryBudgets {
+		if mb.optional {
+			continue
+		}
+		b, err := defaultBytes(mb.flag)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b <= 0 {
+			t.Errorf("default of -%s is %d, want a positive budget", mb.flag, b)
+		}
+	}
+	names := []string{"roles", "ingest.flush-interval", "ingest.adaptive", "ingest.max-puts-per-second", "compactor.interval", "cluster.register-wait"}
+	for _, a := range catchUpCompactor {
+		if strings.HasPrefix(a, "-") {
+			names = append(names, strings.TrimPrefix(a, "-"))
+		}
+	}
+	for _, n := range names {
+		if fs.Lookup(n) == nil {
+			t.Errorf("strata serve has no flag -%s", n)
+		}
+	}
+}
+
+func TestProcStatus(t *testing.T) {
+	rss, err := procStatus(os.Getpid(), "VmRSS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hwm, err := procStatus(os.Getpid(), "VmHWM")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rss <= 0 || hwm < rss {
+		t.Fatalf("VmRSS %d, VmHWM %d: want 0 < VmRSS <= VmHWM", rss, hwm)
+	}
+	if _, err := procStatus(os.Getpid(), "NoSuchField"); err == nil {
+		t.Fatal("a missing field gave no error")
+	}
+}
+
+func TestRenderPhases(t *testing.T) {
+	r := &results{
+		Started: "2026-01-02T03:04:05Z", Options: "quick: test",
+		Load: loadShape{RecordSize: 1024, Producers: 4, Partitions: 64},
+		Partitions: &partsPhase{Rate: 5000, Seconds: 15, FlushInterval: "250ms", CompactorInterval: "10s", Runs: []partsRun{
+			{Partitions: 10000, RecordsPerSec: 4900, SegmentPutsPerSec: 3.5, OtherPutsPerSec: 0.5, PutsPerSec: 4, CommitsPerSec: 3.5, CompactorRounds: 1},
+			{Partitions: 100, Error: "boom\nmore"},
+		}},
+		Adaptive: &adaptivePhase{Seconds: 4, FlushInterval: "250ms", MaxPutsPerSecond: "20", Runs: []adaptiveRun{
+			{Mode: "adaptive", OfferedMBPerSec: 1.024, MBPerSec: 1, P50: 17.3, P99: 39.2, SegmentPutsPerSec: 19.8, PutsPerSec: 19.8, MeanObjectBytes: 13 << 10},
+		}},
+		Memory: &memoryPhase{Budgets: []budget{{"ingest.memory-budget", 256 << 20}}, BudgetBytes: 256 << 20, OfferedRecords: 360000,
+			Sustainable: 180000, SustainableFrom: "-sustainable flag", Producers: 8, MaxBuffered: 65536, RecordsPerSec: 170000,
+			PeakRSS: 1200 << 20, HWM: 1210 << 20, Overhead: 944 << 20, RSSSamples: 80, HealthzOK: true, Alive: true},
+		CatchUp: &catchUpPhase{Partitions: 64, Seconds: 8, CompactorFlags: []string{"-compactor.interval", "1s"},
+			Produce:       &bench.Summary{Produced: 1000, RecordsPerSec: 100000, MBPerSec: 100},
+			Level0:        &bench.Summary{Consumed: 1000, ConsumeRecsPerSec: 250000, ConsumeMBPerSec: 250, Server: &bench.ServerStats{GetsPerSec: 12}},
+			Level1:        &bench.Summary{Consumed: 1000, ConsumeRecsPerSec: 50000, ConsumeMBPerSec: 50},
+			Level1Objects: 64, CompactSeconds: 10},
+	}
+	out := render(r)
+	for _, want := range []string{
+		"| 10,000 | 4,900 | 3.5 | 0.5 | 4.0 | 3.5 | 1 |",
+		"| 100 | failed: boom |",
+		"| adaptive | 1.0 | 1.0 | 17.3 | 39.2 | 19.8 | 19.8 | 13 |",
+		"| 360,000 | 170,000 | 0 | 1200 | 1210 | 256 | +944 |",
+		"| read level 0 | 1,000 | 250,000 | 250.0 | 2.50 | 12.0 |",
+		"| read level 1 | 1,000 | 50,000 | 50.0 | 0.50 | - |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("rendered section lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "### Maximum produce throughput") {
+		t.Error("system tables rendered without any system measured")
+	}
+}
