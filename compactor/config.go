@@ -100,7 +100,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.PartitionsPerRound, "compactor.partitions-per-round", 1000, "most partitions merged in one round")
 	fs.Int64Var(&c.TargetObjectBytes, "compactor.target-object-bytes", 64<<20, "size of the level-1 objects written")
 	fs.Int64Var(&c.MaxMergeRawBytes, "compactor.max-merge-raw-bytes", 256<<20, "most decompressed bytes held in memory by one merge")
-	fs.Int64Var(&c.ChunkRawBytes, "compactor.chunk-raw-bytes", 4<<20, "decompressed size of the chunks of level-1 objects")
+	fs.Int64Var(&c.ChunkRawBytes, "compactor.chunk-raw-bytes", 1<<20, "decompressed size of the chunks of level-1 objects")
 	fs.Int64Var(&c.WholeObjectMaxBytes, "compactor.whole-object-max-bytes", 16<<20, "level-0 objects up to this size are read with one GET for the chunks of every partition merged in a round")
 	fs.Int64Var(&c.ObjectCacheBytes, "compactor.object-cache-bytes", 128<<20, "compressed chunk bytes of whole level-0 objects kept for the partitions merged later in the round; 0: one ranged GET per chunk")
 	fs.StringVar(&c.KeyPrefix, "compactor.key-prefix", "", "prefix of the object keys the compactor writes")

@@ -563,7 +563,9 @@ func (r *Reader) loadChunk(ctx context.Context, c *metastore.Chunk) (*chunkData,
 		return nil, fmt.Errorf("%w: object %s: bad chunk range %d+%d of %d", ErrCorrupt, c.ObjectKey, c.Start, c.Length, c.ObjectSize)
 	}
 	var compressed []byte
-	whole := c.ObjectSize > 0 && c.ObjectSize <= r.cfg.WholeObjectMaxBytes
+	// A level-1 object holds one partition: its chunks are read one ranged
+	// GET at a time, never by keeping the whole object.
+	whole := c.Level == 0 && c.ObjectSize > 0 && c.ObjectSize <= r.cfg.WholeObjectMaxBytes
 	if whole {
 		obj, err := r.object(ctx, c.ObjectKey, c.ObjectSize)
 		if err != nil {

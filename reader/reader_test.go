@@ -885,9 +885,9 @@ func TestReadLevel1(t *testing.T) {
 			Start: info.Start, Length: info.Length, RawLength: info.RawLength, BatchCount: info.Batches,
 		})
 	}
-	cfg := testConfig()
-	cfg.WholeObjectMaxBytes = 0
-	r := New(cfg, store, s3, nil, prometheus.NewRegistry())
+	// The object is small enough to be fetched whole, but a level-1
+	// object holds one partition: its chunks are read with ranged GETs.
+	r := New(testConfig(), store, s3, nil, prometheus.NewRegistry())
 	res, err := r.Read(context.Background(), topic, 0, 103, 1<<20)
 	if err != nil {
 		t.Fatal(err)
@@ -895,6 +895,11 @@ func TestReadLevel1(t *testing.T) {
 	got := batchesOf(t, res.Records)
 	if len(got) != 2 || got[0].h.BaseOffset != 102 || got[1].h.BaseOffset != 105 || got[1].h.PartitionLeaderEpoch != 4 {
 		t.Fatalf("level-1 read at 103: %+v", got)
+	}
+	whole := testutil.ToFloat64(r.metrics.objectGets.WithLabelValues("whole"))
+	ranged := testutil.ToFloat64(r.metrics.objectGets.WithLabelValues("range"))
+	if whole != 0 || ranged != 2 {
+		t.Fatalf("level-1 read: %v whole GETs and %v ranged, want 0 and 2", whole, ranged)
 	}
 	if _, err := r.Read(context.Background(), topic, 0, 99, 1); !errors.Is(err, metastore.ErrOffsetOutOfRange) {
 		t.Fatalf("read below log start: %v", err)
