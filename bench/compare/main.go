@@ -84,7 +84,7 @@ func main() {
 	flag.IntVar(&o.maxBuffered, "max-buffered", 16384, "records each producer keeps in flight")
 	flag.IntVar(&o.recordSize, "record-size", 1024, "record size in bytes")
 	flag.IntVar(&o.partitions, "partitions", 64, "partitions (NATS: subjects)")
-	flag.StringVar(&o.systems, "systems", "strata-dev,strata-serve-250ms,strata-serve-50ms,kfake,nats,floor,partitions,adaptive,memory,catch-up",
+	flag.StringVar(&o.systems, "systems", "strata-dev,strata-serve-250ms,strata-serve-50ms,strata-serve-adaptive,kfake,nats,floor,partitions,adaptive,memory,catch-up",
 		"comma-separated systems and phases to run")
 	flag.StringVar(&o.docs, "docs", "docs", "docs directory: benchmarks.md gets the section, img/ the charts")
 	flag.StringVar(&o.profile, "profile", "", "write a CPU profile of strata serve (250 ms) under the produce load to this file")
@@ -141,7 +141,7 @@ type env struct {
 
 func run(ctx context.Context, o options) error {
 	want := map[string]bool{}
-	known := []string{"strata-dev", "strata-serve-250ms", "strata-serve-50ms", "kfake", "nats", "floor",
+	known := []string{"strata-dev", "strata-serve-250ms", "strata-serve-50ms", "strata-serve-adaptive", "kfake", "nats", "floor",
 		phaseParts, phaseAdaptive, phaseMemory, phaseCatchUp}
 	for _, s := range strings.Split(o.systems, ",") {
 		s = strings.TrimSpace(s)
@@ -175,7 +175,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	needServices := false
-	for _, s := range []string{"strata-serve-250ms", "strata-serve-50ms", "floor", phaseParts, phaseAdaptive, phaseMemory, phaseCatchUp} {
+	for _, s := range []string{"strata-serve-250ms", "strata-serve-50ms", "strata-serve-adaptive", "floor", phaseParts, phaseAdaptive, phaseMemory, phaseCatchUp} {
 		needServices = needServices || want[s]
 	}
 	if needServices {
@@ -205,7 +205,7 @@ func run(ctx context.Context, o options) error {
 
 	res := &results{Machine: machine(), Options: describe(o), Started: begin.UTC().Format(time.RFC3339),
 		Load: loadShape{RecordSize: o.recordSize, Producers: o.producers, Partitions: o.partitions}}
-	for _, name := range []string{"strata-dev", "strata-serve-250ms", "strata-serve-50ms", "kfake", "nats"} {
+	for _, name := range []string{"strata-dev", "strata-serve-250ms", "strata-serve-50ms", "strata-serve-adaptive", "kfake", "nats"} {
 		if !want[name] {
 			continue
 		}
@@ -383,12 +383,18 @@ func (e *env) startKafka(ctx context.Context, name string) (*kafkaSystem, error)
 	switch name {
 	case "strata-dev":
 		args = append([]string{"dev", "-data-dir", filepath.Join(dir, "data")}, common...)
-	case "strata-serve-250ms", "strata-serve-50ms":
+	case "strata-serve-250ms", "strata-serve-50ms", "strata-serve-adaptive":
 		n, err := e.newServe(ctx, name)
 		if err != nil {
 			return nil, err
 		}
-		if err := n.start("-ingest.flush-interval", strings.TrimPrefix(name, "strata-serve-")); err != nil {
+		flags := []string{"-ingest.flush-interval", strings.TrimPrefix(name, "strata-serve-")}
+		if name == "strata-serve-adaptive" {
+			// Adaptive batching with its default PUT budget; the flush
+			// interval (default 250 ms) only bounds the wait.
+			flags = []string{"-ingest.adaptive"}
+		}
+		if err := n.start(flags...); err != nil {
 			return nil, err
 		}
 		return &kafkaSystem{brokers: n.kafka, admin: n.admin, stop: n.stop}, nil
