@@ -105,6 +105,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *App, err erro
 	if err != nil {
 		return nil, err
 	}
+	if limit := setMemoryLimit(cfg, roles); limit > 0 {
+		logger.Info("soft memory limit", "bytes", limit, "budgets", memoryBudgets(cfg, roles))
+	}
 	a := &App{cfg: cfg, logger: logger, reg: prometheus.NewRegistry(), roles: roles}
 	defer func() {
 		if err != nil {

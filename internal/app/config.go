@@ -43,6 +43,12 @@ type Config struct {
 	AdminAddress string `yaml:"admin_address"`
 	LogLevel     string `yaml:"log_level"`
 	LogFormat    string `yaml:"log_format"`
+
+	// MemoryOverhead is the memory allowed beyond the roles' budgets
+	// (ingest, reader cache, compactor) before the Go garbage collector
+	// works harder: the soft memory limit is their sum plus this. 0 leaves
+	// Go's default; GOMEMLIMIT overrides it.
+	MemoryOverhead int64 `yaml:"memory_overhead"`
 }
 
 // RegisterFlags registers every flag of the process with its default.
@@ -60,6 +66,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.AdminAddress, "admin.listen-address", ":9644", "host:port of the admin HTTP listener (metrics, health, pprof); empty disables it")
 	fs.StringVar(&c.LogLevel, "log.level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log.format", "text", "log format: text or json")
+	fs.Int64Var(&c.MemoryOverhead, "memory.overhead", 512<<20, "bytes beyond the roles' memory budgets before the garbage collector works harder (soft limit = budgets + this); 0: Go's default")
 }
 
 // Validate reports the first setting that cannot work.

@@ -1,0 +1,62 @@
+package app
+
+import (
+	"flag"
+	"runtime/debug"
+	"testing"
+
+	"github.com/stratalog/strata/internal/cluster"
+)
+
+func TestMemoryBudgets(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.Reader.CacheBytes = 1
+	cfg.Ingest.MemoryBudget = 10
+	cfg.Compactor.MaxMergeRawBytes, cfg.Compactor.KeyMapMaxBytes, cfg.Compactor.ObjectCacheBytes = 100, 1000, 10000
+	for _, tc := range []struct {
+		roles string
+		want  int64
+	}{
+		{"all", 11111},
+		{"reader", 1},
+		{"ingest,reader", 11},
+		{"compactor", 11101},
+		{"coordinator,controller", 1},
+	} {
+		roles, err := cluster.ParseRoles(tc.roles)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := memoryBudgets(cfg, roles); got != tc.want {
+			t.Errorf("roles %s: budgets %d, want %d", tc.roles, got, tc.want)
+		}
+	}
+}
+
+func TestSetMemoryLimit(t *testing.T) {
+	prev := debug.SetMemoryLimit(-1)
+	defer debug.SetMemoryLimit(prev)
+	t.Setenv("GOMEMLIMIT", "")
+	cfg := defaultConfig()
+	roles, _ := cluster.ParseRoles("all")
+	want := memoryBudgets(cfg, roles) + cfg.MemoryOverhead
+	if got := setMemoryLimit(cfg, roles); got != want || debug.SetMemoryLimit(-1) != want {
+		t.Fatalf("limit %d (runtime %d), want %d", got, debug.SetMemoryLimit(-1), want)
+	}
+	debug.SetMemoryLimit(prev)
+	cfg.MemoryOverhead = 0
+	if got := setMemoryLimit(cfg, roles); got != 0 || debug.SetMemoryLimit(-1) != prev {
+		t.Fatal("overhead 0 set a limit")
+	}
+	cfg.MemoryOverhead = 1 << 20
+	t.Setenv("GOMEMLIMIT", "1GiB")
+	if got := setMemoryLimit(cfg, roles); got != 0 || debug.SetMemoryLimit(-1) != prev {
+		t.Fatal("GOMEMLIMIT did not take precedence")
+	}
+}
+
+func defaultConfig() Config {
+	var c Config
+	c.RegisterFlags(flag.NewFlagSet("test", flag.ContinueOnError))
+	return c
+}
