@@ -345,8 +345,11 @@ type kafkaSystem struct {
 	stop           func()
 }
 
-func (e *env) startKafka(ctx context.Context, name string) (*kafkaSystem, error) {
-	dir := filepath.Join(e.work, name)
+// startKafka starts a fresh instance of the Kafka system name: its own
+// directory, and for strata serve its own database and bucket, all named
+// after instance.
+func (e *env) startKafka(ctx context.Context, name, instance string) (*kafkaSystem, error) {
+	dir := filepath.Join(e.work, instance)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -384,7 +387,7 @@ func (e *env) startKafka(ctx context.Context, name string) (*kafkaSystem, error)
 	case "strata-dev":
 		args = append([]string{"dev", "-data-dir", filepath.Join(dir, "data")}, common...)
 	case "strata-serve-250ms", "strata-serve-50ms", "strata-serve-adaptive":
-		n, err := e.newServe(ctx, name)
+		n, err := e.newServe(ctx, instance)
 		if err != nil {
 			return nil, err
 		}
@@ -414,19 +417,21 @@ func (e *env) startKafka(ctx context.Context, name string) (*kafkaSystem, error)
 }
 
 // runSystem measures one system: the maximum produce throughput (median of
-// o.runs runs), then latency at half of it.
+// o.runs runs), then latency at half of it. Every run starts a fresh
+// instance: on one strata node run after run, each run would also carry
+// the compaction of the runs before it (gigabytes at full load), which the
+// first run does not; the runs would measure different things.
 func (e *env) runSystem(ctx context.Context, name string) (*systemResult, error) {
 	if name == "nats" {
 		return e.runNATS(ctx)
 	}
 	logf("%s: starting", name)
-	sys, err := e.startKafka(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	defer sys.stop()
 	sr := &systemResult{Name: name}
 	for i := range e.o.runs {
+		sys, err := e.startKafka(ctx, name, fmt.Sprintf("%s-max-%d", name, i))
+		if err != nil {
+			return nil, err
+		}
 		cfg := e.loadConfig(sys.brokers, sys.admin, fmt.Sprintf("bench-max-%d", i))
 		var profDone chan error
 		if name == "strata-serve-250ms" && i == 0 && e.o.profile != "" {
@@ -439,6 +444,8 @@ func (e *env) runSystem(ctx context.Context, name string) (*systemResult, error)
 				logf("profile: %v", perr)
 			}
 		}
+		sys.stop()
+		e.dropInstance(fmt.Sprintf("%s-max-%d", name, i))
 		if err != nil {
 			return nil, fmt.Errorf("max run %d: %w", i+1, err)
 		}
@@ -446,6 +453,11 @@ func (e *env) runSystem(ctx context.Context, name string) (*systemResult, error)
 			sum.RecordsPerSec, sum.MBPerSec, sum.ProduceLatency.P50, sum.ProduceLatency.P99)
 		sr.Max = append(sr.Max, *sum)
 	}
+	sys, err := e.startKafka(ctx, name, name+"-latency")
+	if err != nil {
+		return nil, err
+	}
+	defer sys.stop()
 	half := int(medianOf(sr.Max, func(s bench.Summary) float64 { return s.RecordsPerSec }) / 2)
 	if half < 1 {
 		half = 1
@@ -474,6 +486,14 @@ func (e *env) runSystem(ctx context.Context, name string) (*systemResult, error)
 	sr.E2E = sum
 
 	return sr, nil
+}
+
+// dropInstance removes the directory of a stopped instance (strata dev's
+// data, logs), so that a full run does not fill the disk.
+func (e *env) dropInstance(instance string) {
+	if err := os.RemoveAll(filepath.Join(e.work, instance)); err != nil {
+		logf("%s: %v", instance, err)
+	}
 }
 
 func fetchProfile(admin string, d time.Duration, path string) error {

@@ -93,7 +93,7 @@ func describe(o options) string {
 	if o.quick {
 		mode = "quick"
 	}
-	return fmt.Sprintf("%s: %d run(s) of %v per system at maximum load, then %v at half of the median maximum; "+
+	return fmt.Sprintf("%s: %d run(s) of %v per system at maximum load, each on a fresh instance, then %v at half of the median maximum on another; "+
 		"%d producers, %d records buffered each, %d B JSON records, %d partitions, acks=all, idempotent, no client compression",
 		mode, o.runs, o.duration, o.halfRate, o.producers, o.maxBuffered, o.recordSize, o.partitions)
 }
