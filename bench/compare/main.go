@@ -371,16 +371,10 @@ func (e *env) startKafka(ctx context.Context, name, instance string) (*kafkaSyst
 		}
 		return &kafkaSystem{brokers: addr, stop: func() { p.stop(syscall.SIGTERM, 5*time.Second) }}, nil
 	}
-	kport, err := freePort()
+	kafka, admin, err := twoPorts()
 	if err != nil {
 		return nil, err
 	}
-	aport, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	kafka := fmt.Sprintf("127.0.0.1:%d", kport)
-	admin := fmt.Sprintf("127.0.0.1:%d", aport)
 	common := []string{"-kafka.listen-address", kafka, "-admin.listen-address", admin, "-log.level", "warn"}
 	var args []string
 	switch name {

@@ -106,6 +106,20 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// twoPorts returns two free loopback addresses: a Kafka listener's and an
+// admin listener's.
+func twoPorts() (kafka, admin string, err error) {
+	kport, err := freePort()
+	if err != nil {
+		return "", "", err
+	}
+	aport, err := freePort()
+	if err != nil {
+		return "", "", err
+	}
+	return fmt.Sprintf("127.0.0.1:%d", kport), fmt.Sprintf("127.0.0.1:%d", aport), nil
+}
+
 func httpOK(u string) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)

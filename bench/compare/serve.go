@@ -46,19 +46,11 @@ func (e *env) newServe(ctx context.Context, name string) (*serveNode, error) {
 	if err != nil {
 		return nil, err
 	}
-	kport, err := freePort()
+	kafka, admin, err := twoPorts()
 	if err != nil {
 		return nil, err
 	}
-	aport, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	return &serveNode{
-		e: e, name: name, dir: dir, db: db, bucket: bucket,
-		kafka: fmt.Sprintf("127.0.0.1:%d", kport),
-		admin: fmt.Sprintf("http://127.0.0.1:%d", aport),
-	}, nil
+	return &serveNode{e: e, name: name, dir: dir, db: db, bucket: bucket, kafka: kafka, admin: "http://" + admin}, nil
 }
 
 // start runs strata serve on the node's database and bucket with extra
