@@ -39,6 +39,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/stratalog/strata/internal/decompress"
 	"github.com/stratalog/strata/internal/objstore"
 	"github.com/stratalog/strata/metastore"
 )
@@ -128,7 +129,7 @@ func New(cfg Config, store Metastore, objects objstore.Store, logger *slog.Logge
 		objects: objects,
 		logger:  logger.With("component", "compactor"),
 		m:       m,
-		decomp:  kgo.DefaultDecompressor(),
+		decomp:  decompress.Shared(),
 		holder:  fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:])),
 		now:     time.Now,
 		dropped: make(map[metastore.PartitionKey]int64),

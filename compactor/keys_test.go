@@ -14,6 +14,7 @@ import (
 
 	"github.com/stratalog/strata/ingest"
 	"github.com/stratalog/strata/internal/batchtest"
+	"github.com/stratalog/strata/internal/decompress"
 	"github.com/stratalog/strata/internal/recordbatch"
 	"github.com/stratalog/strata/metastore"
 )
@@ -236,6 +237,15 @@ func TestCheckKeys(t *testing.T) {
 	}
 	if err := CheckKeys(nil, keyed[:len(keyed)-1]); err == nil || errors.Is(err, ErrKeylessRecord) {
 		t.Errorf("truncated batch: %v", err)
+	}
+	// A small batch that decompresses to more than the bound is refused
+	// as corrupt, before it is decompressed in full.
+	bomb := zstdBatch(t, batchtest.Batch(batchtest.NoProducer, batchtest.Record{Key: []byte("k"), Value: make([]byte, 4<<20)}))
+	if err := CheckKeys(decompress.New(1<<20), bomb); !errors.Is(err, decompress.ErrTooLarge) || !errors.Is(err, recordbatch.ErrCorrupt) {
+		t.Errorf("%d bytes decompressing to 4 MiB with a bound of 1 MiB: %v", len(bomb), err)
+	}
+	if err := CheckKeys(nil, bomb); err != nil {
+		t.Errorf("the same batch with the default bound: %v", err)
 	}
 	if !IsCompacted(map[string]string{"cleanup.policy": "delete,compact"}) || IsCompacted(nil) || IsCompacted(map[string]string{"cleanup.policy": "delete"}) {
 		t.Error("IsCompacted")

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/internal/decompress"
 	"github.com/stratalog/strata/internal/recordbatch"
 )
 
@@ -184,10 +185,10 @@ func filterBatch(dst []byte, dec kgo.Decompressor, b *batch, leaderEpoch int32, 
 // records (a Produce request's records field, batches already checked with
 // recordbatch) has no key; the front door calls it for topics whose
 // cleanup.policy includes compact. It decompresses compressed batches with
-// dec (nil: franz-go's default decompressor).
+// dec (nil: decompress.Shared, bounded at decompress.Default bytes a batch).
 func CheckKeys(dec kgo.Decompressor, records []byte) error {
 	if dec == nil {
-		dec = kgo.DefaultDecompressor()
+		dec = decompress.Shared()
 	}
 	return recordbatch.Split(records, func(data []byte, h recordbatch.Header) error {
 		recs, err := batchRecords(dec, data, h, 0)

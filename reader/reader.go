@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/stratalog/strata/internal/decompress"
 	"github.com/stratalog/strata/internal/objstore"
 	"github.com/stratalog/strata/internal/recordbatch"
 	"github.com/stratalog/strata/internal/segment"
@@ -107,7 +108,7 @@ func New(cfg Config, store Metastore, objects objstore.Store, logger *slog.Logge
 		metrics: m,
 		cache:   newCache(cfg.CacheBytes, func(n int64) { m.cacheBytes.Set(float64(n)) }),
 		flights: flightGroup{timeout: cfg.FetchTimeout},
-		decomp:  kgo.DefaultDecompressor(),
+		decomp:  decompress.Shared(),
 		now:     time.Now,
 		parts:   make(map[metastore.PartitionKey]*partState),
 	}
