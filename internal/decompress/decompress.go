@@ -59,13 +59,27 @@ func (d *Decompressor) Decompress(src []byte, codec kgo.CompressionCodecType) ([
 	case kgo.CodecNone:
 		return src, nil
 	case kgo.CodecGzip:
-		r, err := gzip.NewReader(bytes.NewReader(src))
+		r, _ := gzipReaders.Get().(*gzip.Reader)
+		var err error
+		if r == nil {
+			r, err = gzip.NewReader(bytes.NewReader(src))
+		} else {
+			err = r.Reset(bytes.NewReader(src))
+		}
 		if err != nil {
 			return nil, fmt.Errorf("gzip: %w", err)
 		}
+		defer gzipReaders.Put(r)
 		return d.readBounded(r, "gzip")
 	case kgo.CodecLz4:
-		return d.readBounded(lz4.NewReader(bytes.NewReader(src)), "lz4")
+		// A reader keeps its block buffers (up to 4 MiB) between batches.
+		r, _ := lz4Readers.Get().(*lz4.Reader)
+		if r == nil {
+			r = lz4.NewReader(nil)
+		}
+		r.Reset(bytes.NewReader(src))
+		defer lz4Readers.Put(r)
+		return d.readBounded(r, "lz4")
 	case kgo.CodecSnappy:
 		return d.snappy(src)
 	case kgo.CodecZstd:
@@ -84,10 +98,14 @@ func (d *Decompressor) Decompress(src []byte, codec kgo.CompressionCodecType) ([
 	}
 }
 
+// Readers are pooled: each allocates its window or block buffers.
+var gzipReaders, lz4Readers sync.Pool
+
 // readBounded reads r to its end, failing once it yields more than d.max
 // bytes.
 func (d *Decompressor) readBounded(r io.Reader, name string) ([]byte, error) {
 	var buf bytes.Buffer
+	buf.Grow(min(d.max, 8<<10)) // ReadFrom grows it as the output comes
 	n, err := buf.ReadFrom(io.LimitReader(r, int64(d.max)+1))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)

@@ -116,3 +116,21 @@ func FuzzDecompress(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkDecompress: one 64 KiB batch body of JSON, per codec.
+func BenchmarkDecompress(b *testing.B) {
+	data := []byte(strings.Repeat(`{"user":42,"action":"page_view","path":"/cart"}`, 1400))
+	d := New(Default)
+	for _, c := range codecs {
+		b.Run(c.name, func(b *testing.B) {
+			comp, typ := compress(b, c.codec, data)
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := d.Decompress(comp, typ); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
