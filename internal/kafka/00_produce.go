@@ -13,6 +13,7 @@ import (
 
 	"github.com/stratalog/strata/compactor"
 	"github.com/stratalog/strata/ingest"
+	"github.com/stratalog/strata/internal/recordbatch"
 	"github.com/stratalog/strata/metastore"
 )
 
@@ -41,9 +42,10 @@ import (
 // the requests of one connection reach their partitions in the order they
 // were sent; the wait for the commit runs concurrently with the requests
 // that follow. acks=0 gets no response, but its records are still
-// committed. LogAppendTime is the commit time for topics whose
-// message.timestamp.type is LogAppendTime (the stored batches keep the
-// producer's timestamps), -1 otherwise. LogStartOffset (v5+) is the
+// committed. For topics whose message.timestamp.type is LogAppendTime the
+// batches are stamped with the broker's time when the request is handled
+// (timestamp type attribute and MaxTimestamp, CRC computed again), and
+// LogAppendTime reports it; -1 otherwise. LogStartOffset (v5+) is the
 // partition's log start offset as this node last read it.
 func init() {
 	// v0-v2 carry the old message formats, which Strata does not store; they
@@ -66,9 +68,10 @@ const (
 // producePart is one partition of a Produce request handed to the produce
 // path: its place in the response and in the Enqueue call.
 type producePart struct {
-	resp  *kmsg.ProduceResponseTopicPartition
-	topic *topicInfo
-	index int
+	resp       *kmsg.ProduceResponseTopicPartition
+	topic      *topicInfo
+	index      int
+	appendTime int64 // LogAppendTime topics: the time written into the batches
 }
 
 func (s *Server) handleProduce(ctx context.Context, r *request) (Reply, error) {
@@ -126,11 +129,24 @@ func (s *Server) handleProduce(ctx context.Context, r *request) (Reply, error) {
 					err = errorf(kerr.InvalidRecord, "%v", keyErr)
 				}
 			}
+			var appendTime int64
+			if err == nil && info.logAppendTime {
+				// As a Kafka broker does, at append: the batches carry
+				// the broker's time, and the response reports it.
+				appendTime = time.Now().UnixMilli()
+				err = recordbatch.Split(rp.Records, func(b []byte, _ recordbatch.Header) error {
+					recordbatch.SetLogAppendTime(b, appendTime)
+					return nil
+				})
+				if err != nil {
+					err = errorf(kerr.CorruptMessage, "%v", err)
+				}
+			}
 			if err != nil {
 				sp.ErrorCode, sp.ErrorMessage = s.dataErrorCode("Produce", err)
 				continue
 			}
-			placed = append(placed, producePart{resp: sp, topic: info, index: len(parts)})
+			placed = append(placed, producePart{resp: sp, topic: info, index: len(parts), appendTime: appendTime})
 			parts = append(parts, ingest.PartitionRecords{TopicID: info.ID, Partition: rp.Partition, Records: rp.Records})
 		}
 	}
@@ -167,7 +183,7 @@ func (s *Server) handleProduce(ctx context.Context, r *request) (Reply, error) {
 			}
 			pp.resp.BaseOffset = res.BaseOffset
 			if pp.topic.logAppendTime {
-				pp.resp.LogAppendTime = res.LogAppendTime
+				pp.resp.LogAppendTime = pp.appendTime
 			}
 		}
 		resp.ThrottleMillis = int32(min(pending.Throttle/time.Millisecond, 1<<31-1))

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stratalog/strata/internal/batchtest"
+	"github.com/stratalog/strata/internal/recordbatch"
 )
 
 // TestProduceErrorsPerPartition: every bad partition of one request gets
@@ -199,8 +200,8 @@ func TestProduceSequences(t *testing.T) {
 	}
 }
 
-// TestProduceLogAppendTime: the commit time is reported for topics that
-// use LogAppendTime, -1 for the others; LogStartOffset (v5+) is set.
+// TestProduceLogAppendTime: topics that use LogAppendTime store and report
+// the broker's append time, the others -1; LogStartOffset (v5+) is set.
 func TestProduceLogAppendTime(t *testing.T) {
 	s := startServer(t)
 	_, adm := s.clients(t)
@@ -211,8 +212,9 @@ func TestProduceLogAppendTime(t *testing.T) {
 	before := time.Now().UnixMilli()
 	got := c.produce(9, -1, rawPart{topic: "append-time", records: batch}, rawPart{topic: "create-time", records: batch})
 	after := time.Now().UnixMilli()
-	if lat := got[0].LogAppendTime; lat < before || lat > after {
-		t.Errorf("LogAppendTime %d, want the commit time in [%d, %d]", lat, before, after)
+	lat := got[0].LogAppendTime
+	if lat < before || lat > after {
+		t.Errorf("LogAppendTime %d, want the append time in [%d, %d]", lat, before, after)
 	}
 	if got[1].LogAppendTime != -1 {
 		t.Errorf("CreateTime topic: LogAppendTime %d, want -1", got[1].LogAppendTime)
@@ -220,6 +222,26 @@ func TestProduceLogAppendTime(t *testing.T) {
 	for _, p := range got {
 		if p.ErrorCode != 0 || p.LogStartOffset != 0 {
 			t.Errorf("partition %d: error %d, log start offset %d", p.Partition, p.ErrorCode, p.LogStartOffset)
+		}
+	}
+	// The stored batch carries the append time, as Kafka's does, with a
+	// valid CRC; the CreateTime topic's keeps the producer's time.
+	for _, tc := range []struct {
+		topic   string
+		logTime bool
+		max     int64
+	}{{"append-time", true, lat}, {"create-time", false, 1000}} {
+		_, parts := c.fetch(fetchRequest(1<<20, fetchAt{topic: tc.topic, maxBytes: 1 << 20, epoch: -1}), 11)
+		bs := splitBatches(t, parts[0].RecordBatches)
+		if len(bs) != 1 {
+			t.Fatalf("%s: %d batches", tc.topic, len(bs))
+		}
+		h, err := recordbatch.Check(bs[0])
+		if err != nil {
+			t.Fatalf("%s: stored batch: %v", tc.topic, err)
+		}
+		if h.LogAppendTime() != tc.logTime || h.MaxTimestamp != tc.max {
+			t.Errorf("%s: timestamp type LogAppendTime=%v, max timestamp %d; want %v, %d", tc.topic, h.LogAppendTime(), h.MaxTimestamp, tc.logTime, tc.max)
 		}
 	}
 }

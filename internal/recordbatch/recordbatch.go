@@ -333,6 +333,18 @@ func NextOffset(records []byte) (next int64, ok bool) {
 	return int64(binary.BigEndian.Uint64(b[offBaseOffset:])) + int64(int32(binary.BigEndian.Uint32(b[offLastOffsetDelta:]))) + 1, true
 }
 
+// SetLogAppendTime marks a checked batch's timestamps as the broker's log
+// append time ts, as a Kafka broker does for topics whose
+// message.timestamp.type is LogAppendTime: the timestamp type attribute
+// and MaxTimestamp change, and the CRC, which covers both, is computed
+// again. Readers then take ts as every record's timestamp.
+func SetLogAppendTime(batch []byte, ts int64) {
+	attrs := binary.BigEndian.Uint16(batch[offAttributes:]) | attrLogAppendTime
+	binary.BigEndian.PutUint16(batch[offAttributes:], attrs)
+	binary.BigEndian.PutUint64(batch[offMaxTimestamp:], uint64(ts))
+	binary.BigEndian.PutUint32(batch[offCRC:], crc32.Checksum(batch[offAttributes:], castagnoli))
+}
+
 // SetBaseOffset writes the base offset into a batch's header. The CRC does
 // not cover it. batch must hold at least 8 bytes.
 func SetBaseOffset(batch []byte, off int64) {
