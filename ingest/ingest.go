@@ -237,10 +237,12 @@ func (i *Ingester) Enqueue(ctx context.Context, parts []PartitionRecords) (*Pend
 	}
 	seg.pendings = append(seg.pendings, p)
 	switch {
-	case seg.bytes >= i.cfg.SegmentMaxBytes && i.cfg.Adaptive:
+	case seg.bytes >= i.cfg.SegmentMaxBytes && i.cfg.Adaptive && seg.bytes < adaptiveOverfill*i.cfg.SegmentMaxBytes:
 		// A full segment is sealed at once in both modes, but adaptive
-		// mode's PUT budget is a cap: the segment keeps filling (within
-		// the memory budget) until the budget allows its PUT.
+		// mode's PUT budget is a cap: the segment keeps filling until
+		// the budget allows its PUT, up to adaptiveOverfill times the
+		// segment size, so that no partition's chunk grows past what a
+		// reader accepts.
 		i.sealSoonLocked()
 	case seg.bytes >= i.cfg.SegmentMaxBytes:
 		i.sealLocked()
@@ -252,6 +254,11 @@ func (i *Ingester) Enqueue(ctx context.Context, parts []PartitionRecords) (*Pend
 	i.mu.Unlock()
 	return p, nil
 }
+
+// adaptiveOverfill bounds how far past Config.SegmentMaxBytes a segment
+// fills while adaptive mode's PUT budget holds it back: beyond, it is
+// sealed whatever the budget.
+const adaptiveOverfill = 4
 
 // sealSoonLocked is adaptive batching: the open segment is sealed now,
 // unless that would exceed Config.MaxPutsPerSecond; then at the earliest

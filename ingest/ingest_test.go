@@ -407,12 +407,13 @@ func TestAdaptiveSealsWithoutWaitingForTheTimer(t *testing.T) {
 }
 
 func TestAdaptiveCapsPutRate(t *testing.T) {
-	// "full segments": every append fills a segment, which in timer mode
-	// would be sealed and PUT at once; the budget caps those PUTs too.
+	// "full segments": the appends waiting fill a segment (16 of about 70
+	// bytes against 512), which in timer mode would be sealed and PUT at
+	// once; the budget caps those PUTs too.
 	for _, tc := range []struct {
 		name       string
 		segmentMax int
-	}{{"upload finished", 8 << 20}, {"full segments", 64}} {
+	}{{"upload finished", 8 << 20}, {"full segments", 512}} {
 		t.Run(tc.name, func(t *testing.T) { testAdaptiveCap(t, tc.segmentMax) })
 	}
 }
@@ -457,5 +458,33 @@ func testAdaptiveCap(t *testing.T, segmentMax int) {
 	}
 	if next := chunkOffsets(t, e.store, topic, 0); next != acked.Load() {
 		t.Fatalf("next offset %d, acked %d", next, acked.Load())
+	}
+}
+
+// TestAdaptiveOverfillSealsAnyway: a segment four times past its size is
+// sealed whatever the PUT budget, so that no chunk outgrows what readers
+// accept.
+func TestAdaptiveOverfillSealsAnyway(t *testing.T) {
+	e := newEnv(t)
+	ing := e.ingester(t, func(c *ingest.Config) {
+		c.FlushInterval = 10 * time.Second
+		c.Adaptive = true
+		c.MaxPutsPerSecond = 0.2 // one PUT per 5 s
+		c.SegmentMaxBytes = 64
+	})
+	topic := e.topic(t, "overfill", 1)
+	start := time.Now()
+	for i := range 3 {
+		records := values("overfill", 20) // several hundred bytes: over 4 × 64
+		if len(records) < 4*64 {
+			t.Fatalf("test batch of %d bytes is too small", len(records))
+		}
+		res := mustAppend(t, ing, ingest.PartitionRecords{TopicID: topic, Records: records})
+		if res[0].Err != nil || res[0].BaseOffset != int64(20*i) {
+			t.Fatalf("append %d: %+v", i, res[0])
+		}
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("3 overfull appends took %v: they waited for the PUT budget", took)
 	}
 }

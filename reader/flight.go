@@ -26,7 +26,7 @@ type flightCall struct {
 // do runs fn once for all concurrent callers with the same key and waits for
 // its result or for ctx to end.
 func (g *flightGroup) do(ctx context.Context, key string, fn func(context.Context) (any, error)) (any, error) {
-	call := g.start(ctx, key, fn)
+	call, _ := g.start(ctx, key, fn)
 	select {
 	case <-call.done:
 		return call.val, call.err
@@ -36,10 +36,12 @@ func (g *flightGroup) do(ctx context.Context, key string, fn func(context.Contex
 }
 
 // start runs fn for key unless a call for key is running, and returns the
-// call without waiting for it. ctx gives only its values to fn.
-func (g *flightGroup) start(ctx context.Context, key string, fn func(context.Context) (any, error)) *flightCall {
+// call without waiting for it; started says whether fn runs. ctx gives only
+// its values to fn.
+func (g *flightGroup) start(ctx context.Context, key string, fn func(context.Context) (any, error)) (call *flightCall, started bool) {
 	g.mu.Lock()
 	call, ok := g.calls[key]
+	started = !ok
 	if !ok {
 		if g.calls == nil {
 			g.calls = make(map[string]*flightCall)
@@ -57,5 +59,5 @@ func (g *flightGroup) start(ctx context.Context, key string, fn func(context.Con
 		}()
 	}
 	g.mu.Unlock()
-	return call
+	return call, started
 }

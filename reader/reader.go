@@ -59,6 +59,7 @@ type Reader struct {
 	metrics *metrics
 	cache   *cache
 	flights flightGroup
+	ahead   chan struct{} // tokens of the loads ahead in flight
 	decomp  kgo.Decompressor
 	now     func() time.Time
 
@@ -108,6 +109,7 @@ func New(cfg Config, store Metastore, objects objstore.Store, logger *slog.Logge
 		metrics: m,
 		cache:   newCache(cfg.CacheBytes, func(n int64) { m.cacheBytes.Set(float64(n)) }),
 		flights: flightGroup{timeout: cfg.FetchTimeout},
+		ahead:   make(chan struct{}, readAheadInFlight),
 		decomp:  decompress.Shared(),
 		now:     time.Now,
 		parts:   make(map[metastore.PartitionKey]*partState),
@@ -526,6 +528,31 @@ func (r *Reader) loadChunkFunc(k cacheKey, c *metastore.Chunk) func(context.Cont
 	}
 }
 
+// readAheadInFlight bounds the chunk loads started ahead, over all reads of
+// the node: each is a GET and a decode that no read waits for yet, and
+// their memory is outside the cache until they land in it.
+const readAheadInFlight = 16
+
+// startReadAhead starts loading c unless readAheadInFlight loads ahead are
+// running already.
+func (r *Reader) startReadAhead(ctx context.Context, k cacheKey, c *metastore.Chunk) {
+	select {
+	case r.ahead <- struct{}{}:
+	default:
+		return
+	}
+	load := r.loadChunkFunc(k, c)
+	_, started := r.flights.start(ctx, chunkFlight(c), func(ctx context.Context) (any, error) {
+		defer func() { <-r.ahead }()
+		return load(ctx)
+	})
+	if !started {
+		<-r.ahead // the chunk is loading already
+		return
+	}
+	r.metrics.readAheads.Inc()
+}
+
 // readAheadChunks bounds the chunks one read loads ahead of itself.
 const readAheadChunks = 4
 
@@ -544,8 +571,7 @@ func (r *Reader) readAhead(ctx context.Context, chunks []metastore.Chunk, maxByt
 		if i > 0 {
 			k := cacheKey{object: c.ObjectKey, start: c.Start}
 			if _, ok := r.cache.get(k); !ok {
-				r.metrics.readAheads.Inc()
-				r.flights.start(ctx, chunkFlight(c), r.loadChunkFunc(k, c))
+				r.startReadAhead(ctx, k, c)
 			}
 		}
 		if need >= int64(maxBytes) {
@@ -643,6 +669,17 @@ func (r *Reader) object(ctx context.Context, key string, size int64) ([]byte, er
 		return nil, err
 	}
 	return v.([]byte), nil
+}
+
+// Offsets returns a partition's high watermark and log start offset, from
+// the cached state when it is fresh, without reading records: what a
+// fetch reports for a partition it had no room to read.
+func (r *Reader) Offsets(ctx context.Context, topicID uuid.UUID, partition int32) (hwm, logStart int64, err error) {
+	snap, err := r.partition(ctx, r.state(topicID, partition), 0)
+	if err != nil {
+		return 0, 0, fmt.Errorf("offsets of %s/%d: %w", topicID, partition, err)
+	}
+	return snap.hwm, snap.logStart, nil
 }
 
 // Committed tells the reader about chunks this node has just committed,

@@ -69,7 +69,10 @@ func (d *Decompressor) Decompress(src []byte, codec kgo.CompressionCodecType) ([
 		if err != nil {
 			return nil, fmt.Errorf("gzip: %w", err)
 		}
-		defer gzipReaders.Put(r)
+		defer func() {
+			_ = r.Reset(bytes.NewReader(nil)) // drop src, a slice of a whole request
+			gzipReaders.Put(r)
+		}()
 		return d.readBounded(r, "gzip")
 	case kgo.CodecLz4:
 		// A reader keeps its block buffers (up to 4 MiB) between batches.
@@ -78,7 +81,10 @@ func (d *Decompressor) Decompress(src []byte, codec kgo.CompressionCodecType) ([
 			r = lz4.NewReader(nil)
 		}
 		r.Reset(bytes.NewReader(src))
-		defer lz4Readers.Put(r)
+		defer func() {
+			r.Reset(nil) // drop src, a slice of a whole request
+			lz4Readers.Put(r)
+		}()
 		return d.readBounded(r, "lz4")
 	case kgo.CodecSnappy:
 		return d.snappy(src)

@@ -3,7 +3,9 @@ package kafka
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -259,7 +261,12 @@ func (s *Server) fetchRead(ctx context.Context, req *kmsg.FetchRequest, parts []
 	for _, k := range first {
 		offsets[k], limits[k] = parts[k].offset, min(int64(max(parts[k].maxBytes, 0)), share)
 	}
-	s.readParts(ctx, parts, first, offsets, limits, reads)
+	// A read returns at least one whole batch, however small its limit:
+	// once the reads have found MaxBytes, the partitions not read yet are
+	// skipped rather than read in full and dropped.
+	if s.readParts(ctx, parts, first, offsets, limits, reads, budget) {
+		done = true
+	}
 
 	// Second pass: the room left, for the partitions stopped by their share.
 	left := budget
@@ -276,15 +283,23 @@ func (s *Server) fetchRead(ctx context.Context, req *kmsg.FetchRequest, parts []
 			offsets[k] = next
 		}
 	}
+	if len(second) > 0 {
+		// Records were left out: answer now, whatever MinBytes says.
+		done = true
+	}
 	if left > 0 && len(second) > 0 {
-		more := make([]partRead, len(parts))
+		room := second[:0:0]
 		for _, k := range second {
 			limits[k] = min(int64(max(parts[k].maxBytes, 0))-int64(len(reads[k].res.Records)), left/int64(len(second)))
+			if limits[k] > 0 {
+				room = append(room, k)
+			}
 		}
-		s.readParts(ctx, parts, second, offsets, limits, more)
-		for _, k := range second {
+		more := make([]partRead, len(parts))
+		s.readParts(ctx, parts, room, offsets, limits, more, left)
+		for _, k := range room {
 			// An error is met by the next fetch, from this offset.
-			if recs := more[k].res.Records; more[k].err == nil && limits[k] > 0 {
+			if recs := more[k].res.Records; more[k].err == nil {
 				recs = recs[:recordbatch.PrefixWithin(recs, limits[k])]
 				prev := reads[k].res.Records
 				reads[k].res.Records = append(prev[:len(prev):len(prev)], recs...)
@@ -319,7 +334,8 @@ func (s *Server) fetchRead(ctx context.Context, req *kmsg.FetchRequest, parts []
 		if limit := min(int64(max(fp.maxBytes, 0)), budget); gotData && int64(len(recs)) > limit {
 			// Only the first partition with data may overflow: keep the
 			// whole batches that fit in what is left.
-			recs = recs[:recordbatch.PrefixWithin(recs, limit)]
+			n := recordbatch.PrefixWithin(recs, limit)
+			recs = recs[:n:n] // an in-place read's capacity reaches into the cache
 			done = true
 		}
 		if len(recs) == 0 {
@@ -334,26 +350,46 @@ func (s *Server) fetchRead(ctx context.Context, req *kmsg.FetchRequest, parts []
 }
 
 // readParts reads the partitions idx of parts, each from offsets[k] up to
-// limits[k] bytes, into out[k], at most fetchReadConcurrency at once.
-func (s *Server) readParts(ctx context.Context, parts []fetchPart, idx []int, offsets, limits []int64, out []partRead) {
+// limits[k] bytes, into out[k], at most fetchReadConcurrency at once. Once
+// the reads have returned budget bytes, the partitions not started yet are
+// skipped (left empty); skipped reports whether any was. A panic in a read
+// becomes that partition's error, as it would on the connection's own
+// goroutine.
+func (s *Server) readParts(ctx context.Context, parts []fetchPart, idx []int, offsets, limits []int64, out []partRead, budget int64) (skipped bool) {
+	var taken atomic.Int64
 	read := func(k int) {
+		defer func() {
+			if p := recover(); p != nil {
+				out[k].err = fmt.Errorf("read panicked: %v", p)
+			}
+		}()
 		fp := &parts[k]
 		out[k].res, out[k].err = s.reader.Read(ctx, fp.topicID, fp.resp.Partition, offsets[k], int(limits[k]))
+		taken.Add(int64(len(out[k].res.Records)))
 	}
 	if len(idx) == 1 {
 		read(idx[0])
-		return
+		return false
 	}
 	sem := make(chan struct{}, fetchReadConcurrency)
 	var wg sync.WaitGroup
 	for _, k := range idx {
 		sem <- struct{}{}
+		if taken.Load() >= budget {
+			// No room: only the offsets, which the response reports.
+			<-sem
+			skipped = true
+			fp := &parts[k]
+			out[k].res.HighWatermark, out[k].res.LogStartOffset, out[k].err = s.reader.Offsets(ctx, fp.topicID, fp.resp.Partition)
+			continue
+		}
 		wg.Go(func() {
 			defer func() { <-sem }()
 			read(k)
 		})
 	}
 	wg.Wait()
+	return skipped
 }
 
 // oldFormatFetch answers a Fetch v0-v3, which expects message format v0/v1,

@@ -297,3 +297,39 @@ func TestFetchLongPoll(t *testing.T) {
 		t.Fatalf("produce behind the long poll: error %d offset %d", p.ErrorCode, p.BaseOffset)
 	}
 }
+
+// TestFetchManyPartitionsNoRoom: once the reads of a fetch have found
+// MaxBytes, the partitions left are not read, but the response still
+// reports their offsets; and a fetch that left records out answers at once,
+// whatever its MinBytes.
+func TestFetchManyPartitionsNoRoom(t *testing.T) {
+	s := startServer(t)
+	_, adm := s.clients(t)
+	const n = 20
+	createTopic(t, adm, "many", n, nil)
+	c := s.dial(t)
+	for p := range int32(n) {
+		c.mustProduce("many", p, batchtest.Batch(noProducer(1000), batchtest.Record{Value: bytes.Repeat([]byte{'m'}, 4000)}))
+	}
+	var at []fetchAt
+	for p := range int32(n) {
+		at = append(at, fetchAt{topic: "many", partition: p, maxBytes: 1 << 20, epoch: -1})
+	}
+	req := fetchRequest(10000, at...)
+	req.MinBytes, req.MaxWaitMillis = 1<<20, 5000
+	start := time.Now()
+	_, got := c.fetch(req, 11)
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("a fetch that left records out waited %v for MinBytes", took)
+	}
+	var batches int
+	for _, p := range got {
+		if p.ErrorCode != 0 || p.HighWatermark != 1 || p.LogStartOffset != 0 {
+			t.Fatalf("partition %d: error %d, high watermark %d, log start %d", p.Partition, p.ErrorCode, p.HighWatermark, p.LogStartOffset)
+		}
+		batches += len(splitBatches(t, p.RecordBatches))
+	}
+	if batches != 2 {
+		t.Fatalf("%d batches of 4 KB within 10,000 bytes, want 2", batches)
+	}
+}

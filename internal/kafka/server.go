@@ -54,6 +54,7 @@ type Reader interface {
 	Read(ctx context.Context, topicID uuid.UUID, partition int32, offset int64, maxBytes int) (reader.Result, error)
 	Wait(ctx context.Context, watches []reader.Watch, maxWait time.Duration)
 	OffsetForTimestamp(ctx context.Context, topicID uuid.UUID, partition int32, ts int64) (offset, timestamp int64, err error)
+	Offsets(ctx context.Context, topicID uuid.UUID, partition int32) (hwm, logStart int64, err error)
 }
 
 // Deps are the collaborators of the front door.
