@@ -6,10 +6,12 @@ import (
 )
 
 // cacheKey names a cache entry: a decoded chunk by its object and byte
-// offset, or a whole compressed object (start wholeObject).
+// offset, the compressed bytes of a chunk fetched ahead by a span
+// (compressed), or a whole compressed object (start wholeObject).
 type cacheKey struct {
-	object string
-	start  int64
+	object     string
+	start      int64
+	compressed bool
 }
 
 const wholeObject = -1
@@ -19,7 +21,7 @@ const entryOverhead = 128
 
 type entry struct {
 	key        cacheKey
-	value      any // *chunkData or []byte (a whole object)
+	value      any // *chunkData or []byte (compressed bytes)
 	size       int64
 	expires    time.Time // zero: no expiry
 	prev, next *entry
@@ -60,6 +62,14 @@ func (c *cache) get(k cacheKey) (any, bool) {
 	c.unlink(e)
 	c.pushFront(e)
 	return e.value, true
+}
+
+// contains reports whether k is cached, without marking it used.
+func (c *cache) contains(k cacheKey) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[k]
+	return ok && (e.expires.IsZero() || !c.now().After(e.expires))
 }
 
 // add stores v under k, replacing any previous value, and evicts the least

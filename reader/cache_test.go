@@ -50,17 +50,17 @@ func TestCacheTTL(t *testing.T) {
 	now := time.Unix(1000, 0)
 	c := newCache(1<<20, nil)
 	c.now = func() time.Time { return now }
-	c.add(cacheKey{"obj", wholeObject}, []byte("x"), 1, time.Second)
-	c.add(cacheKey{"obj", 0}, []byte("y"), 1, 0)
+	c.add(cacheKey{object: "obj", start: wholeObject}, []byte("x"), 1, time.Second)
+	c.add(cacheKey{object: "obj"}, []byte("y"), 1, 0)
 	now = now.Add(999 * time.Millisecond)
-	if _, ok := c.get(cacheKey{"obj", wholeObject}); !ok {
+	if _, ok := c.get(cacheKey{object: "obj", start: wholeObject}); !ok {
 		t.Fatal("entry expired early")
 	}
 	now = now.Add(2 * time.Millisecond)
-	if _, ok := c.get(cacheKey{"obj", wholeObject}); ok {
+	if _, ok := c.get(cacheKey{object: "obj", start: wholeObject}); ok {
 		t.Fatal("expired entry returned")
 	}
-	if _, ok := c.get(cacheKey{"obj", 0}); !ok {
+	if _, ok := c.get(cacheKey{object: "obj"}); !ok {
 		t.Fatal("entry without ttl expired")
 	}
 	if c.len() != 1 || c.bytes() != 1+entryOverhead {

@@ -59,7 +59,9 @@ type Reader struct {
 	metrics *metrics
 	cache   *cache
 	flights flightGroup
-	ahead   chan struct{} // tokens of the loads ahead in flight
+	ahead   chan struct{}      // tokens of the loads ahead in flight
+	spanMu  sync.Mutex         // guards spans; a leaf lock but for cache.mu
+	spans   map[cacheKey]*span // the spans in flight, by the compressedKey of each of their chunks
 	decomp  kgo.Decompressor
 	now     func() time.Time
 
@@ -110,6 +112,7 @@ func New(cfg Config, store Metastore, objects objstore.Store, logger *slog.Logge
 		cache:   newCache(cfg.CacheBytes, func(n int64) { m.cacheBytes.Set(float64(n)) }),
 		flights: flightGroup{timeout: cfg.FetchTimeout},
 		ahead:   make(chan struct{}, readAheadInFlight),
+		spans:   make(map[cacheKey]*span),
 		decomp:  decompress.Shared(),
 		now:     time.Now,
 		parts:   make(map[metastore.PartitionKey]*partState),
@@ -163,7 +166,9 @@ func (r *Reader) Read(ctx context.Context, topicID uuid.UUID, partition int32, o
 		if len(chunks) == 0 {
 			break
 		}
-		r.readAhead(ctx, chunks, maxBytes-out.size)
+		if out.size == 0 || out.size < maxBytes {
+			r.readAhead(ctx, chunks, end, maxBytes-out.size)
+		}
 		progressed := false
 		for i := range chunks {
 			c := &chunks[i]
@@ -171,7 +176,7 @@ func (r *Reader) Read(ctx context.Context, topicID uuid.UUID, partition int32, o
 				full = true
 				break
 			}
-			data, err := r.chunk(ctx, c)
+			data, err := r.chunk(ctx, chunks[i:])
 			if errors.Is(err, objstore.ErrNotFound) && !retried {
 				// The object went away (compaction or retention) after
 				// the index was cached: forget it and look again.
@@ -497,35 +502,59 @@ func (st *partState) mergeIndex(cs []metastore.Chunk) {
 	st.chunks = merged
 }
 
-// chunk returns the decoded chunk c, from the cache or the object store.
-func (r *Reader) chunk(ctx context.Context, c *metastore.Chunk) (*chunkData, error) {
+// chunk returns the decoded chunk chunks[0], from the cache or the object
+// store. The chunks after it are those that follow in the partition: a
+// ranged GET also fetches those of them in the same object (see span).
+func (r *Reader) chunk(ctx context.Context, chunks []metastore.Chunk) (*chunkData, error) {
+	c := &chunks[0]
 	k := cacheKey{object: c.ObjectKey, start: c.Start}
 	if v, ok := r.cache.get(k); ok {
 		r.metrics.cacheHits.Inc()
 		return v.(*chunkData), nil
 	}
 	r.metrics.cacheMisses.Inc()
-	v, err := r.flights.do(ctx, chunkFlight(c), r.loadChunkFunc(k, c))
-	if err != nil {
-		return nil, err
+	call, _ := r.startLoad(ctx, k, chunks, nil)
+	select {
+	case <-call.done:
+		if call.err != nil {
+			return nil, call.err
+		}
+		return call.val.(*chunkData), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	return v.(*chunkData), nil
 }
 
 func chunkFlight(c *metastore.Chunk) string {
 	return "k" + c.ObjectKey + "\x00" + strconv.FormatInt(c.Start, 10)
 }
 
-// loadChunkFunc is the flight that loads c, cached under k.
-func (r *Reader) loadChunkFunc(k cacheKey, c *metastore.Chunk) func(context.Context) (any, error) {
-	cc := *c
-	return func(ctx context.Context) (any, error) {
+// startLoad starts the flight that loads chunks[0], cached under k, unless
+// one is running; started says whether this call started it. A chunk read
+// by ranged GETs claims its span first, so that the loads started after it
+// find their chunks in that span. done, when not nil, runs at the end of
+// the flight it starts.
+func (r *Reader) startLoad(ctx context.Context, k cacheKey, chunks []metastore.Chunk, done func()) (call *flightCall, started bool) {
+	cs := chunks[:len(chunks):len(chunks)] // elements are never modified in place
+	sp, owned := r.claimSpan(cs)
+	if !owned {
+		sp = nil // held by a span in flight, or cached: the flight finds it
+	}
+	call, started = r.flights.start(ctx, chunkFlight(&cs[0]), func(ctx context.Context) (any, error) {
+		if done != nil {
+			defer done()
+		}
 		// A flight for this chunk may have finished just before this one.
 		if v, ok := r.cache.get(k); ok {
+			r.releaseSpan(sp)
 			return v, nil
 		}
-		return r.loadChunk(ctx, &cc)
+		return r.loadChunk(ctx, cs, sp)
+	})
+	if !started {
+		r.releaseSpan(sp) // the running flight loads the chunk
 	}
+	return call, started
 }
 
 // readAheadInFlight bounds the chunk loads started ahead, over all reads of
@@ -533,20 +562,15 @@ func (r *Reader) loadChunkFunc(k cacheKey, c *metastore.Chunk) func(context.Cont
 // their memory is outside the cache until they land in it.
 const readAheadInFlight = 16
 
-// startReadAhead starts loading c unless readAheadInFlight loads ahead are
-// running already.
-func (r *Reader) startReadAhead(ctx context.Context, k cacheKey, c *metastore.Chunk) {
+// startReadAhead starts loading chunks[0] unless readAheadInFlight loads
+// ahead are running already.
+func (r *Reader) startReadAhead(ctx context.Context, k cacheKey, chunks []metastore.Chunk) {
 	select {
 	case r.ahead <- struct{}{}:
 	default:
 		return
 	}
-	load := r.loadChunkFunc(k, c)
-	_, started := r.flights.start(ctx, chunkFlight(c), func(ctx context.Context) (any, error) {
-		defer func() { <-r.ahead }()
-		return load(ctx)
-	})
-	if !started {
+	if _, started := r.startLoad(ctx, k, chunks, func() { <-r.ahead }); !started {
 		<-r.ahead // the chunk is loading already
 		return
 	}
@@ -556,22 +580,26 @@ func (r *Reader) startReadAhead(ctx context.Context, k cacheKey, c *metastore.Ch
 // readAheadChunks bounds the chunks one read loads ahead of itself.
 const readAheadChunks = 4
 
-// readAhead starts loading, without waiting, the chunks after the first of
-// chunks that a read of maxBytes will need, and the one after those, when
-// they are not cached. A catch-up read then waits for about one object
-// store round trip instead of one per object (level 0) or per chunk
-// (level 1), and its next read finds the following chunk loaded.
-func (r *Reader) readAhead(ctx context.Context, chunks []metastore.Chunk, maxBytes int) {
+// readAhead starts loading, without waiting, the chunks of chunks below end
+// that a read of maxBytes will need, and the one after those, when they are
+// not cached: the first one for the read itself, which claims the span of
+// a ranged GET before the others do, the next ones ahead of it. A catch-up
+// read then waits for about one object store round trip instead of one per
+// object (level 0) or per span (level 1), and its next read finds the
+// following chunk loaded.
+func (r *Reader) readAhead(ctx context.Context, chunks []metastore.Chunk, end int64, maxBytes int) {
 	var need int64
 	for i := range chunks {
-		if i > readAheadChunks {
+		c := &chunks[i]
+		if i > readAheadChunks || c.BaseOffset >= end {
 			return
 		}
-		c := &chunks[i]
-		if i > 0 {
-			k := cacheKey{object: c.ObjectKey, start: c.Start}
-			if _, ok := r.cache.get(k); !ok {
-				r.startReadAhead(ctx, k, c)
+		k := cacheKey{object: c.ObjectKey, start: c.Start}
+		if !r.cache.contains(k) {
+			if i == 0 {
+				r.startLoad(ctx, k, chunks, nil)
+			} else {
+				r.startReadAhead(ctx, k, chunks[i:])
 			}
 		}
 		if need >= int64(maxBytes) {
@@ -581,18 +609,16 @@ func (r *Reader) readAhead(ctx context.Context, chunks []metastore.Chunk, maxByt
 	}
 }
 
-// loadChunk fetches, decodes, checks and caches one chunk.
-func (r *Reader) loadChunk(ctx context.Context, c *metastore.Chunk) (*chunkData, error) {
-	if c.RawLength > r.cfg.MaxChunkRawBytes {
-		return nil, fmt.Errorf("object %s chunk at %d: %d bytes decoded exceeds the limit %d", c.ObjectKey, c.Start, c.RawLength, r.cfg.MaxChunkRawBytes)
-	}
-	if c.Start < 0 || c.Length <= 0 || (c.ObjectSize > 0 && c.Start+c.Length > c.ObjectSize) {
-		return nil, fmt.Errorf("%w: object %s: bad chunk range %d+%d of %d", ErrCorrupt, c.ObjectKey, c.Start, c.Length, c.ObjectSize)
+// loadChunk fetches, decodes, checks and caches chunks[0]. sp, when not
+// nil, is the span that the caller claimed for it.
+func (r *Reader) loadChunk(ctx context.Context, chunks []metastore.Chunk, sp *span) (*chunkData, error) {
+	c := &chunks[0]
+	if err := r.checkRange(c); err != nil {
+		r.releaseSpan(sp)
+		return nil, err
 	}
 	var compressed []byte
-	// A level-1 object holds one partition: its chunks are read one ranged
-	// GET at a time, never by keeping the whole object.
-	whole := c.Level == 0 && c.ObjectSize > 0 && c.ObjectSize <= r.cfg.WholeObjectMaxBytes
+	whole := !r.ranged(c)
 	if whole {
 		obj, err := r.object(ctx, c.ObjectKey, c.ObjectSize)
 		if err != nil {
@@ -600,13 +626,9 @@ func (r *Reader) loadChunk(ctx context.Context, c *metastore.Chunk) (*chunkData,
 		}
 		compressed = obj[c.Start : c.Start+c.Length]
 	} else {
-		r.metrics.objectGets.WithLabelValues("range").Inc()
-		b, err := r.objects.GetRange(ctx, c.ObjectKey, c.Start, c.Length)
+		b, err := r.rangedChunk(ctx, chunks, sp)
 		if err != nil {
-			return nil, fmt.Errorf("get object %s range %d+%d: %w", c.ObjectKey, c.Start, c.Length, err)
-		}
-		if int64(len(b)) != c.Length {
-			return nil, fmt.Errorf("%w: object %s: ranged get returned %d bytes, want %d", ErrCorrupt, c.ObjectKey, len(b), c.Length)
+			return nil, err
 		}
 		compressed = b
 	}

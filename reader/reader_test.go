@@ -9,6 +9,8 @@ import (
 	"hash/crc32"
 	"log/slog"
 	"math"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -790,7 +792,7 @@ func TestCorruptObjectIsAnError(t *testing.T) {
 					t.Fatal("corrupt object served records")
 				}
 			}
-			if _, ok := e.r.cache.get(cacheKey{c.ObjectKey, c.Start}); ok {
+			if _, ok := e.r.cache.get(cacheKey{object: c.ObjectKey, start: c.Start}); ok {
 				t.Fatal("corrupt chunk cached")
 			}
 		})
@@ -886,7 +888,8 @@ func TestReadLevel1(t *testing.T) {
 		})
 	}
 	// The object is small enough to be fetched whole, but a level-1
-	// object holds one partition: its chunks are read with ranged GETs.
+	// object holds one partition: its chunks are read with ranged GETs,
+	// both in one span.
 	r := New(testConfig(), store, s3, nil, prometheus.NewRegistry())
 	res, err := r.Read(context.Background(), topic, 0, 103, 1<<20)
 	if err != nil {
@@ -898,12 +901,149 @@ func TestReadLevel1(t *testing.T) {
 	}
 	whole := testutil.ToFloat64(r.metrics.objectGets.WithLabelValues("whole"))
 	ranged := testutil.ToFloat64(r.metrics.objectGets.WithLabelValues("range"))
-	if whole != 0 || ranged != 2 {
-		t.Fatalf("level-1 read: %v whole GETs and %v ranged, want 0 and 2", whole, ranged)
+	if whole != 0 || ranged != 1 {
+		t.Fatalf("level-1 read: %v whole GETs and %v ranged, want 0 and 1", whole, ranged)
 	}
 	if _, err := r.Read(context.Background(), topic, 0, 99, 1); !errors.Is(err, metastore.ErrOffsetOutOfRange) {
 		t.Fatalf("read below log start: %v", err)
 	}
+}
+
+// level1Object stores one level-1 object of n chunks for partition 0 of
+// topic, each chunk one batch of records with absolute offsets, and
+// returns the store that indexes it and every record value in order.
+func level1Object(t *testing.T, s3 objstore.Store, topic uuid.UUID, n, perChunk int) (*level1Store, []string) {
+	t.Helper()
+	var inputs []segment.ChunkInput
+	var all []string
+	rng := rand.New(rand.NewPCG(uint64(n), uint64(perChunk)))
+	for i := range n {
+		// Hex digits: chunks that compress only twofold, so that a span
+		// holds a few of them.
+		vals := make([]string, perChunk)
+		for j := range vals {
+			b := make([]byte, 1000)
+			for k := range b {
+				b[k] = byte(rng.Uint32())
+			}
+			vals[j] = fmt.Sprintf("c%d-%d-%x", i, j, b)
+		}
+		b := batchtest.Values(batchtest.NoProducer, vals...)
+		recordbatch.SetBaseOffset(b, int64(i*perChunk))
+		inputs = append(inputs, segment.ChunkInput{TopicID: topic, Partition: 0, BaseOffset: int64(i * perChunk), Batches: 1, Records: int64(perChunk), Data: b})
+		all = append(all, vals...)
+	}
+	obj, infos, err := segment.Encode(1, inputs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := "l1/" + uuid.NewString()
+	if err := s3.Put(context.Background(), key, obj); err != nil {
+		t.Fatal(err)
+	}
+	end := int64(n * perChunk)
+	store := &level1Store{part: metastore.Partition{TopicID: topic, LogStartOffset: 0, NextOffset: end, LeaderEpoch: 1}}
+	for i, info := range infos {
+		store.chunks = append(store.chunks, metastore.Chunk{
+			TopicID: topic, BaseOffset: int64(i * perChunk), EndOffset: int64((i + 1) * perChunk),
+			ObjectKey: key, ObjectSize: int64(len(obj)), Level: 1,
+			Start: info.Start, Length: info.Length, RawLength: info.RawLength, BatchCount: info.Batches,
+		})
+	}
+	return store, all
+}
+
+// readAll reads partition 0 from offset 0 to end, maxBytes at a time, and
+// returns the record values in order.
+func readAll(t *testing.T, r *Reader, topic uuid.UUID, end int64, maxBytes int) []string {
+	t.Helper()
+	var got []string
+	for off := int64(0); off < end; {
+		res, err := r.Read(context.Background(), topic, 0, off, maxBytes)
+		if err != nil {
+			t.Error(err)
+			return got
+		}
+		bs := batchesOf(t, res.Records)
+		if len(bs) == 0 {
+			t.Errorf("read at %d: nothing", off)
+			return got
+		}
+		for _, b := range bs {
+			if b.h.BaseOffset < off {
+				t.Errorf("read at %d served batch %d", off, b.h.BaseOffset)
+				return got
+			}
+			got = append(got, b.values...)
+			off = b.h.BaseOffset + int64(len(b.values))
+		}
+	}
+	return got
+}
+
+// A catch-up read of a level-1 object fetches it a span of chunks per GET,
+// not a GET per chunk, and readers that meet a span in flight wait for it
+// instead of fetching their chunk again.
+func TestLevel1SpanReads(t *testing.T) {
+	s3 := newEnv(t, testConfig()).s3
+	topic := uuid.New()
+	const chunks, perChunk = 24, 100
+	store, want := level1Object(t, s3, topic, chunks, perChunk)
+	var compressed int64
+	for _, c := range store.chunks {
+		compressed += c.Length
+	}
+	raw := store.chunks[0].RawLength
+	perSpan := min(spanMaxBytes/store.chunks[0].Length, spanMaxRawBytes/raw)
+	if perSpan < 2 {
+		t.Fatalf("test chunks too large: %d per span", perSpan)
+	}
+
+	// One GET per span, and at most one more.
+	maxGets := float64((chunks+int(perSpan)-1)/int(perSpan) + 1)
+
+	t.Run("sequential", func(t *testing.T) {
+		r := New(testConfig(), store, s3, nil, prometheus.NewRegistry())
+		got := readAll(t, r, topic, chunks*perChunk, int(raw)) // about one chunk per read
+		if !slices.Equal(got, want) {
+			t.Fatalf("read %d records, want %d (first %q)", len(got), len(want), got[:min(1, len(got))])
+		}
+		ranged := testutil.ToFloat64(r.metrics.objectGets.WithLabelValues("range"))
+		if ranged > maxGets {
+			t.Fatalf("%v ranged GETs for %d chunks (%d bytes compressed, %d chunks a span), want at most %v",
+				ranged, chunks, compressed, perSpan, maxGets)
+		}
+		t.Logf("%v ranged GETs for %d chunks, %d chunks a span", ranged, chunks, perSpan)
+		if d := testutil.ToFloat64(r.metrics.decodes); d != chunks {
+			t.Fatalf("%v chunk decodes, want %d", d, chunks)
+		}
+	})
+
+	t.Run("concurrent", func(t *testing.T) {
+		r := New(testConfig(), store, s3, nil, prometheus.NewRegistry())
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				if got := readAll(t, r, topic, chunks*perChunk, int(raw)); !slices.Equal(got, want) {
+					t.Errorf("concurrent reader: %d records, want %d", len(got), len(want))
+				}
+			})
+		}
+		wg.Wait()
+		ranged := testutil.ToFloat64(r.metrics.objectGets.WithLabelValues("range"))
+		t.Logf("%v ranged GETs for %d chunks read by 4 readers", ranged, chunks)
+		// Readers that start a span at different chunks may overlap a
+		// little; without sharing spans in flight they would make 4×.
+		if ranged > 2*maxGets {
+			t.Fatalf("%v ranged GETs for %d chunks read by 4 readers, want at most %v: spans in flight were not shared", ranged, chunks, 2*maxGets)
+		}
+		r.spanMu.Lock()
+		left := len(r.spans)
+		r.spanMu.Unlock()
+		if left != 0 {
+			t.Fatalf("%d chunks still claimed by spans after every read returned", left)
+		}
+	})
 }
 
 // compressed rewrites an uncompressed test batch with its records

@@ -70,7 +70,7 @@ func (r *Reader) OffsetForTimestamp(ctx context.Context, topicID uuid.UUID, part
 // searchChunk finds the first record of chunk c at or after minOffset whose
 // timestamp is at least ts.
 func (r *Reader) searchChunk(ctx context.Context, c *metastore.Chunk, ts, minOffset int64) (offset, timestamp int64, found bool, err error) {
-	data, err := r.chunk(ctx, c)
+	data, err := r.chunk(ctx, []metastore.Chunk{*c})
 	if err != nil {
 		return 0, 0, false, err
 	}
