@@ -38,29 +38,31 @@ import (
 )
 
 type options struct {
-	quick         bool
-	runs          int
-	duration      time.Duration
-	halfRate      time.Duration
-	floor         time.Duration
-	partRun       time.Duration
-	partCompactor time.Duration
-	adaptiveRun   time.Duration
-	memRun        time.Duration
-	memProducers  int
-	memBuffered   int
-	sustainable   int
-	catchUpRun    time.Duration
-	catchUpRead   time.Duration
-	compactWait   time.Duration
-	producers     int
-	maxBuffered   int
-	recordSize    int
-	partitions    int
-	systems       string
-	docs          string
-	profile       string
-	results       string
+	quick          bool
+	runs           int
+	duration       time.Duration
+	halfRate       time.Duration
+	floor          time.Duration
+	partRun        time.Duration
+	partCompactor  time.Duration
+	adaptiveRun    time.Duration
+	memRun         time.Duration
+	memProducers   int
+	memBuffered    int
+	sustainable    int
+	catchUpRun     time.Duration
+	catchUpRead    time.Duration
+	compactWait    time.Duration
+	producers      int
+	maxBuffered    int
+	recordSize     int
+	partitions     int
+	systems        string
+	docs           string
+	profile        string
+	profileCatchUp string
+	consumers      int
+	results        string
 }
 
 func main() {
@@ -81,6 +83,7 @@ func main() {
 	flag.DurationVar(&o.catchUpRead, "catch-up-read-timeout", 0, "longest catch-up read (default 3m, 90s with -quick)")
 	flag.DurationVar(&o.compactWait, "compact-wait", 0, "longest wait for the compactor to merge the catch-up data (default 4m, 2m with -quick)")
 	flag.IntVar(&o.producers, "producers", 4, "producer clients")
+	flag.IntVar(&o.consumers, "consumers", 4, "consumer clients of the catch-up reads, each reading its share of the partitions")
 	flag.IntVar(&o.maxBuffered, "max-buffered", 16384, "records each producer keeps in flight")
 	flag.IntVar(&o.recordSize, "record-size", 1024, "record size in bytes")
 	flag.IntVar(&o.partitions, "partitions", 64, "partitions (NATS: subjects)")
@@ -88,6 +91,7 @@ func main() {
 		"comma-separated systems and phases to run")
 	flag.StringVar(&o.docs, "docs", "docs", "docs directory: benchmarks.md gets the section, img/ the charts")
 	flag.StringVar(&o.profile, "profile", "", "write a CPU profile of strata serve (250 ms) under the produce load to this file")
+	flag.StringVar(&o.profileCatchUp, "profile-catch-up", "", "write CPU profiles of the node during the first 5 s of each catch-up read to <this>-level0.pprof and <this>-level1.pprof")
 	flag.StringVar(&o.results, "results", "", "also write the raw results as JSON to this file")
 	flag.Parse()
 	def := func(v *time.Duration, full, quick time.Duration) {

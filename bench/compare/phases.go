@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"runtime/pprof"
+	"strings"
 	"sync"
 	"time"
 
@@ -434,6 +437,10 @@ type catchUpPhase struct {
 	Produce    *bench.Summary `json:"produce,omitempty"`
 	Level0     *bench.Summary `json:"level0,omitempty"`
 	Level1     *bench.Summary `json:"level1,omitempty"`
+	// Level0CPU and Level1CPU are the cores each process used during the
+	// reads.
+	Level0CPU *cpuShare `json:"level0_cpu,omitempty"`
+	Level1CPU *cpuShare `json:"level1_cpu,omitempty"`
 	// CompactSeconds is the time from the compactor's start until no
 	// level-0 chunk was left (or the wait gave up: Level0Left > 0).
 	CompactSeconds float64  `json:"compact_seconds"`
@@ -441,6 +448,31 @@ type catchUpPhase struct {
 	Level1Objects  float64  `json:"level1_objects"`
 	CompactorFlags []string `json:"compactor_flags"`
 	Error          string   `json:"error,omitempty"`
+}
+
+// cpuShare is the CPU time of the node, MinIO and the consumer (this
+// process) over a read, in cores (CPU seconds per second).
+type cpuShare struct {
+	Node     float64 `json:"node"`
+	MinIO    float64 `json:"minio"`
+	Consumer float64 `json:"consumer"`
+}
+
+// measureCPU runs f and reports the cores each of pids used meanwhile.
+func measureCPU(pids []int, f func() error) ([]float64, error) {
+	before := make([]float64, len(pids))
+	for i, pid := range pids {
+		before[i], _ = cpuSeconds(pid)
+	}
+	t0 := time.Now()
+	err := f()
+	secs := time.Since(t0).Seconds()
+	cores := make([]float64, len(pids))
+	for i, pid := range pids {
+		after, _ := cpuSeconds(pid)
+		cores[i] = (after - before[i]) / secs
+	}
+	return cores, err
 }
 
 // rolesNoCompactor are all roles but the compactor.
@@ -484,17 +516,39 @@ func (e *env) catchUp(ctx context.Context, ph *catchUpPhase) error {
 	ph.Produce = sum
 	logf("%s: produced %d records, %.0f records/s, %.1f MB/s", phaseCatchUp, sum.Produced, sum.RecordsPerSec, sum.MBPerSec)
 
-	read := func(level string) (*bench.Summary, error) {
+	read := func(level string, cpu **cpuShare) (*bench.Summary, error) {
 		n.stop() // a cold cache: nothing of the topic in memory
 		if err := n.start(noCompactor...); err != nil {
 			return nil, err
 		}
 		c := e.loadConfig(n.kafka, n.admin, topic)
 		c.Duration = e.o.catchUpRead // at most
-		s, err := bench.Run(ctx, bench.ModeConsume, c, nil)
+		c.Consumers = e.o.consumers
+		if e.o.profileCatchUp != "" {
+			path := fmt.Sprintf("%s-%s.pprof", e.o.profileCatchUp, strings.ReplaceAll(level, " ", ""))
+			go func() {
+				if err := fetchProfile(n.admin, 5*time.Second, path); err != nil {
+					logf("%s: profile: %v", phaseCatchUp, err)
+				}
+			}()
+			// The consumer runs in this process.
+			if f, err := os.Create(strings.TrimSuffix(path, ".pprof") + "-consumer.pprof"); err == nil {
+				if err := pprof.StartCPUProfile(f); err == nil {
+					time.AfterFunc(5*time.Second, func() { pprof.StopCPUProfile(); f.Close() })
+				}
+			}
+		}
+		var s *bench.Summary
+		cores, err := measureCPU([]int{n.pid(), e.minio.p.cmd.Process.Pid, os.Getpid()}, func() error {
+			var err error
+			s, err = bench.Run(ctx, bench.ModeConsume, c, nil)
+			return err
+		})
 		if err != nil {
 			return nil, fmt.Errorf("consume %s: %w", level, err)
 		}
+		*cpu = &cpuShare{Node: cores[0], MinIO: cores[1], Consumer: cores[2]}
+		logf("%s: %s: cores used: node %.2f, MinIO %.2f, consumer %.2f", phaseCatchUp, level, cores[0], cores[1], cores[2])
 		gets := 0.0
 		if s.Server != nil {
 			gets = s.Server.GetsPerSec
@@ -503,7 +557,7 @@ func (e *env) catchUp(ctx context.Context, ph *catchUpPhase) error {
 			phaseCatchUp, level, s.Consumed, ph.Produce.Produced, s.ConsumeRecsPerSec, s.ConsumeRecsPerSec/ph.Produce.RecordsPerSec, s.ConsumeMBPerSec, gets)
 		return s, nil
 	}
-	if ph.Level0, err = read("level 0"); err != nil {
+	if ph.Level0, err = read("level 0", &ph.Level0CPU); err != nil {
 		return err
 	}
 
@@ -537,7 +591,7 @@ func (e *env) catchUp(ctx context.Context, ph *catchUpPhase) error {
 	}
 	ph.CompactSeconds = time.Since(t0).Seconds()
 	logf("%s: compacted to %.0f level-1 objects in %.1f s, %.0f level-0 chunks left", phaseCatchUp, ph.Level1Objects, ph.CompactSeconds, ph.Level0Left)
-	if ph.Level1, err = read("level 1"); err != nil {
+	if ph.Level1, err = read("level 1", &ph.Level1CPU); err != nil {
 		return err
 	}
 	return nil

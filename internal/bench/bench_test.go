@@ -123,6 +123,21 @@ func TestBenchAgainstStrataDev(t *testing.T) {
 		t.Errorf("consume server stats: %+v", csum.Server)
 	}
 
+	// Three consumers share the 8 partitions and read every record once.
+	stdout.Reset()
+	stderr.Reset()
+	args = append([]string{"consume", "--json", "-duration", "20s", "-consumers", "3"}, common...)
+	if code := Main(ctx, args, &stdout, &stderr); code != 0 {
+		t.Fatalf("bench consume -consumers 3 exit %d\nstderr:\n%s", code, stderr.String())
+	}
+	var msum Summary
+	if err := json.Unmarshal(stdout.Bytes(), &msum); err != nil {
+		t.Fatalf("consume summary: %v\n%s", err, stdout.String())
+	}
+	if msum.Consumed != sum.Produced || msum.Consumers != 3 {
+		t.Errorf("3 consumers read %d records (summary says %d consumers), %d were produced", msum.Consumed, msum.Consumers, sum.Produced)
+	}
+
 	// produce, text summary.
 	stdout.Reset()
 	stderr.Reset()

@@ -28,6 +28,9 @@ type Config struct {
 	// Producers is the number of producer clients, each with its own
 	// connections.
 	Producers int `yaml:"producers"`
+	// Consumers is the number of consumer clients of a consume run; the
+	// partitions are shared out among them.
+	Consumers int `yaml:"consumers"`
 	// Rate is the offered load in records per second over all producers;
 	// 0 sends as fast as the producers' buffers allow.
 	Rate     int           `yaml:"rate"`
@@ -60,6 +63,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.RecordSize, "record-size", 1024, "bytes of each record value")
 	fs.StringVar(&c.Payload, "payload", PayloadJSON, "record values: json (realistic events that compress like real data) or random (incompressible)")
 	fs.IntVar(&c.Producers, "producers", 1, "producer clients")
+	fs.IntVar(&c.Consumers, "consumers", 1, "consumer clients of a consume run, each reading its share of the partitions")
 	fs.IntVar(&c.Rate, "rate", 0, "offered load in records/s over all producers; 0: as fast as possible")
 	fs.DurationVar(&c.Duration, "duration", 30*time.Second, "how long to produce (produce, e2e) or at most to consume (consume)")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "longest wait for outstanding acks and, in e2e, for the consumer after the producers stop")
@@ -88,6 +92,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("payload: %q, want json or random", c.Payload)
 	case c.Producers < 1:
 		return fmt.Errorf("producers: %d, want at least 1", c.Producers)
+	case c.Consumers < 1:
+		return fmt.Errorf("consumers: %d, want at least 1", c.Consumers)
 	case c.Rate < 0:
 		return fmt.Errorf("rate: %d, want 0 (max) or more", c.Rate)
 	case c.Duration <= 0:

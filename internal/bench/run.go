@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -104,9 +106,14 @@ func Run(ctx context.Context, mode string, cfg Config, progress io.Writer) (*Sum
 		deadline, cancel := context.WithTimeout(runCtx, cfg.Duration)
 		defer cancel()
 		close(producing)
-		consumerWG.Go(func() {
-			consumeErr = consume(deadline, cfg, brokers, starts, ends, st, nil, nil, &firstRecord, start)
-		})
+		var errOnce sync.Once
+		for _, share := range shareOut(starts, cfg.Consumers) {
+			consumerWG.Go(func() {
+				if err := consume(deadline, cfg, brokers, share, ends, st, nil, nil, &firstRecord, start); err != nil {
+					errOnce.Do(func() { consumeErr = err })
+				}
+			})
+		}
 	}
 
 	var produceErr error
@@ -130,6 +137,9 @@ func Run(ctx context.Context, mode string, cfg Config, progress io.Writer) (*Sum
 		Producers: cfg.Producers, TargetRate: cfg.Rate, Acks: cfg.Acks, Compression: cfg.Compression, Idempotent: cfg.Idempotent,
 		Produced: st.produced.Load(), ProduceErrors: st.produceErrs.Load(), ProducedBytes: st.producedBytes.Load(),
 		Consumed: st.consumed.Load(), ConsumedBytes: st.consumedBytes.Load(),
+	}
+	if mode == ModeConsume {
+		sum.Consumers = min(cfg.Consumers, max(1, len(ends)))
 	}
 	last := end
 	switch mode {
@@ -373,7 +383,7 @@ func consume(ctx context.Context, cfg Config, brokers []string, from, until map[
 
 	remaining := map[int32]int64{}
 	for p, end := range until {
-		if end > from[p] {
+		if start, ok := from[p]; ok && end > start {
 			remaining[p] = end
 		}
 	}
@@ -418,7 +428,7 @@ func consume(ctx context.Context, cfg Config, brokers []string, from, until map[
 		}
 		fetches.EachRecord(func(r *kgo.Record) {
 			if firstRecord.Load() == 0 {
-				firstRecord.Store(now.UnixNano())
+				firstRecord.CompareAndSwap(0, now.UnixNano())
 			}
 			st.consumed.Add(1)
 			st.consumedBytes.Add(int64(len(r.Value)))
@@ -438,6 +448,21 @@ func consume(ctx context.Context, cfg Config, brokers []string, from, until map[
 			return nil
 		}
 	}
+}
+
+// shareOut deals the partitions of offsets round robin into at most n
+// maps, one per consumer.
+func shareOut(offsets map[int32]int64, n int) []map[int32]int64 {
+	parts := slices.Sorted(maps.Keys(offsets))
+	n = max(1, min(n, len(parts)))
+	shares := make([]map[int32]int64, n)
+	for i := range shares {
+		shares[i] = map[int32]int64{}
+	}
+	for i, p := range parts {
+		shares[i%n][p] = offsets[p]
+	}
+	return shares
 }
 
 // progressLoop prints one line per interval until done is closed.

@@ -15,6 +15,7 @@ type Summary struct {
 	RecordSize  int     `json:"record_size"`
 	Payload     string  `json:"payload"`
 	Producers   int     `json:"producers"`
+	Consumers   int     `json:"consumers,omitempty"` // consume mode
 	TargetRate  int     `json:"target_rate"`
 	Acks        string  `json:"acks"`
 	Compression string  `json:"compression"`
@@ -145,7 +146,11 @@ func (s *Summary) WriteText(w io.Writer) {
 		}
 	}
 	if s.Mode != "produce" {
-		fmt.Fprintf(&b, "  consumed   %d records, %.0f records/s, %.2f MB/s\n", s.Consumed, s.ConsumeRecsPerSec, s.ConsumeMBPerSec)
+		by := ""
+		if s.Consumers > 1 {
+			by = fmt.Sprintf(" by %d consumers", s.Consumers)
+		}
+		fmt.Fprintf(&b, "  consumed   %d records%s, %.0f records/s, %.2f MB/s\n", s.Consumed, by, s.ConsumeRecsPerSec, s.ConsumeMBPerSec)
 		if l := s.EndToEndLatency; l != nil {
 			fmt.Fprintf(&b, "  end-to-end latency ms  p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n", l.P50, l.P90, l.P99, l.P999, l.Max)
 		}
