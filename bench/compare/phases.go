@@ -433,6 +433,7 @@ func (e *env) memoryRun(ctx context.Context, ph *memoryPhase) error {
 
 type catchUpPhase struct {
 	Partitions int            `json:"partitions"`
+	Consumers  int            `json:"consumers"`
 	Seconds    float64        `json:"seconds"`
 	Produce    *bench.Summary `json:"produce,omitempty"`
 	Level0     *bench.Summary `json:"level0,omitempty"`
@@ -488,7 +489,7 @@ var catchUpCompactor = []string{"-compactor.interval", "1s", "-compactor.min-lev
 // reads everything back after a restart (level 0, cold cache), compacts it
 // all to level 1 and reads it back again after another restart.
 func (e *env) runCatchUpPhase(ctx context.Context) *catchUpPhase {
-	ph := &catchUpPhase{Partitions: e.o.partitions, Seconds: e.o.catchUpRun.Seconds(), CompactorFlags: catchUpCompactor}
+	ph := &catchUpPhase{Partitions: e.o.partitions, Consumers: e.o.consumers, Seconds: e.o.catchUpRun.Seconds(), CompactorFlags: catchUpCompactor}
 	if err := e.catchUp(ctx, ph); err != nil {
 		ph.Error = err.Error()
 		logf("%s: %v", phaseCatchUp, err)

@@ -78,20 +78,21 @@ func renderPhases(b *strings.Builder, r *results) {
 	if ph := r.CatchUp; ph != nil {
 		p("### Catch-up reads from level 0 and level 1\n\n")
 		p("A fresh strata serve without the compactor role (`-roles %s`) takes %.0f s of maximum produce load on one topic of %d partitions. "+
-			"It is restarted (cold cache) and one consumer reads the topic from offset 0 (`strata bench consume`): level 0. "+
+			"It is restarted (cold cache) and %d consumers, each with its share of the partitions, read the topic from offset 0 (`strata bench consume -consumers %d`): level 0. "+
 			"Then it runs with the compactor (`%s`) until no level-0 chunk is left, is restarted without it (cold cache again) and the topic is read again: level 1. "+
 			"MinIO's own page cache stays warm.\n\n",
-			rolesNoCompactor, ph.Seconds, ph.Partitions, strings.Join(ph.CompactorFlags, " "))
+			rolesNoCompactor, ph.Seconds, ph.Partitions, ph.Consumers, ph.Consumers, strings.Join(ph.CompactorFlags, " "))
 		if ph.Error != "" {
 			p("Run failed: %s\n\n", oneLine(ph.Error))
 		}
 		if pr := ph.Produce; pr != nil && pr.RecordsPerSec > 0 {
-			p("| run | records | records/s | MB/s | × produce rate | GETs/s |\n|---|---|---|---|---|---|\n")
-			p("| produce | %s | %s | %.1f | 1.00 | - |\n", thousands(float64(pr.Produced)), thousands(pr.RecordsPerSec), pr.MBPerSec)
+			p("| run | records | records/s | MB/s | × produce rate | GETs/s | cores: node / MinIO / consumers |\n|---|---|---|---|---|---|---|\n")
+			p("| produce | %s | %s | %.1f | 1.00 | - | - |\n", thousands(float64(pr.Produced)), thousands(pr.RecordsPerSec), pr.MBPerSec)
 			for _, x := range []struct {
 				name string
 				read *bench.Summary
-			}{{"read level 0", ph.Level0}, {"read level 1", ph.Level1}} {
+				cpu  *cpuShare
+			}{{"read level 0", ph.Level0, ph.Level0CPU}, {"read level 1", ph.Level1, ph.Level1CPU}} {
 				if x.read == nil {
 					continue
 				}
@@ -99,8 +100,12 @@ func renderPhases(b *strings.Builder, r *results) {
 				if x.read.Server != nil {
 					gets = fmt.Sprintf("%.1f", x.read.Server.GetsPerSec)
 				}
-				p("| %s | %s | %s | %.1f | %.2f | %s |\n", x.name, thousands(float64(x.read.Consumed)), thousands(x.read.ConsumeRecsPerSec),
-					x.read.ConsumeMBPerSec, x.read.ConsumeRecsPerSec/pr.RecordsPerSec, gets)
+				cores := "-"
+				if x.cpu != nil {
+					cores = fmt.Sprintf("%.2f / %.2f / %.2f", x.cpu.Node, x.cpu.MinIO, x.cpu.Consumer)
+				}
+				p("| %s | %s | %s | %.1f | %.2f | %s | %s |\n", x.name, thousands(float64(x.read.Consumed)), thousands(x.read.ConsumeRecsPerSec),
+					x.read.ConsumeMBPerSec, x.read.ConsumeRecsPerSec/pr.RecordsPerSec, gets, cores)
 			}
 			p("\n")
 			if ph.Level1 != nil {
