@@ -549,7 +549,11 @@ func (e *env) catchUp(ctx context.Context, ph *catchUpPhase) error {
 			return nil, fmt.Errorf("consume %s: %w", level, err)
 		}
 		*cpu = &cpuShare{Node: cores[0], MinIO: cores[1], Consumer: cores[2]}
-		logf("%s: %s: cores used: node %.2f, MinIO %.2f, consumer %.2f", phaseCatchUp, level, cores[0], cores[1], cores[2])
+		decoded := 0.0
+		if m, err := n.scrape(ctx); err == nil {
+			decoded = m.Sum(mDecoded, nil)
+		}
+		logf("%s: %s: cores used: node %.2f, MinIO %.2f, consumer %.2f; %.0f chunks decoded", phaseCatchUp, level, cores[0], cores[1], cores[2], decoded)
 		gets := 0.0
 		if s.Server != nil {
 			gets = s.Server.GetsPerSec

@@ -164,6 +164,7 @@ const (
 	mSwaps         = "strata_compactor_swaps_total"
 	mLevel0Chunks  = "strata_compactor_level0_chunks"
 	mObjectsLevels = "strata_compactor_objects"
+	mDecoded       = "strata_reader_chunks_decoded_total"
 )
 
 var (
