@@ -27,7 +27,6 @@ import (
 
 	"github.com/stratalog/strata/internal/decompress"
 	"github.com/stratalog/strata/internal/objstore"
-	"github.com/stratalog/strata/internal/recordbatch"
 	"github.com/stratalog/strata/internal/segment"
 	"github.com/stratalog/strata/metastore"
 )
@@ -41,8 +40,11 @@ type Metastore interface {
 
 // Result is the outcome of one partition read.
 type Result struct {
-	// Records holds whole record batches, with absolute offsets.
-	Records        []byte
+	// Records holds whole record batches, with absolute offsets (Read).
+	Records []byte
+	// Batches holds the same batches as references to the cache
+	// (ReadBatches).
+	Batches        Batches
 	HighWatermark  int64
 	LogStartOffset int64
 }
@@ -126,6 +128,17 @@ func New(cfg Config, store Metastore, objects objstore.Store, logger *slog.Logge
 // watermark the error is metastore.ErrOffsetOutOfRange, and the Result still
 // carries both offsets.
 func (r *Reader) Read(ctx context.Context, topicID uuid.UUID, partition int32, offset int64, maxBytes int) (Result, error) {
+	return r.read(ctx, topicID, partition, offset, maxBytes, false)
+}
+
+// ReadBatches is Read, with the batches returned as Result.Batches instead
+// of copied into Result.Records: a fetch writes them to the client straight
+// from the cache.
+func (r *Reader) ReadBatches(ctx context.Context, topicID uuid.UUID, partition int32, offset int64, maxBytes int) (Result, error) {
+	return r.read(ctx, topicID, partition, offset, maxBytes, true)
+}
+
+func (r *Reader) read(ctx context.Context, topicID uuid.UUID, partition int32, offset int64, maxBytes int, keep bool) (Result, error) {
 	start := r.now()
 	defer func() { r.metrics.readSeconds.Observe(time.Since(start).Seconds()) }()
 
@@ -154,14 +167,14 @@ func (r *Reader) Read(ctx context.Context, topicID uuid.UUID, partition int32, o
 	end := min(snap.hwm, snap.epochUpTo)
 	res = Result{HighWatermark: max(end, offset), LogStartOffset: snap.logStart}
 
-	out := assembler{epoch: snap.epoch}
+	var out Batches
 	cur := offset
 	retried := false
 	full := false
 	for cur < end && !full {
 		chunks, err := r.chunksFor(ctx, st, cur)
 		if err != nil {
-			return r.partial(res, out, fmt.Errorf("read %s/%d at %d: %w", topicID, partition, cur, err))
+			return r.partial(res, out, keep, fmt.Errorf("read %s/%d at %d: %w", topicID, partition, cur, err))
 		}
 		if len(chunks) == 0 {
 			break
@@ -184,12 +197,11 @@ func (r *Reader) Read(ctx context.Context, topicID uuid.UUID, partition int32, o
 				st.dropIndex()
 				snap2, err := r.refresh(ctx, st)
 				if err != nil {
-					return r.partial(res, out, fmt.Errorf("read %s/%d: %w", topicID, partition, err))
+					return r.partial(res, out, keep, fmt.Errorf("read %s/%d: %w", topicID, partition, err))
 				}
 				if cur < snap2.logStart {
 					if out.size > 0 {
-						res.Records = out.bytes()
-						return res, nil
+						return res.with(out, keep), nil
 					}
 					res.LogStartOffset, res.HighWatermark = snap2.logStart, snap2.hwm
 					return res, fmt.Errorf("read %s/%d at %d (log start %d): %w",
@@ -199,7 +211,7 @@ func (r *Reader) Read(ctx context.Context, topicID uuid.UUID, partition int32, o
 				break
 			}
 			if err != nil {
-				return r.partial(res, out, fmt.Errorf("read %s/%d at %d: %w", topicID, partition, cur, err))
+				return r.partial(res, out, keep, fmt.Errorf("read %s/%d at %d: %w", topicID, partition, cur, err))
 			}
 			mark := out.mark()
 			werr := walk(c, data, cur, func(b *batchInfo, bstart, bend int64) bool {
@@ -211,13 +223,13 @@ func (r *Reader) Read(ctx context.Context, topicID uuid.UUID, partition int32, o
 					full = true
 					return false
 				}
-				out.add(data.raw[b.pos:b.pos+b.size], bstart, c.Level == 0)
+				out.add(data.raw[b.pos:b.pos+b.size], bstart, snap.epoch, c.Level == 0)
 				cur = bend
 				return true
 			})
 			if werr != nil {
 				out.reset(mark) // serve nothing of a chunk that disagrees with its index
-				return r.partial(res, out, fmt.Errorf("read %s/%d object %s: %w", topicID, partition, c.ObjectKey, werr))
+				return r.partial(res, out, keep, fmt.Errorf("read %s/%d object %s: %w", topicID, partition, c.ObjectKey, werr))
 			}
 			if cur >= c.EndOffset {
 				// Read to its end: the consumer moves on, and a decoded
@@ -238,92 +250,28 @@ func (r *Reader) Read(ctx context.Context, topicID uuid.UUID, partition int32, o
 			break
 		}
 	}
-	res.Records = out.bytes()
-	return res, nil
+	return res.with(out, keep), nil
+}
+
+// with returns res carrying out: as Batches when keep, else as Records.
+func (res Result) with(out Batches, keep bool) Result {
+	if keep {
+		res.Batches = out
+	} else {
+		res.Records = out.Bytes()
+	}
+	return res
 }
 
 // partial returns what was read before err, if anything, and err otherwise.
 // The consumer's next fetch starts after the returned batches and meets the
 // error then.
-func (r *Reader) partial(res Result, out assembler, err error) (Result, error) {
+func (r *Reader) partial(res Result, out Batches, keep bool, err error) (Result, error) {
 	if out.size == 0 {
 		return res, err
 	}
 	r.logger.Warn("read stopped early", "err", err)
-	res.Records = out.bytes()
-	return res, nil
-}
-
-// assembler collects the batches of a read and copies them, once, into the
-// result, rewriting the headers of level-0 batches in the copy.
-type assembler struct {
-	epoch int32
-	size  int
-	picks []pick
-}
-
-type pick struct {
-	batch   []byte // cached bytes: never written
-	base    int64
-	rewrite bool
-}
-
-func (a *assembler) add(batch []byte, base int64, rewrite bool) {
-	a.picks = append(a.picks, pick{batch, base, rewrite})
-	a.size += len(batch)
-}
-
-func (a *assembler) mark() int { return len(a.picks) }
-
-// reset drops the batches added since mark.
-func (a *assembler) reset(mark int) {
-	for _, p := range a.picks[mark:] {
-		a.size -= len(p.batch)
-	}
-	a.picks = a.picks[:mark]
-}
-
-func (a *assembler) bytes() []byte {
-	if a.size == 0 {
-		return nil
-	}
-	if b, ok := a.inPlace(); ok {
-		return b
-	}
-	out := make([]byte, 0, a.size)
-	for _, p := range a.picks {
-		n := len(out)
-		out = append(out, p.batch...)
-		if p.rewrite {
-			recordbatch.SetBaseOffset(out[n:], p.base)
-			recordbatch.SetPartitionLeaderEpoch(out[n:], a.epoch)
-		}
-	}
-	return out
-}
-
-// inPlace returns the read as one slice of the cached bytes, without a
-// copy, when no batch needs its header rewritten and the batches follow
-// one another in the same chunk (a read from a level-1 chunk). The slice's
-// capacity ends with it, so an append to it can never write into the cache.
-func (a *assembler) inPlace() ([]byte, bool) {
-	first := a.picks[0].batch
-	end := len(first)
-	for n, p := range a.picks {
-		if p.rewrite || len(p.batch) == 0 {
-			return nil, false
-		}
-		if n == 0 {
-			continue
-		}
-		// p follows the previous batches in memory when the first
-		// batch's backing array, extended, reaches p's first byte.
-		if cap(first) < end+len(p.batch) || &first[:end+1][end] != &p.batch[0] {
-			return nil, false
-		}
-		end += len(p.batch)
-	}
-	return first[:end:end], true
+	return res.with(out, keep), nil
 }
 
 // state returns the partition's state, creating it empty.
@@ -536,9 +484,12 @@ func chunkFlight(c *metastore.Chunk) string {
 // the flight it starts.
 func (r *Reader) startLoad(ctx context.Context, k cacheKey, chunks []metastore.Chunk, done func()) (call *flightCall, started bool) {
 	cs := chunks[:len(chunks):len(chunks)] // elements are never modified in place
-	sp, owned := r.claimSpan(cs)
-	if !owned {
-		sp = nil // held by a span in flight, or cached: the flight finds it
+	var sp *span
+	if c := &cs[0]; r.ranged(c) && r.checkRange(c) == nil {
+		var owned bool
+		if sp, owned = r.claimSpan(cs); !owned {
+			sp = nil // held by a span in flight, or cached: the flight finds it
+		}
 	}
 	call, started = r.flights.start(ctx, chunkFlight(&cs[0]), func(ctx context.Context) (any, error) {
 		if done != nil {

@@ -107,13 +107,10 @@ func (r *Reader) rangedChunk(ctx context.Context, chunks []metastore.Chunk, sp *
 // nil when its compressed bytes are cached, or else a new span that the
 // caller owns and must fetch or release. A new span holds chunks[0] and the
 // chunks after it that are contiguous with it in the same object and not
-// cached or claimed, within spanMaxBytes and spanMaxRawBytes. Chunks that
-// are not read by ranged GETs, or whose range is wrong, get no span.
+// cached or claimed, within spanMaxBytes and spanMaxRawBytes. chunks[0]
+// must be ranged and pass checkRange.
 func (r *Reader) claimSpan(chunks []metastore.Chunk) (sp *span, owned bool) {
 	first := &chunks[0]
-	if !r.ranged(first) || r.checkRange(first) != nil {
-		return nil, false
-	}
 	r.spanMu.Lock()
 	defer r.spanMu.Unlock()
 	k := compressedKey(first)

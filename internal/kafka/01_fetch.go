@@ -13,7 +13,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stratalog/strata/internal/cluster"
-	"github.com/stratalog/strata/internal/recordbatch"
 	"github.com/stratalog/strata/metastore"
 	"github.com/stratalog/strata/reader"
 )
@@ -64,6 +63,7 @@ func init() {
 // fetchPart is one partition of a Fetch request.
 type fetchPart struct {
 	resp     *kmsg.FetchResponseTopicPartition
+	batches  *reader.Batches // the partition's records, written from the cache
 	topicID  uuid.UUID
 	offset   int64
 	maxBytes int32
@@ -89,7 +89,7 @@ func (s *Server) handleFetch(_ context.Context, r *request) (Reply, error) {
 // zone is the client's zone, "" when it names none.
 func (s *Server) fetch(ctx context.Context, req *kmsg.FetchRequest, zone string) kmsg.Response {
 	start := time.Now()
-	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	resp := &fetchResponse{FetchResponse: req.ResponseKind().(*kmsg.FetchResponse)}
 	parts := s.fetchPlan(ctx, req, resp, zone)
 	wait := time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond
 	if s.cfg.FetchMaxWait > 0 {
@@ -120,11 +120,13 @@ func (s *Server) fetch(ctx context.Context, req *kmsg.FetchRequest, zone string)
 
 // fetchPlan lays out the response and finds each partition's topic,
 // answering those that cannot be read.
-func (s *Server) fetchPlan(ctx context.Context, req *kmsg.FetchRequest, resp *kmsg.FetchResponse, zone string) []fetchPart {
+func (s *Server) fetchPlan(ctx context.Context, req *kmsg.FetchRequest, resp *fetchResponse, zone string) []fetchPart {
 	var parts []fetchPart
 	resp.Topics = make([]kmsg.FetchResponseTopic, len(req.Topics))
+	resp.batches = make([][]reader.Batches, len(req.Topics))
 	for i, rt := range req.Topics {
 		st := &resp.Topics[i]
+		resp.batches[i] = make([]reader.Batches, len(rt.Partitions))
 		*st = kmsg.NewFetchResponseTopic()
 		st.Topic = rt.Topic
 		st.TopicID = rt.TopicID
@@ -142,7 +144,7 @@ func (s *Server) fetchPlan(ctx context.Context, req *kmsg.FetchRequest, resp *km
 			if req.IsolationLevel == 1 {
 				sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
 			}
-			fp := fetchPart{resp: sp, offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes}
+			fp := fetchPart{resp: sp, batches: &resp.batches[i][j], offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes}
 			err := terr
 			if err == nil {
 				epoch := int32(-1)
@@ -276,8 +278,8 @@ func (s *Server) fetchRead(ctx context.Context, req *kmsg.FetchRequest, parts []
 		if rd.err != nil {
 			continue
 		}
-		left -= int64(len(rd.res.Records))
-		next, ok := recordbatch.NextOffset(rd.res.Records)
+		left -= int64(rd.res.Batches.Len())
+		next, ok := rd.res.Batches.NextOffset()
 		if ok && next < rd.res.HighWatermark && limits[k] < int64(max(parts[k].maxBytes, 0)) {
 			second = append(second, k)
 			offsets[k] = next
@@ -290,7 +292,7 @@ func (s *Server) fetchRead(ctx context.Context, req *kmsg.FetchRequest, parts []
 	if left > 0 && len(second) > 0 {
 		room := second[:0:0]
 		for _, k := range second {
-			limits[k] = min(int64(max(parts[k].maxBytes, 0))-int64(len(reads[k].res.Records)), left/int64(len(second)))
+			limits[k] = min(int64(max(parts[k].maxBytes, 0))-int64(reads[k].res.Batches.Len()), left/int64(len(second)))
 			if limits[k] > 0 {
 				room = append(room, k)
 			}
@@ -299,10 +301,8 @@ func (s *Server) fetchRead(ctx context.Context, req *kmsg.FetchRequest, parts []
 		s.readParts(ctx, parts, room, offsets, limits, more, left)
 		for _, k := range room {
 			// An error is met by the next fetch, from this offset.
-			if recs := more[k].res.Records; more[k].err == nil {
-				recs = recs[:recordbatch.PrefixWithin(recs, limits[k])]
-				prev := reads[k].res.Records
-				reads[k].res.Records = append(prev[:len(prev):len(prev)], recs...)
+			if more[k].err == nil {
+				reads[k].res.Batches = reads[k].res.Batches.Append(more[k].res.Batches.Prefix(limits[k]))
 				reads[k].res.HighWatermark = max(reads[k].res.HighWatermark, more[k].res.HighWatermark)
 			}
 		}
@@ -318,6 +318,7 @@ func (s *Server) fetchRead(ctx context.Context, req *kmsg.FetchRequest, parts []
 		sp := fp.resp
 		res, err := reads[k].res, reads[k].err
 		sp.RecordBatches = []byte{}
+		*fp.batches = reader.Batches{}
 		if err != nil {
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
 			if errors.Is(err, metastore.ErrOffsetOutOfRange) {
@@ -330,21 +331,20 @@ func (s *Server) fetchRead(ctx context.Context, req *kmsg.FetchRequest, parts []
 		sp.ErrorCode = 0
 		sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = res.HighWatermark, res.HighWatermark, res.LogStartOffset
 		fp.hwm = res.HighWatermark
-		recs := res.Records
-		if limit := min(int64(max(fp.maxBytes, 0)), budget); gotData && int64(len(recs)) > limit {
+		recs := res.Batches
+		if limit := min(int64(max(fp.maxBytes, 0)), budget); gotData && int64(recs.Len()) > limit {
 			// Only the first partition with data may overflow: keep the
 			// whole batches that fit in what is left.
-			n := recordbatch.PrefixWithin(recs, limit)
-			recs = recs[:n:n] // an in-place read's capacity reaches into the cache
+			recs = recs.Prefix(limit)
 			done = true
 		}
-		if len(recs) == 0 {
+		if recs.Len() == 0 {
 			continue
 		}
 		gotData = true
-		sp.RecordBatches = recs
-		budget = max(budget-int64(len(recs)), 0)
-		total += len(recs)
+		*fp.batches = recs
+		budget = max(budget-int64(recs.Len()), 0)
+		total += recs.Len()
 	}
 	return total, done
 }
@@ -364,8 +364,8 @@ func (s *Server) readParts(ctx context.Context, parts []fetchPart, idx []int, of
 			}
 		}()
 		fp := &parts[k]
-		out[k].res, out[k].err = s.reader.Read(ctx, fp.topicID, fp.resp.Partition, offsets[k], int(limits[k]))
-		taken.Add(int64(len(out[k].res.Records)))
+		out[k].res, out[k].err = s.reader.ReadBatches(ctx, fp.topicID, fp.resp.Partition, offsets[k], int(limits[k]))
+		taken.Add(int64(out[k].res.Batches.Len()))
 	}
 	if len(idx) == 1 {
 		read(idx[0])

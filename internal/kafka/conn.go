@@ -290,9 +290,23 @@ func (c *conn) writeLoop() {
 			return
 		}
 		sl.resp.SetVersion(sl.version)
-		buf = appendResponse(responseBuffer(buf, responseSizeHint(sl.resp)), sl.corr, sl.resp)
-		c.armWriteDeadline()
-		if _, err := bw.Write(buf); err != nil {
+		var err error
+		if fr, ok := sl.resp.(*fetchResponse); ok {
+			// Header and fields from buf, record batches from the
+			// reader's cache, in one vectored write after what is
+			// buffered.
+			var pieces net.Buffers
+			buf, pieces = appendVectoredResponse(responseBuffer(buf, responseSizeHint(sl.resp)), sl.corr, fr)
+			c.armWriteDeadline()
+			if err = bw.Flush(); err == nil {
+				_, err = pieces.WriteTo(c.nc)
+			}
+		} else {
+			buf = appendResponse(responseBuffer(buf, responseSizeHint(sl.resp)), sl.corr, sl.resp)
+			c.armWriteDeadline()
+			_, err = bw.Write(buf)
+		}
+		if err != nil {
 			c.s.metrics.requests.WithLabelValues(api, resultAborted).Inc()
 			c.log.Debug("write failed", "err", err)
 			c.abort()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"slices"
 	"sync"
 
@@ -147,6 +148,25 @@ func appendResponse(dst []byte, corr int32, resp kmsg.Response) []byte {
 	return dst
 }
 
+// appendVectoredResponse is appendResponse for a fetch response whose
+// record batches stay in the cache: it appends the frame's own bytes to dst
+// and returns the whole frame as pieces to write in order.
+func appendVectoredResponse(dst []byte, corr int32, resp *fetchResponse) ([]byte, net.Buffers) {
+	start := len(dst)
+	dst = append(dst, 0, 0, 0, 0)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(corr))
+	if resp.IsFlexible() {
+		dst = append(dst, 0) // no tagged fields
+	}
+	dst, pieces := resp.vectored(dst, start)
+	size := 0
+	for _, p := range pieces {
+		size += len(p)
+	}
+	binary.BigEndian.PutUint32(dst[start:], uint32(size-4))
+	return dst, pieces
+}
+
 // largeResponse is the size above which a connection does not keep its
 // response buffer between responses; such buffers go to responseBufs.
 const largeResponse = 1 << 20
@@ -186,8 +206,13 @@ func releaseResponseBuffer(buf []byte) []byte {
 // encoded size of resp when it is a fetch response (0 otherwise): its record
 // bytes dominate it.
 func responseSizeHint(resp kmsg.Response) int {
-	f, ok := resp.(*kmsg.FetchResponse)
-	if !ok {
+	var f *kmsg.FetchResponse
+	switch r := resp.(type) {
+	case *kmsg.FetchResponse:
+		f = r
+	case *fetchResponse:
+		f = r.FetchResponse // its batches are not copied into the buffer
+	default:
 		return 0
 	}
 	n := 64 // frame and response header, top-level fields

@@ -51,7 +51,7 @@ type Ingester interface {
 
 // Reader is the fetch path; *reader.Reader implements it.
 type Reader interface {
-	Read(ctx context.Context, topicID uuid.UUID, partition int32, offset int64, maxBytes int) (reader.Result, error)
+	ReadBatches(ctx context.Context, topicID uuid.UUID, partition int32, offset int64, maxBytes int) (reader.Result, error)
 	Wait(ctx context.Context, watches []reader.Watch, maxWait time.Duration)
 	OffsetForTimestamp(ctx context.Context, topicID uuid.UUID, partition int32, ts int64) (offset, timestamp int64, err error)
 	Offsets(ctx context.Context, topicID uuid.UUID, partition int32) (hwm, logStart int64, err error)
