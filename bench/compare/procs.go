@@ -98,26 +98,36 @@ func tail(path string) string {
 }
 
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := freePorts(1)
 	if err != nil {
 		return 0, err
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return ports[0], nil
+}
+
+// freePorts returns n distinct free loopback ports: their listeners are
+// open at once, so that the kernel cannot hand the same port out twice.
+func freePorts(n int) ([]int, error) {
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
 }
 
 // twoPorts returns two free loopback addresses: a Kafka listener's and an
 // admin listener's.
 func twoPorts() (kafka, admin string, err error) {
-	kport, err := freePort()
+	ports, err := freePorts(2)
 	if err != nil {
 		return "", "", err
 	}
-	aport, err := freePort()
-	if err != nil {
-		return "", "", err
-	}
-	return fmt.Sprintf("127.0.0.1:%d", kport), fmt.Sprintf("127.0.0.1:%d", aport), nil
+	return fmt.Sprintf("127.0.0.1:%d", ports[0]), fmt.Sprintf("127.0.0.1:%d", ports[1]), nil
 }
 
 func httpOK(u string) func(ctx context.Context) error {
@@ -265,16 +275,13 @@ func startMinio(root, dir string) (*minio, error) {
 	if err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	ports, err := freePorts(2) // API and console
 	if err != nil {
 		return nil, err
 	}
-	cport, err := freePort()
-	if err != nil {
-		return nil, err
-	}
+	port := ports[0]
 	cmd := exec.Command(bin, "server", "--quiet", "--address", fmt.Sprintf("127.0.0.1:%d", port),
-		"--console-address", fmt.Sprintf("127.0.0.1:%d", cport), filepath.Join(dir, "data"))
+		"--console-address", fmt.Sprintf("127.0.0.1:%d", ports[1]), filepath.Join(dir, "data"))
 	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+minioUser, "MINIO_ROOT_PASSWORD="+minioSecret,
 		"MINIO_BROWSER=off", "MINIO_UPDATE=off")
 	p, err := start("minio", filepath.Join(dir, "minio.log"), cmd)

@@ -51,15 +51,27 @@ func BuildStrata(dir string) (string, error) {
 	return out, nil
 }
 
+// handedOut holds the addresses FreeAddr returned, so that it never returns
+// one twice in a process: the kernel may give a port that was just closed
+// to the next bind of port 0, and a node whose Kafka and admin listeners
+// got the same port fails to start.
+var handedOut sync.Map
+
 // FreeAddr returns an address of 127.0.0.1 whose TCP port was free a moment
-// ago.
+// ago and that no earlier call returned.
 func FreeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("find a free port: %w", err)
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", fmt.Errorf("find a free port: %w", err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		if _, dup := handedOut.LoadOrStore(addr, true); !dup {
+			return addr, nil
+		}
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	return "", fmt.Errorf("find a free port: 100 tries gave ports already handed out")
 }
 
 // Strata is a running strata process started by StartStrata.
