@@ -598,6 +598,12 @@ func (r *Reader) loadChunk(ctx context.Context, chunks []metastore.Chunk, sp *sp
 		return nil, fmt.Errorf("object %s chunk at %d: %w", c.ObjectKey, c.Start, err)
 	}
 	r.cache.add(cacheKey{object: c.ObjectKey, start: c.Start}, data, data.memSize(), 0)
+	if !whole {
+		// Decoded and cached: the compressed bytes a span left are not
+		// needed any more. Dropped only now, so that a span claimed
+		// meanwhile stops before this chunk instead of fetching it again.
+		r.cache.drop(compressedKey(c))
+	}
 	return data, nil
 }
 

@@ -1,6 +1,7 @@
 package reader
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 
@@ -33,10 +34,15 @@ type span struct {
 	err           error
 }
 
-// part returns the compressed bytes of c, one of the span's chunks.
-func (sp *span) part(c *metastore.Chunk) []byte {
+// part returns the compressed bytes of c, one of the span's chunks. c's
+// index row may be another reader's copy: a range outside the span is an
+// error, not a panic.
+func (sp *span) part(c *metastore.Chunk) ([]byte, error) {
 	off := c.Start - sp.start
-	return sp.data[off : off+c.Length : off+c.Length]
+	if off < 0 || c.Length <= 0 || off+c.Length > int64(len(sp.data)) {
+		return nil, fmt.Errorf("%w: object %s: chunk %d+%d outside the span %d+%d", ErrCorrupt, sp.key, c.Start, c.Length, sp.start, len(sp.data))
+	}
+	return sp.data[off : off+c.Length : off+c.Length], nil
 }
 
 // compressedKey names the cached compressed bytes of a chunk fetched by a
@@ -65,13 +71,14 @@ func (r *Reader) checkRange(c *metastore.Chunk) error {
 
 // rangedChunk returns the compressed bytes of chunks[0]: by fetching sp,
 // the span the caller claimed for it, or else from the cache, from a span
-// in flight that holds it, or by fetching a new span.
+// in flight that holds it, or by fetching a new span. When a span of
+// several chunks fails, chunks[0] is fetched alone: a damaged index row of
+// a later chunk must not make this one unreadable. The caller drops the
+// cached compressed bytes once the chunk is decoded and cached.
 func (r *Reader) rangedChunk(ctx context.Context, chunks []metastore.Chunk, sp *span) ([]byte, error) {
 	c := &chunks[0]
-	ck := compressedKey(c)
 	for sp == nil {
-		if v, ok := r.cache.get(ck); ok {
-			r.cache.drop(ck) // decoded from now on
+		if v, ok := r.cache.get(compressedKey(c)); ok {
 			return v.([]byte), nil
 		}
 		pending, owned := r.claimSpan(chunks)
@@ -87,20 +94,35 @@ func (r *Reader) rangedChunk(ctx context.Context, chunks []metastore.Chunk, sp *
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
-		if pending.err != nil {
-			return nil, pending.err
+		if pending.err == nil && pending.data == nil {
+			continue // released without a GET: claim again
 		}
-		if pending.data != nil {
-			r.cache.drop(ck)
-			return pending.part(c), nil
-		}
-		// Released without a GET: claim again.
+		sp = pending
+		break
 	}
-	r.fetchSpan(ctx, sp)
-	if sp.err != nil {
+	if sp.done != nil && sp.data == nil && sp.err == nil {
+		r.fetchSpan(ctx, sp) // owned, not fetched yet
+	}
+	if sp.err == nil {
+		return sp.part(c)
+	}
+	if len(sp.chunks) == 1 {
 		return nil, sp.err
 	}
-	return sp.part(c), nil
+	return r.getRange(ctx, c)
+}
+
+// getRange fetches the compressed bytes of c alone.
+func (r *Reader) getRange(ctx context.Context, c *metastore.Chunk) ([]byte, error) {
+	r.metrics.objectGets.WithLabelValues("range").Inc()
+	b, err := r.objects.GetRange(ctx, c.ObjectKey, c.Start, c.Length)
+	if err != nil {
+		return nil, fmt.Errorf("get object %s range %d+%d: %w", c.ObjectKey, c.Start, c.Length, err)
+	}
+	if int64(len(b)) != c.Length {
+		return nil, fmt.Errorf("%w: object %s: ranged get returned %d bytes, want %d", ErrCorrupt, c.ObjectKey, len(b), c.Length)
+	}
+	return b, nil
 }
 
 // claimSpan returns the span in flight that holds chunks[0] (not owned), or
@@ -161,8 +183,8 @@ func (r *Reader) unregister(sp *span) {
 	}
 }
 
-// fetchSpan makes sp's GET, caches the compressed bytes of its chunks but
-// the first (which its owner decodes), and releases its waiters.
+// fetchSpan makes sp's GET, caches the compressed bytes of its chunks, and
+// releases its waiters.
 func (r *Reader) fetchSpan(ctx context.Context, sp *span) {
 	defer func() {
 		r.unregister(sp)
@@ -179,8 +201,15 @@ func (r *Reader) fetchSpan(ctx context.Context, sp *span) {
 		return
 	}
 	sp.data = b
-	for i := 1; i < len(sp.chunks); i++ {
+	// Every chunk's bytes wait in the cache until it is decoded (the
+	// owner's too, so that a span claimed while it decodes stops before
+	// it).
+	for i := range sp.chunks {
 		c := &sp.chunks[i]
-		r.cache.add(compressedKey(c), sp.part(c), c.Length, 0)
+		// A copy: a slice would keep the whole span alive while the
+		// cache counts only the chunk.
+		if part, err := sp.part(c); err == nil {
+			r.cache.add(compressedKey(c), bytes.Clone(part), c.Length, 0)
+		}
 	}
 }

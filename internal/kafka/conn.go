@@ -294,7 +294,8 @@ func (c *conn) writeLoop() {
 		if fr, ok := sl.resp.(*fetchResponse); ok {
 			// Header and fields from buf, record batches from the
 			// reader's cache, in one vectored write after what is
-			// buffered.
+			// buffered. (A connection other than TCP would get one
+			// write per piece; the listener is plain TCP.)
 			var pieces net.Buffers
 			buf, pieces = appendVectoredResponse(responseBuffer(buf, responseSizeHint(sl.resp)), sl.corr, fr)
 			c.armWriteDeadline()

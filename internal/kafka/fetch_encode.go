@@ -59,7 +59,7 @@ func (f *fetchResponse) vectored(dst []byte, start int) ([]byte, net.Buffers) {
 }
 
 // encode appends the response as kmsg.FetchResponse.AppendTo does for
-// versions 4 to 16, but writes a partition's record batches with records
+// versions 4 to 18, but writes a partition's record batches with records
 // when it has Batches: after their length, records appends their bytes (or
 // notes where they go).
 func (f *fetchResponse) encode(dst []byte, records func(dst []byte, b reader.Batches) []byte) []byte {
