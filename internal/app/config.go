@@ -46,8 +46,10 @@ type Config struct {
 
 	// MemoryOverhead is the memory allowed beyond the roles' budgets
 	// (ingest, reader cache, compactor) before the Go garbage collector
-	// works harder: the soft memory limit is their sum plus this. 0 leaves
-	// Go's default; GOMEMLIMIT overrides it.
+	// works harder: the soft memory limit is their sum plus this, less
+	// 64 MiB kept for the executable's own pages, which count in RSS but
+	// not in the Go runtime's memory. 0 leaves Go's default; GOMEMLIMIT
+	// overrides it.
 	MemoryOverhead int64 `yaml:"memory_overhead"`
 }
 
@@ -66,7 +68,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.AdminAddress, "admin.listen-address", ":9644", "host:port of the admin HTTP listener (metrics, health, pprof); empty disables it")
 	fs.StringVar(&c.LogLevel, "log.level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log.format", "text", "log format: text or json")
-	fs.Int64Var(&c.MemoryOverhead, "memory.overhead", 512<<20, "bytes beyond the roles' memory budgets before the garbage collector works harder (soft limit = budgets + this); 0: Go's default")
+	fs.Int64Var(&c.MemoryOverhead, "memory.overhead", 512<<20, "bytes of RSS beyond the roles' memory budgets before the garbage collector works harder (soft limit = budgets + this - 64 MiB for the executable); 0: Go's default")
 }
 
 // Validate reports the first setting that cannot work.
