@@ -30,8 +30,9 @@ func (f *fetchResponse) AppendTo(dst []byte) []byte {
 }
 
 // vectored encodes the response into dst, except the cached batches, and
-// returns dst and the pieces to write in order: slices of dst between
-// references to the cache. The pieces must not be written to.
+// returns dst and the pieces to write in order: slices of dst, from
+// dst[start:] on (start is where the frame begins), between references to
+// the cache. The pieces must not be written to.
 func (f *fetchResponse) vectored(dst []byte, start int) ([]byte, net.Buffers) {
 	type cut struct {
 		at      int // bytes of dst before the batches
