@@ -175,9 +175,11 @@ func checkChunks(level uint8, chunks []ChunkInfo, fail func(string, ...any) erro
 		topic     [16]byte
 		partition int32
 	}
+	// seen holds the partitions met so far: every chunk's in level 0, the
+	// first chunk of each run in level 1.
 	var seen map[key]struct{}
-	if level == Level0 && len(chunks) > 1 {
-		seen = make(map[key]struct{}, len(chunks))
+	if len(chunks) > 1 {
+		seen = make(map[key]struct{})
 	}
 	for i, c := range chunks {
 		switch {
@@ -206,14 +208,18 @@ func checkChunks(level uint8, chunks []ChunkInfo, fail func(string, ...any) erro
 			if c.BaseOffset < 0 || c.BaseOffset > math.MaxInt64-c.Records {
 				return fail("chunk %d: base offset %d with %d records in a level 1 object", i, c.BaseOffset, c.Records)
 			}
-			if i == 0 {
+			k := key{c.TopicID, c.Partition}
+			if i == 0 || c.TopicID != chunks[i-1].TopicID || c.Partition != chunks[i-1].Partition {
+				// The first chunk of a partition's run.
+				if seen != nil {
+					if _, dup := seen[k]; dup {
+						return fail("chunk %d: partition %x/%d has a second run of chunks in a level 1 object", i, c.TopicID, c.Partition)
+					}
+					seen[k] = struct{}{}
+				}
 				continue
 			}
-			p := chunks[i-1]
-			if c.TopicID != p.TopicID || c.Partition != p.Partition {
-				return fail("chunk %d: partition %x/%d in a level 1 object of %x/%d", i, c.TopicID, c.Partition, p.TopicID, p.Partition)
-			}
-			if c.BaseOffset < p.BaseOffset+p.Records {
+			if p := chunks[i-1]; c.BaseOffset < p.BaseOffset+p.Records {
 				return fail("chunk %d: base offset %d overlaps chunk %d ending at %d", i, c.BaseOffset, i-1, p.BaseOffset+p.Records)
 			}
 		default:

@@ -32,6 +32,10 @@ func fuzzObjects(f *testing.F) [][]byte {
 		{TopicID: topic(2), BaseOffset: 0, Batches: 1, Records: 3, Data: bytes.Repeat([]byte("ab"), 40)},
 		{TopicID: topic(2), BaseOffset: 3, Batches: 1, Records: 1, Data: bytes.Repeat([]byte("cd"), 40)},
 	})
+	add(Level1, []ChunkInput{
+		{TopicID: topic(2), BaseOffset: 7, Batches: 1, Records: 2, Data: text(5)},
+		{TopicID: topic(1), Partition: 4, BaseOffset: 0, Batches: 1, Records: 1, Data: text(4)},
+	})
 	return objs
 }
 

@@ -13,8 +13,8 @@
 //
 // Level 0 objects are written by ingest: many partitions, at most one chunk
 // each, batches with relative offsets (BaseOffset -1). Level 1 objects are
-// written by the compactor: one partition, chunks in offset order, absolute
-// offsets.
+// written by the compactor: one or more partitions, each partition's chunks
+// one run in offset order, absolute offsets.
 //
 // Every decoder here treats its input as hostile: malformed input gives an
 // error wrapping ErrCorrupt, ErrTruncated, ErrUnsupported or ErrTooLarge,
@@ -30,7 +30,7 @@ import (
 // Object levels.
 const (
 	Level0 uint8 = 0 // written by ingest: many partitions, relative offsets
-	Level1 uint8 = 1 // written by the compactor: one partition, absolute offsets
+	Level1 uint8 = 1 // written by the compactor: runs of partitions, absolute offsets
 )
 
 // Version is the format version this package writes and reads.

@@ -53,6 +53,12 @@ func TestRoundTrip(t *testing.T) {
 			{TopicID: topic(4), Partition: 7, BaseOffset: 11, Batches: 2, Records: 89, Data: large[8<<20:]},
 			{TopicID: topic(4), Partition: 7, BaseOffset: 100, Batches: 1, Records: math.MaxInt64 - 100, Data: randomBytes(5, 61)},
 		}},
+		{name: "level 1 of several partitions", level: Level1, chunks: []ChunkInput{
+			{TopicID: topic(4), Partition: 7, BaseOffset: 50, Batches: 2, Records: 10, Data: randomBytes(6, 500)},
+			{TopicID: topic(4), Partition: 7, BaseOffset: 60, Batches: 1, Records: 1, Data: randomBytes(7, 100)},
+			{TopicID: topic(4), Partition: 2, BaseOffset: 0, Batches: 1, Records: 3, Data: randomBytes(8, 200)},
+			{TopicID: topic(5), Partition: 7, BaseOffset: 9, Batches: 1, Records: 1, Data: randomBytes(9, 80)},
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -175,7 +181,8 @@ func TestEncodeRejects(t *testing.T) {
 		{"level 1 offset overflow", Level1, []ChunkInput{l1(math.MaxInt64-5, 10)}, "base offset"},
 		{"level 1 overlapping offsets", Level1, []ChunkInput{l1(0, 10), l1(9, 1)}, "overlaps"},
 		{"level 1 out of order", Level1, []ChunkInput{l1(10, 1), l1(0, 1)}, "overlaps"},
-		{"level 1 two partitions", Level1, []ChunkInput{l1(0, 1), edit(l1(1, 1), func(c *ChunkInput) { c.Partition = 1 })}, "level 1 object of"},
+		{"level 1 partition in two runs", Level1, []ChunkInput{l1(0, 1), edit(l1(1, 1), func(c *ChunkInput) { c.Partition = 1 }), l1(5, 1)}, "second run"},
+		{"level 1 overlap after another partition", Level1, []ChunkInput{l1(0, 1), edit(l1(0, 1), func(c *ChunkInput) { c.Partition = 1 }), edit(l1(0, 1), func(c *ChunkInput) { c.Partition = 1 })}, "overlaps"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -303,10 +310,6 @@ func TestFooterRules(t *testing.T) {
 		{"raw length above limit", Level0, mod(func(c []ChunkInfo) []ChunkInfo { c[0].RawLength = MaxChunkRawLength + 1; return c }), "raw length"},
 		{"duplicate partition", Level0, mod(func(c []ChunkInfo) []ChunkInfo { c[1].Partition = 0; return c }), "second chunk"},
 		{"level 0 base offset", Level0, mod(func(c []ChunkInfo) []ChunkInfo { c[0].BaseOffset = 5; return c }), "base offset 5"},
-		{"level 1 two partitions", Level1, mod(func(c []ChunkInfo) []ChunkInfo {
-			c[0].BaseOffset, c[1].BaseOffset = 0, 1
-			return c
-		}), "level 1 object of"},
 		{"records below batches", Level0, mod(func(c []ChunkInfo) []ChunkInfo { c[0].Records = 0; return c }), "records in"},
 	}
 	for _, tt := range tests {
@@ -342,6 +345,23 @@ func TestFooterRules(t *testing.T) {
 		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), tt.msg) {
 			t.Errorf("%s: DecodeFooter = %v, want ErrCorrupt saying %q", tt.name, err, tt.msg)
 		}
+	}
+	// A level 1 object may hold several partitions, each in one run.
+	l1obj, l1infos, err := Encode(Level1, []ChunkInput{
+		{TopicID: topic(1), Partition: 0, BaseOffset: 0, Batches: 1, Records: 1, Data: randomBytes(6, 500)},
+		{TopicID: topic(1), Partition: 1, BaseOffset: 0, Batches: 1, Records: 1, Data: randomBytes(7, 500)},
+		{TopicID: topic(1), Partition: 2, BaseOffset: 0, Batches: 1, Records: 1, Data: randomBytes(8, 500)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := DecodeFooter(l1obj); err != nil {
+		t.Fatalf("level 1 object of three partitions: %v", err)
+	}
+	twoRuns := append([]ChunkInfo(nil), l1infos...)
+	twoRuns[2].Partition, twoRuns[2].BaseOffset = 0, 5
+	if _, err := DecodeFooter(rewriteFooter(t, l1obj, Level1, twoRuns)); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "second run") {
+		t.Errorf("level 1 partition in two runs: DecodeFooter = %v, want ErrCorrupt saying %q", err, "second run")
 	}
 	// The untouched rewrite decodes: the cases above fail for their rule only.
 	if _, err := DecodeFooter(rewriteFooter(t, obj, Level0, infos)); err != nil {
