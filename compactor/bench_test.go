@@ -99,7 +99,11 @@ func BenchmarkBuild(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				out = len(bt.object)
+				o, err := c.encode([]*built{bt})
+				if err != nil {
+					b.Fatal(err)
+				}
+				out = len(o.data)
 			}
 			b.ReportMetric(float64(raw)/float64(out), "ratio")
 		})

@@ -106,6 +106,10 @@ type Compactor struct {
 	lastStats   time.Time
 	dropped     map[metastore.PartitionKey]int64 // log start of the last drop per partition
 	shared      *sharedReads                     // set during the merges of a round; nil: ranged GETs only
+	pack        *pack                            // the open pack, during the merges of a round
+	packErrs    []error                          // failures of packs written, not reported yet
+	merged      map[metastore.PartitionKey]bool  // partitions swapped into a new object this round
+	swapRows    int                              // chunk rows one swap transaction may replace (maxSwapRows)
 }
 
 // New returns a compactor. reg may be nil.
@@ -124,15 +128,16 @@ func New(cfg Config, store Metastore, objects objstore.Store, logger *slog.Logge
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	return &Compactor{
-		cfg:     cfg,
-		store:   store,
-		objects: objects,
-		logger:  logger.With("component", "compactor"),
-		m:       m,
-		decomp:  decompress.Shared(),
-		holder:  fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:])),
-		now:     time.Now,
-		dropped: make(map[metastore.PartitionKey]int64),
+		cfg:      cfg,
+		store:    store,
+		objects:  objects,
+		logger:   logger.With("component", "compactor"),
+		m:        m,
+		decomp:   decompress.Shared(),
+		holder:   fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:])),
+		now:      time.Now,
+		dropped:  make(map[metastore.PartitionKey]int64),
+		swapRows: maxSwapRows,
 	}, nil
 }
 

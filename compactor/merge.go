@@ -43,7 +43,11 @@ func (c *Compactor) merge(ctx context.Context, topics []metastore.Topic, st *Sta
 		}
 	}
 	c.shared = newSharedReads(c.cfg)
-	defer func() { c.shared = nil }()
+	c.pack, c.packErrs, c.merged = newPack(), nil, make(map[metastore.PartitionKey]bool)
+	defer func() {
+		st.PartitionsMerged += len(c.merged)
+		c.shared, c.pack, c.packErrs, c.merged = nil, nil, nil, nil
+	}()
 	var errs []error
 	waveEnd := 0
 	for i, b := range backlogs {
@@ -54,11 +58,10 @@ func (c *Compactor) merge(ctx context.Context, topics []metastore.Topic, st *Sta
 			waveEnd = i + c.shared.startWave(backlogs[i:])
 		}
 		t := byID[b.TopicID]
-		merged, err := c.compactPartition(ctx, t, b, st)
+		err := c.compactPartition(ctx, t, b, st)
 		c.shared.finish(metastore.PartitionKey{TopicID: b.TopicID, Partition: b.Partition})
-		if merged {
-			st.PartitionsMerged++
-		}
+		errs = append(errs, c.packErrs...)
+		c.packErrs = nil
 		switch {
 		case err == nil:
 		case ctx.Err() != nil || errors.Is(err, ErrLeaseLost):
@@ -73,22 +76,26 @@ func (c *Compactor) merge(ctx context.Context, topics []metastore.Topic, st *Sta
 			errs = append(errs, fmt.Errorf("compact %s/%d: %w", t.Name, b.Partition, err))
 		}
 	}
+	if ctx.Err() == nil {
+		c.flushPack(ctx, st)
+		errs = append(errs, c.packErrs...)
+	}
 	return errors.Join(errs...)
 }
 
-// compactPartition merges a partition's level-0 run, or, for a compacted
-// topic whose dirty bytes reached the ratio, cleans the whole partition.
-// It reports whether a swap happened.
-func (c *Compactor) compactPartition(ctx context.Context, t metastore.Topic, b metastore.Backlog, st *Stats) (bool, error) {
+// compactPartition merges a partition's level-0 run into the open pack,
+// or, for a compacted topic whose dirty bytes reached the ratio, cleans the
+// whole partition into objects of its own.
+func (c *Compactor) compactPartition(ctx context.Context, t metastore.Topic, b metastore.Backlog, st *Stats) error {
 	p, err := c.store.Partition(ctx, t.ID, b.Partition)
 	if err != nil {
-		return false, err
+		return err
 	}
 	pol := c.policy(t)
 	if pol.compact {
 		rows, err := c.allRows(ctx, p)
 		if err != nil {
-			return false, err
+			return err
 		}
 		var total, dirty int64
 		for _, r := range rows {
@@ -103,31 +110,28 @@ func (c *Compactor) compactPartition(ctx context.Context, t metastore.Topic, b m
 	}
 	run, err := c.level0Run(ctx, p, b)
 	if err != nil {
-		return false, err
+		return err
 	}
-	merged := false
 	for len(run) > 0 {
 		n := c.groupSize(run)
 		var f *filter
 		if pol.compact {
 			f = &filter{dedupe: true, horizon: math.MinInt64}
 		}
+		c.makeRoom(ctx, run[:n], st)
 		bt, err := c.build(ctx, p, run[:n], f)
 		if err != nil {
-			return merged, err
+			return err
 		}
-		if err := c.commit(ctx, bt, st); err != nil {
-			return merged, err
-		}
-		merged = true
+		c.addToPack(ctx, bt, run[:n], st)
 		run = run[n:]
 		if len(run) > 0 {
 			if err := c.checkLease(ctx); err != nil {
-				return merged, err
+				return err
 			}
 		}
 	}
-	return merged, nil
+	return nil
 }
 
 // level0Run returns the partition's level-0 chunk rows, in offset order and
@@ -223,10 +227,14 @@ func (f *filter) keep(r *record) bool {
 	return !(r.tombstone() && r.timestamp < f.horizon && r.offset < f.protect)
 }
 
-// built is a level-1 object ready to be stored and swapped in.
+// built is one merge of a partition's rows, ready to be encoded into a
+// level-1 object, alone or with the merges of other partitions (see pack).
+// Its swap's new rows get their place in the object (Start, Length,
+// RawLength) and the object's key and size when it is encoded.
 type built struct {
 	swap    metastore.ChunkSwap
-	object  []byte
+	inputs  []segment.ChunkInput // the swap's new chunks, one per row; nil once encoded
+	raw     int64                // decoded bytes of inputs
 	removed int64
 }
 
@@ -342,84 +350,30 @@ func (c *Compactor) build(ctx context.Context, p metastore.Partition, rows []met
 		outs = append(outs, outChunk{base: first, minTS: -1, maxTS: -1})
 	}
 	inputs := make([]segment.ChunkInput, len(outs))
+	var raw int64
 	for i, o := range outs {
 		inputs[i] = segment.ChunkInput{
 			TopicID: p.TopicID, Partition: p.Partition, BaseOffset: o.base,
 			Batches: o.batches, Records: o.records, MinTimestamp: o.minTS, MaxTimestamp: o.maxTS, Data: o.data,
 		}
-	}
-	obj, infos, err := segment.Encode(segment.Level1, inputs)
-	if err != nil {
-		return nil, fmt.Errorf("compactor: encode level-1 object: %w", err)
+		raw += int64(len(o.data))
 	}
 	sw := metastore.ChunkSwap{
 		TopicID: p.TopicID, Partition: p.Partition,
-		ObjectKey:  c.objectKey(p.TopicID, p.Partition, first),
-		ObjectSize: int64(len(obj)),
-		Old:        make([]metastore.ChunkRef, len(rows)),
-		New:        make([]metastore.Chunk, len(outs)),
+		Old: make([]metastore.ChunkRef, len(rows)),
+		New: make([]metastore.Chunk, len(outs)),
 	}
 	for i, r := range rows {
 		sw.Old[i] = r.Ref()
 	}
-	for i, info := range infos {
+	for i := range outs {
 		e := end
 		if i+1 < len(outs) {
 			e = outs[i+1].base
 		}
-		sw.New[i] = metastore.Chunk{
-			BaseOffset: outs[i].base, EndOffset: e,
-			Start: info.Start, Length: info.Length, RawLength: info.RawLength,
-			BatchCount: outs[i].batches, MaxTimestamp: outs[i].maxTS,
-		}
+		sw.New[i] = metastore.Chunk{BaseOffset: outs[i].base, EndOffset: e, BatchCount: outs[i].batches, MaxTimestamp: outs[i].maxTS}
 	}
-	if err := sw.Validate(); err != nil {
-		return nil, fmt.Errorf("compactor: %w", err)
-	}
-	return &built{swap: sw, object: obj, removed: removed}, nil
-}
-
-// put stores a built object.
-func (c *Compactor) put(ctx context.Context, bt *built) error {
-	pctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
-	defer cancel()
-	if err := c.objects.Put(pctx, bt.swap.ObjectKey, bt.object); err != nil {
-		return fmt.Errorf("put %s: %w", bt.swap.ObjectKey, err)
-	}
-	return nil
-}
-
-// swap swaps a stored object into the chunk index. When the swap fails the
-// object stays behind without an objects row, and the orphan collection
-// deletes it after its grace period.
-func (c *Compactor) swap(ctx context.Context, bt *built, st *Stats) error {
-	err := c.store.SwapChunks(ctx, bt.swap)
-	switch {
-	case errors.Is(err, metastore.ErrChunksChanged):
-		c.m.swaps.WithLabelValues("conflict").Inc()
-		st.SwapsAborted++
-		return err
-	case err != nil:
-		c.m.swaps.WithLabelValues("error").Inc()
-		return err
-	}
-	c.m.swaps.WithLabelValues("ok").Inc()
-	c.m.mergedChunks.Add(float64(len(bt.swap.Old)))
-	c.m.writtenBytes.Add(float64(len(bt.object)))
-	c.m.recordsRemoved.Add(float64(bt.removed))
-	st.ChunksMerged += len(bt.swap.Old)
-	st.ObjectsWritten++
-	st.BytesWritten += int64(len(bt.object))
-	st.RecordsRemoved += bt.removed
-	return nil
-}
-
-// commit stores a built object and swaps it in.
-func (c *Compactor) commit(ctx context.Context, bt *built, st *Stats) error {
-	if err := c.put(ctx, bt); err != nil {
-		return err
-	}
-	return c.swap(ctx, bt, st)
+	return &built{swap: sw, inputs: inputs, raw: raw, removed: removed}, nil
 }
 
 // clean key-compacts a partition of a compacted topic: it maps every key of
@@ -428,7 +382,7 @@ func (c *Compactor) commit(ctx context.Context, bt *built, st *Stats) error {
 // mapped ones, keeping for each key only records at or after that offset
 // and dropping tombstones older than delete.retention.ms. The new
 // checkpoint is stored with the last swap.
-func (c *Compactor) clean(ctx context.Context, p metastore.Partition, rows []metastore.Chunk, cleaned int64, pol policy, st *Stats) (bool, error) {
+func (c *Compactor) clean(ctx context.Context, p metastore.Partition, rows []metastore.Chunk, cleaned int64, pol policy, st *Stats) error {
 	f := &filter{latest: make(map[string]int64), skipUnchanged: true,
 		horizon: c.now().UnixMilli() - pol.deleteRetention, protect: math.MaxInt64}
 	dirty := 0
@@ -442,14 +396,14 @@ scan:
 		n := c.groupSize(rows[i:])
 		datas, err := c.readChunks(ctx, rows[i:i+n])
 		if err != nil {
-			return false, err
+			return err
 		}
 		for k := range datas {
 			for j := range datas[k].batches {
 				b := &datas[k].batches[j]
 				recs, err := batchRecords(c.decomp, b.data, b.h, b.base)
 				if err != nil {
-					return false, fmt.Errorf("%w: object %s: %w", ErrCorrupt, rows[i+k].ObjectKey, err)
+					return fmt.Errorf("%w: object %s: %w", ErrCorrupt, rows[i+k].ObjectKey, err)
 				}
 				for r := range recs {
 					key := recs[r].rec.Key
@@ -475,38 +429,34 @@ scan:
 	}
 	checkpoint := rows[end-1].EndOffset
 
-	var pending *built
-	merged := false
+	var pending *object
 	for i := 0; i < end; {
 		n := c.groupSize(rows[i:end])
 		bt, err := c.build(ctx, p, rows[i:i+n], f)
 		if err != nil {
-			return merged, err
+			return err
 		}
 		i += n
 		if bt == nil {
 			continue
 		}
-		if err := c.put(ctx, bt); err != nil {
-			return merged, err
+		o, err := c.writeAlone(ctx, bt)
+		if err != nil {
+			return err
 		}
 		if pending != nil {
-			if err := c.swap(ctx, pending, st); err != nil {
-				return merged, err
+			if err := c.swapAlone(ctx, pending, st); err != nil {
+				return err
 			}
-			merged = true
 		}
-		pending = bt
+		pending = o
 		if err := c.checkLease(ctx); err != nil {
-			return merged, err
+			return err
 		}
 	}
 	if pending == nil {
-		return merged, nil
+		return nil
 	}
-	pending.swap.CleanedOffset = checkpoint
-	if err := c.swap(ctx, pending, st); err != nil {
-		return merged, err
-	}
-	return true, nil
+	pending.merges[0].swap.CleanedOffset = checkpoint
+	return c.swapAlone(ctx, pending, st)
 }

@@ -27,6 +27,7 @@ type metrics struct {
 	readBytes      prometheus.Counter
 	gets           *prometheus.CounterVec
 	writtenBytes   prometheus.Counter
+	written        prometheus.Counter
 	recordsRemoved prometheus.Counter
 	logStarts      prometheus.Counter
 	droppedChunks  prometheus.Counter
@@ -78,7 +79,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		swaps: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_compactor_swaps_total",
-			Help: "Chunk index swaps, by result: ok, conflict (the index changed meanwhile), error.",
+			Help: "Swaps of a partition's chunk rows for those of a new level-1 object, by result: ok, conflict (the partition's rows changed meanwhile), error.",
 		}, []string{"result"}),
 		mergedChunks: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "strata_compactor_merged_chunks_total",
@@ -95,6 +96,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		writtenBytes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "strata_compactor_rewritten_bytes_total",
 			Help: "Bytes of the level-1 objects written.",
+		}),
+		written: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_compactor_objects_written_total",
+			Help: "Level-1 objects written and swapped in; each holds the merges of one or more partitions.",
 		}),
 		recordsRemoved: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "strata_compactor_records_removed_total",
@@ -128,7 +133,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg != nil {
 		for _, c := range []prometheus.Collector{
 			m.rounds, m.roundSeconds, m.leaseHeld, m.objects, m.objectBytes, m.unreferenced, m.chunkRows,
-			m.maxRows, m.level0Chunks, m.lag, m.swaps, m.mergedChunks, m.readBytes, m.gets, m.writtenBytes,
+			m.maxRows, m.level0Chunks, m.lag, m.swaps, m.mergedChunks, m.readBytes, m.gets, m.writtenBytes, m.written,
 			m.recordsRemoved, m.logStarts, m.droppedChunks, m.deletions,
 		} {
 			if err := reg.Register(c); err != nil {

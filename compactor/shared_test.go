@@ -77,8 +77,8 @@ func TestMergeSharesObjectGets(t *testing.T) {
 				t.Errorf("strata_compactor_object_gets_total: whole %v, range %v; want %d and %d", w, r, gets, ranges)
 			}
 			after := e.layout(tp)
-			if after.level0Rows != 0 || after.level0Objects != 0 || after.objects != partitions {
-				t.Errorf("after the merge: %+v; want one level-1 object per partition and nothing else", after)
+			if after.level0Rows != 0 || after.level0Objects != 0 || after.objects != 1 {
+				t.Errorf("after the merge: %+v; want one level-1 object holding every partition and nothing else", after)
 			}
 			if got, m := e.hashTopic(tp); got != hash || m != n {
 				t.Fatalf("after the merge: %d records, hash %s; before: %d records, hash %s", m, got, n, hash)

@@ -135,6 +135,42 @@ func (s ChunkSwap) Validate() error {
 	return nil
 }
 
+// ValidateObjectSwap checks the shape of the swaps of one SwapObject: each
+// valid, at least one, all naming the same object, no partition twice. The
+// error wraps ErrInvalidSwap.
+func ValidateObjectSwap(swaps []ChunkSwap) error {
+	if len(swaps) == 0 {
+		return fmt.Errorf("%w: no swaps", ErrInvalidSwap)
+	}
+	seen := make(map[PartitionKey]bool, len(swaps))
+	for i, s := range swaps {
+		if err := s.Validate(); err != nil {
+			return err
+		}
+		if s.ObjectKey != swaps[0].ObjectKey || s.ObjectSize != swaps[0].ObjectSize {
+			return fmt.Errorf("%w: swap %d names object %s of %d bytes, swap 0 %s of %d", ErrInvalidSwap,
+				i, s.ObjectKey, s.ObjectSize, swaps[0].ObjectKey, swaps[0].ObjectSize)
+		}
+		k := PartitionKey{TopicID: s.TopicID, Partition: s.Partition}
+		if seen[k] {
+			return fmt.Errorf("%w: %s/%d swapped twice", ErrInvalidSwap, s.TopicID, s.Partition)
+		}
+		seen[k] = true
+	}
+	return nil
+}
+
+// SwapChunks applies one ChunkSwap with s.SwapObject: ErrInvalidSwap for
+// a malformed swap, ErrChunksChanged (nothing written) when the old rows
+// are not exactly there any more.
+func SwapChunks(ctx context.Context, s CompactionStore, swap ChunkSwap) error {
+	results, err := s.SwapObject(ctx, []ChunkSwap{swap})
+	if err != nil {
+		return err
+	}
+	return results[0]
+}
+
 // ObjectRef is an objects row.
 type ObjectRef struct {
 	Key   string
@@ -178,10 +214,20 @@ type CompactionStore interface {
 	// PartitionBacklog returns one partition's backlog (zero counts and
 	// FirstLevel0Offset -1 when it has none).
 	PartitionBacklog(ctx context.Context, topicID uuid.UUID, partition int32) (Backlog, error)
-	// SwapChunks applies a ChunkSwap in one transaction: ErrInvalidSwap for
-	// a malformed swap, ErrChunksChanged (nothing written) when the old rows
-	// are not exactly there any more.
-	SwapChunks(ctx context.Context, swap ChunkSwap) error
+	// SwapObject swaps one new level-1 object into the chunk index: one
+	// ChunkSwap per partition the object holds, each naming the object's
+	// key and size, no partition twice (ValidateObjectSwap). It runs in one
+	// transaction, which inserts the objects row and applies every swap
+	// whose old rows are still exactly there; a swap whose rows changed
+	// (or whose partition is gone) is left out. The swaps of one object may
+	// be applied by several calls, each with other partitions: a call finds
+	// the objects row of an earlier one and clears its unreferenced mark,
+	// should the earlier call's rows be gone already. It returns one error per
+	// swap, in order: nil when applied, wrapping ErrChunksChanged when left
+	// out. When every swap is left out nothing is written, not even the
+	// objects row. err wraps ErrInvalidSwap for malformed swaps, or is the
+	// failure of the transaction (then nothing was written).
+	SwapObject(ctx context.Context, swaps []ChunkSwap) (results []error, err error)
 	// DropChunksBelowStart deletes the partition's chunk rows that lie
 	// wholly below its log start offset and returns how many it deleted.
 	DropChunksBelowStart(ctx context.Context, topicID uuid.UUID, partition int32) (int, error)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -30,6 +31,13 @@ func RunCompaction(t *testing.T, open func(t *testing.T) metastore.CompactionSto
 		{"SwapRefusesMalformed", testSwapInvalid},
 		{"SwapSetsCleanedOffset", testSwapCleanedOffset},
 		{"ConcurrentSwapsAndCommits", testSwapConcurrent},
+		{"SwapObjectSeveralPartitions", testSwapObject},
+		{"SwapObjectLeavesOutChanged", testSwapObjectPartial},
+		{"SwapObjectAllLeftOut", testSwapObjectNone},
+		{"SwapObjectRefusesMalformed", testSwapObjectInvalid},
+		{"SwapObjectCleanedOffset", testSwapObjectCleanedOffset},
+		{"SwapObjectManyPartitions", testSwapObjectMany},
+		{"SwapObjectInSeveralCalls", testSwapObjectSeveralCalls},
 		{"DropChunksBelowStart", testDropChunksBelowStart},
 		{"DeleteTopicMarksObjects", testDeleteTopicMarks},
 		{"MarkStrayObjects", testMarkStray},
@@ -207,7 +215,7 @@ func testBacklogsSelect(t *testing.T, s compactionStore) {
 	}
 	// Once partition 1's chunk is merged its backlog is empty: a zero byte
 	// threshold does not select it.
-	if err := s.SwapChunks(ctx(t), l1Swap(tp.ID, 1, walk(t, s, tp.ID, 1))); err != nil {
+	if err := metastore.SwapChunks(ctx(t), s, l1Swap(tp.ID, 1, walk(t, s, tp.ID, 1))); err != nil {
 		t.Fatalf("SwapChunks: %v", err)
 	}
 	if b := backlog(t, s, tp.ID, 1); b.Level0Chunks != 0 || b.Level0Bytes != 0 {
@@ -232,7 +240,7 @@ func testSwapReplacesRun(t *testing.T, s compactionStore) {
 		t.Fatalf("partition 0 has %d chunks, want 4", len(old))
 	}
 	sw := l1Swap(tp.ID, 0, old[:3], 7)
-	if err := s.SwapChunks(ctx(t), sw); err != nil {
+	if err := metastore.SwapChunks(ctx(t), s, sw); err != nil {
 		t.Fatalf("SwapChunks: %v", err)
 	}
 	got := walk(t, s, tp.ID, 0)
@@ -261,7 +269,7 @@ func testSwapReplacesRun(t *testing.T, s compactionStore) {
 		t.Fatalf("objects %v marked unreferenced while partition 1 uses them", u)
 	}
 	old1 := walk(t, s, tp.ID, 1)
-	if err := s.SwapChunks(ctx(t), l1Swap(tp.ID, 1, old1[:3])); err != nil {
+	if err := metastore.SwapChunks(ctx(t), s, l1Swap(tp.ID, 1, old1[:3])); err != nil {
 		t.Fatal(err)
 	}
 	tick()
@@ -285,7 +293,7 @@ func testSwapTimestamps(t *testing.T, s compactionStore) {
 	old := walk(t, s, tp.ID, 0)
 	sw := l1Swap(tp.ID, 0, old[1:4], 20, 30) // [10,20) [20,30) [30,40)
 	sw.New[0].MaxTimestamp, sw.New[1].MaxTimestamp, sw.New[2].MaxTimestamp = 300, 150, 400
-	if err := s.SwapChunks(ctx(t), sw); err != nil {
+	if err := metastore.SwapChunks(ctx(t), s, sw); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -322,7 +330,7 @@ func testSwapConflict(t *testing.T, s compactionStore) {
 	for name, edit := range cases {
 		sw := l1Swap(tp.ID, 0, old[:2])
 		edit(&sw)
-		if err := s.SwapChunks(ctx(t), sw); !errors.Is(err, metastore.ErrChunksChanged) {
+		if err := metastore.SwapChunks(ctx(t), s, sw); !errors.Is(err, metastore.ErrChunksChanged) {
 			t.Errorf("%s: SwapChunks = %v, want ErrChunksChanged", name, err)
 		}
 		if known, _ := s.KnownObjects(ctx(t), []string{sw.ObjectKey}); known[sw.ObjectKey] {
@@ -331,15 +339,15 @@ func testSwapConflict(t *testing.T, s compactionStore) {
 	}
 	// Two swaps of the same rows: the second finds them gone.
 	first := l1Swap(tp.ID, 0, old[:2])
-	if err := s.SwapChunks(ctx(t), first); err != nil {
+	if err := metastore.SwapChunks(ctx(t), s, first); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SwapChunks(ctx(t), l1Swap(tp.ID, 0, old[:2])); !errors.Is(err, metastore.ErrChunksChanged) {
+	if err := metastore.SwapChunks(ctx(t), s, l1Swap(tp.ID, 0, old[:2])); !errors.Is(err, metastore.ErrChunksChanged) {
 		t.Errorf("second swap of the same rows = %v, want ErrChunksChanged", err)
 	}
 	// A swap overlapping the new rows only partly.
 	now := walk(t, s, tp.ID, 0)
-	if err := s.SwapChunks(ctx(t), l1Swap(tp.ID, 0, old[1:3])); !errors.Is(err, metastore.ErrChunksChanged) {
+	if err := metastore.SwapChunks(ctx(t), s, l1Swap(tp.ID, 0, old[1:3])); !errors.Is(err, metastore.ErrChunksChanged) {
 		t.Errorf("swap of replaced and current rows = %v, want ErrChunksChanged", err)
 	}
 	if got := walk(t, s, tp.ID, 0); len(got) != len(now) {
@@ -348,7 +356,7 @@ func testSwapConflict(t *testing.T, s compactionStore) {
 	if err := s.DeleteTopic(ctx(t), "conflict"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SwapChunks(ctx(t), l1Swap(tp.ID, 0, old[2:])); !errors.Is(err, metastore.ErrChunksChanged) {
+	if err := metastore.SwapChunks(ctx(t), s, l1Swap(tp.ID, 0, old[2:])); !errors.Is(err, metastore.ErrChunksChanged) {
 		t.Errorf("swap in a deleted topic = %v, want ErrChunksChanged", err)
 	}
 }
@@ -373,7 +381,7 @@ func testSwapInvalid(t *testing.T, s compactionStore) {
 	for name, edit := range cases {
 		sw := l1Swap(tp.ID, 0, old, 7)
 		edit(&sw)
-		if err := s.SwapChunks(ctx(t), sw); !errors.Is(err, metastore.ErrInvalidSwap) {
+		if err := metastore.SwapChunks(ctx(t), s, sw); !errors.Is(err, metastore.ErrInvalidSwap) {
 			t.Errorf("%s: SwapChunks = %v, want ErrInvalidSwap", name, err)
 		}
 	}
@@ -390,14 +398,14 @@ func testSwapCleanedOffset(t *testing.T, s compactionStore) {
 	old := walk(t, s, tp.ID, 0)
 	sw := l1Swap(tp.ID, 0, old[:2])
 	sw.CleanedOffset = 10
-	if err := s.SwapChunks(ctx(t), sw); err != nil {
+	if err := metastore.SwapChunks(ctx(t), s, sw); err != nil {
 		t.Fatal(err)
 	}
 	if b := backlog(t, s, tp.ID, 0); b.CleanedOffset != 10 || b.Level0Chunks != 1 {
 		t.Errorf("backlog = %+v, want cleaned offset 10 and one level-0 chunk", b)
 	}
 	sw = l1Swap(tp.ID, 0, walk(t, s, tp.ID, 0))
-	if err := s.SwapChunks(ctx(t), sw); err != nil {
+	if err := metastore.SwapChunks(ctx(t), s, sw); err != nil {
 		t.Fatal(err)
 	}
 	if b := backlog(t, s, tp.ID, 0); b.CleanedOffset != 10 || b.Level0Chunks != 0 || b.FirstLevel0Offset != -1 || !b.OldestLevel0.IsZero() {
@@ -440,7 +448,7 @@ func testSwapConcurrent(t *testing.T, s compactionStore) {
 		if len(run) == 0 {
 			continue
 		}
-		if err := s.SwapChunks(ctx(t), l1Swap(tp.ID, 0, run)); err != nil {
+		if err := metastore.SwapChunks(ctx(t), s, l1Swap(tp.ID, 0, run)); err != nil {
 			t.Errorf("swap: %v", err)
 			break
 		}
@@ -450,7 +458,7 @@ func testSwapConcurrent(t *testing.T, s compactionStore) {
 	run := contiguous(t, s, tp.ID, 1)[:3]
 	results := make(chan error, 2)
 	for range 2 {
-		wg.Go(func() { results <- s.SwapChunks(ctx(t), l1Swap(tp.ID, 1, run)) })
+		wg.Go(func() { results <- metastore.SwapChunks(ctx(t), s, l1Swap(tp.ID, 1, run)) })
 	}
 	won := 0
 	for range 2 {
@@ -686,7 +694,7 @@ func testCompactionStats(t *testing.T, s compactionStore) {
 		t.Errorf("stats = %+v, want 7 rows, at most 5 per partition, 7 level 0", st)
 	}
 	sw := l1Swap(tp.ID, 0, walk(t, s, tp.ID, 0))
-	if err := s.SwapChunks(ctx(t), sw); err != nil {
+	if err := metastore.SwapChunks(ctx(t), s, sw); err != nil {
 		t.Fatal(err)
 	}
 	if st, err = s.CompactionStats(ctx(t)); err != nil {
@@ -698,5 +706,422 @@ func testCompactionStats(t *testing.T, s compactionStore) {
 	}
 	if st.ChunkRows != 3 || st.MaxPartitionChunkRows != 2 || st.Level0Chunks != 2 {
 		t.Errorf("stats = %+v, want 3 rows, at most 2 per partition, 2 level 0", st)
+	}
+}
+
+// oneObject rewrites swaps built by l1Swap onto one object: a common key,
+// each swap's new rows laid out after the previous swap's, and a common
+// size.
+func oneObject(swaps ...metastore.ChunkSwap) []metastore.ChunkSwap {
+	key := "l1/" + uuid.NewString()
+	out := make([]metastore.ChunkSwap, len(swaps))
+	var pos int64
+	for i, sw := range swaps {
+		sw.ObjectKey = key
+		sw.New = slices.Clone(sw.New)
+		for j := range sw.New {
+			sw.New[j].Start = pos
+			pos += sw.New[j].Length
+		}
+		out[i] = sw
+	}
+	for i := range out {
+		out[i].ObjectSize = pos + 200
+	}
+	return out
+}
+
+// swapObject calls SwapObject and checks that it returns one result per
+// swap.
+func swapObject(t *testing.T, s compactionStore, swaps []metastore.ChunkSwap) []error {
+	t.Helper()
+	results, err := s.SwapObject(ctx(t), swaps)
+	if err != nil {
+		t.Fatalf("SwapObject: %v", err)
+	}
+	if len(results) != len(swaps) {
+		t.Fatalf("SwapObject returned %d results for %d swaps", len(results), len(swaps))
+	}
+	return results
+}
+
+// swapped checks that the partition's rows are before, then sw.New in sw's
+// object at level 1, then after.
+func swapped(t *testing.T, s compactionStore, sw metastore.ChunkSwap, before, after []metastore.Chunk) {
+	t.Helper()
+	got := walk(t, s, sw.TopicID, sw.Partition)
+	if len(got) != len(before)+len(sw.New)+len(after) {
+		t.Fatalf("%d: %d rows after the swap, want %d before, %d new, %d after: %+v",
+			sw.Partition, len(got), len(before), len(sw.New), len(after), got)
+	}
+	for i, want := range before {
+		if !chunkEqual(got[i], want) {
+			t.Errorf("%d: row %d = %+v, want %+v unchanged", sw.Partition, i, got[i], want)
+		}
+	}
+	got = got[len(before):]
+	for i, want := range sw.New {
+		want.TopicID, want.Partition, want.ObjectKey, want.ObjectSize, want.Level = sw.TopicID, sw.Partition, sw.ObjectKey, sw.ObjectSize, 1
+		if !chunkEqual(got[i], want) {
+			t.Errorf("%d: new row %d = %+v, want %+v", sw.Partition, i, got[i], want)
+		}
+	}
+	got = got[len(sw.New):]
+	for i, want := range after {
+		if !chunkEqual(got[i], want) {
+			t.Errorf("%d: row %d after the run = %+v, want %+v unchanged", sw.Partition, i, got[i], want)
+		}
+	}
+}
+
+// testSwapObject swaps three partitions of one topic and one of another
+// into one object; a fourth partition of the first topic keeps the level-0
+// objects it shares with them.
+func testSwapObject(t *testing.T, s compactionStore) {
+	a := mustTopic(t, s, "object-a", 4)
+	b := mustTopic(t, s, "object-b", 1)
+	var shared, own []string
+	for i := range 3 {
+		seg := segment(chunk(a.ID, 0, plain(3, 1)), chunk(a.ID, 1, plain(2, 1)), chunk(a.ID, 2, plain(2, 1)),
+			chunk(a.ID, 3, plain(2, 1)), chunk(b.ID, 0, plain(1, 100*int64(i+1))))
+		shared = append(shared, seg.ObjectKey)
+		commit(t, s, seg)
+	}
+	for range 2 {
+		seg := segment(chunk(a.ID, 1, plain(2, 1)), chunk(a.ID, 0, plain(3, 1)))
+		own = append(own, seg.ObjectKey)
+		commit(t, s, seg)
+	}
+	a0, a1, a2, b0 := walk(t, s, a.ID, 0), walk(t, s, a.ID, 1), walk(t, s, a.ID, 2), walk(t, s, b.ID, 0)
+	if len(a0) != 5 || len(a1) != 5 || len(a2) != 3 || len(b0) != 3 {
+		t.Fatalf("partitions have %d, %d, %d and %d chunks, want 5, 5, 3 and 3", len(a0), len(a1), len(a2), len(b0))
+	}
+	// a/2 and b/0 keep their last chunk. b/0 (timestamps 100, 200, 300)
+	// comes after a/0 (timestamps up to 1015): its running maximum must
+	// continue from its own rows only.
+	bsw := l1Swap(b.ID, 0, b0[:2], 1)
+	bsw.New[0].MaxTimestamp, bsw.New[1].MaxTimestamp = 100, 200
+	swaps := oneObject(
+		l1Swap(a.ID, 0, a0, 6),
+		bsw,
+		l1Swap(a.ID, 2, a2[:2]),
+		l1Swap(a.ID, 1, a1, 4, 8),
+	)
+	for i, err := range swapObject(t, s, swaps) {
+		if err != nil {
+			t.Errorf("swap %d: %v", i, err)
+		}
+	}
+	swapped(t, s, swaps[0], nil, nil)
+	swapped(t, s, swaps[1], nil, b0[2:])
+	swapped(t, s, swaps[2], nil, a2[2:])
+	swapped(t, s, swaps[3], nil, nil)
+	for p := range int32(2) {
+		if bl := backlog(t, s, a.ID, p); bl.Level0Chunks != 0 || bl.Level0Bytes != 0 || bl.FirstLevel0Offset != -1 || !bl.OldestLevel0.IsZero() {
+			t.Errorf("backlog of a/%d after the swap = %+v, want none", p, bl)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		bl   metastore.Backlog
+		last metastore.Chunk
+	}{{"a/2", backlog(t, s, a.ID, 2), a2[2]}, {"b/0", backlog(t, s, b.ID, 0), b0[2]}} {
+		if tc.bl.Level0Chunks != 1 || tc.bl.FirstLevel0Offset != tc.last.BaseOffset || tc.bl.Level0Bytes != tc.last.Length {
+			t.Errorf("backlog of %s = %+v, want its last chunk at %d", tc.name, tc.bl, tc.last.BaseOffset)
+		}
+	}
+	if bl := backlog(t, s, a.ID, 3); bl.Level0Chunks != 3 || bl.FirstLevel0Offset != 0 {
+		t.Errorf("backlog of a/3 = %+v, want its 3 chunks", bl)
+	}
+	for _, tc := range []struct {
+		p    metastore.PartitionKey
+		ts   int64
+		base int64
+	}{
+		{metastore.PartitionKey{TopicID: b.ID, Partition: 0}, 100, 0},
+		{metastore.PartitionKey{TopicID: b.ID, Partition: 0}, 150, 1},
+		{metastore.PartitionKey{TopicID: b.ID, Partition: 0}, 250, 2},
+		{metastore.PartitionKey{TopicID: a.ID, Partition: 0}, 1007, 6},
+		{metastore.PartitionKey{TopicID: a.ID, Partition: 1}, 1005, 4},
+	} {
+		c, ok, err := s.ChunkForTimestamp(ctx(t), tc.p.TopicID, tc.p.Partition, tc.ts)
+		if err != nil || !ok || c.BaseOffset != tc.base {
+			t.Errorf("ChunkForTimestamp(%s/%d, %d) = chunk at %d, %v, %v; want %d", tc.p.TopicID, tc.p.Partition, tc.ts, c.BaseOffset, ok, err, tc.base)
+		}
+	}
+	tick()
+	if u, want := unreferenced(t, s, 0), sorted(own...); !slices.Equal(u, want) {
+		t.Errorf("unreferenced objects %v, want %v (not %v, which a/3 uses)", u, want, shared)
+	}
+	known, err := s.KnownObjects(ctx(t), []string{swaps[0].ObjectKey})
+	if err != nil || !known[swaps[0].ObjectKey] {
+		t.Errorf("KnownObjects(%s) = %v, %v", swaps[0].ObjectKey, known, err)
+	}
+	st, err := s.CompactionStats(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Levels) != 2 || st.Levels[1] != (metastore.LevelStats{Level: 1, Objects: 1, Bytes: swaps[0].ObjectSize}) ||
+		st.Levels[0].Objects != 5 || st.Levels[0].Unreferenced != 2 {
+		t.Errorf("levels = %+v, want 5 level-0 objects (2 unreferenced) and one level-1 object of %d bytes", st.Levels, swaps[0].ObjectSize)
+	}
+	if st.Level0Chunks != 5 {
+		t.Errorf("stats count %d level-0 chunks, want 5", st.Level0Chunks)
+	}
+}
+
+// testSwapObjectPartial leaves out the swaps of a partition swapped since
+// it was read and of a deleted topic, and applies the others.
+func testSwapObjectPartial(t *testing.T, s compactionStore) {
+	tp := mustTopic(t, s, "partial", 3)
+	doomed := mustTopic(t, s, "doomed", 1)
+	for range 3 {
+		commit(t, s, segment(chunk(tp.ID, 0, plain(2, 1)), chunk(tp.ID, 1, plain(2, 1)),
+			chunk(tp.ID, 2, plain(2, 1)), chunk(doomed.ID, 0, plain(2, 1))))
+	}
+	p0, p1, p2, d0 := walk(t, s, tp.ID, 0), walk(t, s, tp.ID, 1), walk(t, s, tp.ID, 2), walk(t, s, doomed.ID, 0)
+	swaps := oneObject(l1Swap(tp.ID, 0, p0), l1Swap(tp.ID, 1, p1, 2), l1Swap(doomed.ID, 0, d0), l1Swap(tp.ID, 2, p2[1:]))
+	// Another compactor swapped the front of partition 1 meanwhile.
+	if err := metastore.SwapChunks(ctx(t), s, l1Swap(tp.ID, 1, p1[:2])); err != nil {
+		t.Fatal(err)
+	}
+	p1now := walk(t, s, tp.ID, 1)
+	if err := s.DeleteTopic(ctx(t), "doomed"); err != nil {
+		t.Fatal(err)
+	}
+	results := swapObject(t, s, swaps)
+	for i, want := range []bool{true, false, false, true} {
+		switch {
+		case want && results[i] != nil:
+			t.Errorf("swap %d (%d): %v, want applied", i, swaps[i].Partition, results[i])
+		case !want && !errors.Is(results[i], metastore.ErrChunksChanged):
+			t.Errorf("swap %d (%d): %v, want ErrChunksChanged", i, swaps[i].Partition, results[i])
+		case !want && !strings.Contains(results[i].Error(), swaps[i].TopicID.String()):
+			t.Errorf("swap %d: %q does not name the partition", i, results[i])
+		}
+	}
+	swapped(t, s, swaps[0], nil, nil)
+	swapped(t, s, swaps[3], p2[:1], nil)
+	if got := walk(t, s, tp.ID, 1); len(got) != len(p1now) {
+		t.Errorf("partition 1 has %d rows, had %d", len(got), len(p1now))
+	} else {
+		for i := range got {
+			if !chunkEqual(got[i], p1now[i]) {
+				t.Errorf("partition 1 row %d = %+v, want %+v unchanged", i, got[i], p1now[i])
+			}
+		}
+	}
+	if bl := backlog(t, s, tp.ID, 1); bl.Level0Chunks != 1 || bl.FirstLevel0Offset != p1[2].BaseOffset {
+		t.Errorf("backlog of partition 1 = %+v, want its last chunk", bl)
+	}
+	if known, err := s.KnownObjects(ctx(t), []string{swaps[0].ObjectKey}); err != nil || !known[swaps[0].ObjectKey] {
+		t.Errorf("KnownObjects = %v, %v; want the new object", known, err)
+	}
+}
+
+// testSwapObjectNone: when every swap is left out, nothing is written.
+func testSwapObjectNone(t *testing.T, s compactionStore) {
+	tp := mustTopic(t, s, "none", 2)
+	for range 3 {
+		commit(t, s, segment(chunk(tp.ID, 0, plain(2, 1)), chunk(tp.ID, 1, plain(2, 1))))
+	}
+	p0, p1 := walk(t, s, tp.ID, 0), walk(t, s, tp.ID, 1)
+	swaps := oneObject(l1Swap(tp.ID, 0, p0), l1Swap(tp.ID, 1, p1))
+	swaps[0].Old[1].ObjectKey = "elsewhere"
+	if err := metastore.SwapChunks(ctx(t), s, l1Swap(tp.ID, 1, p1[1:])); err != nil {
+		t.Fatal(err)
+	}
+	p1now := walk(t, s, tp.ID, 1)
+	before, err := s.CompactionStats(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, err := range swapObject(t, s, swaps) {
+		if !errors.Is(err, metastore.ErrChunksChanged) {
+			t.Errorf("swap %d: %v, want ErrChunksChanged", i, err)
+		}
+	}
+	if known, err := s.KnownObjects(ctx(t), []string{swaps[0].ObjectKey}); err != nil || len(known) != 0 {
+		t.Errorf("KnownObjects = %v, %v; want no row for the object", known, err)
+	}
+	if got := walk(t, s, tp.ID, 0); len(got) != 3 || got[0].Level != 0 || got[2].Level != 0 {
+		t.Errorf("partition 0 changed: %+v", got)
+	}
+	if got := walk(t, s, tp.ID, 1); len(got) != len(p1now) || got[1].ObjectKey != p1now[1].ObjectKey {
+		t.Errorf("partition 1 changed: %+v, had %+v", got, p1now)
+	}
+	after, err := s.CompactionStats(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(after.Levels, before.Levels) || after.ChunkRows != before.ChunkRows {
+		t.Errorf("stats changed from %+v to %+v", before, after)
+	}
+}
+
+func testSwapObjectInvalid(t *testing.T, s compactionStore) {
+	tp := mustTopic(t, s, "invalid-object", 2)
+	for range 3 {
+		commit(t, s, segment(chunk(tp.ID, 0, plain(2, 1)), chunk(tp.ID, 1, plain(2, 1))))
+	}
+	p0, p1 := walk(t, s, tp.ID, 0), walk(t, s, tp.ID, 1)
+	valid := func() []metastore.ChunkSwap { return oneObject(l1Swap(tp.ID, 0, p0), l1Swap(tp.ID, 1, p1)) }
+	var keys []string
+	cases := map[string]func() []metastore.ChunkSwap{
+		"no swaps":    func() []metastore.ChunkSwap { return nil },
+		"empty swaps": func() []metastore.ChunkSwap { return []metastore.ChunkSwap{} },
+		"same partition twice": func() []metastore.ChunkSwap {
+			return oneObject(l1Swap(tp.ID, 0, p0[:1]), l1Swap(tp.ID, 1, p1), l1Swap(tp.ID, 0, p0[1:]))
+		},
+		"different keys": func() []metastore.ChunkSwap {
+			sw := valid()
+			sw[1].ObjectKey += "x"
+			return sw
+		},
+		"different sizes": func() []metastore.ChunkSwap {
+			sw := valid()
+			sw[1].ObjectSize++
+			return sw
+		},
+		"one malformed swap": func() []metastore.ChunkSwap {
+			sw := valid()
+			sw[1].New[0].EndOffset--
+			return sw
+		},
+	}
+	for name, build := range cases {
+		swaps := build()
+		if len(swaps) > 0 {
+			keys = append(keys, swaps[0].ObjectKey, swaps[len(swaps)-1].ObjectKey)
+		}
+		results, err := s.SwapObject(ctx(t), swaps)
+		if !errors.Is(err, metastore.ErrInvalidSwap) || results != nil {
+			t.Errorf("%s: SwapObject = %v, %v; want ErrInvalidSwap", name, results, err)
+		}
+	}
+	if known, err := s.KnownObjects(ctx(t), keys); err != nil || len(known) != 0 {
+		t.Errorf("KnownObjects = %v, %v; want none", known, err)
+	}
+	for p, old := range [][]metastore.Chunk{p0, p1} {
+		if got := walk(t, s, tp.ID, int32(p)); len(got) != len(old) || got[0].Level != 0 || got[0].ObjectKey != old[0].ObjectKey {
+			t.Errorf("invalid swaps changed partition %d: %+v", p, got)
+		}
+	}
+}
+
+func testSwapObjectCleanedOffset(t *testing.T, s compactionStore) {
+	tp := mustTopic(t, s, "cleaned-object", 3)
+	for range 3 {
+		commit(t, s, segment(chunk(tp.ID, 0, plain(5, 1)), chunk(tp.ID, 1, plain(5, 1)), chunk(tp.ID, 2, plain(5, 1))))
+	}
+	swaps := oneObject(l1Swap(tp.ID, 0, walk(t, s, tp.ID, 0)), l1Swap(tp.ID, 1, walk(t, s, tp.ID, 1)),
+		l1Swap(tp.ID, 2, walk(t, s, tp.ID, 2)[:2]))
+	swaps[1].CleanedOffset = 10
+	for i, err := range swapObject(t, s, swaps) {
+		if err != nil {
+			t.Errorf("swap %d: %v", i, err)
+		}
+	}
+	for p, want := range []int64{0, 10, 0} {
+		if bl := backlog(t, s, tp.ID, int32(p)); bl.CleanedOffset != want {
+			t.Errorf("backlog of partition %d = %+v, want cleaned offset %d", p, bl, want)
+		}
+	}
+	if bl := backlog(t, s, tp.ID, 2); bl.Level0Chunks != 1 || bl.FirstLevel0Offset != 10 {
+		t.Errorf("backlog of partition 2 = %+v, want one level-0 chunk at 10", bl)
+	}
+}
+
+// testSwapObjectMany swaps the backlogs of a few hundred partitions into
+// one object.
+func testSwapObjectMany(t *testing.T, s compactionStore) {
+	const n = 300
+	tp := mustTopic(t, s, "many", n)
+	var keys []string
+	for range 2 {
+		var cs []metastore.ChunkSpec
+		for p := range int32(n) {
+			cs = append(cs, chunk(tp.ID, p, plain(1+p%3, 1)))
+		}
+		seg := segment(cs...)
+		keys = append(keys, seg.ObjectKey)
+		commit(t, s, seg)
+	}
+	var ls []metastore.ChunkSwap
+	for p := int32(n - 1); p >= 0; p-- {
+		old, err := s.ChunksFrom(ctx(t), tp.ID, p, 0, 10)
+		if err != nil || len(old) != 2 {
+			t.Fatalf("ChunksFrom(%d) = %d chunks, %v", p, len(old), err)
+		}
+		ls = append(ls, l1Swap(tp.ID, p, old, old[0].EndOffset))
+	}
+	swaps := oneObject(ls...)
+	for i, err := range swapObject(t, s, swaps) {
+		if err != nil {
+			t.Fatalf("swap %d: %v", i, err)
+		}
+	}
+	for _, sw := range swaps {
+		got, err := s.ChunksFrom(ctx(t), tp.ID, sw.Partition, 0, 10)
+		if err != nil || len(got) != 2 || got[0].ObjectKey != sw.ObjectKey || got[1].Level != 1 ||
+			got[1].Start != sw.New[1].Start || got[1].EndOffset != sw.Old[1].EndOffset {
+			t.Fatalf("partition %d after the swap: %+v, %v", sw.Partition, got, err)
+		}
+	}
+	st, err := s.CompactionStats(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Level0Chunks != 0 || st.ChunkRows != 2*n {
+		t.Errorf("stats = %+v, want %d rows, none of level 0", st, 2*n)
+	}
+	tick()
+	if u := unreferenced(t, s, 0); !slices.Equal(u, sorted(keys...)) {
+		t.Errorf("unreferenced = %v, want %v", u, sorted(keys...))
+	}
+}
+
+// testSwapObjectSeveralCalls applies an object's swaps in two calls, the
+// rows of the first gone (retention) before the second: the second call
+// clears the object's unreferenced mark, and the object stays.
+func testSwapObjectSeveralCalls(t *testing.T, s compactionStore) {
+	tp := mustTopic(t, s, "calls", 2)
+	for range 2 {
+		commit(t, s, segment(chunk(tp.ID, 0, plain(2, 1)), chunk(tp.ID, 1, plain(3, 1))))
+	}
+	var ls []metastore.ChunkSwap
+	for p := range int32(2) {
+		old, err := s.ChunksFrom(ctx(t), tp.ID, p, 0, 10)
+		if err != nil || len(old) != 2 {
+			t.Fatalf("ChunksFrom(%d) = %d chunks, %v", p, len(old), err)
+		}
+		ls = append(ls, l1Swap(tp.ID, p, old))
+	}
+	swaps := oneObject(ls...)
+	key := swaps[0].ObjectKey
+	if err := swapObject(t, s, swaps[:1])[0]; err != nil {
+		t.Fatalf("first call: %v", err)
+	}
+	if _, err := s.DeleteRecords(ctx(t), tp.ID, 0, 4); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.DropChunksBelowStart(ctx(t), tp.ID, 0); err != nil || n != 1 {
+		t.Fatalf("DropChunksBelowStart = %d, %v; want the one level-1 row", n, err)
+	}
+	tick()
+	if u := unreferenced(t, s, 0); !slices.Contains(u, key) {
+		t.Fatalf("unreferenced = %v; want the object, its only rows dropped", u)
+	}
+	if err := swapObject(t, s, swaps[1:])[0]; err != nil {
+		t.Fatalf("second call: %v", err)
+	}
+	swapped(t, s, swaps[1], nil, nil)
+	tick()
+	if u := unreferenced(t, s, 0); slices.Contains(u, key) {
+		t.Errorf("unreferenced = %v; the object is referenced again", u)
+	}
+	known, err := s.KnownObjects(ctx(t), []string{key})
+	if err != nil || !known[key] {
+		t.Errorf("KnownObjects(%s) = %v, %v", key, known, err)
 	}
 }

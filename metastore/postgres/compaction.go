@@ -15,9 +15,10 @@ import (
 // The compaction methods. Level-0 backlogs and unreferenced marks are kept
 // by the triggers of migration 0003 on chunks; see that file.
 //
-// Locks: SwapChunks and DropChunksBelowStart lock the partition row first,
-// as commits, DeleteTopic and CreatePartitions do, then delete chunk rows,
-// whose trigger locks the objects rows of the deleted chunks in key order.
+// Locks: SwapObject and DropChunksBelowStart lock the partition rows first
+// (in key order), as commits, DeleteTopic and CreatePartitions do, then
+// delete chunk rows, whose trigger locks the objects rows of the deleted
+// chunks in key order.
 
 var _ metastore.CompactionStore = (*Store)(nil)
 
@@ -74,84 +75,180 @@ func (s *Store) PartitionBacklog(ctx context.Context, topicID uuid.UUID, partiti
 const swapInsertChunksSQL = `
 INSERT INTO chunks (topic_id, partition, base_offset, end_offset, object_key, level, start, length,
 	raw_length, batch_count, max_timestamp, max_timestamp_run)
-SELECT $1, $2, u.base_offset, u.end_offset, $3, 1, u.start, u.length,
+SELECT u.topic_id, u.partition, u.base_offset, u.end_offset, $1, 1, u.start, u.length,
 	u.raw_length, u.batch_count, u.max_timestamp, u.max_timestamp_run
-FROM unnest($4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::integer[],
-	$10::bigint[], $11::bigint[])
-	AS u(base_offset, end_offset, start, length, raw_length, batch_count, max_timestamp, max_timestamp_run)`
+FROM unnest($2::uuid[], $3::integer[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[],
+	$9::integer[], $10::bigint[], $11::bigint[])
+	AS u(topic_id, partition, base_offset, end_offset, start, length, raw_length, batch_count, max_timestamp,
+		max_timestamp_run)`
 
-// SwapChunks implements metastore.CompactionStore.
-func (s *Store) SwapChunks(ctx context.Context, swap metastore.ChunkSwap) error {
-	if err := swap.Validate(); err != nil {
-		return err
+// SwapObject implements metastore.CompactionStore. Whatever the number of
+// swaps, the transaction takes four round trips: BEGIN; one batch that locks
+// the partition rows (in key order, as commits do) and reads the rows of
+// every range and the running timestamp maximum before it; one batch of
+// writes (one DELETE of all applied ranges, the objects row, one INSERT of
+// all new rows, the cleaned offsets), left out when no swap applies; COMMIT.
+func (s *Store) SwapObject(ctx context.Context, swaps []metastore.ChunkSwap) ([]error, error) {
+	if err := metastore.ValidateObjectSwap(swaps); err != nil {
+		return nil, err
 	}
-	first, end := swap.Old[0].BaseOffset, swap.Old[len(swap.Old)-1].EndOffset
+	n := len(swaps)
+	topics, parts := make([]uuid.UUID, n), make([]int32, n)
+	firsts, ends := make([]int64, n), make([]int64, n)
+	for i, sw := range swaps {
+		topics[i], parts[i] = sw.TopicID, sw.Partition
+		firsts[i], ends[i] = sw.Old[0].BaseOffset, sw.Old[len(sw.Old)-1].EndOffset
+	}
+	results := make([]error, n)
 	err := s.retry(ctx, "swap_chunks", func() error {
+		clear(results)
 		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			return s.swapTx(ctx, tx, swap, first, end)
+			return s.swapObjectTx(ctx, tx, swaps, topics, parts, firsts, ends, results)
 		})
 	})
 	if err != nil {
-		return fmt.Errorf("swap chunks %s/%d [%d, %d) for %s: %w", swap.TopicID, swap.Partition, first, end, swap.ObjectKey, err)
+		return nil, fmt.Errorf("swap object %s into %d partitions: %w", swaps[0].ObjectKey, n, err)
 	}
-	return nil
+	for i, err := range results {
+		if err != nil {
+			results[i] = fmt.Errorf("swap chunks %s/%d [%d, %d) for %s: %w",
+				topics[i], parts[i], firsts[i], ends[i], swaps[i].ObjectKey, err)
+		}
+	}
+	return results, nil
 }
 
-func (s *Store) swapTx(ctx context.Context, tx pgx.Tx, swap metastore.ChunkSwap, first, end int64) error {
-	var one int
-	err := tx.QueryRow(ctx, `SELECT 1 FROM partitions WHERE topic_id = $1 AND partition = $2 FOR UPDATE`,
-		swap.TopicID, swap.Partition).Scan(&one)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("%w: the partition is gone", metastore.ErrChunksChanged)
-	}
-	if err != nil {
-		return err
-	}
-	rows, err := tx.Query(ctx, `SELECT base_offset, end_offset, object_key FROM chunks
-		WHERE topic_id = $1 AND partition = $2 AND base_offset >= $3 AND base_offset < $4
-		ORDER BY base_offset`, swap.TopicID, swap.Partition, first, end)
-	if err != nil {
-		return err
-	}
-	current, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (metastore.ChunkRef, error) {
-		var c metastore.ChunkRef
-		err := r.Scan(&c.BaseOffset, &c.EndOffset, &c.ObjectKey)
-		return c, err
-	})
-	if err != nil {
-		return err
-	}
-	if err := sameRefs(current, swap.Old); err != nil {
-		return err
-	}
-	// The running maximum continues from the row before the run. The rows
-	// after it keep theirs: the new rows hold the same batches or fewer, so
-	// their maximum is at most the old one.
-	var run int64 = -1 << 63
-	err = tx.QueryRow(ctx, `SELECT max_timestamp_run FROM chunks
-		WHERE topic_id = $1 AND partition = $2 AND base_offset < $3
-		ORDER BY base_offset DESC LIMIT 1`, swap.TopicID, swap.Partition, first).Scan(&run)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return err
-	}
-	n := len(swap.New)
-	bases, ends, starts, lengths := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
-	raws, counts, maxes, runs := make([]int64, n), make([]int32, n), make([]int64, n), make([]int64, n)
-	for i, c := range swap.New {
-		run = max(run, c.MaxTimestamp)
-		bases[i], ends[i], starts[i], lengths[i] = c.BaseOffset, c.EndOffset, c.Start, c.Length
-		raws[i], counts[i], maxes[i], runs[i] = c.RawLength, c.BatchCount, c.MaxTimestamp, run
-	}
+// swapObjectTx sets results[i] to the reason swap i is left out.
+func (s *Store) swapObjectTx(ctx context.Context, tx pgx.Tx, swaps []metastore.ChunkSwap,
+	topics []uuid.UUID, parts []int32, firsts, ends []int64, results []error) error {
+	n := len(swaps)
+	// Statements of a batch run one after the other, each (read committed)
+	// with a snapshot taken when it starts: the reads see the rows as the
+	// locks protect them.
 	b := &pgx.Batch{}
-	b.Queue(`DELETE FROM chunks WHERE topic_id = $1 AND partition = $2 AND base_offset >= $3 AND base_offset < $4`,
-		swap.TopicID, swap.Partition, first, end)
-	b.Queue(`INSERT INTO objects (key, size, level) VALUES ($1, $2, 1)`, swap.ObjectKey, swap.ObjectSize)
-	b.Queue(swapInsertChunksSQL, swap.TopicID, swap.Partition, swap.ObjectKey,
-		bases, ends, starts, lengths, raws, counts, maxes, runs)
-	if swap.CleanedOffset > 0 {
-		b.Queue(`INSERT INTO compaction_backlog AS b (topic_id, partition, cleaned_offset) VALUES ($1, $2, $3)
-			ON CONFLICT (topic_id, partition) DO UPDATE SET cleaned_offset = greatest(b.cleaned_offset, excluded.cleaned_offset)`,
-			swap.TopicID, swap.Partition, swap.CleanedOffset)
+	b.Queue(`
+		SELECT p.topic_id, p.partition FROM partitions p
+		JOIN unnest($1::uuid[], $2::integer[]) AS m(topic_id, partition)
+			ON p.topic_id = m.topic_id AND p.partition = m.partition
+		ORDER BY p.topic_id, p.partition
+		FOR UPDATE OF p`, topics, parts)
+	b.Queue(`
+		SELECT r.ord, c.base_offset, c.end_offset, c.object_key
+		FROM unnest($1::uuid[], $2::integer[], $3::bigint[], $4::bigint[])
+			WITH ORDINALITY AS r(topic_id, partition, first_offset, end_offset, ord)
+		JOIN chunks c ON c.topic_id = r.topic_id AND c.partition = r.partition
+			AND c.base_offset >= r.first_offset AND c.base_offset < r.end_offset
+		ORDER BY r.ord, c.base_offset`, topics, parts, firsts, ends)
+	b.Queue(`
+		SELECT r.ord, prev.max_timestamp_run
+		FROM unnest($1::uuid[], $2::integer[], $3::bigint[])
+			WITH ORDINALITY AS r(topic_id, partition, first_offset, ord)
+		CROSS JOIN LATERAL (
+			SELECT c.max_timestamp_run FROM chunks c
+			WHERE c.topic_id = r.topic_id AND c.partition = r.partition AND c.base_offset < r.first_offset
+			ORDER BY c.base_offset DESC
+			LIMIT 1
+		) prev`, topics, parts, firsts)
+	exists := make(map[metastore.PartitionKey]bool, n)
+	current := make([][]metastore.ChunkRef, n)
+	runs := make([]int64, n)
+	for i := range runs {
+		runs[i] = -1 << 63
+	}
+	br := tx.SendBatch(ctx, b)
+	err := func() error {
+		rows, err := br.Query()
+		if err != nil {
+			return err
+		}
+		var k metastore.PartitionKey
+		if _, err := pgx.ForEachRow(rows, []any{&k.TopicID, &k.Partition}, func() error {
+			exists[k] = true
+			return nil
+		}); err != nil {
+			return err
+		}
+		if rows, err = br.Query(); err != nil {
+			return err
+		}
+		var ord int
+		var c metastore.ChunkRef
+		if _, err := pgx.ForEachRow(rows, []any{&ord, &c.BaseOffset, &c.EndOffset, &c.ObjectKey}, func() error {
+			current[ord-1] = append(current[ord-1], c)
+			return nil
+		}); err != nil {
+			return err
+		}
+		if rows, err = br.Query(); err != nil {
+			return err
+		}
+		var run int64
+		_, err = pgx.ForEachRow(rows, []any{&ord, &run}, func() error {
+			runs[ord-1] = run
+			return nil
+		})
+		return err
+	}()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+
+	var dTopics, iTopics, cTopics []uuid.UUID
+	var dParts, iParts, cParts, iCounts []int32
+	var dFirsts, dEnds, iBases, iEnds, iStarts, iLengths, iRaws, iMaxes, iRuns, cOffsets []int64
+	for i, sw := range swaps {
+		if !exists[metastore.PartitionKey{TopicID: sw.TopicID, Partition: sw.Partition}] {
+			results[i] = fmt.Errorf("%w: the partition is gone", metastore.ErrChunksChanged)
+			continue
+		}
+		if err := sameRefs(current[i], sw.Old); err != nil {
+			results[i] = err
+			continue
+		}
+		dTopics, dParts = append(dTopics, sw.TopicID), append(dParts, sw.Partition)
+		dFirsts, dEnds = append(dFirsts, firsts[i]), append(dEnds, ends[i])
+		// The running maximum continues from the row before the run. The
+		// rows after it keep theirs: the new rows hold the same batches or
+		// fewer, so their maximum is at most the old one.
+		run := runs[i]
+		for _, c := range sw.New {
+			run = max(run, c.MaxTimestamp)
+			iTopics, iParts = append(iTopics, sw.TopicID), append(iParts, sw.Partition)
+			iBases, iEnds = append(iBases, c.BaseOffset), append(iEnds, c.EndOffset)
+			iStarts, iLengths = append(iStarts, c.Start), append(iLengths, c.Length)
+			iRaws, iCounts = append(iRaws, c.RawLength), append(iCounts, c.BatchCount)
+			iMaxes, iRuns = append(iMaxes, c.MaxTimestamp), append(iRuns, run)
+		}
+		if sw.CleanedOffset > 0 {
+			cTopics, cParts = append(cTopics, sw.TopicID), append(cParts, sw.Partition)
+			cOffsets = append(cOffsets, sw.CleanedOffset)
+		}
+	}
+	if len(dTopics) == 0 {
+		return nil // every swap left out: nothing to write
+	}
+	b = &pgx.Batch{}
+	b.Queue(`
+		DELETE FROM chunks c
+		USING unnest($1::uuid[], $2::integer[], $3::bigint[], $4::bigint[])
+			AS r(topic_id, partition, first_offset, end_offset)
+		WHERE c.topic_id = r.topic_id AND c.partition = r.partition
+			AND c.base_offset >= r.first_offset AND c.base_offset < r.end_offset`,
+		dTopics, dParts, dFirsts, dEnds)
+	b.Queue(`INSERT INTO objects (key, size, level) VALUES ($1, $2, 1)
+		ON CONFLICT (key) DO UPDATE SET unreferenced_at = NULL`, swaps[0].ObjectKey, swaps[0].ObjectSize)
+	b.Queue(swapInsertChunksSQL, swaps[0].ObjectKey,
+		iTopics, iParts, iBases, iEnds, iStarts, iLengths, iRaws, iCounts, iMaxes, iRuns)
+	if len(cTopics) > 0 {
+		b.Queue(`
+			INSERT INTO compaction_backlog AS b (topic_id, partition, cleaned_offset)
+			SELECT * FROM unnest($1::uuid[], $2::integer[], $3::bigint[])
+			ON CONFLICT (topic_id, partition) DO UPDATE SET
+				cleaned_offset = greatest(b.cleaned_offset, excluded.cleaned_offset)`,
+			cTopics, cParts, cOffsets)
 	}
 	return tx.SendBatch(ctx, b).Close()
 }

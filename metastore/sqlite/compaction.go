@@ -73,75 +73,115 @@ func (s *Store) PartitionBacklog(ctx context.Context, topicID uuid.UUID, partiti
 	return b, nil
 }
 
-// SwapChunks implements metastore.CompactionStore.
-func (s *Store) SwapChunks(ctx context.Context, swap metastore.ChunkSwap) (err error) {
+// SwapObject implements metastore.CompactionStore. In one write
+// transaction it checks every swap, then, when at least one applies, inserts
+// the objects row and applies those that do.
+func (s *Store) SwapObject(ctx context.Context, swaps []metastore.ChunkSwap) (results []error, err error) {
 	defer s.observe("swap_chunks", time.Now(), &err)
-	if err := swap.Validate(); err != nil {
-		return err
+	if err := metastore.ValidateObjectSwap(swaps); err != nil {
+		return nil, err
 	}
-	first, end := swap.Old[0].BaseOffset, swap.Old[len(swap.Old)-1].EndOffset
-	tid := swap.TopicID[:]
+	key, size := swaps[0].ObjectKey, swaps[0].ObjectSize
+	results = make([]error, len(swaps))
 	err = s.writeTx(ctx, func(tx *sql.Tx) error {
-		var one int
-		err := tx.QueryRowContext(ctx, `SELECT 1 FROM partitions WHERE topic_id = ? AND partition = ?`, tid, swap.Partition).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%w: the partition is gone", metastore.ErrChunksChanged)
-		}
-		if err != nil {
-			return err
-		}
-		rows, err := tx.QueryContext(ctx, `SELECT base_offset, end_offset, object_key FROM chunks
-			WHERE topic_id = ? AND partition = ? AND base_offset >= ? AND base_offset < ?
-			ORDER BY base_offset`, tid, swap.Partition, first, end)
-		if err != nil {
-			return err
-		}
-		var current []metastore.ChunkRef
-		for rows.Next() {
-			var c metastore.ChunkRef
-			if err := rows.Scan(&c.BaseOffset, &c.EndOffset, &c.ObjectKey); err != nil {
-				rows.Close()
+		clear(results)
+		applied := 0
+		for i, sw := range swaps {
+			err := s.checkSwap(ctx, tx, sw)
+			if errors.Is(err, metastore.ErrChunksChanged) {
+				results[i] = err
+				continue
+			}
+			if err != nil {
 				return err
 			}
-			current = append(current, c)
+			applied++
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
+		if applied == 0 {
+			return nil
 		}
-		if err := sameRefs(current, swap.Old); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM chunks
-			WHERE topic_id = ? AND partition = ? AND base_offset >= ? AND base_offset < ?`,
-			tid, swap.Partition, first, end); err != nil {
-			return fmt.Errorf("delete old rows: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO objects (key, size, level, created_at) VALUES (?, ?, 1, ?)`,
-			swap.ObjectKey, swap.ObjectSize, s.now().UnixMilli()); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO objects (key, size, level, created_at) VALUES (?, ?, 1, ?)
+			ON CONFLICT (key) DO UPDATE SET unreferenced_at = NULL`,
+			key, size, s.now().UnixMilli()); err != nil {
 			return fmt.Errorf("insert object: %w", err)
 		}
-		st := tx.StmtContext(ctx, s.wInsChunk)
-		for _, c := range swap.New {
-			if _, err := st.ExecContext(ctx, tid, swap.Partition, c.BaseOffset, c.EndOffset, swap.ObjectKey, 1,
-				c.Start, c.Length, c.RawLength, c.BatchCount, c.MaxTimestamp, nil); err != nil {
-				return fmt.Errorf("insert chunk at %d: %w", c.BaseOffset, err)
-			}
+		del, err := tx.PrepareContext(ctx, `DELETE FROM chunks
+			WHERE topic_id = ? AND partition = ? AND base_offset >= ? AND base_offset < ?`)
+		if err != nil {
+			return err
 		}
-		if swap.CleanedOffset > 0 {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO compaction_backlog (topic_id, partition, cleaned_offset)
-				VALUES (?, ?, ?)
-				ON CONFLICT (topic_id, partition) DO UPDATE SET cleaned_offset = max(cleaned_offset, excluded.cleaned_offset)`,
-				tid, swap.Partition, swap.CleanedOffset); err != nil {
-				return fmt.Errorf("set cleaned offset: %w", err)
+		defer del.Close()
+		ins := tx.StmtContext(ctx, s.wInsChunk)
+		for i, sw := range swaps {
+			if results[i] != nil {
+				continue
+			}
+			tid := sw.TopicID[:]
+			first, end := sw.Old[0].BaseOffset, sw.Old[len(sw.Old)-1].EndOffset
+			if _, err := del.ExecContext(ctx, tid, sw.Partition, first, end); err != nil {
+				return fmt.Errorf("%s/%d: delete old rows: %w", sw.TopicID, sw.Partition, err)
+			}
+			for _, c := range sw.New {
+				if _, err := ins.ExecContext(ctx, tid, sw.Partition, c.BaseOffset, c.EndOffset, key, 1,
+					c.Start, c.Length, c.RawLength, c.BatchCount, c.MaxTimestamp, nil); err != nil {
+					return fmt.Errorf("%s/%d: insert chunk at %d: %w", sw.TopicID, sw.Partition, c.BaseOffset, err)
+				}
+			}
+			if sw.CleanedOffset > 0 {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO compaction_backlog (topic_id, partition, cleaned_offset)
+					VALUES (?, ?, ?)
+					ON CONFLICT (topic_id, partition) DO UPDATE SET cleaned_offset = max(cleaned_offset, excluded.cleaned_offset)`,
+					tid, sw.Partition, sw.CleanedOffset); err != nil {
+					return fmt.Errorf("%s/%d: set cleaned offset: %w", sw.TopicID, sw.Partition, err)
+				}
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("swap chunks %s/%d [%d, %d) for %s: %w", swap.TopicID, swap.Partition, first, end, swap.ObjectKey, err)
+		return nil, fmt.Errorf("swap object %s into %d partitions: %w", key, len(swaps), err)
 	}
-	return nil
+	for i, e := range results {
+		if e != nil {
+			sw := swaps[i]
+			results[i] = fmt.Errorf("swap chunks %s/%d [%d, %d) for %s: %w", sw.TopicID, sw.Partition,
+				sw.Old[0].BaseOffset, sw.Old[len(sw.Old)-1].EndOffset, key, e)
+		}
+	}
+	return results, nil
+}
+
+// checkSwap returns ErrChunksChanged unless the partition exists and its
+// rows in the swapped range are exactly sw.Old.
+func (s *Store) checkSwap(ctx context.Context, tx *sql.Tx, sw metastore.ChunkSwap) error {
+	tid := sw.TopicID[:]
+	var one int
+	err := tx.QueryRowContext(ctx, `SELECT 1 FROM partitions WHERE topic_id = ? AND partition = ?`, tid, sw.Partition).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%w: the partition is gone", metastore.ErrChunksChanged)
+	}
+	if err != nil {
+		return err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT base_offset, end_offset, object_key FROM chunks
+		WHERE topic_id = ? AND partition = ? AND base_offset >= ? AND base_offset < ?
+		ORDER BY base_offset`, tid, sw.Partition, sw.Old[0].BaseOffset, sw.Old[len(sw.Old)-1].EndOffset)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var current []metastore.ChunkRef
+	for rows.Next() {
+		var c metastore.ChunkRef
+		if err := rows.Scan(&c.BaseOffset, &c.EndOffset, &c.ObjectKey); err != nil {
+			return err
+		}
+		current = append(current, c)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return sameRefs(current, sw.Old)
 }
 
 // sameRefs returns ErrChunksChanged unless got and want are equal.
