@@ -787,7 +787,13 @@ func TestClusterRoles(t *testing.T) {
 	if n := countRecords(got); n != records {
 		t.Fatalf("consumed %d records, want %d", n, records)
 	}
-	fetches := c.metric(2, "strata_kafka_requests_total", "api", "Fetch") - fetchesBefore
+	// A request is counted once its response is written, which can be
+	// after the client has read it.
+	var fetches float64
+	waitFor(t, 5*time.Second, "the reader node to count its fetches", func() bool {
+		fetches = c.metric(2, "strata_kafka_requests_total", "api", "Fetch") - fetchesBefore
+		return fetches > 0
+	})
 	served1, served2 := c.metric(1, "strata_kafka_fetch_bytes_total"), c.metric(2, "strata_kafka_fetch_bytes_total")
 	redirects := c.metric(1, "strata_kafka_fetch_redirects_total")
 	t.Logf("reader node: %v fetches, %v bytes served; ingest node: %v bytes served, %v fetch partitions redirected", fetches, served2, served1, redirects)
