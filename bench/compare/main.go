@@ -45,6 +45,8 @@ type options struct {
 	floor          time.Duration
 	partRun        time.Duration
 	partCompactor  time.Duration
+	partAged       time.Duration
+	partCounts     string
 	adaptiveRun    time.Duration
 	memRun         time.Duration
 	memProducers   int
@@ -74,6 +76,8 @@ func main() {
 	flag.DurationVar(&o.floor, "floor-duration", 0, "length of each physical-floor measurement (default 4s, 2s with -quick)")
 	flag.DurationVar(&o.partRun, "partitions-duration", 0, "length of each PUTs-per-partition-count run (default 25s, 15s with -quick)")
 	flag.DurationVar(&o.partCompactor, "partitions-compactor-interval", 10*time.Second, "compactor interval of the PUTs-per-partition-count nodes")
+	flag.StringVar(&o.partCounts, "partitions-counts", "1,100,10000", "partition counts of the PUTs-per-partition-count runs")
+	flag.DurationVar(&o.partAged, "partitions-aged", 10*time.Second, "-compactor.max-level0-age of one more run at the largest partition count, so that every partition is merged by age within the window; 0: no such run")
 	flag.DurationVar(&o.adaptiveRun, "adaptive-duration", 0, "length of each adaptive-batching run (default 10s, 4s with -quick)")
 	flag.DurationVar(&o.memRun, "memory-duration", 0, "length of the run at twice the sustainable load (default 20s, 8s with -quick)")
 	flag.IntVar(&o.memProducers, "memory-producers", 8, "producer clients of the memory run")

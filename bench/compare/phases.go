@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -65,7 +66,9 @@ type partsPhase struct {
 }
 
 type partsRun struct {
-	Partitions    int     `json:"partitions"`
+	Partitions int `json:"partitions"`
+	// MaxLevel0Age, when set, is the node's -compactor.max-level0-age.
+	MaxLevel0Age  string  `json:"max_level0_age,omitempty"`
 	Seconds       float64 `json:"seconds"`
 	RecordsPerSec float64 `json:"records_per_sec"`
 	// SegmentPutsPerSec are the ingest path's PUTs, OtherPutsPerSec the
@@ -77,39 +80,71 @@ type partsRun struct {
 	CompactorRounds   float64        `json:"compactor_rounds"`
 	CompactorRoundSec float64        `json:"compactor_round_seconds"` // mean over the window's rounds
 	CompactorObjects  float64        `json:"compactor_objects"`
+	CompactorParts    float64        `json:"compactor_partitions"` // partition merges swapped in
 	ProduceP99        float64        `json:"produce_p99_ms"`
 	Summary           *bench.Summary `json:"summary,omitempty"`
 	Error             string         `json:"error,omitempty"`
 }
 
 // runPartsPhase offers a fixed moderate load to 1, 100 and 10,000
-// partitions, each on a fresh node, over a window that spans compactor
-// rounds, and splits the node's PUTs into segment uploads and the rest.
+// partitions (-partitions-counts), each on a fresh node, over a window that
+// spans compactor rounds, and splits the node's PUTs into segment uploads
+// and the rest. One more run at the largest count shortens the compactor's
+// age trigger (-partitions-aged) so that, within the window, every
+// partition is merged for age, as after a load of max-level0-age (10
+// minutes by default) on a node with the defaults.
 func (e *env) runPartsPhase(ctx context.Context) *partsPhase {
 	ph := &partsPhase{Rate: 5000, Seconds: e.o.partRun.Seconds(), FlushInterval: "250ms", CompactorInterval: e.o.partCompactor.String()}
-	for _, parts := range []int{1, 100, 10000} {
+	var runs []partsRun
+	for f := range strings.SplitSeq(e.o.partCounts, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			logf("%s: bad partition count %q", phaseParts, f)
+			continue
+		}
+		runs = append(runs, partsRun{Partitions: n})
+	}
+	if e.o.partAged > 0 && len(runs) > 0 {
+		runs = append(runs, partsRun{Partitions: runs[len(runs)-1].Partitions, MaxLevel0Age: e.o.partAged.String()})
+	}
+	for _, r := range runs {
 		if ctx.Err() != nil {
 			break
 		}
-		r := partsRun{Partitions: parts}
 		if err := e.partsRun(ctx, ph, &r); err != nil {
 			r.Error = err.Error()
-			logf("%s: %d partitions: %v", phaseParts, parts, err)
+			logf("%s: %s: %v", phaseParts, r.label(), err)
 		} else {
-			logf("%s: %d partitions: %.0f records/s, %.1f segment PUTs/s + %.1f other = %.1f PUTs/s, %.1f commits/s, %.0f compactor rounds of %.1f s, p99 %.0f ms",
-				phaseParts, parts, r.RecordsPerSec, r.SegmentPutsPerSec, r.OtherPutsPerSec, r.PutsPerSec, r.CommitsPerSec, r.CompactorRounds, r.CompactorRoundSec, r.ProduceP99)
+			logf("%s: %s: %.0f records/s, %.1f segment PUTs/s + %.1f other = %.1f PUTs/s, %.1f commits/s, %.0f compactor rounds of %.1f s, %.0f partitions merged into %.0f objects, p99 %.0f ms",
+				phaseParts, r.label(), r.RecordsPerSec, r.SegmentPutsPerSec, r.OtherPutsPerSec, r.PutsPerSec, r.CommitsPerSec, r.CompactorRounds, r.CompactorRoundSec,
+				r.CompactorParts, r.CompactorObjects, r.ProduceP99)
 		}
 		ph.Runs = append(ph.Runs, r)
 	}
 	return ph
 }
 
+// label names a run in the log and the table.
+func (r partsRun) label() string {
+	s := thousands(float64(r.Partitions))
+	if r.MaxLevel0Age != "" {
+		s += ", merged by age (max-level0-age " + r.MaxLevel0Age + ")"
+	}
+	return s
+}
+
 func (e *env) partsRun(ctx context.Context, ph *partsPhase, r *partsRun) error {
-	n, err := e.newServe(ctx, fmt.Sprintf("parts-%d", r.Partitions))
+	name := fmt.Sprintf("parts-%d", r.Partitions)
+	args := []string{"-ingest.flush-interval", ph.FlushInterval, "-compactor.interval", ph.CompactorInterval}
+	if r.MaxLevel0Age != "" {
+		name += "-aged"
+		args = append(args, "-compactor.max-level0-age", r.MaxLevel0Age)
+	}
+	n, err := e.newServe(ctx, name)
 	if err != nil {
 		return err
 	}
-	if err := n.start("-ingest.flush-interval", ph.FlushInterval, "-compactor.interval", ph.CompactorInterval); err != nil {
+	if err := n.start(args...); err != nil {
 		return err
 	}
 	defer n.stop()
@@ -143,7 +178,8 @@ func (e *env) partsRun(ctx context.Context, ph *partsPhase, r *partsRun) error {
 	if c := w.delta(mRoundSeconds+"_count", nil); c > 0 {
 		r.CompactorRoundSec = w.delta(mRoundSeconds+"_sum", nil) / c
 	}
-	r.CompactorObjects = w.delta(mSwaps, resultOK)
+	r.CompactorObjects = w.delta(mObjWritten, nil)
+	r.CompactorParts = w.delta(mSwaps, resultOK)
 	_, r.ProduceP99 = p50p99(sum)
 	return nil
 }

@@ -61,6 +61,8 @@ func TestRenderPhases(t *testing.T) {
 		Partitions: &partsPhase{Rate: 5000, Seconds: 15, FlushInterval: "250ms", CompactorInterval: "10s", Runs: []partsRun{
 			{Partitions: 10000, RecordsPerSec: 4900, SegmentPutsPerSec: 3.5, OtherPutsPerSec: 0.5, PutsPerSec: 4, CommitsPerSec: 3.5, CompactorRounds: 1},
 			{Partitions: 100, Error: "boom\nmore"},
+			{Partitions: 10000, MaxLevel0Age: "10s", RecordsPerSec: 4950, SegmentPutsPerSec: 3.7, OtherPutsPerSec: 0.1, PutsPerSec: 3.8,
+				CommitsPerSec: 3.7, CompactorRounds: 2, CompactorParts: 2000, CompactorObjects: 2, ProduceP99: 480},
 		}},
 		Adaptive: &adaptivePhase{Seconds: 4, FlushInterval: "250ms", MaxPutsPerSecond: "20", Runs: []adaptiveRun{
 			{Mode: "adaptive", OfferedMBPerSec: 1.024, MBPerSec: 1, P50: 17.3, P99: 39.2, SegmentPutsPerSec: 19.8, PutsPerSec: 19.8, MeanObjectBytes: 13 << 10},
@@ -78,6 +80,7 @@ func TestRenderPhases(t *testing.T) {
 	for _, want := range []string{
 		"| 10,000 | 4,900 | 3.5 | 0.5 | 4.0 | 3.5 | 1 |",
 		"| 100 | failed: boom |",
+		"| 10,000, merged by age (max-level0-age 10s) | 4,950 | 3.7 | 0.1 | 3.8 | 3.7 | 2 | 2000 | 2 | 480.0 |",
 		"| adaptive | 1.0 | 1.0 | 17.3 | 39.2 | 19.8 | 19.8 | 13 |",
 		"| 360,000 | 170,000 | 0 | 1200 | 1210 | 256 | +944 |",
 		"| read level 0 | 1,000 | 250,000 | 250.0 | 2.50 | 12.0 |",

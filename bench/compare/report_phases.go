@@ -20,15 +20,15 @@ func renderPhases(b *strings.Builder, r *results) {
 			"Segment PUTs are `strata_ingest_segments_total` (one PUT per sealed segment), node PUTs `strata_objstore_requests_total{op=\"put\"}`, "+
 			"the difference is the compactor's.\n\n",
 			ph.FlushInterval, ph.CompactorInterval, thousands(float64(ph.Rate)), r.recordSize(), ph.Seconds)
-		p("| partitions | records/s | segment PUTs/s | other PUTs/s (compactor) | node PUTs/s | commits/s | compactor rounds | level-1 objects written | produce p99 ms |\n")
-		p("|---|---|---|---|---|---|---|---|---|\n")
+		p("| partitions | records/s | segment PUTs/s | other PUTs/s (compactor) | node PUTs/s | commits/s | compactor rounds | partitions merged | level-1 objects written | produce p99 ms |\n")
+		p("|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, x := range ph.Runs {
 			if x.Error != "" {
-				p("| %s | failed: %s ||||||||\n", thousands(float64(x.Partitions)), oneLine(x.Error))
+				p("| %s | failed: %s |||||||||\n", x.label(), oneLine(x.Error))
 				continue
 			}
-			p("| %s | %s | %.1f | %.1f | %.1f | %.1f | %.0f | %.0f | %.1f |\n", thousands(float64(x.Partitions)), thousands(x.RecordsPerSec),
-				x.SegmentPutsPerSec, x.OtherPutsPerSec, x.PutsPerSec, x.CommitsPerSec, x.CompactorRounds, x.CompactorObjects, x.ProduceP99)
+			p("| %s | %s | %.1f | %.1f | %.1f | %.1f | %.0f | %.0f | %.0f | %.1f |\n", x.label(), thousands(x.RecordsPerSec),
+				x.SegmentPutsPerSec, x.OtherPutsPerSec, x.PutsPerSec, x.CommitsPerSec, x.CompactorRounds, x.CompactorParts, x.CompactorObjects, x.ProduceP99)
 		}
 		p("\n")
 	}

@@ -162,6 +162,7 @@ const (
 	mRounds        = "strata_compactor_rounds_total"
 	mRoundSeconds  = "strata_compactor_round_seconds"
 	mSwaps         = "strata_compactor_swaps_total"
+	mObjWritten    = "strata_compactor_objects_written_total"
 	mLevel0Chunks  = "strata_compactor_level0_chunks"
 	mObjectsLevels = "strata_compactor_objects"
 	mDecoded       = "strata_reader_chunks_decoded_total"
