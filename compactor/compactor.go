@@ -6,10 +6,11 @@
 //     start (after retention or DeleteRecords) are dropped;
 //  2. merges: the level-0 chunks of a partition (written by ingest, many
 //     partitions per object), once they reach Config.MinLevel0Bytes or
-//     MaxLevel0Age (or MinLevel0Chunks), are rewritten into level-1 objects
-//     of one partition, with absolute offsets in every batch header and skipped
-//     batches left out, and the chunk index swapped in one metastore
-//     transaction that checks the replaced rows are unchanged. Topics with
+//     MaxLevel0Age (or MinLevel0Chunks), are rewritten into level-1 chunks
+//     with absolute offsets in every batch header and skipped batches left
+//     out; the merges of small partitions share one level-1 object (see
+//     pack), and the chunk index is swapped by metastore transactions that
+//     check, partition by partition, that the replaced rows are unchanged. Topics with
 //     cleanup.policy=compact also lose superseded records on the way;
 //  3. collects garbage: objects whose last chunk row went more than a grace
 //     period ago are deleted, and, less often, the bucket is listed for

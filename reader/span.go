@@ -52,8 +52,8 @@ func compressedKey(c *metastore.Chunk) cacheKey {
 }
 
 // ranged reports whether c is read by ranged GETs: chunks of level-1
-// objects, which hold one partition, and of level-0 objects too large to
-// fetch whole.
+// objects, of which a partition needs only its own run, and of level-0
+// objects too large to fetch whole.
 func (r *Reader) ranged(c *metastore.Chunk) bool {
 	return c.Level != 0 || c.ObjectSize <= 0 || c.ObjectSize > r.cfg.WholeObjectMaxBytes
 }
