@@ -22,6 +22,10 @@ type Config struct {
 	// UploadTimeout and CommitTimeout bound one PUT and one commit.
 	UploadTimeout time.Duration `yaml:"upload_timeout"`
 	CommitTimeout time.Duration `yaml:"commit_timeout"`
+	// QuietInterval seals a segment that holds at least half of
+	// SegmentMaxBytes once no produce has added to it for this long: its
+	// producers are most likely waiting for it. 0 turns this off.
+	QuietInterval time.Duration `yaml:"quiet_interval"`
 	// KeyPrefix is put before every object key this node writes.
 	KeyPrefix string `yaml:"key_prefix"`
 	// Adaptive seals the open segment as soon as no upload is in flight,
@@ -37,6 +41,7 @@ type Config struct {
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.FlushInterval, "ingest.flush-interval", 250*time.Millisecond, "longest time a produced batch waits before its segment is uploaded")
 	fs.IntVar(&c.SegmentMaxBytes, "ingest.segment-max-bytes", 8<<20, "seal the open segment when it holds this many bytes")
+	fs.DurationVar(&c.QuietInterval, "ingest.quiet-interval", 10*time.Millisecond, "seal a segment at least half of ingest.segment-max-bytes full once nothing was added to it for this long; 0: never")
 	fs.Int64Var(&c.MemoryBudget, "ingest.memory-budget", 256<<20, "bytes of open and uploading segments before produce is throttled")
 	fs.IntVar(&c.MaxUploads, "ingest.max-uploads", 4, "segment uploads in flight at once")
 	fs.DurationVar(&c.UploadTimeout, "ingest.upload-timeout", 30*time.Second, "timeout of one segment upload")
@@ -62,6 +67,8 @@ func (c *Config) Validate() error {
 		return errors.New("ingest: segment max bytes must be positive")
 	case c.MemoryBudget < int64(c.SegmentMaxBytes):
 		return errors.New("ingest: memory budget must be at least the segment max bytes")
+	case c.QuietInterval < 0:
+		return errors.New("ingest: quiet interval must not be negative")
 	case c.MaxUploads <= 0:
 		return errors.New("ingest: max uploads must be positive")
 	case c.Adaptive && c.MaxPutsPerSecond <= 0:

@@ -102,6 +102,9 @@ type openSegment struct {
 	bytes    int
 	pendings []*Pending
 	timer    *time.Timer
+	opened   time.Time // first enqueue
+	added    time.Time // last enqueue
+	quiet    *time.Timer
 }
 
 type partBuf struct {
@@ -228,6 +231,10 @@ func (i *Ingester) Enqueue(ctx context.Context, parts []PartitionRecords) (*Pend
 		pb.maxTS = max(pb.maxTS, v.maxTS)
 		seg.bytes += len(part.Records)
 	}
+	if seg.opened.IsZero() {
+		seg.opened = p.start
+	}
+	seg.added = p.start
 	if p.bytes == 0 {
 		// Nothing valid: the results are final.
 		i.mu.Unlock()
@@ -243,16 +250,45 @@ func (i *Ingester) Enqueue(ctx context.Context, parts []PartitionRecords) (*Pend
 		// the budget allows its PUT, up to adaptiveOverfill times the
 		// segment size, so that no partition's chunk grows past what a
 		// reader accepts.
-		i.sealSoonLocked()
+		i.sealSoonLocked(sealSize)
 	case seg.bytes >= i.cfg.SegmentMaxBytes:
-		i.sealLocked()
+		i.sealLocked(sealSize)
 	case i.cfg.Adaptive && i.uploading == 0:
-		i.sealSoonLocked()
-	case seg.timer == nil:
-		seg.timer = time.AfterFunc(i.cfg.FlushInterval, func() { i.sealIfOpen(seg) })
+		i.sealSoonLocked(sealIdle)
+	default:
+		if seg.timer == nil {
+			seg.timer = time.AfterFunc(i.cfg.FlushInterval, func() { i.sealIfOpen(seg, sealTimer) })
+		}
+		if seg.quiet == nil && i.cfg.QuietInterval > 0 && seg.bytes >= i.cfg.SegmentMaxBytes/2 {
+			seg.quiet = time.AfterFunc(i.cfg.QuietInterval, func() { i.sealIfQuiet(seg) })
+		}
 	}
 	i.mu.Unlock()
 	return p, nil
+}
+
+// sealIfQuiet seals seg if it is still open and no produce has added to it
+// for Config.QuietInterval; otherwise it checks again when that much time
+// has passed since the last one. A segment this full whose producers went
+// quiet is most likely waiting for producers that wait for it: clients
+// keep a few produce requests in flight per broker (five for idempotent
+// producers), and once all of them are in the open segment nothing more
+// arrives until it is committed.
+func (i *Ingester) sealIfQuiet(seg *openSegment) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.open != seg || seg.bytes == 0 {
+		return
+	}
+	if wait := i.cfg.QuietInterval - time.Since(seg.added); wait > 0 {
+		seg.quiet.Reset(wait)
+		return
+	}
+	if i.cfg.Adaptive {
+		i.sealSoonLocked(sealQuiet)
+	} else {
+		i.sealLocked(sealQuiet)
+	}
 }
 
 // adaptiveOverfill bounds how far past Config.SegmentMaxBytes a segment
@@ -265,16 +301,16 @@ const adaptiveOverfill = 4
 // time the budget allows (never later than the flush interval). Callers
 // seal this way when no upload is in flight or the segment is full.
 // i.mu must be held and the open segment not empty.
-func (i *Ingester) sealSoonLocked() {
+func (i *Ingester) sealSoonLocked(reason string) {
 	seg := i.open
 	wait := time.Until(i.nextSeal)
 	if wait <= 0 {
-		i.sealLocked()
+		i.sealLocked(reason)
 		return
 	}
 	wait = min(wait, i.cfg.FlushInterval)
 	if seg.timer == nil {
-		seg.timer = time.AfterFunc(wait, func() { i.sealIfOpen(seg) })
+		seg.timer = time.AfterFunc(wait, func() { i.sealIfOpen(seg, reason) })
 	} else {
 		seg.timer.Reset(wait)
 	}
@@ -303,7 +339,7 @@ func (i *Ingester) reserve(ctx context.Context, p *Pending) error {
 		// The open segment may be what holds the budget: seal it so that
 		// its upload and commit can free memory.
 		if i.open.bytes > 0 {
-			i.sealLocked()
+			i.sealLocked(sealMemory)
 		}
 		i.mu.Unlock()
 		if waited.IsZero() {
@@ -345,21 +381,36 @@ func (p *Pending) Wait(ctx context.Context) []PartitionResult {
 // Done is closed when the results are final.
 func (p *Pending) Done() <-chan struct{} { return p.done }
 
-func (i *Ingester) sealIfOpen(seg *openSegment) {
+func (i *Ingester) sealIfOpen(seg *openSegment, reason string) {
 	i.mu.Lock()
 	if i.open == seg && seg.bytes > 0 {
-		i.sealLocked()
+		i.sealLocked(reason)
 	}
 	i.mu.Unlock()
 }
 
+// Why a segment is sealed: the strata_ingest_seals_total reasons.
+const (
+	sealSize   = "size"   // it reached Config.SegmentMaxBytes
+	sealTimer  = "timer"  // the flush interval, or adaptive mode's PUT budget, ran out
+	sealIdle   = "idle"   // adaptive mode: no upload was in flight
+	sealQuiet  = "quiet"  // half full, and nothing added for Config.QuietInterval
+	sealMemory = "memory" // a produce waited for the memory budget
+	sealFlush  = "flush"  // Flush or Close
+)
+
 // sealLocked moves the open segment to the upload queue. i.mu must be held.
-func (i *Ingester) sealLocked() {
+func (i *Ingester) sealLocked(reason string) {
 	seg := i.open
 	i.open = i.newOpen()
 	if seg.timer != nil {
 		seg.timer.Stop()
 	}
+	if seg.quiet != nil {
+		seg.quiet.Stop()
+	}
+	i.m.seals.WithLabelValues(reason).Inc()
+	i.m.openSeconds.Observe(time.Since(seg.opened).Seconds())
 	s := &sealedSegment{seg: seg, uploaded: make(chan struct{})}
 	i.sealed = append(i.sealed, s)
 	i.uploading++
@@ -429,7 +480,7 @@ func (i *Ingester) uploadDone() {
 	i.mu.Lock()
 	i.uploading--
 	if i.cfg.Adaptive && i.uploading == 0 && i.open.bytes > 0 && !i.closed {
-		i.sealSoonLocked()
+		i.sealSoonLocked(sealIdle)
 	}
 	i.mu.Unlock()
 }
@@ -549,7 +600,7 @@ func (i *Ingester) fail(s *sealedSegment, err error) {
 func (i *Ingester) Flush() {
 	i.mu.Lock()
 	if i.open.bytes > 0 {
-		i.sealLocked()
+		i.sealLocked(sealFlush)
 	}
 	i.mu.Unlock()
 }
@@ -561,7 +612,7 @@ func (i *Ingester) Close(ctx context.Context) error {
 	if !i.closed {
 		i.closed = true
 		if i.open.bytes > 0 {
-			i.sealLocked()
+			i.sealLocked(sealFlush)
 		}
 		select {
 		case i.wake <- struct{}{}:

@@ -488,3 +488,83 @@ func TestAdaptiveOverfillSealsAnyway(t *testing.T) {
 		t.Fatalf("3 overfull appends took %v: they waited for the PUT budget", took)
 	}
 }
+
+// TestQuietSegmentSealedEarly: a segment at least half full that nothing
+// has been added to for the quiet interval is sealed without waiting for
+// the flush interval; a smaller one waits for it, and one that keeps
+// receiving produces stays open.
+func TestQuietSegmentSealedEarly(t *testing.T) {
+	e := newEnv(t)
+	batch := values("q", 20)
+	topic := e.topic(t, "quiet", 1)
+	part := ingest.PartitionRecords{TopicID: topic, Records: batch}
+
+	t.Run("half full", func(t *testing.T) {
+		ing := e.ingester(t, func(c *ingest.Config) {
+			c.FlushInterval = 30 * time.Second
+			c.SegmentMaxBytes = 2*len(batch) - 1 // one batch is over half
+			c.QuietInterval = 20 * time.Millisecond
+		})
+		start := time.Now()
+		if res := mustAppend(t, ing, part); res[0].Err != nil {
+			t.Fatal(res[0].Err)
+		}
+		if took := time.Since(start); took > 10*time.Second {
+			t.Fatalf("append took %v: the quiet segment waited for the flush interval", took)
+		}
+	})
+
+	t.Run("under half", func(t *testing.T) {
+		flush := 700 * time.Millisecond
+		ing := e.ingester(t, func(c *ingest.Config) {
+			c.FlushInterval = flush
+			c.SegmentMaxBytes = 4 * len(batch)
+			c.QuietInterval = 10 * time.Millisecond
+		})
+		start := time.Now()
+		if res := mustAppend(t, ing, part); res[0].Err != nil {
+			t.Fatal(res[0].Err)
+		}
+		if took := time.Since(start); took < flush {
+			t.Fatalf("append took %v: a segment under half full was sealed before the flush interval (%v)", took, flush)
+		}
+	})
+
+	t.Run("busy", func(t *testing.T) {
+		quiet := 600 * time.Millisecond
+		ing := e.ingester(t, func(c *ingest.Config) {
+			c.FlushInterval = 30 * time.Second
+			c.SegmentMaxBytes = 100 * len(batch)
+			c.QuietInterval = quiet
+		})
+		ctx := context.Background()
+		var pendings []*ingest.Pending
+		var last time.Time
+		for i := 0; i < 60; i++ { // past half full after 50
+			p, err := ing.Enqueue(ctx, []ingest.PartitionRecords{part})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pendings = append(pendings, p)
+			last = time.Now()
+			time.Sleep(5 * time.Millisecond)
+		}
+		select {
+		case <-pendings[0].Done():
+			if time.Since(last) < quiet {
+				t.Fatal("the segment was sealed while produces kept arriving")
+			}
+		default:
+		}
+		for _, p := range pendings {
+			select {
+			case <-p.Done():
+			case <-time.After(10 * time.Second):
+				t.Fatal("the segment was not sealed once produces stopped")
+			}
+			if res := p.Wait(ctx); res[0].Err != nil {
+				t.Fatal(res[0].Err)
+			}
+		}
+	})
+}

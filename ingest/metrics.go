@@ -4,6 +4,8 @@ import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
 	segments       *prometheus.CounterVec
+	seals          *prometheus.CounterVec
+	openSeconds    prometheus.Histogram
 	segmentBytes   prometheus.Histogram
 	segmentChunks  prometheus.Histogram
 	uploadSeconds  prometheus.Histogram
@@ -20,6 +22,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "strata_ingest_segments_total",
 			Help: "Segments sealed, by outcome (committed, upload_failed, commit_failed).",
 		}, []string{"result"}),
+		seals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_ingest_seals_total",
+			Help: "Segments sealed, by reason (size, timer, idle, memory, flush).",
+		}, []string{"reason"}),
+		openSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "strata_ingest_segment_open_seconds",
+			Help:    "Time from a segment's first produce to its seal.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
+		}),
 		segmentBytes: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "strata_ingest_segment_bytes",
 			Help:    "Size of uploaded segment objects.",
@@ -59,7 +70,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"reason"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.segments, m.segmentBytes, m.segmentChunks, m.uploadSeconds, m.commitSeconds,
+		reg.MustRegister(m.segments, m.seals, m.openSeconds, m.segmentBytes, m.segmentChunks, m.uploadSeconds, m.commitSeconds,
 			m.appendSeconds, m.bufferedBytes, m.throttleSecs, m.rejectedBatchs)
 	}
 	return m
