@@ -42,6 +42,7 @@ type options struct {
 	runs           int
 	duration       time.Duration
 	halfRate       time.Duration
+	warmup         time.Duration
 	floor          time.Duration
 	partRun        time.Duration
 	partCompactor  time.Duration
@@ -73,6 +74,7 @@ func main() {
 	flag.IntVar(&o.runs, "runs", 0, "max-throughput runs per system, reported as medians (default 3, 1 with -quick)")
 	flag.DurationVar(&o.duration, "duration", 0, "length of one max-throughput run (default 20s, 8s with -quick)")
 	flag.DurationVar(&o.halfRate, "half-rate-duration", 0, "length of the latency run at half the maximum throughput (default 10s, 5s with -quick)")
+	flag.DurationVar(&o.warmup, "warmup", 0, "latencies of records sent in the first part of every run are left out of its percentiles (default 2s, 1s with -quick)")
 	flag.DurationVar(&o.floor, "floor-duration", 0, "length of each physical-floor measurement (default 4s, 2s with -quick)")
 	flag.DurationVar(&o.partRun, "partitions-duration", 0, "length of each PUTs-per-partition-count run (default 25s, 15s with -quick)")
 	flag.DurationVar(&o.partCompactor, "partitions-compactor-interval", 10*time.Second, "compactor interval of the PUTs-per-partition-count nodes")
@@ -109,6 +111,7 @@ func main() {
 	def(&o.duration, 20*time.Second, 8*time.Second)
 	def(&o.halfRate, 10*time.Second, 5*time.Second)
 	def(&o.floor, 4*time.Second, 2*time.Second)
+	def(&o.warmup, 2*time.Second, time.Second)
 	// Long enough for one (quick) or two compactor rounds at
 	// -partitions-compactor-interval, a round over 10,000 partitions
 	// taking about 2 s.
@@ -342,6 +345,7 @@ func (e *env) loadConfig(brokers, admin, topic string) bench.Config {
 	c.Acks = "all"
 	c.Idempotent = true
 	c.Duration = e.o.duration
+	c.Warmup = e.o.warmup
 	c.DrainTimeout = 60 * time.Second
 	c.Progress = 0
 	return c

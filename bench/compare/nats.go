@@ -127,7 +127,9 @@ func (e *env) natsProduce(ctx context.Context, url, stream string, rate int, d t
 				select {
 				case <-pp.f.Ok():
 					now := time.Now()
-					lat.Record(now.Sub(pp.sent))
+					if pp.sent.Sub(start) >= e.o.warmup {
+						lat.Record(now.Sub(pp.sent))
+					}
 					acked.Add(1)
 					nbytes.Add(int64(pp.size))
 					lastAck.Store(now.UnixNano())
@@ -181,7 +183,7 @@ func (e *env) natsProduce(ctx context.Context, url, stream string, rate int, d t
 	s := &bench.Summary{
 		Mode: "produce", Topic: "bench-" + stream, Partitions: e.o.partitions, RecordSize: e.o.recordSize,
 		Payload: bench.PayloadJSON, Producers: e.o.producers, TargetRate: rate, Acks: "stream ack",
-		Compression: "none", Seconds: secs, Produced: acked.Load(), ProduceErrors: errs.Load(),
+		Compression: "none", Seconds: secs, WarmupSeconds: e.o.warmup.Seconds(), Produced: acked.Load(), ProduceErrors: errs.Load(),
 		ProducedBytes: nbytes.Load(), ProduceLatency: &l,
 	}
 	if secs > 0 {

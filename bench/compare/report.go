@@ -94,8 +94,9 @@ func describe(o options) string {
 		mode = "quick"
 	}
 	return fmt.Sprintf("%s: %d run(s) of %v per system at maximum load, each on a fresh instance, then %v at half of the median maximum on another; "+
-		"%d producers, %d records buffered each, %d B JSON records, %d partitions, acks=all, idempotent, no client compression",
-		mode, o.runs, o.duration, o.halfRate, o.producers, o.maxBuffered, o.recordSize, o.partitions)
+		"%d producers, %d records buffered each, %d B JSON records, %d partitions, acks=all, idempotent, no client compression. "+
+		"Latency percentiles leave out the records sent in the first %v of every run (every system alike): a Kafka client starts with one produce request in flight until its first answer",
+		mode, o.runs, o.duration, o.halfRate, o.producers, o.maxBuffered, o.recordSize, o.partitions, o.warmup)
 }
 
 const (

@@ -138,6 +138,28 @@ func TestBenchAgainstStrataDev(t *testing.T) {
 		t.Errorf("3 consumers read %d records (summary says %d consumers), %d were produced", msum.Consumed, msum.Consumers, sum.Produced)
 	}
 
+	// produce with a warm-up: its records count in the rate, not in the
+	// latency percentiles.
+	stdout.Reset()
+	stderr.Reset()
+	args = append([]string{"produce", "--json", "-duration", "2s", "-warmup", "1s", "-progress", "0"}, common...)
+	if code := Main(ctx, args, &stdout, &stderr); code != 0 {
+		t.Fatalf("bench produce -warmup exit %d\nstderr:\n%s", code, stderr.String())
+	}
+	var wsum Summary
+	if err := json.Unmarshal(stdout.Bytes(), &wsum); err != nil {
+		t.Fatalf("produce summary: %v\n%s", err, stdout.String())
+	}
+	if wsum.WarmupSeconds != 1 || wsum.ProduceLatency == nil {
+		t.Fatalf("warm-up run summary: %+v", wsum)
+	}
+	if n := wsum.ProduceLatency.Count; n < wsum.Produced/4 || n > wsum.Produced*3/4 {
+		t.Errorf("%d latencies of %d records produced in 2 s with a 1 s warm-up, want about half", n, wsum.Produced)
+	}
+	if code := Main(ctx, []string{"produce", "-duration", "1s", "-warmup", "1s"}, &stdout, &stderr); code == 0 {
+		t.Error("a warm-up as long as the run was accepted")
+	}
+
 	// produce, text summary.
 	stdout.Reset()
 	stderr.Reset()

@@ -38,6 +38,11 @@ type Config struct {
 	// DrainTimeout bounds the wait for outstanding acks and, in e2e mode,
 	// for the consumer to catch up after the producers stop.
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
+	// Warmup leaves the records sent in the first part of the run out of
+	// the latency percentiles (they still count in the rates): a Kafka
+	// client starts with one produce request in flight per broker until
+	// the first answer, so the first records measure its start.
+	Warmup time.Duration `yaml:"warmup"`
 
 	Acks        string        `yaml:"acks"`
 	Compression string        `yaml:"compression"`
@@ -67,6 +72,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Rate, "rate", 0, "offered load in records/s over all producers; 0: as fast as possible")
 	fs.DurationVar(&c.Duration, "duration", 30*time.Second, "how long to produce (produce, e2e) or at most to consume (consume)")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 30*time.Second, "longest wait for outstanding acks and, in e2e, for the consumer after the producers stop")
+	fs.DurationVar(&c.Warmup, "warmup", 0, "leave the latencies of records sent in the first part of the run out of the percentiles")
 	fs.StringVar(&c.Acks, "acks", "all", "producer acks: all, 1 or 0")
 	fs.StringVar(&c.Compression, "compression", "none", "batch compression: none, gzip, snappy, lz4 or zstd")
 	fs.BoolVar(&c.Idempotent, "idempotent", true, "idempotent producer (needs acks=all)")
@@ -98,6 +104,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("rate: %d, want 0 (max) or more", c.Rate)
 	case c.Duration <= 0:
 		return fmt.Errorf("duration: %v, want more than 0", c.Duration)
+	case c.Warmup < 0 || c.Warmup >= c.Duration:
+		return fmt.Errorf("warmup: %v, want 0 or more and less than the duration %v", c.Warmup, c.Duration)
 	case c.DrainTimeout <= 0:
 		return fmt.Errorf("drain-timeout: %v, want more than 0", c.DrainTimeout)
 	case c.MaxBuffered < 1:

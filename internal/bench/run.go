@@ -35,7 +35,8 @@ type stats struct {
 	consumed, consumedBytes              atomic.Int64
 	lastAck, lastConsumed                atomic.Int64 // unix nanos
 
-	produceLat, e2eLat       Histogram // whole run
+	produceLat, e2eLat       Histogram // records sent from measureFrom on
+	measureFrom              int64     // unix nanos: the end of the warm-up
 	produceWindow, e2eWindow Histogram // since the last progress line
 }
 
@@ -74,8 +75,8 @@ func Run(ctx context.Context, mode string, cfg Config, progress io.Writer) (*Sum
 		}
 	}
 
-	st := &stats{}
 	start := time.Now()
+	st := &stats{measureFrom: start.Add(cfg.Warmup).UnixNano()}
 	runCtx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
 
@@ -134,7 +135,7 @@ func Run(ctx context.Context, mode string, cfg Config, progress io.Writer) (*Sum
 
 	sum := &Summary{
 		Mode: mode, Topic: cfg.Topic, Partitions: len(ends), RecordSize: cfg.RecordSize, Payload: cfg.Payload,
-		Producers: cfg.Producers, TargetRate: cfg.Rate, Acks: cfg.Acks, Compression: cfg.Compression, Idempotent: cfg.Idempotent,
+		Producers: cfg.Producers, TargetRate: cfg.Rate, WarmupSeconds: cfg.Warmup.Seconds(), Acks: cfg.Acks, Compression: cfg.Compression, Idempotent: cfg.Idempotent,
 		Produced: st.produced.Load(), ProduceErrors: st.produceErrs.Load(), ProducedBytes: st.producedBytes.Load(),
 		Consumed: st.consumed.Load(), ConsumedBytes: st.consumedBytes.Load(),
 	}
@@ -331,9 +332,11 @@ func produceLoop(sendCtx, recCtx context.Context, cl *kgo.Client, payloads [][]b
 		st.producedBytes.Add(int64(len(r.Value)))
 		st.lastAck.Store(now.UnixNano())
 		if len(r.Headers) == 1 && len(r.Headers[0].Value) == 8 {
-			sent := time.Unix(0, int64(binary.BigEndian.Uint64(r.Headers[0].Value)))
-			d := now.Sub(sent)
-			st.produceLat.Record(d)
+			sent := int64(binary.BigEndian.Uint64(r.Headers[0].Value))
+			d := now.Sub(time.Unix(0, sent))
+			if sent >= st.measureFrom {
+				st.produceLat.Record(d)
+			}
 			st.produceWindow.Record(d)
 		}
 	}
@@ -435,8 +438,11 @@ func consume(ctx context.Context, cfg Config, brokers []string, from, until map[
 			st.lastConsumed.Store(now.UnixNano())
 			for _, h := range r.Headers {
 				if h.Key == tsHeader && len(h.Value) == 8 {
-					d := now.Sub(time.Unix(0, int64(binary.BigEndian.Uint64(h.Value))))
-					st.e2eLat.Record(d)
+					sent := int64(binary.BigEndian.Uint64(h.Value))
+					d := now.Sub(time.Unix(0, sent))
+					if sent >= st.measureFrom {
+						st.e2eLat.Record(d)
+					}
 					st.e2eWindow.Record(d)
 				}
 			}

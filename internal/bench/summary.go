@@ -21,6 +21,9 @@ type Summary struct {
 	Compression string  `json:"compression"`
 	Idempotent  bool    `json:"idempotent"`
 	Seconds     float64 `json:"seconds"`
+	// WarmupSeconds: latencies of records sent in the run's first seconds
+	// are left out of the percentiles.
+	WarmupSeconds float64 `json:"warmup_seconds,omitempty"`
 
 	// Produced is the number of records acked (sent, for acks=0) and
 	// ProduceErrors the number that failed.
@@ -139,6 +142,9 @@ func (s *Summary) WriteText(w io.Writer) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: topic %s, %d partitions, %d B %s records, %d producer(s), acks=%s, compression=%s, idempotent=%v, rate=%s, %.1f s\n",
 		s.Mode, s.Topic, s.Partitions, s.RecordSize, s.Payload, s.Producers, s.Acks, s.Compression, s.Idempotent, rateString(s.TargetRate), s.Seconds)
+	if s.WarmupSeconds > 0 && s.Mode != "consume" {
+		fmt.Fprintf(&b, "  latencies of records sent in the first %.1f s are left out (warm-up)\n", s.WarmupSeconds)
+	}
 	if s.Mode != "consume" {
 		fmt.Fprintf(&b, "  produced   %d records (%d errors), %.0f records/s, %.2f MB/s\n", s.Produced, s.ProduceErrors, s.RecordsPerSec, s.MBPerSec)
 		if l := s.ProduceLatency; l != nil {
