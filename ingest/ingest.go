@@ -24,6 +24,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/stratalog/strata/internal/bufpool"
 	"github.com/stratalog/strata/internal/recordbatch"
 	"github.com/stratalog/strata/internal/segment"
 	"github.com/stratalog/strata/metastore"
@@ -224,7 +225,7 @@ func (i *Ingester) Enqueue(ctx context.Context, parts []PartitionRecords) (*Pend
 		}
 		v := valid[n]
 		p.refs[n] = batchRef{chunk: pb.index, first: len(pb.metas), count: len(v.metas)}
-		pb.data = append(pb.data, part.Records...)
+		pb.data = bufpool.Append(pb.data, part.Records)
 		pb.metas = append(pb.metas, v.metas...)
 		pb.records += v.records
 		pb.minTS = min(pb.minTS, v.minTS)
@@ -446,6 +447,10 @@ func (i *Ingester) upload(s *sealedSegment) {
 		}
 	}
 	obj, infos, err := segment.Encode(0, inputs)
+	for _, pb := range s.seg.order {
+		bufpool.Put(pb.data) // the object holds the chunks now
+		pb.data = nil
+	}
 	if err != nil {
 		s.err = fmt.Errorf("%w: encode: %v", ErrUploadFailed, err)
 		return

@@ -15,6 +15,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/internal/bufpool"
 )
 
 // conn is one client connection. Its read goroutine decodes requests and
@@ -174,6 +176,11 @@ func (c *conn) dispatch(frame []byte, start time.Time) bool {
 		conn:     c,
 	}
 	reply, err := c.call(d.api.fn, req)
+	if d.hdr.key == kmsg.Produce.Int16() {
+		// The handler copied what it keeps (see readFrame).
+		req.msg = nil
+		bufpool.Put(frame)
+	}
 	switch {
 	case err != nil:
 	case reply.None:
