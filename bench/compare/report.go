@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"sort"
 	"strings"
 	"time"
 
@@ -155,23 +156,26 @@ func render(r *results) string {
 		p("\n")
 
 		p("### Latency at half of the maximum throughput\n\n")
-		p("| system | offered records/s | achieved records/s | produce p50 ms | p90 ms | p99 ms | p99.9 ms | PUTs/s | upload p99 ms | commit p99 ms |\n")
-		p("|---|---|---|---|---|---|---|---|---|---|\n")
+		p("| system | offered records/s | achieved records/s | produce p50 ms | p90 ms | p99 ms | p99.9 ms | PUTs/s | segments sealed by | server append p99 ms | upload p99 ms | commit p99 ms |\n")
+		p("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, s := range r.Systems {
 			h := s.Half
 			if h == nil || h.ProduceLatency == nil {
 				continue
 			}
-			puts, up, cm := "-", "-", "-"
+			puts, seals, ap, up, cm := "-", "-", "-", "-", "-"
 			if h.Server != nil {
 				puts = fmt.Sprintf("%.1f", h.Server.PutsPerSec)
+				seals = sealReasons(h.Server.Seals)
+				ap = fmt.Sprintf("≤ %.0f", h.Server.AppendP99)
 				up = fmt.Sprintf("≤ %.0f", h.Server.UploadP99)
 				cm = fmt.Sprintf("≤ %.1f", h.Server.CommitP99)
 			}
-			p("| %s | %s | %s | %.1f | %.1f | %.1f | %.1f | %s | %s | %s |\n", s.Name, thousands(float64(h.TargetRate)),
-				thousands(h.RecordsPerSec), h.ProduceLatency.P50, h.ProduceLatency.P90, h.ProduceLatency.P99, h.ProduceLatency.P999, puts, up, cm)
+			p("| %s | %s | %s | %.1f | %.1f | %.1f | %.1f | %s | %s | %s | %s | %s |\n", s.Name, thousands(float64(h.TargetRate)),
+				thousands(h.RecordsPerSec), h.ProduceLatency.P50, h.ProduceLatency.P90, h.ProduceLatency.P99, h.ProduceLatency.P999, puts, seals, ap, up, cm)
 		}
-		p("\nUpload and commit p99 are upper bounds read from the server's histogram buckets.\n")
+		p("\nSegments are sealed when full (size), at the flush interval (timer), when half full and no produce arrived for 10 ms (quiet), or in adaptive mode when no upload is in flight (idle). " +
+			"Server append p99 (a produce request's batches from arrival to commit, without the client's buffer), upload p99 (encode and PUT) and commit p99 are upper bounds read from the server's histogram buckets, over the whole run.\n")
 		p("\n### End-to-end latency (producer and consumer at once, a tenth of the maximum)\n\n")
 		p("| system | offered records/s | consumed records/s | produce p50 ms | produce p99 ms | end-to-end p50 ms | p99 ms | p99.9 ms |\n|---|---|---|---|---|---|---|---|\n")
 		for _, s := range r.Systems {
@@ -239,3 +243,20 @@ func thousands(v float64) string {
 
 // writeCharts draws the charts into dir and lists them in r.Charts.
 var writeCharts = func(r *results, dir string) error { return fmt.Errorf("no plotting library built in") }
+
+// sealReasons formats seal counts by reason, largest first.
+func sealReasons(seals map[string]float64) string {
+	if len(seals) == 0 {
+		return "-"
+	}
+	reasons := make([]string, 0, len(seals))
+	for r := range seals {
+		reasons = append(reasons, r)
+	}
+	sort.Slice(reasons, func(i, j int) bool { return seals[reasons[i]] > seals[reasons[j]] })
+	parts := make([]string, len(reasons))
+	for i, r := range reasons {
+		parts[i] = fmt.Sprintf("%s %.0f", r, seals[r])
+	}
+	return strings.Join(parts, ", ")
+}

@@ -55,6 +55,8 @@ func TestServerStats(t *testing.T) {
 strata_ingest_segments_total{result="committed"} 10
 strata_metastore_transactions_total{op="commit_segment"} 10
 strata_ingest_segment_bytes_sum 1000
+strata_ingest_seals_total{reason="size"} 4
+strata_ingest_seals_total{reason="timer"} 6
 `)
 	after, _ := ParseMetrics(`strata_objstore_requests_total{op="put",result="ok"} 30
 strata_objstore_requests_total{op="get_range",result="ok"} 5
@@ -62,8 +64,21 @@ strata_ingest_segments_total{result="committed"} 30
 strata_metastore_transactions_total{op="commit_segment"} 30
 strata_metastore_transactions_total{op="register_node"} 99
 strata_ingest_segment_bytes_sum 3000
+strata_ingest_seals_total{reason="size"} 4
+strata_ingest_seals_total{reason="timer"} 16
+strata_ingest_seals_total{reason="quiet"} 10
+strata_ingest_append_seconds_bucket{le="0.064"} 90
+strata_ingest_append_seconds_bucket{le="0.128"} 99.5
+strata_ingest_append_seconds_bucket{le="0.256"} 100
+strata_ingest_append_seconds_bucket{le="+Inf"} 100
 `)
 	st := serverStats(before, after, 10, 8000)
+	if want := map[string]float64{"timer": 10, "quiet": 10}; !maps.Equal(st.Seals, want) {
+		t.Errorf("seals in the run %v, want %v", st.Seals, want)
+	}
+	if st.AppendP99 != 128 {
+		t.Errorf("append p99 bound %v ms, want 128", st.AppendP99)
+	}
 	if st.PutsPerSec != 2 || st.GetsPerSec != 0.5 || st.SegmentsPerSec != 2 || st.CommitTxnsPerSec != 2 || st.TxnsPerSegment != 1 {
 		t.Errorf("rates: %+v", st)
 	}

@@ -66,6 +66,12 @@ type ServerStats struct {
 	// the server's histograms (bucket boundaries), in milliseconds.
 	UploadP99 float64 `json:"upload_p99_ms,omitempty"`
 	CommitP99 float64 `json:"commit_p99_ms,omitempty"`
+	// AppendP99 bounds the server's own produce latency, from a batch's
+	// arrival to its commit (the client's buffer not included).
+	AppendP99 float64 `json:"append_p99_ms,omitempty"`
+	// Seals counts sealed segments by reason (size, timer, quiet, idle,
+	// memory, flush).
+	Seals map[string]float64 `json:"seals,omitempty"`
 }
 
 // serverStats computes the server-side figures from two scrapes.
@@ -95,6 +101,19 @@ func serverStats(before, after Metrics, seconds float64, producedBytes int64) *S
 	}
 	st.UploadP99 = 1000 * histQuantile(before, after, "strata_ingest_segment_upload_seconds", 0.99)
 	st.CommitP99 = 1000 * histQuantile(before, after, "strata_ingest_segment_commit_seconds", 0.99)
+	st.AppendP99 = 1000 * histQuantile(before, after, "strata_ingest_append_seconds", 0.99)
+	for _, m := range after {
+		if m.Name != "strata_ingest_seals_total" {
+			continue
+		}
+		reason := m.Labels["reason"]
+		if n := m.Value - before.Sum(m.Name, map[string]string{"reason": reason}); n > 0 {
+			if st.Seals == nil {
+				st.Seals = map[string]float64{}
+			}
+			st.Seals[reason] += n
+		}
+	}
 	return st
 }
 
