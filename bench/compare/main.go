@@ -439,6 +439,7 @@ func (e *env) runSystem(ctx context.Context, name string) (*systemResult, error)
 			return nil, err
 		}
 		cfg := e.loadConfig(sys.brokers, sys.admin, fmt.Sprintf("bench-max-%d", i))
+		settle(ctx, fmt.Sprintf("%s: run %d", name, i+1))
 		var profDone chan error
 		if name == "strata-serve-250ms" && i == 0 && e.o.profile != "" {
 			profDone = make(chan error, 1)
@@ -471,6 +472,7 @@ func (e *env) runSystem(ctx context.Context, name string) (*systemResult, error)
 	cfg := e.loadConfig(sys.brokers, sys.admin, "bench-half")
 	cfg.Rate = half
 	cfg.Duration = e.o.halfRate
+	settle(ctx, name+": half rate")
 	sum, err := bench.Run(ctx, bench.ModeProduce, cfg, nil)
 	if err != nil {
 		return nil, fmt.Errorf("half-rate run: %w", err)

@@ -55,6 +55,7 @@ func (e *env) runNATS(ctx context.Context) (*systemResult, error) {
 
 	sr := &systemResult{Name: "nats"}
 	for i := range e.o.runs {
+		settle(ctx, fmt.Sprintf("nats: run %d", i+1))
 		sum, err := e.natsProduce(ctx, url, fmt.Sprintf("max%d", i), 0, e.o.duration)
 		if err != nil {
 			return nil, fmt.Errorf("max run %d: %w", i+1, err)
@@ -64,6 +65,7 @@ func (e *env) runNATS(ctx context.Context) (*systemResult, error) {
 		sr.Max = append(sr.Max, *sum)
 	}
 	half := int(medianOf(sr.Max, func(s bench.Summary) float64 { return s.RecordsPerSec }) / 2)
+	settle(ctx, "nats: half rate")
 	sum, err := e.natsProduce(ctx, url, "half", max(half, 1), e.o.halfRate)
 	if err != nil {
 		return nil, fmt.Errorf("half-rate run: %w", err)

@@ -4,6 +4,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stratalog/strata/internal/bench"
 )
@@ -92,5 +93,22 @@ func TestRenderPhases(t *testing.T) {
 	}
 	if strings.Contains(out, "### Maximum produce throughput") {
 		t.Error("system tables rendered without any system measured")
+	}
+}
+
+func TestCPUTimes(t *testing.T) {
+	a, err := cpuTimes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy := time.Now().Add(300 * time.Millisecond)
+	for time.Now().Before(busy) { // some CPU time passes
+	}
+	b, err := cpuTimes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.total <= a.total || b.idle < a.idle || b.idle-a.idle > b.total-a.total {
+		t.Fatalf("CPU times went from %+v to %+v", a, b)
 	}
 }

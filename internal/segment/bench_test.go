@@ -111,10 +111,21 @@ func BenchmarkEncoderLevel(b *testing.B) {
 		name   string
 		chunks []ChunkInput
 	}{{"events", events}, {"logs", logs}, {"events-1MiB", events1M}, {"logs-1MiB", logs1M}} {
-		for _, lvl := range []zstd.EncoderLevel{zstd.SpeedFastest, zstd.SpeedDefault, zstd.SpeedBetterCompression} {
-			b.Run(data.name+"/"+lvl.String(), func(b *testing.B) {
-				enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(lvl), zstd.WithEncoderCRC(true),
-					zstd.WithWindowSize(MaxWindowSize), zstd.WithSingleSegment(true))
+		for _, v := range []struct {
+			name      string
+			lvl       zstd.EncoderLevel
+			noEntropy bool
+		}{
+			{zstd.SpeedFastest.String(), zstd.SpeedFastest, false},
+			// Without entropy coding: what level 0 would gain in speed
+			// for the bytes it would lose.
+			{zstd.SpeedFastest.String() + "-noentropy", zstd.SpeedFastest, true},
+			{zstd.SpeedDefault.String(), zstd.SpeedDefault, false},
+			{zstd.SpeedBetterCompression.String(), zstd.SpeedBetterCompression, false},
+		} {
+			b.Run(data.name+"/"+v.name, func(b *testing.B) {
+				enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(v.lvl), zstd.WithEncoderCRC(true),
+					zstd.WithWindowSize(MaxWindowSize), zstd.WithSingleSegment(true), zstd.WithNoEntropyCompression(v.noEntropy))
 				if err != nil {
 					b.Fatal(err)
 				}
