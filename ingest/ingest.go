@@ -232,10 +232,12 @@ func (i *Ingester) Enqueue(ctx context.Context, parts []PartitionRecords) (*Pend
 		pb.maxTS = max(pb.maxTS, v.maxTS)
 		seg.bytes += len(part.Records)
 	}
+	// p.start is before any wait for the memory budget: take the time
+	// the batches were added.
+	seg.added = time.Now()
 	if seg.opened.IsZero() {
-		seg.opened = p.start
+		seg.opened = seg.added
 	}
-	seg.added = p.start
 	if p.bytes == 0 {
 		// Nothing valid: the results are final.
 		i.mu.Unlock()
