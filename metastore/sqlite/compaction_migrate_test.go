@@ -17,7 +17,7 @@ import (
 // object without chunks is marked unreferenced.
 func TestCompactionMigrationBackfills(t *testing.T) {
 	ctx := t.Context()
-	db, err := openDB(ctx, filepath.Join(t.TempDir(), "m.db"), url.Values{"_foreign_keys": {"1"}, "_txlock": {"immediate"}}, 1)
+	db, err := openDB(ctx, filepath.Join(t.TempDir(), "m.db"), time.Second, url.Values{"_foreign_keys": {"1"}, "_txlock": {"immediate"}}, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

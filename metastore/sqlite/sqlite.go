@@ -12,6 +12,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -22,7 +23,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+	sqlite "modernc.org/sqlite" // and the database/sql driver "sqlite"
 
 	"github.com/stratalog/strata/metastore"
 	"github.com/stratalog/strata/migrations"
@@ -77,7 +78,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, reg prometheus.Re
 	// every commit: a power loss (not a process crash) can lose the last
 	// commits. That is durable enough for a development server and much
 	// faster; production uses PostgreSQL.
-	s.w, err = openDB(ctx, path, url.Values{
+	s.w, err = openDB(ctx, path, cfg.BusyTimeout, url.Values{
 		"_busy_timeout": {busy},
 		"_journal_mode": {"WAL"},
 		"_synchronous":  {"NORMAL"},
@@ -95,7 +96,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, reg prometheus.Re
 		s.w.Close()
 		return nil, fmt.Errorf("sqlite metastore %s: %w", cfg.Path, err)
 	}
-	s.r, err = openDB(ctx, path, url.Values{
+	s.r, err = openDB(ctx, path, cfg.BusyTimeout, url.Values{
 		"_busy_timeout": {busy},
 		"_query_only":   {"1"},
 	}, cfg.ReadConns)
@@ -111,7 +112,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, reg prometheus.Re
 	return s, nil
 }
 
-func openDB(ctx context.Context, path string, params url.Values, conns int) (*sql.DB, error) {
+// openDB opens path with params. Opening a connection sets the journal
+// mode, which SQLite may refuse with SQLITE_BUSY without waiting for the
+// busy timeout when other processes open the same new file at once; such
+// opens are retried until the busy timeout has passed.
+func openDB(ctx context.Context, path string, busyTimeout time.Duration, params url.Values, conns int) (*sql.DB, error) {
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + params.Encode()
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
@@ -121,12 +126,28 @@ func openDB(ctx context.Context, path string, params url.Values, conns int) (*sq
 	db.SetMaxIdleConns(conns)
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("sqlite metastore: open %s: %w", path, err)
+	deadline := time.Now().Add(busyTimeout)
+	for {
+		err := db.PingContext(ctx)
+		if err == nil {
+			return db, nil
+		}
+		var se *sqlite.Error
+		if !errors.As(err, &se) || se.Code()&0xff != sqliteBusy || time.Now().After(deadline) {
+			db.Close()
+			return nil, fmt.Errorf("sqlite metastore: open %s: %w", path, err)
+		}
+		select {
+		case <-ctx.Done():
+			db.Close()
+			return nil, fmt.Errorf("sqlite metastore: open %s: %w", path, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
-	return db, nil
 }
+
+// sqliteBusy is SQLITE_BUSY, the primary result code of a lock conflict.
+const sqliteBusy = 5
 
 const chunkColumns = `c.topic_id, c.partition, c.base_offset, c.end_offset, c.object_key, o.size,
 	c.level, c.byte_start, c.byte_length, c.raw_length, c.batch_count, c.max_timestamp, c.skip`
