@@ -103,6 +103,7 @@ type openSegment struct {
 	bytes    int
 	pendings []*Pending
 	timer    *time.Timer
+	why      string    // the seal reason when timer fires
 	opened   time.Time // first enqueue
 	added    time.Time // last enqueue
 	quiet    *time.Timer
@@ -232,18 +233,18 @@ func (i *Ingester) Enqueue(ctx context.Context, parts []PartitionRecords) (*Pend
 		pb.maxTS = max(pb.maxTS, v.maxTS)
 		seg.bytes += len(part.Records)
 	}
-	// p.start is before any wait for the memory budget: take the time
-	// the batches were added.
-	seg.added = time.Now()
-	if seg.opened.IsZero() {
-		seg.opened = seg.added
-	}
 	if p.bytes == 0 {
 		// Nothing valid: the results are final.
 		i.mu.Unlock()
 		i.release(0)
 		close(p.done)
 		return p, nil
+	}
+	// p.start is before any wait for the memory budget: take the time
+	// the batches were added.
+	seg.added = time.Now()
+	if seg.opened.IsZero() {
+		seg.opened = seg.added
 	}
 	seg.pendings = append(seg.pendings, p)
 	switch {
@@ -260,7 +261,8 @@ func (i *Ingester) Enqueue(ctx context.Context, parts []PartitionRecords) (*Pend
 		i.sealSoonLocked(sealIdle)
 	default:
 		if seg.timer == nil {
-			seg.timer = time.AfterFunc(i.cfg.FlushInterval, func() { i.sealIfOpen(seg, sealTimer) })
+			seg.why = sealTimer
+			seg.timer = time.AfterFunc(i.cfg.FlushInterval, func() { i.sealOnTimer(seg) })
 		}
 		if seg.quiet == nil && i.cfg.QuietInterval > 0 && seg.bytes >= i.cfg.SegmentMaxBytes/2 {
 			seg.quiet = time.AfterFunc(i.cfg.QuietInterval, func() { i.sealIfQuiet(seg) })
@@ -312,8 +314,9 @@ func (i *Ingester) sealSoonLocked(reason string) {
 		return
 	}
 	wait = min(wait, i.cfg.FlushInterval)
+	seg.why = reason
 	if seg.timer == nil {
-		seg.timer = time.AfterFunc(wait, func() { i.sealIfOpen(seg, reason) })
+		seg.timer = time.AfterFunc(wait, func() { i.sealOnTimer(seg) })
 	} else {
 		seg.timer.Reset(wait)
 	}
@@ -384,10 +387,12 @@ func (p *Pending) Wait(ctx context.Context) []PartitionResult {
 // Done is closed when the results are final.
 func (p *Pending) Done() <-chan struct{} { return p.done }
 
-func (i *Ingester) sealIfOpen(seg *openSegment, reason string) {
+// sealOnTimer seals seg, if it is still the open segment, for the reason
+// its timer was last set.
+func (i *Ingester) sealOnTimer(seg *openSegment) {
 	i.mu.Lock()
 	if i.open == seg && seg.bytes > 0 {
-		i.sealLocked(reason)
+		i.sealLocked(seg.why)
 	}
 	i.mu.Unlock()
 }

@@ -568,3 +568,73 @@ func TestQuietSegmentSealedEarly(t *testing.T) {
 		}
 	})
 }
+
+// TestSealReasons: strata_ingest_seals_total says which rule sealed each
+// segment, in both modes.
+func TestSealReasons(t *testing.T) {
+	e := newEnv(t)
+	batch := values("r", 20)
+	topic := e.topic(t, "reasons", 1)
+	part := ingest.PartitionRecords{TopicID: topic, Records: batch}
+	seals := func(reg *prometheus.Registry) map[string]float64 {
+		t.Helper()
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]float64{}
+		for _, mf := range mfs {
+			if mf.GetName() != "strata_ingest_seals_total" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "reason" {
+						got[l.GetValue()] += m.GetCounter().GetValue()
+					}
+				}
+			}
+		}
+		return got
+	}
+	start := func(mutate func(*ingest.Config)) (*ingest.Ingester, *prometheus.Registry) {
+		cfg := ingest.Defaults()
+		mutate(&cfg)
+		reg := prometheus.NewRegistry()
+		ing, err := ingest.New(cfg, e.commits, e.objects, e.sink, nil, reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = ing.Close(context.Background()) })
+		return ing, reg
+	}
+	for _, tc := range []struct {
+		name   string
+		mutate func(*ingest.Config)
+		want   string
+	}{
+		{"timer", func(c *ingest.Config) { c.FlushInterval = 20 * time.Millisecond; c.SegmentMaxBytes = 4 * len(batch) }, "timer"},
+		{"size", func(c *ingest.Config) { c.FlushInterval = time.Minute; c.SegmentMaxBytes = len(batch) }, "size"},
+		{"quiet", func(c *ingest.Config) {
+			c.FlushInterval = time.Minute
+			c.SegmentMaxBytes = 2*len(batch) - 1
+			c.QuietInterval = 10 * time.Millisecond
+		}, "quiet"},
+		{"adaptive idle", func(c *ingest.Config) { c.Adaptive = true; c.MaxPutsPerSecond = 1000 }, "idle"},
+		// The second append finds its segment held back by the PUT
+		// budget; its delayed seal still counts as idle.
+		{"adaptive budget", func(c *ingest.Config) { c.Adaptive = true; c.MaxPutsPerSecond = 5 }, "idle"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ing, reg := start(tc.mutate)
+			for range 2 {
+				if res := mustAppend(t, ing, part); res[0].Err != nil {
+					t.Fatal(res[0].Err)
+				}
+			}
+			if got := seals(reg); got[tc.want] != 2 || len(got) != 1 {
+				t.Errorf("seals by reason %v, want 2 %s", got, tc.want)
+			}
+		})
+	}
+}

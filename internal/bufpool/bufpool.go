@@ -14,11 +14,14 @@ const (
 
 var pools [classes]sync.Pool
 
-// class returns the class of the smallest pooled capacity of at least n.
+// class returns the class of the smallest pooled capacity of at least n,
+// or classes when n is larger than the largest.
 func class(n int) int {
 	c := 0
 	for size := minSize; size < n; size <<= 1 {
-		c++
+		if c++; c == classes {
+			break // before size overflows where int is 32 bits
+		}
 	}
 	return c
 }

@@ -54,8 +54,7 @@ func readFrame(r io.Reader, size []byte, max int, progress func() error) (frame 
 		if len(frame) == cap(frame) {
 			// Grow eightfold: a large produce request is copied about a
 			// seventh over, and a client that announces a large frame
-			// and trickles it pins at most sixteen times what it sent
-			// (eight, rounded up to the pool's power of two).
+			// and trickles it pins at most eight times what it sent.
 			bigger := append(bufpool.Get(min(8*len(frame), int(length))), frame...)
 			bufpool.Put(frame)
 			frame = bigger
