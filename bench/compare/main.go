@@ -74,7 +74,7 @@ func main() {
 	flag.IntVar(&o.runs, "runs", 0, "max-throughput runs per system, reported as medians (default 3, 1 with -quick)")
 	flag.DurationVar(&o.duration, "duration", 0, "length of one max-throughput run (default 20s, 8s with -quick)")
 	flag.DurationVar(&o.halfRate, "half-rate-duration", 0, "length of the latency run at half the maximum throughput (default 10s, 5s with -quick)")
-	flag.DurationVar(&o.warmup, "warmup", 0, "latencies of records sent in the first part of every run are left out of its percentiles (default 2s, 1s with -quick)")
+	flag.DurationVar(&o.warmup, "warmup", -1, "latencies of records sent in the first part of every run (at most half of it) are left out of its percentiles; 0: none (default 2s, 1s with -quick)")
 	flag.DurationVar(&o.floor, "floor-duration", 0, "length of each physical-floor measurement (default 4s, 2s with -quick)")
 	flag.DurationVar(&o.partRun, "partitions-duration", 0, "length of each PUTs-per-partition-count run (default 25s, 15s with -quick)")
 	flag.DurationVar(&o.partCompactor, "partitions-compactor-interval", 10*time.Second, "compactor interval of the PUTs-per-partition-count nodes")
@@ -111,7 +111,12 @@ func main() {
 	def(&o.duration, 20*time.Second, 8*time.Second)
 	def(&o.halfRate, 10*time.Second, 5*time.Second)
 	def(&o.floor, 4*time.Second, 2*time.Second)
-	def(&o.warmup, 2*time.Second, time.Second)
+	if o.warmup < 0 {
+		o.warmup = 2 * time.Second
+		if o.quick {
+			o.warmup = time.Second
+		}
+	}
 	// Long enough for one (quick) or two compactor rounds at
 	// -partitions-compactor-interval, a round over 10,000 partitions
 	// taking about 2 s.
@@ -351,6 +356,13 @@ func (e *env) loadConfig(brokers, admin, topic string) bench.Config {
 	return c
 }
 
+// runLoad runs one load of strata bench, its warm-up cut to at most half
+// of the run.
+func runLoad(ctx context.Context, mode string, cfg bench.Config) (*bench.Summary, error) {
+	cfg.Warmup = min(cfg.Warmup, cfg.Duration/2)
+	return bench.Run(ctx, mode, cfg, nil)
+}
+
 // kafkaSystem is a running Kafka-compatible server.
 type kafkaSystem struct {
 	brokers, admin string
@@ -445,7 +457,7 @@ func (e *env) runSystem(ctx context.Context, name string) (*systemResult, error)
 			profDone = make(chan error, 1)
 			go func() { profDone <- fetchProfile(sys.admin, e.o.duration-2*time.Second, e.o.profile) }()
 		}
-		sum, err := bench.Run(ctx, bench.ModeProduce, cfg, nil)
+		sum, err := runLoad(ctx, bench.ModeProduce, cfg)
 		if profDone != nil {
 			if perr := <-profDone; perr != nil {
 				logf("profile: %v", perr)
@@ -473,7 +485,7 @@ func (e *env) runSystem(ctx context.Context, name string) (*systemResult, error)
 	cfg.Rate = half
 	cfg.Duration = e.o.halfRate
 	settle(ctx, name+": half rate")
-	sum, err := bench.Run(ctx, bench.ModeProduce, cfg, nil)
+	sum, err := runLoad(ctx, bench.ModeProduce, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("half-rate run: %w", err)
 	}
@@ -485,7 +497,7 @@ func (e *env) runSystem(ctx context.Context, name string) (*systemResult, error)
 	cfg = e.loadConfig(sys.brokers, sys.admin, "bench-e2e")
 	cfg.Rate = max(half/5, 1)
 	cfg.Duration = e.o.halfRate
-	sum, err = bench.Run(ctx, bench.ModeE2E, cfg, nil)
+	sum, err = runLoad(ctx, bench.ModeE2E, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("e2e run: %w", err)
 	}

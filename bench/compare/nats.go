@@ -111,6 +111,7 @@ func (e *env) natsProduce(ctx context.Context, url, stream string, rate int, d t
 		errMu               sync.Mutex
 	)
 	start := time.Now()
+	warmup := min(e.o.warmup, d/2)
 	perProducer := float64(rate) / float64(e.o.producers)
 	for w := range e.o.producers {
 		nc, err := nats.Connect(url)
@@ -129,7 +130,7 @@ func (e *env) natsProduce(ctx context.Context, url, stream string, rate int, d t
 				select {
 				case <-pp.f.Ok():
 					now := time.Now()
-					if pp.sent.Sub(start) >= e.o.warmup {
+					if pp.sent.Sub(start) >= warmup {
 						lat.Record(now.Sub(pp.sent))
 					}
 					acked.Add(1)
@@ -185,7 +186,7 @@ func (e *env) natsProduce(ctx context.Context, url, stream string, rate int, d t
 	s := &bench.Summary{
 		Mode: "produce", Topic: "bench-" + stream, Partitions: e.o.partitions, RecordSize: e.o.recordSize,
 		Payload: bench.PayloadJSON, Producers: e.o.producers, TargetRate: rate, Acks: "stream ack",
-		Compression: "none", Seconds: secs, WarmupSeconds: e.o.warmup.Seconds(), Produced: acked.Load(), ProduceErrors: errs.Load(),
+		Compression: "none", Seconds: secs, WarmupSeconds: warmup.Seconds(), Produced: acked.Load(), ProduceErrors: errs.Load(),
 		ProducedBytes: nbytes.Load(), ProduceLatency: &l,
 	}
 	if secs > 0 {

@@ -159,7 +159,7 @@ func (e *env) partsRun(ctx context.Context, ph *partsPhase, r *partsRun) error {
 	cfg.Duration = e.o.partRun
 	var sum *bench.Summary
 	w, err := n.measure(ctx, func() (err error) {
-		sum, err = bench.Run(ctx, bench.ModeProduce, cfg, nil)
+		sum, err = runLoad(ctx, bench.ModeProduce, cfg)
 		return err
 	})
 	if err != nil {
@@ -262,7 +262,7 @@ func (e *env) adaptiveMode(ctx context.Context, ph *adaptivePhase, mode string, 
 			cfg.Rate = rate
 			cfg.Duration = e.o.adaptiveRun
 			w, err = n.measure(ctx, func() (err error) {
-				sum, err = bench.Run(ctx, bench.ModeProduce, cfg, nil)
+				sum, err = runLoad(ctx, bench.ModeProduce, cfg)
 				return err
 			})
 		}
@@ -436,7 +436,7 @@ func (e *env) memoryRun(ctx context.Context, ph *memoryPhase) error {
 	cfg.Duration = e.o.memRun
 	var sum *bench.Summary
 	w, runErr := n.measure(ctx, func() (err error) {
-		sum, err = bench.Run(ctx, bench.ModeProduce, cfg, nil)
+		sum, err = runLoad(ctx, bench.ModeProduce, cfg)
 		return err
 	})
 	close(stopSampling)
@@ -546,7 +546,7 @@ func (e *env) catchUp(ctx context.Context, ph *catchUpPhase) error {
 	topic := "bench-catch-up"
 	cfg := e.loadConfig(n.kafka, n.admin, topic)
 	cfg.Duration = e.o.catchUpRun
-	sum, err := bench.Run(ctx, bench.ModeProduce, cfg, nil)
+	sum, err := runLoad(ctx, bench.ModeProduce, cfg)
 	if err != nil {
 		return fmt.Errorf("produce: %w", err)
 	}
@@ -578,7 +578,7 @@ func (e *env) catchUp(ctx context.Context, ph *catchUpPhase) error {
 		var s *bench.Summary
 		cores, err := measureCPU([]int{n.pid(), e.minio.p.cmd.Process.Pid, os.Getpid()}, func() error {
 			var err error
-			s, err = bench.Run(ctx, bench.ModeConsume, c, nil)
+			s, err = runLoad(ctx, bench.ModeConsume, c)
 			return err
 		})
 		if err != nil {

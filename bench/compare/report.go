@@ -174,7 +174,7 @@ func render(r *results) string {
 			p("| %s | %s | %s | %.1f | %.1f | %.1f | %.1f | %s | %s | %s | %s | %s |\n", s.Name, thousands(float64(h.TargetRate)),
 				thousands(h.RecordsPerSec), h.ProduceLatency.P50, h.ProduceLatency.P90, h.ProduceLatency.P99, h.ProduceLatency.P999, puts, seals, ap, up, cm)
 		}
-		p("\nSegments are sealed when full (size), at the flush interval (timer), when half full and no produce arrived for 10 ms (quiet), or in adaptive mode when no upload is in flight (idle). " +
+		p("\nSegments are sealed when full (size), at the flush interval (timer), when half full and no produce arrived for `-ingest.quiet-interval` (10 ms by default; quiet), or in adaptive mode when no upload is in flight (idle). " +
 			"Server append p99 (a produce request's batches from arrival to commit, without the client's buffer), upload p99 (encode and PUT) and commit p99 are upper bounds read from the server's histogram buckets, over the whole run.\n")
 		p("\n### End-to-end latency (producer and consumer at once, a tenth of the maximum)\n\n")
 		p("| system | offered records/s | consumed records/s | produce p50 ms | produce p99 ms | end-to-end p50 ms | p99 ms | p99.9 ms |\n|---|---|---|---|---|---|---|---|\n")
@@ -253,7 +253,12 @@ func sealReasons(seals map[string]float64) string {
 	for r := range seals {
 		reasons = append(reasons, r)
 	}
-	sort.Slice(reasons, func(i, j int) bool { return seals[reasons[i]] > seals[reasons[j]] })
+	sort.Slice(reasons, func(i, j int) bool {
+		if a, b := seals[reasons[i]], seals[reasons[j]]; a != b {
+			return a > b
+		}
+		return reasons[i] < reasons[j]
+	})
 	parts := make([]string, len(reasons))
 	for i, r := range reasons {
 		parts[i] = fmt.Sprintf("%s %.0f", r, seals[r])

@@ -73,7 +73,9 @@ func cpuTimes() (cpuSample, error) {
 		return cpuSample{}, fmt.Errorf("/proc/stat: unexpected first line %q", line)
 	}
 	var s cpuSample
-	for i, v := range f[1:] {
+	// user nice system idle iowait irq softirq steal; guest time is
+	// already in user and nice.
+	for i, v := range f[1:min(len(f), 9)] {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
 			return cpuSample{}, fmt.Errorf("/proc/stat: %w", err)
