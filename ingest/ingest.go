@@ -400,7 +400,7 @@ func (i *Ingester) sealOnTimer(seg *openSegment) {
 // Why a segment is sealed: the strata_ingest_seals_total reasons.
 const (
 	sealSize   = "size"   // it reached Config.SegmentMaxBytes
-	sealTimer  = "timer"  // the flush interval, or adaptive mode's PUT budget, ran out
+	sealTimer  = "timer"  // the flush interval ran out (a seal the PUT budget delayed keeps its own reason)
 	sealIdle   = "idle"   // adaptive mode: no upload was in flight
 	sealQuiet  = "quiet"  // half full, and nothing added for Config.QuietInterval
 	sealMemory = "memory" // a produce waited for the memory budget
