@@ -22,9 +22,12 @@ type Config struct {
 	// UploadTimeout and CommitTimeout bound one PUT and one commit.
 	UploadTimeout time.Duration `yaml:"upload_timeout"`
 	CommitTimeout time.Duration `yaml:"commit_timeout"`
-	// QuietInterval seals a segment that holds at least half of
-	// SegmentMaxBytes once no produce has added to it for this long: its
-	// producers are most likely waiting for it. 0 turns this off.
+	// QuietInterval seals a segment once no produce has added to it for
+	// this long, when it holds at least half of SegmentMaxBytes or, at the
+	// node's recent byte rate, half a segment's worth of time has passed
+	// since the previous seal: its producers are most likely waiting for
+	// it, and quiet seals make at most as many PUTs as half-full segments
+	// would. 0 turns this off.
 	QuietInterval time.Duration `yaml:"quiet_interval"`
 	// KeyPrefix is put before every object key this node writes.
 	KeyPrefix string `yaml:"key_prefix"`
@@ -41,7 +44,7 @@ type Config struct {
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.FlushInterval, "ingest.flush-interval", 250*time.Millisecond, "longest time a produced batch waits before its segment is uploaded")
 	fs.IntVar(&c.SegmentMaxBytes, "ingest.segment-max-bytes", 8<<20, "seal the open segment when it holds this many bytes")
-	fs.DurationVar(&c.QuietInterval, "ingest.quiet-interval", 10*time.Millisecond, "seal a segment at least half of ingest.segment-max-bytes full once nothing was added to it for this long; 0: never")
+	fs.DurationVar(&c.QuietInterval, "ingest.quiet-interval", 3*time.Millisecond, "seal a segment once nothing was added to it for this long, if it is at least half of ingest.segment-max-bytes full or the node, at its recent byte rate, received that much since the previous seal; 0: never")
 	fs.Int64Var(&c.MemoryBudget, "ingest.memory-budget", 256<<20, "bytes of open and uploading segments before produce is throttled")
 	fs.IntVar(&c.MaxUploads, "ingest.max-uploads", 4, "segment uploads in flight at once")
 	fs.DurationVar(&c.UploadTimeout, "ingest.upload-timeout", 30*time.Second, "timeout of one segment upload")

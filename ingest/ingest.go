@@ -90,8 +90,10 @@ type Ingester struct {
 	used      int64         // bytes of the open segment and of sealed, uncommitted ones
 	freed     chan struct{} // closed and replaced whenever used decreases
 	sealed    []*sealedSegment
-	uploading int           // sealed segments whose PUT has not finished
-	nextSeal  time.Time     // adaptive mode: earliest next seal under the PUT budget
+	uploading int                 // sealed segments whose PUT has not finished
+	nextSeal  time.Time           // adaptive mode: earliest next seal under the PUT budget
+	recent    [paceSeals]sealMark // the last seals, oldest first once full: the node's byte rate
+	nrecent   int
 	wake      chan struct{} // capacity 1: tells the committer there is work
 	closed    bool
 	finished  chan struct{} // closed when the committer goroutine exits
@@ -107,6 +109,13 @@ type openSegment struct {
 	opened   time.Time // first enqueue
 	added    time.Time // last enqueue
 	quiet    *time.Timer
+	quietOff bool // quiet has fired and is not set again until the next add
+}
+
+// sealMark is one seal: when, and how many bytes the segment held.
+type sealMark struct {
+	at    time.Time
+	bytes int
 }
 
 type partBuf struct {
@@ -264,36 +273,91 @@ func (i *Ingester) Enqueue(ctx context.Context, parts []PartitionRecords) (*Pend
 			seg.why = sealTimer
 			seg.timer = time.AfterFunc(i.cfg.FlushInterval, func() { i.sealOnTimer(seg) })
 		}
-		if seg.quiet == nil && i.cfg.QuietInterval > 0 && seg.bytes >= i.cfg.SegmentMaxBytes/2 {
+		switch {
+		case i.cfg.QuietInterval <= 0:
+		case seg.quiet == nil:
 			seg.quiet = time.AfterFunc(i.cfg.QuietInterval, func() { i.sealIfQuiet(seg) })
+		case seg.quietOff:
+			seg.quietOff = false
+			seg.quiet.Reset(i.cfg.QuietInterval)
 		}
 	}
 	i.mu.Unlock()
 	return p, nil
 }
 
-// sealIfQuiet seals seg if it is still open and no produce has added to it
-// for Config.QuietInterval; otherwise it checks again when that much time
-// has passed since the last one. A segment this full whose producers went
-// quiet is most likely waiting for producers that wait for it: clients
-// keep a few produce requests in flight per broker (five for idempotent
-// producers), and once all of them are in the open segment nothing more
-// arrives until it is committed.
+// sealIfQuiet seals seg if it is still open, no produce has added to it
+// for Config.QuietInterval, and sealing it keeps the PUT rate within what
+// segments of half of Config.SegmentMaxBytes would make; otherwise it
+// checks again when that can have changed, or leaves seg to the flush
+// timer.
+//
+// A segment whose producers went quiet is most likely waiting for
+// producers that wait for it: a Kafka client keeps few produce requests in
+// flight per broker (franz-go's idempotent producer one, the Java client
+// five), and once all of them are in the open segment nothing more arrives
+// until it is committed. Waiting longer then adds latency and no bytes. A
+// segment at least half full is sealed at once; a smaller one once the
+// node, at its recent byte rate, has received half a segment since the
+// previous seal (quietPace). At a low byte rate that takes longer than the
+// flush interval, and the timer seals as before.
 func (i *Ingester) sealIfQuiet(seg *openSegment) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if i.open != seg || seg.bytes == 0 {
 		return
 	}
-	if wait := i.cfg.QuietInterval - time.Since(seg.added); wait > 0 {
+	now := time.Now()
+	if wait := i.cfg.QuietInterval - now.Sub(seg.added); wait > 0 {
 		seg.quiet.Reset(wait)
 		return
+	}
+	if seg.bytes < i.cfg.SegmentMaxBytes/2 {
+		at, ok := i.quietPace(now, seg.bytes)
+		if !ok {
+			seg.quietOff = true // the next add sets it again
+			return
+		}
+		if wait := at.Sub(now); wait > 0 {
+			seg.quiet.Reset(wait)
+			return
+		}
 	}
 	if i.cfg.Adaptive {
 		i.sealSoonLocked(sealQuiet)
 	} else {
 		i.sealLocked(sealQuiet)
 	}
+}
+
+// paceSeals is how many recent seals quietPace measures the byte rate over.
+const paceSeals = 8
+
+// quietPace returns the earliest time a quiet segment under half full may
+// be sealed: the previous seal plus the time the node takes, at the byte
+// rate of its last paceSeals seals and the open segment's open bytes, to
+// receive half a segment. Quiet seals then make at most as many PUTs as
+// half-full segments would. ok is false when that time is a flush interval
+// or more, or there are fewer than two seals to measure. i.mu must be held.
+func (i *Ingester) quietPace(now time.Time, open int) (at time.Time, ok bool) {
+	if i.nrecent < 2 {
+		return time.Time{}, false
+	}
+	first := i.recent[(i.nrecent-min(i.nrecent, paceSeals))%paceSeals]
+	last := i.recent[(i.nrecent-1)%paceSeals]
+	bytes := open
+	for n := i.nrecent - min(i.nrecent, paceSeals) + 1; n < i.nrecent; n++ {
+		bytes += i.recent[n%paceSeals].bytes
+	}
+	elapsed := now.Sub(first.at)
+	if bytes <= 0 || elapsed <= 0 {
+		return time.Time{}, false
+	}
+	need := time.Duration(float64(elapsed) * float64(i.cfg.SegmentMaxBytes/2) / float64(bytes))
+	if need >= i.cfg.FlushInterval {
+		return time.Time{}, false
+	}
+	return last.at.Add(need), true
 }
 
 // adaptiveOverfill bounds how far past Config.SegmentMaxBytes a segment
@@ -418,6 +482,8 @@ func (i *Ingester) sealLocked(reason string) {
 		seg.quiet.Stop()
 	}
 	i.m.seals.WithLabelValues(reason).Inc()
+	i.recent[i.nrecent%paceSeals] = sealMark{at: time.Now(), bytes: seg.bytes}
+	i.nrecent++
 	i.m.openSeconds.Observe(time.Since(seg.opened).Seconds())
 	s := &sealedSegment{seg: seg, uploaded: make(chan struct{})}
 	i.sealed = append(i.sealed, s)

@@ -530,6 +530,60 @@ func TestQuietSegmentSealedEarly(t *testing.T) {
 		}
 	})
 
+	// Once the node has been receiving half a segment in less than a
+	// flush interval, a quiet segment under half full is sealed after that
+	// much time since the previous seal: its producers wait for it, and
+	// waiting longer would add no bytes.
+	t.Run("under half at a high byte rate", func(t *testing.T) {
+		flush := 5 * time.Second
+		ing := e.ingester(t, func(c *ingest.Config) {
+			c.FlushInterval = flush
+			c.SegmentMaxBytes = 10 * len(batch)
+			c.QuietInterval = 10 * time.Millisecond
+		})
+		ctx := context.Background()
+		var pendings []*ingest.Pending
+		for range 30 { // three full segments
+			p, err := ing.Enqueue(ctx, []ingest.PartitionRecords{part})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pendings = append(pendings, p)
+		}
+		for _, p := range pendings {
+			if res := p.Wait(ctx); res[0].Err != nil {
+				t.Fatal(res[0].Err)
+			}
+		}
+		start := time.Now()
+		if res := mustAppend(t, ing, part); res[0].Err != nil {
+			t.Fatal(res[0].Err)
+		}
+		if took := time.Since(start); took > flush/2 {
+			t.Fatalf("append took %v: the quiet segment waited for the flush interval (%v)", took, flush)
+		}
+	})
+
+	// At a byte rate below half a segment per flush interval, the timer
+	// keeps sealing: PUTs stay at one per flush interval.
+	t.Run("under half at a low byte rate", func(t *testing.T) {
+		flush := 300 * time.Millisecond
+		ing := e.ingester(t, func(c *ingest.Config) {
+			c.FlushInterval = flush
+			c.SegmentMaxBytes = 10 * len(batch)
+			c.QuietInterval = 10 * time.Millisecond
+		})
+		for n := range 3 {
+			start := time.Now()
+			if res := mustAppend(t, ing, part); res[0].Err != nil {
+				t.Fatal(res[0].Err)
+			}
+			if took := time.Since(start); took < flush {
+				t.Fatalf("append %d took %v: a segment under half full was sealed before the flush interval (%v)", n, took, flush)
+			}
+		}
+	})
+
 	t.Run("busy", func(t *testing.T) {
 		quiet := 600 * time.Millisecond
 		ing := e.ingester(t, func(c *ingest.Config) {
