@@ -313,7 +313,7 @@ func (i *Ingester) sealIfQuiet(seg *openSegment) {
 		return
 	}
 	if seg.bytes < i.cfg.SegmentMaxBytes/2 {
-		at, ok := i.quietPace(now, seg.bytes)
+		at, ok := i.quietPace(now)
 		if !ok {
 			seg.quietOff = true // the next add sets it again
 			return
@@ -334,22 +334,23 @@ func (i *Ingester) sealIfQuiet(seg *openSegment) {
 const paceSeals = 8
 
 // quietPace returns the earliest time a quiet segment under half full may
-// be sealed: the previous seal plus the time the node takes, at the byte
-// rate of its last paceSeals seals and the open segment's open bytes, to
-// receive half a segment. Quiet seals then make at most as many PUTs as
+// be sealed: the previous seal plus the time the node takes, at its recent
+// byte rate, to receive half a segment. The rate is the bytes of the last
+// paceSeals seals but the oldest, over the time since the oldest; the open
+// segment's bytes are left out, since its producers gathered them before
+// the previous seal. Quiet seals then make at most as many PUTs as
 // half-full segments would. ok is false when that time is a flush interval
 // or more, or there are fewer than two seals to measure. i.mu must be held.
-func (i *Ingester) quietPace(now time.Time, open int) (at time.Time, ok bool) {
+func (i *Ingester) quietPace(now time.Time) (at time.Time, ok bool) {
 	if i.nrecent < 2 {
 		return time.Time{}, false
 	}
-	first := i.recent[(i.nrecent-min(i.nrecent, paceSeals))%paceSeals]
-	last := i.recent[(i.nrecent-1)%paceSeals]
-	bytes := open
-	for n := i.nrecent - min(i.nrecent, paceSeals) + 1; n < i.nrecent; n++ {
+	oldest := i.nrecent - min(i.nrecent, paceSeals)
+	var bytes int
+	for n := oldest + 1; n < i.nrecent; n++ {
 		bytes += i.recent[n%paceSeals].bytes
 	}
-	elapsed := now.Sub(first.at)
+	elapsed := now.Sub(i.recent[oldest%paceSeals].at)
 	if bytes <= 0 || elapsed <= 0 {
 		return time.Time{}, false
 	}
@@ -357,7 +358,7 @@ func (i *Ingester) quietPace(now time.Time, open int) (at time.Time, ok bool) {
 	if need >= i.cfg.FlushInterval {
 		return time.Time{}, false
 	}
-	return last.at.Add(need), true
+	return i.recent[(i.nrecent-1)%paceSeals].at.Add(need), true
 }
 
 // adaptiveOverfill bounds how far past Config.SegmentMaxBytes a segment
