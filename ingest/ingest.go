@@ -92,7 +92,7 @@ type Ingester struct {
 	sealed    []*sealedSegment
 	uploading int                 // sealed segments whose PUT has not finished
 	nextSeal  time.Time           // adaptive mode: earliest next seal under the PUT budget
-	recent    [paceSeals]sealMark // the last seals, oldest first once full: the node's byte rate
+	recent    [paceSeals]sealMark // ring of the last seals, the n-th at n%paceSeals: the byte rate
 	nrecent   int
 	wake      chan struct{} // capacity 1: tells the committer there is work
 	closed    bool
