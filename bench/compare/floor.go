@@ -47,6 +47,10 @@ func (e *env) measureFloor(ctx context.Context) (*floor, error) {
 	fl := &floor{}
 	for _, conc := range []int{1, 4} {
 		for _, mib := range []int{1, 4, 8} {
+			// Idle cores first: the floor runs after the last system,
+			// whose shutdown (and MinIO's and PostgreSQL's catching up
+			// with it) would otherwise land in the first measurement.
+			settle(ctx, fmt.Sprintf("floor: PUT %d MiB x%d", mib, conc))
 			pf, err := measurePuts(ctx, st, mib, conc, e.o.floor)
 			if err != nil {
 				return nil, err
@@ -75,6 +79,7 @@ func (e *env) measureFloor(ctx context.Context) (*floor, error) {
 		return nil, err
 	}
 	var h bench.Histogram
+	settle(ctx, "floor: commits")
 	start := time.Now()
 	n := 0
 	for time.Since(start) < e.o.floor {
