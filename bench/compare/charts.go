@@ -46,6 +46,8 @@ func drawCharts(r *results, dir string) error {
 		return fmt.Errorf("no system measured")
 	}
 
+	// Wide enough for the names under the bars.
+	width := vg.Length(max(7, 1.5*float64(len(names)))) * vg.Inch
 	p := plot.New()
 	p.Title.Text = "Maximum produce throughput (1 KiB JSON, acks=all, idempotent)"
 	p.Y.Label.Text = "thousand records/s"
@@ -56,7 +58,7 @@ func drawCharts(r *results, dir string) error {
 	bars.Color = palette[0]
 	p.Add(bars)
 	p.NominalX(names...)
-	if err := p.Save(7*vg.Inch, 4*vg.Inch, filepath.Join(dir, "throughput.png")); err != nil {
+	if err := p.Save(width, 4*vg.Inch, filepath.Join(dir, "throughput.png")); err != nil {
 		return err
 	}
 
@@ -76,7 +78,7 @@ func drawCharts(r *results, dir string) error {
 	}
 	p.Legend.Top = true
 	p.NominalX(names...)
-	if err := p.Save(7*vg.Inch, 4*vg.Inch, filepath.Join(dir, "latency.png")); err != nil {
+	if err := p.Save(width, 4*vg.Inch, filepath.Join(dir, "latency.png")); err != nil {
 		return err
 	}
 	r.Charts = []string{"throughput.png", "latency.png"}

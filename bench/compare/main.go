@@ -61,11 +61,14 @@ type options struct {
 	recordSize     int
 	partitions     int
 	systems        string
+	kfakePrefault  int64
+	kfakePrefRun   time.Duration
 	docs           string
 	profile        string
 	profileCatchUp string
 	consumers      int
 	results        string
+	render         string
 }
 
 func main() {
@@ -93,13 +96,23 @@ func main() {
 	flag.IntVar(&o.maxBuffered, "max-buffered", 16384, "records each producer keeps in flight")
 	flag.IntVar(&o.recordSize, "record-size", 1024, "record size in bytes")
 	flag.IntVar(&o.partitions, "partitions", 64, "partitions (NATS: subjects)")
-	flag.StringVar(&o.systems, "systems", "strata-dev,strata-serve-250ms,strata-serve-50ms,strata-serve-adaptive,kfake,nats,floor,partitions,adaptive,memory,catch-up",
+	flag.StringVar(&o.systems, "systems", "strata-dev,strata-serve-250ms,strata-serve-50ms,strata-serve-adaptive,kfake,kfake-prefaulted,nats,floor,partitions,adaptive,memory,catch-up",
 		"comma-separated systems and phases to run")
+	flag.Int64Var(&o.kfakePrefault, "kfake-prefault", 10<<30, "bytes of heap kfake-prefaulted touches before it listens")
+	flag.DurationVar(&o.kfakePrefRun, "kfake-prefaulted-duration", 8*time.Second, "length of one max-throughput run of kfake-prefaulted, which keeps every record in memory: about 1.5 GB per 100,000 records/s and 10 s")
 	flag.StringVar(&o.docs, "docs", "docs", "docs directory: benchmarks.md gets the section, img/ the charts")
 	flag.StringVar(&o.profile, "profile", "", "write a CPU profile of strata serve (250 ms) under the produce load to this file")
 	flag.StringVar(&o.profileCatchUp, "profile-catch-up", "", "write CPU profiles of the node during the first 5 s of each catch-up read to <this>-level0.pprof and <this>-level1.pprof")
 	flag.StringVar(&o.results, "results", "", "also write the raw results as JSON to this file")
+	flag.StringVar(&o.render, "render", "", "run nothing: write the section and charts from the raw results of an earlier run (its -results file)")
 	flag.Parse()
+	if o.render != "" {
+		if err := renderOnly(o.render, o.docs); err != nil {
+			fmt.Fprintf(os.Stderr, "bench-compare: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	def := func(v *time.Duration, full, quick time.Duration) {
 		if *v == 0 {
 			*v = full
@@ -157,7 +170,7 @@ type env struct {
 
 func run(ctx context.Context, o options) error {
 	want := map[string]bool{}
-	known := []string{"strata-dev", "strata-serve-250ms", "strata-serve-50ms", "strata-serve-adaptive", "kfake", "nats", "floor",
+	known := []string{"strata-dev", "strata-serve-250ms", "strata-serve-50ms", "strata-serve-adaptive", "kfake", "kfake-prefaulted", "nats", "floor",
 		phaseParts, phaseAdaptive, phaseMemory, phaseCatchUp}
 	for _, s := range strings.Split(o.systems, ",") {
 		s = strings.TrimSpace(s)
@@ -221,7 +234,7 @@ func run(ctx context.Context, o options) error {
 
 	res := &results{Machine: machine(), Options: describe(o), Started: begin.UTC().Format(time.RFC3339),
 		Load: loadShape{RecordSize: o.recordSize, Producers: o.producers, Partitions: o.partitions}}
-	for _, name := range []string{"strata-dev", "strata-serve-250ms", "strata-serve-50ms", "strata-serve-adaptive", "kfake", "nats"} {
+	for _, name := range []string{"strata-dev", "strata-serve-250ms", "strata-serve-50ms", "strata-serve-adaptive", "kfake", "kfake-prefaulted", "nats"} {
 		if !want[name] {
 			continue
 		}
@@ -277,6 +290,22 @@ func run(ctx context.Context, o options) error {
 	}
 	logf("done in %s; wrote %s", time.Since(begin).Round(time.Second), filepath.Join(o.docs, "benchmarks.md"))
 	return nil
+}
+
+// renderOnly writes the docs of the results saved at path.
+func renderOnly(path, docs string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var res results
+	if err := json.Unmarshal(b, &res); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err := writeCharts(&res, filepath.Join(docs, "img")); err != nil {
+		return fmt.Errorf("charts: %w", err)
+	}
+	return writeSection(filepath.Join(docs, "benchmarks.md"), &res)
 }
 
 func logf(format string, args ...any) {
@@ -378,17 +407,25 @@ func (e *env) startKafka(ctx context.Context, name, instance string) (*kafkaSyst
 		return nil, err
 	}
 	switch name {
-	case "kfake":
-		cmd := exec.Command(e.kfake, "-partitions", fmt.Sprint(e.o.partitions))
+	case "kfake", "kfake-prefaulted":
+		args := []string{"-partitions", fmt.Sprint(e.o.partitions)}
+		wait := 10 * time.Second
+		if name == "kfake-prefaulted" {
+			// Touching the heap takes up to 2 s per GiB on a
+			// virtual machine whose memory the host reclaimed.
+			args = append(args, "-prefault", fmt.Sprint(e.o.kfakePrefault))
+			wait += time.Duration(3*e.o.kfakePrefault>>30) * time.Second
+		}
+		cmd := exec.Command(e.kfake, args...)
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {
 			return nil, err
 		}
-		p, err := start("kfake", filepath.Join(dir, "kfake.log"), cmd)
+		p, err := start(name, filepath.Join(dir, "kfake.log"), cmd)
 		if err != nil {
 			return nil, err
 		}
-		addr, err := firstLine(stdout, 10*time.Second)
+		addr, err := firstLine(stdout, wait)
 		if err != nil {
 			p.stop(syscall.SIGTERM, 5*time.Second)
 			return nil, fmt.Errorf("kfake address: %w", err)
@@ -451,6 +488,9 @@ func (e *env) runSystem(ctx context.Context, name string) (*systemResult, error)
 			return nil, err
 		}
 		cfg := e.loadConfig(sys.brokers, sys.admin, fmt.Sprintf("bench-max-%d", i))
+		if name == "kfake-prefaulted" {
+			cfg.Duration = min(cfg.Duration, e.o.kfakePrefRun)
+		}
 		settle(ctx, fmt.Sprintf("%s: run %d", name, i+1))
 		var profDone chan error
 		if name == "strata-serve-250ms" && i == 0 && e.o.profile != "" {

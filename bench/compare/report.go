@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -97,7 +98,17 @@ func describe(o options) string {
 	return fmt.Sprintf("%s: %d run(s) of %v per system at maximum load, each on a fresh instance, then %v at half of the median maximum on another; "+
 		"%d producers, %d records buffered each, %d B JSON records, %d partitions, acks=all, idempotent, no client compression. "+
 		"Latency percentiles leave out the records sent in the first %v of every run (every system alike): a Kafka client starts with one produce request in flight until its first answer",
-		mode, o.runs, o.duration, o.halfRate, o.producers, o.maxBuffered, o.recordSize, o.partitions, o.warmup)
+		mode, o.runs, o.duration, o.halfRate, o.producers, o.maxBuffered, o.recordSize, o.partitions, o.warmup) +
+		prefaulted(o)
+}
+
+// prefaulted says how kfake-prefaulted differs from kfake, when it runs.
+func prefaulted(o options) string {
+	if !slices.Contains(strings.Split(o.systems, ","), "kfake-prefaulted") {
+		return ""
+	}
+	return fmt.Sprintf(". kfake-prefaulted is kfake with %d GiB of its heap touched before it listens, so that it does not pay for the first touch of the memory it keeps every record in; its maximum-throughput runs last %v, to fit that memory",
+		o.kfakePrefault>>30, min(o.duration, o.kfakePrefRun))
 }
 
 const (
@@ -136,15 +147,19 @@ func render(r *results) string {
 
 	if len(r.Systems) > 0 {
 		p("### Maximum produce throughput\n\n")
-		p("Medians over the runs; latency is from `Produce` to the ack, as the producer sees it (it includes time in the client's buffer).\n\n")
-		p("| system | records/s | MB/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | PUTs/s | commits/s | commits per segment | stored/produced |\n")
-		p("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		p("Medians over the runs (each run's records/s in the third column); latency is from `Produce` to the ack, as the producer sees it (it includes time in the client's buffer).\n\n")
+		p("| system | records/s | runs, records/s | MB/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | PUTs/s | commits/s | commits per segment | stored/produced |\n")
+		p("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, s := range r.Systems {
 			if s.Error != "" {
-				p("| %s | failed: %s |||||||||||\n", s.Name, oneLine(s.Error))
+				p("| %s | failed: %s ||||||||||||\n", s.Name, oneLine(s.Error))
 				continue
 			}
-			p("| %s | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %s |\n", s.Name, thousands(s.recordsPerSec()),
+			runs := make([]string, len(s.Max))
+			for i, x := range s.Max {
+				runs[i] = thousands(x.RecordsPerSec)
+			}
+			p("| %s | %s | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %s |\n", s.Name, thousands(s.recordsPerSec()), strings.Join(runs, ", "),
 				s.median(func(x bench.Summary) float64 { return x.MBPerSec }),
 				s.median(lat(func(l bench.Latency) float64 { return l.P50 })),
 				s.median(lat(func(l bench.Latency) float64 { return l.P90 })),
