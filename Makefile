@@ -51,9 +51,10 @@ clean:
 	rm -rf $(BIN)/strata .strata
 
 # Side-by-side produce benchmark of strata dev, strata serve (PostgreSQL +
-# MinIO, 250 ms and 50 ms flush), kfake and NATS JetStream, plus the MinIO
-# and PostgreSQL floor; writes docs/benchmarks.md ("Side by side") and
-# docs/img/. About 10 minutes; BENCH_FLAGS=-quick takes about 2.
+# MinIO, 250 ms and 50 ms flush), kfake (also with its memory prefaulted)
+# and NATS JetStream, plus the MinIO and PostgreSQL floor; writes
+# docs/benchmarks.md ("Side by side") and docs/img/. About 15 minutes;
+# BENCH_FLAGS=-quick takes about 5.
 .PHONY: bench-compare
 bench-compare: tools
 	$(GO) run ./bench/compare $(BENCH_FLAGS)

@@ -99,7 +99,7 @@ func main() {
 	flag.StringVar(&o.systems, "systems", "strata-dev,strata-serve-250ms,strata-serve-50ms,strata-serve-adaptive,kfake,kfake-prefaulted,nats,floor,partitions,adaptive,memory,catch-up",
 		"comma-separated systems and phases to run")
 	flag.Int64Var(&o.kfakePrefault, "kfake-prefault", 10<<30, "bytes of heap kfake-prefaulted touches before it listens")
-	flag.DurationVar(&o.kfakePrefRun, "kfake-prefaulted-duration", 8*time.Second, "length of one max-throughput run of kfake-prefaulted, which keeps every record in memory: about 1.5 GB per 100,000 records/s and 10 s")
+	flag.DurationVar(&o.kfakePrefRun, "kfake-prefaulted-duration", 8*time.Second, "length of one max-throughput run of kfake-prefaulted, which keeps every record in memory: about 2 GB per 100,000 records/s and 10 s")
 	flag.StringVar(&o.docs, "docs", "docs", "docs directory: benchmarks.md gets the section, img/ the charts")
 	flag.StringVar(&o.profile, "profile", "", "write a CPU profile of strata serve (250 ms) under the produce load to this file")
 	flag.StringVar(&o.profileCatchUp, "profile-catch-up", "", "write CPU profiles of the node during the first 5 s of each catch-up read to <this>-level0.pprof and <this>-level1.pprof")
