@@ -1,8 +1,9 @@
 // Command compare runs the same Kafka produce load against strata dev,
-// strata serve (PostgreSQL + MinIO, two flush intervals), kfake and NATS
-// JetStream, one after another on 127.0.0.1, measures the physical floor
-// (raw MinIO PUTs, PostgreSQL segment commits) in the same run, then runs
-// phases against fresh strata serve nodes (object PUTs against the
+// strata serve (PostgreSQL + MinIO, two flush intervals), kfake (as it
+// starts, and with its heap prefaulted) and NATS JetStream, one after
+// another on 127.0.0.1, each run on a fresh instance, measures the
+// physical floor (raw MinIO PUTs, PostgreSQL segment commits) in the same
+// run, then runs phases against fresh strata serve nodes (object PUTs against the
 // partition count, adaptive batching, memory at twice the sustainable
 // load, catch-up reads from level 0 and level 1), and writes the results
 // into docs/benchmarks.md and docs/img/.
