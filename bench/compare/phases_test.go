@@ -1,7 +1,9 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -110,5 +112,58 @@ func TestCPUTimes(t *testing.T) {
 	}
 	if b.total <= a.total || b.idle < a.idle || b.idle-a.idle > b.total-a.total {
 		t.Fatalf("CPU times went from %+v to %+v", a, b)
+	}
+}
+
+// The maximum-throughput table gives the median and every run, so that a
+// reader sees the noise; -render redraws it from the saved results.
+func TestRenderSystemsFromSavedResults(t *testing.T) {
+	run := func(recs float64) bench.Summary {
+		return bench.Summary{RecordsPerSec: recs, MBPerSec: recs / 1000, ProduceLatency: &bench.Latency{P50: 10, P99: 20}}
+	}
+	o := options{runs: 3, duration: 20 * time.Second, halfRate: 10 * time.Second, producers: 4, maxBuffered: 16384,
+		recordSize: 1024, partitions: 64, warmup: 2 * time.Second, systems: "kfake,kfake-prefaulted,nats",
+		kfakePrefault: 10 << 30, kfakePrefRun: 8 * time.Second}
+	r := &results{
+		Started: "2026-01-02T03:04:05Z", Options: describe(o), Machine: "test",
+		Systems: []systemResult{
+			{Name: "kfake-prefaulted", Max: []bench.Summary{run(600000), run(520000), run(650000)}},
+			{Name: "nats", Error: "nats-server not found"},
+		},
+	}
+	path := filepath.Join(t.TempDir(), "results.json")
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	docs := t.TempDir()
+	if err := renderOnly(path, docs); err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(filepath.Join(docs, "benchmarks.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := string(md)
+	for _, want := range []string{
+		"| kfake-prefaulted | 600,000 | 600,000, 520,000, 650,000 | 600.0 |",
+		"| nats | failed: nats-server not found |",
+		"kfake-prefaulted is kfake with 10 GiB of its heap touched before it listens",
+		"its maximum-throughput runs last 8s",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("rendered section lacks %q:\n%s", want, out)
+		}
+	}
+	for _, png := range []string{"throughput.png", "latency.png"} {
+		if fi, err := os.Stat(filepath.Join(docs, "img", png)); err != nil || fi.Size() == 0 {
+			t.Errorf("chart %s not written: %v", png, err)
+		}
+	}
+	if err := renderOnly(filepath.Join(docs, "missing.json"), docs); err == nil {
+		t.Error("rendering a missing results file gave no error")
 	}
 }
