@@ -80,7 +80,7 @@ func TestRenderPhases(t *testing.T) {
 			Level1Objects: 64, CompactSeconds: 10},
 	}
 	out := render(r)
-	for _, want := range []string{
+	wantInSection(t, out,
 		"| 10,000 | 4,900 | 3.5 | 0.5 | 4.0 | 3.5 | 1 |",
 		"| 100 | failed: boom |",
 		"| 10,000, merged by age (max-level0-age 10s) | 4,950 | 3.7 | 0.1 | 3.8 | 3.7 | 2 | 2000 | 2 | 480.0 |",
@@ -88,11 +88,7 @@ func TestRenderPhases(t *testing.T) {
 		"| 360,000 | 170,000 | 0 | 1200 | 1210 | 256 | +944 |",
 		"| read level 0 | 1,000 | 250,000 | 250.0 | 2.50 | 12.0 |",
 		"| read level 1 | 1,000 | 50,000 | 50.0 | 0.50 | - |",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("rendered section lacks %q:\n%s", want, out)
-		}
-	}
+	)
 	if strings.Contains(out, "### Maximum produce throughput") {
 		t.Error("system tables rendered without any system measured")
 	}
@@ -122,7 +118,7 @@ func TestRenderSystemsFromSavedResults(t *testing.T) {
 		return bench.Summary{RecordsPerSec: recs, MBPerSec: recs / 1000, ProduceLatency: &bench.Latency{P50: 10, P99: 20}}
 	}
 	o := options{runs: 3, duration: 20 * time.Second, halfRate: 10 * time.Second, producers: 4, maxBuffered: 16384,
-		recordSize: 1024, partitions: 64, warmup: 2 * time.Second, systems: "kfake,kfake-prefaulted,nats",
+		recordSize: 1024, partitions: 64, warmup: 2 * time.Second, systems: "kfake, kfake-prefaulted,nats",
 		kfakePrefault: 10 << 30, kfakePrefRun: 8 * time.Second}
 	r := &results{
 		Started: "2026-01-02T03:04:05Z", Options: describe(o), Machine: "test",
@@ -147,17 +143,12 @@ func TestRenderSystemsFromSavedResults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := string(md)
-	for _, want := range []string{
+	wantInSection(t, string(md),
 		"| kfake-prefaulted | 600,000 | 600,000, 520,000, 650,000 | 600.0 |",
 		"| nats | failed: nats-server not found |",
 		"kfake-prefaulted is kfake with 10 GiB of its heap touched before it listens",
 		"its maximum-throughput runs last 8s",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("rendered section lacks %q:\n%s", want, out)
-		}
-	}
+	)
 	for _, png := range []string{"throughput.png", "latency.png"} {
 		if fi, err := os.Stat(filepath.Join(docs, "img", png)); err != nil || fi.Size() == 0 {
 			t.Errorf("chart %s not written: %v", png, err)
@@ -165,5 +156,16 @@ func TestRenderSystemsFromSavedResults(t *testing.T) {
 	}
 	if err := renderOnly(filepath.Join(docs, "missing.json"), docs); err == nil {
 		t.Error("rendering a missing results file gave no error")
+	}
+}
+
+// wantInSection fails t for every line of want that the rendered section
+// lacks.
+func wantInSection(t *testing.T, out string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("rendered section lacks %q:\n%s", w, out)
+		}
 	}
 }

@@ -104,7 +104,7 @@ func describe(o options) string {
 
 // prefaulted says how kfake-prefaulted differs from kfake, when it runs.
 func prefaulted(o options) string {
-	if !slices.Contains(strings.Split(o.systems, ","), "kfake-prefaulted") {
+	if !slices.ContainsFunc(strings.Split(o.systems, ","), func(s string) bool { return strings.TrimSpace(s) == "kfake-prefaulted" }) {
 		return ""
 	}
 	return fmt.Sprintf(". kfake-prefaulted is kfake with %d GiB of its heap touched before it listens, so that it does not pay for the first touch of the memory it keeps every record in; its maximum-throughput runs last %v, to fit that memory",
