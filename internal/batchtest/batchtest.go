@@ -3,9 +3,11 @@
 package batchtest
 
 import (
+	"bytes"
 	"encoding/binary"
 	"hash/crc32"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -67,10 +69,7 @@ func Batch(o Options, recs ...Record) []byte {
 		NumRecords:           int32(len(recs)),
 		Records:              body,
 	}
-	out := b.AppendTo(nil)
-	binary.BigEndian.PutUint32(out[8:12], uint32(len(out)-12))
-	binary.BigEndian.PutUint32(out[17:21], crc32.Checksum(out[21:], castagnoli))
-	return out
+	return Reseal(b.AppendTo(nil))
 }
 
 // Values is a shorthand: one record per value, no keys.
@@ -107,4 +106,60 @@ func Decode(batch []byte) (kmsg.RecordBatch, []kmsg.Record) {
 func varintLen(v int32) int {
 	var buf [binary.MaxVarintLen64]byte
 	return binary.PutVarint(buf[:], int64(v))
+}
+
+// Compress returns batch with its records compressed with codec
+// (1 gzip, 2 snappy, 3 lz4, 4 zstd) by franz-go's compressor, as a
+// producer sends them, and its length, attributes and CRC updated.
+func Compress(batch []byte, codec int8) []byte {
+	var c kgo.CompressionCodec
+	switch codec {
+	case 1:
+		c = kgo.GzipCompression()
+	case 2:
+		c = kgo.SnappyCompression()
+	case 3:
+		c = kgo.Lz4Compression()
+	case 4:
+		c = kgo.ZstdCompression()
+	default:
+		panic("batchtest: unknown codec")
+	}
+	comp, err := kgo.DefaultCompressor(c)
+	if err != nil {
+		panic(err)
+	}
+	var buf bytes.Buffer
+	body, used := comp.Compress(&buf, batch[headerSize:])
+	if int8(used) != codec {
+		panic("batchtest: compressed with another codec")
+	}
+	out := append(append([]byte(nil), batch[:headerSize]...), body...)
+	attrs := binary.BigEndian.Uint16(out[21:])&^0x07 | uint16(codec)
+	binary.BigEndian.PutUint16(out[21:], attrs)
+	return Reseal(out)
+}
+
+// Header fields a test may rewrite with SetCounts.
+const (
+	headerSize         = 61
+	offLastOffsetDelta = 23
+	offNumRecords      = 57
+)
+
+// SetCounts rewrites a batch's lastOffsetDelta and records count, as a
+// client lying about its records would, and reseals it.
+func SetCounts(batch []byte, lastOffsetDelta, numRecords int32) []byte {
+	out := append([]byte(nil), batch...)
+	binary.BigEndian.PutUint32(out[offLastOffsetDelta:], uint32(lastOffsetDelta))
+	binary.BigEndian.PutUint32(out[offNumRecords:], uint32(numRecords))
+	return Reseal(out)
+}
+
+// Reseal sets a batch's length field from its size and computes its CRC
+// again, after a test changed its bytes.
+func Reseal(batch []byte) []byte {
+	binary.BigEndian.PutUint32(batch[8:12], uint32(len(batch)-12))
+	binary.BigEndian.PutUint32(batch[17:21], crc32.Checksum(batch[21:], castagnoli))
+	return batch
 }

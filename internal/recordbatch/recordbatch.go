@@ -42,6 +42,9 @@ import (
 // records count.
 const HeaderSize = 61
 
+// MagicOffset is where the magic byte sits, in every message format.
+const MagicOffset = offMagic
+
 // Byte offsets of the header fields.
 const (
 	offBaseOffset      = 0
@@ -180,8 +183,12 @@ func ParseHeader(b []byte) (Header, error) {
 	return h, h.validateFields()
 }
 
-// parse decodes a header and checks what is needed to find the batch's end:
-// the magic, the header length and batchLength.
+// ParseSize decodes the header at the start of b and checks what is
+// needed to find the batch's end: the magic, the header length and
+// batchLength. Verify checks the rest.
+func ParseSize(b []byte) (Header, error) { return parse(b) }
+
+// parse is ParseSize.
 func parse(b []byte) (Header, error) {
 	var h Header
 	// Report a wrong magic before a short input, so that an old-format
@@ -259,7 +266,11 @@ func Check(batch []byte) (Header, error) {
 	return h, verify(batch, h)
 }
 
-// verify checks the length, CRC and fields of a batch whose header parsed.
+// Verify checks the length, CRC and fields of batch, whose header h
+// ParseSize returned.
+func Verify(batch []byte, h Header) error { return verify(batch, h) }
+
+// verify is Verify.
 func verify(batch []byte, h Header) error {
 	switch size := h.Size(); {
 	case len(batch) < size:
