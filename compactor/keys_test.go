@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"testing"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/stratalog/strata/ingest"
 	"github.com/stratalog/strata/internal/batchtest"
-	"github.com/stratalog/strata/internal/decompress"
 	"github.com/stratalog/strata/internal/recordbatch"
 	"github.com/stratalog/strata/metastore"
 )
@@ -219,34 +217,7 @@ func TestKeyCompactionKeepsLastTombstone(t *testing.T) {
 	}
 }
 
-func TestCheckKeys(t *testing.T) {
-	keyed := batchtest.Batch(batchtest.NoProducer, batchtest.Record{Key: []byte("a"), Value: []byte("1")}, batchtest.Record{Key: []byte{}, Value: nil})
-	keyless := batchtest.Batch(batchtest.NoProducer, batchtest.Record{Key: []byte("a")}, batchtest.Record{Value: []byte("no key")})
-	if err := CheckKeys(nil, keyed); err != nil {
-		t.Errorf("records with keys: %v", err)
-	}
-	for name, records := range map[string][]byte{
-		"keyless":             keyless,
-		"keyless second":      append(append([]byte(nil), keyed...), keyless...),
-		"keyless compressed":  zstdBatch(t, keyless),
-		"keyless, all values": batchtest.Values(batchtest.NoProducer, "x"),
-	} {
-		if err := CheckKeys(nil, records); !errors.Is(err, ErrKeylessRecord) {
-			t.Errorf("%s: CheckKeys = %v, want ErrKeylessRecord", name, err)
-		}
-	}
-	if err := CheckKeys(nil, keyed[:len(keyed)-1]); err == nil || errors.Is(err, ErrKeylessRecord) {
-		t.Errorf("truncated batch: %v", err)
-	}
-	// A small batch that decompresses to more than the bound is refused
-	// as corrupt, before it is decompressed in full.
-	bomb := zstdBatch(t, batchtest.Batch(batchtest.NoProducer, batchtest.Record{Key: []byte("k"), Value: make([]byte, 4<<20)}))
-	if err := CheckKeys(decompress.New(1<<20), bomb); !errors.Is(err, decompress.ErrTooLarge) || !errors.Is(err, recordbatch.ErrCorrupt) {
-		t.Errorf("%d bytes decompressing to 4 MiB with a bound of 1 MiB: %v", len(bomb), err)
-	}
-	if err := CheckKeys(nil, bomb); err != nil {
-		t.Errorf("the same batch with the default bound: %v", err)
-	}
+func TestIsCompacted(t *testing.T) {
 	if !IsCompacted(map[string]string{"cleanup.policy": "delete,compact"}) || IsCompacted(nil) || IsCompacted(map[string]string{"cleanup.policy": "delete"}) {
 		t.Error("IsCompacted")
 	}

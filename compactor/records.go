@@ -2,21 +2,14 @@ package compactor
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/crc32"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/stratalog/strata/internal/decompress"
 	"github.com/stratalog/strata/internal/recordbatch"
 )
-
-// ErrKeylessRecord is returned by CheckKeys for a batch holding a record
-// without a key: a topic with cleanup.policy=compact refuses such records,
-// as Kafka does (INVALID_RECORD).
-var ErrKeylessRecord = errors.New("compactor: record without a key in a compacted topic")
 
 // record is one record of a batch, decoded. Key and Value of rec alias the
 // batch's decompressed records.
@@ -48,10 +41,16 @@ func batchRecords(dec kgo.Decompressor, data []byte, h recordbatch.Header, base 
 	if h.NumRecords < 0 || int64(h.NumRecords) > int64(len(body)) {
 		return nil, fmt.Errorf("batch at %d: %d records in %d bytes", base, h.NumRecords, len(body))
 	}
-	recs := make([]record, h.NumRecords)
+	// Allocate for the records the bytes can hold, not for what the
+	// header claims: a record takes at least minRecordSize bytes.
+	recs := make([]record, 0, min(int(h.NumRecords), len(body)/minRecordSize+1))
 	pos := 0
 	prev := int32(-1)
-	for i := range recs {
+	for i := range int(h.NumRecords) {
+		if pos == len(body) {
+			return nil, fmt.Errorf("batch at %d: %d records of the %d claimed", base, i, h.NumRecords)
+		}
+		recs = append(recs, record{})
 		length, n := binary.Varint(body[pos:])
 		if n <= 0 || length < 0 || length > int64(len(body)-pos-n) {
 			return nil, fmt.Errorf("batch at %d: record %d: bad length", base, i)
@@ -77,6 +76,10 @@ func batchRecords(dec kgo.Decompressor, data []byte, h recordbatch.Header, base 
 	}
 	return recs, nil
 }
+
+// minRecordSize is the smallest encoding of one record: seven fields of
+// one byte.
+const minRecordSize = 7
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -179,27 +182,4 @@ func filterBatch(dst []byte, dec kgo.Decompressor, b *batch, leaderEpoch int32, 
 		i = j
 	}
 	return dst, removed, true, nil
-}
-
-// CheckKeys returns ErrKeylessRecord when a record of the v2 batches in
-// records (a Produce request's records field, batches already checked with
-// recordbatch) has no key; the front door calls it for topics whose
-// cleanup.policy includes compact. It decompresses compressed batches with
-// dec (nil: decompress.Shared, bounded at decompress.Default bytes a batch).
-func CheckKeys(dec kgo.Decompressor, records []byte) error {
-	if dec == nil {
-		dec = decompress.Shared()
-	}
-	return recordbatch.Split(records, func(data []byte, h recordbatch.Header) error {
-		recs, err := batchRecords(dec, data, h, 0)
-		if err != nil {
-			return fmt.Errorf("%w: %w", recordbatch.ErrCorrupt, err)
-		}
-		for i := range recs {
-			if recs[i].rec.Key == nil {
-				return fmt.Errorf("%w: record at offset delta %d", ErrKeylessRecord, recs[i].rec.OffsetDelta)
-			}
-		}
-		return nil
-	})
 }

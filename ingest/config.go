@@ -38,6 +38,11 @@ type Config struct {
 	// the node's PUT rate in this mode; FlushInterval still bounds the wait.
 	Adaptive         bool    `yaml:"adaptive"`
 	MaxPutsPerSecond float64 `yaml:"max_puts_per_second"`
+	// MaxDecompressedBytes bounds what the records of one compressed
+	// batch may decompress to; a larger batch is refused with
+	// MESSAGE_TOO_LARGE. Admission reads compressed records as a stream,
+	// so the bound limits work, not memory.
+	MaxDecompressedBytes int64 `yaml:"max_decompressed_bytes"`
 }
 
 // RegisterFlags registers the flags of Config with their defaults.
@@ -52,6 +57,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.KeyPrefix, "ingest.key-prefix", "", "prefix of the object keys this node writes")
 	fs.BoolVar(&c.Adaptive, "ingest.adaptive", false, "seal the open segment as soon as the previous upload finished, within ingest.max-puts-per-second")
 	fs.Float64Var(&c.MaxPutsPerSecond, "ingest.max-puts-per-second", 100, "in adaptive mode, the most segment PUTs per second this node makes")
+	fs.Int64Var(&c.MaxDecompressedBytes, "ingest.max-decompressed-bytes", 256<<20, "largest size the records of one compressed batch may decompress to")
 }
 
 // Defaults returns a Config with the flag defaults.
@@ -76,6 +82,8 @@ func (c *Config) Validate() error {
 		return errors.New("ingest: max uploads must be positive")
 	case c.Adaptive && c.MaxPutsPerSecond <= 0:
 		return errors.New("ingest: max puts per second must be positive in adaptive mode")
+	case c.MaxDecompressedBytes <= 0:
+		return errors.New("ingest: max decompressed bytes must be positive")
 	case c.UploadTimeout <= 0 || c.CommitTimeout <= 0:
 		return errors.New("ingest: timeouts must be positive")
 	}

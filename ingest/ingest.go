@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -25,7 +26,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stratalog/strata/internal/bufpool"
-	"github.com/stratalog/strata/internal/recordbatch"
 	"github.com/stratalog/strata/internal/segment"
 	"github.com/stratalog/strata/metastore"
 )
@@ -34,6 +34,7 @@ import (
 var (
 	// ErrCorruptBatch wraps a recordbatch error: the batch failed its checks.
 	ErrCorruptBatch = errors.New("ingest: corrupt record batch")
+	// Admission's other errors are in admit.go.
 	// ErrUnsupportedBatch: a control batch or a transactional batch.
 	ErrUnsupportedBatch = errors.New("ingest: unsupported record batch")
 	// ErrUploadFailed and ErrCommitFailed are retriable: nothing of the
@@ -65,6 +66,8 @@ type PartitionRecords struct {
 	TopicID   uuid.UUID
 	Partition int32
 	Records   []byte
+	// Admission is what the topic asks of the batches.
+	Admission Admission
 }
 
 // PartitionResult is the outcome of one PartitionRecords.
@@ -84,6 +87,7 @@ type Ingester struct {
 	m       *metrics
 
 	uploadSem chan struct{}
+	admitters chan *admitter
 
 	mu        sync.Mutex
 	open      *openSegment
@@ -171,6 +175,7 @@ func New(cfg Config, store Committer, objects Uploader, sink Sink, logger *slog.
 		logger:    logger.With("component", "ingest"),
 		m:         newMetrics(reg),
 		uploadSem: make(chan struct{}, cfg.MaxUploads),
+		admitters: newAdmitters(cfg.MaxDecompressedBytes),
 		freed:     make(chan struct{}),
 		wake:      make(chan struct{}, 1),
 		finished:  make(chan struct{}),
@@ -193,9 +198,9 @@ func (i *Ingester) Append(ctx context.Context, parts []PartitionRecords) ([]Part
 	return p.Wait(ctx), nil
 }
 
-// Enqueue checks every batch of parts and adds the valid ones to the open
-// segment. Calls made one after another keep their order in every
-// partition. It waits while the memory budget is spent; the error is
+// Enqueue checks every batch of parts (see admit) and adds the valid ones
+// to the open segment. Calls made one after another keep their order in
+// every partition. It waits while the memory budget is spent; the error is
 // ctx's or ErrClosed. Per-partition failures are reported by Wait.
 func (i *Ingester) Enqueue(ctx context.Context, parts []PartitionRecords) (*Pending, error) {
 	p := &Pending{
@@ -207,7 +212,10 @@ func (i *Ingester) Enqueue(ctx context.Context, parts []PartitionRecords) (*Pend
 	valid := make([]checkedRecords, len(parts))
 	for n, part := range parts {
 		p.refs[n].chunk = -1
-		c, err := checkRecords(part.Records)
+		c, err := i.admit(ctx, part.Records, part.Admission)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		if err != nil {
 			p.results[n] = PartitionResult{Err: err, BaseOffset: -1}
 			i.m.rejectedBatchs.WithLabelValues("invalid").Inc()
@@ -505,6 +513,13 @@ func (i *Ingester) upload(s *sealedSegment) {
 	defer i.uploadDone()
 	i.uploadSem <- struct{}{}
 	defer func() { <-i.uploadSem }()
+	// A bug here fails this segment's produces, not the node.
+	defer func() {
+		if p := recover(); p != nil {
+			i.logger.Error("segment upload panicked", "panic", p, "stack", string(debug.Stack()))
+			s.err = fmt.Errorf("%w: panic: %v", ErrUploadFailed, p)
+		}
+	}()
 	start := time.Now()
 
 	inputs := make([]segment.ChunkInput, len(s.seg.order))
@@ -611,10 +626,8 @@ func (i *Ingester) finish(s *sealedSegment) {
 		i.fail(s, s.err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), i.cfg.CommitTimeout)
 	start := time.Now()
-	results, err := i.store.CommitSegment(ctx, s.spec)
-	cancel()
+	results, err := i.commit(s.spec)
 	i.m.commitSeconds.Observe(time.Since(start).Seconds())
 	if err == nil && len(results) != len(s.spec.Chunks) {
 		err = fmt.Errorf("commit returned %d results for %d chunks", len(results), len(s.spec.Chunks))
@@ -630,7 +643,7 @@ func (i *Ingester) finish(s *sealedSegment) {
 	i.m.segments.WithLabelValues("committed").Inc()
 	if i.sink != nil {
 		if chunks := metastore.ChunksFromResults(s.spec, results); len(chunks) > 0 {
-			i.sink.Committed(chunks, s.object)
+			i.toSink(chunks, s.object)
 		}
 	}
 	for _, p := range s.seg.pendings {
@@ -646,6 +659,31 @@ func (i *Ingester) finish(s *sealedSegment) {
 		i.m.appendSeconds.Observe(time.Since(p.start).Seconds())
 		close(p.done)
 	}
+}
+
+// commit commits one segment; a panic of the metastore's code is an error
+// of this commit, not the end of the node.
+func (i *Ingester) commit(spec metastore.SegmentSpec) (results []metastore.ChunkResult, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), i.cfg.CommitTimeout)
+	defer cancel()
+	defer func() {
+		if p := recover(); p != nil {
+			i.logger.Error("segment commit panicked", "key", spec.ObjectKey, "panic", p, "stack", string(debug.Stack()))
+			results, err = nil, fmt.Errorf("panic: %v", p)
+		}
+	}()
+	return i.store.CommitSegment(ctx, spec)
+}
+
+// toSink hands a committed segment to the sink; the segment is committed
+// whatever the sink does, so a panic there is only logged.
+func (i *Ingester) toSink(chunks []metastore.Chunk, object []byte) {
+	defer func() {
+		if p := recover(); p != nil {
+			i.logger.Error("segment sink panicked", "panic", p, "stack", string(debug.Stack()))
+		}
+	}()
+	i.sink.Committed(chunks, object)
 }
 
 func partitionResult(cr metastore.ChunkResult, ref batchRef) PartitionResult {
@@ -705,47 +743,4 @@ func (i *Ingester) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("ingest: close: %w", ctx.Err())
 	}
-}
-
-type checkedRecords struct {
-	metas        []metastore.BatchMeta
-	records      int64
-	minTS, maxTS int64
-}
-
-// checkRecords validates every batch of a records field without
-// decompressing it and describes each batch for the commit.
-func checkRecords(records []byte) (checkedRecords, error) {
-	c := checkedRecords{minTS: math.MaxInt64, maxTS: math.MinInt64}
-	if len(records) == 0 {
-		return c, fmt.Errorf("%w: no record batch", ErrCorruptBatch)
-	}
-	err := recordbatch.Split(records, func(_ []byte, h recordbatch.Header) error {
-		switch {
-		case h.IsControl():
-			return fmt.Errorf("%w: control batch from a producer", ErrUnsupportedBatch)
-		case h.IsTransactional():
-			return fmt.Errorf("%w: transactional batches are not supported", ErrUnsupportedBatch)
-		}
-		m := metastore.BatchMeta{
-			OffsetCount:  h.LastOffsetDelta + 1,
-			MaxTimestamp: h.MaxTimestamp,
-			ProducerID:   metastore.NoProducerID,
-		}
-		if h.ProducerID >= 0 {
-			m.ProducerID, m.ProducerEpoch, m.BaseSequence = h.ProducerID, h.ProducerEpoch, h.BaseSequence
-		}
-		c.metas = append(c.metas, m)
-		c.records += int64(m.OffsetCount)
-		c.minTS = min(c.minTS, h.BaseTimestamp)
-		c.maxTS = max(c.maxTS, h.MaxTimestamp)
-		return nil
-	})
-	if err != nil {
-		if errors.Is(err, ErrUnsupportedBatch) {
-			return c, err
-		}
-		return c, fmt.Errorf("%w: %w", ErrCorruptBatch, err)
-	}
-	return c, nil
 }

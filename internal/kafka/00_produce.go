@@ -2,7 +2,6 @@ package kafka
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"strings"
 	"time"
@@ -11,9 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/stratalog/strata/compactor"
 	"github.com/stratalog/strata/ingest"
-	"github.com/stratalog/strata/internal/recordbatch"
 	"github.com/stratalog/strata/metastore"
 )
 
@@ -24,13 +21,16 @@ import (
 //   - An unknown topic or partition is UNKNOWN_TOPIC_OR_PARTITION (an
 //     unknown topic id, v13, UNKNOWN_TOPIC_ID). Produce never creates
 //     topics: clients ask Metadata first, which does.
-//   - Records that are not magic 2 are UNSUPPORTED_FOR_MESSAGE_FORMAT; an
-//     empty records field is INVALID_RECORD; zstd before v7 is
-//     UNSUPPORTED_COMPRESSION_TYPE, as in Kafka.
-//   - A batch larger than the topic's max.message.bytes is
-//     MESSAGE_TOO_LARGE.
-//   - A batch that fails its checks (CRC, lengths, counts) is
-//     CORRUPT_MESSAGE; a control or transactional batch is INVALID_RECORD.
+//   - The produce path admits each batch (ingest.Admission): records that
+//     are not magic 2 are UNSUPPORTED_FOR_MESSAGE_FORMAT; an empty records
+//     field, records that do not parse or disagree with the batch's count,
+//     a keyless record on a compacted topic, a control or transactional
+//     batch are INVALID_RECORD; zstd before v7 is
+//     UNSUPPORTED_COMPRESSION_TYPE, as in Kafka; a batch larger than the
+//     topic's max.message.bytes, or whose records decompress to more than
+//     the node allows, is MESSAGE_TOO_LARGE; a batch that fails its
+//     header checks (CRC, lengths) or does not decompress is
+//     CORRUPT_MESSAGE.
 //   - A failed segment upload or commit is KAFKA_STORAGE_ERROR, which
 //     producers retry; sequence errors are OUT_OF_ORDER_SEQUENCE_NUMBER and
 //     INVALID_PRODUCER_EPOCH.
@@ -43,9 +43,9 @@ import (
 // were sent; the wait for the commit runs concurrently with the requests
 // that follow. acks=0 gets no response, but its records are still
 // committed. For topics whose message.timestamp.type is LogAppendTime the
-// batches are stamped with the broker's time when the request is handled
-// (timestamp type attribute and MaxTimestamp, CRC computed again), and
-// LogAppendTime reports it; -1 otherwise. LogStartOffset (v5+) is the
+// batches are stamped at admission with the broker's time when the request
+// is handled (timestamp type attribute and MaxTimestamp, CRC computed
+// again), and LogAppendTime reports it; -1 otherwise. LogStartOffset (v5+) is the
 // partition's log start offset as this node last read it.
 func init() {
 	// v0-v2 carry the old message formats, which Strata does not store; they
@@ -54,16 +54,6 @@ func init() {
 	// get UNSUPPORTED_FOR_MESSAGE_FORMAT on every partition.
 	registerNeeding(kmsg.Produce.Int16(), 0, 13, needIngest, (*Server).handleProduce)
 }
-
-// Record batch header fields the handler looks at before the produce path
-// checks the batch in full (see internal/recordbatch).
-const (
-	batchLengthOffset = 8  // int32: bytes after this field
-	batchMagicOffset  = 16 // int8, at the same place in every message format
-	batchAttrOffset   = 21 // int16 attributes of a v2 batch
-	batchOverhead     = 12 // base offset and length, not counted by the length
-	compressionZstd   = 4
-)
 
 // producePart is one partition of a Produce request handed to the produce
 // path: its place in the response and in the Enqueue call.
@@ -117,37 +107,27 @@ func (s *Server) handleProduce(ctx context.Context, r *request) (Reply, error) {
 					terr = err // the topic is gone, or the metastore failed
 				}
 			}
-			if err == nil {
-				if p, ok := info.partition(rp.Partition); ok {
-					sp.LogStartOffset = p.LogStartOffset
-				}
-				err = checkProduceRecords(rp.Records, info.maxMessageBytes, req.Version)
-			}
-			if err == nil && compacted(info.Configs) {
-				// Kafka refuses keyless records on compacted topics.
-				if keyErr := compactor.CheckKeys(nil, rp.Records); keyErr != nil {
-					err = errorf(kerr.InvalidRecord, "%v", keyErr)
-				}
-			}
-			var appendTime int64
-			if err == nil && info.logAppendTime {
-				// As a Kafka broker does, at append: the batches carry
-				// the broker's time, and the response reports it.
-				appendTime = time.Now().UnixMilli()
-				err = recordbatch.Split(rp.Records, func(b []byte, _ recordbatch.Header) error {
-					recordbatch.SetLogAppendTime(b, appendTime)
-					return nil
-				})
-				if err != nil {
-					err = errorf(kerr.CorruptMessage, "%v", err)
-				}
-			}
 			if err != nil {
 				sp.ErrorCode, sp.ErrorMessage = s.dataErrorCode("Produce", err)
 				continue
 			}
+			if p, ok := info.partition(rp.Partition); ok {
+				sp.LogStartOffset = p.LogStartOffset
+			}
+			adm := ingest.Admission{
+				MaxBatchBytes: info.maxMessageBytes,
+				RequireKeys:   compacted(info.Configs),
+				NoZstd:        req.Version < 7,
+			}
+			var appendTime int64
+			if info.logAppendTime {
+				// As a Kafka broker does, at append: the batches carry
+				// the broker's time, and the response reports it.
+				appendTime = time.Now().UnixMilli()
+				adm.LogAppendTime = appendTime
+			}
 			placed = append(placed, producePart{resp: sp, topic: info, index: len(parts), appendTime: appendTime})
-			parts = append(parts, ingest.PartitionRecords{TopicID: info.ID, Partition: rp.Partition, Records: rp.Records})
+			parts = append(parts, ingest.PartitionRecords{TopicID: info.ID, Partition: rp.Partition, Records: rp.Records, Admission: adm})
 		}
 	}
 	if len(parts) == 0 {
@@ -231,35 +211,6 @@ func (s *Server) producePartition(ctx context.Context, info *topicInfo, p int32)
 func topicWide(err error) bool {
 	var we *wireError
 	return err != nil && !errors.As(err, &we)
-}
-
-// checkProduceRecords applies the checks that depend on the topic or the
-// request version; the produce path checks each batch in full.
-func checkProduceRecords(records []byte, maxMessageBytes int, version int16) error {
-	if len(records) == 0 {
-		return errorf(kerr.InvalidRecord, "no record batch")
-	}
-	for off := 0; off < len(records); {
-		rest := records[off:]
-		if len(rest) <= batchMagicOffset {
-			return nil // truncated: the produce path reports it
-		}
-		if magic := int8(rest[batchMagicOffset]); magic < 2 {
-			return errorf(kerr.UnsupportedForMessageFormat, "message format v%d: only v2 record batches (magic 2) are accepted", magic)
-		}
-		size := int64(int32(binary.BigEndian.Uint32(rest[batchLengthOffset:]))) + batchOverhead
-		if size > int64(maxMessageBytes) {
-			return errorf(kerr.MessageTooLarge, "record batch of %d bytes is larger than the topic's max.message.bytes %d", size, maxMessageBytes)
-		}
-		if version < 7 && len(rest) > batchAttrOffset+1 && rest[batchAttrOffset+1]&0x07 == compressionZstd {
-			return errorf(kerr.UnsupportedCompressionType, "zstd compression needs Produce v7 or later, got v%d", version)
-		}
-		if size < batchOverhead+1 {
-			return nil // the produce path reports the bad length
-		}
-		off += int(min(size, int64(len(rest))))
-	}
-	return nil
 }
 
 // compacted reports a topic whose cleanup.policy includes compact.

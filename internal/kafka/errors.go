@@ -45,6 +45,10 @@ var sentinels = []struct {
 	// readable: the producer retries (KAFKA_STORAGE_ERROR is retriable).
 	{ingest.ErrCorruptBatch, kerr.CorruptMessage},
 	{ingest.ErrUnsupportedBatch, kerr.InvalidRecord},
+	{ingest.ErrInvalidRecords, kerr.InvalidRecord},
+	{ingest.ErrOldFormat, kerr.UnsupportedForMessageFormat},
+	{ingest.ErrBatchTooLarge, kerr.MessageTooLarge},
+	{ingest.ErrUnsupportedCompression, kerr.UnsupportedCompressionType},
 	{ingest.ErrUploadFailed, kerr.KafkaStorageError},
 	{ingest.ErrCommitFailed, kerr.KafkaStorageError},
 	// Shutting down: retriable, and tells the client to look for the

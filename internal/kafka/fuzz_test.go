@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -352,58 +351,4 @@ func TestDispatchSeeds(t *testing.T) {
 	if requests, responses, _ := checkDispatch(t, s, catcher, data); requests != 3 || responses != 1 {
 		t.Errorf("bad frame in the middle: %d of %d requests answered, want 1 of 3", responses, requests)
 	}
-}
-
-// FuzzCheckProduceRecords checks the header checks Produce applies to a
-// records field before the produce path sees it. Invariants: any input
-// gets nil or one of the Produce codes, never a panic; an empty field is
-// INVALID_RECORD and a first batch with magic 0 or 1 is
-// UNSUPPORTED_FOR_MESSAGE_FORMAT; and a valid batch holding the input as
-// its value passes exactly when it fits max.message.bytes.
-func FuzzCheckProduceRecords(f *testing.F) {
-	f.Add([]byte{}, uint32(1000), uint8(9))
-	f.Add(batchtest.Values(noProducer(1000), "a", "b"), uint32(1<<20), uint8(3))
-	two := append(batchtest.Values(noProducer(1000), "a"), batchtest.Values(noProducer(2000), "b")...)
-	f.Add(two, uint32(1<<20), uint8(13))
-	f.Add(withAttributes(batchtest.Values(noProducer(1000), "z"), 4), uint32(1<<20), uint8(6))
-	old := batchtest.Values(noProducer(1000), "old")
-	old[16] = 1
-	f.Add(old, uint32(1<<20), uint8(9))
-	allowed := map[int16]bool{
-		0:                                     true,
-		kerr.InvalidRecord.Code:               true,
-		kerr.UnsupportedForMessageFormat.Code: true,
-		kerr.MessageTooLarge.Code:             true,
-		kerr.UnsupportedCompressionType.Code:  true,
-	}
-	code := func(err error) int16 {
-		if err == nil {
-			return 0
-		}
-		var ke *kerr.Error
-		if !errors.As(err, &ke) {
-			return -1
-		}
-		return ke.Code
-	}
-	f.Fuzz(func(t *testing.T, data []byte, maxBytes uint32, v uint8) {
-		version := int16(v % 14)
-		got := code(checkProduceRecords(data, int(maxBytes), version))
-		if !allowed[got] {
-			t.Fatalf("code %d for %x", got, data)
-		}
-		switch {
-		case len(data) == 0 && got != kerr.InvalidRecord.Code:
-			t.Fatalf("empty records: code %d", got)
-		case len(data) > batchMagicOffset && int8(data[batchMagicOffset]) < 2 && got != kerr.UnsupportedForMessageFormat.Code:
-			t.Fatalf("magic %d: code %d", int8(data[batchMagicOffset]), got)
-		}
-		batch := batchtest.Batch(noProducer(1000), batchtest.Record{Key: data, Value: data})
-		if c := code(checkProduceRecords(batch, len(batch), version)); c != 0 {
-			t.Fatalf("valid batch of %d bytes refused with max %d: code %d", len(batch), len(batch), c)
-		}
-		if c := code(checkProduceRecords(batch, len(batch)-1, version)); c != kerr.MessageTooLarge.Code {
-			t.Fatalf("batch of %d bytes with max %d: code %d, want MESSAGE_TOO_LARGE", len(batch), len(batch)-1, c)
-		}
-	})
 }

@@ -3,6 +3,7 @@ package kafka
 import (
 	"bytes"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -476,5 +477,104 @@ func TestCompactedTopicRefusesKeylessRecords(t *testing.T) {
 	}
 	if off := c.mustProduce("compacted", 0, keyed); off != 0 {
 		t.Fatalf("keyed record stored at %d, want 0 (the refused batch was stored?)", off)
+	}
+}
+
+// TestProduceRecordsMustMatchTheirCounts: a batch whose records count,
+// lastOffsetDelta and actual records disagree is refused and moves no
+// offset. A 102-byte compressed batch claiming 2^31-1 records once moved a
+// partition's high watermark by two billion.
+func TestProduceRecordsMustMatchTheirCounts(t *testing.T) {
+	s := startServer(t)
+	_, adm := s.clients(t)
+	createTopic(t, adm, "counts", 1, nil)
+	c := s.dial(t)
+	if off := c.mustProduce("counts", 0, batchtest.Values(noProducer(1000), "a", "b")); off != 0 {
+		t.Fatalf("first produce at %d", off)
+	}
+	one := batchtest.Values(noProducer(1000), "only record")
+	three := batchtest.Values(noProducer(1000), "record-0", "record-1", "record-2")
+	gapped := batchtest.Batch(noProducer(1000), batchtest.Record{Value: []byte("r0")}, batchtest.Record{Value: []byte("r1")})
+	// Rewrite the second record's offset delta from 1 to 2 in place: the
+	// record's layout is length, attributes, timestamp delta, offset delta.
+	rec1 := recordbatch.HeaderSize + 1 + int(gapped[recordbatch.HeaderSize])/2
+	if gapped[rec1+3] != 2 { // zigzag 1
+		t.Fatalf("unexpected record layout % x", gapped[rec1:])
+	}
+	gapped[rec1+3] = 4 // zigzag 2
+	gapped = batchtest.Reseal(gapped)
+	trailing := batchtest.Reseal(append(append([]byte(nil), one...), 0, 0, 0, 0, 0, 0, 0, 0))
+	broken := append([]byte(nil), one...)
+	broken[recordbatch.HeaderSize+4] = 0x7e // the key length: 63 bytes past the record's end
+	broken = batchtest.Reseal(broken)
+
+	cases := []struct {
+		name  string
+		batch []byte
+		want  *kerr.Error
+	}{
+		{"gzip, one record claiming 2^31-1", batchtest.SetCounts(batchtest.Compress(one, 1), 1<<31-2, 1<<31-1), kerr.InvalidRecord},
+		{"zstd, one record claiming 1000", batchtest.SetCounts(batchtest.Compress(one, 4), 999, 1000), kerr.InvalidRecord},
+		{"snappy, three records claiming two", batchtest.SetCounts(batchtest.Compress(three, 2), 1, 2), kerr.InvalidRecord},
+		{"lz4, three records claiming four", batchtest.SetCounts(batchtest.Compress(three, 3), 3, 4), kerr.InvalidRecord},
+		{"uncompressed, three records claiming four", batchtest.SetCounts(three, 3, 4), kerr.InvalidRecord},
+		{"uncompressed, three records claiming two", batchtest.SetCounts(three, 1, 2), kerr.InvalidRecord},
+		{"offset deltas with a gap", gapped, kerr.InvalidRecord},
+		{"bytes after the last record", trailing, kerr.InvalidRecord},
+		{"a key longer than its record", broken, kerr.InvalidRecord},
+	}
+	for _, tc := range cases {
+		if _, err := recordbatch.Check(tc.batch); err != nil {
+			t.Fatalf("%s: the header checks refuse it already: %v", tc.name, err)
+		}
+		p := c.produce(9, -1, rawPart{topic: "counts", records: tc.batch})[0]
+		if p.ErrorCode != tc.want.Code {
+			t.Errorf("%s: error %v, want %v", tc.name, kerr.ErrorForCode(p.ErrorCode), tc.want)
+		}
+	}
+	// None of them took an offset: the next good batch follows the first.
+	if off := c.mustProduce("counts", 0, batchtest.Compress(three, 4)); off != 2 {
+		t.Fatalf("a good batch after the refused ones got offset %d, want 2", off)
+	}
+	_, fetched := c.fetch(fetchRequest(1<<20, fetchAt{topic: "counts", maxBytes: 1 << 20, epoch: -1}), 11)
+	if hw := fetched[0].HighWatermark; hw != 5 {
+		t.Fatalf("high watermark %d, want 5", hw)
+	}
+}
+
+// TestProduceKeyCheckMemoryBounded: on a compacted topic every record's
+// key is checked. A small compressed batch claiming millions of records
+// once made the check allocate an entry per claimed record before reading
+// any: 8 KiB asked for gigabytes. The check must cost memory in proportion
+// to a bounded window, not to what a batch claims or decompresses to.
+func TestProduceKeyCheckMemoryBounded(t *testing.T) {
+	s := startServer(t)
+	_, adm := s.clients(t)
+	createTopic(t, adm, "bombs", 1, map[string]*string{"cleanup.policy": kmsg.StringPtr("compact")})
+	c := s.dial(t)
+	const claimed = 4 << 20
+	// One keyed record whose value is 32 MiB of zeros: a few KiB
+	// compressed, and a records count the decompressed size allows.
+	big := batchtest.Batch(noProducer(1000), batchtest.Record{Key: []byte("k"), Value: make([]byte, 32<<20)})
+	for _, codec := range []int8{1, 3, 4} {
+		bomb := batchtest.SetCounts(batchtest.Compress(big, codec), claimed-1, claimed)
+		if len(bomb) > 1<<20 {
+			t.Fatalf("codec %d: the bomb is %d bytes", codec, len(bomb))
+		}
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		p := c.produce(9, -1, rawPart{topic: "bombs", records: bomb})[0]
+		runtime.ReadMemStats(&after)
+		if p.ErrorCode != kerr.InvalidRecord.Code {
+			t.Errorf("codec %d: error %v, want INVALID_RECORD", codec, kerr.ErrorForCode(p.ErrorCode))
+		}
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 24<<20 {
+			t.Errorf("codec %d: checking a %d-byte batch allocated %d MiB", codec, len(bomb), alloc>>20)
+		}
+	}
+	// The same record with its true count is accepted.
+	if off := c.mustProduce("bombs", 0, batchtest.Compress(big, 4)); off != 0 {
+		t.Fatalf("the honest batch got offset %d", off)
 	}
 }
