@@ -2,6 +2,9 @@ package reader
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
 	"sync"
 	"time"
 )
@@ -13,9 +16,15 @@ import (
 // cache. Its mutex is a leaf lock.
 type flightGroup struct {
 	timeout time.Duration
+	// onPanic learns of a panic of a call's work, which is then the
+	// call's error: a bug in one read fails that read, not the node.
+	onPanic func(p any, stack []byte)
 	mu      sync.Mutex
 	calls   map[string]*flightCall
 }
+
+// errPanic is the error of a call whose work panicked.
+var errPanic = errors.New("reader: read failed on an internal error")
 
 type flightCall struct {
 	done chan struct{}
@@ -51,7 +60,7 @@ func (g *flightGroup) start(ctx context.Context, key string, fn func(context.Con
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.timeout)
 		go func() {
 			defer cancel()
-			call.val, call.err = fn(wctx)
+			call.val, call.err = g.run(wctx, fn)
 			g.mu.Lock()
 			delete(g.calls, key)
 			g.mu.Unlock()
@@ -60,4 +69,17 @@ func (g *flightGroup) start(ctx context.Context, key string, fn func(context.Con
 	}
 	g.mu.Unlock()
 	return call, started
+}
+
+// run runs fn, turning a panic into errPanic.
+func (g *flightGroup) run(ctx context.Context, fn func(context.Context) (any, error)) (val any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			if g.onPanic != nil {
+				g.onPanic(p, debug.Stack())
+			}
+			val, err = nil, fmt.Errorf("%w: %v", errPanic, p)
+		}
+	}()
+	return fn(ctx)
 }

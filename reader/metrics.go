@@ -10,6 +10,7 @@ type metrics struct {
 	objectGets  *prometheus.CounterVec
 	readAheads  prometheus.Counter
 	decodes     prometheus.Counter
+	indexGaps   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -39,13 +40,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "strata_reader_chunks_decoded_total",
 			Help: "Chunks decompressed; more than the cache misses' distinct chunks means the cache is too small for the reads.",
 		}),
+		indexGaps: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_reader_index_gaps_total",
+			Help: "Reads refused because the chunk index skips offsets below the high watermark: a missing chunk row, which is corruption.",
+		}),
 		readAheads: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "strata_reader_read_ahead_total",
 			Help: "Chunks a read started loading ahead of itself because they were not cached.",
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.cacheHits, m.cacheMisses, m.cacheBytes, m.readSeconds, m.objectGets, m.readAheads, m.decodes)
+		reg.MustRegister(m.cacheHits, m.cacheMisses, m.cacheBytes, m.readSeconds, m.objectGets, m.readAheads, m.decodes, m.indexGaps)
 	}
 	return m
 }

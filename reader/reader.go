@@ -105,14 +105,17 @@ func New(cfg Config, store Metastore, objects objstore.Store, logger *slog.Logge
 		logger = slog.New(slog.DiscardHandler)
 	}
 	m := newMetrics(reg)
+	logger = logger.With("component", "reader")
 	return &Reader{
 		cfg:     cfg,
 		store:   store,
 		objects: objects,
-		logger:  logger.With("component", "reader"),
+		logger:  logger,
 		metrics: m,
 		cache:   newCache(cfg.CacheBytes, func(n int64) { m.cacheBytes.Set(float64(n)) }),
-		flights: flightGroup{timeout: cfg.FetchTimeout},
+		flights: flightGroup{timeout: cfg.FetchTimeout, onPanic: func(p any, stack []byte) {
+			logger.Error("read panicked", "panic", p, "stack", string(stack))
+		}},
 		ahead:   make(chan struct{}, readAheadInFlight),
 		spans:   make(map[cacheKey]*span),
 		decomp:  decompress.Shared(),
@@ -188,6 +191,16 @@ func (r *Reader) read(ctx context.Context, topicID uuid.UUID, partition int32, o
 			if c.BaseOffset >= end || (out.size > 0 && out.size >= maxBytes) {
 				full = true
 				break
+			}
+			if c.BaseOffset > cur {
+				// The chunks of a partition tile [log start, high
+				// watermark): a row that starts past the offset wanted
+				// means the row holding it is missing. Serving on would
+				// skip those offsets without a word.
+				r.metrics.indexGaps.Inc()
+				r.logger.Error("chunk index gap: refusing to read across it", "topic", topicID, "partition", partition, "offset", cur, "next_chunk", c.BaseOffset, "object", c.ObjectKey)
+				st.dropIndex()
+				return r.partial(res, out, keep, fmt.Errorf("read %s/%d at %d: %w: the chunk index has no row for offsets %d to %d", topicID, partition, cur, ErrCorrupt, cur, c.BaseOffset))
 			}
 			data, err := r.chunk(ctx, chunks[i:])
 			if errors.Is(err, objstore.ErrNotFound) && !retried {

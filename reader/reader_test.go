@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -45,6 +46,8 @@ type env struct {
 	topic   metastore.Topic
 	counted *countingStore // the reader's view of store
 	r       *Reader
+	logger  *slog.Logger
+	pgURL   string
 	seq     int
 }
 
@@ -72,7 +75,8 @@ func newEnv(t testing.TB, cfg Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := postgres.New(ctx, postgres.Config{URL: testenv.PostgresURL(t), MaxConns: 4}, nil, nil)
+	pgURL := testenv.PostgresURL(t)
+	store, err := postgres.New(ctx, postgres.Config{URL: pgURL, MaxConns: 4}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,12 +85,12 @@ func newEnv(t testing.TB, cfg Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, store: store, s3: s3, objReg: prometheus.NewRegistry(), reg: prometheus.NewRegistry(), topic: topic}
+	e := &env{t: t, store: store, s3: s3, objReg: prometheus.NewRegistry(), reg: prometheus.NewRegistry(), topic: topic, pgURL: pgURL}
 	e.faulty = objstore.NewFaulty(s3)
 	e.objects = objstore.NewMetrics(e.faulty, e.objReg, "s3")
-	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	e.logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	e.counted = &countingStore{Metastore: store}
-	e.r = New(cfg, e.counted, e.objects, logger, e.reg)
+	e.r = New(cfg, e.counted, e.objects, e.logger, e.reg)
 	return e
 }
 
@@ -1291,5 +1295,66 @@ func TestSpanFailureFallsBackToOneChunk(t *testing.T) {
 	}
 	if _, err := r.Read(context.Background(), topic, 0, 10, 1<<20); err == nil {
 		t.Fatal("read of the damaged chunk: no error")
+	}
+}
+
+// TestIndexGapIsRefused: a partition's chunk rows tile its offsets; a
+// missing row is corruption. Deleting one row once made consumers skip its
+// offsets without a word. The reader serves up to the gap, refuses to read
+// across it with ErrCorrupt, logs it and counts it.
+func TestIndexGapIsRefused(t *testing.T) {
+	e := newEnv(t, testConfig())
+	threeSegments(e) // partition 0: [0,5) [5,6) [6,10)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, e.pgURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tag, err := conn.Exec(ctx, `DELETE FROM chunks WHERE topic_id = $1 AND partition = 0 AND base_offset = 5`, e.topic.ID)
+	if err != nil || tag.RowsAffected() != 1 {
+		t.Fatalf("delete the chunk row at 5: %v, %d rows", err, tag.RowsAffected())
+	}
+	r := New(testConfig(), e.store, e.objects, e.logger, prometheus.NewRegistry())
+	gaps := func() float64 { return testutil.ToFloat64(r.metrics.indexGaps) }
+
+	res, err := r.Read(ctx, e.topic.ID, 0, 0, 1<<20)
+	if err != nil {
+		t.Fatalf("read up to the gap: %v", err)
+	}
+	got := batchesOf(t, res.Records)
+	if len(got) != 2 || got[1].h.BaseOffset != 3 || got[1].h.LastOffsetDelta != 1 {
+		t.Fatalf("read %d batches up to the gap at 5, want the two of [0,5)", len(got))
+	}
+	if _, err := r.Read(ctx, e.topic.ID, 0, 5, 1<<20); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("read at the gap: %v, want ErrCorrupt", err)
+	}
+	if n := gaps(); n < 1 {
+		t.Fatalf("strata_reader_index_gaps_total = %v after reading at a gap", n)
+	}
+	// Past the gap, reads go on.
+	if res, err := r.Read(ctx, e.topic.ID, 0, 6, 1<<20); err != nil || len(batchesOf(t, res.Records)) != 1 {
+		t.Fatalf("read past the gap: %v", err)
+	}
+}
+
+// panickyStore panics in ChunksFrom, as a bug in a backend would.
+type panickyStore struct{ Metastore }
+
+func (panickyStore) ChunksFrom(context.Context, uuid.UUID, int32, int64, int) ([]metastore.Chunk, error) {
+	panic("injected index panic")
+}
+
+// TestPanicInAReadFailsThatRead: a panic in a read's shared work (here the
+// chunk index lookup) is that read's error; the node goes on.
+func TestPanicInAReadFailsThatRead(t *testing.T) {
+	e := newEnv(t, testConfig())
+	threeSegments(e)
+	r := New(testConfig(), panickyStore{e.store}, e.objects, e.logger, prometheus.NewRegistry())
+	if _, err := r.Read(context.Background(), e.topic.ID, 0, 0, 1<<20); !errors.Is(err, errPanic) {
+		t.Fatalf("read whose index lookup panics: %v, want errPanic", err)
+	}
+	if got := batchesOf(t, e.read(0, 0, 1<<20).Records); len(got) != 4 {
+		t.Fatalf("another reader read %d batches after the panic", len(got))
 	}
 }
