@@ -33,10 +33,14 @@ type env struct {
 // the metastore, as a lost connection to PostgreSQL would.
 type faultyCommitter struct {
 	metastore.Store
-	fail atomic.Bool
+	fail  atomic.Bool
+	panic atomic.Bool // panics instead, as a bug in a backend would
 }
 
 func (f *faultyCommitter) CommitSegment(ctx context.Context, seg metastore.SegmentSpec) ([]metastore.ChunkResult, error) {
+	if f.panic.Load() {
+		panic("injected commit panic")
+	}
 	if f.fail.Load() {
 		return nil, errors.New("injected commit failure")
 	}
@@ -227,6 +231,51 @@ func TestUploadFailureFailsSegmentOnly(t *testing.T) {
 	}
 	if next := chunkOffsets(t, e.store, topic, 0); next != 3 {
 		t.Fatalf("next offset %d, want 3", next)
+	}
+}
+
+// panickyUploader panics in Put while panic is set.
+type panickyUploader struct {
+	ingest.Uploader
+	panic atomic.Bool
+}
+
+func (p *panickyUploader) Put(ctx context.Context, key string, data []byte) error {
+	if p.panic.Load() {
+		panic("injected upload panic")
+	}
+	return p.Uploader.Put(ctx, key, data)
+}
+
+// TestPanicsFailOnlyTheirSegment: a panic while uploading or committing a
+// segment fails that segment's produces with a retriable error, and the
+// node goes on; it once took the whole process down.
+func TestPanicsFailOnlyTheirSegment(t *testing.T) {
+	e := newEnv(t)
+	up := &panickyUploader{Uploader: e.objects}
+	ing, err := ingest.New(func() ingest.Config { c := ingest.Defaults(); c.FlushInterval = 20 * time.Millisecond; return c }(),
+		e.commits, up, e.sink, nil, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ing.Close(context.Background()) })
+	topic := e.topic(t, "panics", 1)
+
+	up.panic.Store(true)
+	res := mustAppend(t, ing, ingest.PartitionRecords{TopicID: topic, Records: values("upload", 2)})
+	if !errors.Is(res[0].Err, ingest.ErrUploadFailed) {
+		t.Fatalf("upload panic: %v, want ErrUploadFailed", res[0].Err)
+	}
+	up.panic.Store(false)
+	e.commits.panic.Store(true)
+	res = mustAppend(t, ing, ingest.PartitionRecords{TopicID: topic, Records: values("commit", 2)})
+	if !errors.Is(res[0].Err, ingest.ErrCommitFailed) {
+		t.Fatalf("commit panic: %v, want ErrCommitFailed", res[0].Err)
+	}
+	e.commits.panic.Store(false)
+	res = mustAppend(t, ing, ingest.PartitionRecords{TopicID: topic, Records: values("after", 1)})
+	if res[0].Err != nil || res[0].BaseOffset != 0 {
+		t.Fatalf("after the panics: %+v, want offset 0", res[0])
 	}
 }
 
