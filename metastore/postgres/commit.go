@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/stratalog/strata/metastore"
@@ -96,11 +97,14 @@ func (s *Store) commitOnce(ctx context.Context, seg metastore.SegmentSpec, pkeys
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Release()
 	defer func() {
+		if conn == nil {
+			return
+		}
 		if err != nil {
 			rollback(ctx, conn)
 		}
+		conn.Release()
 	}()
 
 	// Round trip 1: lock and load.
@@ -143,9 +147,52 @@ func (s *Store) commitOnce(ctx context.Context, seg metastore.SegmentSpec, pkeys
 	}
 	b.Queue("COMMIT")
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
-		return nil, err
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) {
+			return nil, err // the server refused: nothing was committed
+		}
+		// The connection failed after the writes and COMMIT were sent:
+		// the server may have committed. Find out, rather than make
+		// producers retry records that may be stored.
+		conn.Release()
+		conn = nil
+		committed, rerr := s.committed(ctx, seg.ObjectKey, topicIDs, partNums)
+		switch {
+		case rerr != nil:
+			return nil, fmt.Errorf("%w; its outcome is unknown: %w", err, rerr)
+		case !committed:
+			return nil, err
+		}
+		s.metrics.resolvedCommits.Inc()
+		return plan.Results, nil
 	}
 	return plan.Results, nil
+}
+
+// committed tells whether the segment commit of object key, whose answer
+// was lost, happened. It takes the segment's partition row locks, so it
+// waits for that transaction to end if it still runs on the server, then
+// looks for the object's row, which the commit inserts. It tries again
+// while the metastore cannot be reached, until ctx ends.
+func (s *Store) committed(ctx context.Context, key string, topicIDs []uuid.UUID, partNums []int32) (bool, error) {
+	for attempt := 1; ; attempt++ {
+		var found bool
+		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, lockPartitionsSQL, topicIDs, partNums); err != nil {
+				return err
+			}
+			return tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM objects WHERE key = $1 AND level = 0)`, key).Scan(&found)
+		})
+		if err == nil {
+			return found, nil
+		}
+		backoff := time.Duration(min(attempt, 10)) * 50 * time.Millisecond
+		select {
+		case <-ctx.Done():
+			return false, fmt.Errorf("%w (after: %w)", ctx.Err(), err)
+		case <-time.After(backoff):
+		}
+	}
 }
 
 // rollback ends a failed transaction. If that fails too, the connection is

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -250,5 +251,88 @@ func TestRetry(t *testing.T) {
 	err = s.retry(t.Context(), "op", func() error { calls++; return other })
 	if !errors.Is(err, other) || calls != 1 {
 		t.Errorf("unique violation retried: %v after %d calls", err, calls)
+	}
+}
+
+// lossyConn, once armed with n, loses the server's answer to the n-th
+// write from then: it lets the server read and run what was written, then
+// drops the answer and closes, as a network fault would.
+type lossyConn struct {
+	net.Conn
+	writes *atomic.Int32
+	lose   bool
+}
+
+func (c *lossyConn) Write(b []byte) (int, error) {
+	if c.writes.Load() > 0 && c.writes.Add(-1) == 0 {
+		c.lose = true
+	}
+	return c.Conn.Write(b)
+}
+
+func (c *lossyConn) Read(b []byte) (int, error) {
+	if c.lose {
+		_, _ = c.Conn.Read(b) // the server has run the batch when it answers
+		c.Conn.Close()
+		return 0, io.ErrUnexpectedEOF
+	}
+	return c.Conn.Read(b)
+}
+
+// TestCommitSurvivesLostAnswerToCommit: when the connection breaks after
+// COMMIT reached the server, the commit's outcome is unknown to the
+// client. Reporting it as failed made producers retry records that were
+// stored: duplicates for every producer that is not idempotent. The store
+// finds out what happened and answers with the committed offsets.
+func TestCommitSurvivesLostAnswerToCommit(t *testing.T) {
+	ctx := t.Context()
+	pcfg, err := pgxpool.ParseConfig(testenv.PostgresURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var writes atomic.Int32
+	pcfg.MaxConns = 1
+	dialer := &net.Dialer{}
+	pcfg.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dialer.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &lossyConn{Conn: c, writes: &writes}, nil
+	}
+	s, err := newStore(ctx, pcfg, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	tp, err := s.CreateTopic(ctx, "lost-commit", 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A first commit prepares the statements on the one connection; the
+	// next one takes two round trips, and the second ends with COMMIT.
+	if _, err := s.CommitSegment(ctx, benchSegment(tp.ID, 2, 0, nil)); err != nil {
+		t.Fatal(err)
+	}
+	writes.Store(2)
+	res, err := s.CommitSegment(ctx, benchSegment(tp.ID, 2, 1, nil))
+	if writes.Load() != 0 {
+		t.Fatal("the commit's answer was not lost: the test did not run")
+	}
+	if err != nil {
+		t.Fatalf("commit whose answer was lost: %v", err)
+	}
+	for p := range int32(2) {
+		part, err := s.Partition(ctx, tp.ID, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if part.NextOffset != 20 || res[p].Batches[0].BaseOffset != 10 {
+			t.Fatalf("partition %d: next offset %d, reported base %d; want 20 and 10", p, part.NextOffset, res[p].Batches[0].BaseOffset)
+		}
+	}
+	// The store goes on.
+	if res, err := s.CommitSegment(ctx, benchSegment(tp.ID, 2, 2, nil)); err != nil || res[1].Batches[0].BaseOffset != 20 {
+		t.Fatalf("next commit: %v", err)
 	}
 }

@@ -10,6 +10,9 @@ type metrics struct {
 	commitSeconds prometheus.Histogram
 	transactions  *prometheus.CounterVec
 	retries       *prometheus.CounterVec
+	// resolvedCommits counts segment commits whose answer was lost and
+	// that were found committed.
+	resolvedCommits prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -27,9 +30,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "strata_metastore_retries_total",
 			Help: "Metastore transactions retried after a serialization failure or deadlock, by operation.",
 		}, []string{"op"}),
+		resolvedCommits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_metastore_commits_resolved_total",
+			Help: "Segment commits whose answer the connection lost and that were found committed.",
+		}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.commitSeconds, m.transactions, m.retries} {
+		for _, c := range []prometheus.Collector{m.commitSeconds, m.transactions, m.retries, m.resolvedCommits} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("register metastore metrics: %w", err)
 			}
