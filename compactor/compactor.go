@@ -62,6 +62,7 @@ type Metastore interface {
 	ChunksFrom(ctx context.Context, topicID uuid.UUID, partition int32, offset int64, limit int) ([]metastore.Chunk, error)
 	ChunkForTimestamp(ctx context.Context, topicID uuid.UUID, partition int32, ts int64) (metastore.Chunk, bool, error)
 	DeleteRecords(ctx context.Context, topicID uuid.UUID, partition int32, offset int64) (int64, error)
+	ExpireProducers(ctx context.Context, idle time.Duration) (int, error)
 }
 
 // Stats counts what one round did.
@@ -84,6 +85,9 @@ type Stats struct {
 	// ChunksDropped the chunk rows removed below log start offsets.
 	LogStartsAdvanced int
 	ChunksDropped     int
+	// ProducersExpired counts idempotent producers forgotten after
+	// ProducerIDExpiration without a write.
+	ProducersExpired int
 	// ObjectsDeleted counts unreferenced objects deleted after their grace
 	// period, OrphansDeleted objects deleted that were never committed.
 	ObjectsDeleted int
@@ -231,7 +235,7 @@ func (c *Compactor) round(ctx context.Context, st *Stats) error {
 	}
 	if keep(c.retention(ctx, topics, st)) && keep(c.merge(ctx, topics, st)) && keep(c.collect(ctx, st)) {
 		if c.lastOrphans.IsZero() || c.now().Sub(c.lastOrphans) >= c.cfg.OrphanInterval {
-			if keep(c.sweepOrphans(ctx, st)) {
+			if keep(c.sweepOrphans(ctx, st)) && keep(c.expireProducers(ctx, st)) {
 				c.lastOrphans = c.now()
 			}
 		}
@@ -245,6 +249,17 @@ func (c *Compactor) round(ctx context.Context, st *Stats) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// expireProducers forgets the idempotent producers idle for
+// ProducerIDExpiration.
+func (c *Compactor) expireProducers(ctx context.Context, st *Stats) error {
+	n, err := c.store.ExpireProducers(ctx, c.cfg.ProducerIDExpiration)
+	if err != nil {
+		return fmt.Errorf("compactor: %w", err)
+	}
+	st.ProducersExpired += n
+	return nil
 }
 
 // renew takes or renews the lease; false when another compactor holds it.

@@ -85,6 +85,11 @@ type Config struct {
 	// StatsInterval is the time between two refreshes of the gauges that
 	// count objects and chunk rows (a scan of those tables); 0: every round.
 	StatsInterval time.Duration `yaml:"stats_interval"`
+	// ProducerIDExpiration forgets idempotent producers that wrote nothing
+	// for this long (Kafka's producer.id.expiration.ms): their id and their
+	// sequence state on every partition, so that the metastore's producer
+	// rows stay bounded. Checked once an OrphanInterval.
+	ProducerIDExpiration time.Duration `yaml:"producer_id_expiration"`
 	// Concurrency bounds the object store requests in flight.
 	Concurrency int `yaml:"concurrency"`
 	// RequestTimeout bounds one object store request.
@@ -115,6 +120,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.KeyMapMaxBytes, "compactor.key-map-max-bytes", 64<<20, "memory for the key map of one key compaction")
 	fs.DurationVar(&c.LeaseTTL, "compactor.lease-ttl", 2*time.Minute, "how long the compactor lease lasts without renewal")
 	fs.DurationVar(&c.StatsInterval, "compactor.stats-interval", time.Minute, "time between two counts of objects and chunk rows for the metrics")
+	fs.DurationVar(&c.ProducerIDExpiration, "compactor.producer-id-expiration", 24*time.Hour, "forget idempotent producers that wrote nothing for this long (Kafka's producer.id.expiration.ms)")
 	fs.IntVar(&c.Concurrency, "compactor.concurrency", 8, "object store requests in flight")
 	fs.DurationVar(&c.RequestTimeout, "compactor.request-timeout", time.Minute, "timeout of one object store request")
 }
@@ -147,6 +153,8 @@ func (c *Config) Validate() error {
 		return errors.New("compactor: max merge raw bytes must be positive")
 	case c.ChunkRawBytes <= 0 || c.ChunkRawBytes > c.MaxMergeRawBytes:
 		return fmt.Errorf("compactor: chunk raw bytes must be in (0, %d]", c.MaxMergeRawBytes)
+	case c.ProducerIDExpiration <= 0:
+		return errors.New("compactor: producer id expiration must be positive")
 	case c.DeleteGrace < 0 || c.OrphanGrace < 0 || c.OrphanInterval < 0 || c.StatsInterval < 0:
 		return errors.New("compactor: grace periods and intervals must not be negative")
 	case c.DeleteRetention < 0:

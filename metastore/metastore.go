@@ -190,8 +190,17 @@ type Store interface {
 	// start are dropped later by the compactor; reads below it fail at once.
 	DeleteRecords(ctx context.Context, topicID uuid.UUID, partition int32, offset int64) (int64, error)
 
-	// AllocateProducerID returns a new, never used producer id.
+	// AllocateProducerID returns a new, never used producer id, and
+	// registers it: until it expires, its first batch on every partition
+	// must have sequence 0 (see PlanCommit).
 	AllocateProducerID(ctx context.Context) (int64, error)
+	// ExpireProducers forgets the producers that have written nothing for
+	// idle (Kafka's producer.id.expiration.ms), by the metastore's clock:
+	// their registration and their sequence state on every partition. It
+	// returns how many producers it forgot. An expired producer's next
+	// batch is taken at any sequence, as Kafka takes one whose state it
+	// no longer holds; its retries are no longer recognised.
+	ExpireProducers(ctx context.Context, idle time.Duration) (int, error)
 
 	Close()
 }

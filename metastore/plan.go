@@ -111,8 +111,11 @@ func (k PartitionKey) Less(o PartitionKey) bool {
 // PlanCommit computes the offsets, chunk rows and producer states of a
 // segment commit from the current state of its partitions (absent from
 // parts: the partition does not exist) and producers (absent: no state).
-// level0 chunks get Level 0. now is the commit time in ms.
-func PlanCommit(seg SegmentSpec, parts map[PartitionKey]Partition, producers map[ProducerKey]ProducerState, now int64) CommitPlan {
+// registered holds the segment's producer ids that the store handed out
+// and that have not expired: a batch of one of them with no state on its
+// partition must start at sequence 0. level0 chunks get Level 0. now is
+// the commit time in ms.
+func PlanCommit(seg SegmentSpec, parts map[PartitionKey]Partition, producers map[ProducerKey]ProducerState, registered map[int64]bool, now int64) CommitPlan {
 	plan := CommitPlan{
 		Results:    make([]ChunkResult, len(seg.Chunks)),
 		NextOffset: make(map[PartitionKey]int64),
@@ -144,7 +147,7 @@ func PlanCommit(seg SegmentSpec, parts map[PartitionKey]Partition, producers map
 					st, have = producers[key]
 					st.Key = key
 				}
-				verdict, dupOffset := checkSequence(st, have, b)
+				verdict, dupOffset := checkSequence(st, have, registered[b.ProducerID], b)
 				switch verdict {
 				case seqDuplicate:
 					br.BaseOffset = dupOffset
@@ -212,10 +215,19 @@ const (
 )
 
 // checkSequence applies Kafka's idempotent-producer rules to one batch.
-func checkSequence(st ProducerState, have bool, b BatchMeta) (seqVerdict, int64) {
-	if !have {
-		// No state for this producer on this partition: accept, as Kafka
-		// does for a producer whose state it does not hold.
+// have says whether the producer has state on the batch's partition,
+// registered whether the store knows the producer.
+func checkSequence(st ProducerState, have, registered bool, b BatchMeta) (seqVerdict, int64) {
+	switch {
+	case !have && registered && b.BaseSequence != 0:
+		// A producer starts every partition at sequence 0. Taking a later
+		// batch first would put it before the earlier one when that one
+		// is retried (its segment failed, say).
+		return seqOutOfOrder, 0
+	case !have:
+		// A producer whose state expired (or that this store did not
+		// hand out): accept, as Kafka does for a producer whose state it
+		// does not hold.
 		return seqAccept, 0
 	}
 	switch {

@@ -46,7 +46,7 @@ func TestPlanCommitOffsets(t *testing.T) {
 		{TopicID: topicA, Partition: 1, Start: 10, Length: 5, RawLength: 8, Batches: []BatchMeta{plainBatch(7, -1)}},
 		{TopicID: topicA, Partition: 0, Start: 15, Length: 5, RawLength: 8, Batches: []BatchMeta{plainBatch(1, 5)}},
 	}}
-	plan := PlanCommit(seg, parts(map[PartitionKey]int64{a0: 100, a1: 0, b0: 40}), nil, 1234)
+	plan := PlanCommit(seg, parts(map[PartitionKey]int64{a0: 100, a1: 0, b0: 40}), nil, nil, 1234)
 	if got := batchOffsets(plan.Results[0]); !slices.Equal(got, []int64{40, 43, 44}) {
 		t.Errorf("b0 offsets %v", got)
 	}
@@ -102,7 +102,7 @@ func TestPlanCommitUnknownPartition(t *testing.T) {
 		{TopicID: topicA, Partition: 0, Batches: []BatchMeta{idemBatch(7, 0, 0, 2)}},
 		{TopicID: topicB, Partition: 0, Batches: []BatchMeta{idemBatch(7, 0, 0, 2)}},
 	}}
-	plan := PlanCommit(seg, parts(map[PartitionKey]int64{known: 5}), nil, 0)
+	plan := PlanCommit(seg, parts(map[PartitionKey]int64{known: 5}), nil, nil, 0)
 	if !errors.Is(plan.Results[0].Err, ErrUnknownPartition) || !errors.Is(plan.Results[2].Err, ErrUnknownPartition) {
 		t.Errorf("unknown partitions: %v, %v", plan.Results[0].Err, plan.Results[2].Err)
 	}
@@ -151,7 +151,7 @@ func TestPlanCommitSequences(t *testing.T) {
 				producers[key] = *c.state
 			}
 			seg := SegmentSpec{Chunks: []ChunkSpec{{TopicID: topicA, Partition: 0, Batches: []BatchMeta{c.batch}}}}
-			plan := PlanCommit(seg, parts(map[PartitionKey]int64{p: 100}), producers, 0)
+			plan := PlanCommit(seg, parts(map[PartitionKey]int64{p: 100}), producers, nil, 0)
 			br := plan.Results[0].Batches[0]
 			switch {
 			case c.wantErr != nil:
@@ -206,7 +206,7 @@ func TestPlanCommitRecentWindowAndSkips(t *testing.T) {
 	}
 	batches = append(batches, idemBatch(1, 0, 0, 2), plainBatch(4, 0))
 	seg := SegmentSpec{ObjectKey: "o", Chunks: []ChunkSpec{{TopicID: topicA, Partition: 0, Batches: batches}}}
-	plan := PlanCommit(seg, parts(map[PartitionKey]int64{p: 0}), nil, 0)
+	plan := PlanCommit(seg, parts(map[PartitionKey]int64{p: 0}), nil, nil, 0)
 	bs := plan.Results[0].Batches
 	for i := range 7 {
 		if bs[i].Err != nil || bs[i].Duplicate || bs[i].BaseOffset != int64(i*2) {
@@ -238,7 +238,7 @@ func TestPlanCommitAllRejected(t *testing.T) {
 	seg := SegmentSpec{ObjectKey: "o", Chunks: []ChunkSpec{{TopicID: topicA, Partition: 0, Batches: []BatchMeta{
 		idemBatch(3, 4, 2, 1), idemBatch(3, 5, 0, 2), idemBatch(3, 5, 9, 1),
 	}}}}
-	plan := PlanCommit(seg, parts(map[PartitionKey]int64{p: 2}), producers, 0)
+	plan := PlanCommit(seg, parts(map[PartitionKey]int64{p: 2}), producers, nil, 0)
 	if len(plan.Chunks) != 0 || len(plan.NextOffset) != 0 || len(plan.Producers) != 0 {
 		t.Errorf("all-rejected chunk planned chunks %v next %v producers %v", plan.Chunks, plan.NextOffset, plan.Producers)
 	}
@@ -256,7 +256,7 @@ func TestPlanCommitSequenceWraps(t *testing.T) {
 		idemBatch(3, 0, math.MaxInt32-1, 4), // covers MaxInt32-1, MaxInt32, 0, 1
 		idemBatch(3, 0, 2, 1),
 	}}}}
-	plan := PlanCommit(seg, parts(map[PartitionKey]int64{p: 8}), producers, 0)
+	plan := PlanCommit(seg, parts(map[PartitionKey]int64{p: 8}), producers, nil, 0)
 	for i, b := range plan.Results[0].Batches {
 		if b.Err != nil || b.Duplicate {
 			t.Errorf("batch %d across the wrap: %+v", i, b)
@@ -276,7 +276,7 @@ func TestPlanCommitChainsWithinSegment(t *testing.T) {
 		{TopicID: topicA, Partition: 0, Batches: []BatchMeta{idemBatch(1, 0, 0, 3)}},
 		{TopicID: topicA, Partition: 0, Batches: []BatchMeta{idemBatch(1, 0, 3, 2), idemBatch(1, 0, 0, 3)}},
 	}}
-	plan := PlanCommit(seg, parts(map[PartitionKey]int64{p: 0}), nil, 0)
+	plan := PlanCommit(seg, parts(map[PartitionKey]int64{p: 0}), nil, nil, 0)
 	r := plan.Results[1].Batches
 	if r[0].BaseOffset != 3 || r[0].Err != nil || !r[1].Duplicate || r[1].BaseOffset != 0 || plan.NextOffset[p] != 5 {
 		t.Errorf("second chunk %+v, next %d", r, plan.NextOffset[p])
@@ -330,6 +330,6 @@ func BenchmarkPlanCommit(b *testing.B) {
 	p := parts(partsNext)
 	b.ReportAllocs()
 	for b.Loop() {
-		PlanCommit(seg, p, producers, 0)
+		PlanCommit(seg, p, producers, nil, 0)
 	}
 }

@@ -43,6 +43,8 @@ func Run(t *testing.T, open func(t *testing.T) metastore.Store) {
 		{"IdempotentNewEpoch", testIdempotentNewEpoch},
 		{"IdempotentRecentWindow", testIdempotentRecentWindow},
 		{"IdempotentPerPartition", testIdempotentPerPartition},
+		{"IdempotentFirstBatch", testIdempotentFirstBatch},
+		{"ExpireProducers", testExpireProducers},
 		{"AllRejectedChunkNotStored", testAllRejectedNotStored},
 		{"ChunksFrom", testChunksFrom},
 		{"ChunkForTimestamp", testChunkForTimestamp},
@@ -821,6 +823,59 @@ func testIdempotentOutOfOrder(t *testing.T, s metastore.Store) {
 	}
 	if cs := walk(t, s, tp.ID, 0); !slices.Equal(cs[len(cs)-1].Skip, []int32{1}) {
 		t.Errorf("last chunk skip %v, want [1]", cs[len(cs)-1].Skip)
+	}
+}
+
+// testIdempotentFirstBatch: a producer id this store handed out starts
+// every partition at sequence 0; a first batch at another sequence is out
+// of order. Accepting it let a new producer's second in-flight batch land
+// before its first, retried one. A producer id the store does not know
+// (its state expired) is taken at any sequence, as Kafka does.
+func testIdempotentFirstBatch(t *testing.T, s metastore.Store) {
+	tp := mustTopic(t, s, "first-batch", 2)
+	pid := newProducer(t, s)
+	res := commit(t, s, segment(chunk(tp.ID, 0, idem(pid, 0, 5, 2))))
+	if br := res[0].Batches[0]; !errors.Is(br.Err, metastore.ErrOutOfOrderSequence) {
+		t.Fatalf("first batch of a new producer at sequence 5: %+v, want ErrOutOfOrderSequence", br)
+	}
+	if n := partition(t, s, tp.ID, 0).NextOffset; n != 0 {
+		t.Fatalf("the refused batch moved the next offset to %d", n)
+	}
+	res = commit(t, s, segment(chunk(tp.ID, 0, idem(pid, 0, 0, 5)), chunk(tp.ID, 1, idem(pid, 0, 0, 1))))
+	for p, r := range res {
+		if br := r.Batches[0]; br.Err != nil || br.BaseOffset != 0 {
+			t.Fatalf("partition %d, first batch at sequence 0: %+v", p, br)
+		}
+	}
+	unknown := pid + 1<<40
+	res = commit(t, s, segment(chunk(tp.ID, 1, idem(unknown, 0, 7, 1))))
+	if br := res[0].Batches[0]; br.Err != nil || br.BaseOffset != 1 {
+		t.Fatalf("first batch of an unknown producer at sequence 7: %+v, want offset 1", br)
+	}
+}
+
+// testExpireProducers: ExpireProducers forgets producers idle longer than
+// its bound, their id and their state on every partition; the producer's
+// next batch is then taken at any sequence.
+func testExpireProducers(t *testing.T, s metastore.Store) {
+	tp := mustTopic(t, s, "expiry", 1)
+	idle, busy := newProducer(t, s), newProducer(t, s)
+	commit(t, s, segment(chunk(tp.ID, 0, idem(idle, 0, 0, 3))))
+	if n, err := s.ExpireProducers(ctx(t), time.Hour); err != nil || n != 0 {
+		t.Fatalf("expire producers idle for an hour: %d, %v; want none", n, err)
+	}
+	if n, err := s.ExpireProducers(ctx(t), 0); err != nil || n != 2 {
+		t.Fatalf("expire producers idle at all: %d, %v; want 2", n, err)
+	}
+	// Expired: a retry of its first batch is no longer known as one, and
+	// a later sequence is taken.
+	res := commit(t, s, segment(chunk(tp.ID, 0, idem(idle, 0, 9, 1))))
+	if br := res[0].Batches[0]; br.Err != nil || br.BaseOffset != 3 {
+		t.Fatalf("expired producer at sequence 9: %+v, want offset 3", br)
+	}
+	res = commit(t, s, segment(chunk(tp.ID, 0, idem(busy, 0, 4, 1))))
+	if br := res[0].Batches[0]; br.Err != nil || br.BaseOffset != 4 {
+		t.Fatalf("expired producer without state at sequence 4: %+v, want offset 4", br)
 	}
 }
 

@@ -47,6 +47,8 @@ SELECT s.producer_id, s.topic_id, s.partition, s.epoch, s.recent::text
 FROM unnest($1::bigint[], $2::uuid[], $3::integer[]) AS k(producer_id, topic_id, partition)
 JOIN producer_state s ON s.producer_id = k.producer_id AND s.topic_id = k.topic_id AND s.partition = k.partition`
 
+const loadRegisteredSQL = `SELECT producer_id FROM producers WHERE producer_id = ANY($1::bigint[])`
+
 const insertObjectSQL = `INSERT INTO objects (key, size, level) VALUES ($1, $2, 0)`
 
 const updatePartitionsSQL = `
@@ -123,8 +125,9 @@ func (s *Store) commitOnce(ctx context.Context, seg metastore.SegmentSpec, pkeys
 	b.Queue("BEGIN")
 	b.Queue(lockPartitionsSQL, topicIDs, partNums)
 	b.Queue(loadProducersSQL, prIDs, prTopics, prParts)
+	b.Queue(loadRegisteredSQL, distinct(prIDs))
 	br := conn.SendBatch(ctx, b)
-	parts, maxTS, producers, err := readState(br, len(pkeys), len(prkeys))
+	parts, maxTS, producers, registered, err := readState(br, len(pkeys), len(prkeys))
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
@@ -132,7 +135,7 @@ func (s *Store) commitOnce(ctx context.Context, seg metastore.SegmentSpec, pkeys
 		return nil, err
 	}
 
-	plan := metastore.PlanCommit(seg, parts, producers, time.Now().UnixMilli())
+	plan := metastore.PlanCommit(seg, parts, producers, registered, time.Now().UnixMilli())
 
 	// Round trip 2: write and commit.
 	b = &pgx.Batch{}
@@ -208,8 +211,41 @@ func rollback(ctx context.Context, conn *pgxpool.Conn) {
 	}
 }
 
+// distinct returns ids without repeats, in their order.
+func distinct(ids []int64) []int64 {
+	out := make([]int64, 0, len(ids))
+	for i, id := range ids {
+		if i == 0 || id != ids[i-1] { // ProducerKeys sorts by producer id
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 // readState reads the results of the first round trip.
 func readState(br pgx.BatchResults, nparts, nproducers int) (
+	parts map[metastore.PartitionKey]metastore.Partition, maxTS map[metastore.PartitionKey]int64,
+	producers map[metastore.ProducerKey]metastore.ProducerState, registered map[int64]bool, err error,
+) {
+	parts, maxTS, producers, err = readPartitionsAndProducers(br, nparts, nproducers)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	registered = make(map[int64]bool)
+	rows, err := br.Query()
+	if err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("load registered producers: %w", err)
+	}
+	var id int64
+	if _, err := pgx.ForEachRow(rows, []any{&id}, func() error { registered[id] = true; return nil }); err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("load registered producers: %w", err)
+	}
+	return parts, maxTS, producers, registered, nil
+}
+
+// readPartitionsAndProducers reads the locked partitions and the producer
+// states of the first round trip.
+func readPartitionsAndProducers(br pgx.BatchResults, nparts, nproducers int) (
 	map[metastore.PartitionKey]metastore.Partition, map[metastore.PartitionKey]int64,
 	map[metastore.ProducerKey]metastore.ProducerState, error,
 ) {

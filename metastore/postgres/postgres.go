@@ -343,10 +343,48 @@ func (s *Store) Partition(ctx context.Context, topicID uuid.UUID, partition int3
 // AllocateProducerID implements metastore.Store.
 func (s *Store) AllocateProducerID(ctx context.Context) (int64, error) {
 	var id int64
-	if err := s.pool.QueryRow(ctx, "SELECT nextval('producer_ids')").Scan(&id); err != nil {
+	err := s.pool.QueryRow(ctx, "INSERT INTO producers (producer_id) SELECT nextval('producer_ids') RETURNING producer_id").Scan(&id)
+	if err != nil {
 		return 0, fmt.Errorf("allocate producer id: %w", err)
 	}
 	return id, nil
+}
+
+// ExpireProducers implements metastore.Store. It forgets, in one
+// transaction, the registered producers whose state has not moved for idle
+// (and that are older than idle), then the state rows older than idle of
+// producers that are not registered (those from before registration).
+func (s *Store) ExpireProducers(ctx context.Context, idle time.Duration) (int, error) {
+	var n int64
+	err := s.retry(ctx, "expire_producers", func() error {
+		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			tag, err := tx.Exec(ctx, `
+				WITH idle AS (
+					SELECT p.producer_id FROM producers p
+					WHERE p.created_at <= now() - $1::bigint * interval '1 microsecond'
+						AND NOT EXISTS (SELECT 1 FROM producer_state s
+							WHERE s.producer_id = p.producer_id
+								AND s.updated_at > now() - $1::bigint * interval '1 microsecond')
+					FOR UPDATE SKIP LOCKED
+				), gone AS (
+					DELETE FROM producer_state s USING idle WHERE s.producer_id = idle.producer_id
+				)
+				DELETE FROM producers p USING idle WHERE p.producer_id = idle.producer_id`, micros(idle))
+			if err != nil {
+				return err
+			}
+			n = tag.RowsAffected()
+			_, err = tx.Exec(ctx, `
+				DELETE FROM producer_state s
+				WHERE s.updated_at <= now() - $1::bigint * interval '1 microsecond'
+					AND NOT EXISTS (SELECT 1 FROM producers p WHERE p.producer_id = s.producer_id)`, micros(idle))
+			return err
+		})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("expire producers: %w", err)
+	}
+	return int(n), nil
 }
 
 // DeleteRecords implements metastore.Store.

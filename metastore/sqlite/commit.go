@@ -33,7 +33,11 @@ func (s *Store) CommitSegment(ctx context.Context, seg metastore.SegmentSpec) (r
 		if err != nil {
 			return err
 		}
-		plan = metastore.PlanCommit(seg, parts, producers, now)
+		registered, err := loadRegistered(ctx, tx, seg)
+		if err != nil {
+			return err
+		}
+		plan = metastore.PlanCommit(seg, parts, producers, registered, now)
 		return s.writePlan(ctx, tx, seg, plan, now)
 	})
 	if err != nil {
@@ -92,6 +96,27 @@ func (s *Store) loadProducers(ctx context.Context, tx *sql.Tx, seg metastore.Seg
 	return producers, nil
 }
 
+// loadRegistered returns which of the segment's producer ids are registered.
+func loadRegistered(ctx context.Context, tx *sql.Tx, seg metastore.SegmentSpec) (map[int64]bool, error) {
+	registered := make(map[int64]bool)
+	for _, k := range metastore.ProducerKeys(seg) {
+		if _, seen := registered[k.ProducerID]; seen {
+			continue
+		}
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM producers WHERE producer_id = ?`, k.ProducerID).Scan(&one)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			registered[k.ProducerID] = false
+		case err != nil:
+			return nil, fmt.Errorf("load producer %d: %w", k.ProducerID, err)
+		default:
+			registered[k.ProducerID] = true
+		}
+	}
+	return registered, nil
+}
+
 func (s *Store) writePlan(ctx context.Context, tx *sql.Tx, seg metastore.SegmentSpec, plan metastore.CommitPlan, now int64) error {
 	res, err := tx.StmtContext(ctx, s.wInsObject).ExecContext(ctx, seg.ObjectKey, seg.ObjectSize, now)
 	if err != nil {
@@ -127,11 +152,62 @@ func (s *Store) writePlan(ctx context.Context, tx *sql.Tx, seg metastore.Segment
 // AllocateProducerID returns a new producer id; ids start at 1.
 func (s *Store) AllocateProducerID(ctx context.Context) (id int64, err error) {
 	defer s.observe("allocate_producer_id", time.Now(), &err)
-	err = s.w.QueryRowContext(ctx, `UPDATE producer_ids SET next_id = next_id + 1 WHERE id = 1 RETURNING next_id - 1`).Scan(&id)
+	err = s.writeTx(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `UPDATE producer_ids SET next_id = next_id + 1 WHERE id = 1 RETURNING next_id - 1`).Scan(&id); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO producers (producer_id, created_at) VALUES (?, ?)`, id, s.now().UnixMilli())
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("allocate producer id: %w", err)
 	}
 	return id, nil
+}
+
+// ExpireProducers implements metastore.Store, as the PostgreSQL backend
+// does, by the store's clock.
+func (s *Store) ExpireProducers(ctx context.Context, idle time.Duration) (n int, err error) {
+	defer s.observe("expire_producers", time.Now(), &err)
+	cutoff := s.now().Add(-idle).UnixMilli()
+	err = s.writeTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `
+			SELECT p.producer_id FROM producers p
+			WHERE p.created_at <= ?1
+				AND NOT EXISTS (SELECT 1 FROM producer_state s WHERE s.producer_id = p.producer_id AND s.updated_at > ?1)`, cutoff)
+		if err != nil {
+			return err
+		}
+		var ids []int64
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM producer_state WHERE producer_id = ?`, id); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM producers WHERE producer_id = ?`, id); err != nil {
+				return err
+			}
+		}
+		n = len(ids)
+		_, err = tx.ExecContext(ctx, `
+			DELETE FROM producer_state
+			WHERE updated_at <= ?1 AND NOT EXISTS (SELECT 1 FROM producers p WHERE p.producer_id = producer_state.producer_id)`, cutoff)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("expire producers: %w", err)
+	}
+	return n, nil
 }
 
 // skipArg is the skip column's value: NULL for an empty list. Columns are
