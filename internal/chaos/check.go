@@ -130,6 +130,10 @@ type Stats struct {
 	GroupRedelivered int `json:"group_redelivered"`
 	// Duplicates counts extra copies in workloads that allow them.
 	AllowedDuplicates int `json:"allowed_duplicates"`
+	// IndeterminateByFault counts the indeterminate produces of checked
+	// workloads by the fault active when they completed ("none" outside
+	// any fault, its afterglow included).
+	IndeterminateByFault map[string]int `json:"indeterminate_by_fault"`
 }
 
 // Summary is the report in one line.
@@ -345,6 +349,20 @@ func (c *checker) index() {
 	}
 	sort.Slice(c.faults, func(i, j int) bool { return c.faults[i].start < c.faults[j].start })
 	st.Partitions = len(c.finalHWM)
+	st.IndeterminateByFault = map[string]int{}
+	for i := range c.ops {
+		op := &c.ops[i]
+		if op.Type != OpProduce || op.Outcome != Indeterminate || !checked(op.Workload) {
+			continue
+		}
+		name := "none"
+		for _, f := range c.faults {
+			if op.Complete >= f.start && op.Complete <= f.end+int64(FaultAfterglow) {
+				name, _, _ = strings.Cut(f.name, "@")
+			}
+		}
+		st.IndeterminateByFault[name]++
+	}
 }
 
 // checkOffsets finds two values at one offset, among reads and acks.
