@@ -4,6 +4,9 @@
 //	strata-chaos [run] -strata bin/strata -duration 30m -seed 42
 //	strata-chaos check -history DIR/history.jsonl
 //
+// (strata-chaos load is the hostile phase's well-behaved clients, which a
+// run starts as a process of their own.)
+//
 // A run starts a cluster (serve nodes, a compactor node, PostgreSQL with a
 // synchronous standby, MinIO, and proxies that inject faults), runs the
 // workloads, a hostile client phase and a seeded schedule of faults, heals
@@ -41,6 +44,8 @@ func main() {
 		code = run(args)
 	case "check":
 		code = check(args)
+	case "load":
+		code = load(args)
 	default:
 		fmt.Fprintf(os.Stderr, "strata-chaos: unknown command %q (run or check)\n", cmd)
 		code = 2
@@ -61,6 +66,7 @@ func run(args []string) int {
 	hostile := fs.Bool("hostile", true, "run the hostile client phase")
 	hostileWindow := fs.Duration("hostile-window", 8*time.Second, "length of the hostile phase's baseline and attack windows")
 	maxDrop := fs.Float64("hostile-max-drop", 0.2, "largest accepted drop of the well-behaved clients' throughput under attack")
+	hostileEach := fs.Bool("hostile-each", false, "also measure the throughput drop under each attack alone")
 	brokers := fs.String("brokers", "", "comma-separated Kafka addresses of a running cluster: start nothing, inject no fault")
 	rate := fs.Int("rate", 150, "records per second of each producer")
 	noStandby := fs.Bool("no-standby", false, "run PostgreSQL without a standby")
@@ -77,11 +83,16 @@ func run(args []string) int {
 	cfg := chaos.Config{
 		Dir: *dir, Nodes: *nodes, Lease: *lease, Seed: *seed, Duration: *duration,
 		Faults: kindsList, NoStandby: *noStandby, Hostile: *hostile,
-		HostileConfig: chaos.HostileConfig{Window: *hostileWindow, MaxDrop: *maxDrop},
+		HostileConfig: chaos.HostileConfig{Window: *hostileWindow, MaxDrop: *maxDrop, Each: *hostileEach},
 		Workload:      chaos.WorkloadConfig{Rate: *rate, Churn: true, Transactions: true},
 		Logf: func(format string, args ...any) {
 			fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05.000")}, args...)...)
 		},
+	}
+	// The hostile phase's well-behaved clients run as a process of
+	// their own: this binary's load command.
+	if self, err := os.Executable(); err == nil {
+		cfg.HostileConfig.LoadCommand = []string{self, "load"}
 	}
 	if *brokers != "" {
 		cfg.Brokers = strings.Split(*brokers, ",")
@@ -143,6 +154,22 @@ func check(args []string) int {
 		fmt.Println(rep.Summary())
 	}
 	if !rep.Valid {
+		return 1
+	}
+	return 0
+}
+
+// load runs the hostile phase's well-behaved clients (see chaos.RunLoad)
+// until it is killed.
+func load(args []string) int {
+	fs := flag.NewFlagSet("strata-chaos load", flag.ExitOnError)
+	broker := fs.String("broker", "", "Kafka address of the node under attack")
+	zone := fs.String("zone", "", "zone (rack) of that node, named in the client id")
+	_ = fs.Parse(args)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := chaos.RunLoad(ctx, *broker, *zone, os.Stdout); err != nil && ctx.Err() == nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	return 0

@@ -3,6 +3,8 @@ package chaos
 import (
 	"context"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -11,6 +13,22 @@ import (
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
+
+// buildChaosCommand builds cmd/strata-chaos into dir.
+func buildChaosCommand(t *testing.T, dir string) string {
+	t.Helper()
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "strata-chaos")
+	cmd := exec.Command("go", "build", "-o", out, "./cmd/strata-chaos")
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/strata-chaos: %v\n%s", err, b)
+	}
+	return out
+}
 
 // requireServices returns the MinIO binary; without it, or without
 // PostgreSQL's server binaries, the test fails when CI=true and is skipped
@@ -44,10 +62,15 @@ func TestChaosShort(t *testing.T) {
 	}
 	minio := requireServices(t)
 	start := time.Now()
-	bin, err := testenv.BuildStrata(t.TempDir())
+	bins := t.TempDir()
+	bin, err := testenv.BuildStrata(bins)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The hostile phase's well-behaved clients run in a process of their
+	// own, built without the race detector: what they measure is the
+	// node, not this test binary.
+	loadBin := buildChaosCommand(t, bins)
 	seed := uint64(1)
 	if s := os.Getenv("STRATA_CHAOS_SEED"); s != "" {
 		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
@@ -69,8 +92,10 @@ func TestChaosShort(t *testing.T) {
 		Faults:    AllFaults,
 		Hostile:   true,
 		HostileConfig: HostileConfig{
-			Window:    6 * time.Second,
-			BombBytes: 32 << 20,
+			Window:      6 * time.Second,
+			BombBytes:   32 << 20,
+			LoadCommand: []string{loadBin, "load"},
+			Recovery:    20 * time.Second,
 		},
 		Workload:     WorkloadConfig{Rate: 100, Churn: true, Transactions: true},
 		FinalTimeout: 45 * time.Second,

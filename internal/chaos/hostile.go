@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -12,6 +13,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"sort"
 	"strings"
 	"sync"
@@ -49,11 +51,24 @@ type HostileConfig struct {
 	Topics int
 	// BombBytes is what each decompression bomb decompresses to.
 	BombBytes int
+	// Recovery bounds the wait for the well-behaved clients to recover
+	// after an attack.
+	Recovery time.Duration
+	// Each measures, after the combined attack, every attack alone for
+	// a window, to tell which ones cost the well-behaved clients most.
+	Each bool
+	// LoadCommand, when set, runs the well-behaved clients as a process
+	// of their own: the command and its first arguments, to which
+	// "-broker ADDR -zone NAME" are added; it must run RunLoad.
+	LoadCommand []string
 }
 
 func (c *HostileConfig) defaults() {
 	if c.Window == 0 {
 		c.Window = 8 * time.Second
+	}
+	if c.Recovery == 0 {
+		c.Recovery = 30 * time.Second
 	}
 	if c.MaxDrop == 0 {
 		c.MaxDrop = 0.2
@@ -95,6 +110,14 @@ type HostileReport struct {
 	NodeExit  string          `json:"node_exit,omitempty"`
 	DiedAfter []string        `json:"died_after,omitempty"`
 	Attacks   []*AttackResult `json:"attacks"`
+	// RecoveredAfter is how long after the attack the well-behaved
+	// producer was back to 80% of its baseline; -1 when it was not
+	// within HostileConfig.Recovery.
+	RecoveredAfter time.Duration `json:"recovered_after"`
+	// DropEach is the produce throughput drop under each attack alone
+	// (HostileConfig.Each), and RecoveredAfterEach the recovery after it.
+	DropEach           map[string]float64       `json:"drop_each,omitempty"`
+	RecoveredAfterEach map[string]time.Duration `json:"recovered_after_each,omitempty"`
 	// BombTopics are the high watermarks of the topics the bombs went
 	// to, after the attack: each accepted record moves one by one.
 	BombTopics map[string]int64 `json:"bomb_topics"`
@@ -128,6 +151,15 @@ func (r *HostileReport) String() string {
 		}
 		sort.Strings(outs)
 		fmt.Fprintf(&b, "\n  %-34s sent %5d; %s; slowest %v", a.Name, a.Sent, strings.Join(outs, ", "), a.Slowest.Round(time.Millisecond))
+	}
+	each := make([]string, 0, len(r.DropEach))
+	for n := range r.DropEach {
+		each = append(each, n)
+	}
+	sort.Strings(each)
+	fmt.Fprintf(&b, "\n  recovered to 80%% of the baseline %s after the attack", recovery(r.RecoveredAfter))
+	for _, n := range each {
+		fmt.Fprintf(&b, "\n  alone, %-32s drop %3.0f%%, recovered %s after", n, r.DropEach[n]*100, recovery(r.RecoveredAfterEach[n]))
 	}
 	for t, hwm := range r.BombTopics {
 		fmt.Fprintf(&b, "\n  %s high watermark after the attack: %d", t, hwm)
@@ -205,7 +237,7 @@ func Hostile(ctx context.Context, cfg HostileConfig, c *Cluster, target *Node, l
 	if err != nil {
 		return nil, err
 	}
-	load, err := startLoad(ctx, target)
+	load, err := startLoad(ctx, cfg, target)
 	if err != nil {
 		return nil, err
 	}
@@ -241,11 +273,12 @@ func Hostile(ctx context.Context, cfg HostileConfig, c *Cluster, target *Node, l
 	log := &attackLog{results: map[string]*AttackResult{}}
 	actx, stopAttack := context.WithTimeout(ctx, cfg.Window)
 	var attackers sync.WaitGroup
-	for _, a := range hostileAttacks(target.KafkaAddr, frames, cfg) {
+	attacks := hostileAttacks(target.KafkaAddr, frames, cfg)
+	for _, a := range attacks {
 		attackers.Add(1)
 		go func() {
 			defer attackers.Done()
-			a(actx, log)
+			a.run(actx, log)
 		}()
 	}
 	died := make(chan time.Time, 1)
@@ -279,6 +312,29 @@ func Hostile(ctx context.Context, cfg HostileConfig, c *Cluster, target *Node, l
 		rep.Attacks = append(rep.Attacks, log.results[n])
 	}
 
+	// How long until the well-behaved clients are back to 80% of the
+	// baseline: work a node goes on doing for a closed connection shows
+	// here.
+	rep.RecoveredAfter = waitRecovered(ctx, load, rep.ProducedBaseline, cfg.Recovery)
+	if cfg.Each && target.Running() {
+		rep.DropEach = map[string]float64{}
+		rep.RecoveredAfterEach = map[string]time.Duration{}
+		for _, a := range attacks {
+			if !target.Running() {
+				break
+			}
+			p0, _ := load.counts()
+			actx, stop := context.WithTimeout(ctx, cfg.Window)
+			a.run(actx, &attackLog{results: map[string]*AttackResult{}})
+			<-actx.Done()
+			stop()
+			p1, _ := load.counts()
+			if rep.ProducedBaseline > 0 {
+				rep.DropEach[a.name] = max(0, 1-float64(p1-p0)/cfg.Window.Seconds()/rep.ProducedBaseline)
+			}
+			rep.RecoveredAfterEach[a.name] = waitRecovered(ctx, load, rep.ProducedBaseline, cfg.Recovery)
+		}
+	}
 	rep.BombTopics = endOffsets(ctx, c.Brokers(), topicHostileBomb, topicHostileCompacted)
 	select {
 	case t := <-died:
@@ -302,6 +358,9 @@ func Hostile(ctx context.Context, cfg HostileConfig, c *Cluster, target *Node, l
 	}
 	if rep.PeakRSS > rep.RSSBudget {
 		rep.Failures = append(rep.Failures, fmt.Sprintf("peak RSS %d MiB above the budget of %d MiB", rep.PeakRSS>>20, rep.RSSBudget>>20))
+	}
+	if rep.RecoveredAfter < 0 {
+		rep.Failures = append(rep.Failures, fmt.Sprintf("well-behaved produce throughput not back to 80%% of its baseline %v after the attack", cfg.Recovery))
 	}
 	if rep.Drop > rep.MaxDrop {
 		rep.Failures = append(rep.Failures, fmt.Sprintf("well-behaved produce throughput dropped %.0f%%, more than %.0f%%", rep.Drop*100, rep.MaxDrop*100))
@@ -339,54 +398,48 @@ func createHostileTopics(ctx context.Context, brokers []string) error {
 
 // load is the well-behaved clients of the hostile phase: a producer and a
 // consumer that name the target node's zone, so that Metadata sends them
-// to it for every partition.
+// to it for every partition. They run in this process, or in a process of
+// their own (HostileConfig.LoadCommand) so that neither the attack's
+// goroutines nor a race-instrumented harness slow them.
 type load struct {
-	prod, cons *kgo.Client
-	produced   atomic.Int64
-	consumed   atomic.Int64
-	cancel     context.CancelFunc
-	wg         sync.WaitGroup
+	produced atomic.Int64
+	consumed atomic.Int64
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	cmd      *exec.Cmd
 }
 
-func startLoad(ctx context.Context, target *Node) (*load, error) {
-	zone := "zone=" + target.Name
-	prod, err := kgo.NewClient(kgo.SeedBrokers(target.KafkaAddr), kgo.ClientID(zone+",well-behaved-producer"),
-		kgo.DefaultProduceTopic(topicHostileLoad), kgo.RecordDeliveryTimeout(10*time.Second), kgo.MetadataMinAge(250*time.Millisecond), kgo.MetadataMaxAge(2*time.Second))
-	if err != nil {
-		return nil, err
-	}
-	cons, err := kgo.NewClient(kgo.SeedBrokers(target.KafkaAddr), kgo.ClientID(zone+",well-behaved-consumer"), kgo.Rack(target.Name),
-		kgo.ConsumeTopics(topicHostileLoad), kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()), kgo.FetchMaxWait(250*time.Millisecond))
-	if err != nil {
-		prod.Close()
-		return nil, err
-	}
-	l := &load{prod: prod, cons: cons}
+func startLoad(ctx context.Context, cfg HostileConfig, target *Node) (*load, error) {
+	l := &load{}
 	ctx, l.cancel = context.WithCancel(ctx)
-	value := bytes.Repeat([]byte("w"), 1024)
-	inflight := make(chan struct{}, 256)
-	l.wg.Add(2)
+	if len(cfg.LoadCommand) == 0 {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			_ = runLoad(ctx, target.KafkaAddr, target.Name, &l.produced, &l.consumed)
+		}()
+		return l, nil
+	}
+	args := append(cfg.LoadCommand[1:len(cfg.LoadCommand):len(cfg.LoadCommand)], "-broker", target.KafkaAddr, "-zone", target.Name)
+	l.cmd = exec.CommandContext(ctx, cfg.LoadCommand[0], args...)
+	l.cmd.Stderr = os.Stderr
+	out, err := l.cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := l.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("chaos: start the load process: %w", err)
+	}
+	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case inflight <- struct{}{}:
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			var p, c int64
+			if _, err := fmt.Sscanf(sc.Text(), "%d %d", &p, &c); err == nil {
+				l.produced.Store(p)
+				l.consumed.Store(c)
 			}
-			prod.Produce(ctx, &kgo.Record{Value: value}, func(_ *kgo.Record, err error) {
-				if err == nil {
-					l.produced.Add(1)
-				}
-				<-inflight
-			})
-		}
-	}()
-	go func() {
-		defer l.wg.Done()
-		for ctx.Err() == nil {
-			fs := cons.PollFetches(ctx)
-			l.consumed.Add(int64(fs.NumRecords()))
 		}
 	}()
 	return l, nil
@@ -397,8 +450,72 @@ func (l *load) counts() (produced, consumed int64) { return l.produced.Load(), l
 func (l *load) stop() {
 	l.cancel()
 	l.wg.Wait()
-	l.prod.Close()
-	l.cons.Close()
+	if l.cmd != nil {
+		_ = l.cmd.Wait()
+	}
+}
+
+// RunLoad runs the hostile phase's well-behaved clients against broker,
+// naming zone, until ctx ends, and writes to out every 100ms the records
+// produced and consumed so far: "produced consumed".
+func RunLoad(ctx context.Context, broker, zone string, out io.Writer) error {
+	var produced, consumed atomic.Int64
+	done := make(chan error, 1)
+	go func() { done <- runLoad(ctx, broker, zone, &produced, &consumed) }()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-tick.C:
+			if _, err := fmt.Fprintf(out, "%d %d\n", produced.Load(), consumed.Load()); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func runLoad(ctx context.Context, broker, zone string, produced, consumed *atomic.Int64) error {
+	id := "zone=" + zone
+	prod, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ClientID(id+",well-behaved-producer"),
+		kgo.DefaultProduceTopic(topicHostileLoad), kgo.RecordDeliveryTimeout(10*time.Second),
+		kgo.MetadataMinAge(250*time.Millisecond), kgo.MetadataMaxAge(2*time.Second))
+	if err != nil {
+		return err
+	}
+	defer prod.Close()
+	cons, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ClientID(id+",well-behaved-consumer"), kgo.Rack(zone),
+		kgo.ConsumeTopics(topicHostileLoad), kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()), kgo.FetchMaxWait(250*time.Millisecond))
+	if err != nil {
+		return err
+	}
+	defer cons.Close()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for ctx.Err() == nil {
+			fs := cons.PollFetches(ctx)
+			consumed.Add(int64(fs.NumRecords()))
+		}
+	}()
+	value := bytes.Repeat([]byte("w"), 1024)
+	inflight := make(chan struct{}, 256)
+	for {
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return nil
+		case inflight <- struct{}{}:
+		}
+		prod.Produce(ctx, &kgo.Record{Value: value}, func(_ *kgo.Record, err error) {
+			if err == nil {
+				produced.Add(1)
+			}
+			<-inflight
+		})
+	}
 }
 
 // hostileFrames are the requests built before the attack.
@@ -488,17 +605,24 @@ func buildHostileFrames(cfg HostileConfig) (*hostileFrames, error) {
 		if err != nil {
 			return nil, err
 		}
-		for _, topic := range []string{topicHostileBomb, topicHostileCompacted} {
-			short := "normal"
-			if topic == topicHostileCompacted {
-				short = "compacted"
+		// The ones that took nodes down first, on the compacted topic
+		// (whose key check decompresses) before the normal one.
+		for _, shape := range []struct {
+			name    string
+			count   int32
+			records []byte
+		}{
+			{"10 records claiming 2^28", 1 << 28, ten},
+			{fmt.Sprintf("one %d MiB record", cfg.BombBytes>>20), 1, big},
+			{fmt.Sprintf("%d records", n), int32(n), small},
+		} {
+			for _, topic := range []string{topicHostileCompacted, topicHostileBomb} {
+				short := map[string]string{topicHostileCompacted: "compacted", topicHostileBomb: "normal"}[topic]
+				f.bombs = append(f.bombs, namedFrame{
+					name:  fmt.Sprintf("bomb %s %s %s", codec.name, short, shape.name),
+					frame: produceFrame(topic, batch(codec.id, shape.count, shape.records)),
+				})
 			}
-			f.bombs = append(f.bombs,
-				namedFrame{fmt.Sprintf("bomb %s %s one %d MiB record", codec.name, short, cfg.BombBytes>>20), produceFrame(topic, batch(codec.id, 1, big))},
-				namedFrame{fmt.Sprintf("bomb %s %s %d records", codec.name, short, n), produceFrame(topic, batch(codec.id, int32(n), small))},
-				// A count that its records do not hold.
-				namedFrame{fmt.Sprintf("bomb %s %s 10 records claiming 2^28", codec.name, short), produceFrame(topic, batch(codec.id, 1<<28, ten))},
-			)
 		}
 	}
 	return f, nil
@@ -590,21 +714,27 @@ func produceFrame(topic string, batch []byte) []byte {
 	return formatter.AppendRequest(nil, req, 7)
 }
 
-// hostileAttacks are the attack loops; each runs until ctx ends.
-func hostileAttacks(addr string, f *hostileFrames, cfg HostileConfig) []func(context.Context, *attackLog) {
+// attack is one kind of hostile client, looping until ctx ends.
+type attack struct {
+	name string
+	run  func(context.Context, *attackLog)
+}
+
+// hostileAttacks are the attacks.
+func hostileAttacks(addr string, f *hostileFrames, cfg HostileConfig) []attack {
 	// once sends one frame per connection and waits for its outcome.
 	once := func(ctx context.Context, log *attackLog, name string, frame []byte, wait time.Duration, parse func([]byte) string) {
 		log.start(name)
 		start := time.Now()
 		log.outcome(name, sendFrame(ctx, addr, frame, wait, parse), time.Since(start))
 	}
-	repeat := func(name string, wait time.Duration, frame func() []byte, parse func([]byte) string) func(context.Context, *attackLog) {
-		return func(ctx context.Context, log *attackLog) {
+	repeat := func(name string, wait time.Duration, frame func() []byte, parse func([]byte) string) attack {
+		return attack{name, func(ctx context.Context, log *attackLog) {
 			for ctx.Err() == nil {
 				once(ctx, log, name, frame(), wait, parse)
 				_ = sleepCtx(ctx, 100*time.Millisecond)
 			}
-		}
+		}}
 	}
 	random := func() []byte {
 		b := make([]byte, 16<<10)
@@ -618,7 +748,7 @@ func hostileAttacks(addr string, f *hostileFrames, cfg HostileConfig) []func(con
 		}
 	}
 	fixed := func(b []byte) func() []byte { return func() []byte { return b } }
-	attacks := []func(context.Context, *attackLog){
+	attacks := []attack{
 		repeat("random bytes", 2*time.Second, random, nil),
 		repeat("length prefix 2 GiB", 2*time.Second, length(1<<31), nil),
 		repeat("length prefix 2 GiB - 1", 2*time.Second, length(1<<31-1), nil),
@@ -640,7 +770,7 @@ func hostileAttacks(addr string, f *hostileFrames, cfg HostileConfig) []func(con
 	}
 	for _, codec := range codecs {
 		bombs := byCodec[codec]
-		attacks = append(attacks, func(ctx context.Context, log *attackLog) {
+		attacks = append(attacks, attack{"bombs " + codec, func(ctx context.Context, log *attackLog) {
 			for ctx.Err() == nil {
 				for _, b := range bombs {
 					if ctx.Err() != nil {
@@ -649,19 +779,19 @@ func hostileAttacks(addr string, f *hostileFrames, cfg HostileConfig) []func(con
 					once(ctx, log, b.name, b.frame, 10*time.Second, parseProduce)
 				}
 			}
-		})
+		}})
 	}
 	return append(attacks,
-		func(ctx context.Context, log *attackLog) {
+		attack{"idle connections", func(ctx context.Context, log *attackLog) {
 			holdConns(ctx, log, addr, "idle connection", cfg.IdleConns, nil)
-		},
-		func(ctx context.Context, log *attackLog) {
+		}},
+		attack{"stalled frames", func(ctx context.Context, log *attackLog) {
 			// A frame announcing 64 MiB that stops after 1 MiB.
 			head := binary.BigEndian.AppendUint32(nil, 64<<20)
 			head = append(head, f.metadataClaimed[4:bodyOffset]...)
 			head = append(head, make([]byte, 1<<20)...)
 			holdConns(ctx, log, addr, "frame stalled after 1 of 64 MiB", cfg.StalledConns, head)
-		},
+		}},
 	)
 }
 
@@ -843,4 +973,30 @@ func endOffsets(ctx context.Context, brokers []string, topics ...string) map[str
 		}
 	})
 	return out
+}
+
+func recovery(d time.Duration) string {
+	if d < 0 {
+		return "not"
+	}
+	return d.Round(100 * time.Millisecond).String()
+}
+
+// waitRecovered measures the well-behaved producer in windows of 500ms
+// until one reaches 80% of baseline, and returns how long that took; -1
+// after max.
+func waitRecovered(ctx context.Context, l *load, baseline float64, max time.Duration) time.Duration {
+	start := time.Now()
+	const step = 500 * time.Millisecond
+	for time.Since(start) < max {
+		p0, _ := l.counts()
+		if sleepCtx(ctx, step) != nil {
+			return -1
+		}
+		p1, _ := l.counts()
+		if float64(p1-p0)/step.Seconds() >= 0.8*baseline {
+			return time.Since(start) - step
+		}
+	}
+	return -1
 }
