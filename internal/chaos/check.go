@@ -130,6 +130,11 @@ type Stats struct {
 	GroupRedelivered int `json:"group_redelivered"`
 	// Duplicates counts extra copies in workloads that allow them.
 	AllowedDuplicates int `json:"allowed_duplicates"`
+	// SplitCoordinator counts the rounds in which two or more nodes
+	// answered DescribeGroups as the coordinator of one group: two
+	// coordinators at once. SplitExample describes the first.
+	SplitCoordinator int    `json:"split_coordinator"`
+	SplitExample     string `json:"split_example,omitempty"`
 	// IndeterminateByFault counts the indeterminate produces of checked
 	// workloads by the fault active when they completed ("none" outside
 	// any fault, its afterglow included).
@@ -245,6 +250,7 @@ func Check(ops []Op) *Report {
 	c.checkCommits()
 	c.checkFinal()
 	c.checkTxns()
+	c.checkCoordinators()
 	c.finish()
 	return c.report
 }
@@ -899,6 +905,43 @@ func (c *checker) checkTxns() {
 			c.add(Anomaly{Kind: TornTxn, Value: out[0], Process: end.Process,
 				Detail: fmt.Sprintf("committed transaction %s: final read holds %d of its %d records; missing %s", t, len(in), len(in)+len(out), strings.Join(out, ", ")),
 				Ops:    []int64{end.Index}, At: end.Complete})
+		}
+	}
+}
+
+// checkCoordinators counts the rounds in which several nodes claimed to
+// coordinate one group.
+func (c *checker) checkCoordinators() {
+	type key struct {
+		group string
+		round int64
+	}
+	claims := map[key][]*Op{}
+	var keys []key
+	for i := range c.ops {
+		op := &c.ops[i]
+		if op.Type != OpCoordinator || op.Outcome != OK {
+			continue
+		}
+		k := key{op.Group, op.Seq}
+		if claims[k] == nil {
+			keys = append(keys, k)
+		}
+		claims[k] = append(claims[k], op)
+	}
+	st := &c.report.Stats
+	for _, k := range keys {
+		ops := claims[k]
+		if len(ops) < 2 {
+			continue
+		}
+		st.SplitCoordinator++
+		if st.SplitExample == "" {
+			var parts []string
+			for _, op := range ops {
+				parts = append(parts, fmt.Sprintf("%s (%s, members %s)", op.Node, op.Value, op.Target))
+			}
+			st.SplitExample = fmt.Sprintf("group %s at %.1fs: %s", k.group, float64(ops[0].Invoke)/1e9, strings.Join(parts, "; "))
 		}
 	}
 }

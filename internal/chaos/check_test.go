@@ -422,3 +422,19 @@ func TestHistoryRoundTrip(t *testing.T) {
 		t.Errorf("re-check: %s, want %s", got.Summary(), want.Summary())
 	}
 }
+
+// TestSplitCoordinatorCounted: two nodes answering as the group's
+// coordinator in one round are counted; one per round is not.
+func TestSplitCoordinatorCounted(t *testing.T) {
+	b := clean()
+	b.op(Op{Process: "watch", Type: OpCoordinator, Group: "g", Node: "n1", Value: "Stable", Target: "group-0/a", Seq: 1})
+	b.op(Op{Process: "watch", Type: OpCoordinator, Group: "g", Node: "n2", Value: "Stable", Target: "group-0/a", Seq: 2})
+	if r := Check(b.ops); r.Stats.SplitCoordinator != 0 {
+		t.Fatalf("one coordinator per round counted as %d splits", r.Stats.SplitCoordinator)
+	}
+	b.op(Op{Process: "watch", Type: OpCoordinator, Group: "g", Node: "n3", Value: "PreparingRebalance", Target: "group-1/b", Seq: 2})
+	r := Check(b.ops)
+	if r.Stats.SplitCoordinator != 1 || !strings.Contains(r.Stats.SplitExample, "n2") || !strings.Contains(r.Stats.SplitExample, "n3") {
+		t.Fatalf("split %d, example %q; want 1 naming n2 and n3", r.Stats.SplitCoordinator, r.Stats.SplitExample)
+	}
+}

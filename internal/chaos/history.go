@@ -61,6 +61,10 @@ const (
 	OpAssign OpType = "assign"
 	// OpRevoke is a group member losing Partitions of Topic.
 	OpRevoke OpType = "revoke"
+	// OpCoordinator is a node answering DescribeGroups for Group as its
+	// coordinator: Value is the group's state, Target its members; Seq
+	// numbers the rounds in which every node was asked at once.
+	OpCoordinator OpType = "coordinator"
 	// OpTxn ends transaction Txn of a transactional producer: Value is
 	// "commit" or "abort"; OK when the end was acknowledged.
 	OpTxn OpType = "txn"

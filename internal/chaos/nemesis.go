@@ -150,11 +150,17 @@ func (n *nemesis) inject(ctx context.Context, f Fault) (heal func(context.Contex
 		}, note, nil
 	case FaultClockSkew:
 		comp := c.Compactor
+		listed := comp.S3.SkewedListings()
 		comp.S3.inject(s3Fault{skew: time.Hour})
 		node.S3.inject(s3Fault{kind: FaultS3Slow, mode: "response", delay: f.Delay, ratio: 1, writesOnly: true})
-		return func(context.Context) error {
+		return func(ctx context.Context) error {
+			// Healed once the orphan collector has listed the bucket
+			// twice through the skew (it may be busy merging), at most
+			// 30s more.
+			_ = waitFor(ctx, 30*time.Second, func() bool { return comp.S3.SkewedListings()-listed >= 2 })
 			comp.S3.Heal()
 			node.S3.Heal()
+			n.logf("  the compactor listed the bucket %d times through the skew", comp.S3.SkewedListings()-listed)
 			return nil
 		}, fmt.Sprintf("compactor sees objects 1h older; %s's uploads answered %v late", node.Name, f.Delay), nil
 	}

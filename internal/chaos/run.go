@@ -438,6 +438,20 @@ func (r *Result) Describe() string {
 			b.WriteString("\n")
 		}
 	}
+	if r.Report != nil {
+		st := r.Report.Stats
+		fmt.Fprintf(&b, "group: %d of %d offsets received more than once; %d rounds in which two nodes answered as its coordinator", st.GroupRedelivered, st.GroupPolled, st.SplitCoordinator)
+		if st.SplitExample != "" {
+			fmt.Fprintf(&b, " (first: %s)", st.SplitExample)
+		}
+		b.WriteString("\n")
+		var ind []string
+		for k, v := range st.IndeterminateByFault {
+			ind = append(ind, fmt.Sprintf("%s=%d", k, v))
+		}
+		slices.Sort(ind)
+		fmt.Fprintf(&b, "indeterminate produces by fault: %s\n", strings.Join(ind, " "))
+	}
 	for _, p := range r.Problems {
 		b.WriteString("  problem: " + p + "\n")
 	}

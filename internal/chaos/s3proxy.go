@@ -36,6 +36,7 @@ type S3Proxy struct {
 
 	requests atomic.Int64
 	faulted  atomic.Int64
+	skewed   atomic.Int64 // listings answered with skewed times
 }
 
 // s3Fault is the fault a proxy injects now; the zero value is none.
@@ -121,6 +122,10 @@ func (p *S3Proxy) OnNextWrite(after bool, fn func(after bool)) {
 	p.onWrite = fn
 }
 
+// SkewedListings is how many listings the proxy answered with moved
+// times.
+func (p *S3Proxy) SkewedListings() int64 { return p.skewed.Load() }
+
 // Counts returns how many requests went through and how many were hit by
 // a fault.
 func (p *S3Proxy) Counts() (requests, faulted int64) { return p.requests.Load(), p.faulted.Load() }
@@ -200,6 +205,7 @@ func (p *S3Proxy) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	if f.skew != 0 && req.Method == http.MethodGet && req.URL.Query().Has("list-type") && resp.StatusCode == http.StatusOK {
+		p.skewed.Add(1)
 		return skewListing(resp, f.skew)
 	}
 	return resp, nil

@@ -465,14 +465,26 @@ func (w *Workloads) watcher(ctx context.Context) {
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
+	// One client per node, to ask each whether it coordinates the group.
+	var nodes []*kgo.Client
+	for _, b := range w.brokers {
+		nc, err := kgo.NewClient(kgo.SeedBrokers(b), kgo.ClientID("watch"))
+		if err != nil {
+			w.countErr("watch", err)
+			return
+		}
+		defer nc.Close()
+		nodes = append(nodes, nc)
+	}
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
-	for {
+	for round := int64(0); ; round++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
+		w.coordinators(ctx, nodes, round)
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		inv := w.h.Now()
 		ends, err := adm.ListEndOffsets(rctx, CheckedTopics()...)
@@ -502,6 +514,41 @@ func (w *Workloads) watcher(ctx context.Context) {
 			w.countErr("watch", err)
 		}
 	}
+}
+
+// coordinators asks every node, at once, to describe the group, and
+// records which answer as its coordinator and with which generation.
+func (w *Workloads) coordinators(ctx context.Context, nodes []*kgo.Client, round int64) {
+	var wg sync.WaitGroup
+	for i, nc := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			req := kmsg.NewPtrDescribeGroupsRequest()
+			req.Groups = []string{Group}
+			inv := w.h.Now()
+			resp, err := nc.SeedBrokers()[0].Request(rctx, req)
+			if err != nil {
+				return
+			}
+			now := w.h.Now()
+			for _, g := range resp.(*kmsg.DescribeGroupsResponse).Groups {
+				if g.ErrorCode != 0 || g.State == "Dead" || g.State == "Empty" {
+					continue
+				}
+				var members []string
+				for _, m := range g.Members {
+					members = append(members, m.ClientID+"/"+m.MemberID)
+				}
+				sort.Strings(members)
+				w.h.Add(Op{Process: "watch", Type: OpCoordinator, Outcome: OK, Group: Group, Node: fmt.Sprintf("n%d", i+1),
+					Value: g.State, Target: strings.Join(members, ","), Seq: round, Invoke: inv, Complete: now})
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // churn is workload (5): topics created, written and deleted, partitions
