@@ -58,7 +58,7 @@ func requireServices(t *testing.T) string {
 // STRATA_CHAOS_SEED chooses another schedule.
 func TestChaosShort(t *testing.T) {
 	if testing.Short() {
-		t.Skip("a chaos run takes about three minutes")
+		t.Skip("a chaos run takes minutes")
 	}
 	minio := requireServices(t)
 	start := time.Now()

@@ -83,7 +83,6 @@ type Node struct {
 	mu     sync.Mutex
 	proc   *proc
 	starts int
-	paused bool
 }
 
 // StartCluster starts PostgreSQL, MinIO, the proxies and the nodes, and
@@ -325,7 +324,6 @@ func (n *Node) Start(ctx context.Context) error {
 		return fmt.Errorf("chaos: %s already running", n.Name)
 	}
 	n.starts++
-	n.paused = false
 	cmd := exec.Command(n.bin, n.args...)
 	cmd.Env = n.env
 	p, err := startProc(n.Name, cmd, n.logPath, nil)
@@ -413,9 +411,6 @@ func (n *Node) Pause() error {
 	if p == nil {
 		return errors.New("chaos: not started")
 	}
-	n.mu.Lock()
-	n.paused = true
-	n.mu.Unlock()
 	return p.signal(syscall.SIGSTOP)
 }
 
@@ -425,9 +420,6 @@ func (n *Node) Resume() error {
 	if p == nil {
 		return errors.New("chaos: not started")
 	}
-	n.mu.Lock()
-	n.paused = false
-	n.mu.Unlock()
 	return p.signal(syscall.SIGCONT)
 }
 

@@ -82,7 +82,6 @@ type Workloads struct {
 
 	errMu  sync.Mutex
 	errs   map[string]int // client errors by workload and message
-	notes  []string
 	acked  atomic.Int64
 	churnN atomic.Int64
 	// TxnNote says why the transactional workload did not run.
