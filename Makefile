@@ -8,7 +8,7 @@ BIN           := $(CURDIR)/bin
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 TEST_TIMEOUT  ?= 25m
 
-.PHONY: all build dev test tools deps bench fuzz lint migrate clean
+.PHONY: all build dev test tools deps bench fuzz lint migrate clean chaos
 
 all: build
 
@@ -61,3 +61,11 @@ clean:
 .PHONY: bench-compare
 bench-compare: tools
 	$(GO) run ./bench/compare $(BENCH_FLAGS)
+
+# A long chaos run: the fault-injection harness of internal/chaos with a
+# fault phase of DURATION and the schedule of SEED (empty: a random seed,
+# printed). The history, report and logs stay in the directory it names.
+DURATION ?= 30m
+SEED     ?=
+chaos: build tools
+	$(GO) run ./cmd/strata-chaos -strata $(BIN)/strata -minio $(BIN)/minio -duration $(DURATION) $(if $(SEED),-seed $(SEED)) $(CHAOS_FLAGS)
