@@ -154,7 +154,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *App, err erro
 	deps := kafka.Deps{Meta: a.store, Ingest: a.ingest, Reader: a.reader, Cluster: a.member.View()}
 	if roles.Has(cluster.RoleCoordinator) {
 		gcfg := cfg.Groups
+		// The view says which groups this node should coordinate; the
+		// group leases, taken by this process's instance and as long as
+		// the node's own lease, fence the writes of a node that lost them.
 		gcfg.Owner = a.member.View().IsCoordinator
+		gcfg.NodeID, gcfg.Instance, gcfg.Lease = self.ID, a.member.Instance(), cfg.Cluster.Lease
 		if a.groups, err = groups.New(gcfg, a.store, a.store, logger, a.reg); err != nil {
 			return nil, err
 		}
@@ -289,6 +293,13 @@ func (a *App) Shutdown(timeout time.Duration) error {
 	if err := a.member.Stop(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("leave the cluster: %w", err))
 	}
+	// Then hand the groups over: their writes in progress finish, waiting
+	// requests are answered NOT_COORDINATOR and the group leases are
+	// released, so that the groups' next coordinators take them without
+	// waiting for the leases to run out, and their members carry on there.
+	if a.groups != nil {
+		a.groups.Close()
+	}
 	// In-flight produces finish as their segments commit: the ingest path
 	// keeps flushing while the front door drains.
 	if err := a.kafka.Shutdown(ctx); err != nil {
@@ -298,9 +309,6 @@ func (a *App) Shutdown(timeout time.Duration) error {
 		if err := a.ingest.Close(ctx); err != nil {
 			errs = append(errs, err)
 		}
-	}
-	if a.groups != nil {
-		a.groups.Close()
 	}
 	if a.admin != nil {
 		if err := a.admin.Shutdown(ctx); err != nil {

@@ -57,7 +57,8 @@ func (c *Coordinator) describe(ctx context.Context, name string) kmsg.DescribeGr
 		dg.ErrorCode = errorCode(err)
 		return dg
 	}
-	// Not in memory: the metastore knows the group, Empty, or not at all.
+	// Not in memory: the metastore knows the group, with the members of
+	// its generation, or not at all.
 	info, err := c.store.LoadGroup(ctx, name)
 	switch {
 	case errors.Is(err, metastore.ErrUnknownGroup):
@@ -65,6 +66,16 @@ func (c *Coordinator) describe(ctx context.Context, name string) kmsg.DescribeGr
 		dg.ErrorCode = kerr.GroupIDNotFound.Code
 	case err != nil:
 		dg.ErrorCode = c.storeErrorCode("load_group", err)
+	case len(info.Members) > 0:
+		// A generation this node takes over: load it, so that the
+		// sessions of members that are gone end here, as they would
+		// have with the former coordinator.
+		d, err := call(ctx, c, name, func(g *group, reply chan<- kmsg.DescribeGroupsResponseGroup) { reply <- g.describe() })
+		if err != nil {
+			dg.ErrorCode = errorCode(err)
+			return dg
+		}
+		return d
 	default:
 		dg.State = Empty.String()
 		dg.ProtocolType = info.ProtocolType
@@ -76,6 +87,10 @@ func (c *Coordinator) describe(ctx context.Context, name string) kmsg.DescribeGr
 func (g *group) describe() kmsg.DescribeGroupsResponseGroup {
 	dg := kmsg.NewDescribeGroupsResponseGroup()
 	dg.Group = g.name
+	if g.gone {
+		dg.ErrorCode = kerr.NotCoordinator.Code
+		return dg
+	}
 	if g.loadErr != nil {
 		dg.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		return dg
@@ -117,7 +132,16 @@ func (c *Coordinator) ListGroups(ctx context.Context, req *kmsg.ListGroupsReques
 	}
 	groups := make(map[string]summary, len(rows))
 	for _, r := range rows {
-		groups[r.Name] = summary{state: Empty, protocolType: r.ProtocolType, visible: true}
+		// The state of the stored generation; ListGroups rows carry no
+		// members, and a stored generation with members is never Empty.
+		state := Empty
+		switch r.State {
+		case Stable.String():
+			state = Stable
+		case CompletingRebalance.String():
+			state = CompletingRebalance
+		}
+		groups[r.Name] = summary{state: state, protocolType: r.ProtocolType, visible: true}
 	}
 	// Groups in memory know better; a group whose load failed is left as
 	// the metastore has it.
@@ -184,6 +208,9 @@ func (c *Coordinator) DeleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRe
 // deleted it, then starts afresh, Empty at generation 0.
 func (g *group) delete(reply chan<- int16) {
 	switch {
+	case g.gone:
+		reply <- kerr.NotCoordinator.Code
+		return
 	case g.loadErr != nil:
 		reply <- kerr.CoordinatorNotAvailable.Code
 		return
@@ -200,10 +227,15 @@ func (g *group) delete(reply chan<- int16) {
 	g.state = Dead
 	clear(g.pending)
 	c := g.c
+	lease := g.lease
 	g.enqueue(job{
-		run: func(ctx context.Context) error { return c.store.DeleteGroup(ctx, g.name) },
+		run: func(ctx context.Context) error { return c.store.DeleteGroup(ctx, lease) },
 		after: func(err error) {
 			g.state = Empty
+			if g.gone {
+				reply <- kerr.NotCoordinator.Code
+				return
+			}
 			if err != nil && !errors.Is(err, metastore.ErrUnknownGroup) {
 				reply <- c.storeErrorCode("delete_group", err)
 				return

@@ -65,9 +65,7 @@ func TestListGroups(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.Owner = func(g string) bool { return !strings.HasPrefix(g, "other-") } })
 	e.joinAlone("active")
 	for _, g := range []string{"quiet", "other-node"} {
-		if err := e.store.CommitOffsets(ctxFor(t), g, []metastore.GroupOffset{{Topic: "orders", Offset: 1, LeaderEpoch: -1}}); err != nil {
-			t.Fatal(err)
-		}
+		e.storeCommit(g, metastore.GroupOffset{Topic: "orders", Offset: 1, LeaderEpoch: -1})
 	}
 	joining := e.memberID("joining", "x")
 	jJoin := e.joinAsync(joinReq("joining", joining))

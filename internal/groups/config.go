@@ -4,6 +4,8 @@ import (
 	"flag"
 	"fmt"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // Config configures the group coordinator. The defaults are Kafka's.
@@ -31,7 +33,20 @@ type Config struct {
 
 	// Owner reports whether this node coordinates a group; requests for
 	// other groups are answered NOT_COORDINATOR. Nil means every group.
+	// Owner is the node's view and two nodes may disagree: a group is
+	// served only once its lease in the metastore is held as well.
 	Owner func(group string) bool `yaml:"-"`
+	// NodeID and Instance name the holder of the group leases this
+	// coordinator takes: the node's id, and the process's instance id
+	// (a random one when zero).
+	NodeID   int32     `yaml:"-"`
+	Instance uuid.UUID `yaml:"-"`
+	// Lease is how long a group's coordinator lease lasts after its last
+	// renewal, by the metastore's clock; all leases of the coordinator are
+	// renewed together every third of it. The node's cluster lease is the
+	// natural value, so that a dead node's groups become free when the
+	// node itself is known to be dead. Zero means DefaultLease.
+	Lease time.Duration `yaml:"-"`
 }
 
 // Defaults, as in Kafka.
@@ -41,6 +56,7 @@ const (
 	DefaultInitialRebalanceDelay = 3 * time.Second
 	DefaultMaxMetadataSize       = 4096
 	DefaultStoreTimeout          = 5 * time.Second
+	DefaultLease                 = 6 * time.Second
 )
 
 // DefaultConfig returns the configuration RegisterFlags sets up.
@@ -79,6 +95,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("groups.max-metadata-size: %d, want >= 0", c.MaxMetadataSize)
 	case c.StoreTimeout <= 0:
 		return fmt.Errorf("groups.store-timeout: %v, want > 0", c.StoreTimeout)
+	case c.Lease != 0 && c.Lease < 10*time.Millisecond:
+		return fmt.Errorf("groups lease: %v, want at least 10ms", c.Lease)
 	}
 	return nil
 }

@@ -48,7 +48,7 @@ func TestConfigValidate(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Validate = %v, want an error about %s", err, tc.want)
 		}
-		if _, err := New(cfg, memStore{}, noTopics{}, nil, nil); err == nil {
+		if _, err := New(cfg, &memStore{}, noTopics{}, nil, nil); err == nil {
 			t.Errorf("New accepted an invalid config (%s)", tc.want)
 		}
 	}

@@ -17,13 +17,17 @@ import (
 
 // Store is the part of the metastore the coordinator uses.
 type Store interface {
-	CommitOffsets(ctx context.Context, group string, offsets []metastore.GroupOffset) error
+	AcquireGroupLease(ctx context.Context, group string, nodeID int32, instance uuid.UUID, lease time.Duration) (metastore.GroupLease, error)
+	RenewGroupLeases(ctx context.Context, instance uuid.UUID, groups []string, lease time.Duration) ([]metastore.GroupLease, error)
+	ReleaseGroupLease(ctx context.Context, lease metastore.GroupLease) error
+	ReleaseGroupLeases(ctx context.Context, instance uuid.UUID) error
+	CommitOffsets(ctx context.Context, lease metastore.GroupLease, offsets []metastore.GroupOffset) error
 	FetchOffsets(ctx context.Context, group string, topics []string) ([]metastore.GroupOffset, error)
-	DeleteOffsets(ctx context.Context, group string, partitions []metastore.TopicPartition) error
-	SaveGroup(ctx context.Context, g metastore.GroupInfo) error
+	DeleteOffsets(ctx context.Context, lease metastore.GroupLease, partitions []metastore.TopicPartition) error
+	SaveGroup(ctx context.Context, lease metastore.GroupLease, g metastore.GroupInfo) error
 	LoadGroup(ctx context.Context, name string) (metastore.GroupInfo, error)
 	ListGroups(ctx context.Context) ([]metastore.GroupInfo, error)
-	DeleteGroup(ctx context.Context, name string) error
+	DeleteGroup(ctx context.Context, lease metastore.GroupLease) error
 }
 
 // TopicLookup resolves topics named in offset requests, to refuse offsets of
@@ -43,11 +47,12 @@ const defaultIdleTimeout = 5 * time.Minute
 
 // Coordinator coordinates consumer groups. It is safe for concurrent use.
 type Coordinator struct {
-	cfg    Config
-	store  Store
-	topics TopicLookup
-	log    *slog.Logger
-	m      *metrics
+	cfg      Config
+	store    Store
+	topics   TopicLookup
+	log      *slog.Logger
+	m        *metrics
+	instance uuid.UUID
 
 	now         func() time.Time
 	idleTimeout time.Duration
@@ -75,22 +80,34 @@ func New(cfg Config, store Store, topics TopicLookup, logger *slog.Logger, reg p
 	if err != nil {
 		return nil, err
 	}
-	return &Coordinator{
+	if cfg.Lease == 0 {
+		cfg.Lease = DefaultLease
+	}
+	instance := cfg.Instance
+	if instance == (uuid.UUID{}) {
+		instance = uuid.New()
+	}
+	c := &Coordinator{
 		cfg:         cfg,
 		store:       store,
 		topics:      topics,
 		log:         logger.With("component", "groups"),
 		m:           m,
+		instance:    instance,
 		now:         time.Now,
 		idleTimeout: defaultIdleTimeout,
 		stop:        make(chan struct{}),
 		groups:      make(map[string]*group),
-	}, nil
+	}
+	c.wg.Add(1)
+	go c.renewLoop()
+	return c, nil
 }
 
 // Close stops every group. Requests still waiting (a JoinGroup during a
 // rebalance, ...) and later ones are answered NOT_COORDINATOR; writes in
-// progress finish first.
+// progress finish first. Then the group leases are released, so that the
+// nodes that coordinate the groups next take them at once.
 func (c *Coordinator) Close() {
 	c.mu.Lock()
 	if c.closed {
@@ -101,11 +118,96 @@ func (c *Coordinator) Close() {
 	close(c.stop)
 	c.mu.Unlock()
 	c.wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.StoreTimeout)
+	defer cancel()
+	if err := c.store.ReleaseGroupLeases(ctx, c.instance); err != nil {
+		// They expire by themselves within a lease.
+		c.log.Warn("releasing the group leases failed", "err", err)
+	}
 }
 
-// owns reports whether this node coordinates the group.
-func (c *Coordinator) owns(group string) bool {
-	return c.cfg.Owner == nil || c.cfg.Owner(group)
+// owns reports whether this node coordinates the group, by its view of the
+// cluster. A group held in memory that the view gives to another node is
+// told to give its lease up.
+func (c *Coordinator) owns(name string) bool {
+	if c.cfg.Owner == nil || c.cfg.Owner(name) {
+		return true
+	}
+	c.mu.Lock()
+	g := c.groups[name]
+	c.mu.Unlock()
+	if g != nil {
+		g.tell(func(g *group) { g.relinquish("moved") })
+	}
+	return false
+}
+
+// renewLoop renews the leases of the groups in memory, all in one
+// metastore statement, every third of the lease.
+func (c *Coordinator) renewLoop() {
+	defer c.wg.Done()
+	t := time.NewTicker(c.cfg.Lease / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+			c.renew()
+		}
+	}
+}
+
+// renew renews the leases held by the groups in memory. A group whose
+// lease was not renewed (it expired, or another coordinator took it) stops
+// serving at once; one whose lease keeps failing to renew stops when it
+// ends by this node's clock. Groups that the node's view gives to another
+// node give their lease up.
+func (c *Coordinator) renew() {
+	c.mu.Lock()
+	held := make(map[string]*group, len(c.groups))
+	for name, g := range c.groups {
+		if l := g.held.Load(); l != nil {
+			held[name] = g
+		}
+	}
+	c.mu.Unlock()
+	if len(held) == 0 {
+		return
+	}
+	names := make([]string, 0, len(held))
+	for name := range held {
+		names = append(names, name)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), min(c.cfg.StoreTimeout, c.cfg.Lease/3))
+	defer cancel()
+	sent := time.Now()
+	leases, err := c.store.RenewGroupLeases(ctx, c.instance, names, c.cfg.Lease)
+	if err != nil {
+		c.m.storeErrors.WithLabelValues("renew_group_leases").Inc()
+		c.log.Warn("renewing the group leases failed", "groups", len(names), "err", err)
+		return
+	}
+	renewed := make(map[string]int64, len(leases))
+	for _, l := range leases {
+		renewed[l.Group] = l.Epoch
+	}
+	until := sent.Add(c.cfg.Lease).UnixNano()
+	for name, g := range held {
+		l := g.held.Load()
+		if l == nil {
+			continue // released meanwhile
+		}
+		if epoch, ok := renewed[name]; ok && epoch == l.Epoch {
+			g.extendLease(until)
+		} else {
+			g.tell(func(g *group) { g.relinquish("taken") })
+			continue
+		}
+		if c.cfg.Owner != nil && !c.cfg.Owner(name) {
+			g.tell(func(g *group) { g.relinquish("moved") })
+		}
+	}
 }
 
 // do runs fn on the group's goroutine and returns the group. With create
@@ -203,6 +305,9 @@ func (c *Coordinator) storeErrorCode(op string, err error) int16 {
 		return kerr.UnknownTopicOrPartition.Code
 	case errors.Is(err, metastore.ErrUnknownGroup):
 		return kerr.GroupIDNotFound.Code
+	case errors.Is(err, metastore.ErrNotGroupCoordinator):
+		// The group has moved: the client looks for its coordinator again.
+		return kerr.NotCoordinator.Code
 	}
 	c.m.storeErrors.WithLabelValues(op).Inc()
 	c.log.Warn("metastore operation failed", "op", op, "err", err)

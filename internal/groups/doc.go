@@ -14,6 +14,34 @@
 // records for DescribeGroups. Config.Owner says which groups this node
 // coordinates; the others get NOT_COORDINATOR.
 //
+// # Ownership: a lease per group
+//
+// Config.Owner is the node's own view of the cluster, and two nodes whose
+// views differ (one has not yet seen a node join or die, or was paused)
+// may both believe they own a group. So a node serves a group only while
+// it holds the group's lease in the metastore: one row per group naming
+// the holder (node id and process instance), an epoch that rises with
+// every acquisition, and an expiry judged by the metastore's clock. The
+// lease is taken when a request first brings the group into memory; if
+// another live instance holds it, the request is answered NOT_COORDINATOR
+// and the client looks for the coordinator again. All the leases of a
+// coordinator are renewed together, in one statement, every third of
+// Config.Lease. A group stops serving (NOT_COORDINATOR, and it leaves
+// memory once its queued writes are done) when the node's view gives it
+// to another node, when a renewal does not return it, or when the lease
+// has run out by this node's clock (renewals failing, or the process
+// paused). A group leaving memory, for these reasons or idle, releases
+// its lease, and Close releases all of them, so that the next coordinator
+// takes the group at once.
+//
+// Every metastore write of a group (offset commits, the group's row,
+// OffsetDelete, DeleteGroups) names the lease and epoch it is made under,
+// and the metastore checks them in the same transaction: a coordinator
+// that lost its lease, even one that decided on a write before a pause and
+// makes it after, writes nothing. Such a write fails with
+// metastore.ErrNotGroupCoordinator; the request is answered NOT_COORDINATOR
+// and the group leaves memory.
+//
 // # Concurrency
 //
 // Every group's membership is a state machine owned by one goroutine, which
@@ -30,12 +58,22 @@
 //
 // Committed offsets, per (group, topic name, partition): offset, leader
 // epoch, metadata and commit time; each OffsetCommit request is one
-// transaction. A row per group: protocol type, selected protocol, generation
-// and state, written at each generation and when the group becomes Stable,
-// so that ListGroups and DescribeGroups know groups that only hold offsets
-// and generations keep increasing across coordinator moves. Members, static
-// instance ids and assignments live in memory only: after the coordinator
-// moves, members get UNKNOWN_MEMBER_ID and rejoin.
+// transaction. A row per group: protocol type, selected protocol,
+// generation, state, leader and the members of the generation (member id,
+// static instance id, client id and host, session and rebalance timeouts,
+// protocols with their metadata, and assignment). The row is written when
+// a generation completes its join phase (CompletingRebalance, without
+// assignments), when the leader's assignments arrive (Stable: the members'
+// SyncGroup responses wait for this write, as Kafka waits for its group
+// metadata record), when a static member is replaced without a rebalance
+// (its JoinGroup response waits too) and when the group becomes Empty.
+// A coordinator that takes a group over loads the row and continues the
+// generation: its members' heartbeats, commits and SyncGroup succeed with
+// their member ids, with session timers started afresh; a group taken
+// over in CompletingRebalance waits for the leader's SyncGroup. Changes not
+// written (a member leaving, a rebalance starting) are redone by the
+// members, as after a Kafka coordinator failover: a departed member's
+// session ends, and members told to rejoin rejoin the new coordinator.
 //
 // # Timeouts
 //
@@ -62,4 +100,13 @@
 //     KIP-848 member id and epoch of v9+.
 //   - No ACLs: DescribeGroups reports READ, DELETE and DESCRIBE as allowed.
 //   - Only the classic protocol; ListGroups reports type "classic".
+//   - The coordinator of a group is chosen by rendezvous hashing over live
+//     nodes, not by the leader of a __consumer_offsets partition, and is
+//     fenced by the group's lease rather than by a partition leader epoch.
+//     While one node still holds a group's lease, another that its view
+//     names answers NOT_COORDINATOR; the client retries until the lease
+//     is released (a clean shutdown, a move) or has run out (a crash: up
+//     to a lease).
+//   - Group rows record every protocol of a member with its metadata, where
+//     Kafka's record keeps the selected protocol's only.
 package groups

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -54,20 +55,42 @@ func FuzzConsumerTopics(f *testing.F) {
 	})
 }
 
-// memStore is an in-memory Store for the state machine fuzzer.
-type memStore struct{}
+// memStore is an in-memory Store for the state machine fuzzer: it keeps
+// the last group row saved, which a coordinator taking the group over
+// loads.
+type memStore struct {
+	mu    sync.Mutex
+	saved *metastore.GroupInfo
+}
 
-func (memStore) CommitOffsets(context.Context, string, []metastore.GroupOffset) error { return nil }
-func (memStore) FetchOffsets(context.Context, string, []string) ([]metastore.GroupOffset, error) {
+func (*memStore) AcquireGroupLease(_ context.Context, group string, node int32, inst uuid.UUID, _ time.Duration) (metastore.GroupLease, error) {
+	return metastore.GroupLease{Group: group, NodeID: node, Instance: inst, Epoch: 1}, nil
+}
+func (*memStore) RenewGroupLeases(context.Context, uuid.UUID, []string, time.Duration) ([]metastore.GroupLease, error) {
 	return nil, nil
 }
-func (memStore) DeleteOffsets(context.Context, string, []metastore.TopicPartition) error { return nil }
-func (memStore) SaveGroup(context.Context, metastore.GroupInfo) error                    { return nil }
-func (memStore) LoadGroup(context.Context, string) (metastore.GroupInfo, error) {
+func (*memStore) ReleaseGroupLease(context.Context, metastore.GroupLease) error { return nil }
+func (*memStore) ReleaseGroupLeases(context.Context, uuid.UUID) error           { return nil }
+func (*memStore) CommitOffsets(context.Context, metastore.GroupLease, []metastore.GroupOffset) error {
+	return nil
+}
+func (*memStore) FetchOffsets(context.Context, string, []string) ([]metastore.GroupOffset, error) {
+	return nil, nil
+}
+func (*memStore) DeleteOffsets(context.Context, metastore.GroupLease, []metastore.TopicPartition) error {
+	return nil
+}
+func (s *memStore) SaveGroup(_ context.Context, _ metastore.GroupLease, g metastore.GroupInfo) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.saved = &g
+	return nil
+}
+func (*memStore) LoadGroup(context.Context, string) (metastore.GroupInfo, error) {
 	return metastore.GroupInfo{}, metastore.ErrUnknownGroup
 }
-func (memStore) ListGroups(context.Context) ([]metastore.GroupInfo, error) { return nil, nil }
-func (memStore) DeleteGroup(context.Context, string) error                 { return nil }
+func (*memStore) ListGroups(context.Context) ([]metastore.GroupInfo, error) { return nil, nil }
+func (*memStore) DeleteGroup(context.Context, metastore.GroupLease) error   { return nil }
 
 type noTopics struct{}
 
@@ -82,6 +105,8 @@ func (noTopics) TopicByID(context.Context, uuid.UUID) (metastore.Topic, error) {
 // from fuzzer bytes.
 type machine struct {
 	t       *testing.T
+	c       *Coordinator
+	store   *memStore
 	g       *group
 	now     time.Time
 	ids     []string // member ids ever seen
@@ -93,11 +118,13 @@ type machine struct {
 func newMachine(t *testing.T) *machine {
 	cfg := testConfig()
 	cfg.MaxGroupSize = 6
-	c, err := New(cfg, memStore{}, noTopics{}, nil, nil)
+	store := &memStore{}
+	c, err := New(cfg, store, noTopics{}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &machine{t: t, now: time.Unix(1_700_000_000, 0)}
+	t.Cleanup(c.Close)
+	m := &machine{t: t, c: c, store: store, now: time.Unix(1_700_000_000, 0)}
 	c.now = func() time.Time { return m.now }
 	m.g = newGroup(c, "g")
 	m.g.lastActive = m.now
@@ -127,7 +154,7 @@ func (m *machine) step(op, arg byte) {
 		m.joins = append(m.joins, ch)
 		g.join(req, Client{ID: "c"}, ch)
 	}
-	switch op % 9 {
+	switch op % 10 {
 	case 0: // a new dynamic member (v9: MEMBER_ID_REQUIRED first)
 		ch := make(chan *kmsg.JoinGroupResponse, 2)
 		g.join(joinReq("g", "", opts...), Client{ID: "c"}, ch)
@@ -178,6 +205,20 @@ func (m *machine) step(op, arg byte) {
 			m.now = next
 		}
 		g.tick(m.now)
+	case 9: // the group moves to another coordinator, which loads it
+		g.relinquish("moved")
+		ng := newGroup(m.c, "g")
+		ng.lastActive = m.now
+		m.store.mu.Lock()
+		saved := m.store.saved
+		m.store.mu.Unlock()
+		if saved != nil {
+			ng.restore(*saved)
+		}
+		m.g = ng
+		if ng.generation != g.generation {
+			m.t.Fatalf("the group moved at generation %d, loaded at %d", g.generation, ng.generation)
+		}
 	}
 	m.settle()
 	for _, mm := range g.members {
@@ -279,6 +320,9 @@ func FuzzGroupStateMachine(f *testing.F) {
 	f.Add([]byte{0, 1, 0, 2, 3, 0, 3, 1, 4, 0, 6, 50, 8, 0})
 	f.Add([]byte{1, 0, 1, 1, 3, 0, 1, 0, 2, 1, 8, 0, 8, 0, 5, 0})
 	f.Add([]byte{0, 0, 0, 1, 8, 0, 3, 0, 3, 1, 0, 2, 2, 0, 7, 0, 5, 1, 8, 0})
+	// Moves while Stable, while joining and while waiting for the leader.
+	f.Add([]byte{0, 1, 0, 2, 8, 0, 3, 0, 3, 1, 9, 0, 4, 0, 3, 1, 7, 0, 9, 0, 8, 0})
+	f.Add([]byte{0, 0, 8, 0, 9, 0, 3, 0, 1, 1, 9, 0, 2, 1, 8, 0, 3, 1, 9, 0, 5, 0})
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		if len(ops) > 400 {
 			ops = ops[:400]

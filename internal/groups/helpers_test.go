@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -26,11 +27,20 @@ func testConfig() Config {
 	return cfg
 }
 
+// testStore is a real metastore: SQLite, or PostgreSQL for the tests of
+// several coordinators sharing one.
+type testStore interface {
+	Store
+	TopicLookup
+	CreateTopic(ctx context.Context, name string, partitions int32, configs map[string]string) (metastore.Topic, error)
+	DeleteTopic(ctx context.Context, name string) error
+}
+
 // env is a coordinator on a real SQLite metastore holding topics "orders"
 // (4 partitions) and "payments" (2).
 type env struct {
 	t     testing.TB
-	store *sqlite.Store
+	store testStore
 	c     *Coordinator
 	cfg   Config
 	reg   *prometheus.Registry
@@ -43,6 +53,12 @@ func newEnv(t testing.TB, mutate ...func(*Config)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(store.Close)
+	return newEnvOn(t, store, mutate...)
+}
+
+// newEnvOn is newEnv on a given empty store.
+func newEnvOn(t testing.TB, store testStore, mutate ...func(*Config)) *env {
+	t.Helper()
 	for name, n := range map[string]int32{"orders": 4, "payments": 2} {
 		if _, err := store.CreateTopic(t.Context(), name, n, nil); err != nil {
 			t.Fatal(err)
@@ -324,6 +340,23 @@ func (e *env) committed(group string) map[string]int64 {
 		out[o.Topic+"/"+itoa(o.Partition)] = o.Offset
 	}
 	return out
+}
+
+// storeCommit commits offsets straight to the metastore, as another
+// coordinator would: it takes the group's lease, commits and releases it.
+func (e *env) storeCommit(group string, offsets ...metastore.GroupOffset) {
+	e.t.Helper()
+	ctx := ctxFor(e.t)
+	l, err := e.store.AcquireGroupLease(ctx, group, 99, uuid.New(), time.Minute)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.store.CommitOffsets(ctx, l, offsets); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.store.ReleaseGroupLease(ctx, l); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 func itoa(p int32) string { return strconv.Itoa(int(p)) }

@@ -14,6 +14,9 @@ import (
 
 // unavailable is the error of a group that cannot serve members now.
 func (g *group) unavailable() int16 {
+	if g.gone {
+		return kerr.NotCoordinator.Code
+	}
 	if g.loadErr != nil || g.state == Dead {
 		return kerr.CoordinatorNotAvailable.Code
 	}
@@ -358,10 +361,24 @@ func (g *group) replaceStatic(m *member, w *joinWaiter, client Client, now time.
 	switch g.state {
 	case Stable:
 		if m.protocolType == g.protocolType && g.selectProtocol() == g.protocol {
-			// Nothing changes for the group: answer at once, with the
-			// current generation. A leader is told to skip the
-			// assignment (KIP-814) and keeps the current one.
-			g.answerJoin(m, w, now)
+			// Nothing changes for the group but the member id: answer
+			// with the current generation once the new id is saved, so
+			// that a coordinator taking over knows it. A leader is told
+			// to skip the assignment (KIP-814) and keeps the current one.
+			gen := g.generation
+			g.saveInfo(g.info(), func(err error) {
+				switch {
+				case g.gone:
+					g.replyJoinError(w, newID, kerr.NotCoordinator.Code)
+				case err != nil:
+					g.replyJoinError(w, newID, g.c.storeErrorCode("save_group", err))
+				case g.members[newID] != m || g.generation != gen || g.state != Stable:
+					// A rebalance began meanwhile: the member joins it.
+					g.replyJoinError(w, newID, kerr.RebalanceInProgress.Code)
+				default:
+					g.answerJoin(m, w, g.c.now())
+				}
+			})
 			return
 		}
 		m.join = w
@@ -460,6 +477,7 @@ func (g *group) prepareRebalance(now time.Time) {
 	}
 	wasEmpty := g.state == Empty
 	g.state = PreparingRebalance
+	g.assigning = false
 	g.awaitingSync = nil
 	g.syncDeadline = time.Time{}
 	g.rebalanceDeadline = now.Add(g.maxRebalanceTimeout())
@@ -612,32 +630,65 @@ func (g *group) sync(req *kmsg.SyncGroupRequest, reply chan<- *kmsg.SyncGroupRes
 		}
 		m.sync = &syncWaiter{req: req, reply: reply}
 		delete(g.awaitingSync, m.id)
-		if m.id != g.leader {
+		if m.id != g.leader || g.assigning {
+			return
+		}
+		g.assign(req.GroupAssignment)
+	case Stable:
+		g.answerSync(m, &syncWaiter{req: req, reply: reply}, now)
+	default:
+		fail(kerr.UnknownMemberID.Code)
+	}
+}
+
+// assign saves the leader's assignments with the generation, as Stable,
+// and then hands them to the members waiting in SyncGroup (as Kafka writes
+// the group's metadata record before answering): a coordinator taking the
+// group over knows every assignment a member has received. The members
+// keep heartbeating meanwhile; a rebalance that starts first answers them.
+func (g *group) assign(assignments []kmsg.SyncGroupRequestGroupAssignment) {
+	given := make(map[string][]byte, len(assignments))
+	for _, a := range assignments {
+		if g.members[a.MemberID] != nil {
+			given[a.MemberID] = bytes.Clone(a.MemberAssignment)
+		}
+	}
+	g.assigning = true
+	// Members that have not sent SyncGroup yet get their assignment when
+	// they do, as in a Stable group.
+	g.awaitingSync = nil
+	g.syncDeadline = time.Time{}
+	info := g.info()
+	info.State = Stable.String()
+	for i := range info.Members {
+		info.Members[i].Assignment = given[info.Members[i].ID]
+	}
+	gen := g.generation
+	g.saveInfo(info, func(err error) {
+		if g.gone || g.generation != gen || g.state != CompletingRebalance || !g.assigning {
+			// Lost the group, or a rebalance began: the waiting members
+			// were answered then.
+			return
+		}
+		g.assigning = false
+		now := g.c.now()
+		if err != nil {
+			// The members rejoin, as in Kafka when the group's record
+			// cannot be written.
+			g.prepareRebalance(now)
 			return
 		}
 		for _, o := range g.members {
-			o.assignment = nil
-		}
-		for _, a := range req.GroupAssignment {
-			if o := g.members[a.MemberID]; o != nil {
-				o.assignment = bytes.Clone(a.MemberAssignment)
-			}
+			o.assignment = given[o.id]
 		}
 		g.state = Stable
-		g.awaitingSync = nil
-		g.syncDeadline = time.Time{}
 		for _, o := range g.members {
 			if o.sync != nil {
 				g.answerSync(o, o.sync, now)
 				o.sync = nil
 			}
 		}
-		g.save()
-	case Stable:
-		g.answerSync(m, &syncWaiter{req: req, reply: reply}, now)
-	default:
-		fail(kerr.UnknownMemberID.Code)
-	}
+	})
 }
 
 func (g *group) answerSync(m *member, w *syncWaiter, now time.Time) {

@@ -14,6 +14,9 @@ type metrics struct {
 	commits     prometheus.Counter
 	commitSecs  prometheus.Histogram
 	storeErrors *prometheus.CounterVec
+	takeovers   prometheus.Counter
+	refused     prometheus.Counter
+	lost        *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -47,11 +50,23 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "strata_groups_store_errors_total",
 			Help: "Failed metastore operations of the group coordinator, by operation.",
 		}, []string{"op"}),
+		takeovers: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_groups_takeovers_total",
+			Help: "Groups this coordinator took over with the members of a stored generation, which continue without rejoining.",
+		}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_groups_lease_refused_total",
+			Help: "Group lease acquisitions refused because another live coordinator holds the lease (answered NOT_COORDINATOR).",
+		}),
+		lost: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_groups_leases_lost_total",
+			Help: "Groups this coordinator stopped serving, by reason: moved (the node's view names another coordinator), expired (not renewed in time) or taken (the metastore refused a write or a renewal).",
+		}, []string{"reason"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.groups, m.members, m.rebalances, m.expirations, m.commits, m.commitSecs, m.storeErrors} {
+	for _, c := range []prometheus.Collector{m.groups, m.members, m.rebalances, m.expirations, m.commits, m.commitSecs, m.storeErrors, m.takeovers, m.refused, m.lost} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("groups: register metrics: %w", err)
 		}

@@ -189,10 +189,11 @@ func (g *group) commit(generation int32, memberID string, instanceID *string, of
 		m.deadline = g.c.now().Add(m.sessionTimeout)
 	}
 	c := g.c
+	lease := g.lease
 	g.enqueue(job{
 		run: func(ctx context.Context) error {
 			start := time.Now()
-			err := c.store.CommitOffsets(ctx, g.name, offsets)
+			err := c.store.CommitOffsets(ctx, lease, offsets)
 			c.m.commitSecs.Observe(time.Since(start).Seconds())
 			return err
 		},
@@ -433,8 +434,9 @@ func (g *group) deleteOffsets(parts []metastore.TopicPartition, answer func(grou
 		return
 	}
 	c := g.c
+	lease := g.lease
 	g.enqueue(job{
-		run: func(ctx context.Context) error { return c.store.DeleteOffsets(ctx, g.name, del) },
+		run: func(ctx context.Context) error { return c.store.DeleteOffsets(ctx, lease, del) },
 		after: func(err error) {
 			code := c.storeErrorCode("delete_offsets", err)
 			for _, i := range delIdx {

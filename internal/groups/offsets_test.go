@@ -208,7 +208,7 @@ func TestOffsetFetchVersions(t *testing.T) {
 	}
 }
 
-func TestCommittedOffsetsSurviveCoordinatorRestart(t *testing.T) {
+func TestCoordinatorRestartKeepsOffsetsAndMembers(t *testing.T) {
 	e := newEnv(t)
 	a, gen := e.joinAlone("g")
 	wantCode(t, "commit", e.commit("g", a, gen, map[string]map[int32]int64{"orders": {0: 7, 1: 8}}), nil)
@@ -222,15 +222,21 @@ func TestCommittedOffsetsSurviveCoordinatorRestart(t *testing.T) {
 	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 2 || resp.Topics[0].Partitions[1].Offset != 8 {
 		t.Fatalf("offsets after restart: %+v", resp.Topics)
 	}
-	// Members are not persisted: the old member rejoins, and generations
-	// continue from the last one rather than starting over.
-	wantCode(t, "old member's heartbeat", e.heartbeat("g", a, gen), kerr.UnknownMemberID)
-	wantCode(t, "old member's commit", e.commit("g", a, gen, map[string]map[int32]int64{"orders": {0: 9}}), kerr.UnknownMemberID)
-	id := e.memberID("g", "a")
-	r := recv(t, e.joinAsync(joinReq("g", id)))
+	// The member of the stored generation carries on.
+	wantCode(t, "old member's heartbeat", e.heartbeat("g", a, gen), nil)
+	wantCode(t, "old member's commit", e.commit("g", a, gen, map[string]map[int32]int64{"orders": {0: 9}}), nil)
+	if got := e.committed("g"); got["orders/0"] != 9 {
+		t.Fatalf("stored %v", got)
+	}
+	// A member that rejoins starts the next generation, not the first.
+	id := e.memberID("g", "b")
+	bJoin := e.joinAsync(joinReq("g", id))
+	e.waitMembers("g", PreparingRebalance, 2)
+	r := recv(t, e.joinAsync(joinReq("g", a)))
 	if r.Generation <= gen {
 		t.Fatalf("generation %d after restart, want above %d", r.Generation, gen)
 	}
+	recv(t, bJoin)
 }
 
 func TestCloseAnswersWaitingRequests(t *testing.T) {
@@ -283,11 +289,11 @@ type faultyStore struct {
 
 var errInjected = errors.New("injected metastore failure")
 
-func (f *faultyStore) CommitOffsets(ctx context.Context, group string, offsets []metastore.GroupOffset) error {
+func (f *faultyStore) CommitOffsets(ctx context.Context, lease metastore.GroupLease, offsets []metastore.GroupOffset) error {
 	if f.failCommit.Load() {
 		return errInjected
 	}
-	return f.Store.CommitOffsets(ctx, group, offsets)
+	return f.Store.CommitOffsets(ctx, lease, offsets)
 }
 
 func (f *faultyStore) LoadGroup(ctx context.Context, name string) (metastore.GroupInfo, error) {

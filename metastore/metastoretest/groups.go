@@ -5,11 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/stratalog/strata/metastore"
 )
@@ -46,6 +50,13 @@ func RunGroups(t *testing.T, open func(t *testing.T) metastore.GroupStore) {
 		{"DeleteGroup", testGroupDelete},
 		{"DeleteTopicDropsOffsets", testGroupDeleteTopic},
 		{"ConcurrentCommits", testGroupConcurrent},
+		{"SaveAndLoadMembers", testGroupMembers},
+		{"LeaseAcquireAndRelease", testGroupLeaseAcquire},
+		{"LeaseExpiry", testGroupLeaseExpiry},
+		{"LeaseRenewal", testGroupLeaseRenew},
+		{"StaleEpochWritesRefused", testGroupStaleEpoch},
+		{"ExpiredLeaseWritesRefused", testGroupExpiredLeaseWrites},
+		{"TakeoverFencesCommitsInFlight", testGroupTakeoverFences},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -69,9 +80,52 @@ func groupTopic(t *testing.T, admin groupTopicAdmin, name string, partitions int
 	}
 }
 
+// suiteInstance is the coordinator instance the suite's writes are made by.
+var suiteInstance = uuid.MustParse("7d1f8a6e-0000-4000-8000-000000000001")
+
+// longLease outlives every subtest; shortLease expires within one.
+const (
+	longGroupLease  = time.Hour
+	shortGroupLease = 300 * time.Millisecond
+)
+
+var (
+	heldMu sync.Mutex
+	heldBy = map[heldKey]metastore.GroupLease{}
+)
+
+type heldKey struct {
+	t     *testing.T
+	group string
+}
+
+// held returns the lease of group held by suiteInstance, acquired at the
+// first call of the test: the suite's writes that are not about leases are
+// made under it.
+func held(t *testing.T, s metastore.GroupStore, group string) metastore.GroupLease {
+	t.Helper()
+	heldMu.Lock()
+	defer heldMu.Unlock()
+	k := heldKey{t, group}
+	if l, ok := heldBy[k]; ok {
+		return l
+	}
+	l, err := s.AcquireGroupLease(ctx(t), group, 1, suiteInstance, longGroupLease)
+	if err != nil {
+		t.Fatalf("AcquireGroupLease(%q): %v", group, err)
+	}
+	heldBy[k] = l
+	t.Cleanup(func() {
+		heldMu.Lock()
+		delete(heldBy, k)
+		heldMu.Unlock()
+	})
+	return l
+}
+
 func groupCommit(t *testing.T, s metastore.GroupStore, group string, offsets ...metastore.GroupOffset) {
 	t.Helper()
-	if err := s.CommitOffsets(ctx(t), group, offsets); err != nil {
+	if err := s.CommitOffsets(ctx(t), held(t, s, group), offsets); err != nil {
 		t.Fatalf("CommitOffsets(%q): %v", group, err)
 	}
 }
@@ -205,7 +259,7 @@ func testGroupCommitDefaultTime(t *testing.T, s metastore.GroupStore, admin grou
 
 func testGroupCommitUnknownTopic(t *testing.T, s metastore.GroupStore, admin groupTopicAdmin) {
 	groupTopic(t, admin, "known", 1)
-	err := s.CommitOffsets(ctx(t), "g", []metastore.GroupOffset{off("known", 0, 1), off("unknown", 0, 2)})
+	err := s.CommitOffsets(ctx(t), held(t, s, "g"), []metastore.GroupOffset{off("known", 0, 1), off("unknown", 0, 2)})
 	if !errors.Is(err, metastore.ErrUnknownTopic) {
 		t.Fatalf("commit with an unknown topic: %v, want ErrUnknownTopic", err)
 	}
@@ -217,7 +271,7 @@ func testGroupCommitUnknownTopic(t *testing.T, s metastore.GroupStore, admin gro
 	}
 	// An existing commit survives a failed one untouched.
 	groupCommit(t, s, "g", off("known", 0, 5))
-	if err := s.CommitOffsets(ctx(t), "g", []metastore.GroupOffset{off("known", 0, 6), off("unknown", 0, 7)}); !errors.Is(err, metastore.ErrUnknownTopic) {
+	if err := s.CommitOffsets(ctx(t), held(t, s, "g"), []metastore.GroupOffset{off("known", 0, 6), off("unknown", 0, 7)}); !errors.Is(err, metastore.ErrUnknownTopic) {
 		t.Fatalf("second commit: %v, want ErrUnknownTopic", err)
 	}
 	if d := sameOffsets(groupFetch(t, s, "g", nil), []metastore.GroupOffset{off("known", 0, 5)}); d != "" {
@@ -226,7 +280,7 @@ func testGroupCommitUnknownTopic(t *testing.T, s metastore.GroupStore, admin gro
 }
 
 func testGroupCommitNothing(t *testing.T, s metastore.GroupStore, _ groupTopicAdmin) {
-	if err := s.CommitOffsets(ctx(t), "g", nil); err != nil {
+	if err := s.CommitOffsets(ctx(t), held(t, s, "g"), nil); err != nil {
 		t.Fatalf("empty commit: %v", err)
 	}
 	gs, err := s.ListGroups(ctx(t))
@@ -242,7 +296,7 @@ func testGroupFetchNone(t *testing.T, s metastore.GroupStore, admin groupTopicAd
 			t.Errorf("unknown group, topics %q: %v", topics, got)
 		}
 	}
-	if err := s.SaveGroup(ctx(t), metastore.GroupInfo{Name: "members-only", ProtocolType: "consumer", Generation: 1, State: "Stable"}); err != nil {
+	if err := s.SaveGroup(ctx(t), held(t, s, "members-only"), metastore.GroupInfo{Name: "members-only", ProtocolType: "consumer", Generation: 1, State: "Stable"}); err != nil {
 		t.Fatal(err)
 	}
 	if got := groupFetch(t, s, "members-only", nil); len(got) != 0 {
@@ -255,7 +309,7 @@ func testGroupDeleteOffsets(t *testing.T, s metastore.GroupStore, admin groupTop
 	groupTopic(t, admin, "b", 1)
 	groupCommit(t, s, "g", off("a", 0, 1), off("a", 1, 2), off("a", 2, 3), off("b", 0, 4))
 	groupCommit(t, s, "other", off("a", 0, 10))
-	err := s.DeleteOffsets(ctx(t), "g", []metastore.TopicPartition{{Topic: "a", Partition: 1}, {Topic: "b", Partition: 0}, {Topic: "b", Partition: 5}, {Topic: "zzz", Partition: 0}})
+	err := s.DeleteOffsets(ctx(t), held(t, s, "g"), []metastore.TopicPartition{{Topic: "a", Partition: 1}, {Topic: "b", Partition: 0}, {Topic: "b", Partition: 5}, {Topic: "zzz", Partition: 0}})
 	if err != nil {
 		t.Fatalf("DeleteOffsets: %v", err)
 	}
@@ -265,11 +319,11 @@ func testGroupDeleteOffsets(t *testing.T, s metastore.GroupStore, admin groupTop
 	if d := sameOffsets(groupFetch(t, s, "other", nil), []metastore.GroupOffset{off("a", 0, 10)}); d != "" {
 		t.Errorf("other group: %s", d)
 	}
-	if err := s.DeleteOffsets(ctx(t), "g", nil); err != nil {
+	if err := s.DeleteOffsets(ctx(t), held(t, s, "g"), nil); err != nil {
 		t.Errorf("DeleteOffsets(nil): %v", err)
 	}
 	// The group stays even when its last offset goes.
-	if err := s.DeleteOffsets(ctx(t), "other", []metastore.TopicPartition{{Topic: "a", Partition: 0}}); err != nil {
+	if err := s.DeleteOffsets(ctx(t), held(t, s, "other"), []metastore.TopicPartition{{Topic: "a", Partition: 0}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.LoadGroup(ctx(t), "other"); err != nil {
@@ -283,7 +337,7 @@ func testGroupSaveLoad(t *testing.T, s metastore.GroupStore, _ groupTopicAdmin) 
 	}
 	before := time.Now().Add(-time.Second)
 	in := metastore.GroupInfo{Name: "g", ProtocolType: "consumer", Protocol: "cooperative-sticky", Generation: 3, State: "Stable"}
-	if err := s.SaveGroup(ctx(t), in); err != nil {
+	if err := s.SaveGroup(ctx(t), held(t, s, in.Name), in); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.LoadGroup(ctx(t), "g")
@@ -294,16 +348,16 @@ func testGroupSaveLoad(t *testing.T, s metastore.GroupStore, _ groupTopicAdmin) 
 		t.Errorf("UpdatedAt %v, want about now", got.UpdatedAt)
 	}
 	got.UpdatedAt = time.Time{}
-	if got != in {
+	if !reflect.DeepEqual(got, in) {
 		t.Errorf("LoadGroup = %+v, want %+v", got, in)
 	}
 	in = metastore.GroupInfo{Name: "g", ProtocolType: "consumer", Generation: 4, State: "Empty"}
-	if err := s.SaveGroup(ctx(t), in); err != nil {
+	if err := s.SaveGroup(ctx(t), held(t, s, in.Name), in); err != nil {
 		t.Fatal(err)
 	}
 	got, _ = s.LoadGroup(ctx(t), "g")
 	got.UpdatedAt = time.Time{}
-	if got != in {
+	if !reflect.DeepEqual(got, in) {
 		t.Errorf("after update LoadGroup = %+v, want %+v", got, in)
 	}
 }
@@ -311,7 +365,7 @@ func testGroupSaveLoad(t *testing.T, s metastore.GroupStore, _ groupTopicAdmin) 
 func testGroupSaveGeneration(t *testing.T, s metastore.GroupStore, _ groupTopicAdmin) {
 	save := func(gen int32, state string) {
 		t.Helper()
-		if err := s.SaveGroup(ctx(t), metastore.GroupInfo{Name: "g", ProtocolType: "consumer", Protocol: "range", Generation: gen, State: state}); err != nil {
+		if err := s.SaveGroup(ctx(t), held(t, s, "g"), metastore.GroupInfo{Name: "g", ProtocolType: "consumer", Protocol: "range", Generation: gen, State: state}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -336,7 +390,7 @@ func testGroupList(t *testing.T, s metastore.GroupStore, admin groupTopicAdmin) 
 		{Name: "b-members", ProtocolType: "consumer", Protocol: "range", Generation: 2, State: "Stable"},
 		{Name: "Upper", ProtocolType: "connect", Generation: 1, State: "Empty"},
 	} {
-		if err := s.SaveGroup(ctx(t), g); err != nil {
+		if err := s.SaveGroup(ctx(t), held(t, s, g.Name), g); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -359,15 +413,15 @@ func testGroupList(t *testing.T, s metastore.GroupStore, admin groupTopicAdmin) 
 
 func testGroupDelete(t *testing.T, s metastore.GroupStore, admin groupTopicAdmin) {
 	groupTopic(t, admin, "t", 2)
-	if err := s.DeleteGroup(ctx(t), "g"); !errors.Is(err, metastore.ErrUnknownGroup) {
+	if err := s.DeleteGroup(ctx(t), held(t, s, "g")); !errors.Is(err, metastore.ErrUnknownGroup) {
 		t.Fatalf("DeleteGroup of an unknown group: %v, want ErrUnknownGroup", err)
 	}
-	if err := s.SaveGroup(ctx(t), metastore.GroupInfo{Name: "g", ProtocolType: "consumer", Generation: 7, State: "Empty"}); err != nil {
+	if err := s.SaveGroup(ctx(t), held(t, s, "g"), metastore.GroupInfo{Name: "g", ProtocolType: "consumer", Generation: 7, State: "Empty"}); err != nil {
 		t.Fatal(err)
 	}
 	groupCommit(t, s, "g", off("t", 0, 1), off("t", 1, 2))
 	groupCommit(t, s, "keep", off("t", 0, 3))
-	if err := s.DeleteGroup(ctx(t), "g"); err != nil {
+	if err := s.DeleteGroup(ctx(t), held(t, s, "g")); err != nil {
 		t.Fatalf("DeleteGroup: %v", err)
 	}
 	if got := groupFetch(t, s, "g", nil); len(got) != 0 {
@@ -376,14 +430,14 @@ func testGroupDelete(t *testing.T, s metastore.GroupStore, admin groupTopicAdmin
 	if _, err := s.LoadGroup(ctx(t), "g"); !errors.Is(err, metastore.ErrUnknownGroup) {
 		t.Errorf("LoadGroup after DeleteGroup: %v", err)
 	}
-	if err := s.DeleteGroup(ctx(t), "g"); !errors.Is(err, metastore.ErrUnknownGroup) {
+	if err := s.DeleteGroup(ctx(t), held(t, s, "g")); !errors.Is(err, metastore.ErrUnknownGroup) {
 		t.Errorf("second DeleteGroup: %v, want ErrUnknownGroup", err)
 	}
 	if d := sameOffsets(groupFetch(t, s, "keep", nil), []metastore.GroupOffset{off("t", 0, 3)}); d != "" {
 		t.Errorf("other group: %s", d)
 	}
 	// A group of the same name starts afresh, at generation 0.
-	if err := s.SaveGroup(ctx(t), metastore.GroupInfo{Name: "g", ProtocolType: "consumer", Generation: 1, State: "Stable"}); err != nil {
+	if err := s.SaveGroup(ctx(t), held(t, s, "g"), metastore.GroupInfo{Name: "g", ProtocolType: "consumer", Generation: 1, State: "Stable"}); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := s.LoadGroup(ctx(t), "g"); err != nil || got.Generation != 1 {
@@ -437,7 +491,7 @@ func testGroupConcurrent(t *testing.T, s metastore.GroupStore, admin groupTopicA
 					}
 					shared = append(shared, off(topic, int32(k%parts), int64(w*1000+i)))
 				}
-				if err := s.CommitOffsets(ctx(t), "shared", shared); err != nil {
+				if err := s.CommitOffsets(ctx(t), held(t, s, "shared"), shared); err != nil {
 					t.Errorf("worker %d: shared commit: %v", w, err)
 					return
 				}
@@ -450,7 +504,7 @@ func testGroupConcurrent(t *testing.T, s metastore.GroupStore, admin groupTopicA
 					committed[tp][o.Offset] = true
 				}
 				mu.Unlock()
-				if err := s.CommitOffsets(ctx(t), own, []metastore.GroupOffset{off("x", 0, int64(i)), off("y", int32(w%parts), int64(i))}); err != nil {
+				if err := s.CommitOffsets(ctx(t), held(t, s, own), []metastore.GroupOffset{off("x", 0, int64(i)), off("y", int32(w%parts), int64(i))}); err != nil {
 					t.Errorf("worker %d: own commit: %v", w, err)
 					return
 				}
@@ -479,5 +533,378 @@ func testGroupConcurrent(t *testing.T, s metastore.GroupStore, admin groupTopicA
 	gs, err := s.ListGroups(ctx(t))
 	if err != nil || len(gs) != workers+1 {
 		t.Errorf("ListGroups: %d groups, %v; want %d", len(gs), err, workers+1)
+	}
+}
+
+func testGroupMembers(t *testing.T, s metastore.GroupStore, admin groupTopicAdmin) {
+	groupTopic(t, admin, "t", 1)
+	inst := "host-7"
+	in := metastore.GroupInfo{
+		Name: "g", ProtocolType: "consumer", Protocol: "cooperative-sticky", Generation: 12, State: "Stable",
+		Leader: "client-b-2",
+		Members: []metastore.GroupMember{
+			{
+				ID: "client-b-2", ClientID: "client-b", ClientHost: "/192.0.2.7",
+				SessionTimeout: 45 * time.Second, RebalanceTimeout: time.Minute,
+				Protocols: []metastore.GroupProtocol{
+					{Name: "cooperative-sticky", Metadata: []byte{0, 3, 0, 0, 0, 1, 0, 1, 't', 0xff}},
+					{Name: "range", Metadata: []byte{}},
+				},
+				Assignment: []byte{0, 3, 0, 0, 0, 1, 0, 1, 't', 0, 0, 0, 1, 0, 0, 0, 0},
+			},
+			{
+				ID: "host-7-1", InstanceID: &inst, ClientID: "c", ClientHost: "/[2001:db8::1]",
+				SessionTimeout: 6 * time.Second, RebalanceTimeout: 6 * time.Second,
+				Protocols: []metastore.GroupProtocol{{Name: "cooperative-sticky", Metadata: []byte("é\x00")}},
+			},
+		},
+	}
+	if err := s.SaveGroup(ctx(t), held(t, s, "g"), in); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.LoadGroup(ctx(t), "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.UpdatedAt = time.Time{}
+	// An empty byte slice may come back nil.
+	if p := &got.Members[0].Protocols[1]; len(p.Metadata) == 0 {
+		p.Metadata = []byte{}
+	}
+	if !reflect.DeepEqual(got, in) {
+		t.Fatalf("LoadGroup =\n%+v\nwant\n%+v", got, in)
+	}
+	// ListGroups leaves members out; a commit keeps them.
+	groupCommit(t, s, "g", off("t", 0, 1))
+	gs, err := s.ListGroups(ctx(t))
+	if err != nil || len(gs) != 1 || gs[0].Members != nil || gs[0].Leader != in.Leader {
+		t.Fatalf("ListGroups = %+v, %v; want g with its leader and no members", gs, err)
+	}
+	if got, _ := s.LoadGroup(ctx(t), "g"); len(got.Members) != 2 {
+		t.Fatalf("after a commit, %d members, want 2", len(got.Members))
+	}
+	// The next generation replaces them; an empty group has none.
+	in = metastore.GroupInfo{Name: "g", ProtocolType: "consumer", Generation: 13, State: "Empty"}
+	if err := s.SaveGroup(ctx(t), held(t, s, "g"), in); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.LoadGroup(ctx(t), "g")
+	got.UpdatedAt = time.Time{}
+	if !reflect.DeepEqual(got, in) {
+		t.Fatalf("empty group: LoadGroup = %+v, want %+v", got, in)
+	}
+	if err := s.SaveGroup(ctx(t), held(t, s, "g"), metastore.GroupInfo{Name: "other"}); err == nil {
+		t.Fatal("SaveGroup of one group under another's lease succeeded")
+	}
+}
+
+func acquireGroup(t *testing.T, s metastore.GroupStore, group string, node int32, inst uuid.UUID, lease time.Duration) metastore.GroupLease {
+	t.Helper()
+	l, err := s.AcquireGroupLease(ctx(t), group, node, inst, lease)
+	if err != nil {
+		t.Fatalf("AcquireGroupLease(%q) by node %d: %v", group, node, err)
+	}
+	if l.Group != group || l.NodeID != node || l.Instance != inst || l.Epoch <= 0 {
+		t.Fatalf("AcquireGroupLease(%q) by node %d = %+v", group, node, l)
+	}
+	return l
+}
+
+func testGroupLeaseAcquire(t *testing.T, s metastore.GroupStore, admin groupTopicAdmin) {
+	groupTopic(t, admin, "t", 1)
+	a, b := uuid.New(), uuid.New()
+	before := time.Now()
+	la := acquireGroup(t, s, "g", 1, a, longGroupLease)
+	if d := la.ExpiresAt.Sub(before); d < longGroupLease-time.Minute || d > longGroupLease+time.Minute {
+		t.Errorf("lease expires in %v, want about %v", d, longGroupLease)
+	}
+	if _, err := s.AcquireGroupLease(ctx(t), "g", 2, b, longGroupLease); !errors.Is(err, metastore.ErrNotGroupCoordinator) {
+		t.Fatalf("second instance acquiring a live lease: %v, want ErrNotGroupCoordinator", err)
+	}
+	// Leases are per group.
+	acquireGroup(t, s, "other", 2, b, longGroupLease)
+
+	// The holder acquiring again gets a new epoch; its old one is fenced.
+	la2 := acquireGroup(t, s, "g", 1, a, longGroupLease)
+	if la2.Epoch <= la.Epoch {
+		t.Fatalf("reacquired epoch %d, want above %d", la2.Epoch, la.Epoch)
+	}
+	if err := s.CommitOffsets(ctx(t), la, []metastore.GroupOffset{off("t", 0, 1)}); !errors.Is(err, metastore.ErrNotGroupCoordinator) {
+		t.Fatalf("commit under the earlier epoch: %v, want ErrNotGroupCoordinator", err)
+	}
+	if err := s.CommitOffsets(ctx(t), la2, []metastore.GroupOffset{off("t", 0, 2)}); err != nil {
+		t.Fatalf("commit under the current epoch: %v", err)
+	}
+
+	// Releasing an epoch that is not current does nothing.
+	if err := s.ReleaseGroupLease(ctx(t), la); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AcquireGroupLease(ctx(t), "g", 2, b, longGroupLease); !errors.Is(err, metastore.ErrNotGroupCoordinator) {
+		t.Fatalf("acquiring after a stale release: %v, want ErrNotGroupCoordinator", err)
+	}
+	// Releasing the current one lets another instance take the group at
+	// once, with a higher epoch, and fences the former holder.
+	if err := s.ReleaseGroupLease(ctx(t), la2); err != nil {
+		t.Fatal(err)
+	}
+	lb := acquireGroup(t, s, "g", 2, b, longGroupLease)
+	if lb.Epoch <= la2.Epoch {
+		t.Fatalf("takeover epoch %d, want above %d", lb.Epoch, la2.Epoch)
+	}
+	if err := s.CommitOffsets(ctx(t), la2, []metastore.GroupOffset{off("t", 0, 3)}); !errors.Is(err, metastore.ErrNotGroupCoordinator) {
+		t.Fatalf("commit of the former holder: %v, want ErrNotGroupCoordinator", err)
+	}
+	if _, err := s.AcquireGroupLease(ctx(t), "g", 1, a, longGroupLease); !errors.Is(err, metastore.ErrNotGroupCoordinator) {
+		t.Fatalf("former holder acquiring: %v, want ErrNotGroupCoordinator", err)
+	}
+	if d := sameOffsets(groupFetch(t, s, "g", nil), []metastore.GroupOffset{off("t", 0, 2)}); d != "" {
+		t.Fatal(d)
+	}
+
+	// ReleaseGroupLeases gives up every lease of an instance.
+	if err := s.ReleaseGroupLeases(ctx(t), b); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []string{"g", "other"} {
+		l := acquireGroup(t, s, g, 1, a, longGroupLease)
+		if g == "g" && l.Epoch <= lb.Epoch {
+			t.Fatalf("epoch %d after release of %d", l.Epoch, lb.Epoch)
+		}
+	}
+	// Deleting the group keeps its lease and the epochs rising.
+	lg := acquireGroup(t, s, "g", 1, a, longGroupLease)
+	if err := s.DeleteGroup(ctx(t), lg); err != nil {
+		t.Fatal(err)
+	}
+	if l := acquireGroup(t, s, "g", 1, a, longGroupLease); l.Epoch <= lg.Epoch {
+		t.Fatalf("epoch %d after deleting the group at %d", l.Epoch, lg.Epoch)
+	}
+}
+
+// eventuallyAcquired acquires group for inst once the current lease has
+// expired, polling.
+func eventuallyAcquired(t *testing.T, s metastore.GroupStore, group string, node int32, inst uuid.UUID, lease time.Duration) metastore.GroupLease {
+	t.Helper()
+	var l metastore.GroupLease
+	eventually(t, "the lease of "+group+" expires", func() (bool, error) {
+		var err error
+		l, err = s.AcquireGroupLease(clusterBG(), group, node, inst, lease)
+		if errors.Is(err, metastore.ErrNotGroupCoordinator) {
+			return false, nil
+		}
+		return err == nil, err
+	})
+	return l
+}
+
+func testGroupLeaseExpiry(t *testing.T, s metastore.GroupStore, _ groupTopicAdmin) {
+	a, b := uuid.New(), uuid.New()
+	la := acquireGroup(t, s, "g", 1, a, shortGroupLease)
+	lb := eventuallyAcquired(t, s, "g", 2, b, longGroupLease)
+	if lb.Epoch <= la.Epoch {
+		t.Fatalf("epoch after expiry %d, want above %d", lb.Epoch, la.Epoch)
+	}
+	// The former holder cannot renew it back.
+	if got, err := s.RenewGroupLeases(ctx(t), a, []string{"g"}, longGroupLease); err != nil || len(got) != 0 {
+		t.Fatalf("renewal by the former holder: %+v, %v; want nothing renewed", got, err)
+	}
+	// Nor can a holder renew its own expired lease: it must acquire again.
+	c := uuid.New()
+	if err := s.ReleaseGroupLease(ctx(t), lb); err != nil {
+		t.Fatal(err)
+	}
+	lc := acquireGroup(t, s, "g", 3, c, shortGroupLease)
+	eventually(t, "the lease expires", func() (bool, error) {
+		err := s.SaveGroup(clusterBG(), lc, metastore.GroupInfo{Name: "g", State: "Empty"})
+		if errors.Is(err, metastore.ErrNotGroupCoordinator) {
+			return true, nil
+		}
+		return false, err
+	})
+	if got, err := s.RenewGroupLeases(ctx(t), c, []string{"g"}, longGroupLease); err != nil || len(got) != 0 {
+		t.Fatalf("renewal of an expired lease: %+v, %v; want nothing renewed", got, err)
+	}
+	if l := acquireGroup(t, s, "g", 3, c, longGroupLease); l.Epoch <= lc.Epoch {
+		t.Fatalf("epoch after reacquiring an expired lease %d, want above %d", l.Epoch, lc.Epoch)
+	}
+}
+
+func testGroupLeaseRenew(t *testing.T, s metastore.GroupStore, _ groupTopicAdmin) {
+	a, b := uuid.New(), uuid.New()
+	var mine []metastore.GroupLease
+	for _, g := range []string{"g3", "g1", "g2"} {
+		mine = append(mine, acquireGroup(t, s, g, 1, a, shortGroupLease))
+	}
+	acquireGroup(t, s, "theirs", 2, b, shortGroupLease)
+	if got, err := s.RenewGroupLeases(ctx(t), a, nil, longGroupLease); err != nil || len(got) != 0 {
+		t.Fatalf("renewing no groups: %+v, %v", got, err)
+	}
+	// Only the named groups are renewed, by their holder.
+	got, err := s.RenewGroupLeases(ctx(t), a, []string{"g1", "g3", "theirs", "unknown"}, longGroupLease)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Group != "g1" || got[1].Group != "g3" {
+		t.Fatalf("renewed %+v, want g1 and g3", got)
+	}
+	for _, l := range got {
+		var want metastore.GroupLease
+		for _, m := range mine {
+			if m.Group == l.Group {
+				want = m
+			}
+		}
+		if l.Epoch != want.Epoch || l.NodeID != 1 || l.Instance != a {
+			t.Errorf("renewed %+v, want the epoch and holder of %+v", l, want)
+		}
+		if !l.ExpiresAt.After(want.ExpiresAt.Add(longGroupLease / 2)) {
+			t.Errorf("%s expires at %v, acquired until %v: not extended", l.Group, l.ExpiresAt, want.ExpiresAt)
+		}
+	}
+	// g2 and theirs expire; g1 and g3 stay.
+	lb := eventuallyAcquired(t, s, "g2", 2, b, longGroupLease)
+	eventuallyAcquired(t, s, "theirs", 3, uuid.New(), longGroupLease)
+	for _, g := range []string{"g1", "g3"} {
+		if _, err := s.AcquireGroupLease(ctx(t), g, 2, b, longGroupLease); !errors.Is(err, metastore.ErrNotGroupCoordinator) {
+			t.Errorf("renewed lease of %s taken: %v", g, err)
+		}
+	}
+	if got, _ := s.RenewGroupLeases(ctx(t), b, []string{"g2"}, longGroupLease); len(got) != 1 || got[0].Epoch != lb.Epoch {
+		t.Errorf("renewing g2 after takeover: %+v, want epoch %d", got, lb.Epoch)
+	}
+}
+
+// groupSnapshot is everything a group write can change.
+func groupSnapshot(t *testing.T, s metastore.GroupStore, group string) string {
+	t.Helper()
+	info, err := s.LoadGroup(ctx(t), group)
+	if err != nil && !errors.Is(err, metastore.ErrUnknownGroup) {
+		t.Fatal(err)
+	}
+	info.UpdatedAt = time.Time{}
+	return fmt.Sprintf("%+v %v", info, groupFetch(t, s, group, nil))
+}
+
+func testGroupStaleEpoch(t *testing.T, s metastore.GroupStore, admin groupTopicAdmin) {
+	groupTopic(t, admin, "t", 2)
+	a, b := uuid.New(), uuid.New()
+	stale := acquireGroup(t, s, "g", 1, a, longGroupLease)
+	if err := s.ReleaseGroupLease(ctx(t), stale); err != nil {
+		t.Fatal(err)
+	}
+	cur := acquireGroup(t, s, "g", 2, b, longGroupLease)
+	if err := s.SaveGroup(ctx(t), cur, metastore.GroupInfo{Name: "g", ProtocolType: "consumer", Protocol: "range", Generation: 4, State: "Stable", Leader: "m",
+		Members: []metastore.GroupMember{{ID: "m", Protocols: []metastore.GroupProtocol{{Name: "range"}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CommitOffsets(ctx(t), cur, []metastore.GroupOffset{off("t", 0, 10), off("t", 1, 11)}); err != nil {
+		t.Fatal(err)
+	}
+	before := groupSnapshot(t, s, "g")
+	// The same holder and epoch as cur but another instance is stale too,
+	// as is cur's instance with another epoch.
+	forged := cur
+	forged.Instance = a
+	older := cur
+	older.Epoch--
+	for _, l := range []metastore.GroupLease{stale, forged, older} {
+		writes := map[string]error{
+			"CommitOffsets": s.CommitOffsets(ctx(t), l, []metastore.GroupOffset{off("t", 0, 1)}),
+			"SaveGroup":     s.SaveGroup(ctx(t), l, metastore.GroupInfo{Name: "g", ProtocolType: "consumer", Generation: 9, State: "Empty"}),
+			"DeleteOffsets": s.DeleteOffsets(ctx(t), l, []metastore.TopicPartition{{Topic: "t", Partition: 1}}),
+			"DeleteGroup":   s.DeleteGroup(ctx(t), l),
+		}
+		for op, err := range writes {
+			if !errors.Is(err, metastore.ErrNotGroupCoordinator) {
+				t.Errorf("%s under %+v: %v, want ErrNotGroupCoordinator", op, l, err)
+			}
+		}
+		if after := groupSnapshot(t, s, "g"); after != before {
+			t.Fatalf("writes under a stale lease changed the group:\n%s\nwas\n%s", after, before)
+		}
+	}
+	// Writes of a group that never had a lease are refused too.
+	never := metastore.GroupLease{Group: "unleased", NodeID: 1, Instance: a, Epoch: 1}
+	if err := s.CommitOffsets(ctx(t), never, []metastore.GroupOffset{off("t", 0, 1)}); !errors.Is(err, metastore.ErrNotGroupCoordinator) {
+		t.Errorf("commit without a lease: %v, want ErrNotGroupCoordinator", err)
+	}
+	if _, err := s.LoadGroup(ctx(t), "unleased"); !errors.Is(err, metastore.ErrUnknownGroup) {
+		t.Errorf("a refused commit created the group: %v", err)
+	}
+}
+
+func testGroupExpiredLeaseWrites(t *testing.T, s metastore.GroupStore, admin groupTopicAdmin) {
+	groupTopic(t, admin, "t", 1)
+	l := acquireGroup(t, s, "g", 1, uuid.New(), shortGroupLease)
+	if err := s.CommitOffsets(ctx(t), l, []metastore.GroupOffset{off("t", 0, 5)}); err != nil {
+		t.Fatal(err)
+	}
+	// Once the lease has expired by the metastore's clock, its holder's
+	// writes are refused even though nobody took the group.
+	eventually(t, "the lease expires", func() (bool, error) {
+		err := s.CommitOffsets(clusterBG(), l, []metastore.GroupOffset{off("t", 0, 6)})
+		if errors.Is(err, metastore.ErrNotGroupCoordinator) {
+			return true, nil
+		}
+		return false, err
+	})
+	if d := sameOffsets(groupFetch(t, s, "g", nil), []metastore.GroupOffset{off("t", 0, 6)}); d != "" {
+		// Commits before the expiry may have landed; nothing after.
+		if d2 := sameOffsets(groupFetch(t, s, "g", nil), []metastore.GroupOffset{off("t", 0, 5)}); d2 != "" {
+			t.Fatal(d)
+		}
+	}
+	if err := s.SaveGroup(ctx(t), l, metastore.GroupInfo{Name: "g", Generation: 1, State: "Empty"}); !errors.Is(err, metastore.ErrNotGroupCoordinator) {
+		t.Errorf("SaveGroup under an expired lease: %v", err)
+	}
+}
+
+// testGroupTakeoverFences checks that the lease check and the write are
+// one: a coordinator commits in a loop while another takes the group over
+// and commits once. None of the former holder's commits may land after the
+// takeover: the new holder's offsets stay.
+func testGroupTakeoverFences(t *testing.T, s metastore.GroupStore, admin groupTopicAdmin) {
+	groupTopic(t, admin, "t", 2)
+	a, b := uuid.New(), uuid.New()
+	la := acquireGroup(t, s, "g", 1, a, longGroupLease)
+	var landed, refused atomic.Int64
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := int64(1); ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			err := s.CommitOffsets(clusterBG(), la, []metastore.GroupOffset{off("t", 0, i), off("t", 1, i)})
+			switch {
+			case err == nil:
+				landed.Add(1)
+			case errors.Is(err, metastore.ErrNotGroupCoordinator):
+				refused.Add(1)
+			default:
+				t.Errorf("former holder's commit: %v", err)
+				return
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		<-done
+	}()
+	eventually(t, "the holder commits", func() (bool, error) { return landed.Load() >= 5, nil })
+	if err := s.ReleaseGroupLease(ctx(t), la); err != nil {
+		t.Fatal(err)
+	}
+	lb := acquireGroup(t, s, "g", 2, b, longGroupLease)
+	const final = 1 << 40
+	if err := s.CommitOffsets(ctx(t), lb, []metastore.GroupOffset{off("t", 0, final), off("t", 1, final)}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the former holder is refused 20 times", func() (bool, error) { return refused.Load() >= 20, nil })
+	if d := sameOffsets(groupFetch(t, s, "g", nil), []metastore.GroupOffset{off("t", 0, final), off("t", 1, final)}); d != "" {
+		t.Fatalf("a commit of the former holder landed after the takeover: %s", d)
 	}
 }

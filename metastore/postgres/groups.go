@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -16,11 +19,104 @@ import (
 // Consumer groups. Every operation is one statement, so one round trip and
 // one implicit transaction. Offset rows of one commit are written in (topic,
 // partition) order, so concurrent commits to the same group cannot deadlock.
+//
+// Each write starts with the lease check of leaseCTE: it locks the group's
+// lease row FOR SHARE, so that a takeover (an UPDATE of that row) waits
+// until the write has committed, and a write that finds the lease taken or
+// expired writes nothing. The lease row is the first row every write locks.
 
 var _ metastore.GroupStore = (*Store)(nil)
 
+// leaseCTE is the lease check of a write whose parameters $1, $2 and $3 are
+// the group, the holder's instance and the lease epoch: l has one row when
+// the lease is live and held at that epoch, none otherwise.
+const leaseCTE = `l AS (
+	SELECT 1 FROM group_leases
+	WHERE group_name = $1 AND instance = $2 AND epoch = $3 AND expires_at > now()
+	FOR SHARE)`
+
+// notCoordinator is the error of a write under a lease that is not live.
+func notCoordinator(op string, lease metastore.GroupLease) error {
+	return fmt.Errorf("%s of group %q: %w (lease epoch %d of node %d is not live)",
+		op, lease.Group, metastore.ErrNotGroupCoordinator, lease.Epoch, lease.NodeID)
+}
+
+// AcquireGroupLease implements metastore.GroupStore.
+func (s *Store) AcquireGroupLease(ctx context.Context, group string, nodeID int32, instance uuid.UUID, lease time.Duration) (metastore.GroupLease, error) {
+	l := metastore.GroupLease{Group: group, NodeID: nodeID, Instance: instance}
+	err := s.retry(ctx, "acquire_group_lease", func() error {
+		return s.pool.QueryRow(ctx, `
+			INSERT INTO group_leases AS g (group_name, node_id, instance, epoch, expires_at)
+			VALUES ($1, $2, $3, 1, now() + $4::bigint * interval '1 microsecond')
+			ON CONFLICT (group_name) DO UPDATE SET
+				node_id = excluded.node_id, instance = excluded.instance,
+				epoch = g.epoch + 1, expires_at = excluded.expires_at
+			WHERE g.instance = excluded.instance OR g.expires_at <= now()
+			RETURNING epoch, expires_at`, group, nodeID, instance, leaseMicros(lease)).Scan(&l.Epoch, &l.ExpiresAt)
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		var holder int32
+		var leftMS int64
+		if err := s.pool.QueryRow(ctx, `SELECT node_id, (extract(epoch FROM expires_at - now()) * 1000)::bigint
+			FROM group_leases WHERE group_name = $1`, group).Scan(&holder, &leftMS); err == nil {
+			return metastore.GroupLease{}, fmt.Errorf("acquire lease of group %q: %w: node %d holds it for %v",
+				group, metastore.ErrNotGroupCoordinator, holder, time.Duration(leftMS)*time.Millisecond)
+		}
+		return metastore.GroupLease{}, fmt.Errorf("acquire lease of group %q: %w", group, metastore.ErrNotGroupCoordinator)
+	}
+	if err != nil {
+		return metastore.GroupLease{}, fmt.Errorf("acquire lease of group %q: %w", group, err)
+	}
+	return l, nil
+}
+
+// RenewGroupLeases implements metastore.GroupStore.
+func (s *Store) RenewGroupLeases(ctx context.Context, instance uuid.UUID, groups []string, lease time.Duration) ([]metastore.GroupLease, error) {
+	if len(groups) == 0 {
+		return nil, nil
+	}
+	rows, err := s.pool.Query(ctx, `
+		UPDATE group_leases SET expires_at = now() + $3::bigint * interval '1 microsecond'
+		WHERE instance = $1 AND group_name = ANY ($2::text[]) AND expires_at > now()
+		RETURNING group_name, node_id, epoch, expires_at`, instance, groups, leaseMicros(lease))
+	if err != nil {
+		return nil, fmt.Errorf("renew group leases: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (metastore.GroupLease, error) {
+		l := metastore.GroupLease{Instance: instance}
+		err := r.Scan(&l.Group, &l.NodeID, &l.Epoch, &l.ExpiresAt)
+		return l, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("renew group leases: %w", err)
+	}
+	slices.SortFunc(out, func(a, b metastore.GroupLease) int { return strings.Compare(a.Group, b.Group) })
+	return out, nil
+}
+
+// ReleaseGroupLease implements metastore.GroupStore.
+func (s *Store) ReleaseGroupLease(ctx context.Context, lease metastore.GroupLease) error {
+	_, err := s.pool.Exec(ctx, `UPDATE group_leases SET expires_at = 'epoch'
+		WHERE group_name = $1 AND instance = $2 AND epoch = $3`, lease.Group, lease.Instance, lease.Epoch)
+	if err != nil {
+		return fmt.Errorf("release lease of group %q: %w", lease.Group, err)
+	}
+	return nil
+}
+
+// ReleaseGroupLeases implements metastore.GroupStore.
+func (s *Store) ReleaseGroupLeases(ctx context.Context, instance uuid.UUID) error {
+	_, err := s.pool.Exec(ctx, `UPDATE group_leases SET expires_at = 'epoch'
+		WHERE instance = $1 AND expires_at > now()`, instance)
+	if err != nil {
+		return fmt.Errorf("release group leases: %w", err)
+	}
+	return nil
+}
+
 // CommitOffsets implements metastore.GroupStore.
-func (s *Store) CommitOffsets(ctx context.Context, group string, offsets []metastore.GroupOffset) error {
+func (s *Store) CommitOffsets(ctx context.Context, lease metastore.GroupLease, offsets []metastore.GroupOffset) error {
+	group := lease.Group
 	if len(offsets) == 0 {
 		return nil
 	}
@@ -38,25 +134,29 @@ func (s *Store) CommitOffsets(ctx context.Context, group string, offsets []metas
 		}
 		times[i] = t.Truncate(time.Millisecond)
 	}
-	// The group row and the offsets in one statement: the foreign keys are
-	// checked at its end, when the row inserted by the CTE is visible.
+	// The lease check, the group row and the offsets in one statement:
+	// the foreign keys are checked at its end, when the row inserted by
+	// the CTE is visible.
+	var held bool
 	err := s.retry(ctx, "commit_offsets", func() error {
-		_, err := s.pool.Exec(ctx, `
-			WITH g AS (
-				INSERT INTO consumer_groups (name) VALUES ($1) ON CONFLICT (name) DO NOTHING
+		return s.pool.QueryRow(ctx, `
+			WITH `+leaseCTE+`, g AS (
+				INSERT INTO consumer_groups (name) SELECT $1 FROM l ON CONFLICT (name) DO NOTHING
+			), o AS (
+				INSERT INTO group_offsets (group_name, topic, partition, committed_offset, leader_epoch, metadata, commit_time)
+				SELECT $1, u.topic, u.partition, u.off, u.epoch, u.meta, u.ts
+				FROM unnest($4::text[], $5::integer[], $6::bigint[], $7::integer[], $8::text[], $9::timestamptz[])
+					WITH ORDINALITY AS u(topic, partition, off, epoch, meta, ts, ord)
+				WHERE EXISTS (SELECT 1 FROM l)
+				ORDER BY u.ord
+				ON CONFLICT (group_name, topic, partition) DO UPDATE SET
+					committed_offset = excluded.committed_offset,
+					leader_epoch = excluded.leader_epoch,
+					metadata = excluded.metadata,
+					commit_time = excluded.commit_time
 			)
-			INSERT INTO group_offsets (group_name, topic, partition, committed_offset, leader_epoch, metadata, commit_time)
-			SELECT $1, u.topic, u.partition, u.off, u.epoch, u.meta, u.ts
-			FROM unnest($2::text[], $3::integer[], $4::bigint[], $5::integer[], $6::text[], $7::timestamptz[])
-				WITH ORDINALITY AS u(topic, partition, off, epoch, meta, ts, ord)
-			ORDER BY u.ord
-			ON CONFLICT (group_name, topic, partition) DO UPDATE SET
-				committed_offset = excluded.committed_offset,
-				leader_epoch = excluded.leader_epoch,
-				metadata = excluded.metadata,
-				commit_time = excluded.commit_time`,
-			group, topics, parts, offs, epochs, metas, times)
-		return err
+			SELECT EXISTS (SELECT 1 FROM l)`,
+			group, lease.Instance, lease.Epoch, topics, parts, offs, epochs, metas, times).Scan(&held)
 	})
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == pgerrcode.ForeignKeyViolation {
@@ -64,6 +164,9 @@ func (s *Store) CommitOffsets(ctx context.Context, group string, offsets []metas
 	}
 	if err != nil {
 		return fmt.Errorf("commit offsets of group %q: %w", group, err)
+	}
+	if !held {
+		return notCoordinator("commit offsets", lease)
 	}
 	return nil
 }
@@ -94,7 +197,8 @@ func (s *Store) FetchOffsets(ctx context.Context, group string, topics []string)
 }
 
 // DeleteOffsets implements metastore.GroupStore.
-func (s *Store) DeleteOffsets(ctx context.Context, group string, partitions []metastore.TopicPartition) error {
+func (s *Store) DeleteOffsets(ctx context.Context, lease metastore.GroupLease, partitions []metastore.TopicPartition) error {
+	group := lease.Group
 	if len(partitions) == 0 {
 		return nil
 	}
@@ -102,53 +206,84 @@ func (s *Store) DeleteOffsets(ctx context.Context, group string, partitions []me
 	for i, p := range partitions {
 		topics[i], parts[i] = p.Topic, p.Partition
 	}
+	var held bool
 	err := s.retry(ctx, "delete_offsets", func() error {
-		_, err := s.pool.Exec(ctx, `
-			DELETE FROM group_offsets
-			WHERE group_name = $1
-			AND (topic, partition) IN (SELECT * FROM unnest($2::text[], $3::integer[]))`,
-			group, topics, parts)
-		return err
+		return s.pool.QueryRow(ctx, `
+			WITH `+leaseCTE+`, d AS (
+				DELETE FROM group_offsets
+				WHERE group_name = $1 AND EXISTS (SELECT 1 FROM l)
+				AND (topic, partition) IN (SELECT * FROM unnest($4::text[], $5::integer[]))
+			)
+			SELECT EXISTS (SELECT 1 FROM l)`,
+			group, lease.Instance, lease.Epoch, topics, parts).Scan(&held)
 	})
 	if err != nil {
 		return fmt.Errorf("delete offsets of group %q: %w", group, err)
+	}
+	if !held {
+		return notCoordinator("delete offsets", lease)
 	}
 	return nil
 }
 
 // SaveGroup implements metastore.GroupStore.
-func (s *Store) SaveGroup(ctx context.Context, g metastore.GroupInfo) error {
-	err := s.retry(ctx, "save_group", func() error {
-		_, err := s.pool.Exec(ctx, `
-			INSERT INTO consumer_groups (name, protocol_type, protocol, generation, state, updated_at)
-			VALUES ($1, $2, $3, $4, $5, now())
-			ON CONFLICT (name) DO UPDATE SET
-				protocol_type = excluded.protocol_type,
-				protocol = excluded.protocol,
-				generation = excluded.generation,
-				state = excluded.state,
-				updated_at = excluded.updated_at
-			WHERE consumer_groups.generation <= excluded.generation`,
-			g.Name, g.ProtocolType, g.Protocol, g.Generation, g.State)
-		return err
+func (s *Store) SaveGroup(ctx context.Context, lease metastore.GroupLease, g metastore.GroupInfo) error {
+	if g.Name != lease.Group {
+		return fmt.Errorf("save group %q under the lease of group %q", g.Name, lease.Group)
+	}
+	members, err := metastore.MarshalGroupMembers(g.Members)
+	if err != nil {
+		return fmt.Errorf("save group %q: %w", g.Name, err)
+	}
+	var held bool
+	err = s.retry(ctx, "save_group", func() error {
+		return s.pool.QueryRow(ctx, `
+			WITH `+leaseCTE+`, s AS (
+				INSERT INTO consumer_groups (name, protocol_type, protocol, generation, state, leader, members, updated_at)
+				SELECT $1, $4, $5, $6, $7, $8, $9::jsonb, now() FROM l
+				ON CONFLICT (name) DO UPDATE SET
+					protocol_type = excluded.protocol_type,
+					protocol = excluded.protocol,
+					generation = excluded.generation,
+					state = excluded.state,
+					leader = excluded.leader,
+					members = excluded.members,
+					updated_at = excluded.updated_at
+				WHERE consumer_groups.generation <= excluded.generation
+			)
+			SELECT EXISTS (SELECT 1 FROM l)`,
+			g.Name, lease.Instance, lease.Epoch, g.ProtocolType, g.Protocol, g.Generation, g.State, g.Leader, string(members)).Scan(&held)
 	})
 	if err != nil {
 		return fmt.Errorf("save group %q: %w", g.Name, err)
 	}
+	if !held {
+		return notCoordinator("save", lease)
+	}
 	return nil
 }
 
-const groupColumns = "name, protocol_type, protocol, generation, state, updated_at"
+const groupColumns = "name, protocol_type, protocol, generation, state, leader, updated_at"
 
-func scanGroup(row pgx.Row) (metastore.GroupInfo, error) {
+func scanGroup(row pgx.Row, members *[]byte) (metastore.GroupInfo, error) {
 	var g metastore.GroupInfo
-	err := row.Scan(&g.Name, &g.ProtocolType, &g.Protocol, &g.Generation, &g.State, &g.UpdatedAt)
+	dest := []any{&g.Name, &g.ProtocolType, &g.Protocol, &g.Generation, &g.State, &g.Leader, &g.UpdatedAt}
+	if members != nil {
+		dest = append(dest, members)
+	}
+	err := row.Scan(dest...)
 	return g, err
 }
 
 // LoadGroup implements metastore.GroupStore.
 func (s *Store) LoadGroup(ctx context.Context, name string) (metastore.GroupInfo, error) {
-	g, err := scanGroup(s.pool.QueryRow(ctx, "SELECT "+groupColumns+" FROM consumer_groups WHERE name = $1", name))
+	var members []byte
+	g, err := scanGroup(s.pool.QueryRow(ctx, "SELECT "+groupColumns+", members::text FROM consumer_groups WHERE name = $1", name), &members)
+	if err == nil {
+		if g.Members, err = metastore.UnmarshalGroupMembers(members); err != nil {
+			err = fmt.Errorf("members: %w", err)
+		}
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return metastore.GroupInfo{}, fmt.Errorf("group %q: %w", name, metastore.ErrUnknownGroup)
 	}
@@ -164,7 +299,7 @@ func (s *Store) ListGroups(ctx context.Context) ([]metastore.GroupInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list groups: %w", err)
 	}
-	gs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (metastore.GroupInfo, error) { return scanGroup(r) })
+	gs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (metastore.GroupInfo, error) { return scanGroup(r, nil) })
 	if err != nil {
 		return nil, fmt.Errorf("list groups: %w", err)
 	}
@@ -173,17 +308,24 @@ func (s *Store) ListGroups(ctx context.Context) ([]metastore.GroupInfo, error) {
 
 // DeleteGroup implements metastore.GroupStore. The offsets go with the row
 // (ON DELETE CASCADE).
-func (s *Store) DeleteGroup(ctx context.Context, name string) error {
-	var tag pgconn.CommandTag
+func (s *Store) DeleteGroup(ctx context.Context, lease metastore.GroupLease) error {
+	name := lease.Group
+	var held, deleted bool
 	err := s.retry(ctx, "delete_group", func() error {
-		var err error
-		tag, err = s.pool.Exec(ctx, "DELETE FROM consumer_groups WHERE name = $1", name)
-		return err
+		return s.pool.QueryRow(ctx, `
+			WITH `+leaseCTE+`, d AS (
+				DELETE FROM consumer_groups WHERE name = $1 AND EXISTS (SELECT 1 FROM l) RETURNING 1
+			)
+			SELECT EXISTS (SELECT 1 FROM l), EXISTS (SELECT 1 FROM d)`,
+			name, lease.Instance, lease.Epoch).Scan(&held, &deleted)
 	})
 	if err != nil {
 		return fmt.Errorf("delete group %q: %w", name, err)
 	}
-	if tag.RowsAffected() == 0 {
+	if !held {
+		return notCoordinator("delete", lease)
+	}
+	if !deleted {
 		return fmt.Errorf("delete group %q: %w", name, metastore.ErrUnknownGroup)
 	}
 	return nil

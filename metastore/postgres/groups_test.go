@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stratalog/strata/internal/testenv"
@@ -38,6 +39,10 @@ func BenchmarkCommitOffsets(b *testing.B) {
 	if _, err := s.CreateTopic(ctx, "t", 8, nil); err != nil {
 		b.Fatal(err)
 	}
+	lease, err := s.AcquireGroupLease(ctx, "g", 1, uuid.New(), time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
 	offsets := make([]metastore.GroupOffset, 8)
 	var n int64
 	for b.Loop() {
@@ -45,7 +50,7 @@ func BenchmarkCommitOffsets(b *testing.B) {
 		for p := range offsets {
 			offsets[p] = metastore.GroupOffset{Topic: "t", Partition: int32(p), Offset: n, LeaderEpoch: -1}
 		}
-		if err := s.CommitOffsets(ctx, "g", offsets); err != nil {
+		if err := s.CommitOffsets(ctx, lease, offsets); err != nil {
 			b.Fatal(err)
 		}
 	}
