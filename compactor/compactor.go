@@ -92,6 +92,9 @@ type Stats struct {
 	// period, OrphansDeleted objects deleted that were never committed.
 	ObjectsDeleted int
 	OrphansDeleted int
+	// OrphanClaimsPruned counts the claims of deleted orphans removed
+	// after the tombstone retention.
+	OrphanClaimsPruned int
 }
 
 // Compactor merges, applies retention and collects garbage.

@@ -53,9 +53,18 @@ type Config struct {
 	// removed, for reads that started before: longer than the longest
 	// fetch.
 	DeleteGrace time.Duration `yaml:"delete_grace"`
-	// OrphanGrace is how old an object without an objects row must be
-	// before it is deleted: far longer than an upload plus its commit.
+	// OrphanGrace is how old, by its LastModified and the compactor's
+	// clock, an object without an objects row must be before it is claimed
+	// and deleted: far longer than an upload plus its commit. It only
+	// picks candidates: a claim makes any later commit of the object fail
+	// (retriably), so a grace too short costs produce retries, not
+	// records.
 	OrphanGrace time.Duration `yaml:"orphan_grace"`
+	// OrphanTombstoneRetention is how long, by the metastore's clock, the
+	// claim of a deleted orphan is kept: until then a commit of its key
+	// fails. It must be far longer than any delay between an upload and
+	// its commit (ingest.max-commit-delay plus ingest.commit-timeout).
+	OrphanTombstoneRetention time.Duration `yaml:"orphan_tombstone_retention"`
 	// OrphanInterval is the time between two listings of the bucket for
 	// orphans; 0 lists it every round.
 	OrphanInterval time.Duration `yaml:"orphan_interval"`
@@ -111,6 +120,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.KeyPrefix, "compactor.key-prefix", "", "prefix of the object keys the compactor writes")
 	fs.DurationVar(&c.DeleteGrace, "compactor.delete-grace", 5*time.Minute, "how long an unreferenced object stays for reads in flight")
 	fs.DurationVar(&c.OrphanGrace, "compactor.orphan-grace", time.Hour, "age at which an object never committed is deleted")
+	fs.DurationVar(&c.OrphanTombstoneRetention, "compactor.orphan-tombstone-retention", 7*24*time.Hour, "how long the claim of a deleted orphan is kept, refusing a late commit of its object; far longer than ingest.max-commit-delay")
 	fs.DurationVar(&c.OrphanInterval, "compactor.orphan-interval", time.Hour, "time between two listings of the bucket for orphaned objects")
 	fs.StringVar(&c.ListPrefix, "compactor.list-prefix", "", "only keys with this prefix are listed for orphans")
 	fs.DurationVar(&c.Retention, "compactor.retention", 7*24*time.Hour, "default retention.ms of topics; negative keeps records forever")
@@ -155,8 +165,13 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("compactor: chunk raw bytes must be in (0, %d]", c.MaxMergeRawBytes)
 	case c.ProducerIDExpiration <= 0:
 		return errors.New("compactor: producer id expiration must be positive")
-	case c.DeleteGrace < 0 || c.OrphanGrace < 0 || c.OrphanInterval < 0 || c.StatsInterval < 0:
+	case c.DeleteGrace < 0 || c.OrphanInterval < 0 || c.StatsInterval < 0:
 		return errors.New("compactor: grace periods and intervals must not be negative")
+	case c.OrphanGrace <= 0:
+		return errors.New("compactor: orphan grace must be positive")
+	case c.OrphanTombstoneRetention <= c.OrphanGrace:
+		return fmt.Errorf("compactor: orphan tombstone retention (%s) must be longer than the orphan grace (%s)",
+			c.OrphanTombstoneRetention, c.OrphanGrace)
 	case c.DeleteRetention < 0:
 		return errors.New("compactor: delete retention must not be negative")
 	case c.MinCleanableDirtyRatio < 0 || c.MinCleanableDirtyRatio > 1:

@@ -88,10 +88,18 @@ func (c *Compactor) deleteObjects(ctx context.Context, keys []string) ([]string,
 }
 
 // sweepOrphans marks objects rows that no chunk references and that nothing
-// marked (commits whose every chunk was rejected), then lists the bucket and
-// deletes the segment objects older than OrphanGrace that have no objects
-// row: uploads whose commit never happened, compactor objects whose swap
-// failed.
+// marked (commits whose every chunk was rejected), then lists the bucket for
+// segment objects older than OrphanGrace and deletes those it could claim
+// as orphans: uploads whose commit never happened, compactor objects whose
+// swap failed. Last, it prunes the claims older than the tombstone
+// retention.
+//
+// No clock decides what is deleted. The age only picks the candidates; an
+// object is deleted only after ClaimOrphans inserted its key's objects row,
+// which a commit of the key inserts too: the commit either came first (the
+// key is not claimed, the object stays) or fails (the producer retries into
+// a new object). The claim stays as a tombstone after the deletion, so that
+// a commit delayed by up to the retention still fails.
 func (c *Compactor) sweepOrphans(ctx context.Context, st *Stats) error {
 	if _, err := c.store.MarkStrayObjects(ctx, c.cfg.OrphanGrace); err != nil {
 		return fmt.Errorf("compactor: %w", err)
@@ -108,15 +116,9 @@ func (c *Compactor) sweepOrphans(ctx context.Context, st *Stats) error {
 		if err := c.checkLease(ctx); err != nil {
 			return err
 		}
-		known, err := c.store.KnownObjects(ctx, batch)
+		orphans, err := c.store.ClaimOrphans(ctx, batch)
 		if err != nil {
 			return fmt.Errorf("compactor: %w", err)
-		}
-		var orphans []string
-		for _, k := range batch {
-			if !known[k] {
-				orphans = append(orphans, k)
-			}
 		}
 		batch = batch[:0]
 		deleted, err := c.deleteObjects(ctx, orphans)
@@ -144,7 +146,12 @@ func (c *Compactor) sweepOrphans(ctx context.Context, st *Stats) error {
 		err = flush()
 	}
 	if err != nil {
-		errs = append(errs, fmt.Errorf("compactor: orphan sweep: %w", err))
+		return errors.Join(append(errs, fmt.Errorf("compactor: orphan sweep: %w", err))...)
 	}
+	n, err := c.store.PruneOrphanClaims(ctx, c.cfg.OrphanTombstoneRetention)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("compactor: %w", err))
+	}
+	st.OrphanClaimsPruned += n
 	return errors.Join(errs...)
 }

@@ -57,7 +57,7 @@ func TestOrphansAndDeletedTopics(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// No merging here; a long orphan grace first.
+	// No merging here; the orphans are younger than the grace first.
 	cfg := testConfig()
 	noMerges(&cfg)
 	c, _ := e.compactor(cfg, nil)
@@ -71,8 +71,8 @@ func TestOrphansAndDeletedTopics(t *testing.T) {
 	}
 
 	c.release()
-	cfg.OrphanGrace = 0
 	c, _ = e.compactor(cfg, nil)
+	c.now = func() time.Time { return time.Now().Add(2 * cfg.OrphanGrace) } // the orphans look old
 	st = runOnce(t, c)
 	if st.OrphansDeleted != 3 || st.ObjectsDeleted != 0 {
 		t.Errorf("stats %+v; want the 3 orphans deleted", st)
@@ -83,6 +83,9 @@ func TestOrphansAndDeletedTopics(t *testing.T) {
 	}
 	if _, err := e.s3.Get(ctx, "notes/readme.txt"); err != nil {
 		t.Errorf("a key that is no segment object: %v", err)
+	}
+	if ms, err := e.store.CompactionStats(ctx); err != nil || ms.OrphanClaims != 3 {
+		t.Errorf("metastore stats %+v, %v; want the 3 orphans' claims kept", ms, err)
 	}
 	if got, _ := e.hashTopic(kept); got != hash {
 		t.Error("the kept topic changed")
@@ -103,7 +106,7 @@ func TestStrayObjects(t *testing.T) {
 		t.Fatalf("bucket: %+v", l)
 	}
 	cfg := testConfig()
-	cfg.OrphanGrace = 0
+	cfg.OrphanGrace = time.Millisecond // the stray marking goes by the metastore's clock
 	c, _ := e.compactor(cfg, nil)
 	runOnce(t, c) // marks the row
 	st := runOnce(t, c)
@@ -294,5 +297,150 @@ func TestSQLiteAndLocalDirectory(t *testing.T) {
 	}
 	if len(keys) != 1 {
 		t.Errorf("objects left: %v; want one level-1 object holding both partitions", keys)
+	}
+}
+
+// heldCommitter holds every segment commit until release is closed.
+type heldCommitter struct {
+	ingest.Committer
+	entered chan string // the object key of each commit that arrives
+	release chan struct{}
+}
+
+func (h *heldCommitter) CommitSegment(ctx context.Context, seg metastore.SegmentSpec) ([]metastore.ChunkResult, error) {
+	h.entered <- seg.ObjectKey
+	<-h.release
+	return h.Committer.CommitSegment(ctx, seg)
+}
+
+// TestOrphanSweepLosesNoAckedRecord: a commit delayed past the orphan
+// grace (a paused node, a skewed clock) lands after the orphan sweep chose
+// its object and before the sweep deleted it. The record must not be
+// acknowledged with its object gone: either the commit fails (the producer
+// retries into a new object) or the object stays.
+func TestOrphanSweepLosesNoAckedRecord(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	tp := e.topic("t", 1, nil)
+	held := &heldCommitter{Committer: e.store, entered: make(chan string, 1), release: make(chan struct{})}
+	var once sync.Once
+	release := func() { once.Do(func() { close(held.release) }) }
+	t.Cleanup(release)
+	icfg := ingest.Defaults()
+	icfg.FlushInterval = time.Millisecond
+	ing, err := ingest.New(icfg, held, e.s3, nil, e.logger, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { release(); _ = ing.Close(context.Background()) })
+	results := make(chan ingest.PartitionResult, 1)
+	go func() {
+		res, err := ing.Append(ctx, []ingest.PartitionRecords{{TopicID: tp.ID, Partition: 0, Records: batchtest.Values(batchtest.NoProducer, "acked?")}})
+		if err != nil {
+			results <- ingest.PartitionResult{Err: err}
+			return
+		}
+		results <- res[0]
+	}()
+	key := <-held.entered // uploaded; the commit waits
+
+	// The compactor's clock runs two hours ahead: the object looks older
+	// than the orphan grace. The commit lands when the sweep deletes.
+	cfg := testConfig()
+	noMerges(&cfg)
+	c, _ := e.compactor(cfg, nil)
+	c.now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	var res ingest.PartitionResult
+	var deletes atomic.Int32
+	e.faulty.Inject(objstore.OpDelete, func(k string) error {
+		if k == key && deletes.Add(1) == 1 {
+			release()
+			res = <-results
+		}
+		return nil
+	})
+	runOnce(t, c)
+	if deletes.Load() == 0 {
+		release()
+		res = <-results
+	}
+
+	recs, rerr := e.readPartition(nil, tp.ID, 0)
+	switch {
+	case res.Err == nil && (rerr != nil || len(recs) != 1 || string(recs[0].value) != "acked?"):
+		t.Fatalf("record acknowledged at offset %d, then read back as %v, %v: its object %s was deleted", res.BaseOffset, recs, rerr, key)
+	case res.Err != nil && !errors.Is(res.Err, ingest.ErrCommitFailed):
+		t.Fatalf("produce failed with %v; want the retriable ErrCommitFailed", res.Err)
+	case res.Err != nil && (rerr != nil || len(recs) != 0):
+		t.Fatalf("produce failed, yet the partition reads %v, %v", recs, rerr)
+	}
+	t.Logf("produce: %+v; object deleted by the sweep: %v", res, deletes.Load() > 0)
+}
+
+// TestOrphanClaimsOutliveTheirObjects: the claim of a deleted orphan keeps
+// refusing a commit of its key after the object is gone, and goes after
+// the tombstone retention.
+func TestOrphanClaimsOutliveTheirObjects(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	tp := e.topic("t", 1, nil)
+	const key = "00aa/late.seg"
+	if err := e.s3.Put(ctx, key, []byte("uploaded, commit delayed")); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig()
+	noMerges(&cfg)
+	c, _ := e.compactor(cfg, nil)
+	c.now = func() time.Time { return time.Now().Add(2 * cfg.OrphanGrace) }
+	if st := runOnce(t, c); st.OrphansDeleted != 1 || st.OrphanClaimsPruned != 0 {
+		t.Fatalf("stats %+v; want the orphan deleted, its claim kept", st)
+	}
+	if _, err := e.s3.Get(ctx, key); !errors.Is(err, objstore.ErrNotFound) {
+		t.Fatalf("orphan after the sweep: %v", err)
+	}
+	late := metastore.SegmentSpec{ObjectKey: key, ObjectSize: 24, Chunks: []metastore.ChunkSpec{{
+		TopicID: tp.ID, Partition: 0, Length: 24, RawLength: 24,
+		Batches: []metastore.BatchMeta{{OffsetCount: 1, MaxTimestamp: 1, ProducerID: metastore.NoProducerID, ProducerEpoch: -1, BaseSequence: -1}},
+	}}}
+	if _, err := e.store.CommitSegment(ctx, late); !errors.Is(err, metastore.ErrObjectClaimed) {
+		t.Fatalf("late commit of the deleted orphan: %v, want ErrObjectClaimed", err)
+	}
+	runOnce(t, c) // another sweep leaves the claim
+	if ms, err := e.store.CompactionStats(ctx); err != nil || ms.OrphanClaims != 1 {
+		t.Fatalf("metastore stats %+v, %v; want the claim kept", ms, err)
+	}
+
+	// With a retention of milliseconds, a later sweep prunes it.
+	c.release()
+	cfg.OrphanGrace, cfg.OrphanTombstoneRetention = time.Millisecond, 2*time.Millisecond
+	c, _ = e.compactor(cfg, nil)
+	pruned := 0
+	for deadline := time.Now().Add(30 * time.Second); pruned == 0 && time.Now().Before(deadline); {
+		pruned += runOnce(t, c).OrphanClaimsPruned
+	}
+	if ms, err := e.store.CompactionStats(ctx); pruned != 1 || err != nil || ms.OrphanClaims != 0 {
+		t.Errorf("%d claims pruned, metastore stats %+v, %v; want the claim pruned", pruned, ms, err)
+	}
+}
+
+// TestOrphanSettingsValidated: an orphan grace of zero would claim every
+// upload in flight, and a claim kept shorter than the grace would not
+// outlive the delays the grace allows for.
+func TestOrphanSettingsValidated(t *testing.T) {
+	for _, tc := range []struct {
+		grace, retention time.Duration
+		ok               bool
+	}{
+		{time.Hour, 7 * 24 * time.Hour, true},
+		{0, 7 * 24 * time.Hour, false},
+		{-time.Second, 7 * 24 * time.Hour, false},
+		{time.Hour, time.Hour, false},
+		{time.Hour, 0, false},
+	} {
+		cfg := Defaults()
+		cfg.OrphanGrace, cfg.OrphanTombstoneRetention = tc.grace, tc.retention
+		if err := cfg.Validate(); (err == nil) != tc.ok {
+			t.Errorf("grace %s, retention %s: Validate() = %v", tc.grace, tc.retention, err)
+		}
 	}
 }

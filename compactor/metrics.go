@@ -17,6 +17,7 @@ type metrics struct {
 	objects      *prometheus.GaugeVec
 	objectBytes  *prometheus.GaugeVec
 	unreferenced prometheus.Gauge
+	claims       prometheus.Gauge
 	chunkRows    prometheus.Gauge
 	maxRows      prometheus.Gauge
 	level0Chunks prometheus.Gauge
@@ -60,6 +61,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		unreferenced: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "strata_compactor_unreferenced_objects",
 			Help: "Objects no chunk references any more, waiting for their grace period.",
+		}),
+		claims: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "strata_compactor_orphan_claims",
+			Help: "Claims of orphaned objects kept as tombstones, refusing a late commit of their keys, until the tombstone retention.",
 		}),
 		chunkRows: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "strata_compactor_chunk_rows",
@@ -132,7 +137,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{
-			m.rounds, m.roundSeconds, m.leaseHeld, m.objects, m.objectBytes, m.unreferenced, m.chunkRows,
+			m.rounds, m.roundSeconds, m.leaseHeld, m.objects, m.objectBytes, m.unreferenced, m.claims, m.chunkRows,
 			m.maxRows, m.level0Chunks, m.lag, m.swaps, m.mergedChunks, m.readBytes, m.gets, m.writtenBytes, m.written,
 			m.recordsRemoved, m.logStarts, m.droppedChunks, m.deletions,
 		} {
@@ -156,6 +161,7 @@ func (m *metrics) setStats(st metastore.CompactionStats, lagSeconds float64) {
 		unref += l.Unreferenced
 	}
 	m.unreferenced.Set(float64(unref))
+	m.claims.Set(float64(st.OrphanClaims))
 	m.chunkRows.Set(float64(st.ChunkRows))
 	m.maxRows.Set(float64(st.MaxPartitionChunkRows))
 	m.level0Chunks.Set(float64(st.Level0Chunks))

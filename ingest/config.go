@@ -22,6 +22,13 @@ type Config struct {
 	// UploadTimeout and CommitTimeout bound one PUT and one commit.
 	UploadTimeout time.Duration `yaml:"upload_timeout"`
 	CommitTimeout time.Duration `yaml:"commit_timeout"`
+	// MaxCommitDelay bounds, by the node's monotonic clock, the time from
+	// the start of a segment's upload to the start of its commit; a later
+	// commit is refused (a retriable produce error). The compactor may
+	// delete an object it finds without an objects row; the claim that
+	// makes a later commit of it fail is kept for
+	// compactor.orphan-tombstone-retention, which must be far longer.
+	MaxCommitDelay time.Duration `yaml:"max_commit_delay"`
 	// QuietInterval seals a segment once no produce has added to it for
 	// this long, when it holds at least half of SegmentMaxBytes or, at the
 	// node's recent byte rate, half a segment's worth of time has passed
@@ -54,6 +61,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxUploads, "ingest.max-uploads", 4, "segment uploads in flight at once")
 	fs.DurationVar(&c.UploadTimeout, "ingest.upload-timeout", 30*time.Second, "timeout of one segment upload")
 	fs.DurationVar(&c.CommitTimeout, "ingest.commit-timeout", 15*time.Second, "timeout of one segment commit")
+	fs.DurationVar(&c.MaxCommitDelay, "ingest.max-commit-delay", 10*time.Minute, "longest time from the start of a segment's upload to the start of its commit; a later commit is refused (retriable); far shorter than compactor.orphan-tombstone-retention")
 	fs.StringVar(&c.KeyPrefix, "ingest.key-prefix", "", "prefix of the object keys this node writes")
 	fs.BoolVar(&c.Adaptive, "ingest.adaptive", false, "seal the open segment as soon as the previous upload finished, within ingest.max-puts-per-second")
 	fs.Float64Var(&c.MaxPutsPerSecond, "ingest.max-puts-per-second", 100, "in adaptive mode, the most segment PUTs per second this node makes")
@@ -86,6 +94,8 @@ func (c *Config) Validate() error {
 		return errors.New("ingest: max decompressed bytes must be positive")
 	case c.UploadTimeout <= 0 || c.CommitTimeout <= 0:
 		return errors.New("ingest: timeouts must be positive")
+	case c.MaxCommitDelay < c.UploadTimeout:
+		return errors.New("ingest: max commit delay must be at least the upload timeout")
 	}
 	return nil
 }

@@ -88,6 +88,7 @@ type Ingester struct {
 
 	uploadSem chan struct{}
 	admitters chan *admitter
+	since     func(time.Time) time.Duration // time.Since; tests move it on
 
 	mu        sync.Mutex
 	open      *openSegment
@@ -136,9 +137,10 @@ type sealedSegment struct {
 	seg      *openSegment
 	uploaded chan struct{}
 	// Set by the upload goroutine before uploaded is closed.
-	object []byte
-	spec   metastore.SegmentSpec
-	err    error
+	object  []byte
+	spec    metastore.SegmentSpec
+	err     error
+	started time.Time // when the upload began, with the monotonic reading
 }
 
 // Pending is a set of enqueued partitions waiting for their commit.
@@ -176,6 +178,7 @@ func New(cfg Config, store Committer, objects Uploader, sink Sink, logger *slog.
 		m:         newMetrics(reg),
 		uploadSem: make(chan struct{}, cfg.MaxUploads),
 		admitters: newAdmitters(cfg.MaxDecompressedBytes),
+		since:     time.Since,
 		freed:     make(chan struct{}),
 		wake:      make(chan struct{}, 1),
 		finished:  make(chan struct{}),
@@ -521,6 +524,7 @@ func (i *Ingester) upload(s *sealedSegment) {
 		}
 	}()
 	start := time.Now()
+	s.started = start
 
 	inputs := make([]segment.ChunkInput, len(s.seg.order))
 	for n, pb := range s.seg.order {
@@ -627,7 +631,7 @@ func (i *Ingester) finish(s *sealedSegment) {
 		return
 	}
 	start := time.Now()
-	results, err := i.commit(s.spec)
+	results, err := i.commit(s.spec, s.started)
 	i.m.commitSeconds.Observe(time.Since(start).Seconds())
 	if err == nil && len(results) != len(s.spec.Chunks) {
 		err = fmt.Errorf("commit returned %d results for %d chunks", len(results), len(s.spec.Chunks))
@@ -662,8 +666,14 @@ func (i *Ingester) finish(s *sealedSegment) {
 }
 
 // commit commits one segment; a panic of the metastore's code is an error
-// of this commit, not the end of the node.
-func (i *Ingester) commit(spec metastore.SegmentSpec) (results []metastore.ChunkResult, err error) {
+// of this commit, not the end of the node. It refuses to start a commit
+// more than MaxCommitDelay after the upload began: the compactor may have
+// claimed and deleted the object meanwhile, and keeps the claim that makes
+// the commit fail only for its tombstone retention (docs/compaction.md).
+// The age is the longer of the monotonic clock's, which a wall clock set
+// back cannot shorten, and the wall clock's, which counts the time a
+// suspended machine stood still (Linux's monotonic clock does not).
+func (i *Ingester) commit(spec metastore.SegmentSpec, started time.Time) (results []metastore.ChunkResult, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), i.cfg.CommitTimeout)
 	defer cancel()
 	defer func() {
@@ -672,6 +682,9 @@ func (i *Ingester) commit(spec metastore.SegmentSpec) (results []metastore.Chunk
 			results, err = nil, fmt.Errorf("panic: %v", p)
 		}
 	}()
+	if age := max(i.since(started), time.Now().Round(0).Sub(started.Round(0))); age > i.cfg.MaxCommitDelay {
+		return nil, fmt.Errorf("upload began %s ago, more than the max commit delay %s", age.Round(time.Millisecond), i.cfg.MaxCommitDelay)
+	}
 	return i.store.CommitSegment(ctx, spec)
 }
 

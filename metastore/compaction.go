@@ -18,7 +18,21 @@ var (
 	// ErrInvalidSwap means a ChunkSwap is malformed: its old rows are not
 	// contiguous, or its new rows do not tile the same offsets.
 	ErrInvalidSwap = errors.New("metastore: invalid chunk swap")
+	// ErrObjectClaimed means the object key of a commit or swap was
+	// claimed by the orphan collection (ClaimOrphans): its object is
+	// deleted or about to be. Nothing was written; the data must be
+	// written again under a new key.
+	ErrObjectClaimed = errors.New("metastore: object claimed by the orphan collection")
+	// ErrObjectExists means a commit names an object key that was
+	// committed already: committing it again would store its batches
+	// twice. Nothing was written.
+	ErrObjectExists = errors.New("metastore: object already committed")
 )
+
+// ClaimedLevel is the level of the objects row of a claimed orphan (see
+// CompactionStore.ClaimOrphans): a tombstone that holds the key, so that no
+// commit or swap can take it, after its object is deleted.
+const ClaimedLevel int16 = -1
 
 // Backlog is a partition's level-0 backlog: the chunks that ingest wrote and
 // the compactor has not merged yet. Backends keep it up to date as chunk rows
@@ -188,7 +202,10 @@ type LevelStats struct {
 
 // CompactionStats summarises the metastore for the compactor's gauges.
 type CompactionStats struct {
-	Levels []LevelStats // ordered by level
+	Levels []LevelStats // ordered by level; claimed orphans left out
+	// OrphanClaims counts the rows of claimed orphans, kept until
+	// PruneOrphanClaims removes them.
+	OrphanClaims int64
 	// ChunkRows is the number of chunk rows; MaxPartitionChunkRows the most
 	// rows any one partition has.
 	ChunkRows             int64
@@ -225,8 +242,10 @@ type CompactionStore interface {
 	// should the earlier call's rows be gone already. It returns one error per
 	// swap, in order: nil when applied, wrapping ErrChunksChanged when left
 	// out. When every swap is left out nothing is written, not even the
-	// objects row. err wraps ErrInvalidSwap for malformed swaps, or is the
-	// failure of the transaction (then nothing was written).
+	// objects row. err wraps ErrInvalidSwap for malformed swaps,
+	// ErrObjectClaimed when the orphan collection claimed the object's key
+	// (then nothing was written), or is the failure of the transaction
+	// (then nothing was written).
 	SwapObject(ctx context.Context, swaps []ChunkSwap) (results []error, err error)
 	// DropChunksBelowStart deletes the partition's chunk rows that lie
 	// wholly below its log start offset and returns how many it deleted.
@@ -234,16 +253,30 @@ type CompactionStore interface {
 	// MarkStrayObjects marks unreferenced the objects rows created more
 	// than minAge ago that no chunk references and that are not marked yet
 	// (commits whose every chunk was rejected, rows older than the marking)
-	// and returns how many it marked.
+	// and returns how many it marked. Claimed orphans are not marked.
 	MarkStrayObjects(ctx context.Context, minAge time.Duration) (int, error)
 	// UnreferencedObjects returns up to limit objects marked unreferenced
-	// more than grace ago, oldest mark first.
+	// more than grace ago, oldest mark first. Claimed orphans are not
+	// among them.
 	UnreferencedObjects(ctx context.Context, grace time.Duration, limit int) ([]ObjectRef, error)
 	// DeleteObjectRows deletes the rows of the given objects that are
-	// marked unreferenced and returns how many it deleted.
+	// marked unreferenced and returns how many it deleted. Rows of claimed
+	// orphans stay.
 	DeleteObjectRows(ctx context.Context, keys []string) (int, error)
-	// KnownObjects returns the subset of keys that have an objects row.
-	KnownObjects(ctx context.Context, keys []string) (map[string]bool, error)
+	// ClaimOrphans claims the objects of keys that have no objects row, so
+	// that they may be deleted: in one statement it inserts a row of level
+	// ClaimedLevel for each, and returns the keys claimed, by this call or
+	// an earlier one. Keys with any other row are left out. The claim and
+	// a commit (or swap) of the same key insert the same primary key, so
+	// whichever comes first wins, whatever the clocks say: a commit after
+	// the claim fails with ErrObjectClaimed, a claim after the commit
+	// leaves the key out. Only the objects of the keys returned may be
+	// deleted.
+	ClaimOrphans(ctx context.Context, keys []string) ([]string, error)
+	// PruneOrphanClaims deletes the rows of orphans claimed more than
+	// retention ago, by the metastore's clock, and returns how many.
+	// Until then, a commit of their key fails.
+	PruneOrphanClaims(ctx context.Context, retention time.Duration) (int, error)
 	// CompactionStats counts objects and chunk rows.
 	CompactionStats(ctx context.Context) (CompactionStats, error)
 	// AcquireLease takes or renews the named lease for holder until ttl from

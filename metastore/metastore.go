@@ -171,6 +171,9 @@ type Store interface {
 	// transaction: offsets are assigned from each partition's NextOffset,
 	// producer sequences are checked and advanced. An error return means
 	// nothing was committed; per-chunk and per-batch errors are in the result.
+	// It wraps ErrObjectClaimed when the orphan collection claimed the
+	// object's key (CompactionStore.ClaimOrphans), ErrObjectExists when the
+	// key was committed already.
 	CommitSegment(ctx context.Context, seg SegmentSpec) ([]ChunkResult, error)
 
 	// ChunksFrom returns up to limit chunks of a partition whose EndOffset is

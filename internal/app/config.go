@@ -85,8 +85,14 @@ func (c *Config) Validate() error {
 	if err := c.Cluster.Validate(); err != nil {
 		return err
 	}
-	if _, err := cluster.ParseRoles(c.Roles); err != nil {
+	roles, err := cluster.ParseRoles(c.Roles)
+	if err != nil {
 		return fmt.Errorf("roles: %w", err)
+	}
+	if roles.Has(cluster.RoleIngest | cluster.RoleCompactor) {
+		if err := checkOrphanBounds(c.Ingest, c.Compactor); err != nil {
+			return err
+		}
 	}
 	if c.Objects.URL == "" {
 		return errors.New("objstore.url: required (s3://bucket or a directory)")
@@ -102,6 +108,24 @@ func (c *Config) Validate() error {
 	case "text", "json":
 	default:
 		return fmt.Errorf("log.format: %q, want text or json", c.LogFormat)
+	}
+	return nil
+}
+
+// checkOrphanBounds checks, for a process that runs both roles, that the
+// compactor leaves an upload time to be committed: an upload may wait up to
+// ingest.max-commit-delay (at least its upload timeout) for its commit,
+// which takes up to ingest.commit-timeout. An orphan grace shorter than
+// that makes the compactor claim objects whose commit is on its way (the
+// produce fails and is retried); a tombstone retention shorter than that
+// would let a late commit reference a deleted object.
+func checkOrphanBounds(in ingest.Config, co compactor.Config) error {
+	longest := in.MaxCommitDelay + in.CommitTimeout
+	if co.OrphanGrace <= longest {
+		return fmt.Errorf("compactor.orphan-grace (%s) must be longer than ingest.max-commit-delay plus ingest.commit-timeout (%s)", co.OrphanGrace, longest)
+	}
+	if co.OrphanTombstoneRetention <= longest {
+		return fmt.Errorf("compactor.orphan-tombstone-retention (%s) must be longer than ingest.max-commit-delay plus ingest.commit-timeout (%s)", co.OrphanTombstoneRetention, longest)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package metastoretest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -44,13 +45,18 @@ func RunCompaction(t *testing.T, open func(t *testing.T) metastore.CompactionSto
 		{"DeleteObjectRows", testDeleteObjectRows},
 		{"Leases", testLeases},
 		{"CompactionStats", testCompactionStats},
+		{"ClaimBlocksLaterCommit", testClaimBlocksCommit},
+		{"ClaimLeavesCommittedKeys", testClaimLeavesCommitted},
+		{"ClaimBlocksLaterSwap", testClaimBlocksSwap},
+		{"ClaimsAreTombstones", testClaimTombstones},
+		{"ClaimsRaceCommits", testClaimRace},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			cs := open(t)
 			s, ok := cs.(compactionStore)
 			if !ok {
-				t.Fatalf("%T does not implement metastore.Store", cs)
+				t.Fatalf("%T does not implement metastore.Store and KnownObjects", cs)
 			}
 			t.Cleanup(s.Close)
 			tc.fn(t, s)
@@ -61,6 +67,9 @@ func RunCompaction(t *testing.T, open func(t *testing.T) metastore.CompactionSto
 type compactionStore interface {
 	metastore.Store
 	metastore.CompactionStore
+	// KnownObjects returns the keys that have the objects row of a
+	// committed object; both backends have it, for inspection.
+	KnownObjects(ctx context.Context, keys []string) (map[string]bool, error)
 }
 
 // tick lets the clock move past the millisecond of the last write, for
@@ -1124,4 +1133,224 @@ func testSwapObjectSeveralCalls(t *testing.T, s compactionStore) {
 	if err != nil || !known[key] {
 		t.Errorf("KnownObjects(%s) = %v, %v", key, known, err)
 	}
+}
+
+func claim(t *testing.T, s compactionStore, keys ...string) []string {
+	t.Helper()
+	got, err := s.ClaimOrphans(ctx(t), keys)
+	if err != nil {
+		t.Fatalf("ClaimOrphans: %v", err)
+	}
+	slices.Sort(got)
+	return got
+}
+
+// testClaimBlocksCommit: a commit of a claimed key fails with
+// ErrObjectClaimed and writes nothing; the claim is returned again.
+func testClaimBlocksCommit(t *testing.T, s compactionStore) {
+	tp := mustTopic(t, s, "claimed", 1)
+	seg := segment(chunk(tp.ID, 0, plain(3, 1)))
+	if got := claim(t, s, seg.ObjectKey); !slices.Equal(got, []string{seg.ObjectKey}) {
+		t.Fatalf("claim of a key without a row = %v", got)
+	}
+	_, err := s.CommitSegment(ctx(t), seg)
+	if !errors.Is(err, metastore.ErrObjectClaimed) {
+		t.Fatalf("commit of a claimed key: %v, want ErrObjectClaimed", err)
+	}
+	if p, err := s.Partition(ctx(t), tp.ID, 0); err != nil || p.NextOffset != 0 {
+		t.Errorf("partition after the refused commit: %+v, %v; want next offset 0", p, err)
+	}
+	if cs := walk(t, s, tp.ID, 0); len(cs) != 0 {
+		t.Errorf("chunks after the refused commit: %+v", cs)
+	}
+	if known, err := s.KnownObjects(ctx(t), []string{seg.ObjectKey}); err != nil || len(known) != 0 {
+		t.Errorf("KnownObjects(claimed) = %v, %v; want none", known, err)
+	}
+	// A sweep whose delete failed finds the object again: the claim holds.
+	if got := claim(t, s, seg.ObjectKey); !slices.Equal(got, []string{seg.ObjectKey}) {
+		t.Errorf("second claim = %v, want the key again", got)
+	}
+	if _, err := s.CommitSegment(ctx(t), seg); !errors.Is(err, metastore.ErrObjectClaimed) {
+		t.Errorf("second commit of a claimed key: %v, want ErrObjectClaimed", err)
+	}
+	// The same records under a new key commit.
+	retry := segment(chunk(tp.ID, 0, plain(3, 1)))
+	if res := commit(t, s, retry); res[0].Err != nil || res[0].Batches[0].BaseOffset != 0 {
+		t.Errorf("retry under a new key: %+v", res)
+	}
+}
+
+// testClaimLeavesCommitted: keys with a committed row, referenced or not,
+// are never claimed; a committed key fails a second commit with
+// ErrObjectExists.
+func testClaimLeavesCommitted(t *testing.T, s compactionStore) {
+	tp := mustTopic(t, s, "committed", 1)
+	live := segment(chunk(tp.ID, 0, plain(2, 1)))
+	commit(t, s, live)
+	rejected := segment(chunk(tp.ID, 7, plain(2, 1))) // no such partition
+	commit(t, s, rejected)
+	sw := l1Swap(tp.ID, 0, walk(t, s, tp.ID, 0))
+	if err := metastore.SwapChunks(ctx(t), s, sw); err != nil {
+		t.Fatal(err)
+	}
+	orphan := "ff/orphan-" + uuid.NewString()
+	got := claim(t, s, live.ObjectKey, rejected.ObjectKey, sw.ObjectKey, orphan, orphan)
+	if !slices.Equal(got, []string{orphan}) {
+		t.Errorf("claim = %v; want only %s", got, orphan)
+	}
+	if _, err := s.CommitSegment(ctx(t), live); !errors.Is(err, metastore.ErrObjectExists) {
+		t.Errorf("second commit of %s: %v, want ErrObjectExists", live.ObjectKey, err)
+	}
+	known, err := s.KnownObjects(ctx(t), []string{live.ObjectKey, rejected.ObjectKey, sw.ObjectKey, orphan})
+	if err != nil || len(known) != 3 || known[orphan] {
+		t.Errorf("KnownObjects = %v, %v; want the three committed keys", known, err)
+	}
+	if got := claim(t, s); len(got) != 0 {
+		t.Errorf("claim of no keys = %v", got)
+	}
+	many := make([]string, 1200)
+	for i := range many {
+		many[i] = fmt.Sprintf("k/%04d", i)
+	}
+	many[700] = live.ObjectKey
+	if got := claim(t, s, many...); len(got) != 1199 || slices.Contains(got, live.ObjectKey) {
+		t.Errorf("claim of 1200 keys: %d claimed, committed one among them: %v", len(got), slices.Contains(got, live.ObjectKey))
+	}
+}
+
+// testClaimBlocksSwap: a compactor's object claimed before its swap (a
+// paused compactor, another one sweeping) is not swapped in.
+func testClaimBlocksSwap(t *testing.T, s compactionStore) {
+	tp := mustTopic(t, s, "swap-claimed", 1)
+	for range 2 {
+		commit(t, s, segment(chunk(tp.ID, 0, plain(2, 1))))
+	}
+	before := walk(t, s, tp.ID, 0)
+	sw := l1Swap(tp.ID, 0, before)
+	claim(t, s, sw.ObjectKey)
+	_, err := s.SwapObject(ctx(t), []metastore.ChunkSwap{sw})
+	if !errors.Is(err, metastore.ErrObjectClaimed) {
+		t.Fatalf("swap into a claimed object: %v, want ErrObjectClaimed", err)
+	}
+	if after := walk(t, s, tp.ID, 0); !slices.EqualFunc(before, after, chunkEqual) {
+		t.Errorf("chunks after the refused swap: %+v, want %+v", after, before)
+	}
+	if u := unreferenced(t, s, 0); len(u) != 0 {
+		t.Errorf("unreferenced after the refused swap: %v", u)
+	}
+}
+
+// testClaimTombstones: a claim stays through the collection of
+// unreferenced objects and the stray marking, is counted apart, and goes
+// only when older than the retention PruneOrphanClaims is given.
+func testClaimTombstones(t *testing.T, s compactionStore) {
+	tp := mustTopic(t, s, "tombstones", 1)
+	seg := segment(chunk(tp.ID, 0, plain(1, 1)))
+	claim(t, s, seg.ObjectKey)
+	tick()
+	if n, err := s.MarkStrayObjects(ctx(t), 0); err != nil || n != 0 {
+		t.Errorf("MarkStrayObjects = %d, %v; want the claim left unmarked", n, err)
+	}
+	tick()
+	if u := unreferenced(t, s, 0); len(u) != 0 {
+		t.Errorf("unreferenced = %v; want no claim among them", u)
+	}
+	if n, err := s.DeleteObjectRows(ctx(t), []string{seg.ObjectKey}); err != nil || n != 0 {
+		t.Errorf("DeleteObjectRows(claim) = %d, %v; want 0", n, err)
+	}
+	st, err := s.CompactionStats(ctx(t))
+	if err != nil || st.OrphanClaims != 1 || len(st.Levels) != 0 {
+		t.Errorf("stats = %+v, %v; want 1 claim and no level", st, err)
+	}
+	if n, err := s.PruneOrphanClaims(ctx(t), time.Hour); err != nil || n != 0 {
+		t.Errorf("PruneOrphanClaims(1h) = %d, %v; want 0", n, err)
+	}
+	if _, err := s.CommitSegment(ctx(t), seg); !errors.Is(err, metastore.ErrObjectClaimed) {
+		t.Fatalf("commit after the collection: %v, want ErrObjectClaimed", err)
+	}
+	// Committed rows are never pruned, referenced or not.
+	live := segment(chunk(tp.ID, 0, plain(1, 1)))
+	commit(t, s, live)
+	rejected := segment(chunk(tp.ID, 9, plain(1, 1)))
+	commit(t, s, rejected)
+	if n, err := s.PruneOrphanClaims(ctx(t), 0); err != nil || n != 1 {
+		t.Fatalf("PruneOrphanClaims(0) = %d, %v; want 1", n, err)
+	}
+	if known, err := s.KnownObjects(ctx(t), []string{live.ObjectKey, rejected.ObjectKey}); err != nil || len(known) != 2 {
+		t.Errorf("KnownObjects after pruning = %v, %v; want both committed keys", known, err)
+	}
+	if st, err := s.CompactionStats(ctx(t)); err != nil || st.OrphanClaims != 0 {
+		t.Errorf("stats after pruning = %+v, %v; want no claim", st, err)
+	}
+	// Past the retention the key is free again.
+	if res := commit(t, s, seg); res[0].Err != nil {
+		t.Errorf("commit after the claim was pruned: %+v", res)
+	}
+}
+
+// testClaimRace: commits and claims of the same keys at once; for every
+// key exactly one wins.
+func testClaimRace(t *testing.T, s compactionStore) {
+	const n = 40
+	tp := mustTopic(t, s, "race", 4)
+	segs := make([]metastore.SegmentSpec, n)
+	keys := make([]string, n)
+	for i := range segs {
+		segs[i] = segment(chunk(tp.ID, int32(i%4), plain(1, 1)))
+		keys[i] = segs[i].ObjectKey
+	}
+	committed := make([]bool, n)
+	claimedOne := make([]bool, n)
+	var claimedAll []string
+	var wg sync.WaitGroup
+	for i := range segs {
+		wg.Go(func() {
+			_, err := s.CommitSegment(ctx(t), segs[i])
+			switch {
+			case err == nil:
+				committed[i] = true
+			case !errors.Is(err, metastore.ErrObjectClaimed):
+				t.Errorf("commit %d: %v", i, err)
+			}
+		})
+		wg.Go(func() {
+			got, err := s.ClaimOrphans(ctx(t), []string{keys[i]})
+			if err != nil {
+				t.Errorf("claim %d: %v", i, err)
+			}
+			claimedOne[i] = len(got) == 1
+		})
+	}
+	wg.Go(func() {
+		rev := slices.Clone(keys)
+		slices.Reverse(rev)
+		var err error
+		if claimedAll, err = s.ClaimOrphans(ctx(t), rev); err != nil {
+			t.Errorf("claim of every key: %v", err)
+		}
+	})
+	wg.Wait()
+	wins := 0
+	for i, k := range keys {
+		claimed := claimedOne[i] || slices.Contains(claimedAll, k)
+		if committed[i] == claimed {
+			t.Errorf("key %d: committed %v, claimed %v; want exactly one", i, committed[i], claimed)
+		}
+		if committed[i] {
+			wins++
+		}
+	}
+	var total int64
+	for p := range int32(4) {
+		part, err := s.Partition(ctx(t), tp.ID, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += part.NextOffset
+		contiguous(t, s, tp.ID, p)
+	}
+	if total != int64(wins) {
+		t.Errorf("%d offsets assigned, %d commits succeeded", total, wins)
+	}
+	t.Logf("%d of %d commits won", wins, n)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -28,6 +29,11 @@ import (
 //  2. after metastore.PlanCommit has run in Go: insert the object row, move
 //     the partitions' next offsets, insert the chunk rows, upsert the
 //     producer states, NOTIFY, COMMIT.
+//
+// The object row is a plain INSERT: when its key has a row already, the
+// commit fails on the primary key. That row is an earlier commit's, or the
+// orphan collection's claim (CompactionStore.ClaimOrphans), whose object is
+// deleted or about to be.
 //
 // Each round trip is one pgx batch (a pipeline with a single Sync); the
 // per-partition rows travel as arrays expanded by unnest, so the statements
@@ -88,10 +94,34 @@ func (s *Store) CommitSegment(ctx context.Context, seg metastore.SegmentSpec) ([
 		return err
 	})
 	s.metrics.commitSeconds.Observe(time.Since(start).Seconds())
+	if isObjectKeyTaken(err) {
+		err = s.objectKeyTaken(ctx, seg.ObjectKey, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("commit segment %s: %w", seg.ObjectKey, err)
 	}
 	return results, nil
+}
+
+// isObjectKeyTaken reports whether err is the failure of the objects
+// insert on its primary key.
+func isObjectKeyTaken(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == pgerrcode.UniqueViolation && pgErr.ConstraintName == "objects_pkey"
+}
+
+// objectKeyTaken says who holds the key a commit failed on: the orphan
+// collection (metastore.ErrObjectClaimed) or an earlier commit
+// (metastore.ErrObjectExists).
+func (s *Store) objectKeyTaken(ctx context.Context, key string, err error) error {
+	var level int16
+	if qerr := s.pool.QueryRow(ctx, `SELECT level FROM objects WHERE key = $1`, key).Scan(&level); qerr != nil {
+		return fmt.Errorf("%w (and reading the row that holds the key: %w)", err, qerr)
+	}
+	if level == metastore.ClaimedLevel {
+		return metastore.ErrObjectClaimed
+	}
+	return metastore.ErrObjectExists
 }
 
 func (s *Store) commitOnce(ctx context.Context, seg metastore.SegmentSpec, pkeys []metastore.PartitionKey, prkeys []metastore.ProducerKey) (_ []metastore.ChunkResult, err error) {

@@ -230,7 +230,13 @@ func (s *Store) swapObjectTx(ctx context.Context, tx pgx.Tx, swaps []metastore.C
 	if len(dTopics) == 0 {
 		return nil // every swap left out: nothing to write
 	}
+	// The objects row comes first: a key claimed by the orphan collection
+	// (level -1) stays claimed, and the swap is refused, since the object
+	// is deleted or about to be.
 	b = &pgx.Batch{}
+	b.Queue(`INSERT INTO objects AS o (key, size, level) VALUES ($1, $2, 1)
+		ON CONFLICT (key) DO UPDATE SET unreferenced_at = NULL WHERE o.level >= 0
+		RETURNING key`, swaps[0].ObjectKey, swaps[0].ObjectSize)
 	b.Queue(`
 		DELETE FROM chunks c
 		USING unnest($1::uuid[], $2::integer[], $3::bigint[], $4::bigint[])
@@ -238,8 +244,6 @@ func (s *Store) swapObjectTx(ctx context.Context, tx pgx.Tx, swaps []metastore.C
 		WHERE c.topic_id = r.topic_id AND c.partition = r.partition
 			AND c.base_offset >= r.first_offset AND c.base_offset < r.end_offset`,
 		dTopics, dParts, dFirsts, dEnds)
-	b.Queue(`INSERT INTO objects (key, size, level) VALUES ($1, $2, 1)
-		ON CONFLICT (key) DO UPDATE SET unreferenced_at = NULL`, swaps[0].ObjectKey, swaps[0].ObjectSize)
 	b.Queue(swapInsertChunksSQL, swaps[0].ObjectKey,
 		iTopics, iParts, iBases, iEnds, iStarts, iLengths, iRaws, iCounts, iMaxes, iRuns)
 	if len(cTopics) > 0 {
@@ -250,7 +254,16 @@ func (s *Store) swapObjectTx(ctx context.Context, tx pgx.Tx, swaps []metastore.C
 				cleaned_offset = greatest(b.cleaned_offset, excluded.cleaned_offset)`,
 			cTopics, cParts, cOffsets)
 	}
-	return tx.SendBatch(ctx, b).Close()
+	br = tx.SendBatch(ctx, b)
+	var key string
+	err = br.QueryRow().Scan(&key)
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = metastore.ErrObjectClaimed
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // sameRefs returns ErrChunksChanged unless got and want are equal.
@@ -293,7 +306,7 @@ func (s *Store) MarkStrayObjects(ctx context.Context, minAge time.Duration) (int
 		tag, err := s.pool.Exec(ctx, `
 			WITH stray AS (
 				SELECT o.key FROM objects o
-				WHERE o.unreferenced_at IS NULL
+				WHERE o.unreferenced_at IS NULL AND o.level >= 0
 					AND o.created_at <= now() - $1::bigint * interval '1 microsecond'
 					AND NOT EXISTS (SELECT 1 FROM chunks c WHERE c.object_key = o.key)
 				ORDER BY o.key
@@ -337,7 +350,7 @@ func (s *Store) DeleteObjectRows(ctx context.Context, keys []string) (int, error
 		return 0, nil
 	}
 	tag, err := s.pool.Exec(ctx, `
-		DELETE FROM objects o WHERE o.key = ANY($1::text[]) AND o.unreferenced_at IS NOT NULL
+		DELETE FROM objects o WHERE o.key = ANY($1::text[]) AND o.unreferenced_at IS NOT NULL AND o.level >= 0
 			AND NOT EXISTS (SELECT 1 FROM chunks c WHERE c.object_key = o.key)`, keys)
 	if err != nil {
 		return 0, fmt.Errorf("delete object rows: %w", err)
@@ -345,13 +358,15 @@ func (s *Store) DeleteObjectRows(ctx context.Context, keys []string) (int, error
 	return int(tag.RowsAffected()), nil
 }
 
-// KnownObjects implements metastore.CompactionStore.
+// KnownObjects returns the subset of keys that have an objects row of a
+// committed object (not a claimed orphan's). It is for inspection: the
+// orphan collection deletes only what ClaimOrphans returns.
 func (s *Store) KnownObjects(ctx context.Context, keys []string) (map[string]bool, error) {
 	known := make(map[string]bool)
 	if len(keys) == 0 {
 		return known, nil
 	}
-	rows, err := s.pool.Query(ctx, `SELECT key FROM objects WHERE key = ANY($1::text[])`, keys)
+	rows, err := s.pool.Query(ctx, `SELECT key FROM objects WHERE key = ANY($1::text[]) AND level >= 0`, keys)
 	if err != nil {
 		return nil, fmt.Errorf("known objects: %w", err)
 	}
@@ -364,6 +379,46 @@ func (s *Store) KnownObjects(ctx context.Context, keys []string) (map[string]boo
 		return nil, fmt.Errorf("known objects: %w", err)
 	}
 	return known, nil
+}
+
+// ClaimOrphans implements metastore.CompactionStore. Keys are inserted in
+// order, so that two claims of overlapping keys wait for each other rather
+// than deadlock. A key whose commit is in flight waits for that commit: if
+// it commits, the key is left out; if it rolls back, the key is claimed.
+// An earlier claim is returned again through the no-op update, so that an
+// object whose delete failed is deleted by a later sweep.
+func (s *Store) ClaimOrphans(ctx context.Context, keys []string) ([]string, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	var claimed []string
+	err := s.retry(ctx, "claim_orphans", func() error {
+		rows, err := s.pool.Query(ctx, `
+			INSERT INTO objects AS o (key, size, level)
+			SELECT DISTINCT k, 0, $2::smallint FROM unnest($1::text[]) AS u(k) ORDER BY k
+			ON CONFLICT (key) DO UPDATE SET level = o.level WHERE o.level = $2::smallint
+			RETURNING key`, keys, metastore.ClaimedLevel)
+		if err != nil {
+			return err
+		}
+		claimed, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim orphans: %w", err)
+	}
+	return claimed, nil
+}
+
+// PruneOrphanClaims implements metastore.CompactionStore.
+func (s *Store) PruneOrphanClaims(ctx context.Context, retention time.Duration) (int, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM objects
+		WHERE level = $1 AND created_at <= now() - $2::bigint * interval '1 microsecond'`,
+		metastore.ClaimedLevel, micros(retention))
+	if err != nil {
+		return 0, fmt.Errorf("prune orphan claims: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
 }
 
 // CompactionStats implements metastore.CompactionStore. It scans the objects
@@ -384,6 +439,10 @@ func (s *Store) CompactionStats(ctx context.Context) (metastore.CompactionStats,
 		}
 		var l metastore.LevelStats
 		_, err = pgx.ForEachRow(rows, []any{&l.Level, &l.Objects, &l.Bytes, &l.Unreferenced}, func() error {
+			if l.Level == metastore.ClaimedLevel {
+				st.OrphanClaims = l.Objects
+				return nil
+			}
 			st.Levels = append(st.Levels, l)
 			return nil
 		})

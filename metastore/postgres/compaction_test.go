@@ -2,11 +2,14 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stratalog/strata/internal/testenv"
@@ -26,6 +29,26 @@ func TestCompactionConformance(t *testing.T) {
 		}
 		return s
 	})
+}
+
+// TestClaimNeverMarked: the schema itself refuses to mark a claimed
+// orphan unreferenced, which would let the collection of unreferenced
+// objects delete the row that makes a late commit fail.
+func TestClaimNeverMarked(t *testing.T) {
+	ctx := context.Background()
+	s, err := postgres.New(ctx, postgres.Config{URL: testenv.PostgresURL(t), MaxConns: 2}, nil, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got, err := s.ClaimOrphans(ctx, []string{"aa/orphan.seg"}); err != nil || len(got) != 1 {
+		t.Fatalf("ClaimOrphans = %v, %v", got, err)
+	}
+	_, err = s.Pool().Exec(ctx, `UPDATE objects SET unreferenced_at = now() WHERE key = 'aa/orphan.seg'`)
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != pgerrcode.CheckViolation || pgErr.ConstraintName != "objects_claim_unmarked_check" {
+		t.Fatalf("marking a claim: %v, want a check violation", err)
+	}
 }
 
 // BenchmarkCommitBacklogTriggers measures what the backlog triggers of

@@ -12,7 +12,7 @@ import (
 
 // ErrObjectExists is returned by CommitSegment for an object key that was
 // already committed: committing it again would store its batches twice.
-var ErrObjectExists = errors.New("metastore: object already committed")
+var ErrObjectExists = metastore.ErrObjectExists
 
 // CommitSegment records the object and its chunks in one transaction. It
 // loads the touched partitions and producer states, lets metastore.PlanCommit
@@ -125,6 +125,15 @@ func (s *Store) writePlan(ctx context.Context, tx *sql.Tx, seg metastore.Segment
 	if n, err := res.RowsAffected(); err != nil {
 		return fmt.Errorf("insert object: %w", err)
 	} else if n == 0 {
+		// The key has a row: an earlier commit's, or the orphan
+		// collection's claim, whose object is deleted or about to be.
+		var level int16
+		if err := tx.QueryRowContext(ctx, `SELECT level FROM objects WHERE key = ?`, seg.ObjectKey).Scan(&level); err != nil {
+			return fmt.Errorf("insert object: read the row that holds the key: %w", err)
+		}
+		if level == metastore.ClaimedLevel {
+			return metastore.ErrObjectClaimed
+		}
 		return ErrObjectExists
 	}
 	st := tx.StmtContext(ctx, s.wNextOffset)

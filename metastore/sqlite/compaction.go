@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -100,10 +101,18 @@ func (s *Store) SwapObject(ctx context.Context, swaps []metastore.ChunkSwap) (re
 		if applied == 0 {
 			return nil
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO objects (key, size, level, created_at) VALUES (?, ?, 1, ?)
-			ON CONFLICT (key) DO UPDATE SET unreferenced_at = NULL`,
-			key, size, s.now().UnixMilli()); err != nil {
+		// A key claimed by the orphan collection (level -1) stays claimed,
+		// and the swap is refused: the object is deleted or about to be.
+		res, err := tx.ExecContext(ctx, `INSERT INTO objects (key, size, level, created_at) VALUES (?, ?, 1, ?)
+			ON CONFLICT (key) DO UPDATE SET unreferenced_at = NULL WHERE level >= 0`,
+			key, size, s.now().UnixMilli())
+		if err != nil {
 			return fmt.Errorf("insert object: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("insert object: %w", err)
+		} else if n == 0 {
+			return metastore.ErrObjectClaimed
 		}
 		del, err := tx.PrepareContext(ctx, `DELETE FROM chunks
 			WHERE topic_id = ? AND partition = ? AND base_offset >= ? AND base_offset < ?`)
@@ -218,7 +227,7 @@ func (s *Store) MarkStrayObjects(ctx context.Context, minAge time.Duration) (n i
 	defer s.observe("mark_stray_objects", time.Now(), &err)
 	now := s.now()
 	res, err := s.w.ExecContext(ctx, `UPDATE objects SET unreferenced_at = ?
-		WHERE unreferenced_at IS NULL AND created_at <= ?
+		WHERE unreferenced_at IS NULL AND level >= 0 AND created_at <= ?
 			AND NOT EXISTS (SELECT 1 FROM chunks c WHERE c.object_key = objects.key)`,
 		now.UnixMilli(), now.Add(-minAge).UnixMilli())
 	if err != nil {
@@ -276,7 +285,7 @@ func (s *Store) DeleteObjectRows(ctx context.Context, keys []string) (n int, err
 		keys = keys[len(part):]
 		marks, args := keyArgs(part)
 		res, err := s.w.ExecContext(ctx, `DELETE FROM objects WHERE key IN (`+marks+`)
-			AND unreferenced_at IS NOT NULL
+			AND unreferenced_at IS NOT NULL AND level >= 0
 			AND NOT EXISTS (SELECT 1 FROM chunks c WHERE c.object_key = objects.key)`, args...)
 		if err != nil {
 			return n, fmt.Errorf("delete object rows: %w", err)
@@ -290,7 +299,9 @@ func (s *Store) DeleteObjectRows(ctx context.Context, keys []string) (n int, err
 	return n, nil
 }
 
-// KnownObjects implements metastore.CompactionStore.
+// KnownObjects returns the subset of keys that have an objects row of a
+// committed object (not a claimed orphan's). It is for inspection: the
+// orphan collection deletes only what ClaimOrphans returns.
 func (s *Store) KnownObjects(ctx context.Context, keys []string) (known map[string]bool, err error) {
 	defer s.observe("known_objects", time.Now(), &err)
 	known = make(map[string]bool)
@@ -298,7 +309,7 @@ func (s *Store) KnownObjects(ctx context.Context, keys []string) (known map[stri
 		part := keys[:min(len(keys), maxKeysPerStatement)]
 		keys = keys[len(part):]
 		marks, args := keyArgs(part)
-		rows, err := s.r.QueryContext(ctx, `SELECT key FROM objects WHERE key IN (`+marks+`)`, args...)
+		rows, err := s.r.QueryContext(ctx, `SELECT key FROM objects WHERE key IN (`+marks+`) AND level >= 0`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("known objects: %w", err)
 		}
@@ -318,6 +329,66 @@ func (s *Store) KnownObjects(ctx context.Context, keys []string) (known map[stri
 	return known, nil
 }
 
+// ClaimOrphans implements metastore.CompactionStore. The single writer
+// orders it with every commit; an earlier claim is returned again through
+// the no-op update, so that an object whose delete failed is deleted by a
+// later sweep.
+func (s *Store) ClaimOrphans(ctx context.Context, keys []string) (claimed []string, err error) {
+	defer s.observe("claim_orphans", time.Now(), &err)
+	keys = slices.Compact(slices.Sorted(slices.Values(keys)))
+	now := s.now().UnixMilli()
+	err = s.writeTx(ctx, func(tx *sql.Tx) error {
+		claimed = claimed[:0]
+		for rest := keys; len(rest) > 0; {
+			part := rest[:min(len(rest), maxKeysPerStatement)]
+			rest = rest[len(part):]
+			args := make([]any, 0, 2*len(part))
+			for _, k := range part {
+				args = append(args, k, now)
+			}
+			rows, err := tx.QueryContext(ctx, `INSERT INTO objects (key, size, level, created_at) VALUES `+
+				strings.TrimSuffix(strings.Repeat(fmt.Sprintf("(?, 0, %d, ?), ", metastore.ClaimedLevel), len(part)), ", ")+
+				fmt.Sprintf(` ON CONFLICT (key) DO UPDATE SET level = level WHERE level = %d RETURNING key`, metastore.ClaimedLevel),
+				args...)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var k string
+				if err := rows.Scan(&k); err != nil {
+					rows.Close()
+					return err
+				}
+				claimed = append(claimed, k)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim orphans: %w", err)
+	}
+	return claimed, nil
+}
+
+// PruneOrphanClaims implements metastore.CompactionStore.
+func (s *Store) PruneOrphanClaims(ctx context.Context, retention time.Duration) (n int, err error) {
+	defer s.observe("prune_orphan_claims", time.Now(), &err)
+	res, err := s.w.ExecContext(ctx, `DELETE FROM objects WHERE level = ? AND created_at <= ?`,
+		metastore.ClaimedLevel, s.now().Add(-retention).UnixMilli())
+	if err != nil {
+		return 0, fmt.Errorf("prune orphan claims: %w", err)
+	}
+	affected, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("prune orphan claims: %w", err)
+	}
+	return int(affected), nil
+}
+
 // CompactionStats implements metastore.CompactionStore.
 func (s *Store) CompactionStats(ctx context.Context) (st metastore.CompactionStats, err error) {
 	defer s.observe("compaction_stats", time.Now(), &err)
@@ -332,6 +403,10 @@ func (s *Store) CompactionStats(ctx context.Context) (st metastore.CompactionSta
 			if err := rows.Scan(&l.Level, &l.Objects, &l.Bytes, &l.Unreferenced); err != nil {
 				rows.Close()
 				return err
+			}
+			if l.Level == metastore.ClaimedLevel {
+				st.OrphanClaims = l.Objects
+				continue
 			}
 			st.Levels = append(st.Levels, l)
 		}

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stratalog/strata/metastore"
@@ -13,6 +14,21 @@ func TestCompactionConformance(t *testing.T) {
 	metastoretest.RunCompaction(t, func(t *testing.T) metastore.CompactionStore {
 		return openTemp(t)
 	})
+}
+
+// TestClaimNeverMarked: the schema itself refuses to mark a claimed
+// orphan unreferenced, which would let the collection of unreferenced
+// objects delete the row that makes a late commit fail.
+func TestClaimNeverMarked(t *testing.T) {
+	s := openTemp(t)
+	ctx := context.Background()
+	if got, err := s.ClaimOrphans(ctx, []string{"aa/orphan.seg"}); err != nil || len(got) != 1 {
+		t.Fatalf("ClaimOrphans = %v, %v", got, err)
+	}
+	_, err := s.w.ExecContext(ctx, `UPDATE objects SET unreferenced_at = 1 WHERE key = 'aa/orphan.seg'`)
+	if err == nil || !strings.Contains(err.Error(), "never marked unreferenced") {
+		t.Fatalf("marking a claim: %v, want the trigger's refusal", err)
+	}
 }
 
 // BenchmarkCommitBacklogTriggers measures what the backlog triggers of
