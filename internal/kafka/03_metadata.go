@@ -3,7 +3,6 @@ package kafka
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sort"
 
 	"github.com/google/uuid"
@@ -59,13 +58,11 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (Reply, error) 
 	if req.Topics == nil || req.Version == 0 && len(req.Topics) == 0 {
 		topics, err := s.meta.ListTopics(ctx)
 		if err != nil {
-			if req.Version >= 13 {
-				resp.ErrorCode = s.errorCode("Metadata", err)
-				return respond(resp)
-			}
-			// Older versions have no top-level error: close the
-			// connection, the client retries on a new one.
-			return Reply{}, fmt.Errorf("list topics: %w", err)
+			// v0-v12 have no top-level error, and franz-go fails a
+			// whole request on a v13 one: close the connection, which
+			// every client retries on a new one.
+			s.unavailableLog.log(s, "Metadata", err)
+			return Reply{}, errCloseConn
 		}
 		sort.Slice(topics, func(i, j int) bool { return topics[i].Name < topics[j].Name })
 		for _, t := range topics {

@@ -182,6 +182,9 @@ func (c *conn) dispatch(frame []byte, start time.Time) bool {
 		bufpool.Put(frame)
 	}
 	switch {
+	case errors.Is(err, errCloseConn):
+		c.s.metrics.requests.WithLabelValues(apiName(sl.key), resultUnavailable).Inc()
+		return false
 	case err != nil:
 	case reply.None:
 		c.s.metrics.requests.WithLabelValues(apiName(sl.key), resultNoResponse).Inc()

@@ -92,7 +92,14 @@
 // DeleteTopics, CreatePartitions, AlterConfigs, IncrementalAlterConfigs and
 // DeleteRecords invalidate the topic at once; other nodes' changes are seen
 // within the TTL, or sooner when a request names a partition or a leader
-// epoch the cached copy does not know. Unknown topics are not cached.
+// epoch the cached copy does not know. Names and ids the metastore does not
+// know are cached for the TTL as well (a topic created on this node is
+// found at once). While the metastore fails, topics are served from their
+// expired entries.
+//
+// A failure of the metastore or the object store is answered, per API,
+// with an error code that the clients retry (errors.go): a database restart
+// makes producers and consumers wait, not fail.
 //
 // Choices where Kafka's behaviour does not carry over:
 //

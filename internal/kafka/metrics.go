@@ -14,6 +14,7 @@ const (
 	resultTooLarge    = "too_large"   // frame above max request bytes: connection closed
 	resultFailed      = "failed"      // handler error or panic: connection closed
 	resultAborted     = "aborted"     // connection closed before the response was written
+	resultUnavailable = "unavailable" // a collaborator failed and the request has no error to say so: connection closed
 )
 
 type metrics struct {
@@ -42,7 +43,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		topicCache: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_kafka_topic_cache_lookups_total",
-			Help: "Topic lookups of Produce, Fetch and Metadata, by result (hit, miss).",
+			Help: "Topic lookups of Produce, Fetch and Metadata, by result: hit, unknown_hit (a cached answer that the topic does not exist), miss, stale (the metastore failed and an expired entry was served).",
 		}, []string{"result"}),
 		produced: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "strata_kafka_produce_bytes_total",

@@ -88,6 +88,9 @@ type Server struct {
 	metrics  *metrics
 	handlers handlerTable
 
+	// unavailableLog rate-limits the log lines of collaborators' failures.
+	unavailableLog unavailableLog
+
 	// fetchRedirects counts fetch partitions sent to another node (KIP-392).
 	fetchRedirects prometheus.Counter
 

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"sync"
 	"time"
@@ -69,22 +70,47 @@ func newTopicInfo(t metastore.Topic, parts []metastore.Partition, at time.Time) 
 
 // topicCache keeps topics by name and by id for a short time, so that
 // Produce, Fetch and Metadata do not query the metastore per request.
-// Concurrent loads of one topic share one pair of queries. Unknown topics
-// are not cached. This node's changes to a topic invalidate its entry at
-// once; other nodes' changes are seen after at most the TTL.
+// Concurrent loads of one topic share one pair of queries. This node's
+// changes to a topic invalidate its entry at once; other nodes' changes are
+// seen after at most the TTL.
+//
+// Names and ids the metastore does not know are cached too, for the same
+// TTL, so that a client asking again and again for topics that do not exist
+// (or a request naming thousands of them) costs one query per name and TTL
+// rather than one per request. Creating a topic on this node forgets its
+// name's entry at once; a topic another node creates is found within the
+// TTL. At most maxUnknownTopics such entries are kept.
+//
+// When a load fails for another reason (the metastore is down), a topic
+// whose entry has expired is still served from it: Metadata and the data
+// path go on answering for the topics they knew, as a Kafka broker answers
+// from its metadata cache while the controller is away.
 type topicCache struct {
 	meta MetaStore
 	ttl  time.Duration
 	now  func() time.Time
 	m    *metrics
 
-	mu        sync.Mutex
-	byName    map[string]*topicInfo
-	byID      map[uuid.UUID]*topicInfo
-	flights   map[string]*topicFlight
-	gen       uint64 // bumped by every invalidation
-	sweepSize int    // sweep expired entries when the maps grow past this
+	mu         sync.Mutex
+	byName     map[string]*topicInfo
+	byID       map[uuid.UUID]*topicInfo
+	unknown    map[string]unknownTopic // by flight key: names and ids the metastore did not know
+	maxUnknown int                     // bound of unknown: maxUnknownTopics
+	flights    map[string]*topicFlight
+	gen        uint64 // bumped by every invalidation
+	sweepSize  int    // sweep expired entries when the maps grow past this
 }
+
+// unknownTopic is a cached answer that a topic does not exist.
+type unknownTopic struct {
+	err    error // as the metastore answered it
+	loaded time.Time
+}
+
+// maxUnknownTopics bounds the cached unknown names and ids: a client
+// naming a million topics that do not exist must not grow the cache
+// without bound. Beyond it, unknown names are looked up every time.
+const maxUnknownTopics = 10000
 
 type topicFlight struct {
 	done chan struct{}
@@ -96,44 +122,89 @@ const minSweepSize = 1024
 
 func newTopicCache(meta MetaStore, ttl time.Duration, m *metrics) *topicCache {
 	return &topicCache{
-		meta:      meta,
-		ttl:       ttl,
-		now:       time.Now,
-		m:         m,
-		byName:    map[string]*topicInfo{},
-		byID:      map[uuid.UUID]*topicInfo{},
-		flights:   map[string]*topicFlight{},
-		sweepSize: minSweepSize,
+		meta:       meta,
+		ttl:        ttl,
+		now:        time.Now,
+		m:          m,
+		byName:     map[string]*topicInfo{},
+		byID:       map[uuid.UUID]*topicInfo{},
+		unknown:    map[string]unknownTopic{},
+		maxUnknown: maxUnknownTopics,
+		flights:    map[string]*topicFlight{},
+		sweepSize:  minSweepSize,
 	}
 }
 
 // topicByName returns the topic named name: cached when fresh, otherwise
 // loaded. The error wraps metastore.ErrUnknownTopic when there is none.
 func (c *topicCache) topicByName(ctx context.Context, name string) (*topicInfo, error) {
+	key := "n" + name
 	c.mu.Lock()
-	if info, ok := c.byName[name]; ok && c.fresh(info) {
+	info, ok := c.byName[name]
+	if hit, err, cached := c.cachedLocked(key, info, ok); cached {
 		c.mu.Unlock()
-		c.m.topicCache.WithLabelValues("hit").Inc()
-		return info, nil
+		return hit, err
 	}
 	c.mu.Unlock()
 	c.m.topicCache.WithLabelValues("miss").Inc()
-	return c.load(ctx, "n"+name, func(ctx context.Context) (metastore.Topic, error) {
+	got, err := c.load(ctx, key, func(ctx context.Context) (metastore.Topic, error) {
 		return c.meta.TopicByName(ctx, name)
 	})
+	return c.orStale(ctx, got, err, info, ok)
 }
 
 // topicByID is topicByName for a topic id.
 func (c *topicCache) topicByID(ctx context.Context, id uuid.UUID) (*topicInfo, error) {
+	key := "i" + id.String()
 	c.mu.Lock()
-	if info, ok := c.byID[id]; ok && c.fresh(info) {
+	info, ok := c.byID[id]
+	if hit, err, cached := c.cachedLocked(key, info, ok); cached {
 		c.mu.Unlock()
-		c.m.topicCache.WithLabelValues("hit").Inc()
-		return info, nil
+		return hit, err
 	}
 	c.mu.Unlock()
 	c.m.topicCache.WithLabelValues("miss").Inc()
-	return c.loadByID(ctx, id)
+	got, err := c.loadByID(ctx, id)
+	return c.orStale(ctx, got, err, info, ok)
+}
+
+// cachedName reports whether a lookup of name would be answered from the
+// cache, without a metastore query.
+func (c *topicCache) cachedName(name string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if info, ok := c.byName[name]; ok && c.fresh(info) {
+		return true
+	}
+	u, ok := c.unknown["n"+name]
+	return ok && c.freshAt(u.loaded)
+}
+
+// cachedLocked answers a lookup from the cache: info (the entry under the
+// lookup's name or id, when ok) when fresh, or the cached error of an
+// unknown topic. cached is false when the metastore must be asked. c.mu
+// must be held.
+func (c *topicCache) cachedLocked(key string, info *topicInfo, ok bool) (_ *topicInfo, _ error, cached bool) {
+	if ok && c.fresh(info) {
+		c.m.topicCache.WithLabelValues("hit").Inc()
+		return info, nil, true
+	}
+	if u, ok := c.unknown[key]; ok && c.freshAt(u.loaded) {
+		c.m.topicCache.WithLabelValues("unknown_hit").Inc()
+		return nil, u.err, true
+	}
+	return nil, nil, false
+}
+
+// orStale returns a load's result, or, when the load failed because the
+// metastore did (not because the topic is unknown), the expired entry old
+// when there is one.
+func (c *topicCache) orStale(ctx context.Context, got *topicInfo, err error, old *topicInfo, ok bool) (*topicInfo, error) {
+	if err == nil || !ok || errors.Is(err, metastore.ErrUnknownTopic) || ctx.Err() != nil {
+		return got, err
+	}
+	c.m.topicCache.WithLabelValues("stale").Inc()
+	return old, nil
 }
 
 // listed returns a topic that ListTopics has just returned: cached when
@@ -141,14 +212,16 @@ func (c *topicCache) topicByID(ctx context.Context, id uuid.UUID) (*topicInfo, e
 // again).
 func (c *topicCache) listed(ctx context.Context, t metastore.Topic) (*topicInfo, error) {
 	c.mu.Lock()
-	if info, ok := c.byID[t.ID]; ok && c.fresh(info) {
+	info, ok := c.byID[t.ID]
+	if ok && c.fresh(info) {
 		c.mu.Unlock()
 		c.m.topicCache.WithLabelValues("hit").Inc()
 		return info, nil
 	}
 	c.mu.Unlock()
 	c.m.topicCache.WithLabelValues("miss").Inc()
-	return c.load(ctx, "i"+t.ID.String(), func(context.Context) (metastore.Topic, error) { return t, nil })
+	got, err := c.load(ctx, "i"+t.ID.String(), func(context.Context) (metastore.Topic, error) { return t, nil })
+	return c.orStale(ctx, got, err, info, ok)
 }
 
 func (c *topicCache) loadByID(ctx context.Context, id uuid.UUID) (*topicInfo, error) {
@@ -160,7 +233,7 @@ func (c *topicCache) loadByID(ctx context.Context, id uuid.UUID) (*topicInfo, er
 // refresh reloads info when it is older than minAge, for callers that have
 // reason to believe it is out of date (a partition or a leader epoch they
 // do not know). The bound keeps such callers from querying the metastore
-// on every request.
+// on every request. When the metastore fails, info is kept.
 func (c *topicCache) refresh(ctx context.Context, info *topicInfo, minAge time.Duration) (*topicInfo, error) {
 	if c.now().Sub(info.loaded) < minAge {
 		return info, nil
@@ -170,9 +243,9 @@ func (c *topicCache) refresh(ctx context.Context, info *topicInfo, minAge time.D
 		c.mu.Unlock()
 		return cur, nil // reloaded meanwhile
 	}
-	c.dropLocked(info)
 	c.mu.Unlock()
-	return c.loadByID(ctx, info.ID)
+	got, err := c.loadByID(ctx, info.ID)
+	return c.orStale(ctx, got, err, info, true)
 }
 
 // invalidate forgets the topic named name, so that the next lookup reads
@@ -185,6 +258,7 @@ func (c *topicCache) invalidate(name string) {
 		c.dropLocked(info)
 	}
 	delete(c.byName, name)
+	delete(c.unknown, "n"+name)
 	clear(c.flights) // a load that started before the change must not serve after it
 }
 
@@ -198,8 +272,11 @@ func (c *topicCache) dropLocked(info *topicInfo) {
 }
 
 // fresh reports whether info may still be used. c.mu must be held.
-func (c *topicCache) fresh(info *topicInfo) bool {
-	return c.ttl > 0 && c.now().Sub(info.loaded) < c.ttl
+func (c *topicCache) fresh(info *topicInfo) bool { return c.freshAt(info.loaded) }
+
+// freshAt reports whether what was loaded at t may still be used.
+func (c *topicCache) freshAt(t time.Time) bool {
+	return c.ttl > 0 && c.now().Sub(t) < c.ttl
 }
 
 // load reads a topic and its partitions, sharing the queries with
@@ -241,6 +318,9 @@ func (c *topicCache) run(ctx context.Context, key string, gen uint64, f *topicFl
 	}
 	if err != nil {
 		f.err = err
+		if errors.Is(err, metastore.ErrUnknownTopic) && gen == c.gen && c.ttl > 0 {
+			c.cacheUnknownLocked(key, err, start)
+		}
 		return
 	}
 	// Stamped with the time the load started: the data is at least that old.
@@ -248,6 +328,7 @@ func (c *topicCache) run(ctx context.Context, key string, gen uint64, f *topicFl
 	if gen != c.gen || c.ttl <= 0 {
 		return // invalidated meanwhile: serve the waiters, cache nothing
 	}
+	delete(c.unknown, "n"+t.Name)
 	if old, ok := c.byName[t.Name]; ok && old.ID != t.ID {
 		delete(c.byID, old.ID) // the name now belongs to a new topic
 	}
@@ -256,6 +337,35 @@ func (c *topicCache) run(ctx context.Context, key string, gen uint64, f *topicFl
 	if len(c.byID) > c.sweepSize {
 		c.sweepLocked()
 	}
+}
+
+// cacheUnknownLocked records that the topic of a flight key does not
+// exist, and forgets what the cache held under that name or id: the topic
+// has been deleted. c.mu must be held.
+func (c *topicCache) cacheUnknownLocked(key string, err error, at time.Time) {
+	switch key[0] {
+	case 'n':
+		if info, ok := c.byName[key[1:]]; ok {
+			c.dropLocked(info)
+		}
+	case 'i':
+		if id, perr := uuid.Parse(key[1:]); perr == nil {
+			if info, ok := c.byID[id]; ok {
+				c.dropLocked(info)
+			}
+		}
+	}
+	if len(c.unknown) >= c.maxUnknown {
+		for k, u := range c.unknown {
+			if !c.freshAt(u.loaded) {
+				delete(c.unknown, k)
+			}
+		}
+		if len(c.unknown) >= c.maxUnknown {
+			return
+		}
+	}
+	c.unknown[key] = unknownTopic{err: err, loaded: at}
 }
 
 // sweepLocked drops expired entries. c.mu must be held.
