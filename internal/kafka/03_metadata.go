@@ -31,6 +31,10 @@ import (
 //     list the leader, then the other live reader nodes: any of them may be
 //     named a preferred read replica in Fetch.
 //   - Without ACLs every operation is authorized; v8+ report so when asked.
+//   - One request looks up at most Config.MaxMetadataLookups topics the
+//     topic cache cannot answer, and creates at most
+//     Config.MaxAutoCreateTopics; the rest are LEADER_NOT_AVAILABLE, which
+//     clients retry (see metadataWork).
 func init() { register(kmsg.Metadata.Int16(), 0, 13, (*Server).handleMetadata) }
 
 // Authorized operation bit sets (Kafka's AclOperation codes) reported when a
@@ -61,7 +65,7 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (Reply, error) 
 			// v0-v12 have no top-level error, and franz-go fails a
 			// whole request on a v13 one: close the connection, which
 			// every client retries on a new one.
-			s.unavailableLog.log(s, "Metadata", err)
+			s.logUnavailable("Metadata", err)
 			return Reply{}, errCloseConn
 		}
 		sort.Slice(topics, func(i, j int) bool { return topics[i].Name < topics[j].Name })
@@ -86,6 +90,7 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (Reply, error) 
 	autoCreate := s.cfg.AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)
 	seen := make(map[string]bool, len(req.Topics))
 	seenID := make(map[uuid.UUID]bool)
+	w := metadataWork{s: s}
 	for _, rt := range req.Topics {
 		if rt.Topic == nil {
 			id := uuid.UUID(rt.TopicID)
@@ -93,6 +98,13 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (Reply, error) 
 				continue
 			}
 			seenID[id] = true
+			if !s.topics.cachedID(id) && !w.lookup() {
+				mt := kmsg.NewMetadataResponseTopic()
+				mt.TopicID = rt.TopicID
+				mt.ErrorCode = kerr.LeaderNotAvailable.Code
+				resp.Topics = append(resp.Topics, mt)
+				continue
+			}
 			info, err := s.topics.topicByID(ctx, id)
 			if err != nil {
 				mt := kmsg.NewMetadataResponseTopic()
@@ -113,7 +125,13 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (Reply, error) 
 			continue
 		}
 		seen[name] = true
-		info, err := s.topicForMetadata(ctx, name, autoCreate)
+		var info *topicInfo
+		var err error
+		if !s.topics.cachedName(name) && !w.lookup() {
+			err = errLookupsSpent
+		} else {
+			info, err = s.topicForMetadata(ctx, name, autoCreate, &w)
+		}
 		if err != nil {
 			mt := kmsg.NewMetadataResponseTopic()
 			mt.Topic = strPtr(name)
@@ -126,14 +144,56 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (Reply, error) 
 	return respond(resp)
 }
 
+// metadataWork counts the metastore work of one Metadata request against
+// Config.MaxMetadataLookups and Config.MaxAutoCreateTopics: without a
+// bound, a request naming 20,000 unknown topics queried the metastore
+// 20,000 times, and one request could create 300 topics. The topics
+// beyond a bound are answered LEADER_NOT_AVAILABLE, which clients retry:
+// the next request finds the looked-up ones in the topic cache and goes
+// further.
+type metadataWork struct {
+	s                *Server
+	lookups, creates int
+}
+
+var (
+	errLookupsSpent = errorf(kerr.LeaderNotAvailable, "metadata lookup bound reached")
+	errCreatesSpent = errorf(kerr.LeaderNotAvailable, "auto-creation bound reached")
+)
+
+// lookup reports whether one more topic may be looked up in the
+// metastore, and counts it.
+func (w *metadataWork) lookup() bool {
+	if max := w.s.cfg.MaxMetadataLookups; max > 0 && w.lookups >= max {
+		return false
+	}
+	w.lookups++
+	return true
+}
+
+// create reports whether one more topic may be created, and counts it.
+func (w *metadataWork) create() bool {
+	if max := w.s.cfg.MaxAutoCreateTopics; max > 0 && w.creates >= max {
+		return false
+	}
+	w.creates++
+	return true
+}
+
 // topicForMetadata looks a topic up by name, creating it when allowed.
-func (s *Server) topicForMetadata(ctx context.Context, name string, autoCreate bool) (*topicInfo, error) {
+func (s *Server) topicForMetadata(ctx context.Context, name string, autoCreate bool, w *metadataWork) (*topicInfo, error) {
 	info, err := s.topics.topicByName(ctx, name)
 	if err == nil || !errors.Is(err, metastore.ErrUnknownTopic) || !autoCreate {
 		return info, err
 	}
 	if err := checkTopicName(name); err != nil {
 		return nil, err
+	}
+	if !w.create() {
+		if ok, n := s.rateLog.allow("auto-create bound"); ok {
+			s.log.Info("auto-creation bound reached; topics left for a later request", "max", s.cfg.MaxAutoCreateTopics, "requests", n)
+		}
+		return nil, errCreatesSpent
 	}
 	_, err = s.meta.CreateTopic(ctx, name, s.cfg.DefaultPartitions, nil)
 	switch {

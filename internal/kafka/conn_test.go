@@ -353,19 +353,30 @@ func TestConfigFlagsAndValidate(t *testing.T) {
 	}
 	if cfg.MaxRequestBytes != 100<<20 || cfg.DefaultPartitions != 3 || !cfg.AutoCreateTopics || cfg.ListenAddress != ":9092" ||
 		cfg.IdleTimeout != 10*time.Minute || cfg.NodeID != 0 || cfg.ClusterID == "" ||
-		cfg.TopicCacheTTL != time.Second || cfg.FetchMaxWait != 30*time.Second {
+		cfg.TopicCacheTTL != time.Second || cfg.FetchMaxWait != 30*time.Second ||
+		cfg.MaxConnections != 10000 || cfg.MaxConnectionsPerIP != 1000 || cfg.MaxQueuedRequestBytes != 256<<20 ||
+		cfg.RequestReadTimeout != 30*time.Second || cfg.MaxMetadataLookups != 1000 || cfg.MaxAutoCreateTopics != 100 ||
+		cfg.MaxTopicsPerRequest != 1000 {
 		t.Fatalf("defaults %+v", cfg)
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("defaults invalid: %v", err)
 	}
 	err := fs.Parse([]string{"-kafka.node-id=4", "-kafka.default-partitions=6", "-kafka.auto-create-topics=false",
-		"-kafka.advertised-address=broker-4.example:19092", "-kafka.rack=eu-1a"})
+		"-kafka.advertised-address=broker-4.example:19092", "-kafka.rack=eu-1a",
+		"-kafka.max-connections=50", "-kafka.max-connections-per-ip=5", "-kafka.max-queued-request-bytes=300000000",
+		"-kafka.request-read-timeout=5s", "-kafka.max-metadata-lookups=7", "-kafka.max-auto-create-topics=3",
+		"-kafka.max-topics-per-request=9"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.NodeID != 4 || cfg.DefaultPartitions != 6 || cfg.AutoCreateTopics || cfg.AdvertisedAddress != "broker-4.example:19092" || cfg.Rack != "eu-1a" {
+	if cfg.NodeID != 4 || cfg.DefaultPartitions != 6 || cfg.AutoCreateTopics || cfg.AdvertisedAddress != "broker-4.example:19092" || cfg.Rack != "eu-1a" ||
+		cfg.MaxConnections != 50 || cfg.MaxConnectionsPerIP != 5 || cfg.MaxQueuedRequestBytes != 300000000 ||
+		cfg.RequestReadTimeout != 5*time.Second || cfg.MaxMetadataLookups != 7 || cfg.MaxAutoCreateTopics != 3 || cfg.MaxTopicsPerRequest != 9 {
 		t.Fatalf("parsed %+v", cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("parsed limits invalid: %v", err)
 	}
 	if err := fs.Parse([]string{"-kafka.node-id=99999999999"}); err == nil {
 		t.Fatal("node id beyond int32 accepted")
@@ -384,6 +395,16 @@ func TestConfigFlagsAndValidate(t *testing.T) {
 		func(c *Config) { c.MaxInFlightRequests = 0 },
 		func(c *Config) { c.TopicCacheTTL = -time.Second },
 		func(c *Config) { c.FetchMaxWait = -time.Second },
+		func(c *Config) { c.MaxConnections = -1 },
+		func(c *Config) { c.MaxConnectionsPerIP = -1 },
+		func(c *Config) { c.MaxConnections, c.MaxConnectionsPerIP = 10, 11 },
+		func(c *Config) { c.MaxQueuedRequestBytes = -1 },
+		// A full-size Produce request could never be read.
+		func(c *Config) { c.MaxQueuedRequestBytes = int64(c.MaxRequestBytes) * 2 },
+		func(c *Config) { c.RequestReadTimeout = -time.Second },
+		func(c *Config) { c.MaxMetadataLookups = -1 },
+		func(c *Config) { c.MaxAutoCreateTopics = -1 },
+		func(c *Config) { c.MaxTopicsPerRequest = -1 },
 	}
 	for i, mutate := range bad {
 		c := cfg

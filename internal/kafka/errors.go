@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -158,7 +156,7 @@ func (s *Server) errorCodeMessage(api string, err error) (int16, *string) {
 	if !errors.Is(err, context.Canceled) {
 		// Canceled: the connection is closing and the answer is never
 		// read.
-		s.unavailableLog.log(s, api, err)
+		s.logUnavailable(api, err)
 	}
 	msg := unavailableMessage
 	return code.Code, &msg
@@ -176,37 +174,11 @@ func isUnavailable(err error) bool {
 	return err != nil && kafkaError(err) == nil
 }
 
-// unavailableLog logs collaborators' failures, at most one line a second
+// logUnavailable logs a collaborator's failure, at most one line a second
 // per API, so that an outage retried by every client does not flood the
 // log; each line counts the failures it stands for.
-type unavailableLog struct {
-	mu   sync.Mutex
-	apis map[string]*unavailableCount
-}
-
-type unavailableCount struct {
-	last   time.Time
-	failed int // since last
-}
-
-func (l *unavailableLog) log(s *Server, api string, err error) {
-	now := time.Now()
-	l.mu.Lock()
-	if l.apis == nil {
-		l.apis = map[string]*unavailableCount{}
+func (s *Server) logUnavailable(api string, err error) {
+	if ok, n := s.rateLog.allow("unavailable " + api); ok {
+		s.log.Warn("metastore or object store failure answered as retriable", "api", api, "failures", n, "err", err)
 	}
-	c, ok := l.apis[api]
-	if !ok {
-		c = &unavailableCount{}
-		l.apis[api] = c
-	}
-	c.failed++
-	if ok && now.Sub(c.last) < time.Second {
-		l.mu.Unlock()
-		return
-	}
-	failed := c.failed
-	c.last, c.failed = now, 0
-	l.mu.Unlock()
-	s.log.Warn("metastore or object store failure answered as retriable", "api", api, "failures", failed, "err", err)
 }

@@ -180,6 +180,17 @@ func (c *topicCache) cachedName(name string) bool {
 	return ok && c.freshAt(u.loaded)
 }
 
+// cachedID is cachedName for a topic id.
+func (c *topicCache) cachedID(id uuid.UUID) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if info, ok := c.byID[id]; ok && c.fresh(info) {
+		return true
+	}
+	u, ok := c.unknown["i"+id.String()]
+	return ok && c.freshAt(u.loaded)
+}
+
 // cachedLocked answers a lookup from the cache: info (the entry under the
 // lookup's name or id, when ok) when fresh, or the cached error of an
 // unknown topic. cached is false when the metastore must be asked. c.mu
