@@ -91,6 +91,19 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (Reply, error) 
 	seen := make(map[string]bool, len(req.Topics))
 	seenID := make(map[uuid.UUID]bool)
 	w := metadataWork{s: s}
+	// Many names the cache does not know: one query for every topic tells
+	// which exist, rather than one query per name.
+	uncached := 0
+	for _, rt := range req.Topics {
+		if rt.Topic != nil && !s.topics.cachedName(*rt.Topic) {
+			if uncached++; uncached > manyUncached {
+				if all, err := s.topics.allTopics(ctx); err == nil {
+					w.all = all
+				}
+				break
+			}
+		}
+	}
 	for _, rt := range req.Topics {
 		if rt.Topic == nil {
 			id := uuid.UUID(rt.TopicID)
@@ -127,10 +140,11 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (Reply, error) 
 		seen[name] = true
 		var info *topicInfo
 		var err error
-		if !s.topics.cachedName(name) && !w.lookup() {
+		cached := s.topics.cachedName(name)
+		if w.needsLookup(name, cached) && !w.lookup() {
 			err = errLookupsSpent
 		} else {
-			info, err = s.topicForMetadata(ctx, name, autoCreate, &w)
+			info, err = s.topicForMetadata(ctx, name, cached, autoCreate, &w)
 		}
 		if err != nil {
 			mt := kmsg.NewMetadataResponseTopic()
@@ -150,16 +164,37 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (Reply, error) 
 // 20,000 times, and one request could create 300 topics. The topics
 // beyond a bound are answered LEADER_NOT_AVAILABLE, which clients retry:
 // the next request finds the looked-up ones in the topic cache and goes
-// further.
+// further. A request naming more than manyUncached topics the cache does
+// not know lists every topic once (topicCache.allTopics): names missing
+// from the list are unknown without a query of their own.
 type metadataWork struct {
 	s                *Server
 	lookups, creates int
+	all              map[string]metastore.Topic // every topic, when the request names many unknown to the cache
 }
+
+// manyUncached is the number of names unknown to the topic cache above
+// which a Metadata request lists every topic instead of looking each up.
+const manyUncached = 32
 
 var (
 	errLookupsSpent = errorf(kerr.LeaderNotAvailable, "metadata lookup bound reached")
 	errCreatesSpent = errorf(kerr.LeaderNotAvailable, "auto-creation bound reached")
 )
+
+// needsLookup reports whether answering for name takes a metastore
+// query: the cache does not know it (cached), and it is not known to be
+// missing from the list of every topic.
+func (w *metadataWork) needsLookup(name string, cached bool) bool {
+	if cached {
+		return false
+	}
+	if w.all != nil {
+		_, ok := w.all[name]
+		return ok
+	}
+	return true
+}
 
 // lookup reports whether one more topic may be looked up in the
 // metastore, and counts it.
@@ -180,9 +215,20 @@ func (w *metadataWork) create() bool {
 	return true
 }
 
-// topicForMetadata looks a topic up by name, creating it when allowed.
-func (s *Server) topicForMetadata(ctx context.Context, name string, autoCreate bool, w *metadataWork) (*topicInfo, error) {
-	info, err := s.topics.topicByName(ctx, name)
+// topicForMetadata looks a topic up by name, creating it when allowed;
+// cached tells whether the topic cache knows the name.
+func (s *Server) topicForMetadata(ctx context.Context, name string, cached, autoCreate bool, w *metadataWork) (*topicInfo, error) {
+	var info *topicInfo
+	var err error
+	if t, listed := w.all[name]; w.all != nil && !cached {
+		if listed {
+			info, err = s.topics.listed(ctx, t)
+		} else {
+			err = s.topics.markUnknown(name)
+		}
+	} else {
+		info, err = s.topics.topicByName(ctx, name)
+	}
 	if err == nil || !errors.Is(err, metastore.ErrUnknownTopic) || !autoCreate {
 		return info, err
 	}

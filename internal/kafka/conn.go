@@ -171,13 +171,16 @@ func (c *conn) readLoop() {
 			if len(first) >= 2 {
 				key = int16(binary.BigEndian.Uint16(first))
 			}
+			if err := c.s.handlers.servable(first); err != nil {
+				return err // refused before its body is read
+			}
 			want := requestCharge(key, length)
 			if !c.s.budget.fits(want) {
 				return fmt.Errorf("%w: %s", errChargeTooLarge, limitMessage(apiName(key), want, c.s.budget.size))
 			}
 			// The time spent waiting for the budget is not the
 			// client's: the deadline starts again once it is granted.
-			if err := c.s.budget.acquire(c.readCtx, want); err != nil {
+			if err := c.s.budget.acquire(c.readCtx, c.addr, want); err != nil {
 				return err
 			}
 			charge = want
@@ -185,7 +188,7 @@ func (c *conn) readLoop() {
 		}
 		frame, n, err := readFrame(c.nc, head, c.s.cfg.MaxRequestBytes, c.armRequestDeadline, admit)
 		if err != nil {
-			c.s.budget.release(charge)
+			c.s.budget.release(c.addr, charge)
 			var ne net.Error
 			switch {
 			case c.stopping.Load() || c.ctx.Err() != nil:
@@ -198,6 +201,9 @@ func (c *conn) readLoop() {
 			case errors.Is(err, errFrameTooLarge):
 				c.s.metrics.requests.WithLabelValues(apiName(-1), resultTooLarge).Inc()
 				c.log.Debug("closing connection", "err", err)
+			case errors.Is(err, errUnknownKey), errors.Is(err, errUnsupportedVersion):
+				c.s.metrics.requests.WithLabelValues(apiName(key), resultUnsupported).Inc()
+				c.log.Debug("closing connection on bad request", "err", err)
 			case errors.Is(err, errChargeTooLarge):
 				c.s.metrics.requests.WithLabelValues(apiName(key), resultTooLarge).Inc()
 				if ok, n := c.s.rateLog.allow("too large " + apiName(key)); ok {
@@ -224,7 +230,7 @@ func (c *conn) readLoop() {
 func (c *conn) dispatch(frame []byte, charge int64, start time.Time) bool {
 	d, err := decodeRequest(frame, c.s.handlers)
 	if err != nil {
-		c.s.budget.release(charge)
+		c.s.budget.release(c.addr, charge)
 		result := resultMalformed
 		if errors.Is(err, errUnknownKey) || errors.Is(err, errUnsupportedVersion) {
 			result = resultUnsupported
@@ -236,12 +242,12 @@ func (c *conn) dispatch(frame []byte, charge int64, start time.Time) bool {
 	if d.hdr.key == produceKey {
 		// Held from here: the frame and what it decoded to.
 		hold := min(charge, int64(len(frame))+d.decodedSize)
-		c.s.budget.release(charge - hold)
+		c.s.budget.release(c.addr, charge-hold)
 		charge = hold
 	}
 	sl := &slot{key: d.hdr.key, version: d.hdr.version, corr: d.hdr.corr, start: start}
 	if d.apiVersionsFallback {
-		c.s.budget.release(charge)
+		c.s.budget.release(c.addr, charge)
 		sl.version = 0
 		sl.resp = apiVersionsUnsupported(d.api)
 		sl.result = resultUnsupported
@@ -266,7 +272,7 @@ func (c *conn) dispatch(frame []byte, charge int64, start time.Time) bool {
 	if err == nil && reply.Later != nil && d.hdr.key != kmsg.Produce.Int16() {
 		sl.charge = charge // the deferred part still reads the request
 	} else {
-		c.s.budget.release(charge)
+		c.s.budget.release(c.addr, charge)
 	}
 	switch {
 	case errors.Is(err, errCloseConn):
@@ -308,7 +314,7 @@ func (c *conn) call(fn handlerFunc, req *request) (reply Reply, err error) {
 // finish runs the deferred part of a handler.
 func (c *conn) finish(sl *slot, later func(context.Context) kmsg.Response) {
 	defer close(sl.done)
-	defer c.s.budget.release(sl.charge)
+	defer func() { c.s.budget.release(c.addr, sl.charge) }()
 	defer func() {
 		if p := recover(); p != nil {
 			sl.err = fmt.Errorf("panic: %v\n%s", p, debug.Stack())

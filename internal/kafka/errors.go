@@ -135,6 +135,12 @@ func kafkaError(err error) *kerr.Error {
 // mapped code for definitive answers, the API's retriable code (see
 // unavailable) for anything else.
 func (s *Server) errorCode(api string, err error) int16 {
+	if err == nil {
+		return 0
+	}
+	if ke := kafkaError(err); ke != nil {
+		return ke.Code // no message: a Metadata response may answer thousands
+	}
 	code, _ := s.errorCodeMessage(api, err)
 	return code
 }

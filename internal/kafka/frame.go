@@ -117,6 +117,25 @@ type decoded struct {
 	decodedSize int64
 }
 
+// servable checks a frame's first bytes (up to its fixed header): a frame
+// too short for a header is left to decodeRequest; an unknown key, or a
+// version not served (but for ApiVersions, which is answered whatever its
+// version), is refused before the frame's body is read.
+func (t handlerTable) servable(first []byte) error {
+	if len(first) < 4 {
+		return nil
+	}
+	key, version := int16(binary.BigEndian.Uint16(first)), int16(binary.BigEndian.Uint16(first[2:]))
+	api, ok := t[key]
+	switch {
+	case !ok:
+		return fmt.Errorf("%w %d", errUnknownKey, key)
+	case key != kmsg.ApiVersions.Int16() && (version < api.minVersion || version > api.maxVersion):
+		return fmt.Errorf("%w: %s v%d (serving v%d-v%d)", errUnsupportedVersion, kmsg.NameForKey(key), version, api.minVersion, api.maxVersion)
+	}
+	return nil
+}
+
 // decodeRequest decodes one request frame (without its length prefix). The
 // header is filled in as far as it decoded, even on error.
 func decodeRequest(frame []byte, t handlerTable) (decoded, error) {

@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -13,7 +14,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-	"golang.org/x/sync/semaphore"
 )
 
 // What a request costs the node's request budget
@@ -176,47 +176,112 @@ func produceDecodedSize(src []byte, version int16) (int64, error) {
 }
 
 // requestBudget is the node's budget of request bytes (Config.
-// MaxQueuedRequestBytes). Connections wait for it in the order they asked,
-// so that a large request is not passed over forever by small ones.
+// MaxQueuedRequestBytes). A request is charged in full before its body is
+// read (requestCharge), so that no connection holds part of a charge while
+// waiting for the rest: waiting never deadlocks.
+//
+// Requests wait in the order they asked, so that a large request is not
+// passed over forever by small ones, with one exception that keeps one
+// client from taking the budget: a client address that already holds
+// charges may not hold more than half the budget, and its requests beyond
+// that wait without holding up those of other clients. A client can thus
+// hold half the budget, or one request however large, and no more; a
+// request it has started but stalls in is given back after
+// Config.RequestReadTimeout.
 type requestBudget struct {
 	size  int64 // 0: no bound
-	sem   *semaphore.Weighted
 	used  prometheus.Gauge
 	waits prometheus.Counter
+
+	mu      sync.Mutex
+	charged int64
+	held    map[string]int64 // charged, by client address
+	waiters list.List        // of *budgetWaiter, in arrival order
+}
+
+type budgetWaiter struct {
+	addr    string
+	n       int64
+	granted bool
+	ready   chan struct{} // closed when granted
 }
 
 func newRequestBudget(size int64, m *metrics) *requestBudget {
-	b := &requestBudget{size: size, used: m.budgetBytes, waits: m.budgetWaits}
-	if size > 0 {
-		b.sem = semaphore.NewWeighted(size)
-	}
-	return b
+	return &requestBudget{size: size, used: m.budgetBytes, waits: m.budgetWaits, held: map[string]int64{}}
 }
 
 // fits reports whether a charge of n can ever be granted.
 func (b *requestBudget) fits(n int64) bool { return b.size == 0 || n <= b.size }
 
-// acquire waits until n bytes are free, or ctx ends. n must fit.
-func (b *requestBudget) acquire(ctx context.Context, n int64) error {
-	if b.sem != nil && !b.sem.TryAcquire(n) {
-		b.waits.Inc()
-		if err := b.sem.Acquire(ctx, n); err != nil {
-			return err
-		}
+// acquire waits until a charge of n for a request of the client at addr
+// is granted, or ctx ends. n must fit.
+func (b *requestBudget) acquire(ctx context.Context, addr string, n int64) error {
+	b.mu.Lock()
+	w := &budgetWaiter{addr: addr, n: n, ready: make(chan struct{})}
+	e := b.waiters.PushBack(w)
+	b.grantLocked()
+	b.mu.Unlock()
+	select {
+	case <-w.ready:
+		return nil
+	default:
 	}
-	b.used.Add(float64(n))
-	return nil
+	b.waits.Inc()
+	select {
+	case <-w.ready:
+		return nil
+	case <-ctx.Done():
+	}
+	b.mu.Lock()
+	if w.granted {
+		b.mu.Unlock()
+		b.release(addr, n)
+		return ctx.Err()
+	}
+	b.waiters.Remove(e)
+	b.grantLocked() // those it held up may go now
+	b.mu.Unlock()
+	return ctx.Err()
 }
 
-// release gives back n bytes of a charge.
-func (b *requestBudget) release(n int64) {
+// grantLocked grants the waiting requests that may go: in order, skipping
+// those of clients over their share, until one does not fit. b.mu must be
+// held.
+func (b *requestBudget) grantLocked() {
+	for e := b.waiters.Front(); e != nil; {
+		next := e.Next()
+		w := e.Value.(*budgetWaiter)
+		held := b.held[w.addr]
+		switch {
+		case b.size > 0 && held > 0 && held+w.n > b.size/2:
+			// Over its share: waits for its own charges to go.
+		case b.size > 0 && b.charged+w.n > b.size:
+			return
+		default:
+			b.charged += w.n
+			b.held[w.addr] = held + w.n
+			b.used.Add(float64(w.n))
+			w.granted = true
+			close(w.ready)
+			b.waiters.Remove(e)
+		}
+		e = next
+	}
+}
+
+// release gives back n bytes of a charge of the client at addr.
+func (b *requestBudget) release(addr string, n int64) {
 	if n <= 0 {
 		return
 	}
-	if b.sem != nil {
-		b.sem.Release(n)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.charged -= n
+	if b.held[addr] -= n; b.held[addr] <= 0 {
+		delete(b.held, addr)
 	}
 	b.used.Sub(float64(n))
+	b.grantLocked()
 }
 
 // clientAddr is the address a connection counts against for

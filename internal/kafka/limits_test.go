@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -285,19 +286,17 @@ func TestRequestBudgetUnderLoad(t *testing.T) {
 // TestMetadataBoundedWork: a Metadata request naming many topics looks up
 // at most max-metadata-lookups of them in the metastore and auto-creates
 // at most max-auto-create-topics; the others are LEADER_NOT_AVAILABLE,
-// and the client's retries get further each time.
+// and the client's retries get further each time. Names the cache does
+// not know are checked against one listing of every topic, not queried
+// one by one.
 func TestMetadataBoundedWork(t *testing.T) {
 	var counting *countingStore
-	s := startServer(t, func(c *Config) { c.MaxMetadataLookups, c.MaxAutoCreateTopics = 50, 10 },
+	s := startServer(t, func(c *Config) { c.MaxMetadataLookups, c.MaxAutoCreateTopics, c.TopicCacheTTL = 50, 10, time.Minute },
 		metaWrapper(func(m MetaStore) MetaStore {
 			counting = &countingStore{MetaStore: m}
 			return counting
 		}))
 	c := s.dial(t)
-	var names []string
-	for i := range 200 {
-		names = append(names, fmt.Sprintf("unknown-%03d", i))
-	}
 	codes := func(resp *kmsg.MetadataResponse) map[int16]int {
 		m := map[int16]int{}
 		for _, mt := range resp.Topics {
@@ -305,19 +304,47 @@ func TestMetadataBoundedWork(t *testing.T) {
 		}
 		return m
 	}
+	queries := func() int64 { return counting.lookups.Load() + counting.partitions.Load() }
+
+	// A few unknown names are looked up one by one, and cached.
+	few := []string{"few-0", "few-1", "few-2", "few-3", "few-4"}
 	before := counting.lookups.Load()
-	resp := c.roundTrip(metadataRequest(false, names...), 12).(*kmsg.MetadataResponse)
-	got := codes(resp)
-	if got[kerr.UnknownTopicOrPartition.Code] != 50 || got[kerr.LeaderNotAvailable.Code] != 150 {
-		t.Fatalf("first request: codes %v, want 50 unknown and 150 LEADER_NOT_AVAILABLE", got)
+	for range 3 {
+		c.roundTrip(metadataRequest(false, few...), 12)
 	}
-	if n := counting.lookups.Load() - before; n != 50 {
-		t.Fatalf("first request made %d lookups, want 50", n)
+	if n := counting.lookups.Load() - before; n != int64(len(few)) {
+		t.Fatalf("3 requests for %d unknown names made %d lookups, want %d", len(few), n, len(few))
 	}
-	// The looked-up names are cached: the next request goes further.
-	resp = c.roundTrip(metadataRequest(false, names...), 12).(*kmsg.MetadataResponse)
-	if got := codes(resp); got[kerr.UnknownTopicOrPartition.Code] != 100 {
-		t.Fatalf("second request: codes %v, want 100 unknown", got)
+
+	// Topics created by another node, which this one has not looked up.
+	var existing []string
+	for i := range 100 {
+		name := fmt.Sprintf("existing-%03d", i)
+		s.createTopic(t, name, 1)
+		existing = append(existing, name)
+	}
+
+	// 20,000 unknown names: one listing, no query per name.
+	var unknown []string
+	for i := range 20_000 {
+		unknown = append(unknown, fmt.Sprintf("unknown-%05d", i))
+	}
+	before = queries()
+	resp := c.roundTrip(metadataRequest(false, unknown...), 12).(*kmsg.MetadataResponse)
+	if got := codes(resp); got[kerr.UnknownTopicOrPartition.Code] != len(unknown) {
+		t.Fatalf("unknown names: codes %v", got)
+	}
+	if n := queries() - before; n != 0 {
+		t.Fatalf("20,000 unknown names made %d queries, want none beyond the listing", n)
+	}
+
+	// The 100 topics this node has not looked up: 50 looked up per
+	// request.
+	for round, want := range []int{50, 100} {
+		resp := c.roundTrip(metadataRequest(false, existing...), 12).(*kmsg.MetadataResponse)
+		if got := codes(resp); got[0] != want || got[kerr.LeaderNotAvailable.Code] != 100-want {
+			t.Fatalf("existing topics, round %d: codes %v, want %d found", round, got, want)
+		}
 	}
 
 	// Auto-creation: at most 10 per request.
@@ -330,6 +357,15 @@ func TestMetadataBoundedWork(t *testing.T) {
 		if got := codes(resp); got[0] != want || got[kerr.LeaderNotAvailable.Code] != 25-want {
 			t.Fatalf("auto-create round %d: codes %v, want %d created", round, got, want)
 		}
+	}
+	// Many names, some unknown and to be created, through the listing.
+	var mixed []string
+	for i := range 40 {
+		mixed = append(mixed, fmt.Sprintf("mixed-%02d", i))
+	}
+	resp = c.roundTrip(metadataRequest(true, mixed...), 12).(*kmsg.MetadataResponse)
+	if got := codes(resp); got[0] != 10 || got[kerr.LeaderNotAvailable.Code] != 30 {
+		t.Fatalf("auto-create of 40 through the listing: codes %v, want 10 created", got)
 	}
 }
 
@@ -394,5 +430,75 @@ func TestTopicChangesBoundedPerRequest(t *testing.T) {
 		if want := i >= max; (st.ErrorCode == kerr.ThrottlingQuotaExceeded.Code) != want || !want && st.ErrorCode != 0 {
 			t.Fatalf("DeleteTopics topic %d: error %d", i, st.ErrorCode)
 		}
+	}
+}
+
+// TestRequestBudgetShares: requests are granted in order until one does
+// not fit, except that a client over half the budget waits without holding
+// up other clients; a waiter that gives up lets those behind it go.
+func TestRequestBudgetShares(t *testing.T) {
+	b := newRequestBudget(100, newMetrics(nil))
+	ctx := testContext(t)
+	granted := make(chan string, 10)
+	acquire := func(name, addr string, n int64, ctx context.Context) {
+		go func() {
+			if err := b.acquire(ctx, addr, n); err == nil {
+				granted <- name
+			} else {
+				granted <- name + " gave up"
+			}
+		}()
+	}
+	next := func(want string) {
+		t.Helper()
+		select {
+		case got := <-granted:
+			if got != want {
+				t.Fatalf("granted %s, want %s", got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s not granted", want)
+		}
+	}
+	waiting := func(n int) {
+		t.Helper()
+		eventually(t, 5*time.Second, "waiters", func() bool {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			return b.waiters.Len() == n
+		})
+	}
+	acquire("a1", "A", 60, ctx)
+	next("a1")
+	acquire("a2", "A", 10, ctx) // A over its half: waits
+	waiting(1)
+	acquire("b1", "B", 30, ctx) // fits, and is not held up by a2
+	next("b1")
+	acquire("b2", "B", 20, ctx) // does not fit: waits
+	waiting(2)
+	cctx, cancel := context.WithCancel(ctx)
+	acquire("c1", "C", 5, cctx) // fits, but behind b2
+	waiting(3)
+	cancel()
+	next("c1 gave up")
+	b.release("A", 60) // a2 and b2 go
+	got := map[string]bool{}
+	for range 2 {
+		select {
+		case g := <-granted:
+			got[g] = true
+		case <-time.After(5 * time.Second):
+			t.Fatalf("granted %v after the release, want a2 and b2", got)
+		}
+	}
+	if !got["a2"] || !got["b2"] {
+		t.Fatalf("granted %v, want a2 and b2", got)
+	}
+	b.release("A", 10)
+	b.release("B", 50)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.charged != 0 || len(b.held) != 0 || b.waiters.Len() != 0 {
+		t.Fatalf("after every release: charged %d, held %v, %d waiting", b.charged, b.held, b.waiters.Len())
 	}
 }

@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"sync"
 	"time"
@@ -96,9 +97,29 @@ type topicCache struct {
 	byID       map[uuid.UUID]*topicInfo
 	unknown    map[string]unknownTopic // by flight key: names and ids the metastore did not know
 	maxUnknown int                     // bound of unknown: maxUnknownTopics
-	flights    map[string]*topicFlight
-	gen        uint64 // bumped by every invalidation
-	sweepSize  int    // sweep expired entries when the maps grow past this
+	// unknownSweep is when the next entry of a full unknown expires: no
+	// sweep before it, so that a flood of unknown names costs no scan
+	// per name.
+	unknownSweep time.Time
+	flights      map[string]*topicFlight
+	gen          uint64 // bumped by every invalidation
+	sweepSize    int    // sweep expired entries when the maps grow past this
+
+	list       *topicList  // every topic, for requests naming many (allTopics)
+	listFlight *listFlight // the load of list in progress
+}
+
+// topicList is every topic by name, as one ListTopics query returned it.
+type topicList struct {
+	byName map[string]metastore.Topic
+	loaded time.Time
+	gen    uint64 // c.gen when the load started
+}
+
+type listFlight struct {
+	done   chan struct{}
+	byName map[string]metastore.Topic
+	err    error
 }
 
 // unknownTopic is a cached answer that a topic does not exist.
@@ -173,11 +194,81 @@ func (c *topicCache) topicByID(ctx context.Context, id uuid.UUID) (*topicInfo, e
 func (c *topicCache) cachedName(name string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if info, ok := c.byName[name]; ok && c.fresh(info) {
-		return true
+	info, known := c.byName[name]
+	u, unknown := c.unknown["n"+name]
+	if !known && !unknown || c.ttl <= 0 {
+		return false
 	}
-	u, ok := c.unknown["n"+name]
-	return ok && c.freshAt(u.loaded)
+	now := c.now()
+	return known && now.Sub(info.loaded) < c.ttl || unknown && now.Sub(u.loaded) < c.ttl
+}
+
+// allTopics returns every topic by name, from one ListTopics query kept
+// for the TTL (and dropped by any change on this node), so that a
+// Metadata request naming thousands of topics the cache does not know
+// learns which exist with one query rather than one per name. Concurrent
+// calls share the query.
+func (c *topicCache) allTopics(ctx context.Context) (map[string]metastore.Topic, error) {
+	c.mu.Lock()
+	if l := c.list; l != nil && l.gen == c.gen && c.freshAt(l.loaded) {
+		c.mu.Unlock()
+		return l.byName, nil
+	}
+	f := c.listFlight
+	if f == nil {
+		f = &listFlight{done: make(chan struct{})}
+		c.listFlight = f
+		gen := c.gen
+		go func() {
+			defer close(f.done)
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), topicLoadTimeout)
+			defer cancel()
+			start := c.now()
+			topics, err := c.meta.ListTopics(ctx)
+			byName := make(map[string]metastore.Topic, len(topics))
+			for _, t := range topics {
+				byName[t.Name] = t
+			}
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if c.listFlight == f {
+				c.listFlight = nil
+			}
+			f.byName, f.err = byName, err
+			if err == nil && gen == c.gen && c.ttl > 0 {
+				c.list = &topicList{byName: byName, loaded: start, gen: gen}
+			}
+		}()
+	}
+	c.mu.Unlock()
+	select {
+	case <-f.done:
+		return f.byName, f.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// unknownName is the error of a name missing from the list of every
+// topic: metastore.ErrUnknownTopic, with its text made only when asked
+// for, since a request may name thousands.
+type unknownName string
+
+func (n unknownName) Error() string {
+	return fmt.Sprintf("topic %q: %v", string(n), metastore.ErrUnknownTopic)
+}
+func (n unknownName) Unwrap() error { return metastore.ErrUnknownTopic }
+
+// markUnknown caches that no topic is named name, as a lookup that found
+// none would, and returns the error such a lookup returns.
+func (c *topicCache) markUnknown(name string) error {
+	err := unknownName(name)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ttl > 0 {
+		c.cacheUnknownLocked("n"+name, err, c.now())
+	}
+	return err
 }
 
 // cachedID is cachedName for a topic id.
@@ -271,6 +362,7 @@ func (c *topicCache) invalidate(name string) {
 	delete(c.byName, name)
 	delete(c.unknown, "n"+name)
 	clear(c.flights) // a load that started before the change must not serve after it
+	c.listFlight = nil
 }
 
 func (c *topicCache) dropLocked(info *topicInfo) {
@@ -367,11 +459,19 @@ func (c *topicCache) cacheUnknownLocked(key string, err error, at time.Time) {
 		}
 	}
 	if len(c.unknown) >= c.maxUnknown {
+		now := c.now()
+		if now.Before(c.unknownSweep) {
+			return // full, and nothing has expired since the last sweep
+		}
+		oldest := now
 		for k, u := range c.unknown {
 			if !c.freshAt(u.loaded) {
 				delete(c.unknown, k)
+			} else if u.loaded.Before(oldest) {
+				oldest = u.loaded
 			}
 		}
+		c.unknownSweep = oldest.Add(c.ttl)
 		if len(c.unknown) >= c.maxUnknown {
 			return
 		}
