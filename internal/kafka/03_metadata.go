@@ -88,6 +88,7 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (Reply, error) 
 	}
 
 	autoCreate := s.cfg.AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)
+	resp.Topics = make([]kmsg.MetadataResponseTopic, 0, len(req.Topics))
 	seen := make(map[string]bool, len(req.Topics))
 	seenID := make(map[uuid.UUID]bool)
 	w := metadataWork{s: s}
@@ -140,8 +141,11 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (Reply, error) 
 		seen[name] = true
 		var info *topicInfo
 		var err error
-		cached := s.topics.cachedName(name)
-		if w.needsLookup(name, cached) && !w.lookup() {
+		if _, listed := w.all[name]; w.all != nil && !listed && !autoCreate {
+			// Not among every topic: unknown, at the cost of a map
+			// lookup, since a request may name thousands.
+			err = errUnknownListed
+		} else if cached := s.topics.cachedName(name); w.needsLookup(name, cached) && !w.lookup() {
 			err = errLookupsSpent
 		} else {
 			info, err = s.topicForMetadata(ctx, name, cached, autoCreate, &w)
@@ -178,8 +182,9 @@ type metadataWork struct {
 const manyUncached = 32
 
 var (
-	errLookupsSpent = errorf(kerr.LeaderNotAvailable, "metadata lookup bound reached")
-	errCreatesSpent = errorf(kerr.LeaderNotAvailable, "auto-creation bound reached")
+	errUnknownListed = errorf(kerr.UnknownTopicOrPartition, "no such topic among every topic listed")
+	errLookupsSpent  = errorf(kerr.LeaderNotAvailable, "metadata lookup bound reached")
+	errCreatesSpent  = errorf(kerr.LeaderNotAvailable, "auto-creation bound reached")
 )
 
 // needsLookup reports whether answering for name takes a metastore

@@ -119,6 +119,9 @@ var sentinels = []struct {
 // kafkaError returns the Kafka error for err when it is a definitive
 // answer, or nil when it is not one we know.
 func kafkaError(err error) *kerr.Error {
+	if we, ok := err.(*wireError); ok {
+		return we.code // the common case, without unwrapping
+	}
 	var ke *kerr.Error
 	if errors.As(err, &ke) {
 		return ke
