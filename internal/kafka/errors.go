@@ -55,15 +55,17 @@ func errorf(code *kerr.Error, format string, args ...any) error {
 //     answer of a controller that cannot act: the Java admin client and
 //     franz-go look the controller up again and retry the request.
 //     Not REQUEST_TIMED_OUT: librdkafka reports that as success for these
-//     three (the topic change is "in progress"), which is untrue here.
+//     three unless an operation timeout is set (the topic change is "in
+//     progress"), which is untrue here.
 //   - DescribeConfigs, AlterConfigs, IncrementalAlterConfigs,
 //     DeleteRecords: REQUEST_TIMED_OUT, retriable in every client (the
 //     Java client's TimeoutException is a RetriableException); none of
 //     them retries these APIs' per-resource errors by itself.
 //   - InitProducerId: COORDINATOR_LOAD_IN_PROGRESS, which the Java producer
 //     re-enqueues as is (COORDINATOR_NOT_AVAILABLE would send an idempotent
-//     producer looking for a transaction coordinator, and any other code is
-//     fatal to it); franz-go and librdkafka retry any retriable code.
+//     producer looking for a transaction coordinator, and the other codes
+//     but CONCURRENT_TRANSACTIONS are fatal to it); franz-go and librdkafka
+//     retry any code that is not fatal.
 //   - FindCoordinator answers COORDINATOR_NOT_AVAILABLE, retried by every
 //     client, when no live node coordinates groups; it reads no metastore.
 //
