@@ -44,8 +44,8 @@ type Config struct {
 	LogLevel     string `yaml:"log_level"`
 	LogFormat    string `yaml:"log_format"`
 
-	// MemoryOverhead is the memory allowed beyond the roles' budgets
-	// (ingest, reader cache, compactor) before the Go garbage collector
+	// MemoryOverhead is the memory allowed beyond the budgets (Kafka
+	// requests, ingest, reader cache, compactor) before the Go garbage collector
 	// works harder: the soft memory limit is their sum plus this, less
 	// 64 MiB kept for the executable's own pages, which count in RSS but
 	// not in the Go runtime's memory. 0 leaves Go's default; GOMEMLIMIT

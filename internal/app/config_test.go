@@ -90,3 +90,35 @@ func TestEnvName(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+// TestLoadKafkaLimits: the front door's limits load from the file, the
+// environment and the flags like every setting, and a budget too small for
+// the largest request is refused.
+func TestLoadKafkaLimits(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "strata.yaml")
+	yaml := "kafka:\n  max_connections: 500\n  max_connections_per_ip: 20\n  request_read_timeout: 5s\n" +
+		"  max_metadata_lookups: 10\n  max_auto_create_topics: 2\n  max_topics_per_request: 50\nobjects:\n  url: s3://b\n"
+	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := load(t, []string{"-config.file", file, "-kafka.max-connections-per-ip", "30"},
+		map[string]string{"STRATA_KAFKA_MAX_QUEUED_REQUEST_BYTES": "536870912"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := c.Kafka
+	if k.MaxConnections != 500 || k.MaxConnectionsPerIP != 30 || k.MaxQueuedRequestBytes != 512<<20 ||
+		k.RequestReadTimeout != 5*time.Second || k.MaxMetadataLookups != 10 || k.MaxAutoCreateTopics != 2 || k.MaxTopicsPerRequest != 50 {
+		t.Fatalf("limits loaded as %+v", k)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("valid limits refused: %v", err)
+	}
+	c, err = load(t, []string{"-objstore.url", "s3://b", "-kafka.max-queued-request-bytes", "1048576"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "max queued request bytes") {
+		t.Fatalf("a budget smaller than one full-size request: %v", err)
+	}
+}

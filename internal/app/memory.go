@@ -8,10 +8,12 @@ import (
 )
 
 // memoryBudgets is the sum of the byte budgets of the roles a node runs:
-// the reader's cache (every node has a reader), ingest's open and uploading
-// segments, and the compactor's merge, key-map and object-cache memory.
+// the Kafka front door's requests being read and handled (every node has
+// it), the reader's cache (every node has a reader), ingest's open and
+// uploading segments, and the compactor's merge, key-map and object-cache
+// memory.
 func memoryBudgets(cfg Config, roles cluster.Role) int64 {
-	sum := cfg.Reader.CacheBytes
+	sum := cfg.Kafka.MaxQueuedRequestBytes + cfg.Reader.CacheBytes
 	if roles.Has(cluster.RoleIngest) {
 		sum += cfg.Ingest.MemoryBudget
 	}

@@ -10,6 +10,7 @@ import (
 
 func TestMemoryBudgets(t *testing.T) {
 	cfg := defaultConfig()
+	cfg.Kafka.MaxQueuedRequestBytes = 100000
 	cfg.Reader.CacheBytes = 1
 	cfg.Ingest.MemoryBudget = 10
 	cfg.Compactor.MaxMergeRawBytes, cfg.Compactor.KeyMapMaxBytes, cfg.Compactor.ObjectCacheBytes = 100, 1000, 10000
@@ -17,11 +18,11 @@ func TestMemoryBudgets(t *testing.T) {
 		roles string
 		want  int64
 	}{
-		{"all", 11111},
-		{"reader", 1},
-		{"ingest,reader", 11},
-		{"compactor", 11101},
-		{"coordinator,controller", 1},
+		{"all", 111111},
+		{"reader", 100001},
+		{"ingest,reader", 100011},
+		{"compactor", 111101},
+		{"coordinator,controller", 100001},
 	} {
 		roles, err := cluster.ParseRoles(tc.roles)
 		if err != nil {

@@ -3,7 +3,6 @@ package kafka
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sort"
 
 	"github.com/google/uuid"
@@ -32,6 +31,10 @@ import (
 //     list the leader, then the other live reader nodes: any of them may be
 //     named a preferred read replica in Fetch.
 //   - Without ACLs every operation is authorized; v8+ report so when asked.
+//   - One request looks up at most Config.MaxMetadataLookups topics the
+//     topic cache cannot answer, and creates at most
+//     Config.MaxAutoCreateTopics; the rest are LEADER_NOT_AVAILABLE, which
+//     clients retry (see metadataWork).
 func init() { register(kmsg.Metadata.Int16(), 0, 13, (*Server).handleMetadata) }
 
 // Authorized operation bit sets (Kafka's AclOperation codes) reported when a
@@ -59,13 +62,11 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (Reply, error) 
 	if req.Topics == nil || req.Version == 0 && len(req.Topics) == 0 {
 		topics, err := s.meta.ListTopics(ctx)
 		if err != nil {
-			if req.Version >= 13 {
-				resp.ErrorCode = s.errorCode("Metadata", err)
-				return respond(resp)
-			}
-			// Older versions have no top-level error: close the
-			// connection, the client retries on a new one.
-			return Reply{}, fmt.Errorf("list topics: %w", err)
+			// v0-v12 have no top-level error, and franz-go fails a
+			// whole request on a v13 one: close the connection, which
+			// every client retries on a new one.
+			s.logUnavailable("Metadata", err)
+			return Reply{}, errCloseConn
 		}
 		sort.Slice(topics, func(i, j int) bool { return topics[i].Name < topics[j].Name })
 		for _, t := range topics {
@@ -87,8 +88,23 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (Reply, error) 
 	}
 
 	autoCreate := s.cfg.AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)
+	resp.Topics = make([]kmsg.MetadataResponseTopic, 0, len(req.Topics))
 	seen := make(map[string]bool, len(req.Topics))
 	seenID := make(map[uuid.UUID]bool)
+	w := metadataWork{s: s}
+	// Many names the cache does not know: one query for every topic tells
+	// which exist, rather than one query per name.
+	uncached := 0
+	for _, rt := range req.Topics {
+		if rt.Topic != nil && !s.topics.cachedName(*rt.Topic) {
+			if uncached++; uncached > manyUncached {
+				if all, err := s.topics.allTopics(ctx); err == nil {
+					w.all = all
+				}
+				break
+			}
+		}
+	}
 	for _, rt := range req.Topics {
 		if rt.Topic == nil {
 			id := uuid.UUID(rt.TopicID)
@@ -96,6 +112,13 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (Reply, error) 
 				continue
 			}
 			seenID[id] = true
+			if !s.topics.cachedID(id) && !w.lookup() {
+				mt := kmsg.NewMetadataResponseTopic()
+				mt.TopicID = rt.TopicID
+				mt.ErrorCode = kerr.LeaderNotAvailable.Code
+				resp.Topics = append(resp.Topics, mt)
+				continue
+			}
 			info, err := s.topics.topicByID(ctx, id)
 			if err != nil {
 				mt := kmsg.NewMetadataResponseTopic()
@@ -116,7 +139,17 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (Reply, error) 
 			continue
 		}
 		seen[name] = true
-		info, err := s.topicForMetadata(ctx, name, autoCreate)
+		var info *topicInfo
+		var err error
+		if _, listed := w.all[name]; w.all != nil && !listed && !autoCreate {
+			// Not among every topic: unknown, at the cost of a map
+			// lookup, since a request may name thousands.
+			err = errUnknownListed
+		} else if cached := s.topics.cachedName(name); w.needsLookup(name, cached) && !w.lookup() {
+			err = errLookupsSpent
+		} else {
+			info, err = s.topicForMetadata(ctx, name, cached, autoCreate, &w)
+		}
 		if err != nil {
 			mt := kmsg.NewMetadataResponseTopic()
 			mt.Topic = strPtr(name)
@@ -129,14 +162,89 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (Reply, error) 
 	return respond(resp)
 }
 
-// topicForMetadata looks a topic up by name, creating it when allowed.
-func (s *Server) topicForMetadata(ctx context.Context, name string, autoCreate bool) (*topicInfo, error) {
-	info, err := s.topics.topicByName(ctx, name)
+// metadataWork counts the metastore work of one Metadata request against
+// Config.MaxMetadataLookups and Config.MaxAutoCreateTopics: without a
+// bound, a request naming 20,000 unknown topics queried the metastore
+// 20,000 times, and one request could create 300 topics. The topics
+// beyond a bound are answered LEADER_NOT_AVAILABLE, which clients retry:
+// the next request finds the looked-up ones in the topic cache and goes
+// further. A request naming more than manyUncached topics the cache does
+// not know lists every topic once (topicCache.allTopics): names missing
+// from the list are unknown without a query of their own.
+type metadataWork struct {
+	s                *Server
+	lookups, creates int
+	all              map[string]metastore.Topic // every topic, when the request names many unknown to the cache
+}
+
+// manyUncached is the number of names unknown to the topic cache above
+// which a Metadata request lists every topic instead of looking each up.
+const manyUncached = 32
+
+var (
+	errUnknownListed = errorf(kerr.UnknownTopicOrPartition, "no such topic among every topic listed")
+	errLookupsSpent  = errorf(kerr.LeaderNotAvailable, "metadata lookup bound reached")
+	errCreatesSpent  = errorf(kerr.LeaderNotAvailable, "auto-creation bound reached")
+)
+
+// needsLookup reports whether answering for name takes a metastore
+// query: the cache does not know it (cached), and it is not known to be
+// missing from the list of every topic.
+func (w *metadataWork) needsLookup(name string, cached bool) bool {
+	if cached {
+		return false
+	}
+	if w.all != nil {
+		_, ok := w.all[name]
+		return ok
+	}
+	return true
+}
+
+// lookup reports whether one more topic may be looked up in the
+// metastore, and counts it.
+func (w *metadataWork) lookup() bool {
+	if max := w.s.cfg.MaxMetadataLookups; max > 0 && w.lookups >= max {
+		return false
+	}
+	w.lookups++
+	return true
+}
+
+// create reports whether one more topic may be created, and counts it.
+func (w *metadataWork) create() bool {
+	if max := w.s.cfg.MaxAutoCreateTopics; max > 0 && w.creates >= max {
+		return false
+	}
+	w.creates++
+	return true
+}
+
+// topicForMetadata looks a topic up by name, creating it when allowed;
+// cached tells whether the topic cache knows the name.
+func (s *Server) topicForMetadata(ctx context.Context, name string, cached, autoCreate bool, w *metadataWork) (*topicInfo, error) {
+	var info *topicInfo
+	var err error
+	if t, listed := w.all[name]; w.all != nil && !cached {
+		if listed {
+			info, err = s.topics.listed(ctx, t)
+		} else {
+			err = s.topics.markUnknown(name)
+		}
+	} else {
+		info, err = s.topics.topicByName(ctx, name)
+	}
 	if err == nil || !errors.Is(err, metastore.ErrUnknownTopic) || !autoCreate {
 		return info, err
 	}
 	if err := checkTopicName(name); err != nil {
 		return nil, err
+	}
+	if !w.create() {
+		if ok, n := s.rateLog.allow("auto-create bound"); ok {
+			s.log.Info("auto-creation bound reached; topics left for a later request", "max", s.cfg.MaxAutoCreateTopics, "requests", n)
+		}
+		return nil, errCreatesSpent
 	}
 	_, err = s.meta.CreateTopic(ctx, name, s.cfg.DefaultPartitions, nil)
 	switch {

@@ -22,6 +22,8 @@ import (
 //   - ValidateOnly checks everything, including existence, and creates
 //     nothing.
 //   - A topic named twice in one request is INVALID_REQUEST, as in Kafka.
+//   - At most Config.MaxTopicsPerRequest topics are created per request;
+//     the rest are THROTTLING_QUOTA_EXCEEDED (see topicLimitError).
 func init() { register(kmsg.CreateTopics.Int16(), 0, 7, (*Server).handleCreateTopics) }
 
 func (s *Server) handleCreateTopics(ctx context.Context, r *request) (Reply, error) {
@@ -31,15 +33,18 @@ func (s *Server) handleCreateTopics(ctx context.Context, r *request) (Reply, err
 	for _, rt := range req.Topics {
 		count[rt.Topic]++
 	}
-	for _, rt := range req.Topics {
+	for i, rt := range req.Topics {
 		st := kmsg.NewCreateTopicsResponseTopic()
 		st.Topic = rt.Topic
 		var t metastore.Topic
 		var err error
-		if count[rt.Topic] > 1 {
+		switch {
+		case count[rt.Topic] > 1:
 			err = errorf(kerr.InvalidRequest, "topic %q is named more than once", rt.Topic)
-		} else {
-			t, err = s.createTopic(ctx, rt, req.ValidateOnly)
+		default:
+			if err = s.topicLimitError(i, len(req.Topics), req.Version >= 6); err == nil {
+				t, err = s.createTopic(ctx, rt, req.ValidateOnly)
+			}
 		}
 		if err != nil {
 			st.ErrorCode, st.ErrorMessage = s.errorCodeMessage("CreateTopics", err)

@@ -13,7 +13,8 @@ import (
 
 // DeleteTopics v0-v6: by name, and from v6 by topic id (UNKNOWN_TOPIC_ID
 // when the id is unknown). The topic and its index go at once; the
-// compactor removes the data later.
+// compactor removes the data later. At most Config.MaxTopicsPerRequest
+// topics are deleted per request (see topicLimitError).
 func init() { register(kmsg.DeleteTopics.Int16(), 0, 6, (*Server).handleDeleteTopics) }
 
 func (s *Server) handleDeleteTopics(ctx context.Context, r *request) (Reply, error) {
@@ -28,27 +29,13 @@ func (s *Server) handleDeleteTopics(ctx context.Context, r *request) (Reply, err
 			targets = append(targets, t)
 		}
 	}
-	for _, target := range targets {
+	for i, target := range targets {
 		st := kmsg.NewDeleteTopicsResponseTopic()
 		st.Topic = target.Topic
 		st.TopicID = target.TopicID
-		var err error
-		if target.Topic == nil {
-			var t metastore.Topic
-			t, err = s.meta.TopicByID(ctx, uuid.UUID(target.TopicID))
-			if errors.Is(err, metastore.ErrUnknownTopic) {
-				err = errorf(kerr.UnknownTopicID, "unknown topic id %s", uuid.UUID(target.TopicID))
-			}
-			if err == nil {
-				st.Topic = strPtr(t.Name)
-				err = s.meta.DeleteTopic(ctx, t.Name)
-			}
-		} else {
-			var t metastore.Topic
-			if t, err = s.meta.TopicByName(ctx, *target.Topic); err == nil {
-				st.TopicID = t.ID
-				err = s.meta.DeleteTopic(ctx, t.Name)
-			}
+		err := s.topicLimitError(i, len(targets), req.Version >= 5)
+		if err == nil {
+			err = s.deleteTopic(ctx, target, &st)
 		}
 		if err == nil {
 			s.topics.invalidate(*st.Topic)
@@ -58,4 +45,26 @@ func (s *Server) handleDeleteTopics(ctx context.Context, r *request) (Reply, err
 		resp.Topics = append(resp.Topics, st)
 	}
 	return respond(resp)
+}
+
+// deleteTopic deletes the topic target names, by name or id, filling in the
+// other of the two in st.
+func (s *Server) deleteTopic(ctx context.Context, target kmsg.DeleteTopicsRequestTopic, st *kmsg.DeleteTopicsResponseTopic) error {
+	if target.Topic == nil {
+		t, err := s.meta.TopicByID(ctx, uuid.UUID(target.TopicID))
+		if errors.Is(err, metastore.ErrUnknownTopic) {
+			return errorf(kerr.UnknownTopicID, "unknown topic id %s", uuid.UUID(target.TopicID))
+		}
+		if err != nil {
+			return err
+		}
+		st.Topic = strPtr(t.Name)
+		return s.meta.DeleteTopic(ctx, t.Name)
+	}
+	t, err := s.meta.TopicByName(ctx, *target.Topic)
+	if err != nil {
+		return err
+	}
+	st.TopicID = t.ID
+	return s.meta.DeleteTopic(ctx, t.Name)
 }

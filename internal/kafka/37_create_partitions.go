@@ -10,7 +10,9 @@ import (
 // CreatePartitions v0-v3: raises a topic's partition count to Count. A count
 // not above the current one is INVALID_PARTITIONS; an assignment, if given,
 // must list one entry per new partition and is otherwise ignored.
-// ValidateOnly checks and changes nothing.
+// ValidateOnly checks and changes nothing. At most
+// Config.MaxTopicsPerRequest topics are changed per request (see
+// topicLimitError).
 func init() { register(kmsg.CreatePartitions.Int16(), 0, 3, (*Server).handleCreatePartitions) }
 
 func (s *Server) handleCreatePartitions(ctx context.Context, r *request) (Reply, error) {
@@ -20,14 +22,17 @@ func (s *Server) handleCreatePartitions(ctx context.Context, r *request) (Reply,
 	for _, rt := range req.Topics {
 		count[rt.Topic]++
 	}
-	for _, rt := range req.Topics {
+	for i, rt := range req.Topics {
 		st := kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic = rt.Topic
 		var err error
-		if count[rt.Topic] > 1 {
+		switch {
+		case count[rt.Topic] > 1:
 			err = errorf(kerr.InvalidRequest, "topic %q is named more than once", rt.Topic)
-		} else {
-			err = s.createPartitions(ctx, rt, req.ValidateOnly)
+		default:
+			if err = s.topicLimitError(i, len(req.Topics), req.Version >= 3); err == nil {
+				err = s.createPartitions(ctx, rt, req.ValidateOnly)
+			}
 		}
 		st.ErrorCode, st.ErrorMessage = s.errorCodeMessage("CreatePartitions", err)
 		resp.Topics = append(resp.Topics, st)

@@ -49,6 +49,42 @@ type Config struct {
 	// FetchMaxWait caps the time a Fetch waits for MinBytes, whatever
 	// MaxWaitMillis the client asks for. Zero means no cap.
 	FetchMaxWait time.Duration `yaml:"fetch_max_wait"`
+
+	// Limits that keep one client from taking the node's memory or its
+	// metastore (see doc.go, "Limits"). Zero disables a limit.
+
+	// MaxConnections bounds the node's client connections, as Kafka's
+	// max.connections: a connection beyond it is closed at once.
+	MaxConnections int `yaml:"max_connections"`
+	// MaxConnectionsPerIP bounds the connections from one client address,
+	// as Kafka's max.connections.per.ip.
+	MaxConnectionsPerIP int `yaml:"max_connections_per_ip"`
+	// MaxQueuedRequestBytes bounds the memory of the requests being read
+	// and handled across all connections, as Kafka's
+	// queued.max.request.bytes: a connection whose next request does not
+	// fit stops reading until it does. A request is charged more than its
+	// frame (see requestCharge), so that the structures it decodes to are
+	// bounded as well.
+	MaxQueuedRequestBytes int64 `yaml:"max_queued_request_bytes"`
+	// RequestReadTimeout bounds the time the rest of a request may take to
+	// arrive once its length has been read: a client that starts a request
+	// and stalls has its connection closed, rather than holding its buffer
+	// until IdleTimeout.
+	RequestReadTimeout time.Duration `yaml:"request_read_timeout"`
+	// MaxMetadataLookups bounds the topics of one Metadata request that
+	// are looked up in the metastore (those the topic cache cannot
+	// answer); the rest are answered LEADER_NOT_AVAILABLE, which clients
+	// retry, by then from the cache.
+	MaxMetadataLookups int `yaml:"max_metadata_lookups"`
+	// MaxAutoCreateTopics bounds the topics one Metadata request creates;
+	// the rest are answered LEADER_NOT_AVAILABLE, as Kafka answers a topic
+	// still being created, and are created on a later request.
+	MaxAutoCreateTopics int `yaml:"max_auto_create_topics"`
+	// MaxTopicsPerRequest bounds the topics one CreateTopics, DeleteTopics
+	// or CreatePartitions request changes; the rest are answered
+	// THROTTLING_QUOTA_EXCEEDED (INVALID_REQUEST at versions before that
+	// code), and are changed by a later request.
+	MaxTopicsPerRequest int `yaml:"max_topics_per_request"`
 }
 
 // Defaults of Config, as RegisterFlags sets them.
@@ -62,6 +98,14 @@ const (
 	DefaultMaxInFlightRequests = 16
 	DefaultTopicCacheTTL       = time.Second
 	DefaultFetchMaxWait        = 30 * time.Second
+
+	DefaultMaxConnections        = 10000
+	DefaultMaxConnectionsPerIP   = 1000
+	DefaultMaxQueuedRequestBytes = 256 << 20
+	DefaultRequestReadTimeout    = 30 * time.Second
+	DefaultMaxMetadataLookups    = 1000
+	DefaultMaxAutoCreateTopics   = 100
+	DefaultMaxTopicsPerRequest   = 1000
 )
 
 // RegisterFlags registers the flags of c on fs with their defaults.
@@ -79,6 +123,13 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxInFlightRequests, "kafka.max-inflight-requests", DefaultMaxInFlightRequests, "requests of one connection read ahead of their responses")
 	fs.DurationVar(&c.TopicCacheTTL, "kafka.topic-cache-ttl", DefaultTopicCacheTTL, "how long topic ids, configs and partitions are cached for produce and fetch (0: no cache)")
 	fs.DurationVar(&c.FetchMaxWait, "kafka.fetch-max-wait", DefaultFetchMaxWait, "longest a fetch waits for data, whatever the client asks (0: no cap)")
+	fs.IntVar(&c.MaxConnections, "kafka.max-connections", DefaultMaxConnections, "most client connections of the node; more are closed at once (0: no limit)")
+	fs.IntVar(&c.MaxConnectionsPerIP, "kafka.max-connections-per-ip", DefaultMaxConnectionsPerIP, "most client connections from one address; more are closed at once (0: no limit)")
+	fs.Int64Var(&c.MaxQueuedRequestBytes, "kafka.max-queued-request-bytes", DefaultMaxQueuedRequestBytes, "bytes of requests being read and handled across connections; beyond, connections wait before reading (0: no limit)")
+	fs.DurationVar(&c.RequestReadTimeout, "kafka.request-read-timeout", DefaultRequestReadTimeout, "longest the rest of a request may take to arrive once its length is read (0: the idle timeout)")
+	fs.IntVar(&c.MaxMetadataLookups, "kafka.max-metadata-lookups", DefaultMaxMetadataLookups, "most topics of one Metadata request looked up in the metastore; the rest are answered LEADER_NOT_AVAILABLE (0: no limit)")
+	fs.IntVar(&c.MaxAutoCreateTopics, "kafka.max-auto-create-topics", DefaultMaxAutoCreateTopics, "most topics one Metadata request auto-creates; the rest are answered LEADER_NOT_AVAILABLE (0: no limit)")
+	fs.IntVar(&c.MaxTopicsPerRequest, "kafka.max-topics-per-request", DefaultMaxTopicsPerRequest, "most topics one CreateTopics, DeleteTopics or CreatePartitions request changes; the rest are answered THROTTLING_QUOTA_EXCEEDED (0: no limit)")
 }
 
 // Validate reports the first invalid setting.
@@ -117,6 +168,33 @@ func (c *Config) Validate() error {
 	}
 	if c.FetchMaxWait < 0 {
 		return fmt.Errorf("kafka: fetch max wait %s is negative", c.FetchMaxWait)
+	}
+	for _, l := range []struct {
+		name string
+		v    int
+	}{
+		{"max connections", c.MaxConnections},
+		{"max connections per ip", c.MaxConnectionsPerIP},
+		{"max metadata lookups", c.MaxMetadataLookups},
+		{"max auto-create topics", c.MaxAutoCreateTopics},
+		{"max topics per request", c.MaxTopicsPerRequest},
+	} {
+		if l.v < 0 {
+			return fmt.Errorf("kafka: %s %d is negative", l.name, l.v)
+		}
+	}
+	if c.MaxConnections > 0 && c.MaxConnectionsPerIP > c.MaxConnections {
+		return fmt.Errorf("kafka: max connections per ip %d is above max connections %d", c.MaxConnectionsPerIP, c.MaxConnections)
+	}
+	if need := requestCharge(produceKey, c.MaxRequestBytes); c.MaxQueuedRequestBytes != 0 && c.MaxQueuedRequestBytes < need {
+		return fmt.Errorf("kafka: max queued request bytes %d cannot hold a Produce request of max request bytes %d, which is charged %d",
+			c.MaxQueuedRequestBytes, c.MaxRequestBytes, need)
+	}
+	if c.MaxQueuedRequestBytes < 0 {
+		return fmt.Errorf("kafka: max queued request bytes %d is negative", c.MaxQueuedRequestBytes)
+	}
+	if c.RequestReadTimeout < 0 {
+		return fmt.Errorf("kafka: request read timeout %s is negative", c.RequestReadTimeout)
 	}
 	return nil
 }

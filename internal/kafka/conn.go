@@ -3,6 +3,7 @@ package kafka
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -26,10 +27,20 @@ import (
 type conn struct {
 	s      *Server
 	nc     net.Conn
+	addr   string // the client address its limit counts against
 	log    *slog.Logger
 	ctx    context.Context // ends when the connection closes
 	cancel context.CancelFunc
 	queue  chan *slot
+
+	// readCtx ends when the connection closes or stops reading: a read
+	// waiting for the request budget gives up.
+	readCtx    context.Context
+	readCancel context.CancelFunc
+	// writerDone is closed when the write goroutine has ended; nil until
+	// the first request starts it, so that a connection that never sends
+	// costs one goroutine. Touched only by the read goroutine.
+	writerDone chan struct{}
 
 	stopping  atomic.Bool  // Shutdown: read no more requests
 	inflight  atomic.Int32 // requests read and not yet answered
@@ -51,29 +62,30 @@ type slot struct {
 	resp    kmsg.Response
 	err     error  // the handler failed: close the connection
 	result  string // metrics result once written; resultOK when empty
+	charge  int64  // request budget held until the deferred part ends
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(s.baseCtx)
+	readCtx, readCancel := context.WithCancel(ctx)
 	return &conn{
-		s:      s,
-		nc:     nc,
-		log:    s.log.With("remote", nc.RemoteAddr().String()),
-		ctx:    ctx,
-		cancel: cancel,
-		queue:  make(chan *slot, max(s.cfg.MaxInFlightRequests, 1)),
+		s:          s,
+		nc:         nc,
+		log:        s.log.With("remote", nc.RemoteAddr().String()),
+		ctx:        ctx,
+		cancel:     cancel,
+		readCtx:    readCtx,
+		readCancel: readCancel,
+		queue:      make(chan *slot, max(s.cfg.MaxInFlightRequests, 1)),
 	}
 }
 
 // serve runs the connection until the client or the server closes it.
 func (c *conn) serve() {
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		c.writeLoop()
-	}()
 	c.readLoop()
-	<-writerDone
+	if c.writerDone != nil {
+		<-c.writerDone
+	}
 	c.abort()
 	// Requests read but never answered: the writer stopped early.
 	for sl := range c.queue {
@@ -81,10 +93,23 @@ func (c *conn) serve() {
 	}
 }
 
+// startWriter starts the write goroutine, once.
+func (c *conn) startWriter() {
+	if c.writerDone != nil {
+		return
+	}
+	c.writerDone = make(chan struct{})
+	go func() {
+		defer close(c.writerDone)
+		c.writeLoop()
+	}()
+}
+
 // stopReading makes the read loop stop before its next request; requests
 // already read are still answered.
 func (c *conn) stopReading() {
 	c.stopping.Store(true)
+	c.readCancel()
 	c.nc.SetReadDeadline(time.Now())
 }
 
@@ -98,10 +123,10 @@ func (c *conn) abort() {
 
 var errStopping = errors.New("server shutting down")
 
-// armDeadline sets the read deadline for the next piece of a request.
-func (c *conn) armDeadline() error {
+// setReadDeadline sets the read deadline d from now (none when d is 0).
+func (c *conn) setReadDeadline(d time.Duration) error {
 	var t time.Time
-	if d := c.s.cfg.IdleTimeout; d > 0 {
+	if d > 0 {
 		t = time.Now().Add(d)
 	}
 	c.nc.SetReadDeadline(t)
@@ -113,15 +138,57 @@ func (c *conn) armDeadline() error {
 	return nil
 }
 
+// armDeadline sets the read deadline for the next request's length: the
+// idle timeout.
+func (c *conn) armDeadline() error { return c.setReadDeadline(c.s.cfg.IdleTimeout) }
+
+// armRequestDeadline sets the read deadline for the rest of a request
+// whose length has arrived: the request read timeout, so that a client
+// that stalls in a request holds its share of the request budget for no
+// longer than that.
+func (c *conn) armRequestDeadline() error {
+	d := c.s.cfg.RequestReadTimeout
+	if d <= 0 {
+		d = c.s.cfg.IdleTimeout
+	}
+	return c.setReadDeadline(d)
+}
+
+// errChargeTooLarge: a request whose charge exceeds the whole request
+// budget can never be read.
+var errChargeTooLarge = errors.New("request charged above the request budget")
+
 func (c *conn) readLoop() {
 	defer close(c.queue)
-	size := make([]byte, 4)
+	head := make([]byte, 4+headerSize)
 	for {
 		if c.armDeadline() != nil {
 			return
 		}
-		frame, n, err := readFrame(c.nc, size, c.s.cfg.MaxRequestBytes, c.armDeadline)
+		var charge int64
+		key := int16(-1)
+		admit := func(first []byte, length int) error {
+			if len(first) >= 2 {
+				key = int16(binary.BigEndian.Uint16(first))
+			}
+			if err := c.s.handlers.servable(first); err != nil {
+				return err // refused before its body is read
+			}
+			want := requestCharge(key, length)
+			if !c.s.budget.fits(want) {
+				return fmt.Errorf("%w: %s", errChargeTooLarge, limitMessage(apiName(key), want, c.s.budget.size))
+			}
+			// The time spent waiting for the budget is not the
+			// client's: the deadline starts again once it is granted.
+			if err := c.s.budget.acquire(c.readCtx, c.addr, want); err != nil {
+				return err
+			}
+			charge = want
+			return c.armRequestDeadline()
+		}
+		frame, n, err := readFrame(c.nc, head, c.s.cfg.MaxRequestBytes, c.armRequestDeadline, admit)
 		if err != nil {
+			c.s.budget.release(c.addr, charge)
 			var ne net.Error
 			switch {
 			case c.stopping.Load() || c.ctx.Err() != nil:
@@ -134,22 +201,36 @@ func (c *conn) readLoop() {
 			case errors.Is(err, errFrameTooLarge):
 				c.s.metrics.requests.WithLabelValues(apiName(-1), resultTooLarge).Inc()
 				c.log.Debug("closing connection", "err", err)
+			case errors.Is(err, errUnknownKey), errors.Is(err, errUnsupportedVersion):
+				c.s.metrics.requests.WithLabelValues(apiName(key), resultUnsupported).Inc()
+				c.log.Debug("closing connection on bad request", "err", err)
+			case errors.Is(err, errChargeTooLarge):
+				c.s.metrics.requests.WithLabelValues(apiName(key), resultTooLarge).Inc()
+				if ok, n := c.s.rateLog.allow("too large " + apiName(key)); ok {
+					c.log.Warn("closing connection: request too large for the request budget", "err", err, "refused", n)
+				}
+			case errors.As(err, &ne) && ne.Timeout():
+				c.s.metrics.requests.WithLabelValues(apiName(key), resultStalled).Inc()
+				c.log.Debug("closing connection: request stalled", "read", n, "timeout", c.s.cfg.RequestReadTimeout)
 			default:
 				c.log.Debug("read failed", "err", err)
 			}
 			return
 		}
-		if !c.dispatch(frame, time.Now()) {
+		if !c.dispatch(frame, charge, time.Now()) {
 			return
 		}
 	}
 }
 
-// dispatch decodes one frame and calls its handler. It returns false when
-// the connection must read no more.
-func (c *conn) dispatch(frame []byte, start time.Time) bool {
+// dispatch decodes one frame and calls its handler. charge is what the
+// request holds of the request budget; dispatch gives it back once the
+// handler is done with the request. It returns false when the connection
+// must read no more.
+func (c *conn) dispatch(frame []byte, charge int64, start time.Time) bool {
 	d, err := decodeRequest(frame, c.s.handlers)
 	if err != nil {
+		c.s.budget.release(c.addr, charge)
 		result := resultMalformed
 		if errors.Is(err, errUnknownKey) || errors.Is(err, errUnsupportedVersion) {
 			result = resultUnsupported
@@ -158,8 +239,15 @@ func (c *conn) dispatch(frame []byte, start time.Time) bool {
 		c.log.Debug("closing connection on bad request", "err", err, "correlation_id", d.hdr.corr)
 		return false
 	}
+	if d.hdr.key == produceKey {
+		// Held from here: the frame and what it decoded to.
+		hold := min(charge, int64(len(frame))+d.decodedSize)
+		c.s.budget.release(c.addr, charge-hold)
+		charge = hold
+	}
 	sl := &slot{key: d.hdr.key, version: d.hdr.version, corr: d.hdr.corr, start: start}
 	if d.apiVersionsFallback {
+		c.s.budget.release(c.addr, charge)
 		sl.version = 0
 		sl.resp = apiVersionsUnsupported(d.api)
 		sl.result = resultUnsupported
@@ -181,7 +269,15 @@ func (c *conn) dispatch(frame []byte, start time.Time) bool {
 		req.msg = nil
 		bufpool.Put(frame)
 	}
+	if err == nil && reply.Later != nil && d.hdr.key != kmsg.Produce.Int16() {
+		sl.charge = charge // the deferred part still reads the request
+	} else {
+		c.s.budget.release(c.addr, charge)
+	}
 	switch {
+	case errors.Is(err, errCloseConn):
+		c.s.metrics.requests.WithLabelValues(apiName(sl.key), resultUnavailable).Inc()
+		return false
 	case err != nil:
 	case reply.None:
 		c.s.metrics.requests.WithLabelValues(apiName(sl.key), resultNoResponse).Inc()
@@ -218,6 +314,7 @@ func (c *conn) call(fn handlerFunc, req *request) (reply Reply, err error) {
 // finish runs the deferred part of a handler.
 func (c *conn) finish(sl *slot, later func(context.Context) kmsg.Response) {
 	defer close(sl.done)
+	defer func() { c.s.budget.release(c.addr, sl.charge) }()
 	defer func() {
 		if p := recover(); p != nil {
 			sl.err = fmt.Errorf("panic: %v\n%s", p, debug.Stack())
@@ -228,6 +325,7 @@ func (c *conn) finish(sl *slot, later func(context.Context) kmsg.Response) {
 
 // enqueue hands a slot to the writer, waiting while the queue is full.
 func (c *conn) enqueue(sl *slot) bool {
+	c.startWriter()
 	c.inflight.Add(1)
 	select {
 	case c.queue <- sl:

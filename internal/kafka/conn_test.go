@@ -353,19 +353,30 @@ func TestConfigFlagsAndValidate(t *testing.T) {
 	}
 	if cfg.MaxRequestBytes != 100<<20 || cfg.DefaultPartitions != 3 || !cfg.AutoCreateTopics || cfg.ListenAddress != ":9092" ||
 		cfg.IdleTimeout != 10*time.Minute || cfg.NodeID != 0 || cfg.ClusterID == "" ||
-		cfg.TopicCacheTTL != time.Second || cfg.FetchMaxWait != 30*time.Second {
+		cfg.TopicCacheTTL != time.Second || cfg.FetchMaxWait != 30*time.Second ||
+		cfg.MaxConnections != 10000 || cfg.MaxConnectionsPerIP != 1000 || cfg.MaxQueuedRequestBytes != 256<<20 ||
+		cfg.RequestReadTimeout != 30*time.Second || cfg.MaxMetadataLookups != 1000 || cfg.MaxAutoCreateTopics != 100 ||
+		cfg.MaxTopicsPerRequest != 1000 {
 		t.Fatalf("defaults %+v", cfg)
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("defaults invalid: %v", err)
 	}
 	err := fs.Parse([]string{"-kafka.node-id=4", "-kafka.default-partitions=6", "-kafka.auto-create-topics=false",
-		"-kafka.advertised-address=broker-4.example:19092", "-kafka.rack=eu-1a"})
+		"-kafka.advertised-address=broker-4.example:19092", "-kafka.rack=eu-1a",
+		"-kafka.max-connections=50", "-kafka.max-connections-per-ip=5", "-kafka.max-queued-request-bytes=300000000",
+		"-kafka.request-read-timeout=5s", "-kafka.max-metadata-lookups=7", "-kafka.max-auto-create-topics=3",
+		"-kafka.max-topics-per-request=9"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.NodeID != 4 || cfg.DefaultPartitions != 6 || cfg.AutoCreateTopics || cfg.AdvertisedAddress != "broker-4.example:19092" || cfg.Rack != "eu-1a" {
+	if cfg.NodeID != 4 || cfg.DefaultPartitions != 6 || cfg.AutoCreateTopics || cfg.AdvertisedAddress != "broker-4.example:19092" || cfg.Rack != "eu-1a" ||
+		cfg.MaxConnections != 50 || cfg.MaxConnectionsPerIP != 5 || cfg.MaxQueuedRequestBytes != 300000000 ||
+		cfg.RequestReadTimeout != 5*time.Second || cfg.MaxMetadataLookups != 7 || cfg.MaxAutoCreateTopics != 3 || cfg.MaxTopicsPerRequest != 9 {
 		t.Fatalf("parsed %+v", cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("parsed limits invalid: %v", err)
 	}
 	if err := fs.Parse([]string{"-kafka.node-id=99999999999"}); err == nil {
 		t.Fatal("node id beyond int32 accepted")
@@ -384,6 +395,16 @@ func TestConfigFlagsAndValidate(t *testing.T) {
 		func(c *Config) { c.MaxInFlightRequests = 0 },
 		func(c *Config) { c.TopicCacheTTL = -time.Second },
 		func(c *Config) { c.FetchMaxWait = -time.Second },
+		func(c *Config) { c.MaxConnections = -1 },
+		func(c *Config) { c.MaxConnectionsPerIP = -1 },
+		func(c *Config) { c.MaxConnections, c.MaxConnectionsPerIP = 10, 11 },
+		func(c *Config) { c.MaxQueuedRequestBytes = -1 },
+		// A full-size Produce request could never be read.
+		func(c *Config) { c.MaxQueuedRequestBytes = int64(c.MaxRequestBytes) * 2 },
+		func(c *Config) { c.RequestReadTimeout = -time.Second },
+		func(c *Config) { c.MaxMetadataLookups = -1 },
+		func(c *Config) { c.MaxAutoCreateTopics = -1 },
+		func(c *Config) { c.MaxTopicsPerRequest = -1 },
 	}
 	for i, mutate := range bad {
 		c := cfg
@@ -414,47 +435,71 @@ func TestErrorTranslation(t *testing.T) {
 		{ingest.ErrCommitFailed, kerr.KafkaStorageError},
 		{ingest.ErrClosed, kerr.NotLeaderForPartition},
 		{reader.ErrCorrupt, kerr.KafkaStorageError},
-		{context.Canceled, kerr.RequestTimedOut},
 		{errorf(kerr.InvalidConfig, "bad"), kerr.InvalidConfig},
 		{kerr.NotController, kerr.NotController},
-		{errors.New("disk on fire"), kerr.UnknownServerError},
 	}
 	for _, tc := range cases {
 		wrapped := fmt.Errorf("create topic x: %w", tc.err)
-		code, msg := s.errorCodeMessage("Test", wrapped)
+		code, msg := s.errorCodeMessage("CreateTopics", wrapped)
 		if code != tc.want.Code {
 			t.Errorf("%v: code %d, want %s", tc.err, code, tc.want.Message)
 		}
-		if tc.want == kerr.UnknownServerError {
-			if msg != nil {
-				t.Errorf("internal error text sent to the client: %q", *msg)
-			}
-		} else if msg == nil || !strings.Contains(*msg, tc.err.Error()) {
+		if msg == nil || !strings.Contains(*msg, tc.err.Error()) {
 			t.Errorf("%v: message %v", tc.err, msg)
 		}
 	}
-	if code := s.errorCode("Test", nil); code != 0 {
+	if code := s.errorCode("Metadata", nil); code != 0 {
 		t.Errorf("nil error: code %d", code)
 	}
-	// The data path retries what it does not know: an object store or
-	// metastore failure.
+	// Anything else is a failure of the metastore or the object store:
+	// each API answers with a code its clients retry, with a fixed message
+	// (the error's own text may name hosts and users).
+	failures := []error{
+		errors.New(`failed to connect to "user=strata database=strata": dial tcp 10.0.0.7:5432: connect: connection refused`),
+		context.DeadlineExceeded,
+		context.Canceled,
+	}
+	for api, want := range map[string]*kerr.Error{
+		"Metadata":                kerr.LeaderNotAvailable,
+		"Produce":                 kerr.KafkaStorageError,
+		"Fetch":                   kerr.KafkaStorageError,
+		"ListOffsets":             kerr.KafkaStorageError,
+		"OffsetForLeaderEpoch":    kerr.KafkaStorageError,
+		"CreateTopics":            kerr.NotController,
+		"DeleteTopics":            kerr.NotController,
+		"CreatePartitions":        kerr.NotController,
+		"DescribeConfigs":         kerr.RequestTimedOut,
+		"AlterConfigs":            kerr.RequestTimedOut,
+		"IncrementalAlterConfigs": kerr.RequestTimedOut,
+		"DeleteRecords":           kerr.RequestTimedOut,
+		"InitProducerId":          kerr.CoordinatorLoadInProgress,
+	} {
+		if !want.Retriable {
+			t.Fatalf("%s: %s is not retriable", api, want.Message)
+		}
+		for _, failure := range failures {
+			code, msg := s.errorCodeMessage(api, fmt.Errorf("topic x: %w", failure))
+			if code != want.Code {
+				t.Errorf("%s, %v: code %d, want %s", api, failure, code, want.Message)
+			}
+			if msg == nil || strings.Contains(*msg, "10.0.0.7") || strings.Contains(*msg, "user=") {
+				t.Errorf("%s: message %v", api, msg)
+			}
+		}
+	}
+	// The data path's sentinels are definitive answers.
 	for _, tc := range []struct {
 		err  error
 		want *kerr.Error
 	}{
-		{errors.New("connection reset"), kerr.KafkaStorageError},
 		{fmt.Errorf("read: %w", metastore.ErrOffsetOutOfRange), kerr.OffsetOutOfRange},
 		{fmt.Errorf("append: %w", ingest.ErrCorruptBatch), kerr.CorruptMessage},
 	} {
-		code, msg := s.dataErrorCode("Test", tc.err)
-		if code != tc.want.Code {
+		if code, _ := s.dataErrorCode("Fetch", tc.err); code != tc.want.Code {
 			t.Errorf("data path %v: code %d, want %s", tc.err, code, tc.want.Message)
 		}
-		if tc.want == kerr.KafkaStorageError && msg != nil {
-			t.Errorf("internal error text sent to the client: %q", *msg)
-		}
 	}
-	if code, _ := s.dataErrorCode("Test", nil); code != 0 {
+	if code, _ := s.dataErrorCode("Produce", nil); code != 0 {
 		t.Errorf("nil error: code %d", code)
 	}
 }

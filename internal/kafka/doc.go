@@ -9,6 +9,8 @@
 // Config.MaxRequestBytes, a frame that does not decode, an unknown API key
 // or an unsupported version closes that connection (after the responses to
 // the requests before it are written); other connections are not affected.
+// An unknown key or version is refused from the frame's first bytes,
+// before its body is read.
 // The exception is ApiVersions at a version we do not serve: as Kafka does
 // (KIP-511), it is answered with a v0 UNSUPPORTED_VERSION response listing
 // the ApiVersions range we serve, and the connection stays open.
@@ -20,6 +22,44 @@
 // written strictly in request order. Up to Config.MaxInFlightRequests
 // requests per connection may wait for their responses; reading pauses
 // beyond that. A handler that panics closes its connection only.
+//
+// # Limits
+//
+// A client must not be able to take the node's memory, or its metastore,
+// from the others; each limit is answered with an error or a closed
+// connection, never a crash. Each but the frame size can be turned off
+// with 0 (a request read timeout of 0 leaves the idle timeout).
+//
+//   - Connections: beyond Config.MaxConnections on the node, or
+//     Config.MaxConnectionsPerIP from one client address (Kafka's
+//     max.connections and max.connections.per.ip), a new connection is
+//     closed at once and counted in strata_kafka_connections_rejected_total.
+//     A connection that never sends costs a goroutine and a few KiB; its
+//     write goroutine starts with its first request.
+//   - Request memory: requests being read and handled are charged to a
+//     node-wide budget, Config.MaxQueuedRequestBytes (Kafka's
+//     queued.max.request.bytes), when their length and header have
+//     arrived and before their buffer is allocated; a connection whose next
+//     request does not fit stops reading until it does, and one that could
+//     never fit is closed. The charge covers what the request decodes to,
+//     not only its frame (limits.go explains why and how much), and one
+//     client address holds at most half the budget, or one request.
+//   - Stalled requests: once a request's length has arrived, the rest must
+//     arrive within Config.RequestReadTimeout, or the connection is closed
+//     (strata_kafka_requests_total{result="stalled"}) and its charge given
+//     back; the idle timeout applies only between requests.
+//   - Work per request: a Metadata request looks up at most
+//     Config.MaxMetadataLookups topics the topic cache cannot answer, and
+//     creates at most Config.MaxAutoCreateTopics; the rest are
+//     LEADER_NOT_AVAILABLE, which clients retry. A request naming many
+//     names the cache does not know checks them against one listing of
+//     every topic. CreateTopics, DeleteTopics and CreatePartitions change at
+//     most Config.MaxTopicsPerRequest topics; the rest are
+//     THROTTLING_QUOTA_EXCEEDED (INVALID_REQUEST before the versions that
+//     know it).
+//   - Array counts: kmsg refuses a count that the bytes left could not hold
+//     before allocating anything; what it allocates for counts they could
+//     hold is within the request's charge (TestDecodeAmplificationBounded).
 //
 // # APIs
 //
@@ -92,7 +132,14 @@
 // DeleteTopics, CreatePartitions, AlterConfigs, IncrementalAlterConfigs and
 // DeleteRecords invalidate the topic at once; other nodes' changes are seen
 // within the TTL, or sooner when a request names a partition or a leader
-// epoch the cached copy does not know. Unknown topics are not cached.
+// epoch the cached copy does not know. Names and ids the metastore does not
+// know are cached for the TTL as well (a topic created on this node is
+// found at once). While the metastore fails, topics are served from their
+// expired entries.
+//
+// A failure of the metastore or the object store is answered, per API,
+// with an error code that the clients retry (errors.go): a database restart
+// makes producers and consumers wait, not fail.
 //
 // Choices where Kafka's behaviour does not carry over:
 //

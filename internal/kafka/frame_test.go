@@ -27,9 +27,9 @@ func TestFramesRecycled(t *testing.T) {
 		stream.Write(body)
 	}
 	r := iotest.HalfReader(&stream) // short reads, as from a socket
-	size := make([]byte, 4)
+	head := make([]byte, 4+headerSize)
 	for i, w := range want {
-		frame, n, err := readFrame(r, size, 8<<20, nil)
+		frame, n, err := readFrame(r, head, 8<<20, nil, nil)
 		if err != nil {
 			t.Fatalf("frame %d: %v", i, err)
 		}
@@ -38,7 +38,7 @@ func TestFramesRecycled(t *testing.T) {
 		}
 		bufpool.Put(frame)
 	}
-	if _, _, err := readFrame(r, size, 8<<20, nil); err != io.EOF {
+	if _, _, err := readFrame(r, head, 8<<20, nil, nil); err != io.EOF {
 		t.Fatalf("after the last frame: %v, want EOF", err)
 	}
 }

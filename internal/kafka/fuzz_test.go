@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -193,6 +194,45 @@ func fuzzSeeds() [][]byte {
 	return seeds
 }
 
+// hostileSeeds are requests that reach the limits: more topics than one
+// request may look up, create or change, a Produce request whose entries
+// would decode to far more than its size, a request charged above the
+// request budget, and a frame cut short.
+func hostileSeeds() [][]byte {
+	var names []string
+	for i := range 40 {
+		names = append(names, fmt.Sprintf("fuzz-many-%02d", i))
+	}
+	meta := metadataRequest(true, names...)
+	meta.SetVersion(12)
+	create := kmsg.NewPtrCreateTopicsRequest()
+	for _, name := range names[:5] {
+		ct := kmsg.NewCreateTopicsRequestTopic()
+		ct.Topic, ct.NumPartitions, ct.ReplicationFactor = name, 1, -1
+		create.Topics = append(create.Topics, ct)
+	}
+	create.SetVersion(7)
+	empty := append(requestHeaderBytes(produceKey, 9), 0, 0xff, 0xff, 0, 0, 0, 0)
+	empty = kbin.AppendUvarint(empty, 30001)
+	for range 30000 {
+		empty = append(empty, 1, 1, 0) // name "", no partitions, no tags
+	}
+	empty = append(empty, 0)
+	big := metadataRequest(false)
+	for i := range 3000 {
+		big.Topics = append(big.Topics, kmsg.MetadataRequestTopic{Topic: kmsg.StringPtr(fmt.Sprintf("big-%04d", i))})
+	}
+	big.SetVersion(12)
+	good := encodeRequest(meta, 9)
+	return [][]byte{
+		good,
+		encodeRequest(create, 10),
+		append(binary.BigEndian.AppendUint32(nil, uint32(len(empty))), empty...),
+		encodeRequest(big, 11),
+		good[:len(good)/2],
+	}
+}
+
 // inputFrame is a complete request frame as the test splits the input.
 type inputFrame struct {
 	key, version int16
@@ -241,6 +281,9 @@ func FuzzDispatch(f *testing.F) {
 	for _, s := range fuzzSeeds() {
 		f.Add(s)
 	}
+	for _, s := range hostileSeeds() {
+		f.Add(s)
+	}
 	s, catcher := newDispatchServer(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkDispatch(t, s, catcher, data)
@@ -255,6 +298,9 @@ func newDispatchServer(tb testing.TB) (*Server, *errorCatcher) {
 	cfg.MaxRequestBytes = 1 << 20
 	cfg.MaxPartitionsPerTopic = 8
 	cfg.FetchMaxWait = 20 * time.Millisecond
+	// Small limits, so that inputs reach them.
+	cfg.MaxQueuedRequestBytes = requestCharge(produceKey, cfg.MaxRequestBytes)
+	cfg.MaxMetadataLookups, cfg.MaxAutoCreateTopics, cfg.MaxTopicsPerRequest = 3, 2, 2
 	catcher := &errorCatcher{}
 	logger := slog.New(catcher)
 	store := newTestStore(tb)

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 
@@ -32,6 +33,12 @@ type request struct {
 	msg      kmsg.Request
 	conn     *conn
 }
+
+// errCloseConn is returned by a handler whose request cannot be answered
+// but by closing the connection, such as a Metadata request for every
+// topic while the metastore is down (v0-v12 have no top-level error). The
+// client retries on a new connection; the handler has logged the cause.
+var errCloseConn = errors.New("closing the connection: the request cannot be answered now")
 
 // handlerFunc serves one API key. It is called on the connection's read
 // goroutine, in request order. A non-nil error is a server fault: it is

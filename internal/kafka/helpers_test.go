@@ -80,10 +80,17 @@ type noDataPath struct{}
 // through the wrapper (the data path uses the store itself).
 type metaWrapper func(MetaStore) MetaStore
 
-// countingStore counts the topic lookups that reach the metastore.
+// countingStore counts the topic lookups that reach the metastore:
+// topics by name or id, and partitions of a topic.
 type countingStore struct {
 	MetaStore
-	lookups atomic.Int64
+	lookups    atomic.Int64
+	partitions atomic.Int64
+}
+
+func (c *countingStore) Partitions(ctx context.Context, id uuid.UUID) ([]metastore.Partition, error) {
+	c.partitions.Add(1)
+	return c.MetaStore.Partitions(ctx, id)
 }
 
 func (c *countingStore) TopicByName(ctx context.Context, name string) (metastore.Topic, error) {

@@ -11,9 +11,11 @@ const (
 	resultNoResponse  = "no_response" // handled, nothing to answer (acks=0)
 	resultMalformed   = "malformed"   // frame or body did not decode: connection closed
 	resultUnsupported = "unsupported" // unknown API key or version: connection closed
-	resultTooLarge    = "too_large"   // frame above max request bytes: connection closed
+	resultTooLarge    = "too_large"   // frame above max request bytes, or charged above the request budget: connection closed
+	resultStalled     = "stalled"     // the rest of the request did not arrive within the request read timeout: connection closed
 	resultFailed      = "failed"      // handler error or panic: connection closed
 	resultAborted     = "aborted"     // connection closed before the response was written
+	resultUnavailable = "unavailable" // a collaborator failed and the request has no error to say so: connection closed
 )
 
 type metrics struct {
@@ -23,6 +25,10 @@ type metrics struct {
 	topicCache  *prometheus.CounterVec
 	produced    prometheus.Counter
 	fetched     prometheus.Counter
+
+	connRejected *prometheus.CounterVec
+	budgetBytes  prometheus.Gauge
+	budgetWaits  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -42,7 +48,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		topicCache: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_kafka_topic_cache_lookups_total",
-			Help: "Topic lookups of Produce, Fetch and Metadata, by result (hit, miss).",
+			Help: "Topic lookups of Produce, Fetch and Metadata, by result: hit, unknown_hit (a cached answer that the topic does not exist), miss, stale (the metastore failed and an expired entry was served).",
 		}, []string{"result"}),
 		produced: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "strata_kafka_produce_bytes_total",
@@ -52,9 +58,22 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "strata_kafka_fetch_bytes_total",
 			Help: "Record batch bytes returned by Fetch responses.",
 		}),
+		connRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_kafka_connections_rejected_total",
+			Help: "Kafka client connections closed at once because a limit was reached, by reason (max_connections, max_connections_per_ip).",
+		}, []string{"reason"}),
+		budgetBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "strata_kafka_request_budget_bytes",
+			Help: "Bytes of the request budget (kafka.max-queued-request-bytes) charged to requests being read or handled.",
+		}),
+		budgetWaits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_kafka_request_budget_waits_total",
+			Help: "Requests whose connection waited, not reading, for the request budget.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.latency, m.connections, m.topicCache, m.produced, m.fetched)
+		reg.MustRegister(m.requests, m.latency, m.connections, m.topicCache, m.produced, m.fetched,
+			m.connRejected, m.budgetBytes, m.budgetWaits)
 	}
 	return m
 }

@@ -88,6 +88,12 @@ type Server struct {
 	metrics  *metrics
 	handlers handlerTable
 
+	// budget is the node's budget of request bytes.
+	budget *requestBudget
+	// rateLog rate-limits the log lines of failures clients retry in a
+	// loop: collaborators' failures, refused connections and requests.
+	rateLog rateLog
+
 	// fetchRedirects counts fetch partitions sent to another node (KIP-392).
 	fetchRedirects prometheus.Counter
 
@@ -100,7 +106,8 @@ type Server struct {
 	closing   bool
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
-	host      string // advertised host; set from the config or the first listener
+	perAddr   map[string]int // open connections by client address
+	host      string         // advertised host; set from the config or the first listener
 	port      int32
 	wg        sync.WaitGroup // connections
 }
@@ -150,7 +157,9 @@ func NewServer(cfg Config, deps Deps, logger *slog.Logger, reg prometheus.Regist
 		baseCancel:     cancel,
 		listeners:      map[net.Listener]struct{}{},
 		conns:          map[*conn]struct{}{},
+		perAddr:        map[string]int{},
 	}
+	s.budget = newRequestBudget(cfg.MaxQueuedRequestBytes, m)
 	if cfg.AdvertisedAddress != "" {
 		if host, port, err := splitAdvertised(cfg.AdvertisedAddress); err == nil {
 			s.host, s.port = host, port
@@ -261,15 +270,38 @@ func (s *Server) serveConn(nc net.Conn) {
 	s.runConn(c)
 }
 
+// addConn registers a new connection, or closes it at once when the
+// server is closing or a connection limit is reached (Kafka closes such
+// connections too: max.connections, max.connections.per.ip). A refused
+// connection costs nothing but its accept.
 func (s *Server) addConn(nc net.Conn) (*conn, bool) {
+	addr := clientAddr(nc)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
 		nc.Close()
 		return nil, false
 	}
+	reason := ""
+	switch {
+	case s.cfg.MaxConnections > 0 && len(s.conns) >= s.cfg.MaxConnections:
+		reason = rejectMaxConnections
+	case s.cfg.MaxConnectionsPerIP > 0 && s.perAddr[addr] >= s.cfg.MaxConnectionsPerIP:
+		reason = rejectMaxConnectionsPerIP
+	}
+	if reason != "" {
+		nc.Close()
+		s.metrics.connRejected.WithLabelValues(reason).Inc()
+		if ok, n := s.rateLog.allow("reject " + reason); ok {
+			s.log.Warn("connection refused: limit reached", "reason", reason, "client", addr,
+				"connections", len(s.conns), "from_client", s.perAddr[addr], "refused", n)
+		}
+		return nil, false
+	}
 	c := newConn(s, nc)
+	c.addr = addr
 	s.conns[c] = struct{}{}
+	s.perAddr[addr]++
 	s.wg.Add(1)
 	return c, true
 }
@@ -280,6 +312,9 @@ func (s *Server) runConn(c *conn) {
 	c.serve()
 	s.mu.Lock()
 	delete(s.conns, c)
+	if s.perAddr[c.addr]--; s.perAddr[c.addr] <= 0 {
+		delete(s.perAddr, c.addr)
+	}
 	s.mu.Unlock()
 }
 

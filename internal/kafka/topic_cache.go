@@ -2,6 +2,8 @@ package kafka
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strconv"
 	"sync"
 	"time"
@@ -69,22 +71,67 @@ func newTopicInfo(t metastore.Topic, parts []metastore.Partition, at time.Time) 
 
 // topicCache keeps topics by name and by id for a short time, so that
 // Produce, Fetch and Metadata do not query the metastore per request.
-// Concurrent loads of one topic share one pair of queries. Unknown topics
-// are not cached. This node's changes to a topic invalidate its entry at
-// once; other nodes' changes are seen after at most the TTL.
+// Concurrent loads of one topic share one pair of queries. This node's
+// changes to a topic invalidate its entry at once; other nodes' changes are
+// seen after at most the TTL.
+//
+// Names and ids the metastore does not know are cached too, for the same
+// TTL, so that a client asking again and again for topics that do not exist
+// (or a request naming thousands of them) costs one query per name and TTL
+// rather than one per request. Creating a topic on this node forgets its
+// name's entry at once; a topic another node creates is found within the
+// TTL. At most maxUnknownTopics such entries are kept.
+//
+// When a load fails for another reason (the metastore is down), a topic
+// whose entry has expired is still served from it: Metadata and the data
+// path go on answering for the topics they knew, as a Kafka broker answers
+// from its metadata cache while the controller is away.
 type topicCache struct {
 	meta MetaStore
 	ttl  time.Duration
 	now  func() time.Time
 	m    *metrics
 
-	mu        sync.Mutex
-	byName    map[string]*topicInfo
-	byID      map[uuid.UUID]*topicInfo
-	flights   map[string]*topicFlight
-	gen       uint64 // bumped by every invalidation
-	sweepSize int    // sweep expired entries when the maps grow past this
+	mu         sync.Mutex
+	byName     map[string]*topicInfo
+	byID       map[uuid.UUID]*topicInfo
+	unknown    map[string]unknownTopic // by flight key: names and ids the metastore did not know
+	maxUnknown int                     // bound of unknown: maxUnknownTopics
+	// unknownSweep is when the next entry of a full unknown expires: no
+	// sweep before it, so that a flood of unknown names costs no scan
+	// per name.
+	unknownSweep time.Time
+	flights      map[string]*topicFlight
+	gen          uint64 // bumped by every invalidation
+	sweepSize    int    // sweep expired entries when the maps grow past this
+
+	list       *topicList  // every topic, for requests naming many (allTopics)
+	listFlight *listFlight // the load of list in progress
 }
+
+// topicList is every topic by name, as one ListTopics query returned it.
+type topicList struct {
+	byName map[string]metastore.Topic
+	loaded time.Time
+	gen    uint64 // c.gen when the load started
+}
+
+type listFlight struct {
+	done   chan struct{}
+	byName map[string]metastore.Topic
+	err    error
+}
+
+// unknownTopic is a cached answer that a topic does not exist.
+type unknownTopic struct {
+	err    error // as the metastore answered it
+	loaded time.Time
+}
+
+// maxUnknownTopics bounds the cached unknown names and ids: a client
+// naming a million topics that do not exist must not grow the cache
+// without bound. Beyond it, unknown names are looked up every time.
+const maxUnknownTopics = 10000
 
 type topicFlight struct {
 	done chan struct{}
@@ -96,44 +143,170 @@ const minSweepSize = 1024
 
 func newTopicCache(meta MetaStore, ttl time.Duration, m *metrics) *topicCache {
 	return &topicCache{
-		meta:      meta,
-		ttl:       ttl,
-		now:       time.Now,
-		m:         m,
-		byName:    map[string]*topicInfo{},
-		byID:      map[uuid.UUID]*topicInfo{},
-		flights:   map[string]*topicFlight{},
-		sweepSize: minSweepSize,
+		meta:       meta,
+		ttl:        ttl,
+		now:        time.Now,
+		m:          m,
+		byName:     map[string]*topicInfo{},
+		byID:       map[uuid.UUID]*topicInfo{},
+		unknown:    map[string]unknownTopic{},
+		maxUnknown: maxUnknownTopics,
+		flights:    map[string]*topicFlight{},
+		sweepSize:  minSweepSize,
 	}
 }
 
 // topicByName returns the topic named name: cached when fresh, otherwise
 // loaded. The error wraps metastore.ErrUnknownTopic when there is none.
 func (c *topicCache) topicByName(ctx context.Context, name string) (*topicInfo, error) {
+	key := "n" + name
 	c.mu.Lock()
-	if info, ok := c.byName[name]; ok && c.fresh(info) {
+	info, ok := c.byName[name]
+	if hit, err, cached := c.cachedLocked(key, info, ok); cached {
 		c.mu.Unlock()
-		c.m.topicCache.WithLabelValues("hit").Inc()
-		return info, nil
+		return hit, err
 	}
 	c.mu.Unlock()
 	c.m.topicCache.WithLabelValues("miss").Inc()
-	return c.load(ctx, "n"+name, func(ctx context.Context) (metastore.Topic, error) {
+	got, err := c.load(ctx, key, func(ctx context.Context) (metastore.Topic, error) {
 		return c.meta.TopicByName(ctx, name)
 	})
+	return c.orStale(ctx, got, err, info, ok)
 }
 
 // topicByID is topicByName for a topic id.
 func (c *topicCache) topicByID(ctx context.Context, id uuid.UUID) (*topicInfo, error) {
+	key := "i" + id.String()
 	c.mu.Lock()
-	if info, ok := c.byID[id]; ok && c.fresh(info) {
+	info, ok := c.byID[id]
+	if hit, err, cached := c.cachedLocked(key, info, ok); cached {
 		c.mu.Unlock()
-		c.m.topicCache.WithLabelValues("hit").Inc()
-		return info, nil
+		return hit, err
 	}
 	c.mu.Unlock()
 	c.m.topicCache.WithLabelValues("miss").Inc()
-	return c.loadByID(ctx, id)
+	got, err := c.loadByID(ctx, id)
+	return c.orStale(ctx, got, err, info, ok)
+}
+
+// cachedName reports whether a lookup of name would be answered from the
+// cache, without a metastore query.
+func (c *topicCache) cachedName(name string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	info, known := c.byName[name]
+	u, unknown := c.unknown["n"+name]
+	if !known && !unknown || c.ttl <= 0 {
+		return false
+	}
+	now := c.now()
+	return known && now.Sub(info.loaded) < c.ttl || unknown && now.Sub(u.loaded) < c.ttl
+}
+
+// allTopics returns every topic by name, from one ListTopics query kept
+// for the TTL (and dropped by any change on this node), so that a
+// Metadata request naming thousands of topics the cache does not know
+// learns which exist with one query rather than one per name. Concurrent
+// calls share the query.
+func (c *topicCache) allTopics(ctx context.Context) (map[string]metastore.Topic, error) {
+	c.mu.Lock()
+	if l := c.list; l != nil && l.gen == c.gen && c.freshAt(l.loaded) {
+		c.mu.Unlock()
+		return l.byName, nil
+	}
+	f := c.listFlight
+	if f == nil {
+		f = &listFlight{done: make(chan struct{})}
+		c.listFlight = f
+		gen := c.gen
+		go func() {
+			defer close(f.done)
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), topicLoadTimeout)
+			defer cancel()
+			start := c.now()
+			topics, err := c.meta.ListTopics(ctx)
+			byName := make(map[string]metastore.Topic, len(topics))
+			for _, t := range topics {
+				byName[t.Name] = t
+			}
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if c.listFlight == f {
+				c.listFlight = nil
+			}
+			f.byName, f.err = byName, err
+			if err == nil && gen == c.gen && c.ttl > 0 {
+				c.list = &topicList{byName: byName, loaded: start, gen: gen}
+			}
+		}()
+	}
+	c.mu.Unlock()
+	select {
+	case <-f.done:
+		return f.byName, f.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// unknownName is the error of a name missing from the list of every
+// topic: metastore.ErrUnknownTopic, with its text made only when asked
+// for, since a request may name thousands.
+type unknownName string
+
+func (n unknownName) Error() string {
+	return fmt.Sprintf("topic %q: %v", string(n), metastore.ErrUnknownTopic)
+}
+func (n unknownName) Unwrap() error { return metastore.ErrUnknownTopic }
+
+// markUnknown caches that no topic is named name, as a lookup that found
+// none would, and returns the error such a lookup returns.
+func (c *topicCache) markUnknown(name string) error {
+	err := unknownName(name)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ttl > 0 {
+		c.cacheUnknownLocked("n"+name, err, c.now())
+	}
+	return err
+}
+
+// cachedID is cachedName for a topic id.
+func (c *topicCache) cachedID(id uuid.UUID) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if info, ok := c.byID[id]; ok && c.fresh(info) {
+		return true
+	}
+	u, ok := c.unknown["i"+id.String()]
+	return ok && c.freshAt(u.loaded)
+}
+
+// cachedLocked answers a lookup from the cache: info (the entry under the
+// lookup's name or id, when ok) when fresh, or the cached error of an
+// unknown topic. cached is false when the metastore must be asked. c.mu
+// must be held.
+func (c *topicCache) cachedLocked(key string, info *topicInfo, ok bool) (_ *topicInfo, _ error, cached bool) {
+	if ok && c.fresh(info) {
+		c.m.topicCache.WithLabelValues("hit").Inc()
+		return info, nil, true
+	}
+	if u, ok := c.unknown[key]; ok && c.freshAt(u.loaded) {
+		c.m.topicCache.WithLabelValues("unknown_hit").Inc()
+		return nil, u.err, true
+	}
+	return nil, nil, false
+}
+
+// orStale returns a load's result, or, when the load failed because the
+// metastore did (not because the topic is unknown), the expired entry old
+// when there is one.
+func (c *topicCache) orStale(ctx context.Context, got *topicInfo, err error, old *topicInfo, ok bool) (*topicInfo, error) {
+	if err == nil || !ok || errors.Is(err, metastore.ErrUnknownTopic) || ctx.Err() != nil {
+		return got, err
+	}
+	c.m.topicCache.WithLabelValues("stale").Inc()
+	return old, nil
 }
 
 // listed returns a topic that ListTopics has just returned: cached when
@@ -141,14 +314,16 @@ func (c *topicCache) topicByID(ctx context.Context, id uuid.UUID) (*topicInfo, e
 // again).
 func (c *topicCache) listed(ctx context.Context, t metastore.Topic) (*topicInfo, error) {
 	c.mu.Lock()
-	if info, ok := c.byID[t.ID]; ok && c.fresh(info) {
+	info, ok := c.byID[t.ID]
+	if ok && c.fresh(info) {
 		c.mu.Unlock()
 		c.m.topicCache.WithLabelValues("hit").Inc()
 		return info, nil
 	}
 	c.mu.Unlock()
 	c.m.topicCache.WithLabelValues("miss").Inc()
-	return c.load(ctx, "i"+t.ID.String(), func(context.Context) (metastore.Topic, error) { return t, nil })
+	got, err := c.load(ctx, "i"+t.ID.String(), func(context.Context) (metastore.Topic, error) { return t, nil })
+	return c.orStale(ctx, got, err, info, ok)
 }
 
 func (c *topicCache) loadByID(ctx context.Context, id uuid.UUID) (*topicInfo, error) {
@@ -160,7 +335,7 @@ func (c *topicCache) loadByID(ctx context.Context, id uuid.UUID) (*topicInfo, er
 // refresh reloads info when it is older than minAge, for callers that have
 // reason to believe it is out of date (a partition or a leader epoch they
 // do not know). The bound keeps such callers from querying the metastore
-// on every request.
+// on every request. When the metastore fails, info is kept.
 func (c *topicCache) refresh(ctx context.Context, info *topicInfo, minAge time.Duration) (*topicInfo, error) {
 	if c.now().Sub(info.loaded) < minAge {
 		return info, nil
@@ -170,9 +345,9 @@ func (c *topicCache) refresh(ctx context.Context, info *topicInfo, minAge time.D
 		c.mu.Unlock()
 		return cur, nil // reloaded meanwhile
 	}
-	c.dropLocked(info)
 	c.mu.Unlock()
-	return c.loadByID(ctx, info.ID)
+	got, err := c.loadByID(ctx, info.ID)
+	return c.orStale(ctx, got, err, info, true)
 }
 
 // invalidate forgets the topic named name, so that the next lookup reads
@@ -185,7 +360,9 @@ func (c *topicCache) invalidate(name string) {
 		c.dropLocked(info)
 	}
 	delete(c.byName, name)
+	delete(c.unknown, "n"+name)
 	clear(c.flights) // a load that started before the change must not serve after it
+	c.listFlight = nil
 }
 
 func (c *topicCache) dropLocked(info *topicInfo) {
@@ -198,8 +375,11 @@ func (c *topicCache) dropLocked(info *topicInfo) {
 }
 
 // fresh reports whether info may still be used. c.mu must be held.
-func (c *topicCache) fresh(info *topicInfo) bool {
-	return c.ttl > 0 && c.now().Sub(info.loaded) < c.ttl
+func (c *topicCache) fresh(info *topicInfo) bool { return c.freshAt(info.loaded) }
+
+// freshAt reports whether what was loaded at t may still be used.
+func (c *topicCache) freshAt(t time.Time) bool {
+	return c.ttl > 0 && c.now().Sub(t) < c.ttl
 }
 
 // load reads a topic and its partitions, sharing the queries with
@@ -241,6 +421,9 @@ func (c *topicCache) run(ctx context.Context, key string, gen uint64, f *topicFl
 	}
 	if err != nil {
 		f.err = err
+		if errors.Is(err, metastore.ErrUnknownTopic) && gen == c.gen && c.ttl > 0 {
+			c.cacheUnknownLocked(key, err, start)
+		}
 		return
 	}
 	// Stamped with the time the load started: the data is at least that old.
@@ -248,6 +431,7 @@ func (c *topicCache) run(ctx context.Context, key string, gen uint64, f *topicFl
 	if gen != c.gen || c.ttl <= 0 {
 		return // invalidated meanwhile: serve the waiters, cache nothing
 	}
+	delete(c.unknown, "n"+t.Name)
 	if old, ok := c.byName[t.Name]; ok && old.ID != t.ID {
 		delete(c.byID, old.ID) // the name now belongs to a new topic
 	}
@@ -256,6 +440,43 @@ func (c *topicCache) run(ctx context.Context, key string, gen uint64, f *topicFl
 	if len(c.byID) > c.sweepSize {
 		c.sweepLocked()
 	}
+}
+
+// cacheUnknownLocked records that the topic of a flight key does not
+// exist, and forgets what the cache held under that name or id: the topic
+// has been deleted. c.mu must be held.
+func (c *topicCache) cacheUnknownLocked(key string, err error, at time.Time) {
+	switch key[0] {
+	case 'n':
+		if info, ok := c.byName[key[1:]]; ok {
+			c.dropLocked(info)
+		}
+	case 'i':
+		if id, perr := uuid.Parse(key[1:]); perr == nil {
+			if info, ok := c.byID[id]; ok {
+				c.dropLocked(info)
+			}
+		}
+	}
+	if len(c.unknown) >= c.maxUnknown {
+		now := c.now()
+		if now.Before(c.unknownSweep) {
+			return // full, and nothing has expired since the last sweep
+		}
+		oldest := now
+		for k, u := range c.unknown {
+			if !c.freshAt(u.loaded) {
+				delete(c.unknown, k)
+			} else if u.loaded.Before(oldest) {
+				oldest = u.loaded
+			}
+		}
+		c.unknownSweep = oldest.Add(c.ttl)
+		if len(c.unknown) >= c.maxUnknown {
+			return
+		}
+	}
+	c.unknown[key] = unknownTopic{err: err, loaded: at}
 }
 
 // sweepLocked drops expired entries. c.mu must be held.
