@@ -116,11 +116,11 @@ func New(cfg Config, store Metastore, objects objstore.Store, logger *slog.Logge
 		flights: flightGroup{timeout: cfg.FetchTimeout, onPanic: func(p any, stack []byte) {
 			logger.Error("read panicked", "panic", p, "stack", string(stack))
 		}},
-		ahead:   make(chan struct{}, readAheadInFlight),
-		spans:   make(map[cacheKey]*span),
-		decomp:  decompress.Shared(),
-		now:     time.Now,
-		parts:   make(map[metastore.PartitionKey]*partState),
+		ahead:  make(chan struct{}, readAheadInFlight),
+		spans:  make(map[cacheKey]*span),
+		decomp: decompress.Shared(),
+		now:    time.Now,
+		parts:  make(map[metastore.PartitionKey]*partState),
 	}
 }
 
