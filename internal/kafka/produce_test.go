@@ -552,10 +552,11 @@ func TestProduceKeyCheckMemoryBounded(t *testing.T) {
 	_, adm := s.clients(t)
 	createTopic(t, adm, "bombs", 1, map[string]*string{"cleanup.policy": kmsg.StringPtr("compact")})
 	c := s.dial(t)
-	const claimed = 4 << 20
-	// One keyed record whose value is 32 MiB of zeros: a few KiB
-	// compressed, and a records count the decompressed size allows.
-	big := batchtest.Batch(noProducer(1000), batchtest.Record{Key: []byte("k"), Value: make([]byte, 32<<20)})
+	const claimed = 1 << 20
+	// One keyed record whose value is 8 MiB of zeros: a few KiB
+	// compressed, and a records count the decompressed size allows. The
+	// check used to allocate about 110 MiB for it.
+	big := batchtest.Batch(noProducer(1000), batchtest.Record{Key: []byte("k"), Value: make([]byte, 8<<20)})
 	for _, codec := range []int8{1, 3, 4} {
 		bomb := batchtest.SetCounts(batchtest.Compress(big, codec), claimed-1, claimed)
 		if len(bomb) > 1<<20 {
