@@ -9,44 +9,20 @@ import (
 
 	"github.com/stratalog/strata/internal/decompress"
 	"github.com/stratalog/strata/internal/recordbatch"
+	"github.com/stratalog/strata/internal/roleapi"
 	"github.com/stratalog/strata/metastore"
 )
 
-// Errors of admission, returned in PartitionResult.Err. The front door maps
-// each to its Kafka error code.
+// Errors of admission, returned in PartitionResult.Err (see roleapi).
 var (
-	// ErrOldFormat: a message set older than v2 record batches
-	// (UNSUPPORTED_FOR_MESSAGE_FORMAT).
-	ErrOldFormat = errors.New("ingest: message format older than v2 record batches")
-	// ErrBatchTooLarge: larger than the topic's max.message.bytes, or
-	// records that decompress to more than Config.MaxDecompressedBytes
-	// (MESSAGE_TOO_LARGE).
-	ErrBatchTooLarge = errors.New("ingest: record batch too large")
-	// ErrUnsupportedCompression: zstd in a request older than Produce v7
-	// (UNSUPPORTED_COMPRESSION_TYPE).
-	ErrUnsupportedCompression = errors.New("ingest: unsupported compression")
-	// ErrInvalidRecords: records that do not parse, that disagree with
-	// the batch's records count and lastOffsetDelta, or a record without a
-	// key on a compacted topic (INVALID_RECORD).
-	ErrInvalidRecords = errors.New("ingest: invalid records")
+	ErrOldFormat              = roleapi.ErrOldFormat
+	ErrBatchTooLarge          = roleapi.ErrBatchTooLarge
+	ErrUnsupportedCompression = roleapi.ErrUnsupportedCompression
+	ErrInvalidRecords         = roleapi.ErrInvalidRecords
 )
 
-// Admission is what a topic asks of the batches produced to it. The front
-// door fills it from the topic's configuration and the request.
-type Admission struct {
-	// MaxBatchBytes is the topic's max.message.bytes: a larger batch is
-	// ErrBatchTooLarge. 0: no bound.
-	MaxBatchBytes int
-	// RequireKeys refuses records without a key, as Kafka does for topics
-	// whose cleanup.policy includes compact.
-	RequireKeys bool
-	// LogAppendTime, when positive, is written into every batch as the
-	// broker's append time (ms), for topics whose message.timestamp.type
-	// is LogAppendTime.
-	LogAppendTime int64
-	// NoZstd refuses zstd batches: requests before Produce v7.
-	NoZstd bool
-}
+// Admission is what a topic asks of the batches produced to it.
+type Admission = roleapi.Admission
 
 // checkedRecords describes an admitted records field for the commit.
 type checkedRecords struct {

@@ -14,7 +14,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -22,27 +21,23 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stratalog/strata/internal/bufpool"
+	"github.com/stratalog/strata/internal/roleapi"
 	"github.com/stratalog/strata/internal/segment"
 	"github.com/stratalog/strata/metastore"
 )
 
-// Errors returned in PartitionResult.Err or by Enqueue.
+// Errors returned in PartitionResult.Err or by Enqueue; they are the
+// produce path's errors of roleapi, where the front door maps them.
 var (
-	// ErrCorruptBatch wraps a recordbatch error: the batch failed its checks.
-	ErrCorruptBatch = errors.New("ingest: corrupt record batch")
+	ErrCorruptBatch     = roleapi.ErrCorruptBatch
+	ErrUnsupportedBatch = roleapi.ErrUnsupportedBatch
+	ErrUploadFailed     = roleapi.ErrUploadFailed
+	ErrCommitFailed     = roleapi.ErrCommitFailed
+	ErrClosed           = roleapi.ErrClosed
 	// Admission's other errors are in admit.go.
-	// ErrUnsupportedBatch: a control batch or a transactional batch.
-	ErrUnsupportedBatch = errors.New("ingest: unsupported record batch")
-	// ErrUploadFailed and ErrCommitFailed are retriable: nothing of the
-	// segment became readable.
-	ErrUploadFailed = errors.New("ingest: segment upload failed")
-	ErrCommitFailed = errors.New("ingest: segment commit failed")
-	// ErrClosed is returned after Close.
-	ErrClosed = errors.New("ingest: closed")
 )
 
 // Committer commits a segment to the metastore.
@@ -60,22 +55,11 @@ type Sink interface {
 	Committed(chunks []metastore.Chunk, object []byte)
 }
 
-// PartitionRecords is one partition's records field of a Produce request:
-// one or more Kafka v2 record batches.
-type PartitionRecords struct {
-	TopicID   uuid.UUID
-	Partition int32
-	Records   []byte
-	// Admission is what the topic asks of the batches.
-	Admission Admission
-}
+// PartitionRecords is one partition's records field of a Produce request.
+type PartitionRecords = roleapi.PartitionRecords
 
 // PartitionResult is the outcome of one PartitionRecords.
-type PartitionResult struct {
-	Err           error
-	BaseOffset    int64 // offset of the first record; -1 on error
-	LogAppendTime int64 // commit time, ms
-}
+type PartitionResult = roleapi.PartitionResult
 
 // Ingester is a node's produce path.
 type Ingester struct {
@@ -458,6 +442,18 @@ func (p *Pending) Wait(ctx context.Context) []PartitionResult {
 		}
 		return out
 	}
+}
+
+// ThrottleTime implements roleapi.Pending.
+func (p *Pending) ThrottleTime() time.Duration { return p.Throttle }
+
+// Produce is Enqueue for the front door: roleapi's produce path.
+func (i *Ingester) Produce(ctx context.Context, parts []PartitionRecords) (roleapi.Pending, error) {
+	p, err := i.Enqueue(ctx, parts)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // Done is closed when the results are final.

@@ -1,18 +1,18 @@
 package reader
 
 import (
-	"errors"
 	"fmt"
 	"sort"
 
 	"github.com/stratalog/strata/internal/recordbatch"
+	"github.com/stratalog/strata/internal/roleapi"
 	"github.com/stratalog/strata/metastore"
 )
 
 // ErrCorrupt is returned when a chunk's bytes fail their checks (zstd frame
 // checksum, batch structure or CRC) or disagree with the chunk index.
 // Corrupt data is never cached.
-var ErrCorrupt = errors.New("reader: corrupt chunk")
+var ErrCorrupt = roleapi.ErrCorrupt
 
 // batchInfo locates one record batch in a decoded chunk.
 type batchInfo struct {

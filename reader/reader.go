@@ -27,6 +27,7 @@ import (
 
 	"github.com/stratalog/strata/internal/decompress"
 	"github.com/stratalog/strata/internal/objstore"
+	"github.com/stratalog/strata/internal/roleapi"
 	"github.com/stratalog/strata/internal/segment"
 	"github.com/stratalog/strata/metastore"
 )
@@ -39,15 +40,10 @@ type Metastore interface {
 }
 
 // Result is the outcome of one partition read.
-type Result struct {
-	// Records holds whole record batches, with absolute offsets (Read).
-	Records []byte
-	// Batches holds the same batches as references to the cache
-	// (ReadBatches).
-	Batches        Batches
-	HighWatermark  int64
-	LogStartOffset int64
-}
+type Result = roleapi.ReadResult
+
+// Batches is what a read found, as references to the cached bytes.
+type Batches = roleapi.Batches
 
 // maxIndexChunks bounds the chunk rows cached per partition.
 const maxIndexChunks = 1024
@@ -182,13 +178,13 @@ func (r *Reader) read(ctx context.Context, topicID uuid.UUID, partition int32, o
 		if len(chunks) == 0 {
 			break
 		}
-		if out.size == 0 || out.size < maxBytes {
-			r.readAhead(ctx, chunks, end, maxBytes-out.size)
+		if out.Len() == 0 || out.Len() < maxBytes {
+			r.readAhead(ctx, chunks, end, maxBytes-out.Len())
 		}
 		progressed := false
 		for i := range chunks {
 			c := &chunks[i]
-			if c.BaseOffset >= end || (out.size > 0 && out.size >= maxBytes) {
+			if c.BaseOffset >= end || (out.Len() > 0 && out.Len() >= maxBytes) {
 				full = true
 				break
 			}
@@ -213,8 +209,8 @@ func (r *Reader) read(ctx context.Context, topicID uuid.UUID, partition int32, o
 					return r.partial(res, out, keep, fmt.Errorf("read %s/%d: %w", topicID, partition, err))
 				}
 				if cur < snap2.logStart {
-					if out.size > 0 {
-						return res.with(out, keep), nil
+					if out.Len() > 0 {
+						return with(res, out, keep), nil
 					}
 					res.LogStartOffset, res.HighWatermark = snap2.logStart, snap2.hwm
 					return res, fmt.Errorf("read %s/%d at %d (log start %d): %w",
@@ -226,22 +222,22 @@ func (r *Reader) read(ctx context.Context, topicID uuid.UUID, partition int32, o
 			if err != nil {
 				return r.partial(res, out, keep, fmt.Errorf("read %s/%d at %d: %w", topicID, partition, cur, err))
 			}
-			mark := out.mark()
+			mark := out.Mark()
 			werr := walk(c, data, cur, func(b *batchInfo, bstart, bend int64) bool {
 				if bstart >= end {
 					full = true
 					return false
 				}
-				if out.size > 0 && out.size+b.size > maxBytes {
+				if out.Len() > 0 && out.Len()+b.size > maxBytes {
 					full = true
 					return false
 				}
-				out.add(data.raw[b.pos:b.pos+b.size], bstart, snap.epoch, c.Level == 0)
+				out.Add(data.raw[b.pos:b.pos+b.size], bstart, snap.epoch, c.Level == 0)
 				cur = bend
 				return true
 			})
 			if werr != nil {
-				out.reset(mark) // serve nothing of a chunk that disagrees with its index
+				out.Reset(mark) // serve nothing of a chunk that disagrees with its index
 				return r.partial(res, out, keep, fmt.Errorf("read %s/%d object %s: %w", topicID, partition, c.ObjectKey, werr))
 			}
 			if cur >= c.EndOffset {
@@ -263,11 +259,11 @@ func (r *Reader) read(ctx context.Context, topicID uuid.UUID, partition int32, o
 			break
 		}
 	}
-	return res.with(out, keep), nil
+	return with(res, out, keep), nil
 }
 
 // with returns res carrying out: as Batches when keep, else as Records.
-func (res Result) with(out Batches, keep bool) Result {
+func with(res Result, out Batches, keep bool) Result {
 	if keep {
 		res.Batches = out
 	} else {
@@ -280,11 +276,11 @@ func (res Result) with(out Batches, keep bool) Result {
 // The consumer's next fetch starts after the returned batches and meets the
 // error then.
 func (r *Reader) partial(res Result, out Batches, keep bool, err error) (Result, error) {
-	if out.size == 0 {
+	if out.Len() == 0 {
 		return res, err
 	}
 	r.logger.Warn("read stopped early", "err", err)
-	return res.with(out, keep), nil
+	return with(res, out, keep), nil
 }
 
 // state returns the partition's state, creating it empty.

@@ -4,16 +4,12 @@ import (
 	"context"
 	"time"
 
-	"github.com/google/uuid"
+	"github.com/stratalog/strata/internal/roleapi"
 )
 
 // Watch is one partition a long poll waits on: it is satisfied when the
 // partition's high watermark passes Offset.
-type Watch struct {
-	TopicID   uuid.UUID
-	Partition int32
-	Offset    int64
-}
+type Watch = roleapi.Watch
 
 // Wait returns when the high watermark of any watched partition is above its
 // Watch.Offset, when maxWait has passed, or when ctx ends. Local commits

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/stratalog/strata/internal/roleapi"
 	"github.com/stratalog/strata/metastore"
 )
 
@@ -315,23 +316,15 @@ func (c *Coordinator) storeErrorCode(op string, err error) int16 {
 }
 
 // Client identifies the client connection of a request, for DescribeGroups.
-type Client struct {
-	ID   string // the client id of the request header
-	Host string // the client's address
-}
-
-type clientKey struct{}
+type Client = roleapi.Client
 
 // WithClient returns ctx carrying the client of a request. JoinGroup
 // records it for DescribeGroups.
 func WithClient(ctx context.Context, client Client) context.Context {
-	return context.WithValue(ctx, clientKey{}, client)
+	return roleapi.WithClient(ctx, client)
 }
 
-func clientFrom(ctx context.Context) Client {
-	c, _ := ctx.Value(clientKey{}).(Client)
-	return c
-}
+func clientFrom(ctx context.Context) Client { return roleapi.ClientFrom(ctx) }
 
 // newMemberID returns a member id as Kafka forms it: the client id (or the
 // instance id of a static member), a dash, and a random UUID.

@@ -10,7 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/stratalog/strata/ingest"
+	"github.com/stratalog/strata/internal/roleapi"
 	"github.com/stratalog/strata/metastore"
 )
 
@@ -21,7 +21,7 @@ import (
 //   - An unknown topic or partition is UNKNOWN_TOPIC_OR_PARTITION (an
 //     unknown topic id, v13, UNKNOWN_TOPIC_ID). Produce never creates
 //     topics: clients ask Metadata first, which does.
-//   - The produce path admits each batch (ingest.Admission): records that
+//   - The produce path admits each batch (roleapi.Admission): records that
 //     are not magic 2 are UNSUPPORTED_FOR_MESSAGE_FORMAT; an empty records
 //     field, records that do not parse or disagree with the batch's count,
 //     a keyless record on a compacted topic, a control or transactional
@@ -80,7 +80,7 @@ func (s *Server) handleProduce(ctx context.Context, r *request) (Reply, error) {
 		reqErr = errorf(kerr.InvalidRequiredAcks, "acks %d: must be -1, 0 or 1", req.Acks)
 	}
 
-	var parts []ingest.PartitionRecords
+	var parts []roleapi.PartitionRecords
 	var placed []producePart
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
 	for i, rt := range req.Topics {
@@ -114,7 +114,7 @@ func (s *Server) handleProduce(ctx context.Context, r *request) (Reply, error) {
 			if p, ok := info.partition(rp.Partition); ok {
 				sp.LogStartOffset = p.LogStartOffset
 			}
-			adm := ingest.Admission{
+			adm := roleapi.Admission{
 				MaxBatchBytes: info.maxMessageBytes,
 				RequireKeys:   compacted(info.Configs),
 				NoZstd:        req.Version < 7,
@@ -127,7 +127,7 @@ func (s *Server) handleProduce(ctx context.Context, r *request) (Reply, error) {
 				adm.LogAppendTime = appendTime
 			}
 			placed = append(placed, producePart{resp: sp, topic: info, index: len(parts), appendTime: appendTime})
-			parts = append(parts, ingest.PartitionRecords{TopicID: info.ID, Partition: rp.Partition, Records: rp.Records, Admission: adm})
+			parts = append(parts, roleapi.PartitionRecords{TopicID: info.ID, Partition: rp.Partition, Records: rp.Records, Admission: adm})
 		}
 	}
 	if len(parts) == 0 {
@@ -137,7 +137,7 @@ func (s *Server) handleProduce(ctx context.Context, r *request) (Reply, error) {
 		return respond(resp)
 	}
 
-	pending, err := s.ingest.Enqueue(ctx, parts)
+	pending, err := s.ingest.Produce(ctx, parts)
 	if err != nil {
 		for _, pp := range placed {
 			pp.resp.ErrorCode, pp.resp.ErrorMessage = s.dataErrorCode("Produce", err)
@@ -166,7 +166,7 @@ func (s *Server) handleProduce(ctx context.Context, r *request) (Reply, error) {
 				pp.resp.LogAppendTime = pp.appendTime
 			}
 		}
-		resp.ThrottleMillis = int32(min(pending.Throttle/time.Millisecond, 1<<31-1))
+		resp.ThrottleMillis = int32(min(pending.ThrottleTime()/time.Millisecond, 1<<31-1))
 		return resp
 	}}, nil
 }

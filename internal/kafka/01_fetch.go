@@ -13,8 +13,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stratalog/strata/internal/cluster"
+	"github.com/stratalog/strata/internal/roleapi"
 	"github.com/stratalog/strata/metastore"
-	"github.com/stratalog/strata/reader"
 )
 
 // Fetch v4-v18 (v13+ name topics by id: an unknown id is
@@ -63,7 +63,7 @@ func init() {
 // fetchPart is one partition of a Fetch request.
 type fetchPart struct {
 	resp     *kmsg.FetchResponseTopicPartition
-	batches  *reader.Batches // the partition's records, written from the cache
+	batches  *roleapi.Batches // the partition's records, written from the cache
 	topicID  uuid.UUID
 	offset   int64
 	maxBytes int32
@@ -104,10 +104,10 @@ func (s *Server) fetch(ctx context.Context, req *kmsg.FetchRequest, zone string)
 		if done || total >= int(req.MinBytes) || remaining <= 0 || ctx.Err() != nil {
 			break
 		}
-		watches := make([]reader.Watch, 0, len(parts))
+		watches := make([]roleapi.Watch, 0, len(parts))
 		for _, fp := range parts {
 			// Woken by records past what this read saw.
-			watches = append(watches, reader.Watch{TopicID: fp.topicID, Partition: fp.resp.Partition, Offset: max(fp.offset, fp.hwm)})
+			watches = append(watches, roleapi.Watch{TopicID: fp.topicID, Partition: fp.resp.Partition, Offset: max(fp.offset, fp.hwm)})
 		}
 		if len(watches) == 0 {
 			break
@@ -123,10 +123,10 @@ func (s *Server) fetch(ctx context.Context, req *kmsg.FetchRequest, zone string)
 func (s *Server) fetchPlan(ctx context.Context, req *kmsg.FetchRequest, resp *fetchResponse, zone string) []fetchPart {
 	var parts []fetchPart
 	resp.Topics = make([]kmsg.FetchResponseTopic, len(req.Topics))
-	resp.batches = make([][]reader.Batches, len(req.Topics))
+	resp.batches = make([][]roleapi.Batches, len(req.Topics))
 	for i, rt := range req.Topics {
 		st := &resp.Topics[i]
-		resp.batches[i] = make([]reader.Batches, len(rt.Partitions))
+		resp.batches[i] = make([]roleapi.Batches, len(rt.Partitions))
 		*st = kmsg.NewFetchResponseTopic()
 		st.Topic = rt.Topic
 		st.TopicID = rt.TopicID
@@ -229,7 +229,7 @@ func checkLeaderEpoch(epoch int32, p metastore.Partition) error {
 const fetchReadConcurrency = 8
 
 type partRead struct {
-	res reader.Result
+	res roleapi.ReadResult
 	err error
 }
 
@@ -318,7 +318,7 @@ func (s *Server) fetchRead(ctx context.Context, req *kmsg.FetchRequest, parts []
 		sp := fp.resp
 		res, err := reads[k].res, reads[k].err
 		sp.RecordBatches = []byte{}
-		*fp.batches = reader.Batches{}
+		*fp.batches = roleapi.Batches{}
 		if err != nil {
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
 			if errors.Is(err, metastore.ErrOffsetOutOfRange) {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/stratalog/strata/internal/groups"
+	"github.com/stratalog/strata/internal/roleapi"
 )
 
 // JoinGroup v0-v9. The member waits for the rebalance to complete, off the
@@ -39,7 +39,7 @@ func (s *Server) groupReply(r *request, call func(ctx context.Context, g GroupCo
 	if s.groups == nil {
 		return Reply{}, errNoGroups
 	}
-	client := groups.Client{ID: r.clientID}
+	client := roleapi.Client{ID: r.clientID}
 	if r.conn != nil {
 		client.Host = clientHost(r.conn.nc.RemoteAddr())
 	}
@@ -54,17 +54,17 @@ func (s *Server) groupOverview(r *request, call func(ctx context.Context, g Grou
 	if s.groups == nil {
 		return Reply{}, errNoGroups
 	}
-	client := groups.Client{ID: r.clientID}
+	client := roleapi.Client{ID: r.clientID}
 	if r.conn != nil {
 		client.Host = clientHost(r.conn.nc.RemoteAddr())
 	}
 	return s.groupReplyQueued(r, client, call, false)
 }
 
-func (s *Server) groupReplyQueued(r *request, client groups.Client, call func(ctx context.Context, g GroupCoordinator) kmsg.Response, ordered bool) (Reply, error) {
+func (s *Server) groupReplyQueued(r *request, client roleapi.Client, call func(ctx context.Context, g GroupCoordinator) kmsg.Response, ordered bool) (Reply, error) {
 	if !ordered {
 		return Reply{Later: func(ctx context.Context) kmsg.Response {
-			return call(groups.WithClient(ctx, client), s.groups)
+			return call(roleapi.WithClient(ctx, client), s.groups)
 		}}, nil
 	}
 	prev, done := groupOrder.push(r.conn)
@@ -76,7 +76,7 @@ func (s *Server) groupReplyQueued(r *request, client groups.Client, call func(ct
 			case <-ctx.Done():
 			}
 		}
-		return call(groups.WithClient(ctx, client), s.groups)
+		return call(roleapi.WithClient(ctx, client), s.groups)
 	}}, nil
 }
 

@@ -9,8 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kerr"
 
-	"github.com/stratalog/strata/ingest"
 	"github.com/stratalog/strata/internal/cluster"
+	"github.com/stratalog/strata/internal/roleapi"
 	"github.com/stratalog/strata/metastore"
 )
 
@@ -161,6 +161,6 @@ func newFetchRedirects(reg prometheus.Registerer) prometheus.Counter {
 // stale metadata look the leader up again and produce there.
 type notIngest struct{ node int32 }
 
-func (n notIngest) Enqueue(context.Context, []ingest.PartitionRecords) (*ingest.Pending, error) {
+func (n notIngest) Produce(context.Context, []roleapi.PartitionRecords) (roleapi.Pending, error) {
 	return nil, errorf(kerr.NotLeaderForPartition, "node %d does not run the ingest role", n.node)
 }

@@ -17,8 +17,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stratalog/strata/ingest"
+	"github.com/stratalog/strata/internal/roleapi"
 	"github.com/stratalog/strata/metastore"
-	"github.com/stratalog/strata/reader"
 )
 
 func TestPipelinedRequestsAnsweredInOrder(t *testing.T) {
@@ -434,7 +434,7 @@ func TestErrorTranslation(t *testing.T) {
 		{ingest.ErrUploadFailed, kerr.KafkaStorageError},
 		{ingest.ErrCommitFailed, kerr.KafkaStorageError},
 		{ingest.ErrClosed, kerr.NotLeaderForPartition},
-		{reader.ErrCorrupt, kerr.KafkaStorageError},
+		{roleapi.ErrCorrupt, kerr.KafkaStorageError},
 		{errorf(kerr.InvalidConfig, "bad"), kerr.InvalidConfig},
 		{kerr.NotController, kerr.NotController},
 	}

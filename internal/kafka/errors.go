@@ -7,9 +7,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
-	"github.com/stratalog/strata/ingest"
+	"github.com/stratalog/strata/internal/roleapi"
 	"github.com/stratalog/strata/metastore"
-	"github.com/stratalog/strata/reader"
 )
 
 // wireError is an error that carries its Kafka error code, raised by the
@@ -107,19 +106,19 @@ var sentinels = []struct {
 	{metastore.ErrUnknownProducerID, kerr.UnknownProducerID},
 	// The produce path. A segment that failed to upload or commit is not
 	// readable: the producer retries (KAFKA_STORAGE_ERROR is retriable).
-	{ingest.ErrCorruptBatch, kerr.CorruptMessage},
-	{ingest.ErrUnsupportedBatch, kerr.InvalidRecord},
-	{ingest.ErrInvalidRecords, kerr.InvalidRecord},
-	{ingest.ErrOldFormat, kerr.UnsupportedForMessageFormat},
-	{ingest.ErrBatchTooLarge, kerr.MessageTooLarge},
-	{ingest.ErrUnsupportedCompression, kerr.UnsupportedCompressionType},
-	{ingest.ErrUploadFailed, kerr.KafkaStorageError},
-	{ingest.ErrCommitFailed, kerr.KafkaStorageError},
+	{roleapi.ErrCorruptBatch, kerr.CorruptMessage},
+	{roleapi.ErrUnsupportedBatch, kerr.InvalidRecord},
+	{roleapi.ErrInvalidRecords, kerr.InvalidRecord},
+	{roleapi.ErrOldFormat, kerr.UnsupportedForMessageFormat},
+	{roleapi.ErrBatchTooLarge, kerr.MessageTooLarge},
+	{roleapi.ErrUnsupportedCompression, kerr.UnsupportedCompressionType},
+	{roleapi.ErrUploadFailed, kerr.KafkaStorageError},
+	{roleapi.ErrCommitFailed, kerr.KafkaStorageError},
 	// Shutting down: retriable, and tells the client to look for the
 	// partition's leader again.
-	{ingest.ErrClosed, kerr.NotLeaderForPartition},
+	{roleapi.ErrClosed, kerr.NotLeaderForPartition},
 	// The fetch path: a chunk that does not decode is a storage fault.
-	{reader.ErrCorrupt, kerr.KafkaStorageError},
+	{roleapi.ErrCorrupt, kerr.KafkaStorageError},
 }
 
 // kafkaError returns the Kafka error for err when it is a definitive

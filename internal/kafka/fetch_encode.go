@@ -6,7 +6,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/stratalog/strata/reader"
+	"github.com/stratalog/strata/internal/roleapi"
 )
 
 // fetchResponse is a Fetch response (version 4 and later) whose record
@@ -20,13 +20,13 @@ import (
 // Batches are empty is written from its RecordBatches as kmsg would.
 type fetchResponse struct {
 	*kmsg.FetchResponse
-	batches [][]reader.Batches
+	batches [][]roleapi.Batches
 }
 
 // AppendTo encodes the whole response with its batches copied in, like
 // kmsg's encoding of the same response with RecordBatches filled.
 func (f *fetchResponse) AppendTo(dst []byte) []byte {
-	return f.encode(dst, func(dst []byte, b reader.Batches) []byte { return b.AppendTo(dst) })
+	return f.encode(dst, func(dst []byte, b roleapi.Batches) []byte { return b.AppendTo(dst) })
 }
 
 // vectored encodes the response into dst, except the cached batches, and
@@ -36,10 +36,10 @@ func (f *fetchResponse) AppendTo(dst []byte) []byte {
 func (f *fetchResponse) vectored(dst []byte, start int) ([]byte, net.Buffers) {
 	type cut struct {
 		at      int // bytes of dst before the batches
-		batches reader.Batches
+		batches roleapi.Batches
 	}
 	var cuts []cut
-	dst = f.encode(dst, func(dst []byte, b reader.Batches) []byte {
+	dst = f.encode(dst, func(dst []byte, b roleapi.Batches) []byte {
 		cuts = append(cuts, cut{len(dst), b})
 		return dst
 	})
@@ -63,7 +63,7 @@ func (f *fetchResponse) vectored(dst []byte, start int) ([]byte, net.Buffers) {
 // versions 4 to 18, but writes a partition's record batches with records
 // when it has Batches: after their length, records appends their bytes (or
 // notes where they go).
-func (f *fetchResponse) encode(dst []byte, records func(dst []byte, b reader.Batches) []byte) []byte {
+func (f *fetchResponse) encode(dst []byte, records func(dst []byte, b roleapi.Batches) []byte) []byte {
 	v := f.FetchResponse
 	version := v.Version
 	flex := version >= 12
@@ -131,11 +131,11 @@ func (f *fetchResponse) encode(dst []byte, records func(dst []byte, b reader.Bat
 	return dst
 }
 
-func (f *fetchResponse) partBatches(ti, pi int) reader.Batches {
+func (f *fetchResponse) partBatches(ti, pi int) roleapi.Batches {
 	if ti < len(f.batches) && pi < len(f.batches[ti]) {
 		return f.batches[ti][pi]
 	}
-	return reader.Batches{}
+	return roleapi.Batches{}
 }
 
 func appendArrayLen(dst []byte, n int, flex bool) []byte {

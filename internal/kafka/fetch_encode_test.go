@@ -10,12 +10,12 @@ import (
 
 	"github.com/stratalog/strata/internal/batchtest"
 	"github.com/stratalog/strata/internal/recordbatch"
-	"github.com/stratalog/strata/reader"
+	"github.com/stratalog/strata/internal/roleapi"
 )
 
 // randomFetchResponse builds a response of the given version with random
 // fields, every optional field set or not, and record batches for some
-// partitions as reader.Batches. want is the same response with those
+// partitions as roleapi.Batches. want is the same response with those
 // batches copied into RecordBatches, for kmsg to encode.
 func randomFetchResponse(t *testing.T, rng *rand.Rand, version int16) (got *fetchResponse, want *kmsg.FetchResponse) {
 	t.Helper()
@@ -33,7 +33,7 @@ func randomFetchResponse(t *testing.T, rng *rand.Rand, version int16) (got *fetc
 		wt, bt := kmsg.NewFetchResponseTopic(), kmsg.NewFetchResponseTopic()
 		wt.Topic, bt.Topic = fmt.Sprintf("topic-%d", ti), fmt.Sprintf("topic-%d", ti)
 		wt.TopicID[0], bt.TopicID[0] = byte(ti+1), byte(ti+1)
-		var tb []reader.Batches
+		var tb []roleapi.Batches
 		for pi := range rng.IntN(5) {
 			p := kmsg.NewFetchResponseTopicPartition()
 			p.Partition = int32(pi)
@@ -58,7 +58,7 @@ func randomFetchResponse(t *testing.T, rng *rand.Rand, version int16) (got *fetc
 				p.SnapshotID.EndOffset, p.SnapshotID.Epoch = 77, 6
 			}
 			bp := p
-			var b reader.Batches
+			var b roleapi.Batches
 			switch rng.IntN(4) {
 			case 0:
 				p.RecordBatches, bp.RecordBatches = nil, nil
@@ -75,7 +75,7 @@ func randomFetchResponse(t *testing.T, rng *rand.Rand, version int16) (got *fetc
 					recs = append(recs, bb...)
 				}
 				var err error
-				if b, err = reader.BatchesOf(recs); err != nil {
+				if b, err = roleapi.BatchesOf(recs); err != nil {
 					t.Fatal(err)
 				}
 				p.RecordBatches, bp.RecordBatches = recs, []byte{}

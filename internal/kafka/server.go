@@ -15,10 +15,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/stratalog/strata/ingest"
 	"github.com/stratalog/strata/internal/cluster"
+	"github.com/stratalog/strata/internal/roleapi"
 	"github.com/stratalog/strata/metastore"
-	"github.com/stratalog/strata/reader"
 )
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -46,13 +45,13 @@ type MetaStore interface {
 type Ingester interface {
 	// Enqueue checks and queues one request's partitions; calls made one
 	// after another keep their order in every partition.
-	Enqueue(ctx context.Context, parts []ingest.PartitionRecords) (*ingest.Pending, error)
+	Produce(ctx context.Context, parts []roleapi.PartitionRecords) (roleapi.Pending, error)
 }
 
 // Reader is the fetch path; *reader.Reader implements it.
 type Reader interface {
-	ReadBatches(ctx context.Context, topicID uuid.UUID, partition int32, offset int64, maxBytes int) (reader.Result, error)
-	Wait(ctx context.Context, watches []reader.Watch, maxWait time.Duration)
+	ReadBatches(ctx context.Context, topicID uuid.UUID, partition int32, offset int64, maxBytes int) (roleapi.ReadResult, error)
+	Wait(ctx context.Context, watches []roleapi.Watch, maxWait time.Duration)
 	OffsetForTimestamp(ctx context.Context, topicID uuid.UUID, partition int32, ts int64) (offset, timestamp int64, err error)
 	Offsets(ctx context.Context, topicID uuid.UUID, partition int32) (hwm, logStart int64, err error)
 }

@@ -1,4 +1,4 @@
-package reader
+package roleapi
 
 import (
 	"encoding/binary"
@@ -23,15 +23,18 @@ type pick struct {
 	rewrite bool // set base and epoch when served
 }
 
-func (b *Batches) add(batch []byte, base int64, epoch int32, rewrite bool) {
+// Add appends a cached batch whose first offset is base. With rewrite
+// (level 0), its base offset and leader epoch are set when it is served.
+func (b *Batches) Add(batch []byte, base int64, epoch int32, rewrite bool) {
 	b.picks = append(b.picks, pick{batch, base, epoch, rewrite})
 	b.size += len(batch)
 }
 
-func (b *Batches) mark() int { return len(b.picks) }
+// Mark returns a position for Reset.
+func (b *Batches) Mark() int { return len(b.picks) }
 
-// reset drops the batches added since mark.
-func (b *Batches) reset(mark int) {
+// Reset drops the batches added since mark.
+func (b *Batches) Reset(mark int) {
 	for _, p := range b.picks[mark:] {
 		b.size -= len(p.batch)
 	}
@@ -165,7 +168,7 @@ func (b Batches) inPlace() ([]byte, bool) {
 func BatchesOf(records []byte) (Batches, error) {
 	var b Batches
 	err := recordbatch.Split(records, func(batch []byte, h recordbatch.Header) error {
-		b.add(batch, h.BaseOffset, h.PartitionLeaderEpoch, false)
+		b.Add(batch, h.BaseOffset, h.PartitionLeaderEpoch, false)
 		return nil
 	})
 	return b, err
