@@ -21,8 +21,11 @@ type Config struct {
 	// Each member that joins meanwhile extends the wait, up to the
 	// rebalance timeout. Zero disables it.
 	InitialRebalanceDelay time.Duration `yaml:"initial_rebalance_delay"`
-	// MaxGroupSize caps the members of one group (group.max.size); zero
-	// means no limit. A member beyond it gets GROUP_MAX_SIZE_REACHED.
+	// MaxGroupSize caps the members of one group (group.max.size), those
+	// waiting for their member id included; zero means no limit. A member
+	// beyond it gets GROUP_MAX_SIZE_REACHED. Kafka's default has no limit;
+	// Strata's is 1000, so that a client joining in a loop cannot grow a
+	// group's state and its rebalances without end.
 	MaxGroupSize int `yaml:"max_group_size"`
 	// MaxMetadataSize caps the metadata string of a committed offset
 	// (offset.metadata.max.bytes); larger is OFFSET_METADATA_TOO_LARGE.
@@ -57,6 +60,7 @@ const (
 	DefaultMaxMetadataSize       = 4096
 	DefaultStoreTimeout          = 5 * time.Second
 	DefaultLease                 = 6 * time.Second
+	DefaultMaxGroupSize          = 1000 // not Kafka's, which has no limit: see Config.MaxGroupSize
 )
 
 // DefaultConfig returns the configuration RegisterFlags sets up.
@@ -66,6 +70,7 @@ func DefaultConfig() Config {
 		MaxSessionTimeout:     DefaultMaxSessionTimeout,
 		InitialRebalanceDelay: DefaultInitialRebalanceDelay,
 		MaxMetadataSize:       DefaultMaxMetadataSize,
+		MaxGroupSize:          DefaultMaxGroupSize,
 		StoreTimeout:          DefaultStoreTimeout,
 	}
 }
@@ -75,7 +80,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.MinSessionTimeout, "groups.min-session-timeout", DefaultMinSessionTimeout, "Shortest session timeout a consumer group member may ask for.")
 	fs.DurationVar(&c.MaxSessionTimeout, "groups.max-session-timeout", DefaultMaxSessionTimeout, "Longest session timeout a consumer group member may ask for.")
 	fs.DurationVar(&c.InitialRebalanceDelay, "groups.initial-rebalance-delay", DefaultInitialRebalanceDelay, "How long the first rebalance of an empty group waits for more members (0: none).")
-	fs.IntVar(&c.MaxGroupSize, "groups.max-group-size", 0, "Most members in one consumer group (0: no limit).")
+	fs.IntVar(&c.MaxGroupSize, "groups.max-group-size", DefaultMaxGroupSize, "Most members in one consumer group (0: no limit).")
 	fs.IntVar(&c.MaxMetadataSize, "groups.max-metadata-size", DefaultMaxMetadataSize, "Longest metadata string of a committed offset, in bytes.")
 	fs.DurationVar(&c.StoreTimeout, "groups.store-timeout", DefaultStoreTimeout, "Timeout of each metastore write for consumer groups (offset commits, deletions).")
 }

@@ -445,6 +445,19 @@ func TestMaxGroupSize(t *testing.T) {
 	wantCode(t, "third member", e.c.JoinGroup(ctxFor(t), joinReq("g", "")).ErrorCode, kerr.GroupMaxSizeReached)
 }
 
+// TestDefaultMaxGroupSize: by default a group stops growing at 1000
+// members, waiting ones included: a client joining in a loop, each join a
+// new member id, once grew a group without end.
+func TestDefaultMaxGroupSize(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.MaxGroupSize = DefaultMaxGroupSize })
+	for i := range 1000 {
+		if code := e.c.JoinGroup(ctxFor(t), joinReq("loop", "")).ErrorCode; code != kerr.MemberIDRequired.Code {
+			t.Fatalf("join %d: %v, want MEMBER_ID_REQUIRED", i, kerr.ErrorForCode(code))
+		}
+	}
+	wantCode(t, "member 1001", e.c.JoinGroup(ctxFor(t), joinReq("loop", "")).ErrorCode, kerr.GroupMaxSizeReached)
+}
+
 func TestInitialRebalanceDelay(t *testing.T) {
 	const delay = 300 * time.Millisecond
 	e := newEnv(t, func(c *Config) { c.InitialRebalanceDelay = delay })
