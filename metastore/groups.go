@@ -144,6 +144,9 @@ type GroupStore interface {
 	ReleaseGroupLease(ctx context.Context, lease GroupLease) error
 	// ReleaseGroupLeases ends every lease instance holds.
 	ReleaseGroupLeases(ctx context.Context, instance uuid.UUID) error
+	// GroupLeaseHolder returns group's lease if it is live by the
+	// metastore's clock; ok is false when nobody holds it.
+	GroupLeaseHolder(ctx context.Context, group string) (lease GroupLease, ok bool, err error)
 
 	// CommitOffsets stores offsets for lease.Group in one transaction,
 	// replacing earlier commits of the same partitions; when the same

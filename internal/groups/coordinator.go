@@ -127,9 +127,15 @@ func (c *Coordinator) Close() {
 	}
 }
 
-// owns reports whether this node coordinates the group, by its view of the
-// cluster. A group held in memory that the view gives to another node is
-// told to give its lease up.
+// owns reports whether this node coordinates the group: it holds the
+// group's lease, or its view of the cluster gives it the group. A holder
+// keeps its group while it is live, whatever the view says (a node back
+// from a pause, a node added): the group moves only when its holder stops,
+// dies or lets it go idle. Handing it over when the view moved let a node
+// take its groups back the moment it woke from a pause, and then serve
+// requests read from before the pause, such as an OffsetCommit its client
+// had long retried elsewhere: a committed offset went back. FindCoordinator
+// names the holder (see internal/kafka).
 func (c *Coordinator) owns(name string) bool {
 	if c.cfg.Owner == nil || c.cfg.Owner(name) {
 		return true
@@ -137,10 +143,7 @@ func (c *Coordinator) owns(name string) bool {
 	c.mu.Lock()
 	g := c.groups[name]
 	c.mu.Unlock()
-	if g != nil {
-		g.tell(func(g *group) { g.relinquish("moved") })
-	}
-	return false
+	return g != nil && g.held.Load() != nil
 }
 
 // renewLoop renews the leases of the groups in memory, all in one
@@ -162,8 +165,7 @@ func (c *Coordinator) renewLoop() {
 // renew renews the leases held by the groups in memory. A group whose
 // lease was not renewed (it expired, or another coordinator took it) stops
 // serving at once; one whose lease keeps failing to renew stops when it
-// ends by this node's clock. Groups that the node's view gives to another
-// node give their lease up.
+// ends by this node's clock.
 func (c *Coordinator) renew() {
 	c.mu.Lock()
 	held := make(map[string]*group, len(c.groups))
@@ -203,10 +205,6 @@ func (c *Coordinator) renew() {
 			g.extendLease(until)
 		} else {
 			g.tell(func(g *group) { g.relinquish("taken") })
-			continue
-		}
-		if c.cfg.Owner != nil && !c.cfg.Owner(name) {
-			g.tell(func(g *group) { g.relinquish("moved") })
 		}
 	}
 }

@@ -26,11 +26,12 @@
 // another live instance holds it, the request is answered NOT_COORDINATOR
 // and the client looks for the coordinator again. All the leases of a
 // coordinator are renewed together, in one statement, every third of
-// Config.Lease. A group stops serving (NOT_COORDINATOR, and it leaves
-// memory once its queued writes are done) when the node's view gives it
-// to another node, when a renewal does not return it, or when the lease
-// has run out by this node's clock (renewals failing, or the process
-// paused). A group leaving memory, for these reasons or idle, releases
+// Config.Lease. A holder keeps its group while it is live, whatever its
+// view says; Config.Owner only decides which node takes a group nobody
+// holds. A group stops serving (NOT_COORDINATOR, and it leaves memory
+// once its queued writes are done) when a renewal does not return it, or
+// when the lease has run out by this node's clock (renewals failing, or
+// the process paused). A group leaving memory, for these reasons or idle, releases
 // its lease, and Close releases all of them, so that the next coordinator
 // takes the group at once.
 //
@@ -100,13 +101,13 @@
 //     KIP-848 member id and epoch of v9+.
 //   - No ACLs: DescribeGroups reports READ, DELETE and DESCRIBE as allowed.
 //   - Only the classic protocol; ListGroups reports type "classic".
-//   - The coordinator of a group is chosen by rendezvous hashing over live
-//     nodes, not by the leader of a __consumer_offsets partition, and is
-//     fenced by the group's lease rather than by a partition leader epoch.
-//     While one node still holds a group's lease, another that its view
-//     names answers NOT_COORDINATOR; the client retries until the lease
-//     is released (a clean shutdown, a move) or has run out (a crash: up
-//     to a lease).
+//   - The coordinator of a group is its lease holder, and a group nobody
+//     holds is taken by the node rendezvous hashing over live nodes names,
+//     not by the leader of a __consumer_offsets partition; it is fenced by
+//     the group's lease rather than by a partition leader epoch. While one
+//     node still holds a group's lease, another answers NOT_COORDINATOR;
+//     the client retries until the lease is released (a clean shutdown,
+//     idleness) or has run out (a crash: up to a lease).
 //   - Group rows record every protocol of a member with its metadata, where
 //     Kafka's record keeps the selected protocol's only.
 package groups

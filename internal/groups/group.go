@@ -335,8 +335,8 @@ func (g *group) checkLease() {
 // one are answered NOT_COORDINATOR, so that the members look for the
 // coordinator again, and the group leaves memory once its queued writes
 // are done. The lease is released then (release), so that the next
-// coordinator can take the group at once. why is "moved", "expired" or
-// "taken".
+// coordinator can take the group at once. why is "expired" or "taken"
+// (or, in tests, "moved").
 func (g *group) relinquish(why string) {
 	if g.gone {
 		return

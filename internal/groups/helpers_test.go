@@ -34,6 +34,7 @@ type testStore interface {
 	TopicLookup
 	CreateTopic(ctx context.Context, name string, partitions int32, configs map[string]string) (metastore.Topic, error)
 	DeleteTopic(ctx context.Context, name string) error
+	GroupLeaseHolder(ctx context.Context, group string) (metastore.GroupLease, bool, error)
 }
 
 // env is a coordinator on a real SQLite metastore holding topics "orders"

@@ -60,7 +60,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		lost: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_groups_leases_lost_total",
-			Help: "Groups this coordinator stopped serving, by reason: moved (the node's view names another coordinator), expired (not renewed in time) or taken (the metastore refused a write or a renewal).",
+			Help: "Groups this coordinator stopped serving, by reason: expired (not renewed in time) or taken (the metastore refused a write or a renewal).",
 		}, []string{"reason"}),
 	}
 	if reg == nil {

@@ -5,6 +5,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/internal/cluster"
 )
 
 // Coordinator types of FindCoordinator.
@@ -14,9 +16,13 @@ const (
 )
 
 // FindCoordinator v0-v5 (v4+ batch the keys). A group's coordinator is the
-// node the cluster view assigns it (this node when there is no view);
+// live node holding the group's lease, which keeps the group while it is
+// live (see internal/groups); a group nobody holds goes to the node the
+// cluster view assigns it, and with no view to this node.
 // COORDINATOR_NOT_AVAILABLE, which clients retry, when no live node
-// coordinates groups. Transactions are not supported: a transactional id is
+// coordinates groups. When the metastore cannot say who holds the lease,
+// the view's choice is answered: a node that cannot take the lease answers
+// the group's requests NOT_COORDINATOR, and the client asks again. Transactions are not supported: a transactional id is
 // TRANSACTIONAL_ID_AUTHORIZATION_FAILED; other types are INVALID_REQUEST.
 func init() { register(kmsg.FindCoordinator.Int16(), 0, 5, (*Server).handleFindCoordinator) }
 
@@ -29,16 +35,16 @@ type coordinatorAnswer struct {
 	msg  *string
 }
 
-func (s *Server) handleFindCoordinator(_ context.Context, r *request) (Reply, error) {
+func (s *Server) handleFindCoordinator(ctx context.Context, r *request) (Reply, error) {
 	req := r.msg.(*kmsg.FindCoordinatorRequest)
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	if req.Version < 4 {
-		a := s.findCoordinator(req.CoordinatorType, req.CoordinatorKey)
+		a := s.findCoordinator(ctx, req.CoordinatorType, req.CoordinatorKey)
 		resp.NodeID, resp.Host, resp.Port, resp.ErrorCode, resp.ErrorMessage = a.node, a.host, a.port, a.code, a.msg
 		return respond(resp)
 	}
 	for _, key := range req.CoordinatorKeys {
-		a := s.findCoordinator(req.CoordinatorType, key)
+		a := s.findCoordinator(ctx, req.CoordinatorType, key)
 		c := kmsg.NewFindCoordinatorResponseCoordinator()
 		c.Key = key
 		c.NodeID, c.Host, c.Port, c.ErrorCode, c.ErrorMessage = a.node, a.host, a.port, a.code, a.msg
@@ -48,7 +54,7 @@ func (s *Server) handleFindCoordinator(_ context.Context, r *request) (Reply, er
 }
 
 // findCoordinator answers one key of a FindCoordinator request.
-func (s *Server) findCoordinator(typ int8, key string) coordinatorAnswer {
+func (s *Server) findCoordinator(ctx context.Context, typ int8, key string) coordinatorAnswer {
 	fail := func(code *kerr.Error, msg string) coordinatorAnswer {
 		return coordinatorAnswer{node: -1, port: -1, code: code.Code, msg: strPtr(msg)}
 	}
@@ -62,6 +68,11 @@ func (s *Server) findCoordinator(typ int8, key string) coordinatorAnswer {
 	if s.cluster == nil {
 		host, port := s.advertised()
 		return coordinatorAnswer{node: s.cfg.NodeID, host: host, port: port}
+	}
+	if l, held, err := s.meta.GroupLeaseHolder(ctx, key); err == nil && held {
+		if n, live := s.cluster.Node(l.NodeID); live && n.Roles.Has(cluster.RoleCoordinator) {
+			return coordinatorAnswer{node: n.ID, host: n.Host, port: n.Port}
+		}
 	}
 	n, ok := s.cluster.CoordinatorFor(key)
 	if !ok {

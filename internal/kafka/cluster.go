@@ -25,6 +25,8 @@ type ClusterView interface {
 	LeaderFor(tp metastore.PartitionKey, clientZone string) (cluster.Node, bool)
 	PreferredReadReplica(tp metastore.PartitionKey, clientZone string) int32
 	CoordinatorFor(key string) (cluster.Node, bool)
+	// Node returns a live node by id.
+	Node(id int32) (cluster.Node, bool)
 }
 
 // How the front door uses the cluster view (see docs/cluster.md):

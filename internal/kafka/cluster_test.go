@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"slices"
 	"testing"
@@ -358,5 +359,58 @@ func BenchmarkPreferredReadReplica(b *testing.B) {
 				_ = s.preferredReadReplica(tp, "")
 			}
 		})
+	}
+}
+
+// TestFindCoordinatorNamesTheLeaseHolder: a group's coordinator is the live
+// node that holds its lease, whatever the view's hashing would pick, so
+// that a group stays where it is while its holder is live. A group nobody
+// holds, or held by a node that is gone or does not coordinate, goes where
+// the view says.
+func TestFindCoordinatorNamesTheLeaseHolder(t *testing.T) {
+	s := startClusterServer(t, threeNodeView)
+	c := s.dial(t)
+	find := func(group string) int32 {
+		t.Helper()
+		req := kmsg.NewPtrFindCoordinatorRequest()
+		req.CoordinatorKeys = []string{group}
+		resp := c.roundTrip(req, 4).(*kmsg.FindCoordinatorResponse)
+		if len(resp.Coordinators) != 1 || resp.Coordinators[0].ErrorCode != 0 {
+			t.Fatalf("FindCoordinator %q: %+v", group, resp.Coordinators)
+		}
+		return resp.Coordinators[0].NodeID
+	}
+	view := threeNodeView("h", 1)
+	// Groups the view gives to node 7 and to node 8.
+	var onSeven, onEight string
+	for i := 0; onSeven == "" || onEight == ""; i++ {
+		g := fmt.Sprintf("g%d", i)
+		if n, _ := view.CoordinatorFor(g); n.ID == testNodeID && onSeven == "" {
+			onSeven = g
+		} else if n.ID == 8 && onEight == "" {
+			onEight = g
+		}
+	}
+	if find(onSeven) != testNodeID || find(onEight) != 8 {
+		t.Fatal("groups nobody holds do not go where the view says")
+	}
+	ctx := testContext(t)
+	if _, err := s.store.AcquireGroupLease(ctx, onSeven, 8, uuid.New(), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if got := find(onSeven); got != 8 {
+		t.Fatalf("group held by node 8: coordinator %d, want 8", got)
+	}
+	// Node 9 runs no coordinator; node 42 is not live.
+	if _, err := s.store.AcquireGroupLease(ctx, onEight, 9, uuid.New(), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	held, err := s.store.AcquireGroupLease(ctx, "gone-holder", 42, uuid.New(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := view.CoordinatorFor(held.Group)
+	if find(onEight) != 8 || find(held.Group) != want.ID {
+		t.Fatal("a group held by a node that cannot coordinate it is not sent where the view says")
 	}
 }

@@ -39,6 +39,7 @@ type MetaStore interface {
 	ChunksFrom(ctx context.Context, topicID uuid.UUID, partition int32, offset int64, limit int) ([]metastore.Chunk, error)
 	ChunkForTimestamp(ctx context.Context, topicID uuid.UUID, partition int32, ts int64) (metastore.Chunk, bool, error)
 	OffsetForLeaderEpoch(ctx context.Context, topicID uuid.UUID, partition int32, epoch int32) (metastore.EpochEnd, error)
+	GroupLeaseHolder(ctx context.Context, group string) (metastore.GroupLease, bool, error)
 }
 
 // Ingester is the produce path; *ingest.Ingester implements it.

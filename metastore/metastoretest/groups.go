@@ -623,6 +623,12 @@ func testGroupLeaseAcquire(t *testing.T, s metastore.GroupStore, admin groupTopi
 	}
 	// Leases are per group.
 	acquireGroup(t, s, "other", 2, b, longGroupLease)
+	if h, ok, err := s.GroupLeaseHolder(ctx(t), "g"); err != nil || !ok || h.NodeID != 1 || h.Instance != a || h.Epoch != la.Epoch {
+		t.Fatalf("holder of g: %+v, %v, %v; want node 1 at epoch %d", h, ok, err, la.Epoch)
+	}
+	if _, ok, err := s.GroupLeaseHolder(ctx(t), "nobody-holds-this"); err != nil || ok {
+		t.Fatalf("holder of a group never leased: %v, %v", ok, err)
+	}
 
 	// The holder acquiring again gets a new epoch; its old one is fenced.
 	la2 := acquireGroup(t, s, "g", 1, a, longGroupLease)
@@ -647,6 +653,9 @@ func testGroupLeaseAcquire(t *testing.T, s metastore.GroupStore, admin groupTopi
 	// once, with a higher epoch, and fences the former holder.
 	if err := s.ReleaseGroupLease(ctx(t), la2); err != nil {
 		t.Fatal(err)
+	}
+	if _, ok, err := s.GroupLeaseHolder(ctx(t), "g"); err != nil || ok {
+		t.Fatalf("holder of a released lease: %v, %v", ok, err)
 	}
 	lb := acquireGroup(t, s, "g", 2, b, longGroupLease)
 	if lb.Epoch <= la2.Epoch {

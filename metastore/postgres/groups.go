@@ -70,6 +70,20 @@ func (s *Store) AcquireGroupLease(ctx context.Context, group string, nodeID int3
 	return l, nil
 }
 
+// GroupLeaseHolder implements metastore.GroupStore.
+func (s *Store) GroupLeaseHolder(ctx context.Context, group string) (metastore.GroupLease, bool, error) {
+	l := metastore.GroupLease{Group: group}
+	err := s.pool.QueryRow(ctx, `SELECT node_id, instance, epoch, expires_at FROM group_leases
+		WHERE group_name = $1 AND expires_at > now()`, group).Scan(&l.NodeID, &l.Instance, &l.Epoch, &l.ExpiresAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return metastore.GroupLease{}, false, nil
+	}
+	if err != nil {
+		return metastore.GroupLease{}, false, fmt.Errorf("lease of group %q: %w", group, err)
+	}
+	return l, true, nil
+}
+
 // RenewGroupLeases implements metastore.GroupStore.
 func (s *Store) RenewGroupLeases(ctx context.Context, instance uuid.UUID, groups []string, lease time.Duration) ([]metastore.GroupLease, error) {
 	if len(groups) == 0 {

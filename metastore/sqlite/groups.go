@@ -65,6 +65,27 @@ func (s *Store) AcquireGroupLease(ctx context.Context, group string, nodeID int3
 	return l, nil
 }
 
+// GroupLeaseHolder implements metastore.GroupStore.
+func (s *Store) GroupLeaseHolder(ctx context.Context, group string) (l metastore.GroupLease, ok bool, err error) {
+	defer s.observe("group_lease_holder", time.Now(), &err)
+	l = metastore.GroupLease{Group: group}
+	var instance []byte
+	var expires int64
+	err = s.r.QueryRowContext(ctx, `SELECT node_id, instance, epoch, expires_at FROM group_leases
+		WHERE group_name = ? AND expires_at > ?`, group, s.now().UnixMilli()).Scan(&l.NodeID, &instance, &l.Epoch, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return metastore.GroupLease{}, false, nil
+	}
+	if err != nil {
+		return metastore.GroupLease{}, false, fmt.Errorf("lease of group %q: %w", group, err)
+	}
+	if copy(l.Instance[:], instance) != len(l.Instance) {
+		return metastore.GroupLease{}, false, fmt.Errorf("lease of group %q: instance of %d bytes", group, len(instance))
+	}
+	l.ExpiresAt = time.UnixMilli(expires)
+	return l, true, nil
+}
+
 // RenewGroupLeases implements metastore.GroupStore.
 func (s *Store) RenewGroupLeases(ctx context.Context, instance uuid.UUID, groups []string, lease time.Duration) (out []metastore.GroupLease, err error) {
 	if len(groups) == 0 {
