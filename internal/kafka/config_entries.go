@@ -3,90 +3,43 @@ package kafka
 import (
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"sort"
 	"strconv"
-	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/internal/topicconfig"
 )
 
-// configDef is a topic config Strata knows, with Kafka's default.
-type configDef struct {
-	name     string
-	typ      kmsg.ConfigType
-	def      string
-	broker   string // the broker config that supplies the default, if any
-	doc      string
-	validate func(string) error
-}
+// The topic configs, their checks and this node's defaults live in
+// internal/topicconfig; this file renders them for CreateTopics and
+// DescribeConfigs and answers their errors with Kafka's codes.
 
-const maxLong = "9223372036854775807"
-
-// topicConfigDefs are the topic configs accepted by CreateTopics and the
-// AlterConfigs APIs and listed by DescribeConfigs, with Kafka's defaults.
-var topicConfigDefs = []configDef{
-	{"cleanup.policy", kmsg.ConfigTypeList, "delete", "log.cleanup.policy", "Retention policy of old segments: delete, compact, or both.", listOf("delete", "compact")},
-	{"compression.gzip.level", kmsg.ConfigTypeInt, "-1", "compression.gzip.level", "Compression level for gzip.", intIn(-1, 9, 0)},
-	{"compression.lz4.level", kmsg.ConfigTypeInt, "9", "compression.lz4.level", "Compression level for lz4.", intIn(1, 17)},
-	{"compression.type", kmsg.ConfigTypeString, "producer", "compression.type", "Final compression of the topic's data; producer keeps the producer's.", oneOf("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer")},
-	{"compression.zstd.level", kmsg.ConfigTypeInt, "3", "compression.zstd.level", "Compression level for zstd.", intIn(-131072, 22)},
-	{"delete.retention.ms", kmsg.ConfigTypeLong, "86400000", "log.cleaner.delete.retention.ms", "How long delete tombstones are retained on compacted topics.", longAtLeast(0)},
-	{"file.delete.delay.ms", kmsg.ConfigTypeLong, "60000", "log.segment.delete.delay.ms", "Time to wait before deleting a file.", longAtLeast(0)},
-	{"flush.messages", kmsg.ConfigTypeLong, maxLong, "log.flush.interval.messages", "Messages between forced flushes.", longAtLeast(1)},
-	{"flush.ms", kmsg.ConfigTypeLong, maxLong, "log.flush.interval.ms", "Time between forced flushes.", longAtLeast(0)},
-	{"follower.replication.throttled.replicas", kmsg.ConfigTypeList, "", "", "Replicas whose follower replication is throttled.", anyValue},
-	{"index.interval.bytes", kmsg.ConfigTypeInt, "4096", "log.index.interval.bytes", "Bytes between offset index entries.", intAtLeast(0)},
-	{"leader.replication.throttled.replicas", kmsg.ConfigTypeList, "", "", "Replicas whose leader replication is throttled.", anyValue},
-	{"local.retention.bytes", kmsg.ConfigTypeLong, "-2", "log.local.retention.bytes", "Bytes of local segments retained when tiered storage is on.", longAtLeast(-2)},
-	{"local.retention.ms", kmsg.ConfigTypeLong, "-2", "log.local.retention.ms", "Time local segments are retained when tiered storage is on.", longAtLeast(-2)},
-	{"max.compaction.lag.ms", kmsg.ConfigTypeLong, maxLong, "log.cleaner.max.compaction.lag.ms", "Longest time a message stays ineligible for compaction.", longAtLeast(1)},
-	{"max.message.bytes", kmsg.ConfigTypeInt, "1048588", "message.max.bytes", "Largest record batch size allowed.", intAtLeast(0)},
-	{"message.timestamp.after.max.ms", kmsg.ConfigTypeLong, maxLong, "log.message.timestamp.after.max.ms", "Largest allowed amount a record timestamp may be ahead of the broker's time.", longAtLeast(0)},
-	{"message.timestamp.before.max.ms", kmsg.ConfigTypeLong, maxLong, "log.message.timestamp.before.max.ms", "Largest allowed amount a record timestamp may be behind the broker's time.", longAtLeast(0)},
-	{"message.timestamp.type", kmsg.ConfigTypeString, "CreateTime", "log.message.timestamp.type", "Whether record timestamps are the producer's (CreateTime) or the append time (LogAppendTime).", oneOf("CreateTime", "LogAppendTime")},
-	{"min.cleanable.dirty.ratio", kmsg.ConfigTypeDouble, "0.5", "log.cleaner.min.cleanable.ratio", "Dirty ratio above which the log is compacted.", doubleIn(0, 1)},
-	{"min.compaction.lag.ms", kmsg.ConfigTypeLong, "0", "log.cleaner.min.compaction.lag.ms", "Shortest time a message stays uncompacted.", longAtLeast(0)},
-	{"min.insync.replicas", kmsg.ConfigTypeInt, "1", "min.insync.replicas", "Replicas that must acknowledge a write with acks=all.", intAtLeast(1)},
-	{"preallocate", kmsg.ConfigTypeBoolean, "false", "log.preallocate", "Whether to preallocate segment files.", boolean},
-	{"remote.storage.enable", kmsg.ConfigTypeBoolean, "false", "", "Whether tiered storage is enabled for the topic.", boolean},
-	{"retention.bytes", kmsg.ConfigTypeLong, "-1", "log.retention.bytes", "Largest size of a partition before old data is deleted; -1 for no limit.", longAtLeast(-1)},
-	{"retention.ms", kmsg.ConfigTypeLong, "604800000", "log.retention.ms", "Longest time data is retained before deletion; -1 for no limit.", longAtLeast(-1)},
-	{"segment.bytes", kmsg.ConfigTypeInt, "1073741824", "log.segment.bytes", "Segment size.", intAtLeast(14)},
-	{"segment.index.bytes", kmsg.ConfigTypeInt, "10485760", "log.index.size.max.bytes", "Offset index size.", intAtLeast(4)},
-	{"segment.jitter.ms", kmsg.ConfigTypeLong, "0", "log.roll.jitter.ms", "Random jitter subtracted from segment.ms.", longAtLeast(0)},
-	{"segment.ms", kmsg.ConfigTypeLong, "604800000", "log.roll.ms", "Time after which a segment is rolled.", longAtLeast(1)},
-	{"unclean.leader.election.enable", kmsg.ConfigTypeBoolean, "false", "unclean.leader.election.enable", "Whether replicas not in sync may become leader.", boolean},
-}
-
-var topicConfigIndex = func() map[string]*configDef {
-	m := make(map[string]*configDef, len(topicConfigDefs))
-	for i := range topicConfigDefs {
-		m[topicConfigDefs[i].name] = &topicConfigDefs[i]
-	}
-	return m
-}()
-
-// checkTopicConfig validates one topic config value.
+// checkTopicConfig validates one topic config value: INVALID_CONFIG for
+// an unknown name or a bad value, INVALID_REQUEST for a null value.
 func checkTopicConfig(name string, value *string) error {
-	def, ok := topicConfigIndex[name]
-	if !ok {
-		return errorf(kerr.InvalidConfig, "unknown topic config %q", name)
+	return configError(topicconfig.Check(name, value))
+}
+
+// configError gives a topicconfig error its Kafka code.
+func configError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, topicconfig.ErrNull):
+		return errorf(kerr.InvalidRequest, "%s", err)
+	default:
+		return errorf(kerr.InvalidConfig, "%s", err)
 	}
-	if value == nil {
-		return errorf(kerr.InvalidRequest, "null value for topic config %q", name)
-	}
-	if err := def.validate(*value); err != nil {
-		return errorf(kerr.InvalidConfig, "invalid value %q for topic config %q: %v", *value, name, err)
-	}
-	return nil
 }
 
 // configEntry is one config as DescribeConfigs and CreateTopics report it.
 type configEntry struct {
-	def      *configDef
+	name     string
+	typ      kmsg.ConfigType
+	doc      string
 	value    *string
 	source   kmsg.ConfigSource
 	readOnly bool
@@ -94,25 +47,42 @@ type configEntry struct {
 }
 
 // topicConfigEntries lists every topic config with its effective value,
-// ordered by name. overrides are the topic's own configs.
-func topicConfigEntries(overrides map[string]string, synonyms bool) []configEntry {
-	entries := make([]configEntry, 0, len(topicConfigDefs))
-	for i := range topicConfigDefs {
-		def := &topicConfigDefs[i]
-		e := configEntry{def: def, value: strPtr(def.def), source: kmsg.ConfigSourceDefaultConfig}
-		if v, ok := overrides[def.name]; ok {
+// ordered by name. overrides are the topic's own configs; the others take
+// the node's defaults, reported as Kafka reports them: a broker-level
+// setting of the node (from its flags) with source STATIC_BROKER_CONFIG,
+// Kafka's default with DEFAULT_CONFIG. Synonyms list, in that order, the
+// topic's setting, the node's and Kafka's default.
+func topicConfigEntries(d topicconfig.Defaults, overrides map[string]string, synonyms bool) []configEntry {
+	entries := make([]configEntry, 0, 32)
+	for def := range topicconfig.All() {
+		value, broker := d.Value(def.Name)
+		e := configEntry{name: def.Name, typ: def.Type, doc: def.Doc, value: strPtr(value), source: kmsg.ConfigSourceDefaultConfig}
+		if broker {
+			e.source = kmsg.ConfigSourceStaticBrokerConfig
+		}
+		if v, ok := overrides[def.Name]; ok {
 			e.value = strPtr(v)
 			e.source = kmsg.ConfigSourceDynamicTopicConfig
 			if synonyms {
-				e.synonyms = append(e.synonyms, synonym(def.name, v, kmsg.ConfigSourceDynamicTopicConfig))
+				e.synonyms = append(e.synonyms, synonym(def.Name, v, kmsg.ConfigSourceDynamicTopicConfig))
 			}
 		}
-		if synonyms && def.broker != "" {
-			e.synonyms = append(e.synonyms, synonym(def.broker, def.def, kmsg.ConfigSourceDefaultConfig))
+		if synonyms && def.Broker != "" {
+			e.synonyms = append(e.synonyms, brokerSynonyms(def, value, broker)...)
 		}
 		entries = append(entries, e)
 	}
 	return entries
+}
+
+// brokerSynonyms are the synonyms of a topic config's broker-level
+// default: the node's setting, when it has one, then Kafka's default.
+func brokerSynonyms(def topicconfig.Def, value string, broker bool) []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym {
+	out := make([]kmsg.DescribeConfigsResponseResourceConfigConfigSynonym, 0, 2)
+	if broker {
+		out = append(out, synonym(def.Broker, value, kmsg.ConfigSourceStaticBrokerConfig))
+	}
+	return append(out, synonym(def.Broker, def.Default, kmsg.ConfigSourceDefaultConfig))
 }
 
 func synonym(name, value string, src kmsg.ConfigSource) kmsg.DescribeConfigsResponseResourceConfigConfigSynonym {
@@ -124,45 +94,56 @@ func synonym(name, value string, src kmsg.ConfigSource) kmsg.DescribeConfigsResp
 }
 
 // brokerConfigEntries lists this node's configs: its static settings and
-// the broker-level defaults of the topic configs. All are read-only.
-func (s *Server) brokerConfigEntries() []configEntry {
+// the broker-level defaults of the topic configs (the node's, from its
+// flags, else Kafka's). All are read-only.
+func (s *Server) brokerConfigEntries(synonyms bool) []configEntry {
 	host, port := s.advertised()
 	var rack *string
 	if s.cfg.Rack != "" {
 		rack = strPtr(s.cfg.Rack)
 	}
-	static := []configDef{
-		{name: "advertised.listeners", typ: kmsg.ConfigTypeString, def: fmt.Sprintf("PLAINTEXT://%s", joinHostPort(host, port)), doc: "Address clients connect to."},
-		{name: "auto.create.topics.enable", typ: kmsg.ConfigTypeBoolean, def: strconv.FormatBool(s.cfg.AutoCreateTopics), doc: "Whether unknown topics are created on Metadata requests."},
-		{name: "broker.id", typ: kmsg.ConfigTypeInt, def: strconv.Itoa(int(s.cfg.NodeID)), doc: "Broker id of this node."},
-		{name: "broker.rack", typ: kmsg.ConfigTypeString, doc: "Rack of this node."},
-		{name: "connections.max.idle.ms", typ: kmsg.ConfigTypeLong, def: strconv.FormatInt(s.cfg.IdleTimeout.Milliseconds(), 10), doc: "Idle connections are closed after this long."},
-		{name: "default.replication.factor", typ: kmsg.ConfigTypeInt, def: "1", doc: "Data is replicated by the object store; every partition has one replica."},
-		{name: "listeners", typ: kmsg.ConfigTypeString, def: "PLAINTEXT://" + s.cfg.ListenAddress, doc: "Address the listener binds."},
-		{name: "node.id", typ: kmsg.ConfigTypeInt, def: strconv.Itoa(int(s.cfg.NodeID)), doc: "Node id of this node."},
-		{name: "num.partitions", typ: kmsg.ConfigTypeInt, def: strconv.Itoa(int(s.cfg.DefaultPartitions)), doc: "Partitions of auto-created topics."},
-		{name: "socket.request.max.bytes", typ: kmsg.ConfigTypeInt, def: strconv.Itoa(s.cfg.MaxRequestBytes), doc: "Largest request accepted."},
+	static := []struct {
+		name  string
+		typ   kmsg.ConfigType
+		value *string
+		doc   string
+	}{
+		{"advertised.listeners", kmsg.ConfigTypeString, strPtr(fmt.Sprintf("PLAINTEXT://%s", joinHostPort(host, port))), "Address clients connect to."},
+		{"auto.create.topics.enable", kmsg.ConfigTypeBoolean, strPtr(strconv.FormatBool(s.cfg.AutoCreateTopics)), "Whether unknown topics are created on Metadata requests."},
+		{"broker.id", kmsg.ConfigTypeInt, strPtr(strconv.Itoa(int(s.cfg.NodeID))), "Broker id of this node."},
+		{"broker.rack", kmsg.ConfigTypeString, rack, "Rack of this node."},
+		{"connections.max.idle.ms", kmsg.ConfigTypeLong, strPtr(strconv.FormatInt(s.cfg.IdleTimeout.Milliseconds(), 10)), "Idle connections are closed after this long."},
+		{"default.replication.factor", kmsg.ConfigTypeInt, strPtr("1"), "Data is replicated by the object store; every partition has one replica."},
+		{"listeners", kmsg.ConfigTypeString, strPtr("PLAINTEXT://" + s.cfg.ListenAddress), "Address the listener binds."},
+		{"node.id", kmsg.ConfigTypeInt, strPtr(strconv.Itoa(int(s.cfg.NodeID))), "Node id of this node."},
+		{"num.partitions", kmsg.ConfigTypeInt, strPtr(strconv.Itoa(int(s.cfg.DefaultPartitions))), "Partitions of auto-created topics."},
+		{"socket.request.max.bytes", kmsg.ConfigTypeInt, strPtr(strconv.Itoa(s.cfg.MaxRequestBytes)), "Largest request accepted."},
 	}
-	entries := make([]configEntry, 0, len(static)+len(topicConfigDefs))
-	for i := range static {
-		def := &static[i]
-		e := configEntry{def: def, value: strPtr(def.def), source: kmsg.ConfigSourceStaticBrokerConfig, readOnly: true}
-		if def.name == "broker.rack" {
-			e.value = rack
+	entries := make([]configEntry, 0, len(static)+32)
+	for _, st := range static {
+		e := configEntry{name: st.name, typ: st.typ, doc: st.doc, value: st.value, source: kmsg.ConfigSourceStaticBrokerConfig, readOnly: true}
+		if synonyms && st.value != nil {
+			e.synonyms = append(e.synonyms, synonym(st.name, *st.value, kmsg.ConfigSourceStaticBrokerConfig))
 		}
 		entries = append(entries, e)
 	}
 	seen := map[string]bool{}
-	for i := range topicConfigDefs {
-		td := &topicConfigDefs[i]
-		if td.broker == "" || seen[td.broker] {
+	for def := range topicconfig.All() {
+		if def.Broker == "" || seen[def.Broker] {
 			continue
 		}
-		seen[td.broker] = true
-		def := &configDef{name: td.broker, typ: td.typ, def: td.def, doc: td.doc}
-		entries = append(entries, configEntry{def: def, value: strPtr(def.def), source: kmsg.ConfigSourceDefaultConfig, readOnly: true})
+		seen[def.Broker] = true
+		value, broker := s.cfg.TopicDefaults.Value(def.Name)
+		e := configEntry{name: def.Broker, typ: def.Type, doc: def.Doc, value: strPtr(value), source: kmsg.ConfigSourceDefaultConfig, readOnly: true}
+		if broker {
+			e.source = kmsg.ConfigSourceStaticBrokerConfig
+		}
+		if synonyms {
+			e.synonyms = brokerSynonyms(def, value, broker)
+		}
+		entries = append(entries, e)
 	}
-	sort.Slice(entries, func(i, j int) bool { return entries[i].def.name < entries[j].def.name })
+	sort.Slice(entries, func(i, j int) bool { return entries[i].name < entries[j].name })
 	return entries
 }
 
@@ -171,11 +152,11 @@ func (s *Server) brokerConfigEntries() []configEntry {
 func describeEntries(entries []configEntry, names []string, version int16, docs bool) []kmsg.DescribeConfigsResponseResourceConfig {
 	out := make([]kmsg.DescribeConfigsResponseResourceConfig, 0, len(entries))
 	for _, e := range entries {
-		if names != nil && !slices.Contains(names, e.def.name) {
+		if names != nil && !slices.Contains(names, e.name) {
 			continue
 		}
 		c := kmsg.NewDescribeConfigsResponseResourceConfig()
-		c.Name = e.def.name
+		c.Name = e.name
 		c.Value = e.value
 		c.ReadOnly = e.readOnly
 		c.Source = e.source
@@ -183,103 +164,11 @@ func describeEntries(entries []configEntry, names []string, version int16, docs 
 			c.IsDefault = e.source == kmsg.ConfigSourceDefaultConfig
 		}
 		c.ConfigSynonyms = e.synonyms
-		c.ConfigType = e.def.typ
-		if docs && e.def.doc != "" {
-			c.Documentation = strPtr(e.def.doc)
+		c.ConfigType = e.typ
+		if docs && e.doc != "" {
+			c.Documentation = strPtr(e.doc)
 		}
 		out = append(out, c)
-	}
-	return out
-}
-
-// Value validators.
-
-func anyValue(string) error { return nil }
-
-func boolean(v string) error {
-	switch strings.ToLower(v) {
-	case "true", "false":
-		return nil
-	}
-	return errors.New("not a boolean")
-}
-
-func oneOf(allowed ...string) func(string) error {
-	return func(v string) error {
-		if slices.Contains(allowed, v) {
-			return nil
-		}
-		return fmt.Errorf("not one of %s", strings.Join(allowed, ", "))
-	}
-}
-
-func listOf(allowed ...string) func(string) error {
-	return func(v string) error {
-		items := splitList(v)
-		if len(items) == 0 {
-			return errors.New("empty list")
-		}
-		for _, it := range items {
-			if !slices.Contains(allowed, it) {
-				return fmt.Errorf("%q is not one of %s", it, strings.Join(allowed, ", "))
-			}
-		}
-		return nil
-	}
-}
-
-func longAtLeast(lo int64) func(string) error {
-	return func(v string) error {
-		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-		if err != nil {
-			return errors.New("not a long")
-		}
-		if n < lo {
-			return fmt.Errorf("below %d", lo)
-		}
-		return nil
-	}
-}
-
-func intAtLeast(lo int64) func(string) error { return intIn(lo, math.MaxInt32) }
-
-// intIn accepts an int in [lo, hi] other than the except values.
-func intIn(lo, hi int64, except ...int64) func(string) error {
-	return func(v string) error {
-		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 32)
-		if err != nil {
-			return errors.New("not an int")
-		}
-		if slices.Contains(except, n) {
-			return fmt.Errorf("%d not allowed", n)
-		}
-		if n < lo || n > hi {
-			return fmt.Errorf("not in [%d, %d]", lo, hi)
-		}
-		return nil
-	}
-}
-
-func doubleIn(lo, hi float64) func(string) error {
-	return func(v string) error {
-		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-		if err != nil || math.IsNaN(f) {
-			return errors.New("not a double")
-		}
-		if f < lo || f > hi {
-			return fmt.Errorf("not in [%g, %g]", lo, hi)
-		}
-		return nil
-	}
-}
-
-// splitList splits a list config value on commas, trimming blanks.
-func splitList(v string) []string {
-	var out []string
-	for _, it := range strings.Split(v, ",") {
-		if it = strings.TrimSpace(it); it != "" {
-			out = append(out, it)
-		}
 	}
 	return out
 }
