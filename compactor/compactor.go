@@ -29,10 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -42,6 +39,7 @@ import (
 
 	"github.com/stratalog/strata/internal/decompress"
 	"github.com/stratalog/strata/internal/objstore"
+	"github.com/stratalog/strata/internal/topicconfig"
 	"github.com/stratalog/strata/metastore"
 )
 
@@ -106,6 +104,7 @@ type Compactor struct {
 	m       *metrics
 	decomp  kgo.Decompressor
 	holder  string
+	topics  topicconfig.Defaults // the defaults of topic configs: cfg.TopicDefaults()
 	now     func() time.Time
 
 	mu          sync.Mutex // one round at a time; guards the fields below
@@ -128,6 +127,10 @@ func New(cfg Config, store Metastore, objects objstore.Store, logger *slog.Logge
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	topics, err := cfg.TopicDefaults()
+	if err != nil {
+		return nil, err
+	}
 	m, err := newMetrics(reg)
 	if err != nil {
 		return nil, err
@@ -143,6 +146,7 @@ func New(cfg Config, store Metastore, objects objstore.Store, logger *slog.Logge
 		m:        m,
 		decomp:   decompress.Shared(),
 		holder:   fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:])),
+		topics:   topics,
 		now:      time.Now,
 		dropped:  make(map[metastore.PartitionKey]int64),
 		swapRows: maxSwapRows,
@@ -319,77 +323,15 @@ func (c *Compactor) refreshStats(ctx context.Context) error {
 	return nil
 }
 
-// policy is a topic's cleanup settings: its configs over the defaults.
-type policy struct {
-	delete, compact bool
-	retention       int64 // ms; negative: forever
-	retentionBytes  int64 // negative: no limit
-	deleteRetention int64 // ms
-	dirtyRatio      float64
-}
-
-// IsCompacted reports whether topic configs ask for key compaction
-// (cleanup.policy includes compact).
-func IsCompacted(configs map[string]string) bool {
-	_, compact := cleanupPolicy(configs)
-	return compact
-}
-
-func cleanupPolicy(configs map[string]string) (del, compact bool) {
-	v, ok := configs["cleanup.policy"]
-	if !ok {
-		return true, false
-	}
-	for p := range strings.SplitSeq(v, ",") {
-		switch strings.TrimSpace(p) {
-		case "delete":
-			del = true
-		case "compact":
-			compact = true
-		}
-	}
-	return del, compact
-}
-
-func (c *Compactor) policy(t metastore.Topic) policy {
-	p := policy{
-		retention:       durationMs(c.cfg.Retention),
-		retentionBytes:  c.cfg.RetentionBytes,
-		deleteRetention: c.cfg.DeleteRetention.Milliseconds(),
-		dirtyRatio:      c.cfg.MinCleanableDirtyRatio,
-	}
-	p.delete, p.compact = cleanupPolicy(t.Configs)
-	long := func(name string, dst *int64) {
-		v, ok := t.Configs[name]
-		if !ok {
-			return
-		}
-		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-		if err != nil {
-			c.logger.Warn("ignoring topic config", "topic", t.Name, "config", name, "value", v, "err", err)
-			return
-		}
-		*dst = n
-	}
-	long("retention.ms", &p.retention)
-	long("retention.bytes", &p.retentionBytes)
-	long("delete.retention.ms", &p.deleteRetention)
-	if v, ok := t.Configs["min.cleanable.dirty.ratio"]; ok {
-		if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && f >= 0 && f <= 1 {
-			p.dirtyRatio = f
-		} else {
-			c.logger.Warn("ignoring topic config", "topic", t.Name, "config", "min.cleanable.dirty.ratio", "value", v)
-		}
+// policy is a topic's cleanup settings: its configs over the node's
+// defaults. Stored values the front door would refuse are logged and
+// ignored.
+func (c *Compactor) policy(t metastore.Topic) topicconfig.Policy {
+	p, err := c.topics.Policy(t.Configs)
+	if err != nil {
+		c.logger.Warn("ignoring topic configs", "topic", t.Name, "err", err)
 	}
 	return p
-}
-
-// durationMs converts a broker default to Kafka's ms, negative staying -1.
-func durationMs(d time.Duration) int64 {
-	if d < 0 {
-		return -1
-	}
-	return min(d.Milliseconds(), math.MaxInt64/2)
 }
 
 // objectKey returns a fresh key for a level-1 object of a partition, under

@@ -5,12 +5,15 @@ import (
 	"flag"
 	"fmt"
 	"time"
+
+	"github.com/stratalog/strata/internal/topicconfig"
 )
 
 // Config holds the compactor's settings. Retention and key compaction
-// settings are broker defaults: a topic's own configs (retention.ms,
-// retention.bytes, cleanup.policy, delete.retention.ms,
-// min.cleanable.dirty.ratio) override them.
+// settings are broker defaults of topic configs (TopicDefaults): a topic's
+// own configs (retention.ms, retention.bytes, delete.retention.ms,
+// min.cleanable.dirty.ratio) override them. Every node parses them, and
+// its front door reports them, compactor or not.
 type Config struct {
 	// Interval is the time between two rounds of Run.
 	Interval time.Duration `yaml:"interval"`
@@ -133,6 +136,22 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ProducerIDExpiration, "compactor.producer-id-expiration", 24*time.Hour, "forget idempotent producers that wrote nothing for this long (Kafka's producer.id.expiration.ms)")
 	fs.IntVar(&c.Concurrency, "compactor.concurrency", 8, "object store requests in flight")
 	fs.DurationVar(&c.RequestTimeout, "compactor.request-timeout", time.Minute, "timeout of one object store request")
+}
+
+// TopicDefaults returns the defaults of topic configs these settings give
+// (Retention is log.retention.ms, ...): those the compactor applies, and
+// those DescribeConfigs reports.
+func (c *Config) TopicDefaults() (topicconfig.Defaults, error) {
+	d, err := topicconfig.NewDefaults(topicconfig.Broker{
+		Retention:              c.Retention,
+		RetentionBytes:         c.RetentionBytes,
+		DeleteRetention:        c.DeleteRetention,
+		MinCleanableDirtyRatio: c.MinCleanableDirtyRatio,
+	})
+	if err != nil {
+		return d, fmt.Errorf("compactor: retention settings: %w", err)
+	}
+	return d, nil
 }
 
 // Defaults returns a Config with the flag defaults.

@@ -216,9 +216,3 @@ func TestKeyCompactionKeepsLastTombstone(t *testing.T) {
 		t.Errorf("%d records, want the 3 tombstones of the last batch", n)
 	}
 }
-
-func TestIsCompacted(t *testing.T) {
-	if !IsCompacted(map[string]string{"cleanup.policy": "delete,compact"}) || IsCompacted(nil) || IsCompacted(map[string]string{"cleanup.policy": "delete"}) {
-		t.Error("IsCompacted")
-	}
-}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stratalog/strata/internal/recordbatch"
 	"github.com/stratalog/strata/internal/segment"
+	"github.com/stratalog/strata/internal/topicconfig"
 	"github.com/stratalog/strata/metastore"
 )
 
@@ -92,7 +93,7 @@ func (c *Compactor) compactPartition(ctx context.Context, t metastore.Topic, b m
 		return err
 	}
 	pol := c.policy(t)
-	if pol.compact {
+	if pol.Compact {
 		rows, err := c.allRows(ctx, p)
 		if err != nil {
 			return err
@@ -104,7 +105,7 @@ func (c *Compactor) compactPartition(ctx context.Context, t metastore.Topic, b m
 				dirty += r.RawLength
 			}
 		}
-		if dirty > 0 && float64(dirty) >= pol.dirtyRatio*float64(total) {
+		if dirty > 0 && float64(dirty) >= pol.MinCleanableDirtyRatio*float64(total) {
 			return c.clean(ctx, p, rows, b.CleanedOffset, pol, st)
 		}
 	}
@@ -115,7 +116,7 @@ func (c *Compactor) compactPartition(ctx context.Context, t metastore.Topic, b m
 	for len(run) > 0 {
 		n := c.groupSize(run)
 		var f *filter
-		if pol.compact {
+		if pol.Compact {
 			f = &filter{dedupe: true, horizon: math.MinInt64}
 		}
 		c.makeRoom(ctx, run[:n], st)
@@ -382,9 +383,9 @@ func (c *Compactor) build(ctx context.Context, p metastore.Partition, rows []met
 // mapped ones, keeping for each key only records at or after that offset
 // and dropping tombstones older than delete.retention.ms. The new
 // checkpoint is stored with the last swap.
-func (c *Compactor) clean(ctx context.Context, p metastore.Partition, rows []metastore.Chunk, cleaned int64, pol policy, st *Stats) error {
+func (c *Compactor) clean(ctx context.Context, p metastore.Partition, rows []metastore.Chunk, cleaned int64, pol topicconfig.Policy, st *Stats) error {
 	f := &filter{latest: make(map[string]int64), skipUnchanged: true,
-		horizon: c.now().UnixMilli() - pol.deleteRetention, protect: math.MaxInt64}
+		horizon: c.now().UnixMilli() - pol.DeleteRetentionMs, protect: math.MaxInt64}
 	dirty := 0
 	for dirty < len(rows) && rows[dirty].EndOffset <= cleaned {
 		dirty++

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stratalog/strata/internal/batchtest"
@@ -272,22 +271,5 @@ func TestConfig(t *testing.T) {
 	}
 	if _, err := New(Config{}, nil, nil, nil, nil); err == nil {
 		t.Error("New accepted a zero Config")
-	}
-}
-
-func TestPolicy(t *testing.T) {
-	c, err := New(Defaults(), nil, nil, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := c.policy(metastore.Topic{ID: uuid.New(), Configs: map[string]string{
-		"cleanup.policy": "compact, delete", "retention.ms": "1000", "retention.bytes": "oops",
-		"delete.retention.ms": "5", "min.cleanable.dirty.ratio": "0.1"}})
-	if !p.compact || !p.delete || p.retention != 1000 || p.retentionBytes != -1 || p.deleteRetention != 5 || p.dirtyRatio != 0.1 {
-		t.Errorf("policy %+v", p)
-	}
-	p = c.policy(metastore.Topic{})
-	if p.compact || !p.delete || p.retention != 7*24*3600*1000 || p.dirtyRatio != 0.5 {
-		t.Errorf("default policy %+v", p)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/stratalog/strata/internal/topicconfig"
 	"github.com/stratalog/strata/metastore"
 )
 
@@ -78,13 +79,13 @@ func (c *Compactor) retention(ctx context.Context, topics []metastore.Topic, st 
 
 // retainedStart returns the log start offset the topic's retention asks for
 // (at least the current one).
-func (c *Compactor) retainedStart(ctx context.Context, p metastore.Partition, pol policy, now int64) (int64, error) {
+func (c *Compactor) retainedStart(ctx context.Context, p metastore.Partition, pol topicconfig.Policy, now int64) (int64, error) {
 	start := p.LogStartOffset
-	if !pol.delete || p.NextOffset == p.LogStartOffset {
+	if !pol.Delete || p.NextOffset == p.LogStartOffset {
 		return start, nil
 	}
-	if pol.retention >= 0 {
-		ch, ok, err := c.store.ChunkForTimestamp(ctx, p.TopicID, p.Partition, now-pol.retention)
+	if pol.RetentionMs >= 0 {
+		ch, ok, err := c.store.ChunkForTimestamp(ctx, p.TopicID, p.Partition, now-pol.RetentionMs)
 		if err != nil {
 			return 0, err
 		}
@@ -94,7 +95,7 @@ func (c *Compactor) retainedStart(ctx context.Context, p metastore.Partition, po
 			start = p.NextOffset // every record is older
 		}
 	}
-	if pol.retentionBytes >= 0 && start < p.NextOffset {
+	if pol.RetentionBytes >= 0 && start < p.NextOffset {
 		rows, err := c.allRows(ctx, metastore.Partition{TopicID: p.TopicID, Partition: p.Partition, LogStartOffset: start, NextOffset: p.NextOffset})
 		if err != nil {
 			return 0, err
@@ -104,7 +105,7 @@ func (c *Compactor) retainedStart(ctx context.Context, p metastore.Partition, po
 			size += r.RawLength
 		}
 		for _, r := range rows {
-			if size-r.RawLength < pol.retentionBytes {
+			if size-r.RawLength < pol.RetentionBytes {
 				break
 			}
 			size -= r.RawLength

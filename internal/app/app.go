@@ -164,6 +164,12 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *App, err erro
 		}
 		deps.Groups = a.groups
 	}
+	// The compactor's retention flags are the broker-level defaults of
+	// topic configs: every node's front door reports them, so that what
+	// DescribeConfigs shows is what the compactor enforces.
+	if cfg.Kafka.TopicDefaults, err = cfg.Compactor.TopicDefaults(); err != nil {
+		return nil, err
+	}
 	a.kafka = kafka.NewServer(cfg.Kafka, deps, logger, a.reg)
 	if roles.Has(cluster.RoleCompactor) {
 		if a.compactor, err = compactor.New(cfg.Compactor, a.store, a.objects, logger, a.reg); err != nil {

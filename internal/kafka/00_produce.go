@@ -3,7 +3,6 @@ package kafka
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -115,12 +114,12 @@ func (s *Server) handleProduce(ctx context.Context, r *request) (Reply, error) {
 				sp.LogStartOffset = p.LogStartOffset
 			}
 			adm := roleapi.Admission{
-				MaxBatchBytes: info.maxMessageBytes,
-				RequireKeys:   compacted(info.Configs),
+				MaxBatchBytes: info.policy.MaxMessageBytes,
+				RequireKeys:   info.policy.Compact,
 				NoZstd:        req.Version < 7,
 			}
 			var appendTime int64
-			if info.logAppendTime {
+			if info.policy.LogAppendTime {
 				// As a Kafka broker does, at append: the batches carry
 				// the broker's time, and the response reports it.
 				appendTime = time.Now().UnixMilli()
@@ -162,7 +161,7 @@ func (s *Server) handleProduce(ctx context.Context, r *request) (Reply, error) {
 				continue
 			}
 			pp.resp.BaseOffset = res.BaseOffset
-			if pp.topic.logAppendTime {
+			if pp.topic.policy.LogAppendTime {
 				pp.resp.LogAppendTime = pp.appendTime
 			}
 		}
@@ -211,14 +210,4 @@ func (s *Server) producePartition(ctx context.Context, info *topicInfo, p int32)
 func topicWide(err error) bool {
 	var we *wireError
 	return err != nil && !errors.As(err, &we)
-}
-
-// compacted reports a topic whose cleanup.policy includes compact.
-func compacted(configs map[string]string) bool {
-	for _, p := range strings.Split(configs["cleanup.policy"], ",") {
-		if strings.TrimSpace(p) == "compact" {
-			return true
-		}
-	}
-	return false
 }

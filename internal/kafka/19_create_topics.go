@@ -54,9 +54,9 @@ func (s *Server) handleCreateTopics(ctx context.Context, r *request) (Reply, err
 			st.TopicID = t.ID
 			st.NumPartitions = t.Partitions
 			st.ReplicationFactor = 1
-			for _, e := range topicConfigEntries(t.Configs, false) {
+			for _, e := range topicConfigEntries(s.cfg.TopicDefaults, t.Configs, false) {
 				c := kmsg.NewCreateTopicsResponseTopicConfig()
-				c.Name = e.def.name
+				c.Name = e.name
 				c.Value = e.value
 				c.ReadOnly = e.readOnly
 				c.Source = int8(e.source)

@@ -11,13 +11,17 @@ import (
 // DescribeConfigs v0-v4.
 //
 //   - Topics: every known topic config with its effective value; the topic's
-//     own settings have source DYNAMIC_TOPIC_CONFIG, the rest Kafka's
-//     defaults with source DEFAULT_CONFIG. Synonyms (v1+) list the topic
-//     setting and the broker-level default; documentation (v3+) on request.
+//     own settings have source DYNAMIC_TOPIC_CONFIG, the rest this node's
+//     defaults (Config.TopicDefaults, what the compactor enforces): a
+//     setting of the node's flags with source STATIC_BROKER_CONFIG, as
+//     Kafka reports a broker's server.properties, else Kafka's default with
+//     source DEFAULT_CONFIG. Synonyms (v1+) list the topic setting, the
+//     node's setting and Kafka's default, in that order; documentation
+//     (v3+) on request.
 //   - Brokers: this node's settings, read-only (STATIC_BROKER_CONFIG), and
-//     the broker-level defaults of the topic configs. The empty name (the
-//     cluster-wide dynamic defaults) has none. Another node's id is
-//     INVALID_REQUEST.
+//     the broker-level defaults of the topic configs, with the same
+//     sources and synonyms. The empty name (the cluster-wide dynamic
+//     defaults) has none. Another node's id is INVALID_REQUEST.
 //   - A null name list means every config; a list keeps only those named.
 func init() { register(kmsg.DescribeConfigs.Int16(), 0, 4, (*Server).handleDescribeConfigs) }
 
@@ -37,13 +41,13 @@ func (s *Server) handleDescribeConfigs(ctx context.Context, r *request) (Reply, 
 			}
 			t, terr := s.meta.TopicByName(ctx, res.ResourceName)
 			if err = terr; err == nil {
-				entries = topicConfigEntries(t.Configs, req.IncludeSynonyms)
+				entries = topicConfigEntries(s.cfg.TopicDefaults, t.Configs, req.IncludeSynonyms)
 			}
 		case kmsg.ConfigResourceTypeBroker:
 			switch res.ResourceName {
 			case "":
 			case strconv.Itoa(int(s.cfg.NodeID)):
-				entries = s.brokerConfigEntries()
+				entries = s.brokerConfigEntries(req.IncludeSynonyms)
 			default:
 				err = errorf(kerr.InvalidRequest, "unexpected broker id %q, this is node %d", res.ResourceName, s.cfg.NodeID)
 			}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/internal/topicconfig"
 )
 
 // IncrementalAlterConfigs v0-v1 for topics: SET and DELETE any known config,
@@ -51,8 +53,8 @@ func (s *Server) incrementalAlterConfigs(ctx context.Context, res kmsg.Increment
 			return errorf(kerr.InvalidRequest, "config %q is altered more than once", c.Name)
 		}
 		seen[c.Name] = true
-		if _, ok := topicConfigIndex[c.Name]; !ok {
-			return errorf(kerr.InvalidConfig, "unknown topic config %q", c.Name)
+		if _, ok := topicconfig.Lookup(c.Name); !ok {
+			return configError(&topicconfig.Error{Kind: topicconfig.ErrUnknown, Name: c.Name})
 		}
 	}
 	t, err := s.meta.TopicByName(ctx, res.ResourceName)
@@ -64,7 +66,7 @@ func (s *Server) incrementalAlterConfigs(ctx context.Context, res kmsg.Increment
 		cur = map[string]string{}
 	}
 	for _, c := range res.Configs {
-		def := topicConfigIndex[c.Name]
+		def, _ := topicconfig.Lookup(c.Name)
 		switch c.Op {
 		case kmsg.IncrementalAlterConfigOpSet:
 			if err := checkTopicConfig(c.Name, c.Value); err != nil {
@@ -74,7 +76,7 @@ func (s *Server) incrementalAlterConfigs(ctx context.Context, res kmsg.Increment
 		case kmsg.IncrementalAlterConfigOpDelete:
 			delete(cur, c.Name)
 		case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
-			if def.typ != kmsg.ConfigTypeList {
+			if def.Type != kmsg.ConfigTypeList {
 				return errorf(kerr.InvalidConfig, "config %q is not a list: it cannot be appended to or subtracted from", c.Name)
 			}
 			if c.Value == nil {
@@ -82,10 +84,10 @@ func (s *Server) incrementalAlterConfigs(ctx context.Context, res kmsg.Increment
 			}
 			old, ok := cur[c.Name]
 			if !ok {
-				old = def.def
+				old, _ = s.cfg.TopicDefaults.Value(c.Name)
 			}
-			items := splitList(old)
-			for _, it := range splitList(*c.Value) {
+			items := topicconfig.SplitList(old)
+			for _, it := range topicconfig.SplitList(*c.Value) {
 				if c.Op == kmsg.IncrementalAlterConfigOpAppend {
 					if !slices.Contains(items, it) {
 						items = append(items, it)

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stratalog/strata/internal/batchtest"
+	"github.com/stratalog/strata/internal/topicconfig"
 )
 
 func BenchmarkDecodeRequest(b *testing.B) {
@@ -192,7 +193,7 @@ func BenchmarkTopicCacheHit(b *testing.B) {
 	if _, err := store.CreateTopic(context.Background(), "cached", 12, nil); err != nil {
 		b.Fatal(err)
 	}
-	c := newTopicCache(store, time.Hour, newMetrics(nil))
+	c := newTopicCache(store, time.Hour, topicconfig.Defaults{}, newMetrics(nil))
 	ctx := context.Background()
 	if _, err := c.topicByName(ctx, "cached"); err != nil {
 		b.Fatal(err)

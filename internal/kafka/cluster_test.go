@@ -17,6 +17,7 @@ import (
 
 	"github.com/stratalog/strata/internal/batchtest"
 	"github.com/stratalog/strata/internal/cluster"
+	"github.com/stratalog/strata/internal/topicconfig"
 	"github.com/stratalog/strata/metastore"
 )
 
@@ -328,7 +329,7 @@ func BenchmarkMetadataTopicInCluster(b *testing.B) {
 			for i := range parts {
 				parts[i] = metastore.Partition{TopicID: id, Partition: int32(i), LeaderNode: -1}
 			}
-			info := newTopicInfo(metastore.Topic{ID: id, Name: "bench", Partitions: int32(len(parts))}, parts, time.Now())
+			info := newTopicInfo(metastore.Topic{ID: id, Name: "bench", Partitions: int32(len(parts))}, parts, time.Now(), topicconfig.Defaults{})
 			req := kmsg.NewPtrMetadataRequest()
 			mv := metadataView{brokers: s.brokers(), zone: zone}
 			b.ReportAllocs()

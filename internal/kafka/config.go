@@ -8,6 +8,8 @@ import (
 	"net"
 	"strconv"
 	"time"
+
+	"github.com/stratalog/strata/internal/topicconfig"
 )
 
 // Config configures the Kafka front door.
@@ -85,6 +87,14 @@ type Config struct {
 	// THROTTLING_QUOTA_EXCEEDED (INVALID_REQUEST at versions before that
 	// code), and are changed by a later request.
 	MaxTopicsPerRequest int `yaml:"max_topics_per_request"`
+
+	// TopicDefaults are the values of the topic configs a topic does not
+	// set, as this node enforces them: DescribeConfigs and CreateTopics
+	// report them, and produce admits batches by them. They are not flags
+	// of the front door but of the roles that enforce them (the
+	// compactor's retention flags); internal/app fills them in. The zero
+	// value is Kafka's defaults.
+	TopicDefaults topicconfig.Defaults `yaml:"-"`
 }
 
 // Defaults of Config, as RegisterFlags sets them.

@@ -156,7 +156,10 @@
 //     producer id, epoch 0, on every InitProducerId.
 //   - Broker configs are static (read-only in DescribeConfigs; altering them
 //     is INVALID_REQUEST). Topic configs are checked against the list of
-//     known Kafka topic configs and their value rules; an unknown key is
-//     INVALID_CONFIG.
+//     known Kafka topic configs and their value rules
+//     (internal/topicconfig); an unknown key is INVALID_CONFIG. The
+//     defaults of retention.ms, retention.bytes, delete.retention.ms and
+//     min.cleanable.dirty.ratio are the node's compactor flags, reported
+//     as the broker's static configs.
 //   - No ACLs: when asked, every operation is reported as authorized.
 package kafka

@@ -147,7 +147,7 @@ func NewServer(cfg Config, deps Deps, logger *slog.Logger, reg prometheus.Regist
 		reader:   deps.Reader,
 		groups:   deps.Groups,
 		cluster:  deps.Cluster,
-		topics:   newTopicCache(deps.Meta, cfg.TopicCacheTTL, m),
+		topics:   newTopicCache(deps.Meta, cfg.TopicCacheTTL, cfg.TopicDefaults, m),
 		log:      logger.With("component", "kafka"),
 		metrics:  m,
 		handlers: newHandlerTable(deps.Ingest != nil, deps.Reader != nil, deps.Groups != nil),

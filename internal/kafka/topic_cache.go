@@ -4,34 +4,26 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/stratalog/strata/internal/topicconfig"
 	"github.com/stratalog/strata/metastore"
-)
-
-// Defaults of the topic configs the data path reads.
-const (
-	defaultMaxMessageBytes = 1048588
-	logAppendTimeType      = "LogAppendTime"
 )
 
 // topicLoadTimeout bounds one load of a topic, which may serve several
 // requests.
 const topicLoadTimeout = 15 * time.Second
 
-// topicInfo is a cached topic with its partitions and the configs the data
-// path needs. It is never modified once cached.
+// topicInfo is a cached topic with its partitions and its configs parsed
+// for the data path. It is never modified once cached.
 type topicInfo struct {
 	metastore.Topic
 	parts  []metastore.Partition // ordered by number: parts[i].Partition == i
 	loaded time.Time
-
-	maxMessageBytes int  // max.message.bytes
-	logAppendTime   bool // message.timestamp.type is LogAppendTime
+	policy topicconfig.Policy // the topic's configs over the node's defaults
 }
 
 // partition returns partition p, or false when the topic has no such
@@ -43,8 +35,11 @@ func (t *topicInfo) partition(p int32) (metastore.Partition, bool) {
 	return t.parts[p], true
 }
 
-func newTopicInfo(t metastore.Topic, parts []metastore.Partition, at time.Time) *topicInfo {
-	info := &topicInfo{Topic: t, loaded: at, maxMessageBytes: defaultMaxMessageBytes}
+func newTopicInfo(t metastore.Topic, parts []metastore.Partition, at time.Time, defaults topicconfig.Defaults) *topicInfo {
+	info := &topicInfo{Topic: t, loaded: at}
+	// A stored value the front door would refuse (written around it)
+	// keeps the default, as it did when the topic was created.
+	info.policy, _ = defaults.Policy(t.Configs)
 	// Index by number; a gap (never expected) leaves a zero entry that
 	// partition() refuses.
 	n := len(parts)
@@ -60,12 +55,6 @@ func newTopicInfo(t metastore.Topic, parts []metastore.Partition, at time.Time) 
 			info.parts[p.Partition] = p
 		}
 	}
-	if v, ok := t.Configs["max.message.bytes"]; ok {
-		if n, err := strconv.ParseInt(v, 10, 32); err == nil && n >= 0 {
-			info.maxMessageBytes = int(n)
-		}
-	}
-	info.logAppendTime = t.Configs["message.timestamp.type"] == logAppendTimeType
 	return info
 }
 
@@ -87,10 +76,11 @@ func newTopicInfo(t metastore.Topic, parts []metastore.Partition, at time.Time) 
 // path go on answering for the topics they knew, as a Kafka broker answers
 // from its metadata cache while the controller is away.
 type topicCache struct {
-	meta MetaStore
-	ttl  time.Duration
-	now  func() time.Time
-	m    *metrics
+	meta     MetaStore
+	ttl      time.Duration
+	defaults topicconfig.Defaults
+	now      func() time.Time
+	m        *metrics
 
 	mu         sync.Mutex
 	byName     map[string]*topicInfo
@@ -141,10 +131,11 @@ type topicFlight struct {
 
 const minSweepSize = 1024
 
-func newTopicCache(meta MetaStore, ttl time.Duration, m *metrics) *topicCache {
+func newTopicCache(meta MetaStore, ttl time.Duration, defaults topicconfig.Defaults, m *metrics) *topicCache {
 	return &topicCache{
 		meta:       meta,
 		ttl:        ttl,
+		defaults:   defaults,
 		now:        time.Now,
 		m:          m,
 		byName:     map[string]*topicInfo{},
@@ -427,7 +418,7 @@ func (c *topicCache) run(ctx context.Context, key string, gen uint64, f *topicFl
 		return
 	}
 	// Stamped with the time the load started: the data is at least that old.
-	f.info = newTopicInfo(t, parts, start)
+	f.info = newTopicInfo(t, parts, start, c.defaults)
 	if gen != c.gen || c.ttl <= 0 {
 		return // invalidated meanwhile: serve the waiters, cache nothing
 	}

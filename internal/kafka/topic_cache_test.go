@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/stratalog/strata/internal/topicconfig"
 	"github.com/stratalog/strata/metastore"
 )
 
@@ -21,7 +22,7 @@ func TestTopicCacheExpiry(t *testing.T) {
 	ctx := testContext(t)
 	store := newTestStore(t)
 	counting := &countingStore{MetaStore: store}
-	c := newTopicCache(counting, time.Second, newMetrics(nil))
+	c := newTopicCache(counting, time.Second, topicconfig.Defaults{}, newMetrics(nil))
 	var now atomic.Int64
 	now.Store(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
 	c.now = func() time.Time { return time.Unix(0, now.Load()) }
@@ -48,7 +49,7 @@ func TestTopicCacheExpiry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(info.parts) != 2 || info.maxMessageBytes != 500 || !info.logAppendTime {
+	if len(info.parts) != 2 || info.policy.MaxMessageBytes != 500 || !info.policy.LogAppendTime {
 		t.Fatalf("cached %+v", info)
 	}
 	if _, ok := info.partition(2); ok {
@@ -129,7 +130,7 @@ func TestTopicCacheUnknownNames(t *testing.T) {
 	ctx := testContext(t)
 	store := newTestStore(t)
 	counting := &countingStore{MetaStore: store}
-	c := newTopicCache(counting, time.Second, newMetrics(nil))
+	c := newTopicCache(counting, time.Second, topicconfig.Defaults{}, newMetrics(nil))
 	var now atomic.Int64
 	now.Store(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
 	c.now = func() time.Time { return time.Unix(0, now.Load()) }
@@ -250,7 +251,7 @@ func TestTopicCacheStaleWhileMetastoreFails(t *testing.T) {
 	ctx := testContext(t)
 	store := newTestStore(t)
 	failing := &failingStore{MetaStore: store}
-	c := newTopicCache(failing, time.Second, newMetrics(nil))
+	c := newTopicCache(failing, time.Second, topicconfig.Defaults{}, newMetrics(nil))
 	var now atomic.Int64
 	c.now = func() time.Time { return time.Unix(0, now.Load()) }
 	topic, err := store.CreateTopic(ctx, "t", 2, nil)
