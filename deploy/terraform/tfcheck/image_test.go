@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -175,6 +176,49 @@ func TestDockerfile(t *testing.T) {
 	if !copied {
 		t.Errorf("ENTRYPOINT runs %s, which no COPY of the final stage writes", ep[0])
 	}
+
+	// `go mod download` runs before the sources are copied, so that its
+	// layer stays cached; it reads the go.mod of every module of the
+	// repository that the binary is built from (the SDK in client/ too).
+	var early []string
+	for _, instr := range d.stages[build] {
+		if strings.HasPrefix(instr, "RUN ") && strings.Contains(instr, "go mod download") {
+			break
+		}
+		if name, rest, _ := strings.Cut(instr, " "); strings.EqualFold(name, "COPY") {
+			early = append(early, strings.Fields(rest)...)
+		}
+	}
+	for _, dir := range localModules(t) {
+		for _, f := range []string{"go.mod", "go.sum"} {
+			if want := path.Join(dir, f); !contains(early, want) {
+				t.Errorf("the builder does not COPY %s before go mod download (COPY %v)", want, early)
+			}
+		}
+	}
+}
+
+// localModules returns the directories, relative to the repository root,
+// of the modules ./cmd/strata is built from: the root module and those its
+// go.mod replaces with a directory of the repository.
+func localModules(t testing.TB) []string {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-m", "-f",
+		"{{if .Main}}.{{else}}{{with .Replace}}{{if not .Version}}{{.Path}}{{end}}{{end}}{{end}}", "all")
+	cmd.Dir = repoRoot
+	cmd.Env = append(os.Environ(), "GOWORK=off")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list -m: %v", err)
+	}
+	dirs := []string{}
+	for _, d := range strings.Fields(string(out)) {
+		dirs = append(dirs, path.Clean(d))
+	}
+	if len(dirs) < 2 {
+		t.Fatalf("go list -m found %v, want the root module and client/", dirs)
+	}
+	return dirs
 }
 
 // layoutContainerPorts reads the container ports from the layout module.
@@ -226,13 +270,20 @@ func TestDockerignoreKeepsTheSources(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "list", "-deps", "-f", "{{if .Module}}{{if .Module.Main}}{{.Dir}}{{end}}{{end}}", "./cmd/strata")
+	// The packages of the root module, and of the modules it replaces
+	// with a directory of the repository (client/).
+	cmd := exec.CommandContext(ctx, "go", "list", "-deps", "-f",
+		"{{with .Module}}{{if or .Main (and .Replace (not .Replace.Version))}}{{$.Dir}}{{end}}{{end}}", "./cmd/strata")
 	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOWORK=off")
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)
 	}
-	needed := []string{"go.mod", "go.sum"}
+	var needed []string
+	for _, dir := range localModules(t) {
+		needed = append(needed, path.Join(dir, "go.mod"), path.Join(dir, "go.sum"))
+	}
 	for _, dir := range strings.Fields(string(out)) {
 		rel, err := filepath.Rel(root, dir)
 		if err != nil {
