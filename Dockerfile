@@ -12,7 +12,10 @@
 # strata is pure Go (no cgo), so no emulation is needed.
 FROM --platform=$BUILDPLATFORM golang:1.26 AS build
 WORKDIR /src
+# The SDK in client/ is a module of its own that the root module replaces
+# with that directory: its go.mod is part of the module graph.
 COPY go.mod go.sum ./
+COPY client/go.mod client/go.sum client/
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
 ARG TARGETOS=linux

@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stratalog/strata/client"
-	"github.com/stratalog/strata/internal/testenv"
 )
 
 var topicSeq atomic.Int64
@@ -88,150 +86,14 @@ func readAll[K, V any](t testing.TB, c *client.Client, topic string, want int, k
 	return got
 }
 
-// roundTrip produces typed JSON records synchronously and asynchronously
-// and reads them back: every record comes back once, equal to what was
-// sent, at the offset its acknowledgement gave, in order per partition.
-func roundTrip(t *testing.T, brokers string) {
-	c := newClientAt(t, brokers)
-	ctx := testCtx(t)
-	topic := newTopic(t, c, 3)
-	events := client.NewProducer(c, topic, client.String{}, client.JSON[Event]{})
-
-	type sent struct {
-		key   string
-		event Event
-		at    client.Offset
-	}
-	const n = 60
-	base := time.Date(2025, 6, 1, 8, 0, 0, 0, time.UTC)
-	var (
-		mu   sync.Mutex
-		all  []sent
-		errs []error
-	)
-	for i := range n {
-		key := fmt.Sprintf("user-%d", i%7)
-		ev := Event{User: key, Seq: i, At: base.Add(time.Duration(i) * time.Minute),
-			Attrs: map[string]any{"plan": "pro", "seats": float64(i), "tags": []any{"a", "b"}}}
-		hdr := client.WithHeaders(client.Header{Key: "seq", Value: fmt.Append(nil, i)})
-		ts := client.WithTimestamp(ev.At)
-		if i%2 == 0 {
-			off, err := events.Produce(ctx, key, ev, hdr, ts)
-			if err != nil {
-				t.Fatalf("Produce %d: %v", i, err)
-			}
-			mu.Lock()
-			all = append(all, sent{key, ev, off})
-			mu.Unlock()
-			continue
-		}
-		events.ProduceAsync(ctx, key, ev, func(off client.Offset, err error) {
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, err)
-				return
-			}
-			all = append(all, sent{key, ev, off})
-		}, hdr, ts)
-	}
-	if err := c.Flush(ctx); err != nil {
-		t.Fatalf("Flush: %v", err)
-	}
-	if len(errs) > 0 {
-		t.Fatalf("async produce failed: %v", errs)
-	}
-	if len(all) != n {
-		t.Fatalf("%d acknowledgements, want %d", len(all), n)
-	}
-
-	keyPartition := map[string]int32{}
-	byOffset := map[client.Offset]sent{}
-	for _, s := range all {
-		if p, ok := keyPartition[s.key]; ok && p != s.at.Partition {
-			t.Errorf("key %s went to partitions %d and %d", s.key, p, s.at.Partition)
-		}
-		keyPartition[s.key] = s.at.Partition
-		if prev, dup := byOffset[s.at]; dup {
-			t.Fatalf("records %d and %d both acknowledged at %+v", prev.event.Seq, s.event.Seq, s.at)
-		}
-		byOffset[s.at] = s
-	}
-
-	got := readAll(t, c, topic, n, client.String{}, client.JSON[Event]{})
-	next := map[int32]int64{}
-	for _, m := range got {
-		if m.Offset != next[m.Partition] {
-			t.Fatalf("partition %d: read offset %d, want %d (gap or reorder)", m.Partition, m.Offset, next[m.Partition])
-		}
-		next[m.Partition]++
-		want, ok := byOffset[client.Offset{Partition: m.Partition, Offset: m.Offset}]
-		if !ok {
-			t.Fatalf("read %d/%d, which no acknowledgement gave", m.Partition, m.Offset)
-		}
-		if m.Key != want.key || !reflect.DeepEqual(m.Value, want.event) {
-			t.Errorf("at %d/%d read %s=%+v, want %s=%+v", m.Partition, m.Offset, m.Key, m.Value, want.key, want.event)
-		}
-		if !m.Timestamp.Equal(want.event.At) {
-			t.Errorf("at %d/%d timestamp %v, want %v", m.Partition, m.Offset, m.Timestamp, want.event.At)
-		}
-		if len(m.Headers) != 1 || m.Headers[0].Key != "seq" || string(m.Headers[0].Value) != fmt.Sprint(want.event.Seq) {
-			t.Errorf("at %d/%d headers %+v, want seq=%d", m.Partition, m.Offset, m.Headers, want.event.Seq)
-		}
-	}
-
-	info, err := c.Admin().DescribeTopic(ctx, topic)
-	if err != nil {
-		t.Fatalf("DescribeTopic: %v", err)
-	}
-	var total int64
-	for _, p := range info.Partitions {
-		if p.HighWatermark != next[p.Partition] {
-			t.Errorf("partition %d: high watermark %d, read %d records", p.Partition, p.HighWatermark, next[p.Partition])
-		}
-		total += p.Records()
-	}
-	if total != n || len(info.Partitions) != 3 {
-		t.Errorf("describe: %d partitions holding %d records, want 3 holding %d", len(info.Partitions), total, n)
-	}
-}
-
-func TestRoundTripTypedJSONDev(t *testing.T) {
-	roundTrip(t, dev.KafkaAddr)
-}
-
-// TestRoundTripTypedJSONServe runs the round trip against strata serve on
-// PostgreSQL and S3 (MinIO).
-func TestRoundTripTypedJSONServe(t *testing.T) {
-	pg := testenv.PostgresURL(t)
-	s3 := testenv.S3(t)
-	tmp := t.TempDir()
-	p, err := startStrata(tmp, "serve",
-		"-metastore.postgres.url", pg,
-		"-objstore.url", "s3://"+s3.Bucket,
-		"-objstore.endpoint", s3.Endpoint,
-		"-objstore.region", s3.Region,
-		"-objstore.access-key-id", s3.AccessKeyID,
-		"-objstore.secret-access-key", s3.SecretAccessKey,
-		"-objstore.path-style",
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.stop)
-	roundTrip(t, p.KafkaAddr)
-	if t.Failed() {
-		t.Logf("strata serve log:\n%s", p.logTail())
-	}
-}
-
 func TestNewUnreachable(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	addr, err := freeAddr() // nothing listens there any more
+	addrs, err := freeAddrs(1) // nothing listens there any more
 	if err != nil {
 		t.Fatal(err)
 	}
+	addr := addrs[0]
 	_, err = client.New(ctx, client.WithBrokers(addr))
 	if !errors.Is(err, client.ErrBrokerUnreachable) {
 		t.Fatalf("New on a closed port: %v, want ErrBrokerUnreachable", err)

@@ -8,14 +8,18 @@
 // load, catch-up reads from level 0 and level 1), and writes the results
 // into docs/benchmarks.md and docs/img/.
 //
-//	go run ./bench/compare            # about 15 minutes, 3 runs per system
-//	go run ./bench/compare -quick     # about 5 minutes, 1 run per system
+//	make bench-compare                        # about 15 minutes, 3 runs per system
+//	make bench-compare BENCH_FLAGS=-quick     # about 5 minutes, 1 run per system
+//
+// The harness is a module of its own (bench/go.mod), so that its
+// dependencies (gonum, NATS, kfake) stay out of the broker's; from bench/,
+// `go run ./compare` works as well. It builds cmd/strata of the repository
+// it sits in.
 package main
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -101,12 +105,20 @@ func main() {
 		"comma-separated systems and phases to run")
 	flag.Int64Var(&o.kfakePrefault, "kfake-prefault", 10<<30, "bytes of heap kfake-prefaulted touches before it listens")
 	flag.DurationVar(&o.kfakePrefRun, "kfake-prefaulted-duration", 8*time.Second, "length of one max-throughput run of kfake-prefaulted, which keeps every record in memory: about 2 GB per 100,000 records/s and 10 s")
-	flag.StringVar(&o.docs, "docs", "docs", "docs directory: benchmarks.md gets the section, img/ the charts")
+	flag.StringVar(&o.docs, "docs", "", "docs directory: benchmarks.md gets the section, img/ the charts (default: the repository's docs/)")
 	flag.StringVar(&o.profile, "profile", "", "write a CPU profile of strata serve (250 ms) under the produce load to this file")
 	flag.StringVar(&o.profileCatchUp, "profile-catch-up", "", "write CPU profiles of the node during the first 5 s of each catch-up read to <this>-level0.pprof and <this>-level1.pprof")
 	flag.StringVar(&o.results, "results", "", "also write the raw results as JSON to this file")
 	flag.StringVar(&o.render, "render", "", "run nothing: write the section and charts from the raw results of an earlier run (its -results file)")
 	flag.Parse()
+	if o.docs == "" {
+		root, err := repoRoot()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench-compare: %v\n", err)
+			os.Exit(1)
+		}
+		o.docs = filepath.Join(root, "docs")
+	}
 	if o.render != "" {
 		if err := renderOnly(o.render, o.docs); err != nil {
 			fmt.Fprintf(os.Stderr, "bench-compare: %v\n", err)
@@ -201,7 +213,7 @@ func run(ctx context.Context, o options) error {
 	if e.strata, err = goBuild(root, work, "./cmd/strata", "strata"); err != nil {
 		return err
 	}
-	if e.kfake, err = goBuild(root, work, "./bench/kfake", "kfake"); err != nil {
+	if e.kfake, err = goBuild(filepath.Join(root, "bench"), work, "./kfake", "kfake"); err != nil {
 		return err
 	}
 	needServices := false
@@ -313,21 +325,37 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "[%s] %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
 }
 
+// brokerModule is the module path of the repository's top directory.
+const brokerModule = "github.com/stratalog/strata"
+
+// repoRoot returns the repository's top directory: the nearest one, from
+// the working directory up, whose go.mod declares brokerModule. The go.mod
+// of bench/ itself declares another module.
 func repoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err
 	}
 	for {
-		if fileExists(filepath.Join(dir, "go.mod")) {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && declaresModule(b, brokerModule) {
 			return dir, nil
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", errors.New("no go.mod in the working directory or above")
+			return "", fmt.Errorf("no go.mod of %s in the working directory or above", brokerModule)
 		}
 		dir = parent
 	}
+}
+
+// declaresModule reports whether the go.mod file gomod declares module path.
+func declaresModule(gomod []byte, path string) bool {
+	for _, line := range strings.Split(string(gomod), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "module" && strings.Trim(f[1], `"`) == path {
+			return true
+		}
+	}
+	return false
 }
 
 func goBuild(root, work, pkg, name string) (string, error) {

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -175,6 +176,58 @@ func TestDockerfile(t *testing.T) {
 	if !copied {
 		t.Errorf("ENTRYPOINT runs %s, which no COPY of the final stage writes", ep[0])
 	}
+
+	// `go mod download` runs before the sources are copied, so that its
+	// layer stays cached; it reads the go.mod of every module of the
+	// repository that the binary is built from (the SDK in client/ too).
+	var early []string
+	for _, instr := range d.stages[build] {
+		if strings.HasPrefix(instr, "RUN ") && strings.Contains(instr, "go mod download") {
+			break
+		}
+		if name, rest, _ := strings.Cut(instr, " "); strings.EqualFold(name, "COPY") {
+			early = append(early, strings.Fields(rest)...)
+		}
+	}
+	for _, dir := range localModules(t) {
+		for _, f := range []string{"go.mod", "go.sum"} {
+			if want := path.Join(dir, f); !contains(early, want) {
+				t.Errorf("the builder does not COPY %s before go mod download (COPY %v)", want, early)
+			}
+		}
+	}
+}
+
+// localModules returns the directories, relative to the repository root,
+// of the modules ./cmd/strata is built from: the root module and those its
+// go.mod replaces with a directory of the repository.
+func localModules(t testing.TB) []string {
+	t.Helper()
+	var dirs []string
+	for _, d := range goList(t, "-m", "-f",
+		"{{if .Main}}.{{else}}{{with .Replace}}{{if not .Version}}{{.Path}}{{end}}{{end}}{{end}}", "all") {
+		dirs = append(dirs, path.Clean(d))
+	}
+	if len(dirs) < 2 {
+		t.Fatalf("go list -m found %v, want the root module and client/", dirs)
+	}
+	return dirs
+}
+
+// goList runs `go list args...` at the repository root, without a go.work
+// as the image build resolves modules, and returns the words it prints.
+func goList(t testing.TB, args ...string) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", append([]string{"list"}, args...)...)
+	cmd.Dir = repoRoot
+	cmd.Env = append(os.Environ(), "GOWORK=off")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list %s: %v", strings.Join(args, " "), err)
+	}
+	return strings.Fields(string(out))
 }
 
 // layoutContainerPorts reads the container ports from the layout module.
@@ -224,24 +277,22 @@ func TestDockerignoreKeepsTheSources(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "list", "-deps", "-f", "{{if .Module}}{{if .Module.Main}}{{.Dir}}{{end}}{{end}}", "./cmd/strata")
-	cmd.Dir = root
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("go list: %v", err)
-	}
-	needed := []string{"go.mod", "go.sum"}
-	for _, dir := range strings.Fields(string(out)) {
+	// The packages of the root module, and of the modules it replaces
+	// with a directory of the repository (client/).
+	var needed []string
+	for _, dir := range goList(t, "-deps", "-f",
+		"{{with .Module}}{{if or .Main (and .Replace (not .Replace.Version))}}{{$.Dir}}{{end}}{{end}}", "./cmd/strata") {
 		rel, err := filepath.Rel(root, dir)
 		if err != nil {
 			t.Fatal(err)
 		}
 		needed = append(needed, filepath.ToSlash(rel))
 	}
-	if len(needed) < 4 {
+	if len(needed) < 2 {
 		t.Fatalf("go list found too few packages: %v", needed)
+	}
+	for _, dir := range localModules(t) {
+		needed = append(needed, path.Join(dir, "go.mod"), path.Join(dir, "go.sum"))
 	}
 	for _, path := range needed {
 		// A pattern excludes a path when it matches the path or one of
