@@ -391,11 +391,3 @@ func durationMs(d time.Duration) int64 {
 	}
 	return min(d.Milliseconds(), math.MaxInt64/2)
 }
-
-// objectKey returns a fresh key for a level-1 object of a partition, under
-// a random two-byte prefix as ingest's keys are.
-func (c *Compactor) objectKey(topicID uuid.UUID, partition int32, base int64) string {
-	var b [10]byte
-	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("%s%s/%s-%d-%020d-%s.seg", c.cfg.KeyPrefix, hex.EncodeToString(b[:2]), topicID, partition, base, hex.EncodeToString(b[2:]))
-}
