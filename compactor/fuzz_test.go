@@ -3,10 +3,10 @@ package compactor
 import (
 	"bytes"
 	"encoding/binary"
-	"hash/crc32"
 	"testing"
 
 	"github.com/stratalog/strata/internal/batchtest"
+	"github.com/stratalog/strata/internal/crc32c"
 	"github.com/stratalog/strata/internal/recordbatch"
 	"github.com/stratalog/strata/metastore"
 )
@@ -75,14 +75,14 @@ func FuzzFilterBatch(f *testing.F) {
 		// rather than the checksum.
 		if len(data) >= recordbatch.HeaderSize {
 			binary.BigEndian.PutUint32(data[8:], uint32(len(data)-12))
-			binary.BigEndian.PutUint32(data[17:], crc32.Checksum(data[21:], castagnoli))
+			binary.BigEndian.PutUint32(data[17:], crc32c.Checksum(data[21:]))
 		}
 		h, err := recordbatch.Check(data)
 		if err != nil {
 			return
 		}
 		const base = 1000
-		recs, err := batchRecords(decompressor, data, h, base)
+		recs, err := recordbatch.DecodeRecords(decompressor, data, h, base)
 		if err != nil {
 			return
 		}
@@ -90,11 +90,11 @@ func FuzzFilterBatch(f *testing.F) {
 			t.Fatalf("%d records, header says %d", len(recs), h.NumRecords)
 		}
 		for i, r := range recs {
-			if r.offset < base || r.offset >= base+h.OffsetCount() || (i > 0 && r.offset <= recs[i-1].offset) {
-				t.Fatalf("record %d at offset %d", i, r.offset)
+			if r.Offset < base || r.Offset >= base+h.OffsetCount() || (i > 0 && r.Offset <= recs[i-1].Offset) {
+				t.Fatalf("record %d at offset %d", i, r.Offset)
 			}
 		}
-		keep := func(r *record) bool { return mask>>(uint64(r.offset-base)%64)&1 == 1 }
+		keep := func(r *record) bool { return mask>>(uint64(r.Offset-base)%64)&1 == 1 }
 		b := batch{data: data, base: base, count: h.OffsetCount(), h: h}
 		out, removed, changed, err := filterBatch(nil, decompressor, &b, 7, keep)
 		if err != nil {
@@ -120,7 +120,7 @@ func FuzzFilterBatch(f *testing.F) {
 			if nh.Compression() != 0 || nh.PartitionLeaderEpoch != 7 || nh.ProducerID != h.ProducerID || nh.BaseTimestamp != h.BaseTimestamp {
 				t.Fatalf("rewritten header %+v from %+v", nh, h)
 			}
-			got, err := batchRecords(decompressor, nb, nh, nh.BaseOffset)
+			got, err := recordbatch.DecodeRecords(decompressor, nb, nh, nh.BaseOffset)
 			if err != nil {
 				t.Fatalf("rewritten batch: %v", err)
 			}
@@ -129,9 +129,9 @@ func FuzzFilterBatch(f *testing.F) {
 					t.Fatalf("more records than kept")
 				}
 				w := want[i]
-				if g.offset != w.offset || g.timestamp != w.timestamp || !bytes.Equal(g.rec.Key, w.rec.Key) ||
-					(g.rec.Key == nil) != (w.rec.Key == nil) || !bytes.Equal(g.rec.Value, w.rec.Value) ||
-					(g.rec.Value == nil) != (w.rec.Value == nil) || len(g.rec.Headers) != len(w.rec.Headers) {
+				if g.Offset != w.Offset || g.Timestamp != w.Timestamp || !bytes.Equal(g.Key, w.Key) ||
+					(g.Key == nil) != (w.Key == nil) || !bytes.Equal(g.Value, w.Value) ||
+					(g.Value == nil) != (w.Value == nil) || len(g.Headers) != len(w.Headers) {
 					t.Fatalf("record %d: %+v, want %+v", i, g, w)
 				}
 				i++

@@ -1,5 +1,7 @@
-// Package recordbatch parses and checks Kafka v2 record batches without
-// decompressing them.
+// Package recordbatch parses and checks Kafka v2 record batches: their
+// headers without decompressing them (this file), and their records
+// (records.go, the produce rule, read as a stream; decode.go, the rule of
+// stored batches, decoded into kmsg.Record values).
 //
 // A v2 batch starts with a fixed 61-byte header (all integers big-endian):
 //
@@ -27,7 +29,7 @@
 // The checks are those a Kafka broker applies to a batch a client produces:
 // magic 2, a length that fits, a matching CRC32C, a positive record count
 // equal to lastOffsetDelta+1, and consistent producer fields. They are all
-// header checks; the records themselves are not decoded.
+// header checks; the records are checked by WalkRecords.
 package recordbatch
 
 import (
