@@ -8,58 +8,7 @@ import (
 	"github.com/stratalog/strata/internal/batchtest"
 	"github.com/stratalog/strata/internal/crc32c"
 	"github.com/stratalog/strata/internal/recordbatch"
-	"github.com/stratalog/strata/metastore"
 )
-
-// FuzzChunkBatches feeds chunkBatches arbitrary decoded chunks and index
-// rows. Whatever it accepts must hold: whole, checked batches taken from the
-// input in order, inside the row's offsets and not overlapping, filling a
-// level-0 row exactly.
-func FuzzChunkBatches(f *testing.F) {
-	b1 := batchtest.Values(batchtest.NoProducer, "a", "b", "c")
-	b2 := batchtest.Batch(batchtest.Options{ProducerID: 3, ProducerEpoch: 1, BaseSequence: 9}, batchtest.Record{Key: []byte("k")})
-	f.Add(append(bytes.Clone(b1), b2...), uint8(0), int64(10), uint16(4), uint8(0xff))
-	f.Add(append(bytes.Clone(b1), b2...), uint8(0), int64(10), uint16(3), uint8(1))
-	l1 := bytes.Clone(b1)
-	recordbatch.SetBaseOffset(l1, 20)
-	f.Add(l1, uint8(1), int64(18), uint16(10), uint8(0xff))
-	f.Add([]byte{}, uint8(0), int64(0), uint16(0), uint8(0xff))
-	f.Fuzz(func(t *testing.T, raw []byte, level uint8, base int64, span uint16, skip uint8) {
-		if base < 0 || base > 1<<60 {
-			return
-		}
-		c := metastore.Chunk{Level: int16(level % 2), BaseOffset: base, EndOffset: base + int64(span)}
-		if skip != 0xff {
-			c.Skip = []int32{int32(skip % 8)}
-		}
-		bs, err := chunkBatches(&c, raw)
-		if err != nil {
-			return
-		}
-		total, next := 0, c.BaseOffset
-		var covered int64
-		for i, b := range bs {
-			if _, err := recordbatch.Check(b.data); err != nil {
-				t.Fatalf("batch %d fails its checks: %v", i, err)
-			}
-			if !bytes.Contains(raw, b.data) {
-				t.Fatalf("batch %d is not from the input", i)
-			}
-			if b.base < next || b.end() > c.EndOffset || b.count != b.h.OffsetCount() {
-				t.Fatalf("batch %d [%d, %d) after %d in [%d, %d)", i, b.base, b.end(), next, c.BaseOffset, c.EndOffset)
-			}
-			next = b.end()
-			covered += b.count
-			total += len(b.data)
-		}
-		if total > len(raw) {
-			t.Fatalf("%d batch bytes from %d input bytes", total, len(raw))
-		}
-		if c.Level == 0 && covered != c.EndOffset-c.BaseOffset {
-			t.Fatalf("level 0: batches cover %d offsets of %d", covered, c.EndOffset-c.BaseOffset)
-		}
-	})
-}
 
 // FuzzFilterBatch decodes arbitrary batches and filters them with an
 // arbitrary mask. A batch it accepts must come out as valid uncompressed

@@ -7,6 +7,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/stratalog/strata/internal/chunk"
 	"github.com/stratalog/strata/internal/recordbatch"
 	"github.com/stratalog/strata/metastore"
 )
@@ -73,12 +74,11 @@ func (r *Reader) searchChunk(ctx context.Context, c *metastore.Chunk, ts, minOff
 		return 0, 0, false, err
 	}
 	var serr error
-	werr := walk(c, data, minOffset, func(b *batchInfo, start, _ int64) bool {
-		if b.maxTS < ts {
+	werr := walk(c, data, minOffset, func(b *chunk.Batch, start, _ int64) bool {
+		if b.MaxTimestamp < ts {
 			return true
 		}
-		batch := data.raw[b.pos : b.pos+b.size]
-		offset, timestamp, found, serr = firstRecordAtOrAfter(r.decomp, batch, start, ts, minOffset)
+		offset, timestamp, found, serr = firstRecordAtOrAfter(r.decomp, data.Bytes(b), start, ts, minOffset)
 		return serr == nil && !found
 	})
 	if werr != nil {
