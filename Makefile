@@ -50,6 +50,12 @@ FUZZTIME ?= 20s
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzCheck -fuzztime $(FUZZTIME) ./internal/recordbatch/
 	$(GO) test -run '^$$' -fuzz FuzzWalkRecords -fuzztime $(FUZZTIME) ./internal/recordbatch/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeRecords -fuzztime $(FUZZTIME) ./internal/recordbatch/
+	$(GO) test -run '^$$' -fuzz FuzzWalk -fuzztime $(FUZZTIME) ./internal/chunk/
+	$(GO) test -run '^$$' -fuzz FuzzStrict -fuzztime $(FUZZTIME) ./internal/chunk/
+	$(GO) test -run '^$$' -fuzz FuzzFirstRecord -fuzztime $(FUZZTIME) ./reader/
+	$(GO) test -run '^$$' -fuzz FuzzFilterBatch -fuzztime $(FUZZTIME) ./compactor/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeRecent -fuzztime $(FUZZTIME) ./metastore/
 	$(GO) test -run '^$$' -fuzz FuzzAdmit -fuzztime $(FUZZTIME) ./ingest/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeFooter -fuzztime $(FUZZTIME) ./internal/segment/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeChunk -fuzztime $(FUZZTIME) ./internal/segment/

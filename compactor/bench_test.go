@@ -119,7 +119,7 @@ func BenchmarkFilterBatch(b *testing.B) {
 		b.Fatal(err)
 	}
 	bt := batch{data: data, base: 0, count: h.OffsetCount(), h: h}
-	keep := func(r *record) bool { return r.offset%2 == 0 }
+	keep := func(r *record) bool { return r.Offset%2 == 0 }
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	var buf []byte

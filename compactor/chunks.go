@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/stratalog/strata/internal/chunk"
 	"github.com/stratalog/strata/internal/objstore"
 	"github.com/stratalog/strata/internal/recordbatch"
 	"github.com/stratalog/strata/internal/segment"
@@ -29,65 +30,27 @@ type batch struct {
 func (b *batch) end() int64 { return b.base + b.count }
 
 // chunkBatches returns the batches of chunk c that are part of the log, in
-// offset order, with absolute offsets, from the chunk's decoded bytes raw.
-// Level-0 batches get their offsets from the chunk's base offset and the
-// batches before them, leaving out those in c.Skip; level-1 batches carry
-// theirs. Every batch must lie within [c.BaseOffset, c.EndOffset), and a
-// level-0 chunk's batches must fill it exactly.
-//
-// This is the offset rule of the reader's chunk walk (reader/chunk.go), kept
-// here in its strict form: the compactor rewrites what it reads, so it
-// refuses a chunk that disagrees with its index instead of skipping parts.
+// offset order, with absolute offsets, from the chunk's decoded bytes raw,
+// by the strict form of the offset rule (chunk.Data.Strict): the compactor
+// rewrites what it reads, so it refuses a chunk that disagrees with its
+// index instead of skipping parts.
 func chunkBatches(c *metastore.Chunk, raw []byte) ([]batch, error) {
-	var skip map[int32]bool
-	if len(c.Skip) > 0 {
-		skip = make(map[int32]bool, len(c.Skip))
-		for _, i := range c.Skip {
-			skip[i] = true
-		}
+	d, err := chunk.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: object %s at %d: %w", ErrCorrupt, c.ObjectKey, c.Start, err)
 	}
-	var out []batch
-	n := int32(0)
-	pos := 0
-	next := c.BaseOffset // level 0: the next batch's offset; level 1: the lowest allowed
-	err := recordbatch.Split(raw, func(data []byte, h recordbatch.Header) error {
-		i := n
-		n++
-		pos += len(data)
-		if skip[i] {
-			return nil
+	out := make([]batch, 0, len(d.Batches))
+	err = d.Strict(c, func(b *chunk.Batch, start int64) error {
+		data := d.Bytes(b)
+		h, err := recordbatch.ParseHeader(data)
+		if err != nil {
+			return err
 		}
-		b := batch{data: data, count: h.OffsetCount(), h: h}
-		if c.Level == 0 {
-			b.base = next
-		} else {
-			b.base = h.BaseOffset
-			if b.base < next {
-				return fmt.Errorf("batch %d at offset %d overlaps the one before or starts before the chunk at %d", i, b.base, c.BaseOffset)
-			}
-		}
-		if b.end() > c.EndOffset || b.end() < b.base {
-			return fmt.Errorf("batch %d [%d, %d) runs past the chunk's end offset %d", i, b.base, b.end(), c.EndOffset)
-		}
-		next = b.end()
-		out = append(out, b)
+		out = append(out, batch{data: data, base: start, count: b.Count, h: h})
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: object %s at %d: %w", ErrCorrupt, c.ObjectKey, c.Start, err)
-	}
-	switch {
-	case pos != len(raw):
-		return nil, fmt.Errorf("%w: object %s at %d: batches cover %d of %d bytes", ErrCorrupt, c.ObjectKey, c.Start, pos, len(raw))
-	case c.BatchCount > 0 && n != c.BatchCount:
-		return nil, fmt.Errorf("%w: object %s at %d: index says %d batches, chunk holds %d", ErrCorrupt, c.ObjectKey, c.Start, c.BatchCount, n)
-	case c.Level == 0 && next != c.EndOffset:
-		return nil, fmt.Errorf("%w: object %s at %d: batches end at offset %d, index says %d", ErrCorrupt, c.ObjectKey, c.Start, next, c.EndOffset)
-	}
-	for _, i := range c.Skip {
-		if i < 0 || i >= n {
-			return nil, fmt.Errorf("%w: object %s at %d: skip index %d of %d batches", ErrCorrupt, c.ObjectKey, c.Start, i, n)
-		}
 	}
 	return out, nil
 }

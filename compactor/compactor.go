@@ -333,11 +333,3 @@ func (c *Compactor) policy(t metastore.Topic) topicconfig.Policy {
 	}
 	return p
 }
-
-// objectKey returns a fresh key for a level-1 object of a partition, under
-// a random two-byte prefix as ingest's keys are.
-func (c *Compactor) objectKey(topicID uuid.UUID, partition int32, base int64) string {
-	var b [10]byte
-	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("%s%s/%s-%d-%020d-%s.seg", c.cfg.KeyPrefix, hex.EncodeToString(b[:2]), topicID, partition, base, hex.EncodeToString(b[2:]))
-}

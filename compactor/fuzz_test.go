@@ -3,63 +3,12 @@ package compactor
 import (
 	"bytes"
 	"encoding/binary"
-	"hash/crc32"
 	"testing"
 
 	"github.com/stratalog/strata/internal/batchtest"
+	"github.com/stratalog/strata/internal/crc32c"
 	"github.com/stratalog/strata/internal/recordbatch"
-	"github.com/stratalog/strata/metastore"
 )
-
-// FuzzChunkBatches feeds chunkBatches arbitrary decoded chunks and index
-// rows. Whatever it accepts must hold: whole, checked batches taken from the
-// input in order, inside the row's offsets and not overlapping, filling a
-// level-0 row exactly.
-func FuzzChunkBatches(f *testing.F) {
-	b1 := batchtest.Values(batchtest.NoProducer, "a", "b", "c")
-	b2 := batchtest.Batch(batchtest.Options{ProducerID: 3, ProducerEpoch: 1, BaseSequence: 9}, batchtest.Record{Key: []byte("k")})
-	f.Add(append(bytes.Clone(b1), b2...), uint8(0), int64(10), uint16(4), uint8(0xff))
-	f.Add(append(bytes.Clone(b1), b2...), uint8(0), int64(10), uint16(3), uint8(1))
-	l1 := bytes.Clone(b1)
-	recordbatch.SetBaseOffset(l1, 20)
-	f.Add(l1, uint8(1), int64(18), uint16(10), uint8(0xff))
-	f.Add([]byte{}, uint8(0), int64(0), uint16(0), uint8(0xff))
-	f.Fuzz(func(t *testing.T, raw []byte, level uint8, base int64, span uint16, skip uint8) {
-		if base < 0 || base > 1<<60 {
-			return
-		}
-		c := metastore.Chunk{Level: int16(level % 2), BaseOffset: base, EndOffset: base + int64(span)}
-		if skip != 0xff {
-			c.Skip = []int32{int32(skip % 8)}
-		}
-		bs, err := chunkBatches(&c, raw)
-		if err != nil {
-			return
-		}
-		total, next := 0, c.BaseOffset
-		var covered int64
-		for i, b := range bs {
-			if _, err := recordbatch.Check(b.data); err != nil {
-				t.Fatalf("batch %d fails its checks: %v", i, err)
-			}
-			if !bytes.Contains(raw, b.data) {
-				t.Fatalf("batch %d is not from the input", i)
-			}
-			if b.base < next || b.end() > c.EndOffset || b.count != b.h.OffsetCount() {
-				t.Fatalf("batch %d [%d, %d) after %d in [%d, %d)", i, b.base, b.end(), next, c.BaseOffset, c.EndOffset)
-			}
-			next = b.end()
-			covered += b.count
-			total += len(b.data)
-		}
-		if total > len(raw) {
-			t.Fatalf("%d batch bytes from %d input bytes", total, len(raw))
-		}
-		if c.Level == 0 && covered != c.EndOffset-c.BaseOffset {
-			t.Fatalf("level 0: batches cover %d offsets of %d", covered, c.EndOffset-c.BaseOffset)
-		}
-	})
-}
 
 // FuzzFilterBatch decodes arbitrary batches and filters them with an
 // arbitrary mask. A batch it accepts must come out as valid uncompressed
@@ -75,14 +24,14 @@ func FuzzFilterBatch(f *testing.F) {
 		// rather than the checksum.
 		if len(data) >= recordbatch.HeaderSize {
 			binary.BigEndian.PutUint32(data[8:], uint32(len(data)-12))
-			binary.BigEndian.PutUint32(data[17:], crc32.Checksum(data[21:], castagnoli))
+			binary.BigEndian.PutUint32(data[17:], crc32c.Checksum(data[21:]))
 		}
 		h, err := recordbatch.Check(data)
 		if err != nil {
 			return
 		}
 		const base = 1000
-		recs, err := batchRecords(decompressor, data, h, base)
+		recs, err := recordbatch.DecodeRecords(decompressor, data, h, base)
 		if err != nil {
 			return
 		}
@@ -90,11 +39,11 @@ func FuzzFilterBatch(f *testing.F) {
 			t.Fatalf("%d records, header says %d", len(recs), h.NumRecords)
 		}
 		for i, r := range recs {
-			if r.offset < base || r.offset >= base+h.OffsetCount() || (i > 0 && r.offset <= recs[i-1].offset) {
-				t.Fatalf("record %d at offset %d", i, r.offset)
+			if r.Offset < base || r.Offset >= base+h.OffsetCount() || (i > 0 && r.Offset <= recs[i-1].Offset) {
+				t.Fatalf("record %d at offset %d", i, r.Offset)
 			}
 		}
-		keep := func(r *record) bool { return mask>>(uint64(r.offset-base)%64)&1 == 1 }
+		keep := func(r *record) bool { return mask>>(uint64(r.Offset-base)%64)&1 == 1 }
 		b := batch{data: data, base: base, count: h.OffsetCount(), h: h}
 		out, removed, changed, err := filterBatch(nil, decompressor, &b, 7, keep)
 		if err != nil {
@@ -120,7 +69,7 @@ func FuzzFilterBatch(f *testing.F) {
 			if nh.Compression() != 0 || nh.PartitionLeaderEpoch != 7 || nh.ProducerID != h.ProducerID || nh.BaseTimestamp != h.BaseTimestamp {
 				t.Fatalf("rewritten header %+v from %+v", nh, h)
 			}
-			got, err := batchRecords(decompressor, nb, nh, nh.BaseOffset)
+			got, err := recordbatch.DecodeRecords(decompressor, nb, nh, nh.BaseOffset)
 			if err != nil {
 				t.Fatalf("rewritten batch: %v", err)
 			}
@@ -129,9 +78,9 @@ func FuzzFilterBatch(f *testing.F) {
 					t.Fatalf("more records than kept")
 				}
 				w := want[i]
-				if g.offset != w.offset || g.timestamp != w.timestamp || !bytes.Equal(g.rec.Key, w.rec.Key) ||
-					(g.rec.Key == nil) != (w.rec.Key == nil) || !bytes.Equal(g.rec.Value, w.rec.Value) ||
-					(g.rec.Value == nil) != (w.rec.Value == nil) || len(g.rec.Headers) != len(w.rec.Headers) {
+				if g.Offset != w.Offset || g.Timestamp != w.Timestamp || !bytes.Equal(g.Key, w.Key) ||
+					(g.Key == nil) != (w.Key == nil) || !bytes.Equal(g.Value, w.Value) ||
+					(g.Value == nil) != (w.Value == nil) || len(g.Headers) != len(w.Headers) {
 					t.Fatalf("record %d: %+v, want %+v", i, g, w)
 				}
 				i++

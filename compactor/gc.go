@@ -4,18 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 
 	"github.com/stratalog/strata/internal/objstore"
+	"github.com/stratalog/strata/internal/segment"
 )
 
 // gcBatch is how many objects one metastore query hands to the collector.
 const gcBatch = 500
-
-// objectSuffix ends every segment object key; the orphan collection never
-// deletes anything else, so a bucket shared with other data is safe.
-const objectSuffix = ".seg"
 
 // collect deletes the objects the metastore marked unreferenced more than
 // DeleteGrace ago: first the object, then its row. A crash in between leaves
@@ -133,7 +129,7 @@ func (c *Compactor) sweepOrphans(ctx context.Context, st *Stats) error {
 		return ctx.Err()
 	}
 	err := c.objects.List(ctx, c.cfg.ListPrefix, func(o objstore.ObjectInfo) error {
-		if !strings.HasSuffix(o.Key, objectSuffix) || !o.LastModified.Before(cutoff) {
+		if !segment.IsObjectKey(o.Key) || !o.LastModified.Before(cutoff) {
 			return nil
 		}
 		batch = append(batch, o.Key)

@@ -219,13 +219,13 @@ type filter struct {
 }
 
 func (f *filter) keep(r *record) bool {
-	if r.rec.Key == nil {
+	if r.Key == nil {
 		return true // cannot be superseded; kept rather than lost
 	}
-	if last, ok := f.latest[string(r.rec.Key)]; ok && r.offset < last {
+	if last, ok := f.latest[string(r.Key)]; ok && r.Offset < last {
 		return false
 	}
-	return !(r.tombstone() && r.timestamp < f.horizon && r.offset < f.protect)
+	return !(r.Tombstone() && r.Timestamp < f.horizon && r.Offset < f.protect)
 }
 
 // built is one merge of a partition's rows, ready to be encoded into a
@@ -264,13 +264,13 @@ func (c *Compactor) build(ctx context.Context, p metastore.Partition, rows []met
 		for i := range datas {
 			for j := range datas[i].batches {
 				b := &datas[i].batches[j]
-				recs, err := batchRecords(c.decomp, b.data, b.h, b.base)
+				recs, err := recordbatch.DecodeRecords(c.decomp, b.data, b.h, b.base)
 				if err != nil {
 					return nil, fmt.Errorf("%w: object %s: %w", ErrCorrupt, rows[i].ObjectKey, err)
 				}
 				for k := range recs {
-					if recs[k].rec.Key != nil {
-						f.latest[string(recs[k].rec.Key)] = recs[k].offset
+					if recs[k].Key != nil {
+						f.latest[string(recs[k].Key)] = recs[k].Offset
 					}
 				}
 			}
@@ -402,19 +402,19 @@ scan:
 		for k := range datas {
 			for j := range datas[k].batches {
 				b := &datas[k].batches[j]
-				recs, err := batchRecords(c.decomp, b.data, b.h, b.base)
+				recs, err := recordbatch.DecodeRecords(c.decomp, b.data, b.h, b.base)
 				if err != nil {
 					return fmt.Errorf("%w: object %s: %w", ErrCorrupt, rows[i+k].ObjectKey, err)
 				}
 				for r := range recs {
-					key := recs[r].rec.Key
+					key := recs[r].Key
 					if key == nil {
 						continue
 					}
 					if _, ok := f.latest[string(key)]; !ok {
 						mapBytes += int64(len(key)) + keyEntryOverhead
 					}
-					f.latest[string(key)] = recs[r].offset
+					f.latest[string(key)] = recs[r].Offset
 				}
 				lastBatch = b.base
 			}

@@ -133,7 +133,7 @@ func (c *Compactor) encode(merges []*built) (*object, error) {
 		return nil, fmt.Errorf("compactor: encode level-1 object: %w", err)
 	}
 	first := merges[0].swap
-	o := &object{key: c.objectKey(first.TopicID, first.Partition, first.Old[0].BaseOffset), data: data, merges: merges}
+	o := &object{key: segment.Level1Key(c.cfg.KeyPrefix, first.TopicID, first.Partition, first.Old[0].BaseOffset), data: data, merges: merges}
 	k := 0
 	for _, m := range merges {
 		m.swap.ObjectKey, m.swap.ObjectSize = o.key, int64(len(data))

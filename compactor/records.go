@@ -2,86 +2,19 @@ package compactor
 
 import (
 	"encoding/binary"
-	"fmt"
-	"hash/crc32"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/internal/crc32c"
 	"github.com/stratalog/strata/internal/recordbatch"
 )
 
-// record is one record of a batch, decoded. Key and Value of rec alias the
-// batch's decompressed records.
-type record struct {
-	rec       kmsg.Record
-	offset    int64 // absolute
-	timestamp int64 // ms
-}
-
-// tombstone reports a record whose value is null: a delete marker.
-func (r *record) tombstone() bool { return r.rec.Value == nil }
-
-// batchRecords decompresses a v2 batch (which passed recordbatch.Check) and
-// decodes its records; base is the batch's absolute first offset. The
-// records must be exactly NumRecords, with offset deltas increasing and
-// within lastOffsetDelta, and fill the records section exactly.
-func batchRecords(dec kgo.Decompressor, data []byte, h recordbatch.Header, base int64) ([]record, error) {
-	if len(data) < recordbatch.HeaderSize {
-		return nil, fmt.Errorf("batch of %d bytes", len(data))
-	}
-	body := data[recordbatch.HeaderSize:]
-	if h.Compression() != recordbatch.CompressionNone {
-		var err error
-		body, err = dec.Decompress(body, kgo.CompressionCodecType(h.Compression()))
-		if err != nil {
-			return nil, fmt.Errorf("decompress batch at %d: %w", base, err)
-		}
-	}
-	if h.NumRecords < 0 || int64(h.NumRecords) > int64(len(body)) {
-		return nil, fmt.Errorf("batch at %d: %d records in %d bytes", base, h.NumRecords, len(body))
-	}
-	// Allocate for the records the bytes can hold, not for what the
-	// header claims: a record takes at least minRecordSize bytes.
-	recs := make([]record, 0, min(int(h.NumRecords), len(body)/minRecordSize+1))
-	pos := 0
-	prev := int32(-1)
-	for i := range int(h.NumRecords) {
-		if pos == len(body) {
-			return nil, fmt.Errorf("batch at %d: %d records of the %d claimed", base, i, h.NumRecords)
-		}
-		recs = append(recs, record{})
-		length, n := binary.Varint(body[pos:])
-		if n <= 0 || length < 0 || length > int64(len(body)-pos-n) {
-			return nil, fmt.Errorf("batch at %d: record %d: bad length", base, i)
-		}
-		end := pos + n + int(length)
-		r := &recs[i]
-		if err := r.rec.ReadFrom(body[pos:end]); err != nil {
-			return nil, fmt.Errorf("batch at %d: record %d: %w", base, i, err)
-		}
-		if r.rec.OffsetDelta <= prev || r.rec.OffsetDelta > h.LastOffsetDelta {
-			return nil, fmt.Errorf("batch at %d: record %d has offset delta %d after %d (last %d)", base, i, r.rec.OffsetDelta, prev, h.LastOffsetDelta)
-		}
-		prev = r.rec.OffsetDelta
-		r.offset = base + int64(r.rec.OffsetDelta)
-		r.timestamp = h.BaseTimestamp + r.rec.TimestampDelta64
-		if h.LogAppendTime() {
-			r.timestamp = h.MaxTimestamp
-		}
-		pos = end
-	}
-	if pos != len(body) {
-		return nil, fmt.Errorf("batch at %d: %d bytes after the last record", base, len(body)-pos)
-	}
-	return recs, nil
-}
-
-// minRecordSize is the smallest encoding of one record: seven fields of
-// one byte.
-const minRecordSize = 7
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+// record is one record of a batch, decoded by the rule of stored batches
+// (recordbatch.DecodeRecords): the records must be exactly NumRecords,
+// with offset deltas increasing and within lastOffsetDelta, and fill the
+// records section exactly.
+type record = recordbatch.Record
 
 const attrCompressionMask = 0x07
 
@@ -96,18 +29,18 @@ func encodeRun(dst []byte, h recordbatch.Header, recs []record, leaderEpoch int3
 	first := recs[0]
 	maxTS := h.MaxTimestamp
 	if !h.LogAppendTime() {
-		maxTS = first.timestamp
+		maxTS = first.Timestamp
 		for _, r := range recs[1:] {
-			maxTS = max(maxTS, r.timestamp)
+			maxTS = max(maxTS, r.Timestamp)
 		}
 	}
 	seq := h.BaseSequence
 	if h.ProducerID >= 0 && seq >= 0 {
 		// Sequences wrap from the largest int32 to 0.
-		seq = int32((int64(seq) + int64(first.rec.OffsetDelta)) % (1 << 31))
+		seq = int32((int64(seq) + int64(first.OffsetDelta)) % (1 << 31))
 	}
 	be := binary.BigEndian
-	dst = be.AppendUint64(dst, uint64(first.offset))
+	dst = be.AppendUint64(dst, uint64(first.Offset))
 	dst = be.AppendUint32(dst, 0) // batch length, below
 	dst = be.AppendUint32(dst, uint32(leaderEpoch))
 	dst = append(dst, recordbatch.Magic)
@@ -121,14 +54,14 @@ func encodeRun(dst []byte, h recordbatch.Header, recs []record, leaderEpoch int3
 	dst = be.AppendUint32(dst, uint32(seq))
 	dst = be.AppendUint32(dst, uint32(len(recs)))
 	for i := range recs {
-		r := recs[i].rec
+		r := recs[i].Record
 		r.OffsetDelta = int32(i)
 		r.TimestampDelta = int32(r.TimestampDelta64)
 		dst = appendRecord(dst, &r)
 	}
 	b := dst[start:]
 	be.PutUint32(b[8:], uint32(len(b)-12))
-	be.PutUint32(b[17:], crc32.Checksum(b[21:], castagnoli))
+	be.PutUint32(b[17:], crc32c.Checksum(b[21:]))
 	return dst
 }
 
@@ -156,7 +89,7 @@ func appendRecord(dst []byte, r *kmsg.Record) []byte {
 // offsets (a v2 batch's offsets have no gaps), appended to dst, and how
 // many records went.
 func filterBatch(dst []byte, dec kgo.Decompressor, b *batch, leaderEpoch int32, keep func(*record) bool) (out []byte, removed int, changed bool, err error) {
-	recs, err := batchRecords(dec, b.data, b.h, b.base)
+	recs, err := recordbatch.DecodeRecords(dec, b.data, b.h, b.base)
 	if err != nil {
 		return dst, 0, false, err
 	}
@@ -175,7 +108,7 @@ func filterBatch(dst []byte, dec kgo.Decompressor, b *batch, leaderEpoch int32, 
 	}
 	for i := 0; i < len(kept); {
 		j := i + 1
-		for j < len(kept) && kept[j].offset == kept[j-1].offset+1 {
+		for j < len(kept) && kept[j].Offset == kept[j-1].Offset+1 {
 			j++
 		}
 		dst = encodeRun(dst, b.h, kept[i:j], leaderEpoch)

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"math"
 	"strings"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stratalog/strata/internal/batchtest"
+	"github.com/stratalog/strata/internal/crc32c"
 	"github.com/stratalog/strata/internal/recordbatch"
 	"github.com/stratalog/strata/metastore"
 )
@@ -127,7 +127,7 @@ func TestFilterBatch(t *testing.T) {
 		}
 		// Drop offsets 502, 503 and 510..519: three runs are left.
 		drop := func(off int64) bool { return off == 502 || off == 503 || (off >= 510 && off < 520) }
-		out, removed, changed, err = filterBatch(nil, decompressor, &b, 3, func(r *record) bool { return !drop(r.offset) })
+		out, removed, changed, err = filterBatch(nil, decompressor, &b, 3, func(r *record) bool { return !drop(r.Offset) })
 		if err != nil || !changed || removed != 12 {
 			t.Fatalf("filter: %d removed, %v, %v", removed, changed, err)
 		}
@@ -194,7 +194,7 @@ func TestEncodeRunLogAppendTime(t *testing.T) {
 	recordbatch.SetBaseOffset(in, 0)
 	h := mustCheckCRC(t, in)
 	b := batch{data: in, base: 0, count: 3, h: h}
-	out, _, _, err := filterBatch(nil, decompressor, &b, 0, func(r *record) bool { return r.offset != 1 })
+	out, _, _, err := filterBatch(nil, decompressor, &b, 0, func(r *record) bool { return r.Offset != 1 })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +212,7 @@ func TestEncodeRunLogAppendTime(t *testing.T) {
 // mustCheckCRC recomputes the CRC of a batch edited by a test, then checks it.
 func mustCheckCRC(t testing.TB, b []byte) recordbatch.Header {
 	t.Helper()
-	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], castagnoli))
+	binary.BigEndian.PutUint32(b[17:], crc32c.Checksum(b[21:]))
 	return mustCheck(t, b)
 }
 

@@ -12,8 +12,6 @@ package ingest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"math"
@@ -544,7 +542,7 @@ func (i *Ingester) upload(s *sealedSegment) {
 		s.err = fmt.Errorf("%w: encode: %v", ErrUploadFailed, err)
 		return
 	}
-	key := i.objectKey()
+	key := segment.Level0Key(i.cfg.KeyPrefix, time.Now())
 	ctx, cancel := context.WithTimeout(context.Background(), i.cfg.UploadTimeout)
 	defer cancel()
 	if err := i.objects.Put(ctx, key, obj); err != nil {
@@ -577,15 +575,6 @@ func (i *Ingester) uploadDone() {
 		i.sealSoonLocked(sealIdle)
 	}
 	i.mu.Unlock()
-}
-
-// objectKey returns a fresh key under a random two-byte prefix, so that a
-// bucket's load spreads over many key ranges.
-func (i *Ingester) objectKey() string {
-	var b [10]byte
-	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("%s%04x/%013d-%016x.seg", i.cfg.KeyPrefix, binary.BigEndian.Uint16(b[:2]),
-		time.Now().UnixMilli(), binary.BigEndian.Uint64(b[2:]))
 }
 
 // commitLoop commits sealed segments in seal order until Close.

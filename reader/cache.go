@@ -21,7 +21,7 @@ const entryOverhead = 128
 
 type entry struct {
 	key        cacheKey
-	value      any // *chunkData or []byte (compressed bytes)
+	value      any // *chunk.Data or []byte (compressed bytes)
 	size       int64
 	expires    time.Time // zero: no expiry
 	prev, next *entry

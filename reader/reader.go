@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/stratalog/strata/internal/chunk"
 	"github.com/stratalog/strata/internal/decompress"
 	"github.com/stratalog/strata/internal/objstore"
 	"github.com/stratalog/strata/internal/roleapi"
@@ -223,16 +224,16 @@ func (r *Reader) read(ctx context.Context, topicID uuid.UUID, partition int32, o
 				return r.partial(res, out, keep, fmt.Errorf("read %s/%d at %d: %w", topicID, partition, cur, err))
 			}
 			mark := out.Mark()
-			werr := walk(c, data, cur, func(b *batchInfo, bstart, bend int64) bool {
+			werr := walk(c, data, cur, func(b *chunk.Batch, bstart, bend int64) bool {
 				if bstart >= end {
 					full = true
 					return false
 				}
-				if out.Len() > 0 && out.Len()+b.size > maxBytes {
+				if out.Len() > 0 && out.Len()+b.Size > maxBytes {
 					full = true
 					return false
 				}
-				out.Add(data.raw[b.pos:b.pos+b.size], bstart, snap.epoch, c.Level == 0)
+				out.Add(data.Bytes(b), bstart, snap.epoch, c.Level == 0)
 				cur = bend
 				return true
 			})
@@ -462,12 +463,12 @@ func (st *partState) mergeIndex(cs []metastore.Chunk) {
 // chunk returns the decoded chunk chunks[0], from the cache or the object
 // store. The chunks after it are those that follow in the partition: a
 // ranged GET also fetches those of them in the same object (see span).
-func (r *Reader) chunk(ctx context.Context, chunks []metastore.Chunk) (*chunkData, error) {
+func (r *Reader) chunk(ctx context.Context, chunks []metastore.Chunk) (*chunk.Data, error) {
 	c := &chunks[0]
 	k := cacheKey{object: c.ObjectKey, start: c.Start}
 	if v, ok := r.cache.get(k); ok {
 		r.metrics.cacheHits.Inc()
-		return v.(*chunkData), nil
+		return v.(*chunk.Data), nil
 	}
 	r.metrics.cacheMisses.Inc()
 	call, _ := r.startLoad(ctx, k, chunks, nil)
@@ -476,7 +477,7 @@ func (r *Reader) chunk(ctx context.Context, chunks []metastore.Chunk) (*chunkDat
 		if call.err != nil {
 			return nil, call.err
 		}
-		return call.val.(*chunkData), nil
+		return call.val.(*chunk.Data), nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -571,7 +572,7 @@ func (r *Reader) readAhead(ctx context.Context, chunks []metastore.Chunk, end in
 
 // loadChunk fetches, decodes, checks and caches chunks[0]. sp, when not
 // nil, is the span that the caller claimed for it.
-func (r *Reader) loadChunk(ctx context.Context, chunks []metastore.Chunk, sp *span) (*chunkData, error) {
+func (r *Reader) loadChunk(ctx context.Context, chunks []metastore.Chunk, sp *span) (*chunk.Data, error) {
 	c := &chunks[0]
 	if err := r.checkRange(c); err != nil {
 		r.releaseSpan(sp)
@@ -606,7 +607,7 @@ func (r *Reader) loadChunk(ctx context.Context, chunks []metastore.Chunk, sp *sp
 		}
 		return nil, fmt.Errorf("object %s chunk at %d: %w", c.ObjectKey, c.Start, err)
 	}
-	r.cache.add(cacheKey{object: c.ObjectKey, start: c.Start}, data, data.memSize(), 0)
+	r.cache.add(cacheKey{object: c.ObjectKey, start: c.Start}, data, data.MemSize(), 0)
 	if !whole {
 		// Decoded and cached: the compressed bytes a span left are not
 		// needed any more. Dropped only now, so that a span claimed
@@ -618,7 +619,7 @@ func (r *Reader) loadChunk(ctx context.Context, chunks []metastore.Chunk, sp *sp
 
 // decodeChunk decompresses and indexes one chunk. rawLength is the decoded
 // size the chunk index records, or 0 when unknown.
-func decodeChunk(compressed []byte, rawLength, maxRaw int64) (*chunkData, error) {
+func decodeChunk(compressed []byte, rawLength, maxRaw int64) (*chunk.Data, error) {
 	raw, err := segment.DecodeChunk(compressed, maxRaw)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
@@ -626,7 +627,11 @@ func decodeChunk(compressed []byte, rawLength, maxRaw int64) (*chunkData, error)
 	if rawLength > 0 && int64(len(raw)) != rawLength {
 		return nil, fmt.Errorf("%w: decoded %d bytes, index says %d", ErrCorrupt, len(raw), rawLength)
 	}
-	return parseChunk(raw)
+	d, err := chunk.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	return d, nil
 }
 
 // object returns a whole object, from the cache or with one GET shared by

@@ -24,6 +24,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/stratalog/strata/internal/batchtest"
+	"github.com/stratalog/strata/internal/chunk"
 	"github.com/stratalog/strata/internal/objstore"
 	"github.com/stratalog/strata/internal/recordbatch"
 	"github.com/stratalog/strata/internal/segment"
@@ -343,13 +344,13 @@ func TestCachedBytesNotModified(t *testing.T) {
 	defer e.r.cache.mu.Unlock()
 	n := 0
 	for k, ent := range e.r.cache.entries {
-		d, ok := ent.value.(*chunkData)
+		d, ok := ent.value.(*chunk.Data)
 		if !ok {
 			continue
 		}
 		n++
-		for _, b := range d.batches {
-			h, err := recordbatch.ParseHeader(d.raw[b.pos:])
+		for i := range d.Batches {
+			h, err := recordbatch.ParseHeader(d.Bytes(&d.Batches[i]))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -1168,7 +1169,6 @@ func BenchmarkReadCached(b *testing.B) {
 		}
 	}
 }
-
 
 // A later chunk whose index row is damaged (a length past the end of the
 // object, which the row does not know the size of) makes its span's GET

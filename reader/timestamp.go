@@ -2,13 +2,12 @@ package reader
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/internal/chunk"
 	"github.com/stratalog/strata/internal/recordbatch"
 	"github.com/stratalog/strata/metastore"
 )
@@ -75,12 +74,11 @@ func (r *Reader) searchChunk(ctx context.Context, c *metastore.Chunk, ts, minOff
 		return 0, 0, false, err
 	}
 	var serr error
-	werr := walk(c, data, minOffset, func(b *batchInfo, start, _ int64) bool {
-		if b.maxTS < ts {
+	werr := walk(c, data, minOffset, func(b *chunk.Batch, start, _ int64) bool {
+		if b.MaxTimestamp < ts {
 			return true
 		}
-		batch := data.raw[b.pos : b.pos+b.size]
-		offset, timestamp, found, serr = firstRecordAtOrAfter(r.decomp, batch, start, ts, minOffset)
+		offset, timestamp, found, serr = firstRecordAtOrAfter(r.decomp, data.Bytes(b), start, ts, minOffset)
 		return serr == nil && !found
 	})
 	if werr != nil {
@@ -90,7 +88,9 @@ func (r *Reader) searchChunk(ctx context.Context, c *metastore.Chunk, ts, minOff
 }
 
 // firstRecordAtOrAfter scans the records of one batch whose first offset is
-// base for the first one at or after minOffset with timestamp >= ts.
+// base for the first one at or after minOffset with timestamp >= ts. The
+// records are decoded by the rule of stored batches
+// (recordbatch.EachRecord), up to the one found.
 func firstRecordAtOrAfter(dec kgo.Decompressor, batch []byte, base, ts, minOffset int64) (offset, timestamp int64, found bool, err error) {
 	h, err := recordbatch.ParseHeader(batch)
 	if err != nil {
@@ -103,28 +103,15 @@ func firstRecordAtOrAfter(dec kgo.Decompressor, batch []byte, base, ts, minOffse
 		}
 		return 0, 0, false, nil
 	}
-	body := batch[recordbatch.HeaderSize:]
-	if h.Compression() != 0 {
-		body, err = dec.Decompress(body, kgo.CompressionCodecType(h.Compression()))
-		if err != nil {
-			return 0, 0, false, fmt.Errorf("%w: decompress batch at %d: %w", ErrCorrupt, base, err)
+	err = recordbatch.EachRecord(dec, batch, h, base, func(r *recordbatch.Record) bool {
+		if r.Offset >= minOffset && r.Timestamp >= ts {
+			offset, timestamp, found = r.Offset, r.Timestamp, true
+			return false
 		}
+		return true
+	})
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
-	var rec kmsg.Record
-	for i := int32(0); i < h.NumRecords; i++ {
-		length, n := binary.Varint(body)
-		if n <= 0 || length < 0 || length > int64(len(body)-n) {
-			return 0, 0, false, fmt.Errorf("%w: record %d of batch at %d: bad length", ErrCorrupt, i, base)
-		}
-		if err := rec.ReadFrom(body[:n+int(length)]); err != nil {
-			return 0, 0, false, fmt.Errorf("%w: record %d of batch at %d: %w", ErrCorrupt, i, base, err)
-		}
-		body = body[n+int(length):]
-		off := base + int64(rec.OffsetDelta)
-		t := h.BaseTimestamp + rec.TimestampDelta64
-		if off >= minOffset && t >= ts {
-			return off, t, true, nil
-		}
-	}
-	return 0, 0, false, nil
+	return offset, timestamp, found, nil
 }

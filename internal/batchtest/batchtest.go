@@ -5,10 +5,11 @@ package batchtest
 import (
 	"bytes"
 	"encoding/binary"
-	"hash/crc32"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/internal/crc32c"
 )
 
 // Record is one record of a test batch.
@@ -29,8 +30,6 @@ type Options struct {
 
 // NoProducer is the Options of a non-idempotent producer.
 var NoProducer = Options{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Batch encodes records as one v2 batch with base offset 0 and a valid CRC.
 func Batch(o Options, recs ...Record) []byte {
@@ -160,6 +159,6 @@ func SetCounts(batch []byte, lastOffsetDelta, numRecords int32) []byte {
 // again, after a test changed its bytes.
 func Reseal(batch []byte) []byte {
 	binary.BigEndian.PutUint32(batch[8:12], uint32(len(batch)-12))
-	binary.BigEndian.PutUint32(batch[17:21], crc32.Checksum(batch[21:], castagnoli))
+	binary.BigEndian.PutUint32(batch[17:21], crc32c.Checksum(batch[21:]))
 	return batch
 }

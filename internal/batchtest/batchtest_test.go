@@ -8,7 +8,7 @@ import (
 
 func TestRoundTrip(t *testing.T) {
 	b := Batch(Options{BaseTimestamp: 1000, ProducerID: 5, ProducerEpoch: 1, BaseSequence: 7}, Record{Key: []byte("k"), Value: make([]byte, 300)}, Record{Value: []byte("v2"), Timestamp: 1500})
-	if crc32.Checksum(b[21:], castagnoli) != binary.BigEndian.Uint32(b[17:21]) {
+	if crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)) != binary.BigEndian.Uint32(b[17:21]) {
 		t.Fatal("crc")
 	}
 	h, recs := Decode(b)

@@ -9,7 +9,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"net"
 	"os"
@@ -27,6 +26,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/internal/crc32c"
 )
 
 // Topics of the hostile phase.
@@ -680,8 +681,6 @@ func compress(codec int8, raw []byte) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 // batch is a v2 record batch of compressed records claiming count
 // records, with a valid CRC.
 func batch(codec int8, count int32, records []byte) []byte {
@@ -701,7 +700,7 @@ func batch(codec int8, count int32, records []byte) []byte {
 	}
 	out := b.AppendTo(nil)
 	binary.BigEndian.PutUint32(out[8:12], uint32(len(out)-12))
-	binary.BigEndian.PutUint32(out[17:21], crc32.Checksum(out[21:], castagnoli))
+	binary.BigEndian.PutUint32(out[17:21], crc32c.Checksum(out[21:]))
 	return out
 }
 

@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"net/http"
 	"strconv"
@@ -22,6 +21,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/stratalog/strata/internal/crc32c"
 )
 
 // S3Config configures an S3 store.
@@ -67,14 +68,10 @@ type S3 struct {
 	prefix string // "" or ends in "/"
 }
 
-var (
-	castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-	// unsignedPayload signs PutObject with UNSIGNED-PAYLOAD instead of the
-	// SHA-256 of the body, which costs about as much CPU as the rest of the
-	// PUT. Integrity comes from the CRC32C checksum header instead.
-	unsignedPayload = s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
-)
+// unsignedPayload signs PutObject with UNSIGNED-PAYLOAD instead of the
+// SHA-256 of the body, which costs about as much CPU as the rest of the
+// PUT. Integrity comes from the CRC32C checksum header instead.
+var unsignedPayload = s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
 
 // NewS3 returns a store for the bucket described by cfg. It does not contact
 // the service.
@@ -161,7 +158,7 @@ func (s *S3) Put(ctx context.Context, key string, data []byte) error {
 		return fmt.Errorf("s3 put: %w", err)
 	}
 	var sum [4]byte
-	binary.BigEndian.PutUint32(sum[:], crc32.Checksum(data, castagnoli))
+	binary.BigEndian.PutUint32(sum[:], crc32c.Checksum(data))
 	_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
 		Bucket:            aws.String(s.bucket),
 		Key:               aws.String(s.prefix + key),

@@ -1,5 +1,7 @@
-// Package recordbatch parses and checks Kafka v2 record batches without
-// decompressing them.
+// Package recordbatch parses and checks Kafka v2 record batches: their
+// headers without decompressing them (this file), and their records
+// (records.go, the produce rule, read as a stream; decode.go, the rule of
+// stored batches, decoded into kmsg.Record values).
 //
 // A v2 batch starts with a fixed 61-byte header (all integers big-endian):
 //
@@ -27,15 +29,16 @@
 // The checks are those a Kafka broker applies to a batch a client produces:
 // magic 2, a length that fits, a matching CRC32C, a positive record count
 // equal to lastOffsetDelta+1, and consistent producer fields. They are all
-// header checks; the records themselves are not decoded.
+// header checks; the records are checked by WalkRecords.
 package recordbatch
 
 import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"math"
+
+	"github.com/stratalog/strata/internal/crc32c"
 )
 
 // HeaderSize is the size of a v2 batch header, up to and including the
@@ -170,8 +173,6 @@ func (h Header) HasProducerID() bool { return h.ProducerID >= 0 }
 // OffsetCount is the number of offsets the batch occupies: LastOffsetDelta+1.
 func (h Header) OffsetCount() int64 { return int64(h.LastOffsetDelta) + 1 }
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 // ParseHeader decodes the header at the start of b and checks its fields.
 // It reads only the first HeaderSize bytes: it neither requires the rest of
 // the batch to be present nor verifies the CRC (see Check).
@@ -278,7 +279,7 @@ func verify(batch []byte, h Header) error {
 	case len(batch) > size:
 		return fieldErr(ErrInvalid, "batchLength", int64(h.BatchLength), "batch is %d bytes but %d were given", size, len(batch))
 	}
-	if sum := crc32.Checksum(batch[offAttributes:], castagnoli); sum != h.CRC {
+	if sum := crc32c.Checksum(batch[offAttributes:]); sum != h.CRC {
 		return fieldErr(ErrCorrupt, "crc", int64(h.CRC), "computed CRC32C is %d", sum)
 	}
 	return h.validateFields()
@@ -353,7 +354,7 @@ func SetLogAppendTime(batch []byte, ts int64) {
 	attrs := binary.BigEndian.Uint16(batch[offAttributes:]) | attrLogAppendTime
 	binary.BigEndian.PutUint16(batch[offAttributes:], attrs)
 	binary.BigEndian.PutUint64(batch[offMaxTimestamp:], uint64(ts))
-	binary.BigEndian.PutUint32(batch[offCRC:], crc32.Checksum(batch[offAttributes:], castagnoli))
+	binary.BigEndian.PutUint32(batch[offCRC:], crc32c.Checksum(batch[offAttributes:]))
 }
 
 // SetBaseOffset writes the base offset into a batch's header. The CRC does

@@ -5,11 +5,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/internal/crc32c"
 )
 
 // spec describes a test batch. build encodes it the way a producer does and
@@ -87,7 +88,7 @@ func build(s spec) []byte {
 // fixup sets the batch length and CRC of an encoded batch.
 func fixup(b []byte) {
 	binary.BigEndian.PutUint32(b[offBatchLength:], uint32(len(b)-lengthOverhead))
-	binary.BigEndian.PutUint32(b[offCRC:], crc32.Checksum(b[offAttributes:], castagnoli))
+	binary.BigEndian.PutUint32(b[offCRC:], crc32c.Checksum(b[offAttributes:]))
 }
 
 func values(n, size int) []string {
@@ -116,7 +117,7 @@ func TestParseHeaderFields(t *testing.T) {
 		BatchLength:          int32(len(b) - 12),
 		PartitionLeaderEpoch: 7,
 		Magic:                2,
-		CRC:                  crc32.Checksum(b[21:], castagnoli),
+		CRC:                  crc32c.Checksum(b[21:]),
 		Attributes:           0x18,
 		LastOffsetDelta:      2,
 		BaseTimestamp:        1_700_000_000_000,

@@ -24,9 +24,10 @@ import (
 //
 // Varints are zigzag-encoded, as in protocol buffers.
 
-// ErrRecords wraps every error WalkRecords finds in a batch's records: a
-// record that does not parse, or records that disagree with the header's
-// records count and lastOffsetDelta. Kafka refuses such a batch with
+// ErrRecords wraps every error WalkRecords, DecodeRecords and EachRecord
+// find in a batch's records: records that do not decompress, a record
+// that does not parse, or records that disagree with the header's records
+// count and lastOffsetDelta. Kafka refuses such a batch with
 // INVALID_RECORD.
 var ErrRecords = errors.New("recordbatch: invalid records")
 
@@ -64,9 +65,9 @@ type Walker struct {
 // or are src's read errors (wrapped).
 //
 // These are the checks a Kafka broker applies to the records of a batch a
-// client produces; a batch whose header claims more offsets than it holds
-// records would otherwise move its partition's high watermark by what it
-// claims.
+// client produces (the produce rule; decode.go has the rule of stored
+// batches); a batch whose header claims more offsets than it holds records
+// would otherwise move its partition's high watermark by what it claims.
 func (w *Walker) WalkRecords(h Header, body []byte, src io.Reader, fn func(RecordInfo) error) error {
 	r := recReader{buf: body}
 	if src != nil {

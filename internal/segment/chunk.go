@@ -5,6 +5,8 @@ import (
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/stratalog/strata/internal/crc32c"
 )
 
 // decoder is shared: DecodeAll is safe for concurrent use and keeps a pool of
@@ -147,7 +149,7 @@ func VerifyChunk(c ChunkInfo, compressed []byte) error {
 	if int64(len(compressed)) != c.Length {
 		return corruptf("chunk of %d bytes, footer says %d", len(compressed), c.Length)
 	}
-	if sum := crc32c(compressed); sum != c.CRC {
+	if sum := crc32c.Checksum(compressed); sum != c.CRC {
 		return corruptf("chunk CRC32C %#08x, footer says %#08x", sum, c.CRC)
 	}
 	return nil

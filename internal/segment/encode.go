@@ -6,6 +6,8 @@ import (
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/stratalog/strata/internal/crc32c"
 )
 
 // Compression levels. Level 0 objects are written on the produce path,
@@ -145,7 +147,7 @@ func encodeChunks(level uint8, chunks []ChunkInput, infos []ChunkInfo, extra int
 			buf = compress(buf, level, chunks[i].Data)
 			infos[i].Start = int64(start) // relative to the run; shifted below
 			infos[i].Length = int64(len(buf) - start)
-			infos[i].CRC = crc32c(buf[start:])
+			infos[i].CRC = crc32c.Checksum(buf[start:])
 		}
 		*bufp = buf
 		bufs[w] = bufp

@@ -3,13 +3,10 @@ package segment
 import (
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"math"
+
+	"github.com/stratalog/strata/internal/crc32c"
 )
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-func crc32c(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
 
 // Offsets of the fields of a footer entry.
 const (
@@ -50,14 +47,14 @@ func appendFooter(dst []byte, level uint8, infos []ChunkInfo) []byte {
 		dst = be.AppendUint64(dst, uint64(c.RawLength))
 		dst = be.AppendUint32(dst, c.CRC)
 	}
-	dst = be.AppendUint32(dst, crc32c(dst[start:]))
+	dst = be.AppendUint32(dst, crc32c.Checksum(dst[start:]))
 	footerLen := len(dst) - start
 
 	t := len(dst)
 	dst = be.AppendUint32(dst, uint32(footerLen))
 	dst = be.AppendUint16(dst, Version)
 	dst = be.AppendUint16(dst, 0)
-	dst = be.AppendUint32(dst, crc32c(dst[t:]))
+	dst = be.AppendUint32(dst, crc32c.Checksum(dst[t:]))
 	dst = append(dst, trailerMagic[:]...)
 	return dst
 }
@@ -75,7 +72,7 @@ func FooterLength(trailer []byte) (int64, error) {
 	if [4]byte(t[12:16]) != trailerMagic {
 		return 0, corruptf("trailer magic %q, want %q", t[12:16], trailerMagic[:])
 	}
-	if sum, want := crc32c(t[:8]), be.Uint32(t[8:12]); sum != want {
+	if sum, want := crc32c.Checksum(t[:8]), be.Uint32(t[8:12]); sum != want {
 		return 0, corruptf("trailer CRC32C %#08x, stored %#08x", sum, want)
 	}
 	if v := be.Uint16(t[4:6]); v != Version {
@@ -119,7 +116,7 @@ func DecodeFooterTail(tail []byte, objectSize int64) (Footer, error) {
 	footer := tail[int64(len(tail))-total : int64(len(tail))-TrailerSize]
 	be := binary.BigEndian
 	body, sum := footer[:len(footer)-4], be.Uint32(footer[len(footer)-4:])
-	if got := crc32c(body); got != sum {
+	if got := crc32c.Checksum(body); got != sum {
 		return Footer{}, corruptf("footer CRC32C %#08x, stored %#08x", got, sum)
 	}
 	if [4]byte(body[0:4]) != footerMagic {

@@ -4,11 +4,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"math/rand/v2"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/internal/crc32c"
 )
 
 func topic(n byte) [16]byte {
@@ -40,7 +41,7 @@ func kafkaBatch(values [][]byte, baseTS int64) []byte {
 	}
 	b := kb.AppendTo(nil)
 	binary.BigEndian.PutUint32(b[8:], uint32(len(b)-12))
-	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], castagnoli))
+	binary.BigEndian.PutUint32(b[17:], crc32c.Checksum(b[21:]))
 	return b
 }
 
@@ -163,12 +164,12 @@ func fixCRCs(obj []byte) []byte {
 	}
 	out := append([]byte(nil), obj...)
 	t := out[len(out)-TrailerSize:]
-	binary.BigEndian.PutUint32(t[8:], crc32c(t[:8]))
+	binary.BigEndian.PutUint32(t[8:], crc32c.Checksum(t[:8]))
 	n := int(binary.BigEndian.Uint32(t[0:4]))
 	if n < footerFixedSize || n > len(out)-TrailerSize {
 		return out
 	}
 	f := out[len(out)-TrailerSize-n : len(out)-TrailerSize]
-	binary.BigEndian.PutUint32(f[len(f)-4:], crc32c(f[:len(f)-4]))
+	binary.BigEndian.PutUint32(f[len(f)-4:], crc32c.Checksum(f[:len(f)-4]))
 	return out
 }

@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/stratalog/strata/internal/crc32c"
 )
 
 func randomBytes(seed uint64, n int) []byte {
@@ -375,7 +377,7 @@ func TestTrailer(t *testing.T) {
 		t.Fatal(err)
 	}
 	trailer := bytes.Clone(obj[len(obj)-TrailerSize:])
-	resum := func(b []byte) []byte { binary.BigEndian.PutUint32(b[8:], crc32c(b[:8])); return b }
+	resum := func(b []byte) []byte { binary.BigEndian.PutUint32(b[8:], crc32c.Checksum(b[:8])); return b }
 	tests := []struct {
 		name    string
 		trailer []byte

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -174,9 +173,7 @@ func (s *Store) commitOnce(ctx context.Context, seg metastore.SegmentSpec, pkeys
 		queueChunks(b, seg.ObjectKey, plan, maxTS)
 	}
 	if len(plan.Producers) > 0 {
-		if err := queueProducers(b, plan); err != nil {
-			return nil, err
-		}
+		queueProducers(b, plan)
 	}
 	b.Queue("COMMIT")
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
@@ -307,7 +304,7 @@ func readPartitionsAndProducers(br pgx.BatchResults, nparts, nproducers int) (
 	var st metastore.ProducerState
 	var recent string
 	_, err = pgx.ForEachRow(rows, []any{&st.Key.ProducerID, &st.Key.TopicID, &st.Key.Partition, &st.Epoch, &recent}, func() error {
-		r, err := decodeRecent(recent)
+		r, err := metastore.DecodeRecent([]byte(recent))
 		if err != nil {
 			return fmt.Errorf("producer %d on %s/%d: %w", st.Key.ProducerID, st.Key.TopicID, st.Key.Partition, err)
 		}
@@ -368,7 +365,7 @@ func queueChunks(b *pgx.Batch, objectKey string, plan metastore.CommitPlan, maxT
 	b.Queue(notifySQL, encodeNotifications(hws, maxNotifyPayload))
 }
 
-func queueProducers(b *pgx.Batch, plan metastore.CommitPlan) error {
+func queueProducers(b *pgx.Batch, plan metastore.CommitPlan) {
 	n := len(plan.Producers)
 	ids := make([]int64, 0, n)
 	topics := make([]uuid.UUID, 0, n)
@@ -376,15 +373,10 @@ func queueProducers(b *pgx.Batch, plan metastore.CommitPlan) error {
 	epochs := make([]int16, 0, n)
 	recents := make([]string, 0, n)
 	for k, st := range plan.Producers {
-		r, err := encodeRecent(st.Recent)
-		if err != nil {
-			return err
-		}
 		ids, topics, partNums = append(ids, k.ProducerID), append(topics, k.TopicID), append(partNums, k.Partition)
-		epochs, recents = append(epochs, st.Epoch), append(recents, r)
+		epochs, recents = append(epochs, st.Epoch), append(recents, string(metastore.AppendRecent(nil, st.Recent)))
 	}
 	b.Queue(upsertProducersSQL, ids, topics, partNums, epochs, recents)
-	return nil
 }
 
 func sortHighWatermarks(hws []HighWatermark) {
@@ -411,42 +403,4 @@ func intArrayLiteral(s []int32) string {
 	}
 	b.WriteByte('}')
 	return b.String()
-}
-
-// The recent batches of a producer are stored as a JSON array of
-// [first_seq, last_seq, base_offset] triples, oldest first.
-
-func encodeRecent(r []metastore.RecentBatch) (string, error) {
-	triples := make([][3]int64, len(r))
-	for i, rb := range r {
-		triples[i] = [3]int64{int64(rb.FirstSeq), int64(rb.LastSeq), rb.BaseOffset}
-	}
-	b, err := json.Marshal(triples)
-	if err != nil {
-		return "", fmt.Errorf("encode producer state: %w", err)
-	}
-	return string(b), nil
-}
-
-var errBadProducerState = errors.New("malformed producer state")
-
-func decodeRecent(s string) ([]metastore.RecentBatch, error) {
-	var triples [][]int64
-	if err := json.Unmarshal([]byte(s), &triples); err != nil {
-		return nil, fmt.Errorf("%w: %w", errBadProducerState, err)
-	}
-	if len(triples) > metastore.MaxRecentBatches {
-		return nil, fmt.Errorf("%w: %d recent batches", errBadProducerState, len(triples))
-	}
-	r := make([]metastore.RecentBatch, len(triples))
-	for i, t := range triples {
-		if len(t) != 3 {
-			return nil, fmt.Errorf("%w: %d numbers where 3 belong", errBadProducerState, len(t))
-		}
-		if t[0] < 0 || t[0] > 1<<31-1 || t[1] < 0 || t[1] > 1<<31-1 {
-			return nil, fmt.Errorf("%w: sequence out of range", errBadProducerState)
-		}
-		r[i] = metastore.RecentBatch{FirstSeq: int32(t[0]), LastSeq: int32(t[1]), BaseOffset: t[2]}
-	}
-	return r, nil
 }

@@ -3,12 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"path"
-	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -20,49 +15,9 @@ import (
 // nodes starting together apply each migration once.
 const migrationLockKey int64 = 0x5374726174614d31 // "StrataM1"
 
-// Migration is one schema version.
-type Migration struct {
-	Version int
-	Name    string // file name
-	SQL     string
-}
-
 // Migrations returns the embedded PostgreSQL migrations in version order.
-func Migrations() ([]Migration, error) {
-	return loadMigrations(migrations.Postgres, "postgres")
-}
-
-func loadMigrations(fsys fs.FS, dir string) ([]Migration, error) {
-	entries, err := fs.ReadDir(fsys, dir)
-	if err != nil {
-		return nil, fmt.Errorf("read migrations: %w", err)
-	}
-	var ms []Migration
-	seen := map[int]string{}
-	for _, e := range entries {
-		if e.IsDir() || !strings.HasSuffix(e.Name(), ".sql") {
-			continue
-		}
-		num, _, ok := strings.Cut(e.Name(), "_")
-		if !ok {
-			return nil, fmt.Errorf("migration %s: name must be NNNN_description.sql", e.Name())
-		}
-		v, err := strconv.Atoi(num)
-		if err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration %s: name must start with a positive version number", e.Name())
-		}
-		if other, dup := seen[v]; dup {
-			return nil, fmt.Errorf("migrations %s and %s share version %d", other, e.Name(), v)
-		}
-		seen[v] = e.Name()
-		b, err := fs.ReadFile(fsys, path.Join(dir, e.Name()))
-		if err != nil {
-			return nil, fmt.Errorf("read migration %s: %w", e.Name(), err)
-		}
-		ms = append(ms, Migration{Version: v, Name: e.Name(), SQL: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].Version < ms[j].Version })
-	return ms, nil
+func Migrations() ([]migrations.Migration, error) {
+	return migrations.Load(migrations.Postgres, "postgres")
 }
 
 // Migrate applies the embedded migrations that the database at url lacks.
@@ -87,7 +42,7 @@ func MigratePool(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) e
 
 // applyMigrations applies, in order, each migration newer than the database's
 // schema version, each in its own transaction, holding an advisory lock.
-func applyMigrations(ctx context.Context, pool *pgxpool.Pool, ms []Migration, logger *slog.Logger) (err error) {
+func applyMigrations(ctx context.Context, pool *pgxpool.Pool, ms []migrations.Migration, logger *slog.Logger) (err error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}

@@ -7,13 +7,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"testing/fstest"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stratalog/strata/internal/testenv"
 	"github.com/stratalog/strata/metastore"
+	"github.com/stratalog/strata/migrations"
 )
 
 func newPool(t *testing.T) *pgxpool.Pool {
@@ -40,36 +40,6 @@ func TestEmbeddedMigrations(t *testing.T) {
 		}
 		if strings.TrimSpace(m.SQL) == "" {
 			t.Errorf("migration %s is empty", m.Name)
-		}
-	}
-}
-
-func TestLoadMigrations(t *testing.T) {
-	file := func(s string) *fstest.MapFile { return &fstest.MapFile{Data: []byte(s)} }
-	ms, err := loadMigrations(fstest.MapFS{
-		"m/0010_later.sql": file("SELECT 10"),
-		"m/0002_two.sql":   file("SELECT 2"),
-		"m/0001_one.sql":   file("SELECT 1"),
-		"m/README.md":      file("not a migration"),
-	}, "m")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []int
-	for _, m := range ms {
-		got = append(got, m.Version)
-	}
-	if len(got) != 3 || got[0] != 1 || got[1] != 2 || got[2] != 10 || ms[2].SQL != "SELECT 10" {
-		t.Errorf("versions %v, want [1 2 10]", got)
-	}
-	for name, fsys := range map[string]fstest.MapFS{
-		"duplicate version": {"m/0001_a.sql": file("x"), "m/1_b.sql": file("y")},
-		"no number":         {"m/init.sql": file("x")},
-		"not a number":      {"m/one_init.sql": file("x")},
-		"version zero":      {"m/0000_init.sql": file("x")},
-	} {
-		if _, err := loadMigrations(fsys, "m"); err == nil {
-			t.Errorf("%s: no error", name)
 		}
 	}
 }
@@ -117,7 +87,7 @@ func TestConcurrentMigrate(t *testing.T) {
 func TestMigrationIsAtomicAndForwardOnly(t *testing.T) {
 	pool := newPool(t)
 	ctx := t.Context()
-	ms := []Migration{
+	ms := []migrations.Migration{
 		{Version: 1, Name: "0001_a.sql", SQL: "CREATE TABLE a (x int); INSERT INTO a VALUES (1);"},
 		{Version: 2, Name: "0002_b.sql", SQL: "CREATE TABLE b (x int); INSERT INTO b VALUES ('not a number');"},
 	}

@@ -6,8 +6,6 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
-
-	"github.com/stratalog/strata/metastore"
 )
 
 func TestNotificationRoundTrip(t *testing.T) {
@@ -126,57 +124,6 @@ func FuzzParseNotification(f *testing.F) {
 		}
 		if distinct && re[0] != payload {
 			t.Fatalf("canonical payload %q re-encoded as %q", payload, re[0])
-		}
-	})
-}
-
-func TestRecentRoundTrip(t *testing.T) {
-	r := []metastore.RecentBatch{
-		{FirstSeq: 0, LastSeq: 4, BaseOffset: 100},
-		{FirstSeq: 5, LastSeq: 5, BaseOffset: 105},
-		{FirstSeq: 2147483640, LastSeq: 2147483647, BaseOffset: 1 << 50},
-	}
-	s, err := encodeRecent(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := decodeRecent(s)
-	if err != nil || !slices.Equal(got, r) {
-		t.Fatalf("decodeRecent(%s) = %v, %v", s, got, err)
-	}
-	for _, bad := range []string{"", "{}", "[[1,2]]", "[[1,2,3,4]]", "[[-1,2,3]]", "[[1,2147483648,3]]", "[[0,0,0],[0,0,0],[0,0,0],[0,0,0],[0,0,0],[0,0,0]]"} {
-		if got, err := decodeRecent(bad); err == nil {
-			t.Errorf("decodeRecent(%q) = %v, want an error", bad, got)
-		}
-	}
-}
-
-// FuzzDecodeRecent checks that stored producer state that decodes holds at
-// most MaxRecentBatches valid sequences and survives a round trip.
-func FuzzDecodeRecent(f *testing.F) {
-	f.Add(`[[0,4,100],[5,5,105]]`)
-	f.Add(`[]`)
-	f.Add(`[[1,2,3.5]]`)
-	f.Fuzz(func(t *testing.T, s string) {
-		r, err := decodeRecent(s)
-		if err != nil {
-			return
-		}
-		if len(r) > metastore.MaxRecentBatches {
-			t.Fatalf("%d recent batches", len(r))
-		}
-		for _, b := range r {
-			if b.FirstSeq < 0 || b.LastSeq < 0 {
-				t.Fatalf("negative sequence %+v", b)
-			}
-		}
-		enc, err := encodeRecent(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		again, err := decodeRecent(enc)
-		if err != nil || !slices.Equal(again, r) {
-			t.Fatalf("round trip of %v: %v, %v", r, again, err)
 		}
 	})
 }

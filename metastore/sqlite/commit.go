@@ -87,7 +87,7 @@ func (s *Store) loadProducers(ctx context.Context, tx *sql.Tx, seg metastore.Seg
 		if err != nil {
 			return nil, fmt.Errorf("load producer %d on %s/%d: %w", k.ProducerID, k.TopicID, k.Partition, err)
 		}
-		rs, err := decodeRecent(recent)
+		rs, err := metastore.DecodeRecent(recent)
 		if err != nil {
 			return nil, fmt.Errorf("load producer %d on %s/%d: %w", k.ProducerID, k.TopicID, k.Partition, err)
 		}
@@ -144,7 +144,7 @@ func (s *Store) writePlan(ctx context.Context, tx *sql.Tx, seg metastore.Segment
 	}
 	st = tx.StmtContext(ctx, s.wUpsProducer)
 	for k, ps := range plan.Producers {
-		if _, err := st.ExecContext(ctx, k.ProducerID, k.TopicID[:], k.Partition, ps.Epoch, string(encodeRecent(ps.Recent)), now); err != nil {
+		if _, err := st.ExecContext(ctx, k.ProducerID, k.TopicID[:], k.Partition, ps.Epoch, string(metastore.AppendRecent(nil, ps.Recent)), now); err != nil {
 			return fmt.Errorf("store producer %d on %s/%d: %w", k.ProducerID, k.TopicID, k.Partition, err)
 		}
 	}

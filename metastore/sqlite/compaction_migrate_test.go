@@ -22,7 +22,7 @@ func TestCompactionMigrationBackfills(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	ms, err := loadMigrations(migrations.SQLite, "sqlite")
+	ms, err := migrations.Load(migrations.SQLite, "sqlite")
 	if err != nil {
 		t.Fatal(err)
 	}

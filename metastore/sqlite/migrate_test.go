@@ -131,7 +131,7 @@ func TestFailedMigrationRollsBack(t *testing.T) {
 	if _, err := s.w.Exec(`DROP TABLE schema_version`); err != nil {
 		t.Fatal(err)
 	}
-	ms, err := loadMigrations(fsys, "m")
+	ms, err := migrations.Load(fsys, "m")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,25 +161,9 @@ func TestFailedMigrationRollsBack(t *testing.T) {
 	fsys["m/0001_renamed.sql"] = fsys["m/0001_a.sql"]
 	delete(fsys, "m/0001_a.sql")
 	delete(fsys, "m/0002_b.sql")
-	ms, _ = loadMigrations(fsys, "m")
+	ms, _ = migrations.Load(fsys, "m")
 	if err := migrate(ctx, s.w, ms, s.logger); err == nil {
 		t.Error("renamed applied migration accepted")
-	}
-}
-
-func TestLoadMigrationsRejectsBadNames(t *testing.T) {
-	for name, fsys := range map[string]fstest.MapFS{
-		"no version": {"m/init.sql": {}},
-		"zero":       {"m/0000_x.sql": {}},
-		"duplicate":  {"m/0001_x.sql": {}, "m/1_y.sql": {}},
-	} {
-		if _, err := loadMigrations(fsys, "m"); err == nil {
-			t.Errorf("%s: accepted", name)
-		}
-	}
-	ms, err := loadMigrations(fstest.MapFS{"m/0010_c.sql": {}, "m/0002_b.sql": {}, "m/README": {}}, "m")
-	if err != nil || len(ms) != 2 || ms[0].version != 2 || ms[1].version != 10 {
-		t.Errorf("loadMigrations = %+v, %v; want versions 2, 10", ms, err)
 	}
 }
 

@@ -88,7 +88,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, reg prometheus.Re
 	if err != nil {
 		return nil, err
 	}
-	ms, err := loadMigrations(migrations.SQLite, "sqlite")
+	ms, err := migrations.Load(migrations.SQLite, "sqlite")
 	if err == nil {
 		err = migrate(ctx, s.w, ms, logger)
 	}
