@@ -97,7 +97,7 @@ func TestEnvName(t *testing.T) {
 func TestLoadKafkaLimits(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "strata.yaml")
 	yaml := "kafka:\n  max_connections: 500\n  max_connections_per_ip: 20\n  request_read_timeout: 5s\n" +
-		"  max_metadata_lookups: 10\n  max_auto_create_topics: 2\n  max_topics_per_request: 50\nobjects:\n  url: s3://b\n"
+		"  max_metadata_lookups: 10\n  max_auto_create_topics: 2\n  max_topics_per_request: 50\nobjects:\n  url: s3://bucket\n"
 	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -114,11 +114,39 @@ func TestLoadKafkaLimits(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatalf("valid limits refused: %v", err)
 	}
-	c, err = load(t, []string{"-objstore.url", "s3://b", "-kafka.max-queued-request-bytes", "1048576"}, nil)
+	c, err = load(t, []string{"-objstore.url", "s3://bucket", "-kafka.max-queued-request-bytes", "1048576"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "max queued request bytes") {
 		t.Fatalf("a budget smaller than one full-size request: %v", err)
+	}
+}
+
+// TestValidateChecksEverySection: the whole configuration is checked
+// before anything starts. The groups, compactor and object store sections
+// were left to their roles, which found a bad value only once the node was
+// half up, or never on a node without the role.
+func TestValidateChecksEverySection(t *testing.T) {
+	for name, tc := range map[string]struct {
+		args []string
+		want string
+	}{
+		"groups":    {[]string{"-groups.max-group-size", "-1"}, "max-group-size"},
+		"compactor": {[]string{"-compactor.min-cleanable-dirty-ratio", "2"}, "dirty ratio"},
+		"objects":   {[]string{"-objstore.url", "s3://"}, "bucket"},
+	} {
+		c, err := load(t, tc.args, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if tc.args[0] != "-objstore.url" {
+			DevDefaults(&c, t.TempDir())
+		}
+		// A node without the role is checked too.
+		c.Roles = "ingest,reader"
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: Validate = %v, want an error naming %q", name, err, tc.want)
+		}
 	}
 }
