@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -154,14 +155,18 @@ func New(cfg Config, store Metastore, objects objstore.Store, logger *slog.Logge
 }
 
 // Run runs a round every Config.Interval until ctx ends, then gives the
-// lease up. It returns nil when ctx ends.
+// lease up. It returns nil when ctx ends, and ErrPanicked when a round
+// panicked; a round's other failures are logged and the next round tries
+// again.
 func (c *Compactor) Run(ctx context.Context) error {
 	t := time.NewTicker(c.cfg.Interval)
 	defer t.Stop()
 	defer c.release()
 	for {
-		st, err := c.RunOnce(ctx)
+		st, err := c.safeRound(ctx)
 		switch {
+		case errors.Is(err, ErrPanicked):
+			return err
 		case ctx.Err() != nil:
 			return nil
 		case err != nil:
@@ -175,6 +180,22 @@ func (c *Compactor) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// ErrPanicked is Run's error after a round panicked: a bug, which stops the
+// compactor (and so its node) rather than the whole process in the middle
+// of its work.
+var ErrPanicked = errors.New("compactor: a round panicked")
+
+// safeRound is RunOnce, with a panic turned into ErrPanicked.
+func (c *Compactor) safeRound(ctx context.Context) (st Stats, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.logger.Error("compaction round panicked", "panic", p, "stack", string(debug.Stack()))
+			err = fmt.Errorf("%w: %v", ErrPanicked, p)
+		}
+	}()
+	return c.RunOnce(ctx)
 }
 
 func (c *Compactor) release() {

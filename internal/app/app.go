@@ -105,9 +105,6 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *App, err erro
 	if err != nil {
 		return nil, err
 	}
-	if limit := setMemoryLimit(cfg, roles); limit > 0 {
-		logger.Info("soft memory limit", "bytes", limit, "budgets", memoryBudgets(cfg, roles))
-	}
 	a := &App{cfg: cfg, logger: logger, reg: prometheus.NewRegistry(), roles: roles}
 	defer func() {
 		if err != nil {
@@ -232,7 +229,7 @@ func (a *App) Run(ctx context.Context) error {
 		a.closeAll()
 		return fmt.Errorf("join the cluster: %w", err)
 	}
-	errc := make(chan error, 3)
+	errc := make(chan error, 4) // one per goroutine below that may fail
 	go func() {
 		<-a.member.Done()
 		if err := a.member.Err(); err != nil {
@@ -246,8 +243,14 @@ func (a *App) Run(ctx context.Context) error {
 		// One compactor is active cluster-wide (a lease); the others wait.
 		go func() {
 			defer close(compacted)
-			if err := a.compactor.Run(listenCtx); err != nil {
-				a.logger.Warn("compactor stopped", "err", err)
+			// Run returns before the node stops only when the compactor
+			// cannot go on: the node stops too, as for any role it needs.
+			err := a.compactor.Run(listenCtx)
+			if listenCtx.Err() == nil {
+				if err == nil {
+					err = errors.New("returned")
+				}
+				errc <- fmt.Errorf("compactor stopped: %w", err)
 			}
 		}()
 	} else {
@@ -304,7 +307,9 @@ func (a *App) Shutdown(timeout time.Duration) error {
 	// released, so that the groups' next coordinators take them without
 	// waiting for the leases to run out, and their members carry on there.
 	if a.groups != nil {
-		a.groups.Close()
+		if err := a.groups.Close(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	// In-flight produces finish as their segments commit: the ingest path
 	// keeps flushing while the front door drains.
@@ -331,7 +336,7 @@ func (a *App) closeAll() {
 		_ = a.ingest.Close(context.Background())
 	}
 	if a.groups != nil {
-		a.groups.Close()
+		_ = a.groups.Close()
 	}
 	if a.kafkaLn != nil {
 		a.kafkaLn.Close()

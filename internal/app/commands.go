@@ -12,6 +12,7 @@ import (
 
 	"github.com/stratalog/strata/internal/bench"
 	"github.com/stratalog/strata/internal/cli"
+	"github.com/stratalog/strata/internal/cluster"
 	"github.com/stratalog/strata/metastore/postgres"
 )
 
@@ -99,7 +100,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return err
 	}
-	a, err := New(ctx, cfg, nil)
+	a, err := startProcess(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -119,11 +120,30 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := Load(&cfg, fs, args, os.Getenv, nil); err != nil {
 		return err
 	}
-	a, err := New(ctx, cfg, nil)
+	a, err := startProcess(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	return a.Run(ctx)
+}
+
+// startProcess builds the node of a strata process: the one place where
+// settings of the whole process are made (the Go runtime's soft memory
+// limit), so that New leaves the process alone and several nodes can
+// share one, as tests do.
+func startProcess(ctx context.Context, cfg Config) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	logger := NewLogger(cfg)
+	roles, err := cluster.ParseRoles(cfg.Roles)
+	if err != nil {
+		return nil, err
+	}
+	if limit := setMemoryLimit(cfg, roles); limit > 0 {
+		logger.Info("soft memory limit", "bytes", limit, "budgets", memoryBudgets(cfg, roles))
+	}
+	return New(ctx, cfg, logger)
 }
 
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -3,6 +3,7 @@ package app
 import (
 	"flag"
 	"runtime/debug"
+	"time"
 	"testing"
 
 	"github.com/stratalog/strata/internal/cluster"
@@ -61,4 +62,24 @@ func defaultConfig() Config {
 	var c Config
 	c.RegisterFlags(flag.NewFlagSet("test", flag.ContinueOnError))
 	return c
+}
+
+// TestNewLeavesTheProcessAlone: building a node sets nothing process-wide,
+// so that two nodes can share a test process; the soft memory limit is
+// set by the strata command alone (startProcess).
+func TestNewLeavesTheProcessAlone(t *testing.T) {
+	prev := debug.SetMemoryLimit(-1)
+	defer debug.SetMemoryLimit(prev)
+	t.Setenv("GOMEMLIMIT", "")
+	cfg := defaultConfig()
+	DevDefaults(&cfg, t.TempDir())
+	cfg.Kafka.ListenAddress, cfg.AdminAddress = "127.0.0.1:0", "127.0.0.1:0"
+	a, err := New(t.Context(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Shutdown(10 * time.Second)
+	if got := debug.SetMemoryLimit(-1); got != prev {
+		t.Fatalf("New set the soft memory limit to %d", got)
+	}
 }

@@ -108,12 +108,14 @@ func New(cfg Config, store Store, topics TopicLookup, logger *slog.Logger, reg p
 // Close stops every group. Requests still waiting (a JoinGroup during a
 // rebalance, ...) and later ones are answered NOT_COORDINATOR; writes in
 // progress finish first. Then the group leases are released, so that the
-// nodes that coordinate the groups next take them at once.
-func (c *Coordinator) Close() {
+// nodes that coordinate the groups next take them at once. The error is
+// the release's: the leases then run out by themselves within a lease.
+// Calls after the first return nil.
+func (c *Coordinator) Close() error {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		return
+		return nil
 	}
 	c.closed = true
 	close(c.stop)
@@ -122,9 +124,9 @@ func (c *Coordinator) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.StoreTimeout)
 	defer cancel()
 	if err := c.store.ReleaseGroupLeases(ctx, c.instance); err != nil {
-		// They expire by themselves within a lease.
-		c.log.Warn("releasing the group leases failed", "err", err)
+		return fmt.Errorf("groups: release the group leases: %w", err)
 	}
+	return nil
 }
 
 // owns reports whether this node coordinates the group: it holds the

@@ -123,7 +123,7 @@ func newMachine(t *testing.T) *machine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(c.Close)
+	t.Cleanup(func() { _ = c.Close() })
 	m := &machine{t: t, c: c, store: store, now: time.Unix(1_700_000_000, 0)}
 	c.now = func() time.Time { return m.now }
 	m.g = newGroup(c, "g")

@@ -81,7 +81,11 @@ func (e *env) coordinator(store Store) *Coordinator {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.t.Cleanup(c.Close)
+	e.t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			e.t.Errorf("close the coordinator: %v", err)
+		}
+	})
 	return c
 }
 

@@ -33,7 +33,7 @@ func newTestGroups(t testing.TB, store *sqlite.Store, logger *slog.Logger) *grou
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(c.Close)
+	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
 

@@ -1,10 +1,13 @@
 package compactor
 
 import (
+	"context"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/stratalog/strata/internal/batchtest"
+	"github.com/stratalog/strata/metastore"
 )
 
 // TestRoundExpiresIdleProducers: a round forgets the idempotent producers
@@ -39,5 +42,21 @@ func TestRoundExpiresIdleProducers(t *testing.T) {
 	// Forgotten: the same retry is now new records.
 	if off := e.appendOne(tp.ID, 0, batchtest.Values(batchtest.Options{ProducerID: idle, BaseSequence: 0}, "a", "b")); off != 2 {
 		t.Fatalf("after expiry the batch got offset %d, want 2", off)
+	}
+}
+
+// panickyStore panics in ListTopics, as a bug in a round would.
+type panickyStore struct{ Metastore }
+
+func (panickyStore) ListTopics(context.Context) ([]metastore.Topic, error) { panic("injected") }
+
+// TestPanickingRoundStopsRun: a round that panics makes Run return
+// ErrPanicked, which stops the node cleanly, instead of taking the
+// process down in the middle of its work.
+func TestPanickingRoundStopsRun(t *testing.T) {
+	e := newEnv(t)
+	c, _ := e.compactor(testConfig(), panickyStore{e.store})
+	if err := c.Run(t.Context()); !errors.Is(err, ErrPanicked) {
+		t.Fatalf("Run after a panicking round: %v, want ErrPanicked", err)
 	}
 }
