@@ -62,6 +62,7 @@ func (i *Ingester) admit(ctx context.Context, records []byte, a Admission) (chec
 		return c, fmt.Errorf("%w: no record batch", ErrInvalidRecords)
 	}
 	var ad *admitter
+	var plain admitter // for uncompressed batches: no stream, no buffer
 	defer func() {
 		if ad != nil {
 			ad.stream.Release()
@@ -95,14 +96,22 @@ func (i *Ingester) admit(ctx context.Context, records []byte, a Admission) (chec
 		case h.IsTransactional():
 			return c, fmt.Errorf("%w: transactional batches are not supported", ErrUnsupportedBatch)
 		}
-		if ad == nil {
-			select {
-			case ad = <-i.admitters:
-			case <-ctx.Done():
-				return c, ctx.Err()
+		use := &plain
+		if h.Compression() != recordbatch.CompressionNone {
+			// Decompressing is CPU work and holds a stream's window: one
+			// admitter per core. Uncompressed records are walked in place
+			// and wait for nobody, so a client sending compressed bombs
+			// does not delay those that do not compress.
+			if ad == nil {
+				select {
+				case ad = <-i.admitters:
+				case <-ctx.Done():
+					return c, ctx.Err()
+				}
 			}
+			use = ad
 		}
-		if err := ad.records(batch, h, a.RequireKeys); err != nil {
+		if err := use.records(batch, h, a.RequireKeys); err != nil {
 			return c, fmt.Errorf("batch %d at byte %d: %w", n, off, err)
 		}
 		if a.LogAppendTime > 0 {
@@ -126,7 +135,8 @@ func (i *Ingester) admit(ctx context.Context, records []byte, a Admission) (chec
 	return c, nil
 }
 
-// records walks the records of one verified batch.
+// records walks the records of one verified batch; ad.stream is used only
+// for a compressed batch.
 func (ad *admitter) records(batch []byte, h recordbatch.Header, requireKeys bool) error {
 	var keys func(recordbatch.RecordInfo) error
 	if requireKeys {
