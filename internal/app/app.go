@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -60,6 +61,9 @@ type App struct {
 	adminLn net.Listener
 	admin   *http.Server
 	ready   atomic.Bool
+	// stopping is set once the node has begun to stop: services that end
+	// then have not failed.
+	stopping atomic.Bool
 }
 
 // NewLogger builds the process logger from the config.
@@ -229,48 +233,57 @@ func (a *App) Run(ctx context.Context) error {
 		a.closeAll()
 		return fmt.Errorf("join the cluster: %w", err)
 	}
-	errc := make(chan error, 4) // one per goroutine below that may fail
-	go func() {
-		<-a.member.Done()
-		if err := a.member.Err(); err != nil {
-			errc <- fmt.Errorf("cluster membership lost: %w", err)
+	// Every part of the node runs as a service: it serves until the node
+	// stops, and a service that returns before that has failed, which
+	// stops the node (Shutdown then stops the others in their order).
+	services := []service{{"cluster membership", func(ctx context.Context) error {
+		select {
+		case <-a.member.Done():
+			return a.member.Err()
+		case <-ctx.Done():
+			return nil
 		}
-	}()
-	listenCtx, stopListen := context.WithCancel(context.Background())
-	defer stopListen()
-	compacted := make(chan struct{})
+	}, false}}
 	if a.compactor != nil {
 		// One compactor is active cluster-wide (a lease); the others wait.
-		go func() {
-			defer close(compacted)
-			// Run returns before the node stops only when the compactor
-			// cannot go on: the node stops too, as for any role it needs.
-			err := a.compactor.Run(listenCtx)
-			if listenCtx.Err() == nil {
-				if err == nil {
-					err = errors.New("returned")
-				}
-				errc <- fmt.Errorf("compactor stopped: %w", err)
-			}
-		}()
-	} else {
-		close(compacted)
+		services = append(services, service{"compactor", a.compactor.Run, false})
 	}
 	if l, ok := a.store.(commitListener); ok {
 		// Commits of other nodes wake this node's long polls.
-		go a.listenCommits(listenCtx, l)
+		services = append(services, service{"commit notifications", func(ctx context.Context) error {
+			a.listenCommits(ctx, l)
+			return nil
+		}, false})
 	}
-	go func() {
-		if err := a.kafka.Serve(a.kafkaLn); err != nil && !errors.Is(err, kafka.ErrServerClosed) {
-			errc <- fmt.Errorf("kafka listener: %w", err)
-		}
-	}()
+	services = append(services, service{"kafka listener", func(context.Context) error {
+		return ignore(a.kafka.Serve(a.kafkaLn), kafka.ErrServerClosed)
+	}, true})
 	if a.admin != nil {
-		go func() {
-			if err := a.admin.Serve(a.adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				errc <- fmt.Errorf("admin listener: %w", err)
+		services = append(services, service{"admin listener", func(context.Context) error {
+			return ignore(a.admin.Serve(a.adminLn), http.ErrServerClosed)
+		}, true})
+	}
+	// The services that use the store (the compactor, the notifications)
+	// end with svcCtx, before Shutdown closes the store; the listeners end
+	// with Shutdown.
+	svcCtx, stopServices := context.WithCancel(context.Background())
+	defer stopServices()
+	errc := make(chan error, len(services))
+	var running, listening sync.WaitGroup
+	for _, svc := range services {
+		wg := &running
+		if svc.listener {
+			wg = &listening
+		}
+		wg.Go(func() {
+			err := svc.run(svcCtx)
+			if svcCtx.Err() == nil && !a.stopping.Load() {
+				if err == nil {
+					err = errors.New("stopped")
+				}
+				errc <- fmt.Errorf("%s: %w", svc.name, err)
 			}
-		}()
+		})
 	}
 	a.ready.Store(true)
 	a.logger.Info("strata is serving", "kafka", a.KafkaAddr().String(), "admin", addrString(a.AdminAddr()),
@@ -280,16 +293,36 @@ func (a *App) Run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 	case runErr = <-errc:
+		a.logger.Error("a service of the node failed", "err", runErr)
 	}
 	a.ready.Store(false)
+	a.stopping.Store(true)
 	a.logger.Info("shutting down")
-	// The compactor and the commit listener use the store: stop them first.
-	stopListen()
-	<-compacted
-	if err := a.Shutdown(30 * time.Second); err != nil && runErr == nil {
+	stopServices()
+	running.Wait()
+	err := a.Shutdown(30 * time.Second)
+	listening.Wait()
+	if err != nil && runErr == nil {
 		runErr = err
 	}
 	return runErr
+}
+
+// service is a part of a running node (see Run). A listener's run ends
+// with Shutdown; the others' when their ctx ends, before Shutdown closes
+// the stores they use.
+type service struct {
+	name     string
+	run      func(ctx context.Context) error
+	listener bool
+}
+
+// ignore returns err unless it is the error of an orderly stop.
+func ignore(err, stopped error) error {
+	if errors.Is(err, stopped) {
+		return nil
+	}
+	return err
 }
 
 // Shutdown stops serving within timeout without losing acknowledged data.

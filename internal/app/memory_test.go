@@ -3,8 +3,8 @@ package app
 import (
 	"flag"
 	"runtime/debug"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/stratalog/strata/internal/cluster"
 )
