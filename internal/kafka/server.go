@@ -290,8 +290,10 @@ func (s *Server) addConn(nc net.Conn) (*conn, bool) {
 		reason = rejectMaxConnectionsPerIP
 	}
 	if reason != "" {
-		nc.Close()
+		// Counted before the close, so that whoever sees the connection
+		// closed finds it counted.
 		s.metrics.connRejected.WithLabelValues(reason).Inc()
+		nc.Close()
 		if ok, n := s.rateLog.allow("reject " + reason); ok {
 			s.log.Warn("connection refused: limit reached", "reason", reason, "client", addr,
 				"connections", len(s.conns), "from_client", s.perAddr[addr], "refused", n)
