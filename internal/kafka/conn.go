@@ -50,7 +50,18 @@ type conn struct {
 	// software is the client's name and version from ApiVersions v3+;
 	// touched only by the read goroutine.
 	software string
+
+	// principal is who the connection acts for, in Kafka's "User:NAME"
+	// form: anonymousPrincipal until the connection authenticates (a SASL
+	// exchange or a client certificate). Written only by the read
+	// goroutine, which also runs the handlers' synchronous part: a handler
+	// reads it through request.principal.
+	principal string
 }
+
+// anonymousPrincipal is the principal of a connection that has not
+// authenticated, as Kafka names it.
+const anonymousPrincipal = "User:ANONYMOUS"
 
 // slot is one request's place in the response order.
 type slot struct {
@@ -77,6 +88,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		readCtx:    readCtx,
 		readCancel: readCancel,
 		queue:      make(chan *slot, max(s.cfg.MaxInFlightRequests, 1)),
+		principal:  anonymousPrincipal,
 	}
 }
 

@@ -34,6 +34,11 @@ type request struct {
 	conn     *conn
 }
 
+// principal is who the request acts for (see conn.principal). Read it in
+// the handler's synchronous part: a Later function runs after requests
+// that may re-authenticate the connection.
+func (r *request) principal() string { return r.conn.principal }
+
 // errCloseConn is returned by a handler whose request cannot be answered
 // but by closing the connection, such as a Metadata request for every
 // topic while the metastore is down (v0-v12 have no top-level error). The
