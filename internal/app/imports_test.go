@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stratalog/strata/internal/testenv"
+	"github.com/stratalog/strata/internal/testenv/proc"
 )
 
 const module = "github.com/stratalog/strata/"
@@ -27,7 +27,7 @@ var leaves = []string{"internal/recordbatch", "internal/decompress", "internal/s
 // (test files left out): only internal/app knows every role. The SDK is a
 // module of its own; its TestModuleGraphIsFranzGo keeps it standing alone.
 func TestImportRules(t *testing.T) {
-	root, err := testenv.RepoRoot()
+	root, err := proc.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}

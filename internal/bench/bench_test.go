@@ -19,17 +19,8 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // its Kafka and admin addresses. It is stopped when the test ends.
 func startStrataDev(t *testing.T, flush time.Duration) (kafkaAddr, adminAddr string) {
 	t.Helper()
-	dir := t.TempDir()
-	bin, err := testenv.BuildStrata(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := testenv.StartStrata(bin, dir, "dev", "-data-dir", filepath.Join(dir, "data"),
+	s := testenv.StartStrata(t, "dev", "-data-dir", filepath.Join(t.TempDir(), "data"),
 		"-ingest.flush-interval", flush.String(), "-log.level", "warn")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Stop() })
 	return s.KafkaAddr, s.AdminAddr
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stratalog/strata/internal/testenv"
+	procs "github.com/stratalog/strata/internal/testenv/proc"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -17,7 +18,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // buildChaosCommand builds cmd/strata-chaos into dir.
 func buildChaosCommand(t *testing.T, dir string) string {
 	t.Helper()
-	root, err := testenv.RepoRoot()
+	root, err := procs.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,10 +41,7 @@ func requireServices(t *testing.T) string {
 		_, err = postgresBinDir()
 	}
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
+		testenv.Missing(t, "%v", err)
 	}
 	return minio
 }
@@ -63,16 +61,14 @@ func TestChaosShort(t *testing.T) {
 	minio := requireServices(t)
 	start := time.Now()
 	bins := t.TempDir()
-	bin, err := testenv.BuildStrata(bins)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := testenv.StrataBinary(t)
 	// The hostile phase's well-behaved clients run in a process of their
 	// own, built without the race detector: what they measure is the
 	// node, not this test binary.
 	loadBin := buildChaosCommand(t, bins)
 	seed := uint64(1)
 	if s := os.Getenv("STRATA_CHAOS_SEED"); s != "" {
+		var err error
 		if seed, err = strconv.ParseUint(s, 10, 64); err != nil {
 			t.Fatalf("STRATA_CHAOS_SEED: %v", err)
 		}

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/stratalog/strata/internal/testenv"
+	"github.com/stratalog/strata/internal/testenv/proc"
 )
 
 // The commands are tested against a real strata: TestMain builds
@@ -30,7 +30,7 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(tmp)
-	strataBin, err = testenv.BuildStrata(tmp)
+	strataBin, err = proc.BuildStrata(tmp)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "cli tests need a strata binary: %v\n", err)
 		return 1
@@ -49,13 +49,13 @@ func runMain(m *testing.M) int {
 }
 
 // strataProc is a strata started by startStrata.
-type strataProc struct{ *testenv.Strata }
+type strataProc struct{ *proc.Strata }
 
 // startStrata runs `strata <mode> <args>` in dir on free ports of 127.0.0.1
 // with a 10ms flush interval and waits until /readyz answers.
 func startStrata(dir, mode string, args ...string) (*strataProc, error) {
 	args = append(append([]string{mode}, args...), "-ingest.flush-interval", "10ms")
-	s, err := testenv.StartStrata(strataBin, dir, args...)
+	s, err := proc.StartStrata(strataBin, dir, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -67,4 +67,4 @@ func (p *strataProc) stop() { _ = p.Stop() }
 
 func (p *strataProc) logTail() string { return p.LogTail() }
 
-func freeAddr() (string, error) { return testenv.FreeAddr() }
+func freeAddr() (string, error) { return proc.FreeAddr() }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/stratalog/strata/internal/testenv"
+	"github.com/stratalog/strata/internal/testenv/proc"
 )
 
 // This file is the harness of the end-to-end tests that run a real strata
@@ -74,7 +75,7 @@ func buildStrata() (string, error) {
 		}
 		return abs, nil
 	}
-	root, err := testenv.RepoRoot()
+	root, err := proc.RepoRoot()
 	if err != nil {
 		return "", err
 	}
@@ -403,7 +404,7 @@ func childEnv() []string {
 // freeAddr returns a 127.0.0.1 address whose port was free a moment ago.
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	addr, err := testenv.FreeAddr()
+	addr, err := proc.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/stratalog/strata/internal/testenv/proc"
 )
 
 // fakeTB records how unavailable ended a test.
@@ -30,6 +32,9 @@ type fakeTB struct {
 func (f *fakeTB) Helper()           {}
 func (f *fakeTB) Fatal(args ...any) { f.failed = fmt.Sprint(args...) }
 func (f *fakeTB) Skip(args ...any)  { f.skipped = fmt.Sprint(args...) }
+func (f *fakeTB) Fatalf(format string, args ...any) {
+	f.failed = fmt.Sprintf(format, args...)
+}
 
 func TestUnavailableFailsInCIAndSkipsElsewhere(t *testing.T) {
 	s := &setup{}
@@ -67,6 +72,23 @@ func TestUnavailableFailsInCIAndSkipsElsewhere(t *testing.T) {
 				if !strings.Contains(msg, want) {
 					t.Errorf("message %q does not say %q", msg, want)
 				}
+			}
+		})
+	}
+}
+
+func TestMissingFailsInCIAndSkipsElsewhere(t *testing.T) {
+	for _, ci := range []string{"true", "", "false"} {
+		t.Run("CI="+ci, func(t *testing.T) {
+			t.Setenv("CI", ci)
+			f := &fakeTB{}
+			Missing(f, "no %s here; install it", "kcat")
+			got, other := f.skipped, f.failed
+			if ci == "true" {
+				got, other = f.failed, f.skipped
+			}
+			if got != "no kcat here; install it" || other != "" {
+				t.Errorf("failed=%q skipped=%q, want the message as a %s", f.failed, f.skipped, map[bool]string{true: "failure", false: "skip"}[ci == "true"])
 			}
 		})
 	}
@@ -131,23 +153,6 @@ func TestDockerPingFindsEngine(t *testing.T) {
 	}
 }
 
-func TestVersionLess(t *testing.T) {
-	for _, tc := range []struct {
-		a, b string
-		want bool
-	}{
-		{"9.6", "15", true},
-		{"15", "9.6", false},
-		{"15", "16", true},
-		{"16", "16", false},
-		{"13", "13.1", true},
-	} {
-		if got := versionLess(tc.a, tc.b); got != tc.want {
-			t.Errorf("versionLess(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.want)
-		}
-	}
-}
-
 const helperEnv = "STRATA_TESTENV_HELPER"
 
 // TestHelperProcess is not a test: TestLocalServersDieWithTestBinary runs
@@ -157,12 +162,12 @@ func TestHelperProcess(t *testing.T) {
 		t.Skip("helper process for TestLocalServersDieWithTestBinary")
 	}
 	pg, s3 := postgresServer(), s3Endpoint()
-	for _, p := range []*process{pg.proc, s3.proc} {
+	for _, p := range []*proc.Process{pg.proc, s3.proc} {
 		if p == nil {
 			fmt.Println("NOLOCAL")
 			os.Exit(0)
 		}
-		fmt.Printf("PROC %d %s\n", p.cmd.Process.Pid, filepath.Dir(p.logPath))
+		fmt.Printf("PROC %d %s\n", p.Pid(), filepath.Dir(p.LogPath()))
 	}
 	fmt.Println("READY")
 	select {} // until killed
@@ -223,14 +228,8 @@ func TestLocalServersDieWithTestBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
-	deadline := time.Now().Add(10 * time.Second)
 	for _, c := range children {
-		for alive(c.pid) {
-			if time.Now().After(deadline) {
-				t.Fatalf("server %d still running after its test binary was killed", c.pid)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		WaitFor(t, 10*time.Second, fmt.Sprintf("server %d to die with its test binary", c.pid), func() bool { return !alive(c.pid) })
 	}
 
 	// The next test binary removes the directories left behind.
@@ -299,7 +298,7 @@ func TestPostgresFromEnvironment(t *testing.T) {
 	}
 
 	// A configured server that does not answer fails the test, CI or not.
-	port, err := freePort()
+	port, err := proc.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,5 +338,22 @@ func TestS3FromEnvironment(t *testing.T) {
 	s = findS3()
 	if s.client != nil || !s.setup.fatal || !strings.Contains(s.setup.message("S3"), envS3Endpoint) {
 		t.Fatalf("bad credentials: client=%v fatal=%v message=%q", s.client != nil, s.setup.fatal, s.setup.message("S3"))
+	}
+}
+
+func TestWaitFor(t *testing.T) {
+	n := 0
+	WaitFor(t, time.Minute, "the third check", func() bool { n++; return n == 3 })
+	if n != 3 {
+		t.Fatalf("checked %d times, want 3", n)
+	}
+	f := &fakeTB{}
+	start := time.Now()
+	WaitFor(f, 30*time.Millisecond, "nothing", func() bool { return false })
+	if elapsed := time.Since(start); elapsed < 30*time.Millisecond || elapsed > 5*time.Second {
+		t.Errorf("gave up after %v, want about 30ms", elapsed)
+	}
+	if f.failed != "timed out after 30ms waiting for nothing" {
+		t.Errorf("failure %q", f.failed)
 	}
 }

@@ -21,6 +21,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/wait"
+
+	"github.com/stratalog/strata/internal/testenv/proc"
 )
 
 // Environment variables read by S3.
@@ -29,7 +31,6 @@ const (
 	envS3AccessKey = "STRATA_TEST_S3_ACCESS_KEY"
 	envS3SecretKey = "STRATA_TEST_S3_SECRET_KEY"
 	envS3Region    = "STRATA_TEST_S3_REGION"
-	envMinioBin    = "STRATA_MINIO_BIN"
 	envMinioImage  = "STRATA_TEST_MINIO_IMAGE"
 )
 
@@ -52,11 +53,11 @@ type S3Env struct {
 
 // s3Server is the S3 endpoint of this test binary.
 type s3Server struct {
-	source string     // "env", "docker" or "local"
-	env    S3Env      // without Bucket
-	client *s3.Client // nil when there is no endpoint
-	proc   *process   // local server only
-	setup  setup      // why no endpoint, when client is nil
+	source string        // "env", "docker" or "local"
+	env    S3Env         // without Bucket
+	client *s3.Client    // nil when there is no endpoint
+	proc   *proc.Process // local server only
+	setup  setup         // why no endpoint, when client is nil
 }
 
 var (
@@ -261,34 +262,10 @@ func minioEnv(endpoint string) S3Env {
 	}
 }
 
-// minioBinary finds the MinIO server: STRATA_MINIO_BIN, else bin/minio
-// under the repository root, else minio on PATH.
-func minioBinary() (string, error) {
-	if p := os.Getenv(envMinioBin); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("%s: %w", envMinioBin, err)
-		}
-		return p, nil
-	}
-	var tried []string
-	if root, err := RepoRoot(); err == nil {
-		p := filepath.Join(root, "bin", "minio")
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-		tried = append(tried, p)
-	}
-	if p, err := exec.LookPath("minio"); err == nil {
-		return p, nil
-	}
-	tried = append(tried, "minio on PATH")
-	return "", fmt.Errorf("no MinIO binary: %s not set, none at %s", envMinioBin, strings.Join(tried, " or "))
-}
-
 // startLocalMinio runs a single-drive MinIO server in a temporary
 // directory.
-func startLocalMinio() (S3Env, *process, error) {
-	bin, err := minioBinary()
+func startLocalMinio() (S3Env, *proc.Process, error) {
+	bin, err := proc.MinioBinary()
 	if err != nil {
 		return S3Env{}, nil, err
 	}
@@ -311,7 +288,7 @@ func startLocalMinio() (S3Env, *process, error) {
 	// The port is free when picked but may be taken before the server
 	// binds it: try again with another one.
 	for attempt := 0; ; attempt++ {
-		port, err := freePort()
+		port, err := proc.FreePort()
 		if err != nil {
 			return S3Env{}, nil, err
 		}
@@ -328,15 +305,14 @@ func startLocalMinio() (S3Env, *process, error) {
 			"MINIO_UPDATE=off",
 			"MINIO_CI_CD=on",
 		)
-		cmd.SysProcAttr = sysProcAttr(nil)
-		p, err := startProcess("minio", cmd, logPath)
+		p, err := proc.Start("minio", cmd, logPath)
 		if err != nil {
 			return S3Env{}, nil, err
 		}
 		env := minioEnv("http://" + addr)
 		client := newS3Client(env)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		err = p.waitReady(ctx, func(ctx context.Context) error {
+		err = p.WaitReady(ctx, func(ctx context.Context) error {
 			req, err := http.NewRequestWithContext(ctx, http.MethodGet, env.Endpoint+"/minio/health/live", nil)
 			if err != nil {
 				return err
@@ -358,12 +334,12 @@ func startLocalMinio() (S3Env, *process, error) {
 		if err == nil {
 			ok = true
 			atExit(func() {
-				p.stop(syscall.SIGTERM, 10*time.Second)
+				p.Stop(syscall.SIGTERM, 10*time.Second)
 				_ = os.RemoveAll(dir)
 			})
 			return env, p, nil
 		}
-		p.stop(syscall.SIGTERM, 5*time.Second)
+		p.Stop(syscall.SIGTERM, 5*time.Second)
 		if attempt == 2 || !portInUse(err) {
 			return S3Env{}, nil, err
 		}

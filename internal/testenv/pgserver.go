@@ -5,15 +5,15 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/stratalog/strata/internal/testenv/proc"
 )
 
 // PostgresServer is a PostgreSQL server of one test's own, which the test
@@ -31,7 +31,7 @@ type PostgresServer struct {
 	port    int
 
 	mu   sync.Mutex
-	proc *process // nil while stopped
+	proc *proc.Process // nil while stopped
 }
 
 // StartPostgres starts a PostgreSQL server for the calling test, with an
@@ -66,11 +66,11 @@ func StartPostgres(t testing.TB) *PostgresServer {
 
 // initPostgres creates the data directory of a server and picks its port.
 func initPostgres(t testing.TB) (*PostgresServer, error) {
-	bin, err := postgresBinDir()
+	bin, err := proc.PostgresBinDir()
 	if err != nil {
 		return nil, err
 	}
-	cred, err := postgresCredential()
+	cred, err := proc.PostgresCredential()
 	if err != nil {
 		return nil, err
 	}
@@ -88,17 +88,11 @@ func initPostgres(t testing.TB) (*PostgresServer, error) {
 	}
 	p := &PostgresServer{t: t, bin: bin, dir: dir, data: filepath.Join(dir, "data"),
 		logPath: filepath.Join(dir, "postgres.log"), cred: cred}
-	initdb := exec.Command(filepath.Join(bin, "initdb"),
-		"-D", p.data, "-U", "postgres", "--auth=trust", "--no-sync",
-		"-E", "UTF8", "--locale=C", "--no-instructions")
-	initdb.Dir = dir
-	initdb.Env = append(os.Environ(), "LC_ALL=C")
-	initdb.SysProcAttr = sysProcAttr(cred)
-	if err := runLogged(initdb, p.logPath); err != nil {
+	if err := proc.InitPostgres(bin, p.data, p.logPath, cred); err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, err
 	}
-	if p.port, err = freePort(); err != nil {
+	if p.port, err = proc.FreePort(); err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, err
 	}
@@ -128,30 +122,17 @@ func (p *PostgresServer) Start() {
 	if p.proc != nil {
 		p.t.Fatal("testenv: PostgresServer.Start while running")
 	}
-	args := append([]string{"-D", p.data, "-p", strconv.Itoa(p.port),
-		"-c", "unix_socket_directories="}, postgresSettings("127.0.0.1")...)
-	cmd := exec.Command(filepath.Join(p.bin, "postgres"), args...)
-	cmd.Dir = p.dir
-	cmd.Env = append(os.Environ(), "LC_ALL=C")
-	cmd.SysProcAttr = sysProcAttr(p.cred)
-	proc, err := startProcess("postgres", cmd, p.logPath)
+	pr, err := startPostgresProcess(p.bin, p.dir, p.data, p.logPath, p.port, p.cred)
 	if err != nil {
 		p.t.Fatalf("testenv: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err = proc.waitReady(ctx, func(ctx context.Context) error {
-		conn, err := pgx.Connect(ctx, p.url("postgres"))
-		if err != nil {
-			return err
-		}
-		return conn.Close(ctx)
-	})
-	if err != nil {
-		proc.stop(syscall.SIGINT, 5*time.Second)
+	if err := waitPostgres(ctx, pr, p.url("postgres")); err != nil {
+		pr.Stop(syscall.SIGINT, 5*time.Second)
 		p.t.Fatalf("testenv: start own PostgreSQL on port %d: %v", p.port, err)
 	}
-	p.proc = proc
+	p.proc = pr
 }
 
 // Stop shuts the server down as a restart does (fast shutdown: sessions
@@ -163,7 +144,7 @@ func (p *PostgresServer) Stop() {
 	if p.proc == nil {
 		return
 	}
-	p.proc.stop(syscall.SIGINT, 10*time.Second)
+	p.proc.Stop(syscall.SIGINT, 10*time.Second)
 	p.proc = nil
 }
 

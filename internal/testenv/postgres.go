@@ -7,11 +7,8 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -22,6 +19,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/wait"
+
+	"github.com/stratalog/strata/internal/testenv/proc"
 )
 
 // Environment variables read by PostgresURL.
@@ -35,8 +34,8 @@ type pgServer struct {
 	source string   // "env", "docker" or "local"
 	server *url.URL // URL of the server's maintenance database
 	admin  *pgxpool.Pool
-	proc   *process // local server only
-	setup  setup    // why no server, when admin is nil
+	proc   *proc.Process // local server only
+	setup  setup         // why no server, when admin is nil
 }
 
 var (
@@ -196,12 +195,12 @@ func postgresSettings(listen string) []string {
 
 // startLocalPostgres runs initdb and postgres from the machine's
 // PostgreSQL server binaries.
-func startLocalPostgres() (*url.URL, *process, error) {
-	bin, err := postgresBinDir()
+func startLocalPostgres() (*url.URL, *proc.Process, error) {
+	bin, err := proc.PostgresBinDir()
 	if err != nil {
 		return nil, nil, err
 	}
-	cred, err := postgresCredential()
+	cred, err := proc.PostgresCredential()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -229,31 +228,18 @@ func startLocalPostgres() (*url.URL, *process, error) {
 			_ = os.RemoveAll(data)
 		}
 	}()
-
-	initdb := exec.Command(filepath.Join(bin, "initdb"),
-		"-D", data, "-U", "postgres", "--auth=trust", "--no-sync",
-		"-E", "UTF8", "--locale=C", "--no-instructions")
-	initdb.Dir = dir
-	initdb.Env = append(os.Environ(), "LC_ALL=C")
-	initdb.SysProcAttr = sysProcAttr(cred)
-	if err := runLogged(initdb, logPath); err != nil {
+	if err := proc.InitPostgres(bin, data, logPath, cred); err != nil {
 		return nil, nil, err
 	}
 
 	// The port is free when picked but may be taken before the server
 	// binds it: try again with another one.
 	for attempt := 0; ; attempt++ {
-		port, err := freePort()
+		port, err := proc.FreePort()
 		if err != nil {
 			return nil, nil, err
 		}
-		args := append([]string{"-D", data, "-p", strconv.Itoa(port),
-			"-c", "unix_socket_directories="}, postgresSettings("127.0.0.1")...)
-		cmd := exec.Command(filepath.Join(bin, "postgres"), args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "LC_ALL=C")
-		cmd.SysProcAttr = sysProcAttr(cred)
-		p, err := startProcess("postgres", cmd, logPath)
+		p, err := startPostgresProcess(bin, dir, data, logPath, port, cred)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -265,96 +251,43 @@ func startLocalPostgres() (*url.URL, *process, error) {
 			RawQuery: "sslmode=disable",
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err = p.waitReady(ctx, func(ctx context.Context) error {
-			conn, err := pgx.Connect(ctx, u.String())
-			if err != nil {
-				return err
-			}
-			return conn.Close(ctx)
-		})
+		err = waitPostgres(ctx, p, u.String())
 		cancel()
 		if err == nil {
 			ok = true
 			atExit(func() {
 				// SIGINT: fast shutdown, no checkpoint wait.
-				p.stop(syscall.SIGINT, 10*time.Second)
+				p.Stop(syscall.SIGINT, 10*time.Second)
 				_ = os.RemoveAll(dir)
 			})
 			return u, p, nil
 		}
-		p.stop(syscall.SIGINT, 5*time.Second)
+		p.Stop(syscall.SIGINT, 5*time.Second)
 		if attempt == 2 || !portInUse(err) {
 			return nil, nil, err
 		}
 	}
 }
 
-// postgresBinDir returns the directory holding initdb and postgres: the
-// highest version under /usr/lib/postgresql, else the one of initdb on PATH.
-func postgresBinDir() (string, error) {
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	sort.Slice(dirs, func(i, j int) bool {
-		return versionLess(filepath.Base(filepath.Dir(dirs[i])), filepath.Base(filepath.Dir(dirs[j])))
+// startPostgresProcess starts the server of data on port of 127.0.0.1,
+// with the settings of a throwaway test server.
+func startPostgresProcess(bin, dir, data, logPath string, port int, cred *syscall.Credential) (*proc.Process, error) {
+	args := append([]string{"-D", data, "-p", strconv.Itoa(port),
+		"-c", "unix_socket_directories="}, postgresSettings("127.0.0.1")...)
+	cmd := exec.Command(filepath.Join(bin, "postgres"), args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	return proc.Start("postgres", cmd, logPath)
+}
+
+// waitPostgres waits until the server p accepts connections to url.
+func waitPostgres(ctx context.Context, p *proc.Process, url string) error {
+	return p.WaitReady(ctx, func(ctx context.Context) error {
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			return err
+		}
+		return conn.Close(ctx)
 	})
-	for i := len(dirs) - 1; i >= 0; i-- {
-		if hasPostgresBins(dirs[i]) {
-			return dirs[i], nil
-		}
-	}
-	if p, err := exec.LookPath("initdb"); err == nil {
-		if dir := filepath.Dir(p); hasPostgresBins(dir) {
-			return dir, nil
-		}
-	}
-	return "", errors.New("no initdb and postgres in /usr/lib/postgresql/*/bin or on PATH")
-}
-
-func hasPostgresBins(dir string) bool {
-	for _, name := range []string{"initdb", "postgres"} {
-		st, err := os.Stat(filepath.Join(dir, name))
-		if err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
-			return false
-		}
-	}
-	return true
-}
-
-// versionLess compares dotted version numbers ("9.6" < "15").
-func versionLess(a, b string) bool {
-	as, bs := strings.Split(a, "."), strings.Split(b, ".")
-	for i := 0; i < len(as) && i < len(bs); i++ {
-		x, errx := strconv.Atoi(as[i])
-		y, erry := strconv.Atoi(bs[i])
-		if errx != nil || erry != nil {
-			if as[i] != bs[i] {
-				return as[i] < bs[i]
-			}
-			continue
-		}
-		if x != y {
-			return x < y
-		}
-	}
-	return len(as) < len(bs)
-}
-
-// postgresCredential returns the credential to run the server with: the
-// postgres user when running as root, nil (this user) otherwise.
-func postgresCredential() (*syscall.Credential, error) {
-	if os.Geteuid() != 0 {
-		return nil, nil
-	}
-	u, err := user.Lookup("postgres")
-	if err != nil {
-		return nil, fmt.Errorf("running as root and no postgres user to run the server as: %w", err)
-	}
-	uid, err := strconv.ParseUint(u.Uid, 10, 32)
-	if err != nil {
-		return nil, fmt.Errorf("postgres user id %q: %w", u.Uid, err)
-	}
-	gid, err := strconv.ParseUint(u.Gid, 10, 32)
-	if err != nil {
-		return nil, fmt.Errorf("postgres group id %q: %w", u.Gid, err)
-	}
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
 }

@@ -3,10 +3,8 @@ package testenv
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -27,8 +25,12 @@ var (
 	stopFns []func()
 )
 
-// atExit registers fn to run when Main stops the services, in reverse order
-// of registration.
+// AtExit registers fn to run when Main ends the test binary, after the
+// tests and before the services stop; functions run last registered first.
+// It is for what tests share beyond one test, such as a strata process
+// started by the first test that needs it.
+func AtExit(fn func()) { atExit(fn) }
+
 func atExit(fn func()) {
 	stopMu.Lock()
 	defer stopMu.Unlock()
@@ -55,27 +57,6 @@ func Main(m *testing.M) {
 	os.Exit(code)
 }
 
-// RepoRoot returns the nearest directory, from the working directory up,
-// that holds a go.mod file.
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("testenv: working directory: %w", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		} else if !errors.Is(err, os.ErrNotExist) {
-			return "", fmt.Errorf("testenv: look for go.mod: %w", err)
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("testenv: no go.mod in the working directory or above")
-		}
-		dir = parent
-	}
-}
-
 // setup is the outcome of finding a server for one kind of service.
 type setup struct {
 	// tried lists, one line each, every source that was tried and why it
@@ -94,15 +75,31 @@ func (s *setup) message(service string) string {
 	return fmt.Sprintf("testenv: no %s available; tried:\n  %s", service, strings.Join(s.tried, "\n  "))
 }
 
-// unavailable ends the test because no server could be provided: it fails
-// when CI=true or the failing source was explicitly configured, and skips
-// otherwise.
-func unavailable(t testing.TB, service string, s *setup) {
+// Missing ends a test that cannot get something it needs from the machine
+// (a service, a server binary, a client program): the test fails when
+// CI=true, where everything must be there, and is skipped elsewhere. The
+// message says what is missing and how to get it. Every test of the
+// module that depends on the machine goes through here, so that one
+// policy decides.
+func Missing(t testing.TB, format string, args ...any) {
 	t.Helper()
-	msg := s.message(service)
-	if s.fatal || os.Getenv("CI") == "true" {
+	msg := fmt.Sprintf(format, args...)
+	if os.Getenv("CI") == "true" {
 		t.Fatal(msg)
 		return
 	}
 	t.Skip(msg)
+}
+
+// unavailable ends the test because no server could be provided: it fails
+// when the failing source was explicitly configured, and otherwise as
+// Missing says.
+func unavailable(t testing.TB, service string, s *setup) {
+	t.Helper()
+	msg := s.message(service)
+	if s.fatal {
+		t.Fatal(msg)
+		return
+	}
+	Missing(t, "%s", msg)
 }

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -136,27 +134,6 @@ func TestPostgresURLParallel(t *testing.T) {
 	}
 	if !t.Failed() && len(names) != cap(seen) {
 		t.Errorf("got %d databases from %d parallel tests", len(names), cap(seen))
-	}
-}
-
-func TestRepoRoot(t *testing.T) {
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	mod, err := os.ReadFile(filepath.Join(root, "go.mod"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Contains(mod, []byte("module github.com/stratalog/strata")) {
-		t.Fatalf("%s/go.mod is not this module's", root)
-	}
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rel, err := filepath.Rel(root, wd); err != nil || rel != filepath.Join("internal", "testenv") {
-		t.Fatalf("root %s is not two levels above %s", root, wd)
 	}
 }
 
