@@ -361,6 +361,19 @@ func (a *Admin) resolve(ctx context.Context, topic string, to Position) (map[int
 		return list(a.c.adm.ListStartOffsets)
 	case posEnd:
 		return list(a.c.adm.ListEndOffsets)
+	case posFromEnd:
+		starts, err := list(a.c.adm.ListStartOffsets)
+		if err != nil {
+			return nil, err
+		}
+		ends, err := list(a.c.adm.ListEndOffsets)
+		if err != nil {
+			return nil, err
+		}
+		for p, e := range ends {
+			ends[p] = max(e-to.offset, starts[p])
+		}
+		return ends, nil
 	case posTime:
 		at, err := list(func(ctx context.Context, ts ...string) (kadm.ListedOffsets, error) {
 			return a.c.adm.ListOffsetsAfterMilli(ctx, to.time.UnixMilli(), ts...)

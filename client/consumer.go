@@ -30,6 +30,7 @@ const (
 	posEnd
 	posOffset
 	posTime
+	posFromEnd
 )
 
 // Beginning is the log start offset: the oldest record still kept.
@@ -41,6 +42,10 @@ func End() Position { return Position{kind: posEnd} }
 // AtOffset is the given offset. Reading an offset outside the partition's
 // range starts from the beginning instead.
 func AtOffset(offset int64) Position { return Position{kind: posOffset, offset: offset} }
+
+// FromEnd is n records before the end: the last n records of each
+// partition, or all of them when it holds fewer.
+func FromEnd(n int64) Position { return Position{kind: posFromEnd, offset: max(n, 0)} }
 
 // AtTime is the first record whose timestamp is at or after t (the end when
 // there is none).
@@ -54,6 +59,8 @@ func (p Position) String() string {
 		return fmt.Sprintf("offset %d", p.offset)
 	case posTime:
 		return "time " + p.time.Format(time.RFC3339Nano)
+	case posFromEnd:
+		return fmt.Sprintf("%d before the end", p.offset)
 	}
 	return "beginning"
 }
@@ -66,6 +73,8 @@ func (p Position) kgoOffset() kgo.Offset {
 		return kgo.NewOffset().At(p.offset)
 	case posTime:
 		return kgo.NewOffset().AfterMilli(p.time.UnixMilli())
+	case posFromEnd:
+		return kgo.NewOffset().AtEnd().Relative(-p.offset)
 	}
 	return kgo.NewOffset().AtStart()
 }
@@ -88,6 +97,7 @@ type ConsumerOption func(*consumerConfig)
 
 type consumerConfig struct {
 	start           Position
+	stop            *Position
 	partitions      map[string][]int32
 	maxPoll         int
 	commitInterval  time.Duration
@@ -101,6 +111,15 @@ type consumerConfig struct {
 // missed.
 func StartAt(p Position) ConsumerOption {
 	return func(c *consumerConfig) { c.start = p }
+}
+
+// StopAt makes Run return, without error, once the consumer has read every
+// partition up to a position resolved when the consumer is created: End()
+// reads what the partitions held then (kcat -e), AtOffset or AtTime read a
+// range. A partition already at or past its stop position is not read. It
+// needs a consumer without a group.
+func StopAt(p Position) ConsumerOption {
+	return func(c *consumerConfig) { c.stop = &p }
 }
 
 // OnlyPartitions restricts a consumer without a group to some partitions of
@@ -162,6 +181,11 @@ type Consumer[K, V any] struct {
 	assigned map[topicPartition]bool // group mode: partitions this member owns
 	seeked   map[topicPartition]bool // moved by Seek during the current batch
 
+	// stops is, with StopAt, the offset at which each partition's reading
+	// ends; a partition reaching it is removed, and Run returns when none
+	// is left. Touched only by Run's goroutine after NewConsumer.
+	stops map[topicPartition]int64
+
 	ran       atomic.Bool
 	closeOnce sync.Once
 }
@@ -213,6 +237,9 @@ func NewConsumer[K, V any](ctx context.Context, c *Client, group string, topics 
 		if len(cfg.partitions) > 0 {
 			return nil, &Error{Op: "new consumer", Resource: group, Err: errors.New("OnlyPartitions needs a consumer without a group")}
 		}
+		if cfg.stop != nil {
+			return nil, &Error{Op: "new consumer", Resource: group, Err: errors.New("StopAt needs a consumer without a group")}
+		}
 		opts2 = append(opts2,
 			kgo.ConsumerGroup(group),
 			kgo.ConsumeTopics(topics...),
@@ -231,6 +258,14 @@ func NewConsumer[K, V any](ctx context.Context, c *Client, group string, topics 
 		assign, err := cs.directAssignment(ctx, topics)
 		if err != nil {
 			return nil, err
+		}
+		if cfg.stop != nil {
+			if assign, err = cs.bounded(ctx, assign); err != nil {
+				return nil, err
+			}
+			// Control records (transaction markers) take offsets too: the
+			// stop offset may be one of them.
+			opts2 = append(opts2, kgo.KeepControlRecords())
 		}
 		opts2 = append(opts2, kgo.ConsumePartitions(assign))
 	}
@@ -280,6 +315,41 @@ func (cs *Consumer[K, V]) directAssignment(ctx context.Context, topics []string)
 		}
 	}
 	return assign, nil
+}
+
+// bounded resolves the start and stop positions of a consumer with StopAt
+// to offsets, fills cs.stops, and leaves out of assign the partitions that
+// have nothing to read.
+func (cs *Consumer[K, V]) bounded(ctx context.Context, assign map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	adm := cs.c.Admin()
+	cs.stops = make(map[topicPartition]int64)
+	out := make(map[string]map[int32]kgo.Offset)
+	for t, ps := range assign {
+		starts, err := adm.resolve(ctx, t, cs.cfg.start)
+		if err != nil {
+			return nil, err
+		}
+		stops, err := adm.resolve(ctx, t, *cs.cfg.stop)
+		if err != nil {
+			return nil, err
+		}
+		for p := range ps {
+			start, ok1 := starts[p]
+			stop, ok2 := stops[p]
+			if !ok1 || !ok2 {
+				return nil, cs.c.wrap("list offsets", t, fmt.Errorf("%w: partition %d", kerr.UnknownTopicOrPartition, p))
+			}
+			if start >= stop {
+				continue
+			}
+			if out[t] == nil {
+				out[t] = make(map[int32]kgo.Offset)
+			}
+			out[t][p] = kgo.NewOffset().At(start)
+			cs.stops[topicPartition{t, p}] = stop
+		}
+	}
+	return out, nil
 }
 
 func (cs *Consumer[K, V]) onAssigned(_ context.Context, _ *kgo.Client, ps map[string][]int32) {
@@ -381,6 +451,9 @@ func (cs *Consumer[K, V]) Run(ctx context.Context, handle func(context.Context, 
 
 func (cs *Consumer[K, V]) loop(ctx context.Context, handle func(context.Context, Message[K, V]) error) error {
 	for {
+		if cs.stops != nil && len(cs.stops) == 0 {
+			return nil // StopAt: every partition is read up to its stop
+		}
 		fetches := cs.kc.PollRecords(ctx, cs.cfg.maxPoll)
 		if ctx.Err() != nil {
 			cs.kc.AllowRebalance()
@@ -448,11 +521,27 @@ func (cs *Consumer[K, V]) handleBatch(ctx context.Context, fetches kgo.Fetches, 
 		if skip {
 			continue
 		}
+		if cs.stops != nil {
+			stop, reading := cs.stops[tp]
+			if !reading || r.Offset >= stop {
+				delete(cs.stops, tp)
+				continue
+			}
+			if r.Offset+1 >= stop {
+				delete(cs.stops, tp)
+			}
+			if r.Attrs.IsControl() {
+				continue
+			}
+		}
 		m, err := cs.decode(r)
 		if err != nil {
 			return true, err
 		}
 		herr := handle(ctx, m)
+		if herr == nil && cs.stops != nil && len(cs.stops) == 0 {
+			herr = ErrStop
+		}
 		switch {
 		case herr == nil:
 			cs.kc.MarkCommitRecords(r)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -389,5 +390,52 @@ func TestGroupAdmin(t *testing.T) {
 	}
 	if _, err := admin.DescribeGroup(ctx, group); !errors.Is(err, client.ErrUnknownGroup) {
 		t.Errorf("describe deleted group: %v, want ErrUnknownGroup", err)
+	}
+}
+
+// TestStopAtEnd reads what the partitions held when the consumer was
+// created, and returns: records produced afterwards are not read, an empty
+// partition does not hold it up, and FromEnd starts n before the end.
+func TestStopAtEnd(t *testing.T) {
+	c := newClient(t)
+	topic := newTopic(t, c, 3)
+	produceN(t, c, topic, 2, 5) // partitions 0 and 1; partition 2 stays empty
+
+	// read returns the partition@offset of every record read.
+	read := func(start client.Position) []string {
+		t.Helper()
+		cons, err := client.NewConsumer(testCtx(t), c, "", []string{topic}, client.Bytes{}, client.Bytes{},
+			client.StartAt(start), client.StopAt(client.End()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Produced after the consumer resolved its stop offsets: not read.
+		produceN(t, c, topic, 2, 1)
+		var got []string
+		if err := cons.Run(testCtx(t), func(_ context.Context, m client.Message[[]byte, []byte]) error {
+			got = append(got, fmt.Sprintf("%d@%d", m.Partition, m.Offset))
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(got)
+		return got
+	}
+
+	got := read(client.Beginning())
+	want := []string{"0@0", "0@1", "0@2", "0@3", "0@4", "1@0", "1@1", "1@2", "1@3", "1@4"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("read %v, want the records there at the start: %v", got, want)
+	}
+	// Partitions 0 and 1 now end at offset 6: the last two are 4 and 5.
+	got = read(client.FromEnd(2))
+	want = []string{"0@4", "0@5", "1@4", "1@5"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("FromEnd(2): read %v, want %v", got, want)
+	}
+
+	if _, err := client.NewConsumer(testCtx(t), c, "some-group", []string{topic}, client.Bytes{}, client.Bytes{},
+		client.StopAt(client.End())); err == nil || !strings.Contains(err.Error(), "StopAt needs a consumer without a group") {
+		t.Fatalf("StopAt with a group: err %v, want one saying it needs no group", err)
 	}
 }

@@ -56,6 +56,57 @@ func TestParseAllowsFlagsAfterArguments(t *testing.T) {
 	}
 }
 
+func TestParseOffsetRange(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	at := func(t time.Time) *client.Position { p := client.AtTime(t); return &p }
+	off := func(n int64) *client.Position { p := client.AtOffset(n); return &p }
+	end := client.End()
+	for _, c := range []struct {
+		in         string
+		start      client.Position
+		stop       *client.Position
+		wantErrSub string
+	}{
+		{in: "beginning", start: client.Beginning()},
+		{in: "end", start: client.End()},
+		{in: "1000", start: client.AtOffset(1000)},
+		{in: "-10", start: client.FromEnd(10)},
+		{in: "@1772366400000", start: client.AtTime(now)},
+		{in: "@2026-03-01T12:00:00Z", start: client.AtTime(now)},
+		{in: "@10m", start: client.AtTime(now.Add(-10 * time.Minute))},
+		{in: "100..200", start: client.AtOffset(100), stop: off(200)},
+		{in: "..200", start: client.Beginning(), stop: off(200)},
+		{in: "-5..end", start: client.FromEnd(5), stop: &end},
+		{in: "@1h..@10m", start: client.AtTime(now.Add(-time.Hour)), stop: at(now.Add(-10 * time.Minute))},
+		{in: "", wantErrSub: "want beginning"},
+		{in: "tomorrow", wantErrSub: "want beginning"},
+		{in: "@soon", wantErrSub: "@TIME"},
+		{in: "1..", wantErrSub: "a range ends"},
+		{in: "1..-3", wantErrSub: "a range ends"},
+	} {
+		start, stop, err := parseOffsetRange(c.in, now)
+		if c.wantErrSub != "" {
+			if err == nil || !strings.Contains(err.Error(), c.wantErrSub) {
+				t.Errorf("%q: err %v, want one saying %q", c.in, err, c.wantErrSub)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", c.in, err)
+			continue
+		}
+		if start.String() != c.start.String() {
+			t.Errorf("%q: start %s, want %s", c.in, start, c.start)
+		}
+		switch {
+		case (stop == nil) != (c.stop == nil):
+			t.Errorf("%q: stop %v, want %v", c.in, stop, c.stop)
+		case stop != nil && stop.String() != c.stop.String():
+			t.Errorf("%q: stop %s, want %s", c.in, stop, c.stop)
+		}
+	}
+}
+
 func TestParseSince(t *testing.T) {
 	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	for in, want := range map[string]time.Time{

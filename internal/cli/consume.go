@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"text/template"
@@ -16,13 +17,20 @@ import (
 // printed. In a group it commits what it printed and leaves the group on
 // the way out.
 func (e *env) consume(args []string) error {
-	fs := e.flags("consume", "consume TOPIC [--group G] [--from-beginning | --offset N | --since 10m] [-n COUNT] [--format text|json|template]")
+	fs := e.flags("consume", "consume TOPIC [--group G] [--from-beginning | -o OFFSET | --since 10m] [-p PARTITION] [-e] [-n COUNT] [--format text|json|template]")
 	group := fs.String("group", "", "consume as a member of this consumer group, resuming from its committed offsets")
 	fromBeginning := fs.Bool("from-beginning", false, "start at the oldest record (default: only new records)")
-	offset := fs.Int64("offset", -1, "start at this offset in every partition (not with --group)")
+	var offset offsetFlag
+	offsetHelp := "where to start in every partition (not with --group): beginning, end, N (an offset), -N (N before the end), @TIME (a time: Unix milliseconds, RFC 3339, or a duration ago), or a range FROM..TO that stops before TO (an offset, @TIME or end)"
+	fs.Var(&offset, "offset", offsetHelp)
+	fs.Var(&offset, "o", "short for --offset")
 	since := fs.String("since", "", "start at the first record after a time: a duration ago (10m, 2h) or an RFC 3339 time")
 	var partitions int32List
 	fs.Var(&partitions, "partition", "read only this partition, repeated (not with --group)")
+	fs.Var(&partitions, "p", "short for --partition")
+	var exitAtEnd bool
+	fs.BoolVar(&exitAtEnd, "exit-at-end", false, "exit once every partition is read up to its end at the start (not with --group)")
+	fs.BoolVar(&exitAtEnd, "e", false, "short for --exit-at-end")
 	count := fs.Int("n", 0, "exit after this many records (0: run until Ctrl-C)")
 	format := fs.String("format", "", "text (the value), json (one object per line) or template (default: --output)")
 	tmplText := fs.String("template", "", "Go template for --format template, e.g. '{{.Partition}}@{{.Offset}} {{.Key}}={{.Value}}'; fields Topic, Partition, Offset, Timestamp, Key, Value, Headers")
@@ -36,14 +44,19 @@ func (e *env) consume(args []string) error {
 		*format = e.output
 	}
 
-	// Where to start.
+	// Where to start, and where to stop.
 	start := client.End()
+	var stop *client.Position
 	starts := 0
 	if *fromBeginning {
 		start, starts = client.Beginning(), starts+1
 	}
-	if *offset >= 0 {
-		start, starts = client.AtOffset(*offset), starts+1
+	if offset.set {
+		from, to, err := parseOffsetRange(offset.text, time.Now())
+		if err != nil {
+			return usagef("--offset %q: %v", offset.text, err)
+		}
+		start, stop, starts = from, to, starts+1
 	}
 	if *since != "" {
 		t, err := parseSince(*since, time.Now())
@@ -55,12 +68,20 @@ func (e *env) consume(args []string) error {
 	switch {
 	case starts > 1:
 		return usagef("give at most one of --from-beginning, --offset and --since")
-	case *group != "" && *offset >= 0:
+	case *group != "" && offset.set:
 		return usagef("--offset needs no --group; move a group with `strata groups reset-offsets`")
 	case *group != "" && len(partitions) > 0:
 		return usagef("--partition needs no --group: a group assigns partitions itself")
+	case *group != "" && exitAtEnd:
+		return usagef("--exit-at-end needs no --group: a group's partitions change as members come and go")
+	case exitAtEnd && stop != nil:
+		return usagef("give --exit-at-end or a range's end (--offset FROM..TO), not both")
 	case *count < 0:
 		return usagef("-n %d: want 0 or more", *count)
+	}
+	if exitAtEnd {
+		end := client.End()
+		stop = &end
 	}
 
 	// How to print.
@@ -118,6 +139,9 @@ func (e *env) consume(args []string) error {
 		}
 	}
 	opts := []client.ConsumerOption{client.StartAt(start)}
+	if stop != nil {
+		opts = append(opts, client.StopAt(*stop))
+	}
 	for _, p := range partitions {
 		opts = append(opts, client.OnlyPartitions(topic, p))
 	}
@@ -150,6 +174,78 @@ func (e *env) consume(args []string) error {
 	})
 	w.Flush()
 	return err
+}
+
+// offsetFlag is the text of --offset, kept for parseOffsetRange.
+type offsetFlag struct {
+	text string
+	set  bool
+}
+
+func (f *offsetFlag) String() string { return f.text }
+
+func (f *offsetFlag) Set(s string) error {
+	f.text, f.set = s, true
+	return nil
+}
+
+// parseOffsetRange reads an --offset value: a position (see
+// parseOffsetPosition) or a range FROM..TO whose TO is where reading stops
+// (exclusive). FROM may be empty (the beginning); TO may be an offset,
+// @TIME or "end".
+func parseOffsetRange(s string, now time.Time) (client.Position, *client.Position, error) {
+	from, to, isRange := strings.Cut(strings.TrimSpace(s), "..")
+	if !isRange {
+		p, err := parseOffsetPosition(from, now)
+		return p, nil, err
+	}
+	start := client.Beginning()
+	if from != "" {
+		p, err := parseOffsetPosition(from, now)
+		if err != nil {
+			return client.Position{}, nil, err
+		}
+		start = p
+	}
+	if to == "" || strings.HasPrefix(to, "-") || to == "beginning" {
+		return client.Position{}, nil, fmt.Errorf("a range ends at an offset, @TIME or end")
+	}
+	stop, err := parseOffsetPosition(to, now)
+	if err != nil {
+		return client.Position{}, nil, err
+	}
+	return start, &stop, nil
+}
+
+// parseOffsetPosition reads one position of --offset: beginning, end, N,
+// -N (N records before the end) or @TIME.
+func parseOffsetPosition(s string, now time.Time) (client.Position, error) {
+	switch s {
+	case "beginning", "earliest":
+		return client.Beginning(), nil
+	case "end", "latest":
+		return client.End(), nil
+	case "":
+		return client.Position{}, fmt.Errorf("want beginning, end, N, -N or @TIME")
+	}
+	if at, ok := strings.CutPrefix(s, "@"); ok {
+		if ms, err := strconv.ParseInt(at, 10, 64); err == nil {
+			return client.AtTime(time.UnixMilli(ms).UTC()), nil
+		}
+		t, err := parseSince(at, now)
+		if err != nil {
+			return client.Position{}, fmt.Errorf("@TIME: want Unix milliseconds, %v", err)
+		}
+		return client.AtTime(t), nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return client.Position{}, fmt.Errorf("want beginning, end, N, -N or @TIME")
+	}
+	if n < 0 {
+		return client.FromEnd(-n), nil
+	}
+	return client.AtOffset(n), nil
 }
 
 // parseSince reads a --since value: a duration before now, or a time.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -190,7 +191,39 @@ func TestGoldenProduceConsume(t *testing.T) {
 		{golden: "consume-missing-topic", args: []string{"consume", "nosuchtopic", "--from-beginning", "-n", "1"}, code: 1},
 		{golden: "consume-usage-offset-group", args: []string{"consume", "events", "--group", "g", "--offset", "3"}, code: 2},
 		{golden: "consume-usage-two-starts", args: []string{"consume", "events", "--from-beginning", "--since", "1h"}, code: 2},
+		{golden: "consume-exit-at-end", args: []string{"consume", "events", "-o", "beginning", "-e"}},
+		{golden: "consume-last-two", args: []string{"consume", "events", "-o", "-2", "-e", "--format", "template", "--template", "{{.Offset}} {{.Value}}"}},
+		{golden: "consume-range", args: []string{"consume", "events", "-p", "0", "-o", "2..4", "--format", "template", "--template", "{{.Offset}} {{.Value}}"}},
+		{golden: "consume-range-past-end", args: []string{"consume", "events", "-o", "5..100", "--format", "template", "--template", "{{.Offset}} {{.Value}}"}},
+		{golden: "spread-create", args: []string{"topics", "create", "spread", "--partitions", "3"}},
+		{golden: "consume-exit-at-end-empty", args: []string{"consume", "spread", "--from-beginning", "-e"}},
+		{golden: "spread-produce-0", args: []string{"produce", "spread", "--partition", "0"}, stdin: "a\nb\n"},
+		{golden: "spread-produce-2", args: []string{"produce", "spread", "--partition", "2"}, stdin: "c\n"},
+		{golden: "consume-exit-at-end-partitions", args: []string{"consume", "spread", "--from-beginning", "-e", "--format", "template", "--template", "{{.Partition}}@{{.Offset}} {{.Value}}"},
+			filter: sortStdout},
+		{golden: "consume-usage-exit-group", args: []string{"consume", "events", "--group", "g", "-e"}, code: 2},
+		{golden: "consume-usage-bad-offset", args: []string{"consume", "events", "-o", "tomorrow"}, code: 2},
+		{golden: "consume-usage-exit-and-range", args: []string{"consume", "events", "-o", "1..3", "-e"}, code: 2},
 	}, nil)
+}
+
+// sortStdout sorts the lines of a golden step's stdout: records of
+// different partitions arrive in any order.
+func sortStdout(s string) string {
+	head, rest, ok := strings.Cut(s, "--- stdout\n")
+	if !ok {
+		return s
+	}
+	out, tail, ok := strings.Cut(rest, "--- stderr\n")
+	if !ok {
+		return s
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	sort.Strings(lines)
+	if out != "" {
+		out = strings.Join(lines, "\n") + "\n"
+	}
+	return head + "--- stdout\n" + out + "--- stderr\n" + tail
 }
 
 func TestGoldenGroups(t *testing.T) {
