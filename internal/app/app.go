@@ -61,6 +61,7 @@ type App struct {
 	adminLn net.Listener
 	admin   *http.Server
 	ready   atomic.Bool
+	serving chan struct{} // closed once Run serves
 	// stopping is set once the node has begun to stop: services that end
 	// then have not failed.
 	stopping atomic.Bool
@@ -109,7 +110,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *App, err erro
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, logger: logger, reg: prometheus.NewRegistry(), roles: roles}
+	a := &App{cfg: cfg, logger: logger, reg: prometheus.NewRegistry(), roles: roles, serving: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			a.closeAll()
@@ -223,6 +224,10 @@ func (a *App) AdminAddr() net.Addr {
 // Store is the process's metastore.
 func (a *App) Store() metastore.Store { return a.store }
 
+// Serving is closed once Run has joined the cluster and its listeners
+// accept requests: what a banner saying "running" must wait for.
+func (a *App) Serving() <-chan struct{} { return a.serving }
+
 // Run serves until ctx ends, then shuts down: it stops accepting
 // connections, lets in-flight requests finish (a produce waits for its
 // commit), flushes and commits everything accepted, and closes the stores.
@@ -286,6 +291,7 @@ func (a *App) Run(ctx context.Context) error {
 		})
 	}
 	a.ready.Store(true)
+	close(a.serving)
 	a.logger.Info("strata is serving", "kafka", a.KafkaAddr().String(), "admin", addrString(a.AdminAddr()),
 		"node", a.member.Self().ID, "roles", a.roles.String())
 

@@ -93,7 +93,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	cfg.RegisterFlags(fs)
 	dataDir := ".strata"
 	fs.StringVar(&dataDir, "data-dir", dataDir, "directory of the objects and the SQLite metastore")
-	// The dev defaults go under the file, the environment and the flags.
+	// -h shows the defaults dev runs with, not those of serve.
+	DevDefaults(&cfg, dataDir)
+	fs.VisitAll(func(f *flag.Flag) { f.DefValue = f.Value.String() })
+	// The dev defaults go under the file, the environment and the flags,
+	// with the -data-dir these give.
 	if err := Load(&cfg, fs, args, os.Getenv, func() { DevDefaults(&cfg, dataDir) }); err != nil {
 		return err
 	}
@@ -104,13 +108,22 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	// The banner says "running" once it is true: after a crash, joining
+	// the cluster waits out the old registration first.
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-a.Serving():
+	}
 	fmt.Fprintf(stdout, `Strata dev is running.
   Kafka bootstrap server: %s   (e.g. kcat -b %s -L)
   Admin HTTP:             http://%s/metrics
   Data:                   %s (objects and meta.db; survives restarts)
 Press Ctrl-C to stop.
 `, a.KafkaAddr(), a.KafkaAddr(), addrString(a.AdminAddr()), dataDir)
-	return a.Run(ctx)
+	return <-done
 }
 
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {

@@ -4,8 +4,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
+	"sort"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -149,45 +149,166 @@ func EnvName(flagName string) string {
 }
 
 // Load fills c from, in increasing precedence: the flag defaults already
-// registered on fs, the YAML file named by -config.file (or STRATA_CONFIG_FILE),
-// STRATA_* environment variables, and the command-line flags in args.
-// defaults, when not nil, runs after a first parse of args and may change
-// defaults that depend on flags (strata dev's -data-dir).
+// registered on fs, the YAML file named by -config.file (or
+// STRATA_CONFIG_FILE), STRATA_* environment variables, and the
+// command-line flags in args. The three sources use the same names, those
+// of the flags: kafka.listen-address is the flag -kafka.listen-address, the
+// variable STRATA_KAFKA_LISTEN_ADDRESS, and the YAML key
+// kafka.listen-address, written flat or nested (kafka: {listen-address: ...}).
+// A YAML key that names no flag is an error that lists the valid ones.
+//
+// defaults, when not nil, changes defaults that depend on other settings
+// (strata dev's -data-dir): it runs once those settings have their final
+// values, and whatever the file, the environment or the flags set still
+// wins over what it changed.
 func Load(c *Config, fs *flag.FlagSet, args []string, getenv func(string) string, defaults func()) error {
 	var file string
-	fs.StringVar(&file, "config.file", "", "optional YAML configuration file")
-	// First pass: only to learn -config.file and what defaults needs.
+	fs.StringVar(&file, "config.file", "", "optional YAML configuration file; its keys are the flag names")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if defaults != nil {
-		defaults()
-	}
+	onCommandLine := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { onCommandLine[f.Name] = true })
 	if file == "" {
 		file = getenv("STRATA_CONFIG_FILE")
 	}
+	var fromFile []setting
 	if file != "" {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			return fmt.Errorf("config file: %w", err)
-		}
-		dec := yaml.NewDecoder(strings.NewReader(string(data)))
-		dec.KnownFields(true)
-		if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("config file %s: %w", file, err)
+		var err error
+		if fromFile, err = readConfigFile(file, fs); err != nil {
+			return err
 		}
 	}
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		if v := getenv(EnvName(f.Name)); v != "" && envErr == nil {
-			if err := fs.Set(f.Name, v); err != nil {
-				envErr = fmt.Errorf("%s: %w", EnvName(f.Name), err)
+	// apply sets what the file and then the environment say, except what
+	// the command line sets.
+	apply := func() error {
+		for _, s := range fromFile {
+			if onCommandLine[s.name] {
+				continue
+			}
+			if err := fs.Set(s.name, s.value); err != nil {
+				return fmt.Errorf("config file %s: %s: %w", file, s.name, err)
 			}
 		}
-	})
-	if envErr != nil {
+		var envErr error
+		fs.VisitAll(func(f *flag.Flag) {
+			if envErr != nil || onCommandLine[f.Name] {
+				return
+			}
+			if v := getenv(EnvName(f.Name)); v != "" {
+				if err := fs.Set(f.Name, v); err != nil {
+					envErr = fmt.Errorf("%s: %w", EnvName(f.Name), err)
+				}
+			}
+		})
 		return envErr
 	}
-	// Second pass: command-line flags win over the file and the environment.
+	if defaults != nil {
+		// Once so that defaults sees the final values it depends on, and
+		// again below so that what it changed gives way to every source.
+		if err := apply(); err != nil {
+			return err
+		}
+		defaults()
+	}
+	if err := apply(); err != nil {
+		return err
+	}
 	return fs.Parse(args)
+}
+
+// setting is one key and value of the configuration file.
+type setting struct{ name, value string }
+
+// readConfigFile reads a YAML configuration file into flag settings: nested
+// mappings join their keys with dots, a list becomes its items joined with
+// commas, and every key must name a flag of fs.
+func readConfigFile(file string, fs *flag.FlagSet) ([]setting, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("config file: %w", err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("config file %s: %w", file, err)
+	}
+	if len(doc.Content) == 0 {
+		return nil, nil // empty file
+	}
+	var out []setting
+	var walk func(prefix string, n *yaml.Node) error
+	walk = func(prefix string, n *yaml.Node) error {
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k := n.Content[i].Value
+				if prefix != "" {
+					k = prefix + "." + k
+				}
+				if err := walk(k, n.Content[i+1]); err != nil {
+					return err
+				}
+			}
+			return nil
+		case yaml.AliasNode:
+			return walk(prefix, n.Alias)
+		}
+		if prefix == "" {
+			return fmt.Errorf("config file %s: want a mapping of flag names to values", file)
+		}
+		if fs.Lookup(prefix) == nil || prefix == "config.file" {
+			return fmt.Errorf("config file %s, line %d: %q is not a setting; %s", file, n.Line, prefix, validKeys(fs, prefix))
+		}
+		switch n.Kind {
+		case yaml.SequenceNode:
+			items := make([]string, 0, len(n.Content))
+			for _, item := range n.Content {
+				if item.Kind != yaml.ScalarNode {
+					return fmt.Errorf("config file %s, line %d: %s: want a list of values", file, item.Line, prefix)
+				}
+				items = append(items, item.Value)
+			}
+			out = append(out, setting{prefix, strings.Join(items, ",")})
+		case yaml.ScalarNode:
+			if n.Tag == "!!null" {
+				return nil // key: (nothing) keeps the default
+			}
+			out = append(out, setting{prefix, n.Value})
+		default:
+			return fmt.Errorf("config file %s, line %d: %s: want a value", file, n.Line, prefix)
+		}
+		return nil
+	}
+	if err := walk("", doc.Content[0]); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// validKeys names the settings near an unknown key: those of its section
+// (the part before the first dot), or else the sections.
+func validKeys(fs *flag.FlagSet, key string) string {
+	section, _, _ := strings.Cut(key, ".")
+	var same []string
+	sections := map[string]bool{}
+	fs.VisitAll(func(f *flag.Flag) {
+		if f.Name == "config.file" {
+			return
+		}
+		sec, _, _ := strings.Cut(f.Name, ".")
+		sections[sec] = true
+		if sec == section {
+			same = append(same, f.Name)
+		}
+	})
+	if len(same) > 0 {
+		sort.Strings(same)
+		return "valid keys of " + section + ": " + strings.Join(same, ", ")
+	}
+	names := make([]string, 0, len(sections))
+	for sec := range sections {
+		names = append(names, sec)
+	}
+	sort.Strings(names)
+	return "valid sections: " + strings.Join(names, ", ") + " (the keys are the flags of `strata serve -h`)"
 }

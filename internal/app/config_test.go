@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,17 +13,25 @@ import (
 
 func load(t *testing.T, args []string, env map[string]string) (Config, error) {
 	t.Helper()
-	var c Config
+	c, _, err := loadFlags(t, args, env)
+	return *c, err
+}
+
+// loadFlags is load that also returns the flag set, whose values are the
+// loaded configuration's.
+func loadFlags(t *testing.T, args []string, env map[string]string) (*Config, *flag.FlagSet, error) {
+	t.Helper()
+	c := new(Config)
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	c.RegisterFlags(fs)
-	err := Load(&c, fs, args, func(k string) string { return env[k] }, nil)
-	return c, err
+	err := Load(c, fs, args, func(k string) string { return env[k] }, nil)
+	return c, fs, err
 }
 
 func TestLoadPrecedence(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "strata.yaml")
-	yaml := "kafka:\n  node_id: 7\n  rack: zone-a\ningest:\n  flush_interval: 100ms\nobjects:\n  url: s3://from-file\n"
+	yaml := "kafka:\n  node-id: 7\n  rack: zone-a\ningest:\n  flush-interval: 100ms\nobjstore.url: s3://from-file\n"
 	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -59,9 +68,20 @@ func TestLoadErrors(t *testing.T) {
 		t.Errorf("bad environment value: %v", err)
 	}
 	file := filepath.Join(t.TempDir(), "bad.yaml")
-	os.WriteFile(file, []byte("kafka:\n  no_such_key: 1\n"), 0o644)
-	if _, err := load(t, []string{"-config.file", file}, nil); err == nil {
-		t.Error("unknown YAML key accepted")
+	os.WriteFile(file, []byte("kafka:\n  listen-address: :9092\n  node_id: 1\n"), 0o644)
+	if _, err := load(t, []string{"-config.file", file}, nil); err == nil ||
+		!strings.Contains(err.Error(), `line 3: "kafka.node_id" is not a setting`) ||
+		!strings.Contains(err.Error(), "kafka.node-id") {
+		t.Errorf("unknown YAML key: %v; want its line and the valid keys of kafka", err)
+	}
+	os.WriteFile(file, []byte("kafak:\n  node-id: 1\n"), 0o644)
+	if _, err := load(t, []string{"-config.file", file}, nil); err == nil ||
+		!strings.Contains(err.Error(), "valid sections:") || !strings.Contains(err.Error(), "kafka,") {
+		t.Errorf("unknown YAML section: %v; want the list of sections", err)
+	}
+	os.WriteFile(file, []byte("kafka:\n  node-id: seven\n"), 0o644)
+	if _, err := load(t, []string{"-config.file", file}, nil); err == nil || !strings.Contains(err.Error(), "kafka.node-id") {
+		t.Errorf("bad YAML value: %v; want the key named", err)
 	}
 	if _, err := load(t, []string{"-config.file", filepath.Join(t.TempDir(), "missing.yaml")}, nil); err == nil {
 		t.Error("missing config file accepted")
@@ -82,6 +102,90 @@ func TestValidateNeedsObjectStore(t *testing.T) {
 	}
 }
 
+// TestEverySettingHasOneName: for every flag, the command line, the
+// STRATA_* variable and the YAML key of the same name set the same field.
+func TestEverySettingHasOneName(t *testing.T) {
+	var c Config
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	c.RegisterFlags(fs)
+	n := 0
+	fs.VisitAll(func(f *flag.Flag) {
+		// The value each source sets: the default would prove nothing,
+		// so take another valid one.
+		value, ok := otherValue(f)
+		if !ok {
+			t.Errorf("-%s: no other value known for a %T; extend otherValue", f.Name, f.Value)
+			return
+		}
+		n++
+		file := filepath.Join(t.TempDir(), "strata.yaml")
+		if err := os.WriteFile(file, []byte(f.Name+": '"+value+"'\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var got [3]string
+		for i, src := range []struct {
+			args []string
+			env  map[string]string
+		}{
+			{[]string{"-" + f.Name + "=" + value}, nil},
+			{nil, map[string]string{EnvName(f.Name): value}},
+			{[]string{"-config.file", file}, nil},
+		} {
+			_, fs, err := loadFlags(t, src.args, src.env)
+			if err != nil {
+				t.Errorf("%s from source %d: %v", f.Name, i, err)
+				return
+			}
+			got[i] = fs.Lookup(f.Name).Value.String()
+		}
+		want := got[0]
+		if want == f.DefValue {
+			t.Errorf("-%s %s left the default %q", f.Name, value, f.DefValue)
+		}
+		if got[1] != want {
+			t.Errorf("%s: environment sets %q, the flag %q", f.Name, got[1], want)
+		}
+		if got[2] != want {
+			t.Errorf("%s: YAML sets %q, the flag %q", f.Name, got[2], want)
+		}
+	})
+	if n < 50 {
+		t.Fatalf("checked %d settings; the configuration has more", n)
+	}
+}
+
+// otherValue returns a valid value of f that is not its default.
+func otherValue(f *flag.Flag) (string, bool) {
+	def := f.DefValue
+	switch {
+	case def == "true":
+		return "false", true
+	case def == "false":
+		return "true", true
+	}
+	if _, err := strconv.ParseInt(def, 10, 64); err == nil {
+		return "7", true
+	}
+	if _, err := time.ParseDuration(def); err == nil {
+		return "1h2m3s", true
+	}
+	if _, err := strconv.ParseFloat(def, 64); err == nil {
+		return "0.25", true
+	}
+	if v, ok := knownStrings[f.Name]; ok {
+		return v, true
+	}
+	// Any text: Load does not validate, it sets.
+	return "other-" + strings.ReplaceAll(f.Name, ".", "-"), true
+}
+
+// knownStrings are other values of settings whose text must parse.
+var knownStrings = map[string]string{
+	"log.format": "json",
+	"log.level":  "debug",
+	"roles":      "ingest,reader",
+}
+
 func TestEnvName(t *testing.T) {
 	if got := EnvName("metastore.postgres.url"); got != "STRATA_METASTORE_POSTGRES_URL" {
 		t.Fatal(got)
@@ -96,8 +200,8 @@ func TestEnvName(t *testing.T) {
 // the largest request is refused.
 func TestLoadKafkaLimits(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "strata.yaml")
-	yaml := "kafka:\n  max_connections: 500\n  max_connections_per_ip: 20\n  request_read_timeout: 5s\n" +
-		"  max_metadata_lookups: 10\n  max_auto_create_topics: 2\n  max_topics_per_request: 50\nobjects:\n  url: s3://bucket\n"
+	yaml := "kafka:\n  max-connections: 500\n  max-connections-per-ip: 20\n  request-read-timeout: 5s\n" +
+		"  max-metadata-lookups: 10\n  max-auto-create-topics: 2\n  max-topics-per-request: 50\nobjstore:\n  url: s3://bucket\n"
 	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
