@@ -264,6 +264,12 @@ func (a *Admin) DescribeGroup(ctx context.Context, name string) (GroupInfo, erro
 	}
 	for _, ml := range l.Lag.Sorted() {
 		o := GroupOffset{Topic: ml.Topic, Partition: ml.Partition, Committed: ml.Commit.At, LogEnd: ml.End.Offset, Lag: ml.Lag}
+		if o.Committed < 0 {
+			// Where a group never committed, where it would start
+			// depends on its consumers' reset policy: the lag is
+			// unknown, as Kafka's tools print it.
+			o.Lag = -1
+		}
 		if ml.Member != nil {
 			o.MemberID, o.ClientID = ml.Member.MemberID, ml.Member.ClientID
 		}
@@ -287,56 +293,17 @@ type OffsetReset struct {
 // ResetGroupOffsets moves a group's committed offsets in topic to a
 // position: every partition, or those listed. An offset is clamped to the
 // partition's [log start, high watermark]. The group must have no active
-// members (ErrGroupNotEmpty otherwise): stop its consumers first.
+// members (ErrGroupNotEmpty otherwise): stop its consumers first. It is
+// PlanOffsetReset followed by ApplyOffsetReset.
 func (a *Admin) ResetGroupOffsets(ctx context.Context, group, topic string, to Position, partitions ...int32) ([]OffsetReset, error) {
-	const op = "reset group offsets"
-	described, err := a.c.adm.DescribeGroups(ctx, group)
-	if err != nil {
-		return nil, a.c.wrap(op, group, err)
-	}
-	if d, ok := described[group]; ok {
-		if d.Err != nil {
-			return nil, a.c.wrap(op, group, d.Err)
-		}
-		if len(d.Members) > 0 {
-			return nil, a.c.wrap(op, group, fmt.Errorf("%w: %d active members", kerr.NonEmptyGroup, len(d.Members)))
-		}
-	}
-	targets, err := a.resolve(ctx, topic, to)
+	plan, err := a.PlanOffsetReset(ctx, group, []string{topic}, ResetTo(to), partitions...)
 	if err != nil {
 		return nil, err
 	}
-	if len(partitions) > 0 {
-		for _, p := range partitions {
-			if _, ok := targets[p]; !ok {
-				return nil, a.c.wrap(op, topic, fmt.Errorf("%w: partition %d", kerr.UnknownTopicOrPartition, p))
-			}
-		}
-		for p := range targets {
-			if !slices.Contains(partitions, p) {
-				delete(targets, p)
-			}
-		}
+	if err := a.ApplyOffsetReset(ctx, group, plan); err != nil {
+		return nil, err
 	}
-	current, err := a.c.adm.FetchOffsetsForTopics(ctx, group, topic)
-	if err != nil {
-		return nil, a.c.wrap(op, group, err)
-	}
-	offsets := make(kadm.Offsets)
-	var out []OffsetReset
-	for p, off := range targets {
-		offsets.Add(kadm.Offset{Topic: topic, Partition: p, At: off, LeaderEpoch: -1})
-		r := OffsetReset{Topic: topic, Partition: p, From: -1, To: off}
-		if cur, ok := current.Lookup(topic, p); ok && cur.Err == nil {
-			r.From = cur.At
-		}
-		out = append(out, r)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Partition < out[j].Partition })
-	if err := a.c.adm.CommitAllOffsets(ctx, group, offsets); err != nil {
-		return nil, a.c.wrap(op, group, err)
-	}
-	return out, nil
+	return plan, nil
 }
 
 // resolve turns a position into an offset for each partition of topic.

@@ -34,14 +34,19 @@ const usage = `Usage:
   strata topics create NAME [--partitions N] [--config k=v]...
   strata topics list
   strata topics describe NAME [--all-configs]
-  strata topics alter NAME [--config k=v]... [--delete-config k]...
+  strata topics alter NAME [--partitions N] [--config k=v]... [--delete-config k]...
+  strata topics delete-records NAME --before OFFSET|end [--partition N]...
   strata topics delete NAME
   strata produce TOPIC [--key-separator SEP] [--header k=v]... [--json] [--partition N] [--print-offsets]
-  strata consume TOPIC [--group G] [--from-beginning | --offset N | --since 10m] [-n COUNT]
+  strata consume TOPIC [--group G] [--from-beginning | -o OFFSET | --since 10m] [-p N]... [-e] [-n COUNT]
                        [--format text|json|template] [--template T]
+                       (OFFSET: beginning, end, N, -N, @TIME, or FROM..TO; -e: exit at the end)
   strata groups list
   strata groups describe GROUP
-  strata groups reset-offsets GROUP --topic T (--to-earliest | --to-latest | --to-offset N | --to-datetime T)
+  strata groups reset-offsets GROUP (--topic T... | --all-topics) (--to-earliest | --to-latest | --to-offset N
+                       | --to-datetime T | --shift-by N | --to-current) [--partition N]... [--execute]
+                       (a dry run unless --execute, as kafka-consumer-groups)
+  strata groups delete-offsets GROUP --topic T [--partition N]...
   strata groups delete GROUP
   strata status [--admin http://host:9644]
 

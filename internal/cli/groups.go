@@ -12,7 +12,7 @@ import (
 func (e *env) groups(args []string) error {
 	if len(args) == 0 {
 		e.name = "groups"
-		return usagef("missing subcommand: list, describe, reset-offsets or delete")
+		return usagef("missing subcommand: list, describe, reset-offsets, delete-offsets or delete")
 	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
@@ -23,11 +23,13 @@ func (e *env) groups(args []string) error {
 		return e.groupsDescribe(args[1:])
 	case "reset-offsets":
 		return e.groupsReset(args[1:])
+	case "delete-offsets":
+		return e.groupsDeleteOffsets(args[1:])
 	case "delete", "rm":
 		return e.groupsDelete(args[1:])
 	}
 	e.name = "groups"
-	return usagef("unknown subcommand %q: want list, describe, reset-offsets or delete", args[0])
+	return usagef("unknown subcommand %q: want list, describe, reset-offsets, delete-offsets or delete", args[0])
 }
 
 func (e *env) groupsList(args []string) error {
@@ -46,18 +48,32 @@ func (e *env) groupsList(args []string) error {
 	if err != nil {
 		return err
 	}
+	// The lag of each group, as kafka-consumer-groups --describe
+	// --all-groups shows it.
+	type listed struct {
+		client.GroupSummary
+		TotalLag int64 `json:"total_lag"`
+	}
+	out := make([]listed, 0, len(groups))
+	for _, g := range groups {
+		info, err := c.Admin().DescribeGroup(ctx, g.Name)
+		if err != nil {
+			return err
+		}
+		out = append(out, listed{g, info.TotalLag})
+	}
 	if e.output == "json" {
-		return e.printJSON(groups)
+		return e.printJSON(out)
 	}
 	if len(groups) == 0 {
 		fmt.Fprintln(e.stdout, "No consumer groups.")
 		return nil
 	}
-	rows := make([][]string, 0, len(groups))
-	for _, g := range groups {
-		rows = append(rows, []string{g.Name, orDash(g.State), orDash(g.ProtocolType)})
+	rows := make([][]string, 0, len(out))
+	for _, g := range out {
+		rows = append(rows, []string{g.Name, orDash(g.State), orDash(g.ProtocolType), strconv.FormatInt(g.TotalLag, 10)})
 	}
-	e.table([]string{"GROUP", "STATE", "PROTOCOL-TYPE"}, rows)
+	e.table([]string{"GROUP", "STATE", "PROTOCOL-TYPE", "LAG"}, rows)
 	return nil
 }
 
@@ -127,41 +143,61 @@ func (e *env) groupsDescribe(args []string) error {
 }
 
 func (e *env) groupsReset(args []string) error {
-	fs := e.flags("groups reset-offsets", "groups reset-offsets GROUP --topic T (--to-earliest | --to-latest | --to-offset N | --to-datetime T) [--partition N]...")
-	topic := fs.String("topic", "", "topic whose offsets to move (required)")
+	fs := e.flags("groups reset-offsets", "groups reset-offsets GROUP (--topic T... | --all-topics) (--to-earliest | --to-latest | --to-offset N | --to-datetime T | --shift-by N | --to-current) [--partition N]... [--execute]")
+	var topics stringList
+	fs.Var(&topics, "topic", "topic whose offsets to move, repeated")
+	allTopics := fs.Bool("all-topics", false, "every topic the group has committed offsets for")
 	earliest := fs.Bool("to-earliest", false, "move to the oldest record")
 	latest := fs.Bool("to-latest", false, "move to the end: skip every record not yet processed")
 	offset := fs.Int64("to-offset", -1, "move to this offset (clamped to each partition's range)")
 	datetime := fs.String("to-datetime", "", "move to the first record at or after a time (RFC 3339, or a duration ago such as 1h)")
+	shift := fs.Int64("shift-by", 0, "move each committed offset by N (negative: back), clamped to the partition's range")
+	current := fs.Bool("to-current", false, "keep the committed offsets; commit the log end where there is none")
+	execute := fs.Bool("execute", false, "apply the reset (default: a dry run that only shows it)")
+	fs.Bool("dry-run", true, "show the reset without applying it (the default; --execute applies)")
 	var partitions int32List
 	fs.Var(&partitions, "partition", "only this partition, repeated (default: all)")
+	fs.Var(&partitions, "p", "short for --partition")
 	pos, err := e.parse(fs, args, "GROUP")
 	if err != nil {
 		return err
 	}
-	if *topic == "" {
-		return usagef("--topic is required")
+	switch {
+	case len(topics) == 0 && !*allTopics:
+		return usagef("give --topic T (repeated) or --all-topics")
+	case len(topics) > 0 && *allTopics:
+		return usagef("give --topic or --all-topics, not both")
+	case *allTopics && len(partitions) > 0:
+		return usagef("--partition needs one --topic")
+	case len(topics) > 1 && len(partitions) > 0:
+		return usagef("--partition needs one --topic")
 	}
-	var to client.Position
+	var to client.ResetTarget
 	n := 0
 	if *earliest {
-		to, n = client.Beginning(), n+1
+		to, n = client.ResetTo(client.Beginning()), n+1
 	}
 	if *latest {
-		to, n = client.End(), n+1
+		to, n = client.ResetTo(client.End()), n+1
 	}
 	if *offset >= 0 {
-		to, n = client.AtOffset(*offset), n+1
+		to, n = client.ResetTo(client.AtOffset(*offset)), n+1
 	}
 	if *datetime != "" {
 		t, err := parseSince(*datetime, time.Now())
 		if err != nil {
 			return usagef("--to-datetime %q: %v", *datetime, err)
 		}
-		to, n = client.AtTime(t), n+1
+		to, n = client.ResetTo(client.AtTime(t)), n+1
+	}
+	if *shift != 0 {
+		to, n = client.ShiftBy(*shift), n+1
+	}
+	if *current {
+		to, n = client.ToCurrent(), n+1
 	}
 	if n != 1 {
-		return usagef("give exactly one of --to-earliest, --to-latest, --to-offset and --to-datetime")
+		return usagef("give exactly one of --to-earliest, --to-latest, --to-offset, --to-datetime, --shift-by and --to-current")
 	}
 	c, err := e.connect()
 	if err != nil {
@@ -170,15 +206,27 @@ func (e *env) groupsReset(args []string) error {
 	defer c.Close()
 	ctx, cancel := e.reqCtx()
 	defer cancel()
-	resets, err := c.Admin().ResetGroupOffsets(ctx, pos[0], *topic, to, partitions...)
+	plan, err := c.Admin().PlanOffsetReset(ctx, pos[0], topics, to, partitions...)
 	if err != nil {
 		return err
 	}
-	if e.output == "json" {
-		return e.printJSON(resets)
+	if *execute {
+		if err := c.Admin().ApplyOffsetReset(ctx, pos[0], plan); err != nil {
+			return err
+		}
 	}
-	rows := make([][]string, 0, len(resets))
-	for _, r := range resets {
+	if e.output == "json" {
+		if plan == nil {
+			plan = []client.OffsetReset{}
+		}
+		return e.printJSON(struct {
+			Group   string               `json:"group"`
+			Applied bool                 `json:"applied"`
+			Offsets []client.OffsetReset `json:"offsets"`
+		}{pos[0], *execute, plan})
+	}
+	rows := make([][]string, 0, len(plan))
+	for _, r := range plan {
 		from := "-"
 		if r.From >= 0 {
 			from = strconv.FormatInt(r.From, 10)
@@ -186,6 +234,45 @@ func (e *env) groupsReset(args []string) error {
 		rows = append(rows, []string{r.Topic, strconv.Itoa(int(r.Partition)), from, strconv.FormatInt(r.To, 10)})
 	}
 	e.table([]string{"TOPIC", "PARTITION", "FROM", "TO"}, rows)
+	if !*execute {
+		fmt.Fprintln(e.stderr, "Dry run: nothing changed. Add --execute to apply.")
+	}
+	return nil
+}
+
+// groupsDeleteOffsets removes a group's committed offsets of a topic, as
+// kafka-consumer-groups --delete-offsets does.
+func (e *env) groupsDeleteOffsets(args []string) error {
+	fs := e.flags("groups delete-offsets", "groups delete-offsets GROUP --topic T [--partition N]...")
+	topic := fs.String("topic", "", "topic whose committed offsets to delete (required)")
+	var partitions int32List
+	fs.Var(&partitions, "partition", "only this partition, repeated (default: all)")
+	fs.Var(&partitions, "p", "short for --partition")
+	pos, err := e.parse(fs, args, "GROUP")
+	if err != nil {
+		return err
+	}
+	if *topic == "" {
+		return usagef("--topic is required")
+	}
+	c, err := e.connect()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := e.reqCtx()
+	defer cancel()
+	if err := c.Admin().DeleteGroupOffsets(ctx, pos[0], *topic, partitions...); err != nil {
+		return err
+	}
+	if e.output == "json" {
+		return e.printJSON(struct {
+			Group   string `json:"group"`
+			Topic   string `json:"topic"`
+			Deleted bool   `json:"deleted"`
+		}{pos[0], *topic, true})
+	}
+	fmt.Fprintf(e.stdout, "Deleted the committed offsets of group %q in topic %q.\n", pos[0], *topic)
 	return nil
 }
 

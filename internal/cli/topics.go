@@ -10,7 +10,7 @@ import (
 func (e *env) topics(args []string) error {
 	if len(args) == 0 {
 		e.name = "topics"
-		return usagef("missing subcommand: create, list, describe, alter or delete")
+		return usagef("missing subcommand: create, list, describe, alter, delete-records or delete")
 	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
@@ -23,11 +23,13 @@ func (e *env) topics(args []string) error {
 		return e.topicsDescribe(args[1:])
 	case "alter":
 		return e.topicsAlter(args[1:])
+	case "delete-records":
+		return e.topicsDeleteRecords(args[1:])
 	case "delete", "rm":
 		return e.topicsDelete(args[1:])
 	}
 	e.name = "topics"
-	return usagef("unknown subcommand %q: want create, list, describe, alter or delete", args[0])
+	return usagef("unknown subcommand %q: want create, list, describe, alter, delete-records or delete", args[0])
 }
 
 func (e *env) topicsCreate(args []string) error {
@@ -158,17 +160,21 @@ func (e *env) topicsDescribe(args []string) error {
 }
 
 func (e *env) topicsAlter(args []string) error {
-	fs := e.flags("topics alter", "topics alter NAME [--config k=v]... [--delete-config k]...")
+	fs := e.flags("topics alter", "topics alter NAME [--partitions N] [--config k=v]... [--delete-config k]...")
 	var set keyValues
 	var del stringList
 	fs.Var(&set, "config", "set a topic config k=v, repeated")
 	fs.Var(&del, "delete-config", "remove a topic config (back to its default), repeated")
+	partitions := fs.Int("partitions", 0, "grow the topic to N partitions (partitions are never removed)")
 	pos, err := e.parse(fs, args, "NAME")
 	if err != nil {
 		return err
 	}
-	if len(set.m) == 0 && len(del) == 0 {
-		return usagef("nothing to alter: give --config k=v or --delete-config k")
+	if len(set.m) == 0 && len(del) == 0 && *partitions == 0 {
+		return usagef("nothing to alter: give --partitions N, --config k=v or --delete-config k")
+	}
+	if *partitions < 0 {
+		return usagef("--partitions %d: want a positive count", *partitions)
 	}
 	c, err := e.connect()
 	if err != nil {
@@ -177,6 +183,11 @@ func (e *env) topicsAlter(args []string) error {
 	defer c.Close()
 	ctx, cancel := e.reqCtx()
 	defer cancel()
+	if *partitions > 0 {
+		if err := c.Admin().AddPartitions(ctx, pos[0], int32(*partitions)); err != nil {
+			return err
+		}
+	}
 	if err := c.Admin().AlterTopicConfigs(ctx, pos[0], set.m, del); err != nil {
 		return err
 	}
@@ -190,10 +201,14 @@ func (e *env) topicsAlter(args []string) error {
 			d = []string{}
 		}
 		return e.printJSON(struct {
-			Topic   string            `json:"topic"`
-			Set     map[string]string `json:"set"`
-			Deleted []string          `json:"deleted"`
-		}{pos[0], s, d})
+			Topic      string            `json:"topic"`
+			Partitions int               `json:"partitions,omitempty"`
+			Set        map[string]string `json:"set"`
+			Deleted    []string          `json:"deleted"`
+		}{pos[0], *partitions, s, d})
+	}
+	if *partitions > 0 {
+		fmt.Fprintf(e.stdout, "Topic %q has %s.\n", pos[0], plural(int64(*partitions), "partition"))
 	}
 	for _, k := range set.order {
 		fmt.Fprintf(e.stdout, "Set %s=%s on topic %q.\n", k, set.m[k], pos[0])
@@ -227,5 +242,50 @@ func (e *env) topicsDelete(args []string) error {
 		}{pos[0], true})
 	}
 	fmt.Fprintf(e.stdout, "Deleted topic %q.\n", pos[0])
+	return nil
+}
+
+// topicsDeleteRecords removes a topic's records before an offset, as
+// kafka-delete-records does.
+func (e *env) topicsDeleteRecords(args []string) error {
+	fs := e.flags("topics delete-records", "topics delete-records NAME --before OFFSET|end [--partition N]...")
+	before := fs.String("before", "", "delete the records before this offset, or every record with end (required)")
+	var partitions int32List
+	fs.Var(&partitions, "partition", "only this partition, repeated (default: all)")
+	fs.Var(&partitions, "p", "short for --partition")
+	pos, err := e.parse(fs, args, "NAME")
+	if err != nil {
+		return err
+	}
+	var offset int64
+	switch *before {
+	case "":
+		return usagef("--before is required: an offset, or end")
+	case "end":
+		offset = -1
+	default:
+		if offset, err = strconv.ParseInt(*before, 10, 64); err != nil || offset < 0 {
+			return usagef("--before %q: want an offset (0 or more) or end", *before)
+		}
+	}
+	c, err := e.connect()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := e.reqCtx()
+	defer cancel()
+	res, err := c.Admin().DeleteRecords(ctx, pos[0], offset, partitions...)
+	if err != nil {
+		return err
+	}
+	if e.output == "json" {
+		return e.printJSON(res)
+	}
+	rows := make([][]string, 0, len(res))
+	for _, r := range res {
+		rows = append(rows, []string{r.Topic, strconv.Itoa(int(r.Partition)), strconv.FormatInt(r.LogStartOffset, 10)})
+	}
+	e.table([]string{"TOPIC", "PARTITION", "LOG-START"}, rows)
 	return nil
 }
