@@ -18,8 +18,13 @@ export GOWORK := off
 
 all: build
 
+# The release a build says it is (strata version, strata_build_info).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -X github.com/stratalog/strata/internal/version.Version=$(VERSION) -X github.com/stratalog/strata/internal/version.Commit=$(COMMIT)
+
 build:
-	$(GO) build -o $(BIN)/strata ./cmd/strata
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/strata ./cmd/strata
 
 dev: build
 	$(BIN)/strata dev

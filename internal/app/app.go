@@ -26,6 +26,7 @@ import (
 	"github.com/stratalog/strata/internal/groups"
 	"github.com/stratalog/strata/internal/kafka"
 	"github.com/stratalog/strata/internal/objstore"
+	"github.com/stratalog/strata/internal/version"
 	"github.com/stratalog/strata/metastore"
 	"github.com/stratalog/strata/metastore/postgres"
 	"github.com/stratalog/strata/metastore/sqlite"
@@ -117,6 +118,13 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *App, err erro
 		}
 	}()
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	build := version.Get()
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "strata_build_info",
+		Help: "Always 1; its labels name the running build: release, commit and Go version.",
+	}, []string{"version", "commit", "goversion"})
+	buildInfo.WithLabelValues(build.Version, build.Commit, build.GoVersion).Set(1)
+	a.reg.MustRegister(buildInfo)
 
 	if a.store, err = OpenMetastore(ctx, cfg, logger, a.reg); err != nil {
 		return nil, err

@@ -13,6 +13,7 @@ import (
 	"github.com/stratalog/strata/internal/bench"
 	"github.com/stratalog/strata/internal/cli"
 	"github.com/stratalog/strata/internal/cluster"
+	"github.com/stratalog/strata/internal/version"
 	"github.com/stratalog/strata/metastore/postgres"
 )
 
@@ -31,6 +32,7 @@ Usage:
   strata groups    list, describe, reset and delete consumer groups
   strata status    brokers, topics and leaders; node metrics with --admin
   strata bench     produce|consume|e2e load test with a latency summary
+  strata version   the release and commit of this build
   strata help      show this text
 `
 
@@ -52,6 +54,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cli.Main(ctx, args, stdout, stderr)
 	case "bench":
 		return bench.Main(ctx, args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, version.Get())
+		return 0
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

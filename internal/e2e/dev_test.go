@@ -2,9 +2,12 @@ package e2e
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -91,4 +94,30 @@ func waitBanner(t *testing.T, logPath string, n int) {
 	testenv.WaitFor(t, time.Minute, "strata dev's banner", func() bool {
 		return strings.Count(readLog(logPath), "Strata dev is running.") >= n
 	})
+}
+
+// TestVersion: `strata version` names the build, and a running node
+// exports the same as strata_build_info, for dashboards.
+func TestVersion(t *testing.T) {
+	out, err := exec.Command(testenv.StrataBinary(t), "version").CombinedOutput()
+	if err != nil {
+		t.Fatalf("strata version: %v\n%s", err, out)
+	}
+	m := regexp.MustCompile(`^strata (\S+) \(commit (\S+), (go\S+)\)\n$`).FindStringSubmatch(string(out))
+	if m == nil {
+		t.Fatalf("strata version printed %q", out)
+	}
+	s := testenv.StartStrata(t, "dev", "-data-dir", filepath.Join(t.TempDir(), "data"))
+	resp, err := http.Get("http://" + s.AdminAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	commit := strings.TrimSuffix(m[2], "-modified")
+	want := regexp.MustCompile(`strata_build_info\{commit="` + regexp.QuoteMeta(commit) + `[^"]*",goversion="` +
+		regexp.QuoteMeta(m[3]) + `",version="` + regexp.QuoteMeta(m[1]) + `"\} 1`)
+	if !want.Match(body) {
+		t.Errorf("/metrics has no strata_build_info matching %s", want)
+	}
 }
