@@ -477,9 +477,8 @@ func (e *env) startKafka(ctx context.Context, name, instance string) (*kafkaSyst
 		}
 		flags := []string{"-ingest.flush-interval", strings.TrimPrefix(name, "strata-serve-")}
 		if name == "strata-serve-adaptive" {
-			// Adaptive batching with its default PUT budget; the flush
-			// interval (default 250 ms) only bounds the wait.
-			flags = []string{"-ingest.adaptive"}
+			// What adaptive mode was by default: a budget of 100 PUTs/s.
+			flags = []string{"-ingest.put-budget", "100"}
 		}
 		if err := n.start(flags...); err != nil {
 			return nil, err
