@@ -28,6 +28,7 @@ type results struct {
 	// The phases, each against fresh strata serve nodes.
 	Partitions *partsPhase    `json:"puts_by_partitions,omitempty"`
 	Adaptive   *adaptivePhase `json:"adaptive,omitempty"`
+	Budget     *budgetPhase   `json:"budget,omitempty"`
 	Memory     *memoryPhase   `json:"memory,omitempty"`
 	CatchUp    *catchUpPhase  `json:"catch_up,omitempty"`
 }

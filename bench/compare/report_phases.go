@@ -51,6 +51,8 @@ func renderPhases(b *strings.Builder, r *results) {
 		p("\n")
 	}
 
+	renderBudget(b, r)
+
 	if ph := r.Memory; ph != nil {
 		p("### Memory at twice the sustainable load\n\n")
 		var bs []string

@@ -55,6 +55,10 @@ type Config struct {
 	Compression string        `yaml:"compression"`
 	Idempotent  bool          `yaml:"idempotent"`
 	Linger      time.Duration `yaml:"linger"`
+	// MaxInflight is the most produce requests a producer that is not
+	// idempotent keeps in flight per broker (an idempotent one: 5, fixed
+	// by the client).
+	MaxInflight int `yaml:"max_inflight"`
 	// MaxBuffered is the most records one producer holds unacked.
 	MaxBuffered int `yaml:"max_buffered"`
 
@@ -86,6 +90,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Compression, "compression", "none", "batch compression: none, gzip, snappy, lz4 or zstd")
 	fs.BoolVar(&c.Idempotent, "idempotent", true, "idempotent producer (needs acks=all)")
 	fs.DurationVar(&c.Linger, "linger", 5*time.Millisecond, "how long a partition's batch waits for more records")
+	fs.IntVar(&c.MaxInflight, "max-inflight", 5, "produce requests in flight per broker of a producer that is not idempotent (an idempotent one keeps 5)")
 	fs.IntVar(&c.MaxBuffered, "max-buffered", 10000, "records one producer holds before Produce blocks")
 	fs.StringVar(&c.Admin, "admin", "", "base URL of Strata's admin HTTP (e.g. http://127.0.0.1:9644) to read /metrics before and after")
 	fs.DurationVar(&c.Progress, "progress", time.Second, "interval of the progress line on stderr; 0 disables it")
@@ -121,6 +126,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("warmup: %v, want 0 or more and less than the duration %v", c.Warmup, c.Duration)
 	case c.DrainTimeout <= 0:
 		return fmt.Errorf("drain-timeout: %v, want more than 0", c.DrainTimeout)
+	case c.MaxInflight < 1:
+		return fmt.Errorf("max-inflight: %d, want at least 1", c.MaxInflight)
 	case c.MaxBuffered < 1:
 		return fmt.Errorf("max-buffered: %d, want at least 1", c.MaxBuffered)
 	case c.Linger < 0:

@@ -258,7 +258,7 @@ func producerOpts(cfg Config, brokers []string) []kgo.Opt {
 		opts = append(opts, kgo.RequiredAcks(kgo.NoAck()))
 	}
 	if !cfg.Idempotent {
-		opts = append(opts, kgo.DisableIdempotentWrite(), kgo.MaxProduceRequestsInflightPerBroker(5))
+		opts = append(opts, kgo.DisableIdempotentWrite(), kgo.MaxProduceRequestsInflightPerBroker(cfg.MaxInflight))
 	}
 	switch cfg.Compression {
 	case "none":
