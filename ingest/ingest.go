@@ -75,18 +75,18 @@ type Ingester struct {
 	since     func(time.Time) time.Duration // time.Since; tests move it on
 	now       func() time.Time              // the seal policy's clock
 
-	mu        sync.Mutex
-	open      *openSegment
-	used      int64         // bytes of the open segment and of sealed, uncommitted ones
-	freed     chan struct{} // closed and replaced whenever used decreases
-	sealed    []*sealedSegment
-	uploading int // sealed segments whose PUT has not finished
-	policy    sealPolicy
-	timer     *time.Timer // seals the open segment when the PUT budget allows
-	timerOn   bool
-	wake      chan struct{} // capacity 1: tells the committer there is work
-	closed    bool
-	finished  chan struct{} // closed when the committer goroutine exits
+	mu       sync.Mutex
+	open     *openSegment
+	used     int64         // bytes of the open segment and of sealed, uncommitted ones
+	freed    chan struct{} // closed and replaced whenever used decreases
+	sealed   []*sealedSegment
+	queued   int // sealed segments whose commit has not started: uploading, or waiting for the committer
+	policy   sealPolicy
+	timer    *time.Timer // seals the open segment when the PUT budget allows
+	timerOn  bool
+	wake     chan struct{} // capacity 1: tells the committer there is work
+	closed   bool
+	finished chan struct{} // closed when the committer goroutine exits
 }
 
 type openSegment struct {
@@ -253,10 +253,10 @@ func (i *Ingester) Enqueue(ctx context.Context, parts []PartitionRecords) (*Pend
 // for reason (sealIdle's stand-in) or for size; if the PUT budget holds it
 // back, it sets the timer for when the budget allows. i.mu must be held.
 func (i *Ingester) sealIfDueLocked(reason string) {
-	why, wait := i.policy.decide(i.now(), i.open.bytes, i.uploading)
+	why, wait := i.policy.decide(i.now(), i.open.bytes, i.queued)
 	switch {
-	case why == sealSize:
-		i.sealLocked(sealSize)
+	case why == sealSize || why == sealHalf:
+		i.sealLocked(why)
 	case why != "":
 		i.sealLocked(reason)
 	case wait > 0 && !i.timerOn:
@@ -359,8 +359,9 @@ func (p *Pending) Done() <-chan struct{} { return p.done }
 // Why a segment is sealed: the strata_ingest_seals_total reasons.
 const (
 	sealSize   = "size"   // it reached Config.SegmentMaxBytes
-	sealIdle   = "idle"   // no upload was in flight and the PUT budget allowed it
+	sealIdle   = "idle"   // nothing was in flight and the PUT budget allowed it
 	sealBudget = "budget" // it waited for the PUT budget
+	sealHalf   = "half"   // at least half full, and nothing in flight
 	sealMemory = "memory" // a produce waited for the memory budget
 	sealFlush  = "flush"  // Flush or Close
 )
@@ -378,7 +379,7 @@ func (i *Ingester) sealLocked(reason string) {
 	i.m.openSeconds.Observe(time.Since(seg.opened).Seconds())
 	s := &sealedSegment{seg: seg, uploaded: make(chan struct{})}
 	i.sealed = append(i.sealed, s)
-	i.uploading++
+	i.queued++
 	select {
 	case i.wake <- struct{}{}:
 	default:
@@ -389,7 +390,6 @@ func (i *Ingester) sealLocked(reason string) {
 // upload encodes and PUTs one sealed segment.
 func (i *Ingester) upload(s *sealedSegment) {
 	defer close(s.uploaded)
-	defer i.uploadDone()
 	i.uploadSem <- struct{}{}
 	defer func() { <-i.uploadSem }()
 	// A bug here fails this segment's produces, not the node.
@@ -448,11 +448,12 @@ func (i *Ingester) upload(s *sealedSegment) {
 	i.m.segmentChunks.Observe(float64(len(infos)))
 }
 
-// uploadDone counts an upload as finished; the segment that filled
-// meanwhile is sealed now, if the PUT budget allows.
-func (i *Ingester) uploadDone() {
+// commitStarts counts a segment as out of the queue: its upload is done
+// and its commit begins. The segment that filled meanwhile is sealed now,
+// if the seal policy allows.
+func (i *Ingester) commitStarts() {
 	i.mu.Lock()
-	i.uploading--
+	i.queued--
 	if !i.closed {
 		i.sealIfDueLocked(sealIdle)
 	}
@@ -479,6 +480,7 @@ func (i *Ingester) commitLoop() {
 		i.mu.Unlock()
 
 		<-s.uploaded
+		i.commitStarts()
 		i.finish(s)
 	}
 }

@@ -25,13 +25,15 @@ func TestSealPolicyNoBudgetSealsWhenNoUploadInFlight(t *testing.T) {
 	}
 }
 
+// TestSealPolicyUploadInFlightHoldsTheSegment: a segment uploading or
+// waiting for its commit holds the next one back.
 func TestSealPolicyUploadInFlightHoldsTheSegment(t *testing.T) {
 	for _, interval := range []time.Duration{0, 250 * time.Millisecond} {
 		p := sealPolicy{interval: interval, maxBytes: 1 << 20}
 		p.sealed(t0)
 		later := t0.Add(time.Hour) // the budget allows it long since
 		if why, wait := p.decide(later, 100, 1); why != "" || wait != 0 {
-			t.Fatalf("interval %v, upload in flight: decide = %q, %v; want to wait for the upload", interval, why, wait)
+			t.Fatalf("interval %v, a segment in flight: decide = %q, %v; want to wait for it", interval, why, wait)
 		}
 		if why, _ := p.decide(later, 100, 0); why != sealIdle {
 			t.Fatalf("interval %v, upload finished: decide = %q; want an idle seal", interval, why)
@@ -65,8 +67,22 @@ func TestSealPolicyFullSegmentIgnoresBudgetAndUploads(t *testing.T) {
 	if why, wait := p.decide(t0.Add(time.Millisecond), 1000, 3); why != sealSize || wait != 0 {
 		t.Fatalf("full segment: decide = %q, %v; want a size seal at once", why, wait)
 	}
-	if why, _ := p.decide(t0.Add(time.Millisecond), 999, 0); why != "" {
-		t.Fatalf("segment one byte short: %q, want it held by the budget", why)
+	if why, _ := p.decide(t0.Add(time.Millisecond), 499, 0); why != "" {
+		t.Fatalf("segment one byte under half full: %q, want it held by the budget", why)
+	}
+}
+
+// TestSealPolicyHalfFullSegmentWaitsOnlyForTheQueue: a segment of at
+// least half the size is sealed as soon as nothing is in flight, whatever
+// the budget; while something is, it waits like any other.
+func TestSealPolicyHalfFullSegmentWaitsOnlyForTheQueue(t *testing.T) {
+	p := sealPolicy{interval: time.Hour, maxBytes: 1000}
+	p.sealed(t0)
+	if why, wait := p.decide(t0.Add(time.Millisecond), 500, 1); why != "" || wait != 0 {
+		t.Fatalf("half full, one segment in flight: decide = %q, %v; want to wait for it", why, wait)
+	}
+	if why, wait := p.decide(t0.Add(time.Millisecond), 500, 0); why != sealHalf || wait != 0 {
+		t.Fatalf("half full, nothing in flight: decide = %q, %v; want a half seal at once", why, wait)
 	}
 }
 
