@@ -170,7 +170,7 @@ func renderBudget(b *strings.Builder, r *results) {
 			continue
 		}
 		var seals []string
-		for _, k := range []string{"idle", "budget", "size", "memory", "flush"} {
+		for _, k := range []string{"idle", "budget", "half", "size", "memory", "flush"} {
 			if v := x.Seals[k]; v > 0 {
 				seals = append(seals, fmt.Sprintf("%s %.0f", k, v))
 			}
