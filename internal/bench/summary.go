@@ -72,8 +72,8 @@ type ServerStats struct {
 	// AppendP99 bounds the server's own produce latency, from a batch's
 	// arrival to its commit (the client's buffer not included).
 	AppendP99 float64 `json:"append_p99_ms,omitempty"`
-	// Seals counts sealed segments by reason (size, idle, budget, memory,
-	// flush).
+	// Seals counts sealed segments by reason (idle, budget, half, size,
+	// memory, flush).
 	Seals map[string]float64 `json:"seals,omitempty"`
 }
 
