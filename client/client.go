@@ -20,7 +20,7 @@ import (
 const (
 	DefaultBrokers            = "127.0.0.1:9092"
 	DefaultClientID           = "strata-go"
-	DefaultLinger             = 5 * time.Millisecond
+	DefaultLinger             = 50 * time.Millisecond
 	DefaultMaxBufferedRecords = 100_000
 	DefaultMaxBufferedBytes   = 64 << 20
 	DefaultDialTimeout        = 10 * time.Second
@@ -212,7 +212,8 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithLinger sets how long a partition's batch waits for more records
-// before it is sent (default 5ms).
+// before it is sent (default 50ms, a fifth of a broker's default budget
+// interval: see the package documentation).
 func WithLinger(d time.Duration) Option {
 	return func(c *config) { c.linger = d }
 }

@@ -369,7 +369,7 @@ func TestCompressionCodecs(t *testing.T) {
 }
 
 // BenchmarkProduceSync measures one goroutine producing and waiting for
-// each acknowledgement: about one broker flush interval per record.
+// each acknowledgement: one seal of the broker per record.
 func BenchmarkProduceSync(b *testing.B) {
 	c := newClient(b)
 	topic := newTopic(b, c, 3)

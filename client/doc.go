@@ -17,29 +17,39 @@
 //
 // Client.Produce returns once a record is durable: on Strata, once the
 // segment object holding it is in object storage and its offset is committed
-// in the metastore. That takes about the broker's flush interval (250 ms by
-// default), so a single goroutine calling Produce in a loop is slow by
-// design; use ProduceAsync, or many goroutines, for throughput. Producer[K, V]
-// adds typed keys and values through a Serde.
+// in the metastore. A broker seals a segment as soon as no upload is in
+// flight and its PUT budget allows (4 PUTs a second by default, none on
+// `strata dev`), so Produce takes from a few milliseconds on strata dev to
+// one budget interval (250 ms) plus a PUT and a commit under load on S3. A
+// single goroutine calling Produce in a loop is slow there by design; use
+// ProduceAsync, or many goroutines, for throughput. Producer[K, V] adds
+// typed keys and values through a Serde.
 //
 // Producer defaults, and why:
 //
-//   - Linger 5 ms (WithLinger). A Strata broker already gathers the batches of
-//     every partition and connection into one object per flush, so lingering
-//     longer on the client saves no object-store requests; it only fills
-//     requests better after an idle spell. Records that arrive while earlier
-//     requests are in flight are batched anyway.
+//   - Linger 50 ms (WithLinger), a fifth of the default budget's 250 ms. A
+//     client keeps at most 5 produce requests in flight per broker; with a
+//     short linger it sends all 5 in the first few milliseconds of a
+//     broker's interval, they all wait in the same segment, and records
+//     produced later in the interval wait in the client for their ack and
+//     then a whole interval more in the broker: a produce p50 of about 1.5
+//     intervals (docs/benchmarks.md measured 346-358 ms with 5 and 10 ms).
+//     Spread over the interval, 5 requests a linger apart keep the client
+//     sending while the broker gathers: p50 163-206 ms, p99 under 500 ms at
+//     1 to 50 MB/s. Produce (synchronous) does not linger. Against a broker
+//     with another budget, use a fifth of 1/budget; on strata dev, where
+//     nothing waits, WithLinger(0) gives ProduceAsync the lowest latency.
 //   - Idempotent, acks=all, up to 5 requests in flight per broker (franz-go's
-//     defaults with idempotence). Each request waits about a flush interval,
-//     so pipelining is what gives a single client throughput; idempotence
-//     keeps retries from duplicating or reordering records.
+//     defaults with idempotence). Each request may wait up to a budget
+//     interval, so pipelining is what gives a single client throughput;
+//     idempotence keeps retries from duplicating or reordering records.
 //   - At most 100,000 records and 64 MiB buffered (WithMaxBuffered). Records
-//     stay buffered until acknowledged, about a flush interval, so the buffer
+//     stay buffered until acknowledged, up to about two budget intervals, so the buffer
 //     must hold rate × latency: 64 MiB covers 200 MB/s at 300 ms. At the
 //     limit Produce blocks: backpressure, not memory growth.
 //   - No compression (WithCompression). Strata compresses every partition's
 //     chunk of a segment with zstd at rest, across all the batches of the
-//     flush, which compresses better than per-batch codecs; compressing on
+//     segment, which compresses better than per-batch codecs; compressing on
 //     the client too spends CPU twice for little gain. Turn it on when the
 //     link to the brokers is slow or billed per byte.
 //   - Topics are created on first produce when the broker allows it (strata

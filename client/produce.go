@@ -65,7 +65,8 @@ func newRecord(topic string, key, value []byte, opts []RecordOption) *kgo.Record
 // metastore. A record with a key goes to the partition its key hashes to
 // (Kafka's murmur2, as the Java client does).
 //
-// Produce waits for the whole round trip, about the broker's flush interval;
+// Produce waits for the whole round trip, up to the broker's PUT budget
+// interval plus a PUT and a commit (a few milliseconds on strata dev);
 // to send many records, call it from many goroutines or use ProduceAsync.
 func (c *Client) Produce(ctx context.Context, topic string, key, value []byte, opts ...RecordOption) (Offset, error) {
 	r := newRecord(topic, key, value, opts)

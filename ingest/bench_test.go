@@ -46,28 +46,21 @@ func jsonRecord(rng *rand.Rand, i int) []byte {
 }
 
 // BenchmarkIngestAppend measures the produce path end to end in process:
-// 1 KiB JSON records in batches of 16 over 64 partitions, from 64 or 1024
-// concurrent Append calls, against local MinIO and PostgreSQL, with the default
-// 250 ms flush interval. It reports records/s, MB/s (b.SetBytes), the
-// latency of Append (p50, p99), PUTs/s and commits/s.
+// 1 KiB JSON records in batches of 16 over 64 partitions, from 1, 64 or
+// 1024 concurrent Append calls, against local MinIO and PostgreSQL, at PUT
+// budgets of 4 (the default), 20 and 100 PUTs/s and none. It reports
+// records/s, MB/s (b.SetBytes), the latency of Append (p50, p99), PUTs/s
+// and commits/s.
 func BenchmarkIngestAppend(b *testing.B) {
-	for _, flush := range []time.Duration{250 * time.Millisecond, 50 * time.Millisecond} {
-		for _, producers := range []int{64, 1024} {
-			b.Run(fmt.Sprintf("flush=%v/inflight=%d", flush, producers), func(b *testing.B) { benchIngest(b, flush, producers, 0) })
-		}
-	}
-	// Adaptive batching: seal as soon as the previous upload finished,
-	// within a budget of PUTs per second.
-	for _, budget := range []float64{ingest.Defaults().MaxPutsPerSecond, 20} {
+	for _, budget := range []float64{ingest.DefaultPutBudget, 20, 100, 0} {
 		for _, producers := range []int{1, 64, 1024} {
-			b.Run(fmt.Sprintf("adaptive=%g/inflight=%d", budget, producers), func(b *testing.B) { benchIngest(b, 250*time.Millisecond, producers, budget) })
+			b.Run(fmt.Sprintf("budget=%g/inflight=%d", budget, producers), func(b *testing.B) { benchIngest(b, budget, producers) })
 		}
 	}
 }
 
-// benchIngest runs one load; a positive budget selects adaptive batching
-// with that many PUTs per second.
-func benchIngest(b *testing.B, flush time.Duration, producers int, budget float64) {
+// benchIngest runs one load at a PUT budget (0: none).
+func benchIngest(b *testing.B, budget float64, producers int) {
 	ctx := context.Background()
 	store, err := postgres.New(ctx, postgres.Config{URL: testenv.PostgresURL(b), MaxConns: 8}, nil, prometheus.NewRegistry())
 	if err != nil {
@@ -85,10 +78,7 @@ func benchIngest(b *testing.B, flush time.Duration, producers int, budget float6
 	puts := objstore.NewFaulty(s3)
 	commits := &countingCommitter{Store: store}
 	cfg := ingest.Defaults()
-	cfg.FlushInterval = flush
-	if budget > 0 {
-		cfg.Adaptive, cfg.MaxPutsPerSecond = true, budget
-	}
+	cfg.PutBudget = budget
 	ing, err := ingest.New(cfg, commits, puts, nil, nil, prometheus.NewRegistry())
 	if err != nil {
 		b.Fatal(err)

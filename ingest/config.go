@@ -3,13 +3,27 @@ package ingest
 import (
 	"errors"
 	"flag"
+	"math"
 	"time"
 )
 
 // Config holds the produce path's settings.
 type Config struct {
-	// FlushInterval is the longest a batch waits in the open segment before
-	// the segment is sealed and uploaded.
+	// PutBudget is the most segment PUTs per second this node makes, full
+	// segments aside: the open segment is sealed as soon as no upload is
+	// in flight and 1/PutBudget has passed since the previous seal, or at
+	// once when it is full. 0 is no budget: seal whenever no upload is in
+	// flight. Negative is the default: DefaultPutBudget, or no budget when
+	// LocalObjects says a PUT costs nothing.
+	PutBudget float64 `yaml:"put_budget"`
+	// LocalObjects is set by the node's wiring when the object store is a
+	// local directory; it only changes what a negative PutBudget means.
+	LocalObjects bool `yaml:"-"`
+	// FlushInterval is the old setting of the flush timer, kept so that
+	// configurations written for it keep working: when positive, the PUT
+	// budget is one PUT per FlushInterval (a batch then waits at most
+	// about one interval, as before). It cannot be combined with a
+	// PutBudget of 0 or more.
 	FlushInterval time.Duration `yaml:"flush_interval"`
 	// SegmentMaxBytes seals the open segment as soon as it holds this many
 	// bytes of record batches.
@@ -29,22 +43,15 @@ type Config struct {
 	// makes a later commit of it fail is kept for
 	// compactor.orphan-tombstone-retention, which must be far longer.
 	MaxCommitDelay time.Duration `yaml:"max_commit_delay"`
-	// QuietInterval seals a segment once no produce has added to it for
-	// this long, when it holds at least half of SegmentMaxBytes or, at the
-	// node's recent byte rate, half a segment's worth of time has passed
-	// since the previous seal: its producers are most likely waiting for
-	// it, and quiet seals make at most as many PUTs as half-full segments
-	// would. 0 turns this off.
-	QuietInterval time.Duration `yaml:"quiet_interval"`
+	// QuietInterval, Adaptive and MaxPutsPerSecond were the settings of
+	// the quiet rule and of adaptive mode, both replaced by the PUT
+	// budget. They are still read so that a configuration that sets them
+	// fails with a message that says what to use (Validate).
+	QuietInterval    time.Duration `yaml:"quiet_interval"`
+	Adaptive         bool          `yaml:"adaptive"`
+	MaxPutsPerSecond float64       `yaml:"max_puts_per_second"`
 	// KeyPrefix is put before every object key this node writes.
 	KeyPrefix string `yaml:"key_prefix"`
-	// Adaptive seals the open segment as soon as no upload is in flight,
-	// instead of waiting for FlushInterval: at low load a produce is
-	// acknowledged after about one PUT and one commit, at high load
-	// segments fill while the previous one uploads. MaxPutsPerSecond caps
-	// the node's PUT rate in this mode; FlushInterval still bounds the wait.
-	Adaptive         bool    `yaml:"adaptive"`
-	MaxPutsPerSecond float64 `yaml:"max_puts_per_second"`
 	// MaxDecompressedBytes bounds what the records of one compressed
 	// batch may decompress to; a larger batch is refused with
 	// MESSAGE_TOO_LARGE. Admission reads compressed records as a stream,
@@ -54,17 +61,18 @@ type Config struct {
 
 // RegisterFlags registers the flags of Config with their defaults.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	fs.DurationVar(&c.FlushInterval, "ingest.flush-interval", 250*time.Millisecond, "longest time a produced batch waits before its segment is uploaded")
+	fs.Float64Var(&c.PutBudget, "ingest.put-budget", -1, "segment PUTs per second this node makes at most, full segments aside: a segment is sealed as soon as no upload is in flight and the budget allows; 0: no budget; negative: 4, or no budget with a local-directory object store")
+	fs.DurationVar(&c.FlushInterval, "ingest.flush-interval", 0, "old name of the PUT budget: one PUT per this interval (ingest.put-budget 1/interval); 0: use ingest.put-budget")
 	fs.IntVar(&c.SegmentMaxBytes, "ingest.segment-max-bytes", 8<<20, "seal the open segment when it holds this many bytes")
-	fs.DurationVar(&c.QuietInterval, "ingest.quiet-interval", 3*time.Millisecond, "seal a segment once nothing was added to it for this long, if it is at least half of ingest.segment-max-bytes full or the node, at its recent byte rate, received that much since the previous seal; 0: never")
+	fs.DurationVar(&c.QuietInterval, "ingest.quiet-interval", 0, "removed: segments are sealed as soon as no upload is in flight and ingest.put-budget allows")
 	fs.Int64Var(&c.MemoryBudget, "ingest.memory-budget", 256<<20, "bytes of open and uploading segments before produce is throttled")
 	fs.IntVar(&c.MaxUploads, "ingest.max-uploads", 4, "segment uploads in flight at once")
 	fs.DurationVar(&c.UploadTimeout, "ingest.upload-timeout", 30*time.Second, "timeout of one segment upload")
 	fs.DurationVar(&c.CommitTimeout, "ingest.commit-timeout", 15*time.Second, "timeout of one segment commit")
 	fs.DurationVar(&c.MaxCommitDelay, "ingest.max-commit-delay", 10*time.Minute, "longest time from the start of a segment's upload to the start of its commit; a later commit is refused (retriable); far shorter than compactor.orphan-tombstone-retention")
 	fs.StringVar(&c.KeyPrefix, "ingest.key-prefix", "", "prefix of the object keys this node writes")
-	fs.BoolVar(&c.Adaptive, "ingest.adaptive", false, "seal the open segment as soon as the previous upload finished, within ingest.max-puts-per-second")
-	fs.Float64Var(&c.MaxPutsPerSecond, "ingest.max-puts-per-second", 100, "in adaptive mode, the most segment PUTs per second this node makes")
+	fs.BoolVar(&c.Adaptive, "ingest.adaptive", false, "removed: every node seals as soon as no upload is in flight, within ingest.put-budget")
+	fs.Float64Var(&c.MaxPutsPerSecond, "ingest.max-puts-per-second", 0, "removed: use ingest.put-budget")
 	fs.Int64Var(&c.MaxDecompressedBytes, "ingest.max-decompressed-bytes", 256<<20, "largest size the records of one compressed batch may decompress to")
 }
 
@@ -78,18 +86,26 @@ func Defaults() Config {
 // Validate reports a setting that cannot work.
 func (c *Config) Validate() error {
 	switch {
-	case c.FlushInterval <= 0:
-		return errors.New("ingest: flush interval must be positive")
+	case c.Adaptive:
+		return errors.New("ingest.adaptive was removed: every node now seals a segment as soon as no upload is in flight, within ingest.put-budget (PUTs per second; ingest.put-budget 100 is what ingest.adaptive did by default)")
+	case c.MaxPutsPerSecond != 0:
+		return errors.New("ingest.max-puts-per-second was removed: use ingest.put-budget, the most segment PUTs per second of a node")
+	case c.QuietInterval != 0:
+		return errors.New("ingest.quiet-interval was removed: a segment is sealed as soon as no upload is in flight and ingest.put-budget allows, so there is nothing to wait for")
+	case math.IsNaN(c.PutBudget) || math.IsInf(c.PutBudget, 0):
+		return errors.New("ingest.put-budget must be a number of PUTs per second")
+	case c.PutBudget > 0 && c.PutBudget < 1.0/3600:
+		return errors.New("ingest.put-budget must be at least one PUT an hour (0.0003), or 0 for no budget")
+	case c.FlushInterval < 0:
+		return errors.New("ingest.flush-interval must not be negative")
+	case c.FlushInterval > 0 && c.PutBudget >= 0:
+		return errors.New("ingest.flush-interval and ingest.put-budget are both set: ingest.flush-interval is the old way to say ingest.put-budget 1/interval; set only ingest.put-budget")
 	case c.SegmentMaxBytes <= 0:
 		return errors.New("ingest: segment max bytes must be positive")
 	case c.MemoryBudget < int64(c.SegmentMaxBytes):
 		return errors.New("ingest: memory budget must be at least the segment max bytes")
-	case c.QuietInterval < 0:
-		return errors.New("ingest: quiet interval must not be negative")
 	case c.MaxUploads <= 0:
 		return errors.New("ingest: max uploads must be positive")
-	case c.Adaptive && c.MaxPutsPerSecond <= 0:
-		return errors.New("ingest: max puts per second must be positive in adaptive mode")
 	case c.MaxDecompressedBytes <= 0:
 		return errors.New("ingest: max decompressed bytes must be positive")
 	case c.UploadTimeout <= 0 || c.CommitTimeout <= 0:
@@ -98,4 +114,27 @@ func (c *Config) Validate() error {
 		return errors.New("ingest: max commit delay must be at least the upload timeout")
 	}
 	return nil
+}
+
+// DefaultPutBudget is the PUT budget of a node that writes to S3 and sets
+// none: 4 PUTs a second, the rate of the flush timer it replaced
+// (250 ms), about 10.4 million PUTs a month, some $52 at S3's list price.
+const DefaultPutBudget = 4
+
+// SealInterval is the shortest time between two seals that the PUT budget
+// allows, full segments aside; 0 when there is no budget.
+func (c *Config) SealInterval() time.Duration {
+	budget := c.PutBudget
+	switch {
+	case c.FlushInterval > 0:
+		return c.FlushInterval
+	case budget < 0 && c.LocalObjects:
+		return 0
+	case budget < 0:
+		budget = DefaultPutBudget
+	}
+	if budget == 0 {
+		return 0
+	}
+	return time.Duration(float64(time.Second) / budget)
 }

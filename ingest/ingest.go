@@ -2,6 +2,8 @@
 // and partition collect in one open segment per node; the segment is sealed
 // by size or age, encoded, uploaded as one object, and committed to the
 // metastore in seal order. Callers learn their offsets only after the commit.
+// When a segment is sealed is the seal policy's (seal.go): as soon as no
+// upload is in flight and the node's PUT budget allows, or when it is full.
 //
 // Concurrency: one mutex (Ingester.mu) guards the open segment, the budget
 // and the queue of sealed segments. Uploads run in their own goroutines
@@ -71,19 +73,20 @@ type Ingester struct {
 	uploadSem chan struct{}
 	admitters chan *admitter
 	since     func(time.Time) time.Duration // time.Since; tests move it on
+	now       func() time.Time              // the seal policy's clock
 
-	mu        sync.Mutex
-	open      *openSegment
-	used      int64         // bytes of the open segment and of sealed, uncommitted ones
-	freed     chan struct{} // closed and replaced whenever used decreases
-	sealed    []*sealedSegment
-	uploading int                 // sealed segments whose PUT has not finished
-	nextSeal  time.Time           // adaptive mode: earliest next seal under the PUT budget
-	recent    [paceSeals]sealMark // ring of the last seals, the n-th at n%paceSeals: the byte rate
-	nrecent   int
-	wake      chan struct{} // capacity 1: tells the committer there is work
-	closed    bool
-	finished  chan struct{} // closed when the committer goroutine exits
+	mu       sync.Mutex
+	open     *openSegment
+	used     int64         // bytes of the open segment and of sealed, uncommitted ones
+	freed    chan struct{} // closed and replaced whenever used decreases
+	sealed   []*sealedSegment
+	queued   int // sealed segments whose commit has not started: uploading, or waiting for the committer
+	policy   sealPolicy
+	timer    *time.Timer // seals the open segment when the PUT budget allows
+	timerOn  bool
+	wake     chan struct{} // capacity 1: tells the committer there is work
+	closed   bool
+	finished chan struct{} // closed when the committer goroutine exits
 }
 
 type openSegment struct {
@@ -91,18 +94,8 @@ type openSegment struct {
 	order    []*partBuf
 	bytes    int
 	pendings []*Pending
-	timer    *time.Timer
-	why      string    // the seal reason when timer fires
 	opened   time.Time // first enqueue
 	added    time.Time // last enqueue
-	quiet    *time.Timer
-	quietOff bool // quiet has fired and is not set again until the next add
-}
-
-// sealMark is one seal: when, and how many bytes the segment held.
-type sealMark struct {
-	at    time.Time
-	bytes int
 }
 
 type partBuf struct {
@@ -161,6 +154,8 @@ func New(cfg Config, store Committer, objects Uploader, sink Sink, logger *slog.
 		uploadSem: make(chan struct{}, cfg.MaxUploads),
 		admitters: newAdmitters(cfg.MaxDecompressedBytes),
 		since:     time.Since,
+		now:       time.Now,
+		policy:    sealPolicy{interval: cfg.SealInterval(), maxBytes: cfg.SegmentMaxBytes},
 		freed:     make(chan struct{}),
 		wake:      make(chan struct{}, 1),
 		finished:  make(chan struct{}),
@@ -249,135 +244,39 @@ func (i *Ingester) Enqueue(ctx context.Context, parts []PartitionRecords) (*Pend
 		seg.opened = seg.added
 	}
 	seg.pendings = append(seg.pendings, p)
-	switch {
-	case seg.bytes >= i.cfg.SegmentMaxBytes && i.cfg.Adaptive && seg.bytes < adaptiveOverfill*i.cfg.SegmentMaxBytes:
-		// A full segment is sealed at once in both modes, but adaptive
-		// mode's PUT budget is a cap: the segment keeps filling until
-		// the budget allows its PUT, up to adaptiveOverfill times the
-		// segment size, so that no partition's chunk grows past what a
-		// reader accepts.
-		i.sealSoonLocked(sealSize)
-	case seg.bytes >= i.cfg.SegmentMaxBytes:
-		i.sealLocked(sealSize)
-	case i.cfg.Adaptive && i.uploading == 0:
-		i.sealSoonLocked(sealIdle)
-	default:
-		if seg.timer == nil {
-			seg.why = sealTimer
-			seg.timer = time.AfterFunc(i.cfg.FlushInterval, func() { i.sealOnTimer(seg) })
-		}
-		switch {
-		case i.cfg.QuietInterval <= 0:
-		case seg.quiet == nil:
-			seg.quiet = time.AfterFunc(i.cfg.QuietInterval, func() { i.sealIfQuiet(seg) })
-		case seg.quietOff:
-			seg.quietOff = false
-			seg.quiet.Reset(i.cfg.QuietInterval)
-		}
-	}
+	i.sealIfDueLocked(sealIdle)
 	i.mu.Unlock()
 	return p, nil
 }
 
-// sealIfQuiet seals seg if it is still open, no produce has added to it
-// for Config.QuietInterval, and sealing it keeps the PUT rate within what
-// segments of half of Config.SegmentMaxBytes would make; otherwise it
-// checks again when that can have changed, or leaves seg to the flush
-// timer.
-//
-// A segment whose producers went quiet is most likely waiting for
-// producers that wait for it: a Kafka client keeps few produce requests in
-// flight per broker (franz-go's idempotent producer one, the Java client
-// five), and once all of them are in the open segment nothing more arrives
-// until it is committed. Waiting longer then adds latency and no bytes. A
-// segment at least half full is sealed at once; a smaller one once the
-// node, at its recent byte rate, has received half a segment since the
-// previous seal (quietPace). At a low byte rate that takes longer than the
-// flush interval, and the timer seals as before.
-func (i *Ingester) sealIfQuiet(seg *openSegment) {
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	if i.open != seg || seg.bytes == 0 {
-		return
-	}
-	now := time.Now()
-	if wait := i.cfg.QuietInterval - now.Sub(seg.added); wait > 0 {
-		seg.quiet.Reset(wait)
-		return
-	}
-	if seg.bytes < i.cfg.SegmentMaxBytes/2 {
-		at, ok := i.quietPace(now)
-		if !ok {
-			seg.quietOff = true // the next add sets it again
-			return
-		}
-		if wait := at.Sub(now); wait > 0 {
-			seg.quiet.Reset(wait)
-			return
-		}
-	}
-	if i.cfg.Adaptive {
-		i.sealSoonLocked(sealQuiet)
-	} else {
-		i.sealLocked(sealQuiet)
-	}
-}
-
-// paceSeals is how many recent seals quietPace measures the byte rate over.
-const paceSeals = 8
-
-// quietPace returns the earliest time a quiet segment under half full may
-// be sealed: the previous seal plus the time the node takes, at its recent
-// byte rate, to receive half a segment. The rate is the bytes of the last
-// paceSeals seals but the oldest, over the time since the oldest; the open
-// segment's bytes are left out, since its producers gathered them before
-// the previous seal. Quiet seals then make at most as many PUTs as
-// half-full segments would. ok is false when that time is a flush interval
-// or more, or there are fewer than two seals to measure. i.mu must be held.
-func (i *Ingester) quietPace(now time.Time) (at time.Time, ok bool) {
-	if i.nrecent < 2 {
-		return time.Time{}, false
-	}
-	oldest := i.nrecent - min(i.nrecent, paceSeals)
-	var bytes int
-	for n := oldest + 1; n < i.nrecent; n++ {
-		bytes += i.recent[n%paceSeals].bytes
-	}
-	elapsed := now.Sub(i.recent[oldest%paceSeals].at)
-	if bytes <= 0 || elapsed <= 0 {
-		return time.Time{}, false
-	}
-	need := time.Duration(float64(elapsed) * float64(i.cfg.SegmentMaxBytes/2) / float64(bytes))
-	if need >= i.cfg.FlushInterval {
-		return time.Time{}, false
-	}
-	return i.recent[(i.nrecent-1)%paceSeals].at.Add(need), true
-}
-
-// adaptiveOverfill bounds how far past Config.SegmentMaxBytes a segment
-// fills while adaptive mode's PUT budget holds it back: beyond, it is
-// sealed whatever the budget.
-const adaptiveOverfill = 4
-
-// sealSoonLocked is adaptive batching: the open segment is sealed now,
-// unless that would exceed Config.MaxPutsPerSecond; then at the earliest
-// time the budget allows (never later than the flush interval). Callers
-// seal this way when no upload is in flight or the segment is full.
-// i.mu must be held and the open segment not empty.
-func (i *Ingester) sealSoonLocked(reason string) {
-	seg := i.open
-	wait := time.Until(i.nextSeal)
-	if wait <= 0 {
+// sealIfDueLocked seals the open segment if the seal policy says so now,
+// for reason (sealIdle's stand-in) or for size; if the PUT budget holds it
+// back, it sets the timer for when the budget allows. i.mu must be held.
+func (i *Ingester) sealIfDueLocked(reason string) {
+	why, wait := i.policy.decide(i.now(), i.open.bytes, i.queued)
+	switch {
+	case why == sealSize || why == sealHalf:
+		i.sealLocked(why)
+	case why != "":
 		i.sealLocked(reason)
-		return
+	case wait > 0 && !i.timerOn:
+		i.timerOn = true
+		if i.timer == nil {
+			i.timer = time.AfterFunc(wait, i.onTimer)
+		} else {
+			i.timer.Reset(wait)
+		}
 	}
-	wait = min(wait, i.cfg.FlushInterval)
-	seg.why = reason
-	if seg.timer == nil {
-		seg.timer = time.AfterFunc(wait, func() { i.sealOnTimer(seg) })
-	} else {
-		seg.timer.Reset(wait)
+}
+
+// onTimer is the end of a wait for the PUT budget.
+func (i *Ingester) onTimer() {
+	i.mu.Lock()
+	i.timerOn = false
+	if !i.closed {
+		i.sealIfDueLocked(sealBudget)
 	}
+	i.mu.Unlock()
 }
 
 // reserve waits until p.bytes fit in the memory budget and returns with
@@ -457,22 +356,12 @@ func (i *Ingester) Produce(ctx context.Context, parts []PartitionRecords) (rolea
 // Done is closed when the results are final.
 func (p *Pending) Done() <-chan struct{} { return p.done }
 
-// sealOnTimer seals seg, if it is still the open segment, for the reason
-// its timer was last set.
-func (i *Ingester) sealOnTimer(seg *openSegment) {
-	i.mu.Lock()
-	if i.open == seg && seg.bytes > 0 {
-		i.sealLocked(seg.why)
-	}
-	i.mu.Unlock()
-}
-
 // Why a segment is sealed: the strata_ingest_seals_total reasons.
 const (
 	sealSize   = "size"   // it reached Config.SegmentMaxBytes
-	sealTimer  = "timer"  // the flush interval ran out (a seal the PUT budget delayed keeps its own reason)
-	sealIdle   = "idle"   // adaptive mode: no upload was in flight
-	sealQuiet  = "quiet"  // half full, and nothing added for Config.QuietInterval
+	sealIdle   = "idle"   // nothing was in flight and the PUT budget allowed it
+	sealBudget = "budget" // it waited for the PUT budget
+	sealHalf   = "half"   // at least half full, and nothing in flight
 	sealMemory = "memory" // a produce waited for the memory budget
 	sealFlush  = "flush"  // Flush or Close
 )
@@ -481,22 +370,16 @@ const (
 func (i *Ingester) sealLocked(reason string) {
 	seg := i.open
 	i.open = i.newOpen()
-	if seg.timer != nil {
-		seg.timer.Stop()
+	if i.timerOn {
+		i.timer.Stop()
+		i.timerOn = false
 	}
-	if seg.quiet != nil {
-		seg.quiet.Stop()
-	}
+	i.policy.sealed(i.now())
 	i.m.seals.WithLabelValues(reason).Inc()
-	i.recent[i.nrecent%paceSeals] = sealMark{at: time.Now(), bytes: seg.bytes}
-	i.nrecent++
 	i.m.openSeconds.Observe(time.Since(seg.opened).Seconds())
 	s := &sealedSegment{seg: seg, uploaded: make(chan struct{})}
 	i.sealed = append(i.sealed, s)
-	i.uploading++
-	if i.cfg.Adaptive {
-		i.nextSeal = time.Now().Add(time.Duration(float64(time.Second) / i.cfg.MaxPutsPerSecond))
-	}
+	i.queued++
 	select {
 	case i.wake <- struct{}{}:
 	default:
@@ -507,7 +390,6 @@ func (i *Ingester) sealLocked(reason string) {
 // upload encodes and PUTs one sealed segment.
 func (i *Ingester) upload(s *sealedSegment) {
 	defer close(s.uploaded)
-	defer i.uploadDone()
 	i.uploadSem <- struct{}{}
 	defer func() { <-i.uploadSem }()
 	// A bug here fails this segment's produces, not the node.
@@ -566,13 +448,14 @@ func (i *Ingester) upload(s *sealedSegment) {
 	i.m.segmentChunks.Observe(float64(len(infos)))
 }
 
-// uploadDone counts an upload as finished; in adaptive mode the segment
-// that filled meanwhile is sealed now.
-func (i *Ingester) uploadDone() {
+// commitStarts counts a segment as out of the queue: its upload is done
+// and its commit begins. The segment that filled meanwhile is sealed now,
+// if the seal policy allows.
+func (i *Ingester) commitStarts() {
 	i.mu.Lock()
-	i.uploading--
-	if i.cfg.Adaptive && i.uploading == 0 && i.open.bytes > 0 && !i.closed {
-		i.sealSoonLocked(sealIdle)
+	i.queued--
+	if !i.closed {
+		i.sealIfDueLocked(sealIdle)
 	}
 	i.mu.Unlock()
 }
@@ -597,6 +480,7 @@ func (i *Ingester) commitLoop() {
 		i.mu.Unlock()
 
 		<-s.uploaded
+		i.commitStarts()
 		i.finish(s)
 	}
 }

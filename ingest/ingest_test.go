@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -435,50 +436,64 @@ func TestCloseCommitsAccepted(t *testing.T) {
 	}
 }
 
-func TestAdaptiveSealsWithoutWaitingForTheTimer(t *testing.T) {
+// TestFirstSegmentNotHeldByTheBudget: a produce that finds no upload in
+// flight and the budget unspent is sealed at once; the next one waits for
+// the budget. The bounds are far from each other: a working build is well
+// inside both.
+func TestFirstSegmentNotHeldByTheBudget(t *testing.T) {
 	e := newEnv(t)
+	const interval = 3 * time.Second
 	ing := e.ingester(t, func(c *ingest.Config) {
-		c.FlushInterval = 5 * time.Second // would dominate without adaptive mode
-		c.Adaptive = true
-		c.MaxPutsPerSecond = 1000
+		c.FlushInterval = 0
+		c.PutBudget = float64(time.Second) / float64(interval)
 	})
-	topic := e.topic(t, "adaptive", 1)
-	for i := 0; i < 5; i++ {
-		start := time.Now()
+	topic := e.topic(t, "budget-first", 1)
+	start := time.Now()
+	if res := mustAppend(t, ing, ingest.PartitionRecords{TopicID: topic, Records: values("a", 1)}); res[0].Err != nil {
+		t.Fatal(res[0].Err)
+	}
+	if took := time.Since(start); took >= interval/2 {
+		t.Fatalf("first append took %v: it waited for the PUT budget (one PUT per %v)", took, interval)
+	}
+	res := mustAppend(t, ing, ingest.PartitionRecords{TopicID: topic, Records: values("b", 1)})
+	if res[0].Err != nil || res[0].BaseOffset != 1 {
+		t.Fatalf("second append: %+v", res[0])
+	}
+	// Its seal came one interval after the first, which was after start.
+	if took := time.Since(start); took < interval {
+		t.Fatalf("two appends took %v: the second did not wait for the PUT budget (one PUT per %v)", took, interval)
+	}
+}
+
+// TestNoBudgetAcksSequentialAppends: without a budget, every append is
+// sealed as soon as it arrives (nothing else is in flight), so 20
+// appends one after another cost 20 PUTs and no waits.
+func TestNoBudgetAcksSequentialAppends(t *testing.T) {
+	e := newEnv(t)
+	ing := e.ingester(t, func(c *ingest.Config) { c.FlushInterval = 0; c.PutBudget = 0 })
+	topic := e.topic(t, "no-budget", 1)
+	before := e.objects.Calls(objstore.OpPut)
+	for n := range 20 {
 		res := mustAppend(t, ing, ingest.PartitionRecords{TopicID: topic, Records: values("a", 1)})
-		if res[0].Err != nil || res[0].BaseOffset != int64(i) {
-			t.Fatalf("append %d: %+v", i, res[0])
+		if res[0].Err != nil || res[0].BaseOffset != int64(n) {
+			t.Fatalf("append %d: %+v", n, res[0])
 		}
-		if took := time.Since(start); took > 2*time.Second {
-			t.Fatalf("adaptive append took %v: it waited for the flush interval", took)
-		}
+	}
+	if puts := e.objects.Calls(objstore.OpPut) - before; puts != 20 {
+		t.Fatalf("%d PUTs for 20 sequential appends, want one each", puts)
 	}
 }
 
-func TestAdaptiveCapsPutRate(t *testing.T) {
-	// "full segments": the appends waiting fill a segment (16 of about 70
-	// bytes against 512), which in timer mode would be sealed and PUT at
-	// once; the budget caps those PUTs too.
-	for _, tc := range []struct {
-		name       string
-		segmentMax int
-	}{{"upload finished", 8 << 20}, {"full segments", 512}} {
-		t.Run(tc.name, func(t *testing.T) { testAdaptiveCap(t, tc.segmentMax) })
-	}
-}
-
-func testAdaptiveCap(t *testing.T, segmentMax int) {
+// TestBudgetCapsPutRate: 16 producers that each wait for their ack would,
+// without the budget, make a PUT as soon as every upload finished.
+func TestBudgetCapsPutRate(t *testing.T) {
 	e := newEnv(t)
 	ing := e.ingester(t, func(c *ingest.Config) {
-		c.FlushInterval = time.Second
-		c.Adaptive = true
-		c.MaxPutsPerSecond = 5
-		c.SegmentMaxBytes = segmentMax
+		c.FlushInterval = 0
+		c.PutBudget = 5
 	})
 	topic := e.topic(t, "capped", 1)
 	before := e.objects.Calls(objstore.OpPut)
-	// 16 concurrent producers append for 1.2 s: without the cap every
-	// finished upload would seal a new segment at once.
 	deadline := time.Now().Add(1200 * time.Millisecond)
 	var wg sync.WaitGroup
 	var acked atomic.Int64
@@ -500,7 +515,7 @@ func testAdaptiveCap(t *testing.T, segmentMax int) {
 	elapsed := time.Since(deadline.Add(-1200 * time.Millisecond))
 	puts := e.objects.Calls(objstore.OpPut) - before
 	if max := int64(elapsed.Seconds()*5) + 2; puts > max {
-		t.Fatalf("%d PUTs in %v with a cap of 5/s (allowed %d)", puts, elapsed, max)
+		t.Fatalf("%d PUTs in %v with a budget of 5/s (allowed %d)", puts, elapsed, max)
 	}
 	if acked.Load() < 16 {
 		t.Fatalf("%d appends acked in %v", acked.Load(), elapsed)
@@ -510,170 +525,31 @@ func testAdaptiveCap(t *testing.T, segmentMax int) {
 	}
 }
 
-// TestAdaptiveOverfillSealsAnyway: a segment four times past its size is
-// sealed whatever the PUT budget, so that no chunk outgrows what readers
-// accept.
-func TestAdaptiveOverfillSealsAnyway(t *testing.T) {
+// TestFullSegmentSealedWhateverTheBudget: a full segment is sealed at
+// once, and while other uploads are in flight, whatever the PUT budget.
+func TestFullSegmentSealedWhateverTheBudget(t *testing.T) {
 	e := newEnv(t)
 	ing := e.ingester(t, func(c *ingest.Config) {
-		c.FlushInterval = 10 * time.Second
-		c.Adaptive = true
-		c.MaxPutsPerSecond = 0.2 // one PUT per 5 s
+		c.FlushInterval = 0
+		c.PutBudget = 0.1 // one PUT per 10 s
 		c.SegmentMaxBytes = 64
 	})
-	topic := e.topic(t, "overfill", 1)
+	topic := e.topic(t, "full", 1)
 	start := time.Now()
 	for i := range 3 {
-		records := values("overfill", 20) // several hundred bytes: over 4 × 64
-		if len(records) < 4*64 {
-			t.Fatalf("test batch of %d bytes is too small", len(records))
-		}
+		records := values("full", 20) // several hundred bytes: over 64
 		res := mustAppend(t, ing, ingest.PartitionRecords{TopicID: topic, Records: records})
 		if res[0].Err != nil || res[0].BaseOffset != int64(20*i) {
 			t.Fatalf("append %d: %+v", i, res[0])
 		}
 	}
-	if took := time.Since(start); took > 3*time.Second {
-		t.Fatalf("3 overfull appends took %v: they waited for the PUT budget", took)
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("3 full segments took %v: they waited for the PUT budget", took)
 	}
 }
 
-// TestQuietSegmentSealedEarly: a segment at least half full that nothing
-// has been added to for the quiet interval is sealed without waiting for
-// the flush interval; a smaller one waits for it, and one that keeps
-// receiving produces stays open.
-func TestQuietSegmentSealedEarly(t *testing.T) {
-	e := newEnv(t)
-	batch := values("q", 20)
-	topic := e.topic(t, "quiet", 1)
-	part := ingest.PartitionRecords{TopicID: topic, Records: batch}
-
-	t.Run("half full", func(t *testing.T) {
-		ing := e.ingester(t, func(c *ingest.Config) {
-			c.FlushInterval = 30 * time.Second
-			c.SegmentMaxBytes = 2*len(batch) - 1 // one batch is over half
-			c.QuietInterval = 20 * time.Millisecond
-		})
-		start := time.Now()
-		if res := mustAppend(t, ing, part); res[0].Err != nil {
-			t.Fatal(res[0].Err)
-		}
-		if took := time.Since(start); took > 10*time.Second {
-			t.Fatalf("append took %v: the quiet segment waited for the flush interval", took)
-		}
-	})
-
-	t.Run("under half", func(t *testing.T) {
-		flush := 700 * time.Millisecond
-		ing := e.ingester(t, func(c *ingest.Config) {
-			c.FlushInterval = flush
-			c.SegmentMaxBytes = 4 * len(batch)
-			c.QuietInterval = 10 * time.Millisecond
-		})
-		start := time.Now()
-		if res := mustAppend(t, ing, part); res[0].Err != nil {
-			t.Fatal(res[0].Err)
-		}
-		if took := time.Since(start); took < flush {
-			t.Fatalf("append took %v: a segment under half full was sealed before the flush interval (%v)", took, flush)
-		}
-	})
-
-	// Once the node has been receiving half a segment in less than a
-	// flush interval, a quiet segment under half full is sealed after that
-	// much time since the previous seal: its producers wait for it, and
-	// waiting longer would add no bytes.
-	t.Run("under half at a high byte rate", func(t *testing.T) {
-		flush := 5 * time.Second
-		ing := e.ingester(t, func(c *ingest.Config) {
-			c.FlushInterval = flush
-			c.SegmentMaxBytes = 10 * len(batch)
-			c.QuietInterval = 10 * time.Millisecond
-		})
-		ctx := context.Background()
-		var pendings []*ingest.Pending
-		for range 30 { // three full segments
-			p, err := ing.Enqueue(ctx, []ingest.PartitionRecords{part})
-			if err != nil {
-				t.Fatal(err)
-			}
-			pendings = append(pendings, p)
-		}
-		for _, p := range pendings {
-			if res := p.Wait(ctx); res[0].Err != nil {
-				t.Fatal(res[0].Err)
-			}
-		}
-		start := time.Now()
-		if res := mustAppend(t, ing, part); res[0].Err != nil {
-			t.Fatal(res[0].Err)
-		}
-		if took := time.Since(start); took > flush/2 {
-			t.Fatalf("append took %v: the quiet segment waited for the flush interval (%v)", took, flush)
-		}
-	})
-
-	// At a byte rate below half a segment per flush interval, the timer
-	// keeps sealing: PUTs stay at one per flush interval.
-	t.Run("under half at a low byte rate", func(t *testing.T) {
-		flush := 300 * time.Millisecond
-		ing := e.ingester(t, func(c *ingest.Config) {
-			c.FlushInterval = flush
-			c.SegmentMaxBytes = 10 * len(batch)
-			c.QuietInterval = 10 * time.Millisecond
-		})
-		for n := range 3 {
-			start := time.Now()
-			if res := mustAppend(t, ing, part); res[0].Err != nil {
-				t.Fatal(res[0].Err)
-			}
-			if took := time.Since(start); took < flush {
-				t.Fatalf("append %d took %v: a segment under half full was sealed before the flush interval (%v)", n, took, flush)
-			}
-		}
-	})
-
-	t.Run("busy", func(t *testing.T) {
-		quiet := 600 * time.Millisecond
-		ing := e.ingester(t, func(c *ingest.Config) {
-			c.FlushInterval = 30 * time.Second
-			c.SegmentMaxBytes = 100 * len(batch)
-			c.QuietInterval = quiet
-		})
-		ctx := context.Background()
-		var pendings []*ingest.Pending
-		var last time.Time
-		for i := 0; i < 60; i++ { // past half full after 50
-			p, err := ing.Enqueue(ctx, []ingest.PartitionRecords{part})
-			if err != nil {
-				t.Fatal(err)
-			}
-			pendings = append(pendings, p)
-			last = time.Now()
-			time.Sleep(5 * time.Millisecond)
-		}
-		select {
-		case <-pendings[0].Done():
-			if time.Since(last) < quiet {
-				t.Fatal("the segment was sealed while produces kept arriving")
-			}
-		default:
-		}
-		for _, p := range pendings {
-			select {
-			case <-p.Done():
-			case <-time.After(10 * time.Second):
-				t.Fatal("the segment was not sealed once produces stopped")
-			}
-			if res := p.Wait(ctx); res[0].Err != nil {
-				t.Fatal(res[0].Err)
-			}
-		}
-	})
-}
-
 // TestSealReasons: strata_ingest_seals_total says which rule sealed each
-// segment, in both modes.
+// segment.
 func TestSealReasons(t *testing.T) {
 	e := newEnv(t)
 	batch := values("r", 20)
@@ -714,19 +590,14 @@ func TestSealReasons(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		mutate func(*ingest.Config)
-		want   string
+		want   map[string]float64
 	}{
-		{"timer", func(c *ingest.Config) { c.FlushInterval = 20 * time.Millisecond; c.SegmentMaxBytes = 4 * len(batch) }, "timer"},
-		{"size", func(c *ingest.Config) { c.FlushInterval = time.Minute; c.SegmentMaxBytes = len(batch) }, "size"},
-		{"quiet", func(c *ingest.Config) {
-			c.FlushInterval = time.Minute
-			c.SegmentMaxBytes = 2*len(batch) - 1
-			c.QuietInterval = 10 * time.Millisecond
-		}, "quiet"},
-		{"adaptive idle", func(c *ingest.Config) { c.Adaptive = true; c.MaxPutsPerSecond = 1000 }, "idle"},
-		// The second append finds its segment held back by the PUT
-		// budget; its delayed seal still counts as idle.
-		{"adaptive budget", func(c *ingest.Config) { c.Adaptive = true; c.MaxPutsPerSecond = 5 }, "idle"},
+		{"idle", func(c *ingest.Config) { c.PutBudget = 0; c.SegmentMaxBytes = 4 * len(batch) }, map[string]float64{"idle": 2}},
+		{"size", func(c *ingest.Config) { c.PutBudget = 0.001; c.SegmentMaxBytes = len(batch) }, map[string]float64{"size": 2}},
+		// The second append finds the budget spent and waits for it.
+		{"budget", func(c *ingest.Config) { c.PutBudget = 5; c.SegmentMaxBytes = 4 * len(batch) }, map[string]float64{"idle": 1, "budget": 1}},
+		// The old flush interval is a budget: the same.
+		{"flush interval", func(c *ingest.Config) { c.FlushInterval = 200 * time.Millisecond; c.SegmentMaxBytes = 4 * len(batch) }, map[string]float64{"idle": 1, "budget": 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ing, reg := start(tc.mutate)
@@ -735,8 +606,8 @@ func TestSealReasons(t *testing.T) {
 					t.Fatal(res[0].Err)
 				}
 			}
-			if got := seals(reg); got[tc.want] != 2 || len(got) != 1 {
-				t.Errorf("seals by reason %v, want 2 %s", got, tc.want)
+			if got := seals(reg); !maps.Equal(got, tc.want) {
+				t.Errorf("seals by reason %v, want %v", got, tc.want)
 			}
 		})
 	}

@@ -24,7 +24,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"result"}),
 		seals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_ingest_seals_total",
-			Help: "Segments sealed, by reason (size, timer, quiet, idle, memory, flush).",
+			Help: "Segments sealed, by reason (idle, budget, half, size, memory, flush).",
 		}, []string{"reason"}),
 		openSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "strata_ingest_segment_open_seconds",

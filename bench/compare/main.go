@@ -101,7 +101,7 @@ func main() {
 	flag.IntVar(&o.maxBuffered, "max-buffered", 16384, "records each producer keeps in flight")
 	flag.IntVar(&o.recordSize, "record-size", 1024, "record size in bytes")
 	flag.IntVar(&o.partitions, "partitions", 64, "partitions (NATS: subjects)")
-	flag.StringVar(&o.systems, "systems", "strata-dev,strata-serve-250ms,strata-serve-50ms,strata-serve-adaptive,kfake,kfake-prefaulted,nats,floor,partitions,adaptive,memory,catch-up",
+	flag.StringVar(&o.systems, "systems", "strata-dev,strata-serve-250ms,strata-serve-50ms,strata-serve-adaptive,kfake,kfake-prefaulted,nats,floor,partitions,adaptive,budget,memory,catch-up",
 		"comma-separated systems and phases to run")
 	flag.Int64Var(&o.kfakePrefault, "kfake-prefault", 10<<30, "bytes of heap kfake-prefaulted touches before it listens")
 	flag.DurationVar(&o.kfakePrefRun, "kfake-prefaulted-duration", 8*time.Second, "length of one max-throughput run of kfake-prefaulted, which keeps every record in memory: about 2 GB per 100,000 records/s and 10 s")
@@ -184,7 +184,7 @@ type env struct {
 func run(ctx context.Context, o options) error {
 	want := map[string]bool{}
 	known := []string{"strata-dev", "strata-serve-250ms", "strata-serve-50ms", "strata-serve-adaptive", "kfake", "kfake-prefaulted", "nats", "floor",
-		phaseParts, phaseAdaptive, phaseMemory, phaseCatchUp}
+		phaseParts, phaseAdaptive, phaseBudget, phaseMemory, phaseCatchUp}
 	for _, s := range strings.Split(o.systems, ",") {
 		s = strings.TrimSpace(s)
 		if !slices.Contains(known, s) {
@@ -217,7 +217,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	needServices := false
-	for _, s := range []string{"strata-serve-250ms", "strata-serve-50ms", "strata-serve-adaptive", "floor", phaseParts, phaseAdaptive, phaseMemory, phaseCatchUp} {
+	for _, s := range []string{"strata-serve-250ms", "strata-serve-50ms", "strata-serve-adaptive", "floor", phaseParts, phaseAdaptive, phaseBudget, phaseMemory, phaseCatchUp} {
 		needServices = needServices || want[s]
 	}
 	if needServices {
@@ -282,6 +282,7 @@ func run(ctx context.Context, o options) error {
 	}
 	phase(phaseParts, func() { res.Partitions = e.runPartsPhase(ctx) })
 	phase(phaseAdaptive, func() { res.Adaptive = e.runAdaptivePhase(ctx) })
+	phase(phaseBudget, func() { res.Budget = e.runBudgetPhase(ctx) })
 	phase(phaseMemory, func() { res.Memory = e.runMemoryPhase(ctx, res) })
 	phase(phaseCatchUp, func() { res.CatchUp = e.runCatchUpPhase(ctx) })
 	if ctx.Err() != nil {
@@ -477,9 +478,8 @@ func (e *env) startKafka(ctx context.Context, name, instance string) (*kafkaSyst
 		}
 		flags := []string{"-ingest.flush-interval", strings.TrimPrefix(name, "strata-serve-")}
 		if name == "strata-serve-adaptive" {
-			// Adaptive batching with its default PUT budget; the flush
-			// interval (default 250 ms) only bounds the wait.
-			flags = []string{"-ingest.adaptive"}
+			// What adaptive mode was by default: a budget of 100 PUTs/s.
+			flags = []string{"-ingest.put-budget", "100"}
 		}
 		if err := n.start(flags...); err != nil {
 			return nil, err

@@ -211,17 +211,14 @@ type adaptiveRun struct {
 // timer and to one in adaptive mode.
 func (e *env) runAdaptivePhase(ctx context.Context) *adaptivePhase {
 	ph := &adaptivePhase{Seconds: e.o.adaptiveRun.Seconds(), FlushInterval: "250ms"}
-	mp, err := defaultOf("ingest.max-puts-per-second")
-	if err != nil {
-		mp = "?"
-	}
-	ph.MaxPutsPerSecond = mp
+	// What ingest.adaptive was: its default budget of 100 PUTs/s.
+	ph.MaxPutsPerSecond = "100"
 	modes := []struct {
 		name string
 		args []string
 	}{
 		{"timer", []string{"-ingest.flush-interval", ph.FlushInterval}},
-		{"adaptive", []string{"-ingest.adaptive"}},
+		{"adaptive", []string{"-ingest.put-budget", ph.MaxPutsPerSecond}},
 	}
 	for _, m := range modes {
 		if ctx.Err() != nil {

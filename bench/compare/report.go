@@ -28,6 +28,7 @@ type results struct {
 	// The phases, each against fresh strata serve nodes.
 	Partitions *partsPhase    `json:"puts_by_partitions,omitempty"`
 	Adaptive   *adaptivePhase `json:"adaptive,omitempty"`
+	Budget     *budgetPhase   `json:"budget,omitempty"`
 	Memory     *memoryPhase   `json:"memory,omitempty"`
 	CatchUp    *catchUpPhase  `json:"catch_up,omitempty"`
 }
@@ -189,7 +190,7 @@ func render(r *results) string {
 			p("| %s | %s | %s | %.1f | %.1f | %.1f | %.1f | %s | %s | %s | %s | %s |\n", s.Name, thousands(float64(h.TargetRate)),
 				thousands(h.RecordsPerSec), h.ProduceLatency.P50, h.ProduceLatency.P90, h.ProduceLatency.P99, h.ProduceLatency.P999, puts, seals, ap, up, cm)
 		}
-		p("\nSegments are sealed when full (size), at the flush interval (timer), when no produce arrived for `-ingest.quiet-interval` (3 ms by default) and the segment is half full or, at the node's recent byte rate, half a segment's worth of time has passed since the previous seal (quiet), or in adaptive mode when no upload is in flight (idle). " +
+		p("\nSegments are sealed as soon as no upload is in flight and the PUT budget allows (idle), after waiting for the budget (budget), or when full (size); results of builds before the PUT budget also show its predecessors' reasons, the flush interval (timer) and the quiet rule (quiet). " +
 			"Server append p99 (a produce request's batches from arrival to commit, without the client's buffer), upload p99 (encode and PUT) and commit p99 are upper bounds read from the server's histogram buckets, over the whole run.\n")
 		p("\n### End-to-end latency (producer and consumer at once, a tenth of the maximum)\n\n")
 		p("| system | offered records/s | consumed records/s | produce p50 ms | produce p99 ms | end-to-end p50 ms | p99 ms | p99.9 ms |\n|---|---|---|---|---|---|---|---|\n")

@@ -35,7 +35,7 @@ func renderPhases(b *strings.Builder, r *results) {
 
 	if ph := r.Adaptive; ph != nil {
 		p("### Adaptive batching against the flush timer\n\n")
-		p("A fresh strata serve per mode: timer is `-ingest.flush-interval %s`, adaptive is `-ingest.adaptive` (default `-ingest.max-puts-per-second %s`). "+
+		p("A fresh strata serve per mode: timer is `-ingest.flush-interval %s`, adaptive is `-ingest.put-budget %s`. "+
 			"Each is offered 1,000, 10,000 and 50,000 records/s of %d B JSON (%d producers, %d partitions) for %.0f s, one run after the other on the same node.\n\n",
 			ph.FlushInterval, ph.MaxPutsPerSecond, r.recordSize(), r.producers(), r.partitions(), ph.Seconds)
 		p("| mode | offered MB/s | achieved MB/s | produce p50 ms | produce p99 ms | segment PUTs/s | node PUTs/s | mean object KiB |\n")
@@ -50,6 +50,8 @@ func renderPhases(b *strings.Builder, r *results) {
 		}
 		p("\n")
 	}
+
+	renderBudget(b, r)
 
 	if ph := r.Memory; ph != nil {
 		p("### Memory at twice the sustainable load\n\n")

@@ -142,7 +142,12 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *App, err erro
 	// Produce with NOT_LEADER_OR_FOLLOWER (see docs/cluster.md).
 	a.reader = reader.New(cfg.Reader, a.store, a.objects, logger, a.reg)
 	if roles.Has(cluster.RoleIngest) {
-		if a.ingest, err = ingest.New(cfg.Ingest, a.store, a.objects, a.reader, logger, a.reg); err != nil {
+		icfg := cfg.Ingest
+		// A PUT to a local directory costs nothing: no PUT budget by
+		// default there (strata dev), so a produce is acknowledged after
+		// one local write and one metastore commit.
+		icfg.LocalObjects = backendName(cfg.Objects.URL) == "local"
+		if a.ingest, err = ingest.New(icfg, a.store, a.objects, a.reader, logger, a.reg); err != nil {
 			return nil, err
 		}
 	}

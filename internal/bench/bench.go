@@ -13,11 +13,13 @@ import (
 	"io"
 )
 
-const usage = `Usage: strata bench produce|consume|e2e [flags]
+const usage = `Usage: strata bench produce|consume|e2e|sync [flags]
 
   produce   send records for -duration and report throughput and produce latency
   consume   read the topic from its start to its end (or for -duration)
   e2e       produce and consume at once; report end-to-end latency too
+  sync      -workers goroutines each produce one record and wait for its ack
+            (ProduceSync) until -records are acked or -duration ends
 
 Flags:
 `
@@ -25,7 +27,7 @@ Flags:
 // Main runs `strata bench` with args (args[0] is the mode) and returns the
 // process exit code.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || (args[0] != ModeProduce && args[0] != ModeConsume && args[0] != ModeE2E) {
+	if len(args) == 0 || (args[0] != ModeProduce && args[0] != ModeConsume && args[0] != ModeE2E && args[0] != ModeSync) {
 		var cfg Config
 		fs := flag.NewFlagSet("strata bench", flag.ContinueOnError)
 		cfg.RegisterFlags(fs)

@@ -28,6 +28,13 @@ type Config struct {
 	// Producers is the number of producer clients, each with its own
 	// connections.
 	Producers int `yaml:"producers"`
+	// Workers is, in sync mode, the number of goroutines that each
+	// produce one record and wait for its ack before the next; they share
+	// the Producers clients.
+	Workers int `yaml:"workers"`
+	// Records, in sync mode, ends the run once this many records are
+	// acked; 0 runs for Duration, which also bounds a run with Records.
+	Records int `yaml:"records"`
 	// Consumers is the number of consumer clients of a consume run; the
 	// partitions are shared out among them.
 	Consumers int `yaml:"consumers"`
@@ -48,6 +55,10 @@ type Config struct {
 	Compression string        `yaml:"compression"`
 	Idempotent  bool          `yaml:"idempotent"`
 	Linger      time.Duration `yaml:"linger"`
+	// MaxInflight is the most produce requests a producer that is not
+	// idempotent keeps in flight per broker (an idempotent one: 5, fixed
+	// by the client).
+	MaxInflight int `yaml:"max_inflight"`
 	// MaxBuffered is the most records one producer holds unacked.
 	MaxBuffered int `yaml:"max_buffered"`
 
@@ -68,6 +79,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.RecordSize, "record-size", 1024, "bytes of each record value")
 	fs.StringVar(&c.Payload, "payload", PayloadJSON, "record values: json (realistic events that compress like real data) or random (incompressible)")
 	fs.IntVar(&c.Producers, "producers", 1, "producer clients")
+	fs.IntVar(&c.Workers, "workers", 1, "sync: goroutines that each produce one record and wait for its ack before the next, sharing the producer clients")
+	fs.IntVar(&c.Records, "records", 0, "sync: stop once this many records are acked (0: run for -duration)")
 	fs.IntVar(&c.Consumers, "consumers", 1, "consumer clients of a consume run, each reading its share of the partitions")
 	fs.IntVar(&c.Rate, "rate", 0, "offered load in records/s over all producers; 0: as fast as possible")
 	fs.DurationVar(&c.Duration, "duration", 30*time.Second, "how long to produce (produce, e2e) or at most to consume (consume)")
@@ -77,6 +90,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Compression, "compression", "none", "batch compression: none, gzip, snappy, lz4 or zstd")
 	fs.BoolVar(&c.Idempotent, "idempotent", true, "idempotent producer (needs acks=all)")
 	fs.DurationVar(&c.Linger, "linger", 5*time.Millisecond, "how long a partition's batch waits for more records")
+	fs.IntVar(&c.MaxInflight, "max-inflight", 5, "produce requests in flight per broker of a producer that is not idempotent (an idempotent one keeps 5)")
 	fs.IntVar(&c.MaxBuffered, "max-buffered", 10000, "records one producer holds before Produce blocks")
 	fs.StringVar(&c.Admin, "admin", "", "base URL of Strata's admin HTTP (e.g. http://127.0.0.1:9644) to read /metrics before and after")
 	fs.DurationVar(&c.Progress, "progress", time.Second, "interval of the progress line on stderr; 0 disables it")
@@ -98,6 +112,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("payload: %q, want json or random", c.Payload)
 	case c.Producers < 1:
 		return fmt.Errorf("producers: %d, want at least 1", c.Producers)
+	case c.Workers < 1:
+		return fmt.Errorf("workers: %d, want at least 1", c.Workers)
+	case c.Records < 0:
+		return fmt.Errorf("records: %d, want 0 (run for -duration) or more", c.Records)
 	case c.Consumers < 1:
 		return fmt.Errorf("consumers: %d, want at least 1", c.Consumers)
 	case c.Rate < 0:
@@ -108,6 +126,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("warmup: %v, want 0 or more and less than the duration %v", c.Warmup, c.Duration)
 	case c.DrainTimeout <= 0:
 		return fmt.Errorf("drain-timeout: %v, want more than 0", c.DrainTimeout)
+	case c.MaxInflight < 1:
+		return fmt.Errorf("max-inflight: %d, want at least 1", c.MaxInflight)
 	case c.MaxBuffered < 1:
 		return fmt.Errorf("max-buffered: %d, want at least 1", c.MaxBuffered)
 	case c.Linger < 0:

@@ -47,9 +47,9 @@ func Run(ctx context.Context, mode string, cfg Config, progress io.Writer) (*Sum
 		return nil, err
 	}
 	switch mode {
-	case ModeProduce, ModeConsume, ModeE2E:
+	case ModeProduce, ModeConsume, ModeE2E, ModeSync:
 	default:
-		return nil, fmt.Errorf("mode %q: want produce, consume or e2e", mode)
+		return nil, fmt.Errorf("mode %q: want produce, consume, e2e or sync", mode)
 	}
 	brokers := strings.Split(cfg.Brokers, ",")
 	admCl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
@@ -58,6 +58,9 @@ func Run(ctx context.Context, mode string, cfg Config, progress io.Writer) (*Sum
 	}
 	defer admCl.Close()
 	adm := kadm.NewClient(admCl)
+	if mode == ModeSync {
+		return runSync(ctx, cfg, brokers, adm, progress)
+	}
 	if mode != ModeConsume {
 		if err := ensureTopic(ctx, adm, cfg.Topic, cfg.Partitions); err != nil {
 			return nil, err
@@ -255,7 +258,7 @@ func producerOpts(cfg Config, brokers []string) []kgo.Opt {
 		opts = append(opts, kgo.RequiredAcks(kgo.NoAck()))
 	}
 	if !cfg.Idempotent {
-		opts = append(opts, kgo.DisableIdempotentWrite(), kgo.MaxProduceRequestsInflightPerBroker(5))
+		opts = append(opts, kgo.DisableIdempotentWrite(), kgo.MaxProduceRequestsInflightPerBroker(cfg.MaxInflight))
 	}
 	switch cfg.Compression {
 	case "none":

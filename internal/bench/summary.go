@@ -15,6 +15,7 @@ type Summary struct {
 	RecordSize  int     `json:"record_size"`
 	Payload     string  `json:"payload"`
 	Producers   int     `json:"producers"`
+	Workers     int     `json:"workers,omitempty"`   // sync mode
 	Consumers   int     `json:"consumers,omitempty"` // consume mode
 	TargetRate  int     `json:"target_rate"`
 	Acks        string  `json:"acks"`
@@ -33,6 +34,8 @@ type Summary struct {
 	RecordsPerSec  float64  `json:"records_per_sec"`
 	MBPerSec       float64  `json:"mb_per_sec"`
 	ProduceLatency *Latency `json:"produce_latency,omitempty"`
+	// FirstError is the first produce error of a sync run.
+	FirstError string `json:"first_error,omitempty"`
 
 	Consumed           int64    `json:"consumed"`
 	ConsumedBytes      int64    `json:"consumed_bytes"`
@@ -69,7 +72,7 @@ type ServerStats struct {
 	// AppendP99 bounds the server's own produce latency, from a batch's
 	// arrival to its commit (the client's buffer not included).
 	AppendP99 float64 `json:"append_p99_ms,omitempty"`
-	// Seals counts sealed segments by reason (size, timer, quiet, idle,
+	// Seals counts sealed segments by reason (idle, budget, half, size,
 	// memory, flush).
 	Seals map[string]float64 `json:"seals,omitempty"`
 }
@@ -159,18 +162,25 @@ func histQuantile(before, after Metrics, name string, q float64) float64 {
 // WriteText prints the summary for people.
 func (s *Summary) WriteText(w io.Writer) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: topic %s, %d partitions, %d B %s records, %d producer(s), acks=%s, compression=%s, idempotent=%v, rate=%s, %.1f s\n",
-		s.Mode, s.Topic, s.Partitions, s.RecordSize, s.Payload, s.Producers, s.Acks, s.Compression, s.Idempotent, rateString(s.TargetRate), s.Seconds)
+	if s.Mode == ModeSync {
+		s.syncHeader(&b)
+	} else {
+		fmt.Fprintf(&b, "%s: topic %s, %d partitions, %d B %s records, %d producer(s), acks=%s, compression=%s, idempotent=%v, rate=%s, %.1f s\n",
+			s.Mode, s.Topic, s.Partitions, s.RecordSize, s.Payload, s.Producers, s.Acks, s.Compression, s.Idempotent, rateString(s.TargetRate), s.Seconds)
+	}
 	if s.WarmupSeconds > 0 && s.Mode != "consume" {
 		fmt.Fprintf(&b, "  latencies of records sent in the first %.1f s are left out (warm-up)\n", s.WarmupSeconds)
 	}
 	if s.Mode != "consume" {
 		fmt.Fprintf(&b, "  produced   %d records (%d errors), %.0f records/s, %.2f MB/s\n", s.Produced, s.ProduceErrors, s.RecordsPerSec, s.MBPerSec)
+		if s.FirstError != "" {
+			fmt.Fprintf(&b, "  first error: %s\n", s.FirstError)
+		}
 		if l := s.ProduceLatency; l != nil {
 			fmt.Fprintf(&b, "  produce latency ms  p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n", l.P50, l.P90, l.P99, l.P999, l.Max)
 		}
 	}
-	if s.Mode != "produce" {
+	if s.Mode != "produce" && s.Mode != ModeSync {
 		by := ""
 		if s.Consumers > 1 {
 			by = fmt.Sprintf(" by %d consumers", s.Consumers)

@@ -141,7 +141,8 @@ type strataOpts struct {
 	KafkaAddr string
 	// Advertised is -kafka.advertised-address; empty means the listener.
 	Advertised string
-	// FlushInterval is -ingest.flush-interval; zero means 20ms.
+	// FlushInterval is -ingest.flush-interval; zero means 20ms, negative
+	// passes none (the node's own PUT budget).
 	FlushInterval time.Duration
 	// Args are more command-line flags.
 	Args []string
@@ -247,8 +248,10 @@ func (s *strata) Start() {
 	args = append(args,
 		"-kafka.listen-address", s.KafkaAddr,
 		"-admin.listen-address", s.AdminAddr,
-		"-ingest.flush-interval", flush.String(),
 	)
+	if flush > 0 {
+		args = append(args, "-ingest.flush-interval", flush.String())
+	}
 	if s.opts.Advertised != "" {
 		args = append(args, "-kafka.advertised-address", s.opts.Advertised)
 	}
