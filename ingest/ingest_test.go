@@ -650,7 +650,7 @@ func TestQuietSegmentSealedEarly(t *testing.T) {
 			}
 			pendings = append(pendings, p)
 			last = time.Now()
-			time.Sleep(5 * time.Millisecond)
+			time.Sleep(5 * time.Millisecond) // a steady rate of produces, not a synchronisation
 		}
 		select {
 		case <-pendings[0].Done():
