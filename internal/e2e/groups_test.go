@@ -493,7 +493,7 @@ func testGroupChurn(t *testing.T, balancer kgo.GroupBalancer) {
 			select {
 			case <-stopProducing:
 				return
-			case <-time.After(3 * time.Millisecond):
+			case <-time.After(3 * time.Millisecond): // a steady rate, not a synchronisation
 			}
 			r := &kgo.Record{Key: []byte(strconv.Itoa(i)), Value: []byte(strconv.Itoa(i))}
 			producer.Produce(ctx, r, func(r *kgo.Record, err error) {
@@ -644,7 +644,14 @@ func testGroupChurn(t *testing.T, balancer kgo.GroupBalancer) {
 		}
 	}
 
-	time.Sleep(time.Second) // the producer keeps writing to the settled group
+	ackMu.Lock()
+	settledAt := len(acked)
+	ackMu.Unlock()
+	waitFor(t, 30*time.Second, "300 more records written to the settled group", func() bool {
+		ackMu.Lock()
+		defer ackMu.Unlock()
+		return len(acked) >= settledAt+300
+	})
 	close(stopProducing)
 	<-produced
 	if err := producer.Flush(ctx); err != nil {
