@@ -750,7 +750,7 @@ func requireConfluent(t testing.TB) string {
 // offsets they committed.
 func TestConfluentConsumerGroup(t *testing.T) {
 	python := requireConfluent(t)
-	s := startStrata(t, modeDev, strataOpts{Args: fastGroups})
+	s := startStrata(t, modeDev, strataOpts{Args: fastGroups, InProcess: true})
 	const topic, group, partitions, perPartition = "cf-topic", "cf-group", 4, 5
 	createTopic(t, s.KafkaAddr, topic, partitions)
 	adm := kadm.NewClient(newClient(t, s.KafkaAddr))

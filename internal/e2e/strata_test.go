@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stratalog/strata/internal/apptest"
 	"github.com/stratalog/strata/internal/testenv"
 	"github.com/stratalog/strata/internal/testenv/proc"
 )
@@ -51,6 +52,11 @@ type strataOpts struct {
 	// Shared, in serve mode, is the database and bucket of the cluster the
 	// process joins; nil gives it fresh ones.
 	Shared *serveData
+	// InProcess runs the node in the test process (internal/apptest), as
+	// the strata command would build it, instead of a strata process. It
+	// is for tests that need no process of their own: no signal, kill,
+	// restart or exit code. Client programs dial it as any node.
+	InProcess bool
 }
 
 // serveData is a PostgreSQL database and an object store bucket: what
@@ -58,6 +64,7 @@ type strataOpts struct {
 type serveData struct {
 	args []string // flags naming the bucket
 	env  []string // the metastore URL, as a deployment passes it
+	url  string   // the metastore URL, for an in-process node
 }
 
 // newServeData provides a fresh database and bucket.
@@ -69,6 +76,7 @@ func newServeData(t testing.TB) *serveData {
 		// The metastore URL goes through the environment, as in a
 		// deployment where it carries a password.
 		env: []string{"STRATA_METASTORE_POSTGRES_URL=" + pgURL},
+		url: pgURL,
 		args: []string{
 			"-objstore.url", "s3://" + env.Bucket,
 			"-objstore.endpoint", env.Endpoint,
@@ -89,6 +97,7 @@ type strata struct {
 	KafkaAddr string // host:port the Kafka listener binds
 	AdminAddr string // host:port of the admin HTTP listener
 	p         *proc.Strata
+	node      *apptest.Node // instead of p, with strataOpts.InProcess
 }
 
 // startStrata starts strata in mode on fresh data and waits until it
@@ -108,6 +117,9 @@ func startStrata(t *testing.T, mode string, opts strataOpts) *strata {
 		}
 		args = append(args, data.args...)
 		env = data.env
+		if opts.InProcess {
+			args = append(args, "-metastore.postgres.url", data.url)
+		}
 	default:
 		t.Fatalf("unknown strata mode %q", mode)
 	}
@@ -123,6 +135,10 @@ func startStrata(t *testing.T, mode string, opts strataOpts) *strata {
 		args = append(args, "-kafka.advertised-address", opts.Advertised)
 	}
 	args = append(args, opts.Args...)
+	if opts.InProcess {
+		n := apptest.Start(t, mode, args[1:]...) // stopped, and its log shown on failure, when the test ends
+		return &strata{t: t, mode: mode, KafkaAddr: n.KafkaAddr, AdminAddr: n.AdminAddr, node: n}
+	}
 	p := testenv.NewStrata(t, args...) // killed, and its log shown on failure, when the test ends
 	p.Env = append(p.Env, env...)
 	s := &strata{t: t, mode: mode, KafkaAddr: p.KafkaAddr, AdminAddr: p.AdminAddr, p: p}
@@ -134,16 +150,36 @@ func startStrata(t *testing.T, mode string, opts strataOpts) *strata {
 // until /readyz answers 200.
 func (s *strata) Start() {
 	s.t.Helper()
+	s.needProcess()
 	if err := s.p.Start(); err != nil {
 		s.t.Fatalf("strata %s: %v", s.mode, err)
 	}
 }
 
-func (s *strata) running() bool { return s.p.Running() }
+// needProcess fails the test when the node runs in the test process.
+func (s *strata) needProcess() {
+	s.t.Helper()
+	if s.node != nil {
+		s.t.Fatal("strata: the node runs in the test process (InProcess), which has no signals, kills or restarts of its own")
+	}
+}
+
+func (s *strata) running() bool {
+	if s.node != nil {
+		select {
+		case <-s.node.Done():
+			return false
+		default:
+			return true
+		}
+	}
+	return s.p.Running()
+}
 
 // Signal sends sig to the running process.
 func (s *strata) Signal(sig syscall.Signal) {
 	s.t.Helper()
+	s.needProcess()
 	if err := s.p.Signal(sig); err != nil {
 		s.t.Fatalf("signal strata: %v", err)
 	}
@@ -151,12 +187,17 @@ func (s *strata) Signal(sig syscall.Signal) {
 
 // Wait waits up to timeout for the process to exit and returns its exit
 // code, or -1 and false when it is still running.
-func (s *strata) Wait(timeout time.Duration) (int, bool) { return s.p.Wait(timeout) }
+func (s *strata) Wait(timeout time.Duration) (int, bool) {
+	s.t.Helper()
+	s.needProcess()
+	return s.p.Wait(timeout)
+}
 
 // Stop sends SIGTERM and waits up to timeout for the process to exit, then
 // kills it. It returns the exit code; a killed process gives -1.
 func (s *strata) Stop(timeout time.Duration) int {
 	s.t.Helper()
+	s.needProcess()
 	p := s.p.Process()
 	if p == nil {
 		return 0
@@ -183,7 +224,11 @@ func (s *strata) Restart() {
 	s.Start()
 }
 
-func (s *strata) kill() { s.p.Kill() }
+func (s *strata) kill() {
+	s.t.Helper()
+	s.needProcess()
+	s.p.Kill()
+}
 
 // freeAddr returns a 127.0.0.1 address whose port was free a moment ago.
 func freeAddr(t testing.TB) string {
