@@ -11,6 +11,7 @@ type metrics struct {
 	readAheads  prometheus.Counter
 	decodes     prometheus.Counter
 	indexGaps   prometheus.Counter
+	waiting     prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -48,9 +49,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "strata_reader_read_ahead_total",
 			Help: "Chunks a read started loading ahead of itself because they were not cached.",
 		}),
+		waiting: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "strata_reader_waiting_fetches",
+			Help: "Fetches long-polling for records past the high watermark, each woken by a commit, a notification or the poll interval.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.cacheHits, m.cacheMisses, m.cacheBytes, m.readSeconds, m.objectGets, m.readAheads, m.decodes, m.indexGaps)
+		reg.MustRegister(m.cacheHits, m.cacheMisses, m.cacheBytes, m.readSeconds, m.objectGets, m.readAheads, m.decodes, m.indexGaps, m.waiting)
 	}
 	return m
 }

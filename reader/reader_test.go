@@ -95,6 +95,47 @@ func newEnv(t testing.TB, cfg Config) *env {
 	return e
 }
 
+// waiting reports whether a long poll is registered on each of the
+// partitions, so that a raise of their high watermark wakes it.
+func (e *env) waiting(partitions ...int32) bool {
+	for _, p := range partitions {
+		st := e.r.existing(e.topic.ID, p)
+		if st == nil {
+			return false
+		}
+		st.mu.Lock()
+		n := len(st.waiters)
+		st.mu.Unlock()
+		if n == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// loaded reports whether the reader has read the partition's row.
+func (e *env) loaded(partition int32) bool {
+	st := e.r.existing(e.topic.ID, partition)
+	if st == nil {
+		return false
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.loaded
+}
+
+// fetchedSince reports whether the reader has read the partition's row
+// since t.
+func (e *env) fetchedSince(partition int32, t time.Time) bool {
+	st := e.r.existing(e.topic.ID, partition)
+	if st == nil {
+		return false
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.loaded && !st.fetched.Before(t)
+}
+
 type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
@@ -529,11 +570,18 @@ func TestWaitWokenByCommitted(t *testing.T) {
 		}, 30*time.Second)
 		done <- time.Now()
 	}()
-	time.Sleep(50 * time.Millisecond) // let Wait block
+	// Partition 2 was never read: once its row is loaded, Wait has made
+	// its first check and found nothing new.
+	testenv.WaitFor(t, 5*time.Second, "Wait to block", func() bool {
+		return e.waiting(0, 2) && e.loaded(2)
+	})
 	select {
 	case <-done:
 		t.Fatal("Wait returned before anything was committed locally")
 	default:
+	}
+	if g := testutil.ToFloat64(e.r.metrics.waiting); g != 1 {
+		t.Errorf("strata_reader_waiting_fetches = %v during the wait, want 1", g)
 	}
 	woke := time.Now()
 	e.r.Committed(chunks, obj)
@@ -541,6 +589,9 @@ func TestWaitWokenByCommitted(t *testing.T) {
 	case end := <-done:
 		if d := end.Sub(woke); d > 50*time.Millisecond {
 			t.Errorf("Wait returned %v after Committed", d)
+		}
+		if g := testutil.ToFloat64(e.r.metrics.waiting); g != 0 {
+			t.Errorf("strata_reader_waiting_fetches = %v after the wait, want 0", g)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Wait not woken by Committed")
@@ -559,7 +610,7 @@ func TestWaitWokenByNotify(t *testing.T) {
 		e.r.Wait(context.Background(), []Watch{{TopicID: e.topic.ID, Partition: 1, Offset: 15}}, 30*time.Second)
 		close(done)
 	}()
-	time.Sleep(20 * time.Millisecond)
+	testenv.WaitFor(t, 5*time.Second, "Wait to block", func() bool { return e.waiting(1) })
 	e.r.Notify(e.topic.ID, 1, 15) // not above the watch offset
 	select {
 	case <-done:
@@ -589,15 +640,22 @@ func TestWaitTimesOutAndPolls(t *testing.T) {
 	}
 
 	// A commit by another node (no Committed, no Notify) is found by the
-	// periodic re-check.
-	go func() {
-		time.Sleep(100 * time.Millisecond)
-		e.commit(map[int32][][]byte{0: {batchtest.Values(batchtest.NoProducer, "remote")}})
-	}()
+	// periodic re-check. The commit comes after Wait has read the
+	// partition row once, so that only a later re-check can find it.
+	done := make(chan struct{})
 	start = time.Now()
-	e.r.Wait(context.Background(), watch, 20*time.Second)
-	if d := time.Since(start); d > 5*time.Second {
-		t.Fatalf("Wait missed a remote commit for %v", d)
+	go func() {
+		e.r.Wait(context.Background(), watch, 20*time.Second)
+		close(done)
+	}()
+	testenv.WaitFor(t, 5*time.Second, "Wait to read the partition row", func() bool {
+		return e.waiting(0) && e.fetchedSince(0, start)
+	})
+	e.commit(map[int32][][]byte{0: {batchtest.Values(batchtest.NoProducer, "remote")}})
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Wait missed a remote commit for 5s")
 	}
 	if res := e.read(0, 10, 1<<20); res.HighWatermark != 11 {
 		t.Fatalf("high watermark %d after remote commit", res.HighWatermark)
@@ -605,11 +663,17 @@ func TestWaitTimesOutAndPolls(t *testing.T) {
 
 	// A cancelled context ends the wait.
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
-	start = time.Now()
-	e.r.Wait(ctx, []Watch{{TopicID: e.topic.ID, Partition: 0, Offset: 11}}, 20*time.Second)
-	if d := time.Since(start); d > 2*time.Second {
-		t.Fatalf("Wait ignored its context for %v", d)
+	done = make(chan struct{})
+	go func() {
+		e.r.Wait(ctx, []Watch{{TopicID: e.topic.ID, Partition: 0, Offset: 11}}, 20*time.Second)
+		close(done)
+	}()
+	testenv.WaitFor(t, 5*time.Second, "Wait to block", func() bool { return e.waiting(0) })
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("Wait ignored its context for 2s")
 	}
 }
 
@@ -659,15 +723,12 @@ func TestConcurrentMissesShareOneGet(t *testing.T) {
 		})
 	}
 	close(start)
-	deadline := time.Now().Add(10 * time.Second)
-	for testutil.ToFloat64(e.r.metrics.cacheMisses) < readers {
-		if time.Now().After(deadline) {
-			close(release)
-			t.Fatalf("only %v of %d readers reached the cache", testutil.ToFloat64(e.r.metrics.cacheMisses), readers)
-		}
-		time.Sleep(time.Millisecond)
-	}
-	close(release)
+	var releaseOnce sync.Once
+	defer releaseOnce.Do(func() { close(release) }) // also when WaitFor fails
+	testenv.WaitFor(t, 10*time.Second, fmt.Sprintf("%d readers to miss the cache", readers), func() bool {
+		return testutil.ToFloat64(e.r.metrics.cacheMisses) >= readers
+	})
+	releaseOnce.Do(func() { close(release) })
 	wg.Wait()
 	close(errs)
 	for err := range errs {
@@ -743,16 +804,10 @@ func TestReadAhead(t *testing.T) {
 		t.Fatalf("%v chunks read ahead, want 1 (the next one)", n)
 	}
 	// The chunk loaded ahead lands in the cache by itself.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if _, ok := e.r.cache.get(cacheKey{object: second.ObjectKey, start: second.Start}); ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the next chunk was not loaded ahead")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.WaitFor(t, 5*time.Second, "the next chunk to be loaded ahead", func() bool {
+		_, ok := e.r.cache.get(cacheKey{object: second.ObjectKey, start: second.Start})
+		return ok
+	})
 	hits := testutil.ToFloat64(e.r.metrics.cacheHits)
 	if got := batchesOf(t, e.read(0, 1, 1).Records); len(got) != 1 || got[0].h.BaseOffset != 1 {
 		t.Fatalf("second read: %+v", got)

@@ -35,12 +35,14 @@ func (r *Reader) Wait(ctx context.Context, watches []Watch, maxWait time.Duratio
 		st.mu.Unlock()
 		states[i] = st
 	}
+	r.metrics.waiting.Inc()
 	defer func() {
 		for _, st := range states {
 			st.mu.Lock()
 			delete(st.waiters, wake)
 			st.mu.Unlock()
 		}
+		r.metrics.waiting.Dec()
 	}()
 
 	ticker := time.NewTicker(r.cfg.PollInterval)

@@ -573,7 +573,7 @@ func (e *env) catchUp(ctx context.Context, ph *catchUpPhase) error {
 			}
 		}
 		var s *bench.Summary
-		cores, err := measureCPU([]int{n.pid(), e.minio.p.cmd.Process.Pid, os.Getpid()}, func() error {
+		cores, err := measureCPU([]int{n.pid(), e.minio.p.Pid(), os.Getpid()}, func() error {
 			var err error
 			s, err = runLoad(ctx, bench.ModeConsume, c)
 			return err

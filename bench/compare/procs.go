@@ -6,51 +6,32 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	procs "github.com/stratalog/strata/internal/testenv/proc"
 )
 
-// proc is a child process whose output goes to a log file.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
-	log  string
-}
+// proc is a child process whose output goes to a log file: a process of
+// the tests' harness (internal/testenv/proc), which kills it when the
+// benchmark dies and reports start-up failures with its log.
+type proc struct{ *procs.Process }
 
 func start(name, logPath string, cmd *exec.Cmd) (*proc, error) {
-	f, err := os.Create(logPath)
+	p, err := procs.Start(name, cmd, logPath)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	if cmd.Stdout == nil {
-		cmd.Stdout = f
-	}
-	cmd.Stderr = f
-	if cmd.SysProcAttr == nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{}
-	}
-	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	p := &proc{name: name, cmd: cmd, done: make(chan struct{}), log: logPath}
-	go func() { p.err = cmd.Wait(); close(p.done) }()
-	return p, nil
+	return &proc{p}, nil
 }
 
 // stop signals the process and kills it after grace.
@@ -58,64 +39,27 @@ func (p *proc) stop(sig syscall.Signal, grace time.Duration) {
 	if p == nil {
 		return
 	}
-	_ = p.cmd.Process.Signal(sig)
-	select {
-	case <-p.done:
-	case <-time.After(grace):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
+	p.Stop(sig, grace)
 }
 
 // waitFor polls check until it succeeds, the process exits or timeout passes.
 func (p *proc) waitFor(timeout time.Duration, check func(ctx context.Context) error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	var last error
-	for {
-		cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
-		last = check(cctx)
-		ccancel()
-		if last == nil {
-			return nil
-		}
-		select {
-		case <-p.done:
-			return fmt.Errorf("%s exited: %v\n%s", p.name, p.err, tail(p.log))
-		case <-ctx.Done():
-			return fmt.Errorf("%s not ready after %v: %v\n%s", p.name, timeout, last, tail(p.log))
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	return p.WaitReady(ctx, check)
 }
 
-func tail(path string) string {
-	b, _ := os.ReadFile(path)
-	if len(b) > 3000 {
-		b = b[len(b)-3000:]
-	}
-	return string(b)
-}
+func freePort() (int, error) { return procs.FreePort() }
 
-func freePort() (int, error) {
-	ports, err := freePorts(1)
-	if err != nil {
-		return 0, err
-	}
-	return ports[0], nil
-}
-
-// freePorts returns n distinct free loopback ports: their listeners are
-// open at once, so that the kernel cannot hand the same port out twice.
+// freePorts returns n distinct free loopback ports.
 func freePorts(n int) ([]int, error) {
 	ports := make([]int, 0, n)
 	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		port, err := procs.FreePort()
 		if err != nil {
 			return nil, err
 		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		ports = append(ports, port)
 	}
 	return ports, nil
 }
@@ -156,30 +100,16 @@ type postgres struct {
 }
 
 func startPostgres(dir string) (*postgres, error) {
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	sort.Slice(dirs, func(i, j int) bool {
-		a, _ := strconv.Atoi(filepath.Base(filepath.Dir(dirs[i])))
-		b, _ := strconv.Atoi(filepath.Base(filepath.Dir(dirs[j])))
-		return a < b
-	})
-	bin := ""
-	if len(dirs) > 0 {
-		bin = dirs[len(dirs)-1]
-	} else if p, err := exec.LookPath("initdb"); err == nil {
-		bin = filepath.Dir(p)
-	} else {
-		return nil, errors.New("postgres: no /usr/lib/postgresql/*/bin and no initdb on PATH")
+	bin, err := procs.PostgresBinDir()
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	var attr *syscall.SysProcAttr
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			return nil, fmt.Errorf("postgres: running as root needs a postgres user: %w", err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		attr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
-		if err := os.Chown(dir, uid, gid); err != nil {
+	cred, err := procs.PostgresCredential()
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	if cred != nil {
+		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
 			return nil, err
 		}
 	}
@@ -187,12 +117,8 @@ func startPostgres(dir string) (*postgres, error) {
 		return nil, err
 	}
 	data := filepath.Join(dir, "data")
-	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres", "--auth=trust",
-		"--no-sync", "-E", "UTF8", "--locale=C", "--no-instructions")
-	initdb.Env = append(os.Environ(), "LC_ALL=C")
-	initdb.SysProcAttr = attr
-	if out, err := initdb.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("initdb: %w\n%s", err, out)
+	if err := procs.InitPostgres(bin, data, filepath.Join(dir, "initdb.log"), cred); err != nil {
+		return nil, err
 	}
 	port, err := freePort()
 	if err != nil {
@@ -203,11 +129,7 @@ func startPostgres(dir string) (*postgres, error) {
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
 		"-c", "max_connections=300", "-c", "shared_buffers=32MB")
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
-	attr2 := &syscall.SysProcAttr{}
-	if attr != nil {
-		attr2.Credential = attr.Credential
-	}
-	cmd.SysProcAttr = attr2
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	p, err := start("postgres", filepath.Join(dir, "postgres.log"), cmd)
 	if err != nil {
 		return nil, err
@@ -255,17 +177,13 @@ const (
 	minioSecret = "strata-bench-secret"
 )
 
+// minioBinary is $STRATA_MINIO_BIN, else the repository's bin/minio (which
+// proc.MinioBinary, looking from bench/, does not find), else minio on PATH.
 func minioBinary(root string) (string, error) {
-	if p := os.Getenv("STRATA_MINIO_BIN"); p != "" {
+	if p := filepath.Join(root, "bin", "minio"); os.Getenv(procs.EnvMinioBin) == "" && fileExists(p) {
 		return p, nil
 	}
-	if p := filepath.Join(root, "bin", "minio"); fileExists(p) {
-		return p, nil
-	}
-	if p, err := exec.LookPath("minio"); err == nil {
-		return p, nil
-	}
-	return "", errors.New("minio: not in STRATA_MINIO_BIN, bin/minio or PATH (make tools builds it)")
+	return procs.MinioBinary()
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }

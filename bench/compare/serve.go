@@ -94,7 +94,7 @@ func (n *serveNode) stop() {
 	n.p = nil
 }
 
-func (n *serveNode) pid() int { return n.p.cmd.Process.Pid }
+func (n *serveNode) pid() int { return n.p.Pid() }
 
 // alive reports whether the process has not exited.
 func (n *serveNode) alive() bool {
@@ -102,7 +102,7 @@ func (n *serveNode) alive() bool {
 		return false
 	}
 	select {
-	case <-n.p.done:
+	case <-n.p.Done():
 		return false
 	default:
 		return true

@@ -18,6 +18,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	procs "github.com/stratalog/strata/internal/testenv/proc"
 )
 
 // Memory budgets of the serve nodes: small, so that what a hostile client
@@ -81,7 +83,7 @@ type Node struct {
 	logPath string
 
 	mu     sync.Mutex
-	proc   *proc
+	proc   *procs.Process
 	starts int
 }
 
@@ -151,10 +153,10 @@ func (c *Cluster) newNode(id int32, name, roles string) (*Node, error) {
 		n.PG[i] = px
 		hosts = append(hosts, px.Addr())
 	}
-	if n.KafkaAddr, err = freeAddr(); err != nil {
+	if n.KafkaAddr, err = procs.FreeAddr(); err != nil {
 		return nil, err
 	}
-	if n.AdminAddr, err = freeAddr(); err != nil {
+	if n.AdminAddr, err = procs.FreeAddr(); err != nil {
 		return nil, err
 	}
 	// Both servers, as a managed database's failover URL lists them:
@@ -319,7 +321,7 @@ func (c *Cluster) Stop() {
 // Start starts the node (again) and waits until /readyz answers 200.
 func (n *Node) Start(ctx context.Context) error {
 	n.mu.Lock()
-	if n.proc != nil && n.proc.running() {
+	if n.proc != nil && n.proc.Running() {
 		n.mu.Unlock()
 		return fmt.Errorf("chaos: %s already running", n.Name)
 	}
@@ -333,36 +335,32 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.proc = p
 	n.mu.Unlock()
-	if err := setAddressSpaceLimit(p.pid(), nodeAddressSpace); err != nil {
+	if err := setAddressSpaceLimit(p.Pid(), nodeAddressSpace); err != nil {
 		return fmt.Errorf("chaos: limit %s's memory: %w", n.Name, err)
 	}
 	return n.waitReady(ctx, p, time.Minute)
 }
 
-func (n *Node) waitReady(ctx context.Context, p *proc, timeout time.Duration) error {
+func (n *Node) waitReady(ctx context.Context, p *procs.Process, timeout time.Duration) error {
 	deadline, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	var last error
-	for {
-		req, _ := http.NewRequestWithContext(deadline, http.MethodGet, "http://"+n.AdminAddr+"/readyz", nil)
+	err := p.WaitReady(deadline, func(ctx context.Context) error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.AdminAddr+"/readyz", nil)
 		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
+		if err != nil {
+			return err
 		}
-		last = err
-		select {
-		case <-p.done:
-			return fmt.Errorf("chaos: %s exited during start-up (%s):\n%s", n.Name, p.exited(), logTail(n.logPath, 30))
-		case <-deadline.Done():
-			return fmt.Errorf("chaos: %s not ready after %v: %v\n%s", n.Name, timeout, last, logTail(n.logPath, 30))
-		case <-time.After(50 * time.Millisecond):
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
 		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("chaos: %w", err)
 	}
+	return nil
 }
 
 // Ready reports whether the node answers /readyz with 200.
@@ -378,7 +376,7 @@ func (n *Node) Ready(ctx context.Context) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-func (n *Node) current() *proc {
+func (n *Node) current() *procs.Process {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.proc
@@ -387,21 +385,21 @@ func (n *Node) current() *proc {
 // Running reports whether the node's process is alive (also when paused).
 func (n *Node) Running() bool {
 	p := n.current()
-	return p != nil && p.running()
+	return p != nil && p.Running()
 }
 
 // Exited describes how the node's process ended.
 func (n *Node) Exited() string {
 	if p := n.current(); p != nil {
-		return p.exited()
+		return p.Exited()
 	}
 	return "never started"
 }
 
 // Kill sends SIGKILL and waits for the exit.
 func (n *Node) Kill() {
-	if p := n.current(); p != nil && p.running() {
-		p.kill()
+	if p := n.current(); p != nil && p.Running() {
+		p.Kill()
 	}
 }
 
@@ -411,7 +409,7 @@ func (n *Node) Pause() error {
 	if p == nil {
 		return errors.New("chaos: not started")
 	}
-	return p.signal(syscall.SIGSTOP)
+	return p.Signal(syscall.SIGSTOP)
 }
 
 // Resume sends SIGCONT.
@@ -420,23 +418,23 @@ func (n *Node) Resume() error {
 	if p == nil {
 		return errors.New("chaos: not started")
 	}
-	return p.signal(syscall.SIGCONT)
+	return p.Signal(syscall.SIGCONT)
 }
 
 // Stop stops the node: SIGTERM, then SIGKILL after a grace period.
 func (n *Node) Stop() {
-	if p := n.current(); p != nil && p.running() {
-		p.stop(syscall.SIGTERM, 15*time.Second)
+	if p := n.current(); p != nil && p.Running() {
+		p.Stop(syscall.SIGTERM, 15*time.Second)
 	}
 }
 
 // RSS is the node's resident set size.
 func (n *Node) RSS() (int64, error) {
 	p := n.current()
-	if p == nil || !p.running() {
+	if p == nil || !p.Running() {
 		return 0, errors.New("chaos: not running")
 	}
-	return rssBytes(p.pid())
+	return rssBytes(p.Pid())
 }
 
 // Starts is how many times the node was started.

@@ -2,9 +2,7 @@ package chaos
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	procs "github.com/stratalog/strata/internal/testenv/proc"
 )
 
 // Credentials and bucket of the MinIO server the harness starts.
@@ -33,34 +33,22 @@ type Minio struct {
 	addr               string
 
 	mu   sync.Mutex
-	proc *proc
+	proc *procs.Process
 }
 
-// MinioBinary finds the MinIO server: STRATA_MINIO_BIN, else bin/minio
-// under the repository root (found from the working directory up), else
-// minio on PATH.
+// MinioBinary finds the MinIO server as the tests do (see
+// proc.MinioBinary).
 func MinioBinary() (string, error) {
-	if p := os.Getenv("STRATA_MINIO_BIN"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("chaos: STRATA_MINIO_BIN: %w", err)
-		}
-		return p, nil
+	bin, err := procs.MinioBinary()
+	if err != nil {
+		return "", fmt.Errorf("chaos: %w", err)
 	}
-	if root, err := repoRoot(); err == nil {
-		p := filepath.Join(root, "bin", "minio")
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	if p, err := exec.LookPath("minio"); err == nil {
-		return p, nil
-	}
-	return "", errors.New("chaos: no MinIO binary: set STRATA_MINIO_BIN, build bin/minio (make tools) or put minio on PATH")
+	return bin, nil
 }
 
 // StartMinio starts MinIO with its data under dir and creates the bucket.
 func StartMinio(ctx context.Context, bin, dir string) (*Minio, error) {
-	addr, err := freeAddr()
+	addr, err := procs.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -106,30 +94,24 @@ func (m *Minio) Start(ctx context.Context) error {
 	m.mu.Unlock()
 	deadline, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	hc := &http.Client{Timeout: time.Second}
 	cl := m.client()
-	for {
-		req, _ := http.NewRequestWithContext(deadline, http.MethodGet, m.URL()+"/minio/health/live", nil)
-		resp, err := hc.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				actx, acancel := context.WithTimeout(deadline, 2*time.Second)
-				_, err = cl.ListBuckets(actx, &s3.ListBucketsInput{})
-				acancel()
-				if err == nil {
-					return nil
-				}
-			}
+	err = p.WaitReady(deadline, func(ctx context.Context) error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, m.URL()+"/minio/health/live", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
 		}
-		select {
-		case <-p.done:
-			return fmt.Errorf("chaos: minio exited during start-up (%s):\n%s", p.exited(), logTail(m.logPath, 20))
-		case <-deadline.Done():
-			return fmt.Errorf("chaos: minio not ready: %v\n%s", err, logTail(m.logPath, 20))
-		case <-time.After(50 * time.Millisecond):
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("health: %s", resp.Status)
 		}
+		_, err = cl.ListBuckets(ctx, &s3.ListBucketsInput{})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("chaos: %w", err)
 	}
+	return nil
 }
 
 // Kill sends SIGKILL.
@@ -137,8 +119,8 @@ func (m *Minio) Kill() {
 	m.mu.Lock()
 	p := m.proc
 	m.mu.Unlock()
-	if p != nil && p.running() {
-		p.kill()
+	if p != nil && p.Running() {
+		p.Kill()
 	}
 }
 
@@ -147,45 +129,7 @@ func (m *Minio) Stop() {
 	m.mu.Lock()
 	p := m.proc
 	m.mu.Unlock()
-	if p != nil && p.running() {
-		p.stop(syscall.SIGTERM, 10*time.Second)
-	}
-}
-
-// freeAddr returns an address of 127.0.0.1 whose port was free a moment
-// ago and that no earlier call returned.
-func freeAddr() (string, error) {
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return "", fmt.Errorf("chaos: find a free port: %w", err)
-		}
-		addr := l.Addr().String()
-		l.Close()
-		if _, dup := handedOut.LoadOrStore(addr, true); !dup {
-			return addr, nil
-		}
-	}
-	return "", errors.New("chaos: find a free port: 100 tries gave ports already handed out")
-}
-
-var handedOut sync.Map
-
-// repoRoot is the nearest directory from the working directory up that
-// holds a go.mod.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("chaos: no go.mod above the working directory")
-		}
-		dir = parent
+	if p != nil && p.Running() {
+		p.Stop(syscall.SIGTERM, 10*time.Second)
 	}
 }

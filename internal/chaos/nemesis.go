@@ -187,7 +187,7 @@ func (n *nemesis) healAll(ctx context.Context) error {
 			_ = node.Resume()
 		}
 	}
-	if c.Minio != nil && (c.Minio.proc == nil || !c.Minio.proc.running()) {
+	if c.Minio != nil && (c.Minio.proc == nil || !c.Minio.proc.Running()) {
 		errs = append(errs, c.Minio.Start(ctx))
 	}
 	for _, node := range c.All() {

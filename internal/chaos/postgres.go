@@ -6,16 +6,15 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	procs "github.com/stratalog/strata/internal/testenv/proc"
 )
 
 // Postgres is a PostgreSQL primary and, optionally, a streaming standby
@@ -39,7 +38,7 @@ type pgSlot struct {
 	data    string
 	logPath string
 	port    int
-	proc    *proc
+	proc    *procs.Process
 }
 
 // Database is the database the nodes use.
@@ -52,7 +51,7 @@ func StartPostgres(ctx context.Context, dir string, standby bool) (*Postgres, er
 	if err != nil {
 		return nil, err
 	}
-	cred, err := postgresCredential()
+	cred, err := procs.PostgresCredential()
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +66,7 @@ func StartPostgres(ctx context.Context, dir string, standby bool) (*Postgres, er
 	}
 	p := &Postgres{bin: bin, cred: cred, dir: pgDir, standby: standby}
 	for i := range p.slots {
-		port, err := freePort()
+		port, err := procs.FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -158,20 +157,17 @@ func (p *Postgres) startSlot(ctx context.Context, n int) error {
 	s.proc = pr
 	deadline, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	for {
-		conn, err := p.connect(deadline, n, "postgres")
-		if err == nil {
-			conn.Close(deadline)
-			return nil
+	err = pr.WaitReady(deadline, func(ctx context.Context) error {
+		conn, err := p.connect(ctx, n, "postgres")
+		if err != nil {
+			return err
 		}
-		select {
-		case <-pr.done:
-			return fmt.Errorf("chaos: postgres%d exited during start-up (%s):\n%s", n, pr.exited(), logTail(s.logPath, 20))
-		case <-deadline.Done():
-			return fmt.Errorf("chaos: postgres%d not ready: %v\n%s", n, err, logTail(s.logPath, 20))
-		case <-time.After(50 * time.Millisecond):
-		}
+		return conn.Close(ctx)
+	})
+	if err != nil {
+		return fmt.Errorf("chaos: %w", err)
 	}
+	return nil
 }
 
 func (p *Postgres) connect(ctx context.Context, n int, db string) (*pgx.Conn, error) {
@@ -219,7 +215,7 @@ func (p *Postgres) buildStandby(ctx context.Context, n int) error {
 		}
 		select {
 		case <-deadline.Done():
-			return fmt.Errorf("chaos: standby %d not streaming: %v\n%s", n, err, logTail(s.logPath, 20))
+			return fmt.Errorf("chaos: standby %d not streaming: %v\n%s", n, err, procs.LogTail(s.logPath, 20))
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -238,11 +234,11 @@ func (p *Postgres) StopPrimary(mode string) {
 	p.mu.Unlock()
 	switch mode {
 	case "fast":
-		s.proc.stop(syscall.SIGINT, 30*time.Second)
+		s.proc.Stop(syscall.SIGINT, 30*time.Second)
 	case "immediate":
-		s.proc.stop(syscall.SIGQUIT, 10*time.Second)
+		s.proc.Stop(syscall.SIGQUIT, 10*time.Second)
 	default:
-		s.proc.kill()
+		s.proc.Kill()
 	}
 }
 
@@ -287,8 +283,8 @@ func (p *Postgres) RebuildStandby(ctx context.Context) error {
 	p.mu.Lock()
 	n := 1 - p.primary
 	p.mu.Unlock()
-	if s := p.slots[n]; s.proc != nil && s.proc.running() {
-		s.proc.kill()
+	if s := p.slots[n]; s.proc != nil && s.proc.Running() {
+		s.proc.Kill()
 	}
 	return p.buildStandby(ctx, n)
 }
@@ -296,30 +292,23 @@ func (p *Postgres) RebuildStandby(ctx context.Context) error {
 // Stop stops both servers.
 func (p *Postgres) Stop() {
 	for _, s := range p.slots {
-		if s != nil && s.proc != nil && s.proc.running() {
-			s.proc.stop(syscall.SIGINT, 10*time.Second)
+		if s != nil && s.proc != nil && s.proc.Running() {
+			s.proc.Stop(syscall.SIGINT, 10*time.Second)
 		}
 	}
 }
 
-// postgresBinDir returns the newest /usr/lib/postgresql/*/bin holding the
-// server binaries, else the directory of initdb on PATH.
+// postgresBinDir returns the directory of PostgreSQL's server programs
+// (see proc.PostgresBinDir), which must also hold the replication tools.
 func postgresBinDir() (string, error) {
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	sort.Slice(dirs, func(i, j int) bool {
-		a, _ := strconv.Atoi(filepath.Base(filepath.Dir(dirs[i])))
-		b, _ := strconv.Atoi(filepath.Base(filepath.Dir(dirs[j])))
-		return a < b
-	})
-	for i := len(dirs) - 1; i >= 0; i-- {
-		if hasFiles(dirs[i], "initdb", "postgres", "pg_basebackup", "pg_ctl") {
-			return dirs[i], nil
-		}
+	dir, err := procs.PostgresBinDir()
+	if err != nil {
+		return "", fmt.Errorf("chaos: %w; install Debian's postgresql", err)
 	}
-	if path, err := exec.LookPath("initdb"); err == nil && hasFiles(filepath.Dir(path), "postgres", "pg_basebackup", "pg_ctl") {
-		return filepath.Dir(path), nil
+	if !hasFiles(dir, "pg_basebackup", "pg_ctl") {
+		return "", fmt.Errorf("chaos: no pg_basebackup and pg_ctl beside initdb in %s", dir)
 	}
-	return "", errors.New("chaos: no PostgreSQL server binaries (initdb, postgres, pg_basebackup, pg_ctl) in /usr/lib/postgresql/*/bin or on PATH; install Debian's postgresql")
+	return dir, nil
 }
 
 func hasFiles(dir string, names ...string) bool {
@@ -329,32 +318,4 @@ func hasFiles(dir string, names ...string) bool {
 		}
 	}
 	return true
-}
-
-// postgresCredential is the postgres user when running as root (the
-// server refuses to run as root), nil otherwise.
-func postgresCredential() (*syscall.Credential, error) {
-	if os.Geteuid() != 0 {
-		return nil, nil
-	}
-	u, err := user.Lookup("postgres")
-	if err != nil {
-		return nil, fmt.Errorf("chaos: running as root and no postgres user: %w", err)
-	}
-	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
-	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
-	if err := errors.Join(err1, err2); err != nil {
-		return nil, fmt.Errorf("chaos: postgres user: %w", err)
-	}
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
-}
-
-// freePort returns a port of 127.0.0.1 that was free a moment ago.
-func freePort() (int, error) {
-	addr, err := freeAddr()
-	if err != nil {
-		return 0, err
-	}
-	_, port, _ := strings.Cut(addr, ":")
-	return strconv.Atoi(port)
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/stratalog/strata/client"
+	"github.com/stratalog/strata/internal/testenv"
 )
 
 var reTopicChars = regexp.MustCompile(`[^a-zA-Z0-9._-]`)
@@ -224,13 +225,9 @@ func TestConsumeExitsOnCancel(t *testing.T) {
 				done <- run(ctx, args, strings.NewReader(""), out, io.Discard,
 					func(k string) string { return map[string]string{"STRATA_BROKERS": dev.KafkaAddr}[k] })
 			}()
-			deadline := time.Now().Add(30 * time.Second)
-			for out.String() != "a\nb\nc\n" {
-				if time.Now().After(deadline) {
-					t.Fatalf("consume printed %q", out.String())
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+			testenv.WaitFor(t, 30*time.Second, "consume to print a, b and c", func() bool {
+				return out.String() == "a\nb\nc\n"
+			})
 			cancel()
 			select {
 			case code := <-done:
@@ -274,13 +271,9 @@ func TestProduceExitsOnCancel(t *testing.T) {
 	}()
 	fmt.Fprintln(pw, "one")
 	fmt.Fprintln(pw, "two")
-	deadline := time.Now().Add(30 * time.Second)
-	for strings.Count(out.String(), "\n") < 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("produce printed %q", out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.WaitFor(t, 30*time.Second, "produce to print the offsets of two lines", func() bool {
+		return strings.Count(out.String(), "\n") >= 2
+	})
 	cancel() // stdin stays open, as on a terminal
 	select {
 	case code := <-done:

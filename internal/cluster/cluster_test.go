@@ -152,13 +152,7 @@ func startNodes(t *testing.T, url string, cfg cluster.Config, ids ...int32) []*t
 // waitFor polls cond until it holds, failing the test after timeout.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting until %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.WaitFor(t, timeout, what, cond)
 }
 
 // leaders returns each partition of topic with its leader and epoch.
@@ -221,6 +215,21 @@ func metric(t *testing.T, reg *prometheus.Registry, name string) float64 {
 		}
 	}
 	t.Fatalf("metric %s not registered", name)
+	return 0
+}
+
+// passes is how many controller passes a node has made.
+func passes(t *testing.T, reg *prometheus.Registry) uint64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "strata_cluster_controller_pass_seconds" {
+			return mf.GetMetric()[0].GetHistogram().GetSampleCount()
+		}
+	}
 	return 0
 }
 
@@ -393,12 +402,14 @@ func TestOneControllerWithFailover(t *testing.T) {
 		_, ok := next.View().Node(old.Self().ID)
 		return ok
 	})
-	for range 5 {
-		time.Sleep(fastConfig().ControllerInterval) // several passes of both
+	// Checked all along five controller passes of each.
+	oldPasses, nextPasses := passes(t, old.reg), passes(t, next.reg)
+	waitFor(t, 10*time.Second, "five controller passes of both", func() bool {
 		if old.IsController() || !next.IsController() {
 			t.Fatalf("after the old controller came back: old %v, new %v; want the new one to keep the lease", old.IsController(), next.IsController())
 		}
-	}
+		return passes(t, old.reg) >= oldPasses+5 && passes(t, next.reg) >= nextPasses+5
+	})
 
 	// A graceful stop hands over without waiting for the lease.
 	if err := next.Stop(t.Context()); err != nil {

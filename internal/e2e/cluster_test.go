@@ -398,7 +398,7 @@ func TestClusterFailover(t *testing.T) {
 					resumed[r.Partition].CompareAndSwap(0, time.Now().UnixNano())
 				}
 			})
-			time.Sleep(2 * time.Millisecond)
+			time.Sleep(2 * time.Millisecond) // a steady rate, not a synchronisation
 		}
 	}()
 
@@ -562,9 +562,11 @@ func TestClusterCrossNodeWakeUp(t *testing.T) {
 			n, err := fetch(int64(i))
 			done <- result{time.Now(), n, err}
 		}()
-		// Give the fetch time to reach node B and park at the high
-		// watermark.
-		time.Sleep(30 * time.Millisecond)
+		// The record is produced once the fetch is parked on node B at
+		// the high watermark, so that only a wake-up can return it.
+		waitFor(t, 10*time.Second, "the fetch to park on node 2", func() bool {
+			return c.metric(2, "strata_reader_waiting_fetches") >= 1
+		})
 		sent := time.Now()
 		if off, err := produceTo(ctx, a, topic, topicID, 0, fmt.Sprintf("r%d", i)); err != nil || off != int64(i) {
 			t.Fatalf("produce %d through node 1: offset %d, %v", i, off, err)

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/stratalog/strata/internal/testenv"
+	"github.com/stratalog/strata/internal/testenv/proc"
 )
 
 // TestDevHelpShowsDevDefaults: `strata dev -h` shows what dev runs with,
@@ -49,9 +50,9 @@ func TestDevDataDirFromEnvironment(t *testing.T) {
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitBanner(t, s.LogPath, 1)
-	if !strings.Contains(readLog(s.LogPath), "Data:                   "+dir+" ") {
-		t.Errorf("the banner does not name %s:\n%s", dir, readLog(s.LogPath))
+	waitBanner(t, s, 1)
+	if !strings.Contains(s.LogTail(), "Data:                   "+dir+" ") {
+		t.Errorf("the banner does not name %s:\n%s", dir, s.LogTail())
 	}
 	for _, p := range []string{"meta.db", "objects"} {
 		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
@@ -68,12 +69,12 @@ func TestDevDataDirFromEnvironment(t *testing.T) {
 // after that, so a client that connects on seeing it is answered at once.
 func TestDevBannerOnlyWhenServing(t *testing.T) {
 	s := testenv.StartStrata(t, "dev", "-data-dir", filepath.Join(t.TempDir(), "data"))
-	waitBanner(t, s.LogPath, 1)
+	waitBanner(t, s, 1)
 	s.Kill()
 	if _, err := s.Spawn(); err != nil {
 		t.Fatal(err)
 	}
-	waitBanner(t, s.LogPath, 2)
+	waitBanner(t, s, 2)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(s.KafkaAddr))
 	if err != nil {
 		t.Fatal(err)
@@ -84,15 +85,15 @@ func TestDevBannerOnlyWhenServing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := cl.Ping(ctx); err != nil {
-		t.Fatalf("no answer within 2s of the banner: %v\n%s", err, readLog(s.LogPath))
+		t.Fatalf("no answer within 2s of the banner: %v\n%s", err, s.LogTail())
 	}
 }
 
 // waitBanner waits until the log holds n of dev's "running" banners.
-func waitBanner(t *testing.T, logPath string, n int) {
+func waitBanner(t *testing.T, s *proc.Strata, n int) {
 	t.Helper()
 	testenv.WaitFor(t, time.Minute, "strata dev's banner", func() bool {
-		return strings.Count(readLog(logPath), "Strata dev is running.") >= n
+		return strings.Count(s.LogTail(), "Strata dev is running.") >= n
 	})
 }
 

@@ -427,8 +427,12 @@ func testGroupCoordinatorMove(t *testing.T, how string) {
 	}
 	mu.Unlock()
 	var lastSeen string
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	defer func() {
+		if t.Failed() {
+			t.Logf("committed offsets last seen: %s", lastSeen)
+		}
+	}()
+	waitFor(t, 30*time.Second, fmt.Sprintf("the last positions %v to be committed", want), func() bool {
 		offs, err := fetchCommitted()
 		done := err == nil
 		for p, o := range want {
@@ -436,15 +440,11 @@ func testGroupCoordinatorMove(t *testing.T, how string) {
 				done = false
 			}
 		}
-		if done {
-			break
+		if !done {
+			lastSeen = fmt.Sprintf("%v (%v)", offs, err)
 		}
-		lastSeen = fmt.Sprintf("%v (%v)", offs, err)
-		if time.Now().After(deadline) {
-			t.Fatalf("the last positions %v are not committed: %s", want, lastSeen)
-		}
-		time.Sleep(20 * time.Millisecond) // polling
-	}
+		return done
+	})
 	cancel()
 	consuming.Wait()
 	watching.Wait()

@@ -20,6 +20,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/stratalog/strata/internal/testenv"
+	"github.com/stratalog/strata/internal/testenv/proc"
 )
 
 // This file checks consumer groups with real clients: kafka-python (the
@@ -40,9 +43,9 @@ type line struct {
 type clientProc struct {
 	t    testing.TB
 	name string
-	cmd  *exec.Cmd
-	errb bytes.Buffer // standard error, for failure messages
-	done chan struct{}
+	p    *proc.Process
+	errb bytes.Buffer  // standard error, for failure messages
+	done chan struct{} // closed once the process has exited and its output is read
 
 	mu    sync.Mutex
 	lines []line
@@ -51,35 +54,39 @@ type clientProc struct {
 // startProc starts a client program; it is killed when the test ends.
 func startProc(t testing.TB, env []string, name string, args ...string) *clientProc {
 	t.Helper()
-	p := &clientProc{t: t, name: filepath.Base(args[0]), done: make(chan struct{})}
-	p.cmd = exec.Command(name, args...)
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stderr = &p.errb
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	out, err := p.cmd.StdoutPipe()
+	c := &clientProc{t: t, name: filepath.Base(args[0]), done: make(chan struct{})}
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = &c.errb
+	out, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := startCmd(p.cmd); err != nil {
-		t.Fatalf("start %s: %v", p.name, err)
+	cmd.Stdout = w
+	c.p, err = proc.Start(c.name, cmd, filepath.Join(t.TempDir(), c.name+".log"))
+	w.Close() // the child holds its own end
+	if err != nil {
+		out.Close()
+		t.Fatal(err)
 	}
 	go func() {
+		defer close(c.done)
+		defer out.Close()
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
-			p.mu.Lock()
-			p.lines = append(p.lines, line{text: sc.Text(), at: time.Now()})
-			p.mu.Unlock()
+			c.mu.Lock()
+			c.lines = append(c.lines, line{text: sc.Text(), at: time.Now()})
+			c.mu.Unlock()
 		}
-		p.cmd.Wait()
-		close(p.done)
+		<-c.p.Done()
 	}()
 	t.Cleanup(func() {
-		p.kill()
+		c.kill()
 		if t.Failed() {
-			t.Logf("%s stderr:\n%s", p.name, p.stderr())
+			t.Logf("%s stderr:\n%s", c.name, c.stderr())
 		}
 	})
-	return p
+	return c
 }
 
 // output returns the lines printed so far.
@@ -109,18 +116,20 @@ func (p *clientProc) exited() bool {
 
 // kill kills the process, which gets no chance to leave its group.
 func (p *clientProc) kill() {
-	p.cmd.Process.Kill()
+	if p.p.Running() {
+		p.p.Kill()
+	}
 	<-p.done
 }
 
 // stop sends SIGTERM and waits for the process to exit.
 func (p *clientProc) stop(timeout time.Duration) {
 	p.t.Helper()
-	p.cmd.Process.Signal(syscall.SIGTERM)
+	_ = p.p.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
-		if !p.cmd.ProcessState.Success() {
-			p.t.Fatalf("%s exited with %v:\n%s", p.name, p.cmd.ProcessState, p.stderr())
+		if err := p.p.Err(); err != nil {
+			p.t.Fatalf("%s exited with %v:\n%s", p.name, err, p.stderr())
 		}
 	case <-time.After(timeout):
 		p.kill()
@@ -133,8 +142,8 @@ func (p *clientProc) wait(timeout time.Duration) {
 	p.t.Helper()
 	select {
 	case <-p.done:
-		if !p.cmd.ProcessState.Success() {
-			p.t.Fatalf("%s exited with %v:\n%s", p.name, p.cmd.ProcessState, p.stderr())
+		if err := p.p.Err(); err != nil {
+			p.t.Fatalf("%s exited with %v:\n%s", p.name, err, p.stderr())
 		}
 	case <-time.After(timeout):
 		p.kill()
@@ -493,7 +502,7 @@ func testGroupChurn(t *testing.T, balancer kgo.GroupBalancer) {
 			select {
 			case <-stopProducing:
 				return
-			case <-time.After(3 * time.Millisecond):
+			case <-time.After(3 * time.Millisecond): // a steady rate, not a synchronisation
 			}
 			r := &kgo.Record{Key: []byte(strconv.Itoa(i)), Value: []byte(strconv.Itoa(i))}
 			producer.Produce(ctx, r, func(r *kgo.Record, err error) {
@@ -644,7 +653,14 @@ func testGroupChurn(t *testing.T, balancer kgo.GroupBalancer) {
 		}
 	}
 
-	time.Sleep(time.Second) // the producer keeps writing to the settled group
+	ackMu.Lock()
+	settledAt := len(acked)
+	ackMu.Unlock()
+	waitFor(t, 30*time.Second, "300 more records written to the settled group", func() bool {
+		ackMu.Lock()
+		defer ackMu.Unlock()
+		return len(acked) >= settledAt+300
+	})
 	close(stopProducing)
 	<-produced
 	if err := producer.Flush(ctx); err != nil {
@@ -724,11 +740,7 @@ func requireConfluent(t testing.TB) string {
 	python := pythonProg.require(t)
 	out, err := exec.Command(python, "-c", "import confluent_kafka").CombinedOutput()
 	if err != nil {
-		msg := fmt.Sprintf("confluent-kafka is not available (%v: %s); install it (apt-get install python3-confluent-kafka)", err, bytes.TrimSpace(out))
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		testenv.Missing(t, "confluent-kafka is not available (%v: %s); install it (apt-get install python3-confluent-kafka)", err, bytes.TrimSpace(out))
 	}
 	return python
 }
@@ -738,7 +750,7 @@ func requireConfluent(t testing.TB) string {
 // offsets they committed.
 func TestConfluentConsumerGroup(t *testing.T) {
 	python := requireConfluent(t)
-	s := startStrata(t, modeDev, strataOpts{Args: fastGroups})
+	s := startStrata(t, modeDev, strataOpts{Args: fastGroups, InProcess: true})
 	const topic, group, partitions, perPartition = "cf-topic", "cf-group", 4, 5
 	createTopic(t, s.KafkaAddr, topic, partitions)
 	adm := kadm.NewClient(newClient(t, s.KafkaAddr))

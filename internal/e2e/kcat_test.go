@@ -175,9 +175,7 @@ func testKcatOffsetsByTime(t *testing.T, b string) {
 	// kcat has delivered the first wave and exited; every timestamp it set
 	// is at most mid - 1. The second wave starts after mid.
 	mid := time.Now().UnixMilli() + 1
-	for time.Now().UnixMilli() <= mid {
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, time.Second, "the clock to pass mid", func() bool { return time.Now().UnixMilli() > mid })
 	kcat(t, b, "w2-a\nw2-b\nw2-c\nw2-d\nw2-e\n", "-P", "-t", topic)
 
 	values := func(recs []kcatRecord) []string {

@@ -59,7 +59,7 @@ func TestKafkaPythonArticleExamples(t *testing.T) {
 		c.Close()
 		t.Fatal("something listens on [::1]:9092; the article examples would reach it instead of strata")
 	}
-	s := startStrata(t, modeDev, strataOpts{KafkaAddr: addr})
+	s := startStrata(t, modeDev, strataOpts{KafkaAddr: addr, InProcess: true})
 
 	datetime := func(day int, clock string) string { return fmt.Sprintf("2024-03-%02dT%sZ", day, clock) }
 	for _, tc := range []struct {
@@ -147,7 +147,7 @@ func countRecords(got map[int32][]*kgo.Record) int {
 func TestKafkaPythonAssignSeek(t *testing.T) {
 	python := pythonProg.require(t)
 	forEachMode(t, func(t *testing.T, mode string) {
-		s := startStrata(t, mode, strataOpts{})
+		s := startStrata(t, mode, strataOpts{InProcess: true})
 		const topic, partitions, perPartition, seekTo = "py-assign", 3, 10, 4
 		createTopic(t, s.KafkaAddr, topic, partitions)
 		// Debian's kafka-python has no snappy (franz-go's default): gzip.

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/stratalog/strata/internal/testenv"
 )
 
 // TestDevAcksSyncProduceWithoutFlushInterval: strata dev, on its own
@@ -85,7 +87,7 @@ func TestOldSealFlags(t *testing.T) {
 				} else {
 					args = append(args, "-objstore.url", "s3://unused")
 				}
-				cmd := exec.CommandContext(ctx, strataBinary(t), append(args, tc.flags...)...)
+				cmd := exec.CommandContext(ctx, testenv.StrataBinary(t), append(args, tc.flags...)...)
 				out, err := cmd.CombinedOutput()
 				if err == nil || ctx.Err() != nil {
 					t.Fatalf("strata %s %v: exit %v, want it to refuse at once; output:\n%s", mode, tc.flags, err, out)

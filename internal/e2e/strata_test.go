@@ -3,31 +3,23 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/stratalog/strata/internal/apptest"
 	"github.com/stratalog/strata/internal/testenv"
 	"github.com/stratalog/strata/internal/testenv/proc"
 )
 
 // This file is the harness of the end-to-end tests that run a real strata
 // process and talk to it with real Kafka clients.
-
-// envBinary names a prebuilt strata binary to test instead of building
-// ./cmd/strata.
-const envBinary = "STRATA_E2E_BINARY"
 
 // Modes of the strata command the client tests run against.
 const (
@@ -46,94 +38,6 @@ func forEachMode(t *testing.T, fn func(t *testing.T, mode string)) {
 	}
 }
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-// strataBinary returns the path of a strata binary, built from ./cmd/strata
-// once per test binary unless STRATA_E2E_BINARY names one.
-func strataBinary(t testing.TB) string {
-	t.Helper()
-	binOnce.Do(func() { binPath, binErr = buildStrata() })
-	if binErr != nil {
-		t.Fatalf("strata binary: %v", binErr)
-	}
-	return binPath
-}
-
-// buildStrata builds ./cmd/strata into a temporary directory, opens the
-// binary and removes the directory at once: children run the open file
-// through /proc, so nothing is left behind whatever way the test binary
-// ends. Where /proc is missing the directory is kept.
-func buildStrata() (string, error) {
-	if p := os.Getenv(envBinary); p != "" {
-		abs, err := filepath.Abs(p)
-		if err != nil {
-			return "", fmt.Errorf("%s: %w", envBinary, err)
-		}
-		return abs, nil
-	}
-	root, err := proc.RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	dir, err := os.MkdirTemp("", "strata-e2e-")
-	if err != nil {
-		return "", err
-	}
-	out := filepath.Join(dir, "strata")
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(gobin); err != nil {
-		gobin = "go"
-	}
-	cmd := exec.Command(gobin, "build", "-o", out, "./cmd/strata")
-	cmd.Dir = root
-	if b, err := cmd.CombinedOutput(); err != nil {
-		os.RemoveAll(dir)
-		return "", fmt.Errorf("go build ./cmd/strata: %w\n%s", err, b)
-	}
-	f, err := os.Open(out)
-	if err != nil {
-		return "", err
-	}
-	viaProc := fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), f.Fd())
-	if _, err := os.Stat(viaProc); err != nil {
-		f.Close()
-		return out, nil
-	}
-	os.RemoveAll(dir)
-	openBinary = f // kept open for the life of the test binary
-	return viaProc, nil
-}
-
-// openBinary keeps the built binary alive after its directory is removed.
-var openBinary *os.File
-
-var (
-	spawnOnce sync.Once
-	spawnCh   chan func()
-)
-
-// startCmd starts cmd from a goroutine locked to an OS thread that never
-// exits: the parent-death signal is tied to the thread that started a child,
-// so starting every child there ties strata's life to the test binary's.
-func startCmd(cmd *exec.Cmd) error {
-	spawnOnce.Do(func() {
-		spawnCh = make(chan func())
-		go func() {
-			runtime.LockOSThread() // never unlocked
-			for fn := range spawnCh {
-				fn()
-			}
-		}()
-	})
-	errc := make(chan error, 1)
-	spawnCh <- func() { errc <- cmd.Start() }
-	return <-errc
-}
-
 // strataOpts are the settings of one strata process.
 type strataOpts struct {
 	// KafkaAddr is the Kafka listen address; empty picks a free port of
@@ -149,6 +53,11 @@ type strataOpts struct {
 	// Shared, in serve mode, is the database and bucket of the cluster the
 	// process joins; nil gives it fresh ones.
 	Shared *serveData
+	// InProcess runs the node in the test process (internal/apptest), as
+	// the strata command would build it, instead of a strata process. It
+	// is for tests that need no process of their own: no signal, kill,
+	// restart or exit code. Client programs dial it as any node.
+	InProcess bool
 }
 
 // serveData is a PostgreSQL database and an object store bucket: what
@@ -156,6 +65,7 @@ type strataOpts struct {
 type serveData struct {
 	args []string // flags naming the bucket
 	env  []string // the metastore URL, as a deployment passes it
+	url  string   // the metastore URL, for an in-process node
 }
 
 // newServeData provides a fresh database and bucket.
@@ -167,6 +77,7 @@ func newServeData(t testing.TB) *serveData {
 		// The metastore URL goes through the environment, as in a
 		// deployment where it carries a password.
 		env: []string{"STRATA_METASTORE_POSTGRES_URL=" + pgURL},
+		url: pgURL,
 		args: []string{
 			"-objstore.url", "s3://" + env.Bucket,
 			"-objstore.endpoint", env.Endpoint,
@@ -180,54 +91,60 @@ func newServeData(t testing.TB) *serveData {
 
 // strata is a strata process under test and the data it keeps: restarting
 // it runs a new process on the same data directory, or the same database
-// and bucket.
+// and bucket. The process is a proc.Strata of the shared harness.
 type strata struct {
 	t         *testing.T
 	mode      string
-	opts      strataOpts
 	KafkaAddr string // host:port the Kafka listener binds
 	AdminAddr string // host:port of the admin HTTP listener
-	dataArgs  []string
-	dataEnv   []string
-	logPath   string
-	starts    int
-
-	cmd     *exec.Cmd
-	done    chan struct{} // closed when the current process has exited
-	waitErr error         // set before done is closed
+	p         *proc.Strata
+	node      *apptest.Node // instead of p, with strataOpts.InProcess
 }
 
 // startStrata starts strata in mode on fresh data and waits until it
 // serves. The process is killed when the test ends, and its log is printed
-// when the test failed.
+// if the test failed.
 func startStrata(t *testing.T, mode string, opts strataOpts) *strata {
 	t.Helper()
-	s := &strata{t: t, mode: mode, opts: opts, logPath: filepath.Join(t.TempDir(), "strata.log")}
+	args := []string{mode}
+	var env []string
 	switch mode {
 	case modeDev:
-		s.dataArgs = []string{"-data-dir", filepath.Join(t.TempDir(), "data")}
+		args = append(args, "-data-dir", filepath.Join(t.TempDir(), "data"))
 	case modeServe:
 		data := opts.Shared
 		if data == nil {
 			data = newServeData(t)
 		}
-		s.dataEnv, s.dataArgs = data.env, data.args
+		args = append(args, data.args...)
+		env = data.env
+		if opts.InProcess {
+			args = append(args, "-metastore.postgres.url", data.url)
+		}
 	default:
 		t.Fatalf("unknown strata mode %q", mode)
 	}
-	s.KafkaAddr = opts.KafkaAddr
-	if s.KafkaAddr == "" {
-		s.KafkaAddr = freeAddr(t)
+	flush := opts.FlushInterval
+	if flush == 0 {
+		flush = 20 * time.Millisecond
 	}
-	s.AdminAddr = freeAddr(t)
-	t.Cleanup(func() {
-		if s.running() {
-			s.kill()
-		}
-		if t.Failed() {
-			t.Logf("strata %s log (%d starts):\n%s", mode, s.starts, readLog(s.logPath))
-		}
-	})
+	if opts.KafkaAddr != "" {
+		args = append(args, "-kafka.listen-address", opts.KafkaAddr)
+	}
+	if flush > 0 {
+		args = append(args, "-ingest.flush-interval", flush.String())
+	}
+	if opts.Advertised != "" {
+		args = append(args, "-kafka.advertised-address", opts.Advertised)
+	}
+	args = append(args, opts.Args...)
+	if opts.InProcess {
+		n := apptest.Start(t, mode, args[1:]...) // stopped, and its log shown on failure, when the test ends
+		return &strata{t: t, mode: mode, KafkaAddr: n.KafkaAddr, AdminAddr: n.AdminAddr, node: n}
+	}
+	p := testenv.NewStrata(t, args...) // killed, and its log shown on failure, when the test ends
+	p.Env = append(p.Env, env...)
+	s := &strata{t: t, mode: mode, KafkaAddr: p.KafkaAddr, AdminAddr: p.AdminAddr, p: p}
 	s.Start()
 	return s
 }
@@ -236,105 +153,37 @@ func startStrata(t *testing.T, mode string, opts strataOpts) *strata {
 // until /readyz answers 200.
 func (s *strata) Start() {
 	s.t.Helper()
-	if s.running() {
-		s.t.Fatal("strata: Start while running")
-	}
-	flush := s.opts.FlushInterval
-	if flush == 0 {
-		flush = 20 * time.Millisecond
-	}
-	args := []string{s.mode}
-	args = append(args, s.dataArgs...)
-	args = append(args,
-		"-kafka.listen-address", s.KafkaAddr,
-		"-admin.listen-address", s.AdminAddr,
-	)
-	if flush > 0 {
-		args = append(args, "-ingest.flush-interval", flush.String())
-	}
-	if s.opts.Advertised != "" {
-		args = append(args, "-kafka.advertised-address", s.opts.Advertised)
-	}
-	args = append(args, s.opts.Args...)
-
-	log, err := os.OpenFile(s.logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer log.Close() // the child holds its own descriptor
-	s.starts++
-	fmt.Fprintf(log, "=== start %d: strata %s\n", s.starts, strings.Join(args, " "))
-
-	cmd := exec.Command(strataBinary(s.t), args...)
-	cmd.Args[0] = "strata"
-	cmd.Env = append(childEnv(), s.dataEnv...)
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := startCmd(cmd); err != nil {
-		s.t.Fatalf("start strata: %v", err)
-	}
-	s.cmd = cmd
-	s.done = make(chan struct{})
-	s.waitErr = nil
-	done := s.done
-	go func() {
-		err := cmd.Wait()
-		s.waitErr = err
-		close(done)
-	}()
-	if err := s.waitReady(60 * time.Second); err != nil {
-		s.kill()
-		s.t.Fatalf("strata %s: %v\nlog:\n%s", s.mode, err, readLog(s.logPath))
+	s.needProcess()
+	if err := s.p.Start(); err != nil {
+		s.t.Fatalf("strata %s: %v", s.mode, err)
 	}
 }
 
-// waitReady polls /readyz until it answers 200, the process exits or
-// timeout passes.
-func (s *strata) waitReady(timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	url := "http://" + s.AdminAddr + "/readyz"
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	var last error
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("%s: %s %s", url, resp.Status, bytes.TrimSpace(body))
-		}
-		last = err
-		select {
-		case <-s.done:
-			return fmt.Errorf("exited during start-up: %v", s.waitErr)
-		case <-ctx.Done():
-			return fmt.Errorf("not ready after %v: %v", timeout, last)
-		case <-tick.C:
-		}
+// needProcess fails the test when the node runs in the test process.
+func (s *strata) needProcess() {
+	s.t.Helper()
+	if s.node != nil {
+		s.t.Fatal("strata: the node runs in the test process (InProcess), which has no signals, kills or restarts of its own")
 	}
 }
 
 func (s *strata) running() bool {
-	if s.done == nil {
-		return false
+	if s.node != nil {
+		select {
+		case <-s.node.Done():
+			return false
+		default:
+			return true
+		}
 	}
-	select {
-	case <-s.done:
-		return false
-	default:
-		return true
-	}
+	return s.p.Running()
 }
 
 // Signal sends sig to the running process.
 func (s *strata) Signal(sig syscall.Signal) {
 	s.t.Helper()
-	if err := s.cmd.Process.Signal(sig); err != nil {
+	s.needProcess()
+	if err := s.p.Signal(sig); err != nil {
 		s.t.Fatalf("signal strata: %v", err)
 	}
 }
@@ -342,27 +191,29 @@ func (s *strata) Signal(sig syscall.Signal) {
 // Wait waits up to timeout for the process to exit and returns its exit
 // code, or -1 and false when it is still running.
 func (s *strata) Wait(timeout time.Duration) (int, bool) {
-	select {
-	case <-s.done:
-		return exitCode(s.waitErr), true
-	case <-time.After(timeout):
-		return -1, false
-	}
+	s.t.Helper()
+	s.needProcess()
+	return s.p.Wait(timeout)
 }
 
 // Stop sends SIGTERM and waits up to timeout for the process to exit, then
 // kills it. It returns the exit code; a killed process gives -1.
 func (s *strata) Stop(timeout time.Duration) int {
 	s.t.Helper()
-	if !s.running() {
-		return exitCode(s.waitErr)
+	s.needProcess()
+	p := s.p.Process()
+	if p == nil {
+		return 0
+	}
+	if !p.Running() {
+		return p.ExitCode()
 	}
 	s.Signal(syscall.SIGTERM)
-	if code, ok := s.Wait(timeout); ok {
-		return code
+	if p.Wait(timeout) {
+		return p.ExitCode()
 	}
 	s.t.Errorf("strata did not exit within %v of SIGTERM; killing it", timeout)
-	s.kill()
+	p.Kill()
 	return -1
 }
 
@@ -377,31 +228,9 @@ func (s *strata) Restart() {
 }
 
 func (s *strata) kill() {
-	_ = s.cmd.Process.Kill()
-	<-s.done
-}
-
-func exitCode(err error) int {
-	if err == nil {
-		return 0
-	}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return ee.ExitCode()
-	}
-	return -1
-}
-
-// childEnv is the test's environment without STRATA_* variables, which
-// would configure the process under test behind the harness's back.
-func childEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "STRATA_") {
-			env = append(env, kv)
-		}
-	}
-	return env
+	s.t.Helper()
+	s.needProcess()
+	s.p.Kill()
 }
 
 // freeAddr returns a 127.0.0.1 address whose port was free a moment ago.
@@ -412,19 +241,6 @@ func freeAddr(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return addr
-}
-
-// readLog returns a log file's content, its tail when long.
-func readLog(path string) string {
-	const max = 64 << 10
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Sprintf("(no log: %v)", err)
-	}
-	if len(b) > max {
-		b = append([]byte("...\n"), b[len(b)-max:]...)
-	}
-	return string(b)
 }
 
 // external is a program the tests need from the machine.
@@ -452,11 +268,7 @@ func (e external) require(t testing.TB) string {
 	if err == nil {
 		return path
 	}
-	msg := fmt.Sprintf("%s is not available (%v); install it (%s) or set %s", e.name, err, e.hint, e.env)
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
+	testenv.Missing(t, "%s is not available (%v); install it (%s) or set %s", e.name, err, e.hint, e.env)
 	return ""
 }
 

@@ -18,7 +18,7 @@ import (
 // its own and for the broker; and its compactor enforces the retention.ms
 // it reports: a record just older than it goes, one just younger stays.
 func TestTopicConfigDefaultsFromFlags(t *testing.T) {
-	s := startStrata(t, modeDev, strataOpts{Args: []string{
+	s := startStrata(t, modeDev, strataOpts{InProcess: true, Args: []string{
 		"-compactor.retention", "1h",
 		"-compactor.retention-bytes", "1073741824",
 		"-compactor.delete-retention", "10m",

@@ -406,7 +406,7 @@ func TestRenewalKeepsLease(t *testing.T) {
 	for time.Now().Before(deadline) {
 		wantCode(t, "heartbeat through A", a.heartbeat("g", x, gen), nil)
 		wantCode(t, "heartbeat through B", b.heartbeat("g", x, gen), kerr.NotCoordinator)
-		time.Sleep(testLease / 10) // the heartbeat interval of a member
+		time.Sleep(testLease / 10) // a member's heartbeat rate, not a synchronisation
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/stratalog/strata/ingest"
 	"github.com/stratalog/strata/internal/roleapi"
+	"github.com/stratalog/strata/internal/testenv"
 	"github.com/stratalog/strata/metastore"
 )
 
@@ -274,15 +275,14 @@ func TestShutdownFinishesInFlightRequests(t *testing.T) {
 
 	shut := make(chan error, 1)
 	go func() { shut <- s.Shutdown(context.Background()) }()
-	// Wait until the listener is closed.
-	for {
+	testenv.WaitFor(t, 10*time.Second, "the listener to close", func() bool {
 		nc, err := net.DialTimeout("tcp", s.addr, time.Second)
 		if err != nil {
-			break
+			return true
 		}
 		nc.Close()
-		time.Sleep(5 * time.Millisecond)
-	}
+		return false
+	})
 	select {
 	case err := <-shut:
 		t.Fatalf("Shutdown returned %v with a request in flight", err)

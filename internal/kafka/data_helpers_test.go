@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stratalog/strata/internal/batchtest"
+	"github.com/stratalog/strata/internal/testenv"
 )
 
 // createTopic creates a topic through the admin client and returns its id.
@@ -191,13 +192,7 @@ func withAttributes(batch []byte, attrs int16) []byte {
 // eventually polls cond until it holds or the time is up.
 func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, within)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.WaitFor(t, within, what, cond)
 }
 
 // noProducer are the batch options of a non-idempotent producer, with a

@@ -17,6 +17,7 @@ import (
 
 	"github.com/stratalog/strata/internal/cluster"
 	"github.com/stratalog/strata/internal/groups"
+	"github.com/stratalog/strata/internal/testenv"
 	"github.com/stratalog/strata/metastore/sqlite"
 )
 
@@ -563,13 +564,7 @@ func TestHandlerTableWithoutGroups(t *testing.T) {
 // waitFor polls cond until it holds or the timeout ends.
 func waitFor(t testing.TB, timeout time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v", timeout)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.WaitFor(t, timeout, "the condition", cond)
 }
 
 // BenchmarkOffsetCommit measures a consumer's commit of 12 partitions

@@ -22,14 +22,16 @@ func newLocal(t testing.TB) *objstore.Local {
 	return l
 }
 
+// TestLocal is the suite's entry point for the local backend, bare and
+// under the decorators, which keep the semantics of the store they wrap.
 func TestLocal(t *testing.T) {
-	objstoretest.Run(t, func(t *testing.T) objstore.Store { return newLocal(t) })
-}
-
-// The decorators keep the semantics of the store they wrap.
-func TestDecoratorsPassSuite(t *testing.T) {
-	objstoretest.Run(t, func(t *testing.T) objstore.Store {
-		return objstore.NewFaulty(objstore.NewMetrics(newLocal(t), nil, "local"))
+	t.Run("Bare", func(t *testing.T) {
+		objstoretest.Run(t, func(t *testing.T) objstore.Store { return newLocal(t) })
+	})
+	t.Run("Decorated", func(t *testing.T) {
+		objstoretest.Run(t, func(t *testing.T) objstore.Store {
+			return objstore.NewFaulty(objstore.NewMetrics(newLocal(t), nil, "local"))
+		})
 	})
 }
 

@@ -48,15 +48,18 @@ func newS3(t testing.TB, cfg objstore.S3Config) *objstore.S3 {
 	return s
 }
 
+// TestS3 is the suite's entry point for the S3 backend, at the top of a
+// bucket and under a key prefix.
 func TestS3(t *testing.T) {
-	objstoretest.Run(t, func(t *testing.T) objstore.Store { return newS3(t, s3Config(t)) })
-}
-
-func TestS3Prefix(t *testing.T) {
-	objstoretest.Run(t, func(t *testing.T) objstore.Store {
-		cfg := s3Config(t)
-		cfg.Prefix = "/tenant/strata/"
-		return newS3(t, cfg)
+	t.Run("Bucket", func(t *testing.T) {
+		objstoretest.Run(t, func(t *testing.T) objstore.Store { return newS3(t, s3Config(t)) })
+	})
+	t.Run("Prefix", func(t *testing.T) {
+		objstoretest.Run(t, func(t *testing.T) objstore.Store {
+			cfg := s3Config(t)
+			cfg.Prefix = "/tenant/strata/"
+			return newS3(t, cfg)
+		})
 	})
 }
 

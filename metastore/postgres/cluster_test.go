@@ -12,22 +12,8 @@ import (
 
 	"github.com/stratalog/strata/internal/testenv"
 	"github.com/stratalog/strata/metastore"
-	"github.com/stratalog/strata/metastore/metastoretest"
 	"github.com/stratalog/strata/metastore/postgres"
 )
-
-func TestClusterConformance(t *testing.T) {
-	metastoretest.RunCluster(t, func(t *testing.T) metastore.ClusterStore {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		cfg := postgres.Config{URL: testenv.PostgresURL(t), MaxConns: 16}
-		s, err := postgres.New(ctx, cfg, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	})
-}
 
 // BenchmarkPartitionLeaders measures the controller's per-pass read of
 // every partition's leader, over 10,000 partitions.

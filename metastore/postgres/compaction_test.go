@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -14,22 +12,8 @@ import (
 
 	"github.com/stratalog/strata/internal/testenv"
 	"github.com/stratalog/strata/metastore"
-	"github.com/stratalog/strata/metastore/metastoretest"
 	"github.com/stratalog/strata/metastore/postgres"
 )
-
-func TestCompactionConformance(t *testing.T) {
-	metastoretest.RunCompaction(t, func(t *testing.T) metastore.CompactionStore {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		cfg := postgres.Config{URL: testenv.PostgresURL(t), MaxConns: 16}
-		s, err := postgres.New(ctx, cfg, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	})
-}
 
 // TestClaimNeverMarked: the schema itself refuses to mark a claimed
 // orphan unreferenced, which would let the collection of unreferenced

@@ -1,7 +1,6 @@
 package postgres_test
 
 import (
-	"context"
 	"log/slog"
 	"testing"
 	"time"
@@ -11,22 +10,8 @@ import (
 
 	"github.com/stratalog/strata/internal/testenv"
 	"github.com/stratalog/strata/metastore"
-	"github.com/stratalog/strata/metastore/metastoretest"
 	"github.com/stratalog/strata/metastore/postgres"
 )
-
-func TestGroupConformance(t *testing.T) {
-	metastoretest.RunGroups(t, func(t *testing.T) metastore.GroupStore {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		cfg := postgres.Config{URL: testenv.PostgresURL(t), MaxConns: 16}
-		s, err := postgres.New(ctx, cfg, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	})
-}
 
 // BenchmarkCommitOffsets measures one OffsetCommit's write: 8 partitions.
 func BenchmarkCommitOffsets(b *testing.B) {

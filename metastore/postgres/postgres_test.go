@@ -9,7 +9,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stratalog/strata/internal/testenv"
-	"github.com/stratalog/strata/metastore"
 	"github.com/stratalog/strata/metastore/metastoretest"
 	"github.com/stratalog/strata/metastore/postgres"
 )
@@ -17,7 +16,7 @@ import (
 func TestMain(m *testing.M) { testenv.Main(m) }
 
 func TestConformance(t *testing.T) {
-	metastoretest.Run(t, func(t *testing.T) metastore.Store {
+	metastoretest.RunAll(t, func(t *testing.T) metastoretest.Backend {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		cfg := postgres.Config{URL: testenv.PostgresURL(t), MaxConns: 16}

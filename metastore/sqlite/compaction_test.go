@@ -5,16 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-
-	"github.com/stratalog/strata/metastore"
-	"github.com/stratalog/strata/metastore/metastoretest"
 )
-
-func TestCompactionConformance(t *testing.T) {
-	metastoretest.RunCompaction(t, func(t *testing.T) metastore.CompactionStore {
-		return openTemp(t)
-	})
-}
 
 // TestClaimNeverMarked: the schema itself refuses to mark a claimed
 // orphan unreferenced, which would let the collection of unreferenced

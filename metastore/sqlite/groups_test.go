@@ -1,25 +1,13 @@
 package sqlite
 
 import (
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/stratalog/strata/metastore"
-	"github.com/stratalog/strata/metastore/metastoretest"
 )
-
-func TestGroupConformance(t *testing.T) {
-	metastoretest.RunGroups(t, func(t *testing.T) metastore.GroupStore {
-		s, err := New(t.Context(), Config{Path: filepath.Join(t.TempDir(), "metastore.db")}, nil, nil)
-		if err != nil {
-			t.Fatalf("New: %v", err)
-		}
-		return s
-	})
-}
 
 // BenchmarkCommitOffsets measures one OffsetCommit's write: 8 partitions.
 func BenchmarkCommitOffsets(b *testing.B) {

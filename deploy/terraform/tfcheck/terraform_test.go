@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stratalog/strata/internal/testenv"
 )
 
 // terraformBin returns the terraform binary. Without one the test fails in
@@ -20,10 +22,7 @@ func terraformBin(t testing.TB) string {
 	t.Helper()
 	bin, err := exec.LookPath("terraform")
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("terraform is not installed (CI=true): %v", err)
-		}
-		t.Skipf("terraform is not installed; skipping (install Terraform >= 1.11 to run this test): %v", err)
+		testenv.Missing(t, "terraform is not installed (install Terraform >= 1.11 to run this test): %v", err)
 	}
 	return bin
 }
