@@ -6,6 +6,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -196,7 +197,22 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *App, err erro
 		if a.adminLn, err = net.Listen("tcp", cfg.AdminAddress); err != nil {
 			return nil, fmt.Errorf("admin listener: %w", err)
 		}
-		a.admin = &http.Server{Handler: a.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
+		token := ""
+		if cfg.AdminTokenFile != "" {
+			if token, err = readSecretFile(cfg.AdminTokenFile); err != nil {
+				a.adminLn.Close()
+				return nil, fmt.Errorf("admin.token-file: %w", err)
+			}
+		}
+		a.admin = &http.Server{Handler: a.adminHandler(token), ReadHeaderTimeout: 10 * time.Second}
+		if cfg.AdminTLSCertFile != "" {
+			cert, err := tls.LoadX509KeyPair(cfg.AdminTLSCertFile, cfg.AdminTLSKeyFile)
+			if err != nil {
+				a.adminLn.Close()
+				return nil, fmt.Errorf("admin.tls: %w", err)
+			}
+			a.adminLn = tls.NewListener(a.adminLn, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		}
 	}
 	return a, nil
 }

@@ -41,8 +41,17 @@ type Config struct {
 	// AdminAddress is the host:port of the admin HTTP listener (/metrics,
 	// /healthz, /readyz, /debug/pprof). Empty disables it.
 	AdminAddress string `yaml:"admin_address"`
-	LogLevel     string `yaml:"log_level"`
-	LogFormat    string `yaml:"log_format"`
+	// AdminTokenFile names a file holding the bearer token every admin
+	// request needs but /healthz, /readyz and, with AdminMetricsPublic,
+	// /metrics. Empty leaves the admin listener open, as strata dev has it.
+	AdminTokenFile     string `yaml:"admin_token_file"`
+	AdminMetricsPublic bool   `yaml:"admin_metrics_public"`
+	// AdminTLSCertFile and AdminTLSKeyFile, both set, make the admin
+	// listener serve HTTPS.
+	AdminTLSCertFile string `yaml:"admin_tls_cert_file"`
+	AdminTLSKeyFile  string `yaml:"admin_tls_key_file"`
+	LogLevel         string `yaml:"log_level"`
+	LogFormat        string `yaml:"log_format"`
 
 	// MemoryOverhead is the memory allowed beyond the budgets (Kafka
 	// requests, ingest, reader cache, compactor) before the Go garbage collector
@@ -66,6 +75,10 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Compactor.RegisterFlags(fs)
 	fs.StringVar(&c.Roles, "roles", "all", "roles of this node: all, or a comma-separated list of ingest, reader, coordinator, compactor, controller")
 	fs.StringVar(&c.AdminAddress, "admin.listen-address", ":9644", "host:port of the admin HTTP listener (metrics, health, pprof); empty disables it")
+	fs.StringVar(&c.AdminTokenFile, "admin.token-file", "", "file holding the bearer token the admin listener requires for all but /healthz, /readyz (and /metrics with admin.metrics-public); empty: no token")
+	fs.BoolVar(&c.AdminMetricsPublic, "admin.metrics-public", false, "serve /metrics without the admin token")
+	fs.StringVar(&c.AdminTLSCertFile, "admin.tls.cert-file", "", "PEM certificate of the admin listener; with admin.tls.key-file it serves HTTPS")
+	fs.StringVar(&c.AdminTLSKeyFile, "admin.tls.key-file", "", "PEM private key of the admin listener's certificate")
 	fs.StringVar(&c.LogLevel, "log.level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log.format", "text", "log format: text or json")
 	fs.Int64Var(&c.MemoryOverhead, "memory.overhead", 512<<20, "bytes of RSS beyond the roles' memory budgets before the garbage collector works harder (soft limit = budgets + this - 64 MiB for the executable); 0: Go's default")
@@ -114,6 +127,9 @@ func (c *Config) Validate() error {
 		}
 	} else if err := c.SQLite.Validate(); err != nil {
 		return err
+	}
+	if (c.AdminTLSCertFile == "") != (c.AdminTLSKeyFile == "") {
+		return errors.New("admin.tls.cert-file and admin.tls.key-file: set both or neither")
 	}
 	switch c.LogFormat {
 	case "text", "json":
@@ -214,7 +230,47 @@ func Load(c *Config, fs *flag.FlagSet, args []string, getenv func(string) string
 	if err := apply(); err != nil {
 		return err
 	}
-	return fs.Parse(args)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return c.ReadSecretFiles()
+}
+
+// ReadSecretFiles replaces each secret that has a file setting by the
+// file's content (without the trailing newline). A secret kept in a file
+// or in the environment never shows in the process's command line.
+func (c *Config) ReadSecretFiles() error {
+	for _, s := range []struct {
+		flag, file string
+		value      *string
+	}{
+		{"objstore.secret-access-key-file", c.Objects.SecretAccessKeyFile, &c.Objects.SecretAccessKey},
+		{"metastore.postgres.url-file", c.Postgres.URLFile, &c.Postgres.URL},
+	} {
+		if s.file == "" {
+			continue
+		}
+		v, err := readSecretFile(s.file)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.flag, err)
+		}
+		*s.value = v
+	}
+	return nil
+}
+
+// readSecretFile reads a one-line secret. The error names the file, never
+// its content.
+func readSecretFile(name string) (string, error) {
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return "", err
+	}
+	v := strings.TrimRight(string(data), "\r\n")
+	if v == "" {
+		return "", fmt.Errorf("%s is empty", name)
+	}
+	return v, nil
 }
 
 // setting is one key and value of the configuration file.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -207,6 +208,7 @@ func readRegistry(ctx context.Context, base string) (*registryStatus, error) {
 	if err != nil {
 		return nil, usagef("--admin %q: %v", base, err)
 	}
+	setAdminToken(req)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("admin endpoint %s: %w; is it the node's -admin.listen-address?", base, err)
@@ -235,6 +237,15 @@ func readRegistry(ctx context.Context, base string) (*registryStatus, error) {
 		reg.Compaction.Levels = []levelStatus{}
 	}
 	return reg, nil
+}
+
+// setAdminToken sends the admin bearer token of STRATA_ADMIN_TOKEN, for a
+// node started with -admin.token-file. It is never a flag, so that it stays
+// off the command line.
+func setAdminToken(req *http.Request) {
+	if tok := os.Getenv("STRATA_ADMIN_TOKEN"); tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
 }
 
 // adminBase is the admin URL without a trailing slash, http:// by default.
@@ -282,6 +293,7 @@ func readNode(ctx context.Context, base string) (*nodeStatus, error) {
 		if err != nil {
 			return nil, usagef("--admin %q: %v", base, err)
 		}
+		setAdminToken(req)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return nil, fmt.Errorf("admin endpoint %s: %w; is it the node's -admin.listen-address?", base, err)

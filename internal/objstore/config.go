@@ -19,7 +19,11 @@ type Config struct {
 	Region          string `yaml:"region"`
 	AccessKeyID     string `yaml:"access_key_id"`
 	SecretAccessKey string `yaml:"secret_access_key"`
-	PathStyle       bool   `yaml:"path_style"`
+	// SecretAccessKeyFile names a file holding the secret access key, so
+	// that the key appears neither on the command line nor in the
+	// configuration file. It wins over SecretAccessKey.
+	SecretAccessKeyFile string `yaml:"secret_access_key_file"`
+	PathStyle           bool   `yaml:"path_style"`
 }
 
 // RegisterFlags registers the flags of c, with their defaults, on fs. Each
@@ -29,7 +33,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet, prefix string) {
 	fs.StringVar(&c.Endpoint, prefix+"endpoint", "", "S3 endpoint URL, e.g. http://127.0.0.1:9000 for MinIO; empty for AWS S3")
 	fs.StringVar(&c.Region, prefix+"region", "", "S3 region; empty: from the AWS environment, else us-east-1")
 	fs.StringVar(&c.AccessKeyID, prefix+"access-key-id", "", "S3 access key id; empty: the AWS default credential chain")
-	fs.StringVar(&c.SecretAccessKey, prefix+"secret-access-key", "", "S3 secret access key")
+	fs.StringVar(&c.SecretAccessKey, prefix+"secret-access-key", "", "S3 secret access key (prefer "+prefix+"secret-access-key-file or the environment)")
+	fs.StringVar(&c.SecretAccessKeyFile, prefix+"secret-access-key-file", "", "file holding the S3 secret access key; wins over "+prefix+"secret-access-key")
 	fs.BoolVar(&c.PathStyle, prefix+"path-style", false, "address S3 buckets in the URL path instead of the host name (MinIO)")
 }
 

@@ -13,6 +13,10 @@ import (
 type Config struct {
 	// URL is a libpq connection string or postgres:// URL.
 	URL string `yaml:"url"`
+	// URLFile names a file holding the URL, so that its password appears
+	// neither on the command line nor in the configuration file. It wins
+	// over URL.
+	URLFile string `yaml:"url_file"`
 	// MaxConns bounds the connection pool.
 	MaxConns int32 `yaml:"max_conns"`
 }
@@ -23,6 +27,7 @@ const DefaultMaxConns = 16
 // RegisterFlags registers the flags of c, with their defaults, on fs.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.URL, "metastore.postgres.url", "", "PostgreSQL connection URL of the metastore, e.g. postgres://strata@db:5432/strata")
+	fs.StringVar(&c.URLFile, "metastore.postgres.url-file", "", "file holding the PostgreSQL connection URL (with its password); wins over metastore.postgres.url")
 	c.MaxConns = DefaultMaxConns
 	fs.Var((*int32Value)(&c.MaxConns), "metastore.postgres.max-conns", "maximum number of connections to the metastore")
 }
