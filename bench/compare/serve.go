@@ -158,7 +158,7 @@ const (
 	mSegmentBytes  = "strata_ingest_segment_bytes"
 	mBuffered      = "strata_ingest_buffered_bytes"
 	mThrottle      = "strata_ingest_throttle_seconds_total"
-	mCommitTxns    = "strata_metastore_transactions_total"
+	mCommitTxns    = "strata_metastore_operation_seconds_count"
 	mRounds        = "strata_compactor_rounds_total"
 	mRoundSeconds  = "strata_compactor_round_seconds"
 	mSwaps         = "strata_compactor_swaps_total"

@@ -53,7 +53,7 @@ func TestParseMetrics(t *testing.T) {
 func TestServerStats(t *testing.T) {
 	before, _ := ParseMetrics(`strata_objstore_requests_total{op="put",result="ok"} 10
 strata_ingest_segments_total{result="committed"} 10
-strata_metastore_transactions_total{op="commit_segment"} 10
+strata_metastore_operation_seconds_count{op="commit_segment"} 10
 strata_ingest_segment_bytes_sum 1000
 strata_ingest_seals_total{reason="size"} 4
 strata_ingest_seals_total{reason="timer"} 6
@@ -61,8 +61,8 @@ strata_ingest_seals_total{reason="timer"} 6
 	after, _ := ParseMetrics(`strata_objstore_requests_total{op="put",result="ok"} 30
 strata_objstore_requests_total{op="get_range",result="ok"} 5
 strata_ingest_segments_total{result="committed"} 30
-strata_metastore_transactions_total{op="commit_segment"} 30
-strata_metastore_transactions_total{op="register_node"} 99
+strata_metastore_operation_seconds_count{op="commit_segment"} 30
+strata_metastore_operation_seconds_count{op="register_node"} 99
 strata_ingest_segment_bytes_sum 3000
 strata_ingest_seals_total{reason="size"} 4
 strata_ingest_seals_total{reason="timer"} 16

@@ -87,8 +87,7 @@ func serverStats(before, after Metrics, seconds float64, producedBytes int64) *S
 		ObjectGets:   d("strata_objstore_requests_total", map[string]string{"op": "get"}) + d("strata_objstore_requests_total", map[string]string{"op": "get_range"}),
 		Segments:     d("strata_ingest_segments_total", map[string]string{"result": "committed"}),
 		SegmentBytes: d("strata_ingest_segment_bytes_sum", nil),
-		CommitTxns: d("strata_metastore_transactions_total", map[string]string{"op": "commit_segment"}) +
-			d("strata_metastore_sqlite_operation_seconds_count", map[string]string{"op": "commit_segment"}),
+		CommitTxns:   d("strata_metastore_operation_seconds_count", map[string]string{"op": "commit_segment"}),
 	}
 	if seconds > 0 {
 		st.PutsPerSec = st.ObjectPuts / seconds

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -84,7 +85,8 @@ func (n *nullableChunk) chunk(topicID uuid.UUID, partition int32) (metastore.Chu
 // partition that does not exist and ErrOffsetOutOfRange when offset is below
 // the log start offset or above the high watermark; at the high watermark it
 // returns no chunks. A limit below 1 is taken as 1.
-func (s *Store) ChunksFrom(ctx context.Context, topicID uuid.UUID, partition int32, offset int64, limit int) ([]metastore.Chunk, error) {
+func (s *Store) ChunksFrom(ctx context.Context, topicID uuid.UUID, partition int32, offset int64, limit int) (_ []metastore.Chunk, err error) {
+	defer s.metrics.Observe("chunks_from", time.Now(), &err)
 	limit = max(limit, 1)
 	rows, err := s.pool.Query(ctx, chunksFromSQL, topicID, partition, offset, limit)
 	if err != nil {
@@ -117,9 +119,10 @@ func (s *Store) ChunksFrom(ctx context.Context, topicID uuid.UUID, partition int
 
 // ChunkForTimestamp implements metastore.Store. It returns
 // ErrUnknownPartition for a partition that does not exist.
-func (s *Store) ChunkForTimestamp(ctx context.Context, topicID uuid.UUID, partition int32, ts int64) (metastore.Chunk, bool, error) {
+func (s *Store) ChunkForTimestamp(ctx context.Context, topicID uuid.UUID, partition int32, ts int64) (_ metastore.Chunk, _ bool, err error) {
+	defer s.metrics.Observe("chunk_for_timestamp", time.Now(), &err)
 	var n nullableChunk
-	err := s.pool.QueryRow(ctx, chunkForTimestampSQL, topicID, partition, ts).Scan(n.dest()...)
+	err = s.pool.QueryRow(ctx, chunkForTimestampSQL, topicID, partition, ts).Scan(n.dest()...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return metastore.Chunk{}, false, fmt.Errorf("chunk of %s/%d: %w", topicID, partition, metastore.ErrUnknownPartition)
 	}

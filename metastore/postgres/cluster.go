@@ -25,13 +25,14 @@ var _ metastore.ClusterStore = (*Store)(nil)
 func leaseMicros(d time.Duration) int64 { return d.Microseconds() }
 
 // RegisterNode implements metastore.ClusterStore.
-func (s *Store) RegisterNode(ctx context.Context, n metastore.NodeInfo, lease time.Duration) error {
+func (s *Store) RegisterNode(ctx context.Context, n metastore.NodeInfo, lease time.Duration) (err error) {
+	defer s.metrics.Observe("register_node", time.Now(), &err)
 	roles := n.Roles
 	if roles == nil {
 		roles = []string{}
 	}
 	var id int32
-	err := s.retry(ctx, "register_node", func() error {
+	err = s.retry(ctx, "register_node", func() error {
 		return s.pool.QueryRow(ctx, `
 			INSERT INTO cluster_nodes AS c (node_id, instance, host, port, rack, roles, registered_at, expires_at)
 			VALUES ($1, $2, $3, $4, $5, $6, now(), now() + $7::bigint * interval '1 microsecond')
@@ -68,7 +69,8 @@ func (s *Store) nodeInUse(ctx context.Context, id int32) error {
 }
 
 // HeartbeatNode implements metastore.ClusterStore.
-func (s *Store) HeartbeatNode(ctx context.Context, id int32, instance uuid.UUID, lease time.Duration) error {
+func (s *Store) HeartbeatNode(ctx context.Context, id int32, instance uuid.UUID, lease time.Duration) (err error) {
+	defer s.metrics.Observe("heartbeat_node", time.Now(), &err)
 	tag, err := s.pool.Exec(ctx, `
 		UPDATE cluster_nodes SET expires_at = now() + $3::bigint * interval '1 microsecond'
 		WHERE node_id = $1 AND instance = $2`, id, instance, leaseMicros(lease))
@@ -82,7 +84,8 @@ func (s *Store) HeartbeatNode(ctx context.Context, id int32, instance uuid.UUID,
 }
 
 // DeregisterNode implements metastore.ClusterStore.
-func (s *Store) DeregisterNode(ctx context.Context, id int32, instance uuid.UUID) error {
+func (s *Store) DeregisterNode(ctx context.Context, id int32, instance uuid.UUID) (err error) {
+	defer s.metrics.Observe("deregister_node", time.Now(), &err)
 	if _, err := s.pool.Exec(ctx, `DELETE FROM cluster_nodes WHERE node_id = $1 AND instance = $2`, id, instance); err != nil {
 		return fmt.Errorf("deregister node %d: %w", id, err)
 	}
@@ -91,7 +94,8 @@ func (s *Store) DeregisterNode(ctx context.Context, id int32, instance uuid.UUID
 
 // ClusterState implements metastore.ClusterStore. Both queries go in one
 // round trip and one implicit transaction, so they see the same moment.
-func (s *Store) ClusterState(ctx context.Context) (metastore.ClusterState, error) {
+func (s *Store) ClusterState(ctx context.Context) (_ metastore.ClusterState, err error) {
+	defer s.metrics.Observe("cluster_state", time.Now(), &err)
 	var st metastore.ClusterState
 	b := &pgx.Batch{}
 	b.Queue(`SELECT now(), node_id, instance, term, expires_at, leaders_version, expires_at > now()
@@ -127,9 +131,10 @@ func (s *Store) ClusterState(ctx context.Context) (metastore.ClusterState, error
 }
 
 // AcquireController implements metastore.ClusterStore.
-func (s *Store) AcquireController(ctx context.Context, nodeID int32, instance uuid.UUID, lease time.Duration) (int64, error) {
+func (s *Store) AcquireController(ctx context.Context, nodeID int32, instance uuid.UUID, lease time.Duration) (_ int64, err error) {
+	defer s.metrics.Observe("acquire_controller", time.Now(), &err)
 	var term int64
-	err := s.retry(ctx, "acquire_controller", func() error {
+	err = s.retry(ctx, "acquire_controller", func() error {
 		return s.pool.QueryRow(ctx, `
 			UPDATE cluster_controller SET
 				term = CASE WHEN instance IS NOT DISTINCT FROM $2 THEN term ELSE term + 1 END,
@@ -152,8 +157,9 @@ func (s *Store) AcquireController(ctx context.Context, nodeID int32, instance uu
 }
 
 // ReleaseController implements metastore.ClusterStore.
-func (s *Store) ReleaseController(ctx context.Context, instance uuid.UUID) error {
-	_, err := s.pool.Exec(ctx, `
+func (s *Store) ReleaseController(ctx context.Context, instance uuid.UUID) (err error) {
+	defer s.metrics.Observe("release_controller", time.Now(), &err)
+	_, err = s.pool.Exec(ctx, `
 		UPDATE cluster_controller SET node_id = -1, expires_at = 'epoch'
 		WHERE id = 1 AND instance = $1`, instance)
 	if err != nil {
@@ -163,7 +169,8 @@ func (s *Store) ReleaseController(ctx context.Context, instance uuid.UUID) error
 }
 
 // PartitionLeaders implements metastore.ClusterStore.
-func (s *Store) PartitionLeaders(ctx context.Context) ([]metastore.PartitionLeader, error) {
+func (s *Store) PartitionLeaders(ctx context.Context) (_ []metastore.PartitionLeader, err error) {
+	defer s.metrics.Observe("partition_leaders", time.Now(), &err)
 	rows, err := s.pool.Query(ctx, `SELECT topic_id, partition, leader_node, leader_epoch
 		FROM partitions ORDER BY topic_id, partition`)
 	if err != nil {
@@ -183,7 +190,8 @@ func (s *Store) PartitionLeaders(ctx context.Context) ([]metastore.PartitionLead
 }
 
 // MoveLeaders implements metastore.ClusterStore.
-func (s *Store) MoveLeaders(ctx context.Context, instance uuid.UUID, term int64, moves []metastore.LeaderMove) ([]metastore.PartitionLeader, error) {
+func (s *Store) MoveLeaders(ctx context.Context, instance uuid.UUID, term int64, moves []metastore.LeaderMove) (_ []metastore.PartitionLeader, err error) {
+	defer s.metrics.Observe("move_leaders", time.Now(), &err)
 	moves = sortedMoves(moves)
 	n := len(moves)
 	topics, parts := make([]uuid.UUID, n), make([]int32, n)
@@ -191,7 +199,7 @@ func (s *Store) MoveLeaders(ctx context.Context, instance uuid.UUID, term int64,
 		topics[i], parts[i] = m.TopicID, m.Partition
 	}
 	var applied []metastore.PartitionLeader
-	err := s.retry(ctx, "move_leaders", func() error {
+	err = s.retry(ctx, "move_leaders", func() error {
 		applied = applied[:0]
 		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 			// The lease check locks the controller row until commit: a
@@ -301,12 +309,13 @@ func sortedMoves(moves []metastore.LeaderMove) []metastore.LeaderMove {
 
 // OffsetForLeaderEpoch implements metastore.ClusterStore. One statement
 // reads the partition and the two history entries around the epoch.
-func (s *Store) OffsetForLeaderEpoch(ctx context.Context, topicID uuid.UUID, partition int32, epoch int32) (metastore.EpochEnd, error) {
+func (s *Store) OffsetForLeaderEpoch(ctx context.Context, topicID uuid.UUID, partition int32, epoch int32) (_ metastore.EpochEnd, err error) {
+	defer s.metrics.Observe("offset_for_leader_epoch", time.Now(), &err)
 	var current int32
 	var hw int64
 	var floorEpoch, nextEpoch *int32
 	var floorStart, nextStart *int64
-	err := s.pool.QueryRow(ctx, `
+	err = s.pool.QueryRow(ctx, `
 		SELECT p.leader_epoch, p.next_offset, f.epoch, f.start_offset, n.epoch, n.start_offset
 		FROM partitions p
 		LEFT JOIN LATERAL (

@@ -82,17 +82,18 @@ DO UPDATE SET epoch = excluded.epoch, recent = excluded.recent, updated_at = exc
 const notifySQL = `SELECT pg_notify('` + NotifyChannel + `', p) FROM unnest($1::text[]) AS p`
 
 // CommitSegment implements metastore.Store.
-func (s *Store) CommitSegment(ctx context.Context, seg metastore.SegmentSpec) ([]metastore.ChunkResult, error) {
+func (s *Store) CommitSegment(ctx context.Context, seg metastore.SegmentSpec) (_ []metastore.ChunkResult, err error) {
+	defer s.metrics.Observe("commit_segment", time.Now(), &err)
 	start := time.Now()
 	pkeys := metastore.PartitionKeys(seg)
 	prkeys := metastore.ProducerKeys(seg)
 	var results []metastore.ChunkResult
-	err := s.retry(ctx, "commit_segment", func() error {
+	err = s.retry(ctx, "commit_segment", func() error {
 		var err error
 		results, err = s.commitOnce(ctx, seg, pkeys, prkeys)
 		return err
 	})
-	s.metrics.commitSeconds.Observe(time.Since(start).Seconds())
+	s.metrics.CommitSeconds.Observe(time.Since(start).Seconds())
 	if isObjectKeyTaken(err) {
 		err = s.objectKeyTaken(ctx, seg.ObjectKey, err)
 	}

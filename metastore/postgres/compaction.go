@@ -41,7 +41,8 @@ func scanBacklog(row pgx.Row) (metastore.Backlog, error) {
 // Backlogs implements metastore.CompactionStore. level0_bytes has no index
 // (every commit updates it): the byte threshold makes this a scan of
 // compaction_backlog, one row per partition, once per compaction round.
-func (s *Store) Backlogs(ctx context.Context, due metastore.MergeThresholds, limit int) ([]metastore.Backlog, error) {
+func (s *Store) Backlogs(ctx context.Context, due metastore.MergeThresholds, limit int) (_ []metastore.Backlog, err error) {
+	defer s.metrics.Observe("backlogs", time.Now(), &err)
 	rows, err := s.pool.Query(ctx, `
 		SELECT `+backlogColumns+` FROM compaction_backlog
 		WHERE level0_chunks > $1
@@ -60,7 +61,8 @@ func (s *Store) Backlogs(ctx context.Context, due metastore.MergeThresholds, lim
 }
 
 // PartitionBacklog implements metastore.CompactionStore.
-func (s *Store) PartitionBacklog(ctx context.Context, topicID uuid.UUID, partition int32) (metastore.Backlog, error) {
+func (s *Store) PartitionBacklog(ctx context.Context, topicID uuid.UUID, partition int32) (_ metastore.Backlog, err error) {
+	defer s.metrics.Observe("partition_backlog", time.Now(), &err)
 	b, err := scanBacklog(s.pool.QueryRow(ctx, `SELECT `+backlogColumns+` FROM compaction_backlog
 		WHERE topic_id = $1 AND partition = $2`, topicID, partition))
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -88,7 +90,8 @@ FROM unnest($2::uuid[], $3::integer[], $4::bigint[], $5::bigint[], $6::bigint[],
 // every range and the running timestamp maximum before it; one batch of
 // writes (one DELETE of all applied ranges, the objects row, one INSERT of
 // all new rows, the cleaned offsets), left out when no swap applies; COMMIT.
-func (s *Store) SwapObject(ctx context.Context, swaps []metastore.ChunkSwap) ([]error, error) {
+func (s *Store) SwapObject(ctx context.Context, swaps []metastore.ChunkSwap) (_ []error, err error) {
+	defer s.metrics.Observe("swap_chunks", time.Now(), &err)
 	if err := metastore.ValidateObjectSwap(swaps); err != nil {
 		return nil, err
 	}
@@ -100,7 +103,7 @@ func (s *Store) SwapObject(ctx context.Context, swaps []metastore.ChunkSwap) ([]
 		firsts[i], ends[i] = sw.Old[0].BaseOffset, sw.Old[len(sw.Old)-1].EndOffset
 	}
 	results := make([]error, n)
-	err := s.retry(ctx, "swap_chunks", func() error {
+	err = s.retry(ctx, "swap_chunks", func() error {
 		clear(results)
 		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 			return s.swapObjectTx(ctx, tx, swaps, topics, parts, firsts, ends, results)
@@ -280,9 +283,10 @@ func sameRefs(got, want []metastore.ChunkRef) error {
 }
 
 // DropChunksBelowStart implements metastore.CompactionStore.
-func (s *Store) DropChunksBelowStart(ctx context.Context, topicID uuid.UUID, partition int32) (int, error) {
+func (s *Store) DropChunksBelowStart(ctx context.Context, topicID uuid.UUID, partition int32) (_ int, err error) {
+	defer s.metrics.Observe("drop_chunks", time.Now(), &err)
 	var n int64
-	err := s.retry(ctx, "drop_chunks", func() error {
+	err = s.retry(ctx, "drop_chunks", func() error {
 		tag, err := s.pool.Exec(ctx, `
 			WITH p AS (
 				SELECT log_start_offset FROM partitions WHERE topic_id = $1 AND partition = $2 FOR UPDATE
@@ -300,9 +304,10 @@ func (s *Store) DropChunksBelowStart(ctx context.Context, topicID uuid.UUID, par
 
 // MarkStrayObjects implements metastore.CompactionStore. Rows locked by
 // another transaction are skipped; a later call marks them.
-func (s *Store) MarkStrayObjects(ctx context.Context, minAge time.Duration) (int, error) {
+func (s *Store) MarkStrayObjects(ctx context.Context, minAge time.Duration) (_ int, err error) {
+	defer s.metrics.Observe("mark_stray_objects", time.Now(), &err)
 	var n int64
-	err := s.retry(ctx, "mark_stray_objects", func() error {
+	err = s.retry(ctx, "mark_stray_objects", func() error {
 		tag, err := s.pool.Exec(ctx, `
 			WITH stray AS (
 				SELECT o.key FROM objects o
@@ -323,7 +328,8 @@ func (s *Store) MarkStrayObjects(ctx context.Context, minAge time.Duration) (int
 }
 
 // UnreferencedObjects implements metastore.CompactionStore.
-func (s *Store) UnreferencedObjects(ctx context.Context, grace time.Duration, limit int) ([]metastore.ObjectRef, error) {
+func (s *Store) UnreferencedObjects(ctx context.Context, grace time.Duration, limit int) (_ []metastore.ObjectRef, err error) {
+	defer s.metrics.Observe("unreferenced_objects", time.Now(), &err)
 	rows, err := s.pool.Query(ctx, `
 		SELECT o.key, o.size, o.level FROM objects o
 		WHERE o.unreferenced_at <= now() - $1::bigint * interval '1 microsecond'
@@ -345,7 +351,8 @@ func (s *Store) UnreferencedObjects(ctx context.Context, grace time.Duration, li
 }
 
 // DeleteObjectRows implements metastore.CompactionStore.
-func (s *Store) DeleteObjectRows(ctx context.Context, keys []string) (int, error) {
+func (s *Store) DeleteObjectRows(ctx context.Context, keys []string) (_ int, err error) {
+	defer s.metrics.Observe("delete_object_rows", time.Now(), &err)
 	if len(keys) == 0 {
 		return 0, nil
 	}
@@ -361,7 +368,8 @@ func (s *Store) DeleteObjectRows(ctx context.Context, keys []string) (int, error
 // KnownObjects returns the subset of keys that have an objects row of a
 // committed object (not a claimed orphan's). It is for inspection: the
 // orphan collection deletes only what ClaimOrphans returns.
-func (s *Store) KnownObjects(ctx context.Context, keys []string) (map[string]bool, error) {
+func (s *Store) KnownObjects(ctx context.Context, keys []string) (_ map[string]bool, err error) {
+	defer s.metrics.Observe("known_objects", time.Now(), &err)
 	known := make(map[string]bool)
 	if len(keys) == 0 {
 		return known, nil
@@ -387,12 +395,13 @@ func (s *Store) KnownObjects(ctx context.Context, keys []string) (map[string]boo
 // it commits, the key is left out; if it rolls back, the key is claimed.
 // An earlier claim is returned again through the no-op update, so that an
 // object whose delete failed is deleted by a later sweep.
-func (s *Store) ClaimOrphans(ctx context.Context, keys []string) ([]string, error) {
+func (s *Store) ClaimOrphans(ctx context.Context, keys []string) (_ []string, err error) {
+	defer s.metrics.Observe("claim_orphans", time.Now(), &err)
 	if len(keys) == 0 {
 		return nil, nil
 	}
 	var claimed []string
-	err := s.retry(ctx, "claim_orphans", func() error {
+	err = s.retry(ctx, "claim_orphans", func() error {
 		rows, err := s.pool.Query(ctx, `
 			INSERT INTO objects AS o (key, size, level)
 			SELECT DISTINCT k, 0, $2::smallint FROM unnest($1::text[]) AS u(k) ORDER BY k
@@ -411,7 +420,8 @@ func (s *Store) ClaimOrphans(ctx context.Context, keys []string) ([]string, erro
 }
 
 // PruneOrphanClaims implements metastore.CompactionStore.
-func (s *Store) PruneOrphanClaims(ctx context.Context, retention time.Duration) (int, error) {
+func (s *Store) PruneOrphanClaims(ctx context.Context, retention time.Duration) (_ int, err error) {
+	defer s.metrics.Observe("prune_orphan_claims", time.Now(), &err)
 	tag, err := s.pool.Exec(ctx, `DELETE FROM objects
 		WHERE level = $1 AND created_at <= now() - $2::bigint * interval '1 microsecond'`,
 		metastore.ClaimedLevel, micros(retention))
@@ -423,7 +433,8 @@ func (s *Store) PruneOrphanClaims(ctx context.Context, retention time.Duration) 
 
 // CompactionStats implements metastore.CompactionStore. It scans the objects
 // table and the chunk index's primary key; call it once in a while.
-func (s *Store) CompactionStats(ctx context.Context) (metastore.CompactionStats, error) {
+func (s *Store) CompactionStats(ctx context.Context) (_ metastore.CompactionStats, err error) {
+	defer s.metrics.Observe("compaction_stats", time.Now(), &err)
 	var st metastore.CompactionStats
 	b := &pgx.Batch{}
 	b.Queue(`SELECT level, count(*), coalesce(sum(size), 0)::bigint, count(*) FILTER (WHERE unreferenced_at IS NOT NULL)
@@ -432,7 +443,7 @@ func (s *Store) CompactionStats(ctx context.Context) (metastore.CompactionStats,
 		FROM (SELECT count(*) AS n FROM chunks GROUP BY topic_id, partition) per_partition`)
 	b.Queue(`SELECT coalesce(sum(level0_chunks), 0)::bigint, min(oldest_level0) FROM compaction_backlog`)
 	br := s.pool.SendBatch(ctx, b)
-	err := func() error {
+	err = func() error {
 		rows, err := br.Query()
 		if err != nil {
 			return err
@@ -472,9 +483,10 @@ func (s *Store) CompactionStats(ctx context.Context) (metastore.CompactionStats,
 
 // AcquireLease implements metastore.CompactionStore. Expiry is judged by the
 // database's clock, so the holders' clocks need not agree.
-func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
+func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (_ bool, err error) {
+	defer s.metrics.Observe("acquire_lease", time.Now(), &err)
 	var got string
-	err := s.pool.QueryRow(ctx, `
+	err = s.pool.QueryRow(ctx, `
 		INSERT INTO leases AS l (name, holder, expires_at)
 		VALUES ($1, $2, now() + $3::bigint * interval '1 microsecond')
 		ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
@@ -490,7 +502,8 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.
 }
 
 // ReleaseLease implements metastore.CompactionStore.
-func (s *Store) ReleaseLease(ctx context.Context, name, holder string) error {
+func (s *Store) ReleaseLease(ctx context.Context, name, holder string) (err error) {
+	defer s.metrics.Observe("release_lease", time.Now(), &err)
 	if _, err := s.pool.Exec(ctx, `DELETE FROM leases WHERE name = $1 AND holder = $2`, name, holder); err != nil {
 		return fmt.Errorf("release lease %s: %w", name, err)
 	}

@@ -42,9 +42,10 @@ func notCoordinator(op string, lease metastore.GroupLease) error {
 }
 
 // AcquireGroupLease implements metastore.GroupStore.
-func (s *Store) AcquireGroupLease(ctx context.Context, group string, nodeID int32, instance uuid.UUID, lease time.Duration) (metastore.GroupLease, error) {
+func (s *Store) AcquireGroupLease(ctx context.Context, group string, nodeID int32, instance uuid.UUID, lease time.Duration) (_ metastore.GroupLease, err error) {
+	defer s.metrics.Observe("acquire_group_lease", time.Now(), &err)
 	l := metastore.GroupLease{Group: group, NodeID: nodeID, Instance: instance}
-	err := s.retry(ctx, "acquire_group_lease", func() error {
+	err = s.retry(ctx, "acquire_group_lease", func() error {
 		return s.pool.QueryRow(ctx, `
 			INSERT INTO group_leases AS g (group_name, node_id, instance, epoch, expires_at)
 			VALUES ($1, $2, $3, 1, now() + $4::bigint * interval '1 microsecond')
@@ -71,9 +72,10 @@ func (s *Store) AcquireGroupLease(ctx context.Context, group string, nodeID int3
 }
 
 // GroupLeaseHolder implements metastore.GroupStore.
-func (s *Store) GroupLeaseHolder(ctx context.Context, group string) (metastore.GroupLease, bool, error) {
+func (s *Store) GroupLeaseHolder(ctx context.Context, group string) (_ metastore.GroupLease, _ bool, err error) {
+	defer s.metrics.Observe("group_lease_holder", time.Now(), &err)
 	l := metastore.GroupLease{Group: group}
-	err := s.pool.QueryRow(ctx, `SELECT node_id, instance, epoch, expires_at FROM group_leases
+	err = s.pool.QueryRow(ctx, `SELECT node_id, instance, epoch, expires_at FROM group_leases
 		WHERE group_name = $1 AND expires_at > now()`, group).Scan(&l.NodeID, &l.Instance, &l.Epoch, &l.ExpiresAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return metastore.GroupLease{}, false, nil
@@ -85,7 +87,8 @@ func (s *Store) GroupLeaseHolder(ctx context.Context, group string) (metastore.G
 }
 
 // RenewGroupLeases implements metastore.GroupStore.
-func (s *Store) RenewGroupLeases(ctx context.Context, instance uuid.UUID, groups []string, lease time.Duration) ([]metastore.GroupLease, error) {
+func (s *Store) RenewGroupLeases(ctx context.Context, instance uuid.UUID, groups []string, lease time.Duration) (_ []metastore.GroupLease, err error) {
+	defer s.metrics.Observe("renew_group_leases", time.Now(), &err)
 	if len(groups) == 0 {
 		return nil, nil
 	}
@@ -109,8 +112,9 @@ func (s *Store) RenewGroupLeases(ctx context.Context, instance uuid.UUID, groups
 }
 
 // ReleaseGroupLease implements metastore.GroupStore.
-func (s *Store) ReleaseGroupLease(ctx context.Context, lease metastore.GroupLease) error {
-	_, err := s.pool.Exec(ctx, `UPDATE group_leases SET expires_at = 'epoch'
+func (s *Store) ReleaseGroupLease(ctx context.Context, lease metastore.GroupLease) (err error) {
+	defer s.metrics.Observe("release_group_lease", time.Now(), &err)
+	_, err = s.pool.Exec(ctx, `UPDATE group_leases SET expires_at = 'epoch'
 		WHERE group_name = $1 AND instance = $2 AND epoch = $3`, lease.Group, lease.Instance, lease.Epoch)
 	if err != nil {
 		return fmt.Errorf("release lease of group %q: %w", lease.Group, err)
@@ -119,8 +123,9 @@ func (s *Store) ReleaseGroupLease(ctx context.Context, lease metastore.GroupLeas
 }
 
 // ReleaseGroupLeases implements metastore.GroupStore.
-func (s *Store) ReleaseGroupLeases(ctx context.Context, instance uuid.UUID) error {
-	_, err := s.pool.Exec(ctx, `UPDATE group_leases SET expires_at = 'epoch'
+func (s *Store) ReleaseGroupLeases(ctx context.Context, instance uuid.UUID) (err error) {
+	defer s.metrics.Observe("release_group_leases", time.Now(), &err)
+	_, err = s.pool.Exec(ctx, `UPDATE group_leases SET expires_at = 'epoch'
 		WHERE instance = $1 AND expires_at > now()`, instance)
 	if err != nil {
 		return fmt.Errorf("release group leases: %w", err)
@@ -129,7 +134,8 @@ func (s *Store) ReleaseGroupLeases(ctx context.Context, instance uuid.UUID) erro
 }
 
 // CommitOffsets implements metastore.GroupStore.
-func (s *Store) CommitOffsets(ctx context.Context, lease metastore.GroupLease, offsets []metastore.GroupOffset) error {
+func (s *Store) CommitOffsets(ctx context.Context, lease metastore.GroupLease, offsets []metastore.GroupOffset) (err error) {
+	defer s.metrics.Observe("commit_offsets", time.Now(), &err)
 	group := lease.Group
 	if len(offsets) == 0 {
 		return nil
@@ -152,7 +158,7 @@ func (s *Store) CommitOffsets(ctx context.Context, lease metastore.GroupLease, o
 	// the foreign keys are checked at its end, when the row inserted by
 	// the CTE is visible.
 	var held bool
-	err := s.retry(ctx, "commit_offsets", func() error {
+	err = s.retry(ctx, "commit_offsets", func() error {
 		return s.pool.QueryRow(ctx, `
 			WITH `+leaseCTE+`, g AS (
 				INSERT INTO consumer_groups (name) SELECT $1 FROM l ON CONFLICT (name) DO NOTHING
@@ -186,7 +192,8 @@ func (s *Store) CommitOffsets(ctx context.Context, lease metastore.GroupLease, o
 }
 
 // FetchOffsets implements metastore.GroupStore.
-func (s *Store) FetchOffsets(ctx context.Context, group string, topics []string) ([]metastore.GroupOffset, error) {
+func (s *Store) FetchOffsets(ctx context.Context, group string, topics []string) (_ []metastore.GroupOffset, err error) {
+	defer s.metrics.Observe("fetch_offsets", time.Now(), &err)
 	if topics != nil && len(topics) == 0 {
 		return nil, nil
 	}
@@ -211,7 +218,8 @@ func (s *Store) FetchOffsets(ctx context.Context, group string, topics []string)
 }
 
 // DeleteOffsets implements metastore.GroupStore.
-func (s *Store) DeleteOffsets(ctx context.Context, lease metastore.GroupLease, partitions []metastore.TopicPartition) error {
+func (s *Store) DeleteOffsets(ctx context.Context, lease metastore.GroupLease, partitions []metastore.TopicPartition) (err error) {
+	defer s.metrics.Observe("delete_offsets", time.Now(), &err)
 	group := lease.Group
 	if len(partitions) == 0 {
 		return nil
@@ -221,7 +229,7 @@ func (s *Store) DeleteOffsets(ctx context.Context, lease metastore.GroupLease, p
 		topics[i], parts[i] = p.Topic, p.Partition
 	}
 	var held bool
-	err := s.retry(ctx, "delete_offsets", func() error {
+	err = s.retry(ctx, "delete_offsets", func() error {
 		return s.pool.QueryRow(ctx, `
 			WITH `+leaseCTE+`, d AS (
 				DELETE FROM group_offsets
@@ -241,7 +249,8 @@ func (s *Store) DeleteOffsets(ctx context.Context, lease metastore.GroupLease, p
 }
 
 // SaveGroup implements metastore.GroupStore.
-func (s *Store) SaveGroup(ctx context.Context, lease metastore.GroupLease, g metastore.GroupInfo) error {
+func (s *Store) SaveGroup(ctx context.Context, lease metastore.GroupLease, g metastore.GroupInfo) (err error) {
+	defer s.metrics.Observe("save_group", time.Now(), &err)
 	if g.Name != lease.Group {
 		return fmt.Errorf("save group %q under the lease of group %q", g.Name, lease.Group)
 	}
@@ -290,7 +299,8 @@ func scanGroup(row pgx.Row, members *[]byte) (metastore.GroupInfo, error) {
 }
 
 // LoadGroup implements metastore.GroupStore.
-func (s *Store) LoadGroup(ctx context.Context, name string) (metastore.GroupInfo, error) {
+func (s *Store) LoadGroup(ctx context.Context, name string) (_ metastore.GroupInfo, err error) {
+	defer s.metrics.Observe("load_group", time.Now(), &err)
 	var members []byte
 	g, err := scanGroup(s.pool.QueryRow(ctx, "SELECT "+groupColumns+", members::text FROM consumer_groups WHERE name = $1", name), &members)
 	if err == nil {
@@ -308,7 +318,8 @@ func (s *Store) LoadGroup(ctx context.Context, name string) (metastore.GroupInfo
 }
 
 // ListGroups implements metastore.GroupStore.
-func (s *Store) ListGroups(ctx context.Context) ([]metastore.GroupInfo, error) {
+func (s *Store) ListGroups(ctx context.Context) (_ []metastore.GroupInfo, err error) {
+	defer s.metrics.Observe("list_groups", time.Now(), &err)
 	rows, err := s.pool.Query(ctx, "SELECT "+groupColumns+` FROM consumer_groups ORDER BY name COLLATE "C"`)
 	if err != nil {
 		return nil, fmt.Errorf("list groups: %w", err)
@@ -322,10 +333,11 @@ func (s *Store) ListGroups(ctx context.Context) ([]metastore.GroupInfo, error) {
 
 // DeleteGroup implements metastore.GroupStore. The offsets go with the row
 // (ON DELETE CASCADE).
-func (s *Store) DeleteGroup(ctx context.Context, lease metastore.GroupLease) error {
+func (s *Store) DeleteGroup(ctx context.Context, lease metastore.GroupLease) (err error) {
+	defer s.metrics.Observe("delete_group", time.Now(), &err)
 	name := lease.Group
 	var held, deleted bool
-	err := s.retry(ctx, "delete_group", func() error {
+	err = s.retry(ctx, "delete_group", func() error {
 		return s.pool.QueryRow(ctx, `
 			WITH `+leaseCTE+`, d AS (
 				DELETE FROM consumer_groups WHERE name = $1 AND EXISTS (SELECT 1 FROM l) RETURNING 1

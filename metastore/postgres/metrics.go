@@ -4,27 +4,32 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stratalog/strata/metastore"
 )
 
+// metrics are the metrics every backend exports (metastore.Metrics) and
+// those of PostgreSQL alone.
 type metrics struct {
-	commitSeconds prometheus.Histogram
-	transactions  *prometheus.CounterVec
-	retries       *prometheus.CounterVec
+	*metastore.Metrics
+	// transactions counts transaction attempts, retries included.
+	transactions *prometheus.CounterVec
+	retries      *prometheus.CounterVec
 	// resolvedCommits counts segment commits whose answer was lost and
 	// that were found committed.
 	resolvedCommits prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	shared, err := metastore.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
 	m := &metrics{
-		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "strata_metastore_commit_seconds",
-			Help:    "Time to commit one segment to the metastore, retries included.",
-			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
-		}),
+		Metrics: shared,
 		transactions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_metastore_transactions_total",
-			Help: "Metastore transactions attempted, by operation.",
+			Help: "Metastore transactions attempted, by operation, retries included.",
 		}, []string{"op"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_metastore_retries_total",
@@ -36,10 +41,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.commitSeconds, m.transactions, m.retries, m.resolvedCommits} {
-			if err := reg.Register(c); err != nil {
-				return nil, fmt.Errorf("register metastore metrics: %w", err)
-			}
+		if m.transactions, err = metastore.Register(reg, m.transactions); err != nil {
+			return nil, fmt.Errorf("postgres: %w", err)
+		}
+		if m.retries, err = metastore.Register(reg, m.retries); err != nil {
+			return nil, fmt.Errorf("postgres: %w", err)
+		}
+		if m.resolvedCommits, err = metastore.Register(reg, m.resolvedCommits); err != nil {
+			return nil, fmt.Errorf("postgres: %w", err)
 		}
 	}
 	return m, nil

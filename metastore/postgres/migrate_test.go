@@ -173,12 +173,15 @@ func TestMetrics(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if _, err := s.TopicByName(t.Context(), "nope"); err == nil {
+		t.Fatal("unknown topic found")
+	}
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var commits uint64
-	tx := map[string]float64{}
+	tx, ops, errs := map[string]float64{}, map[string]uint64{}, map[string]float64{}
 	for _, mf := range mfs {
 		for _, m := range mf.GetMetric() {
 			switch mf.GetName() {
@@ -186,16 +189,30 @@ func TestMetrics(t *testing.T) {
 				commits = m.GetHistogram().GetSampleCount()
 			case "strata_metastore_transactions_total":
 				tx[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+			case "strata_metastore_operation_seconds":
+				ops[m.GetLabel()[0].GetValue()] = m.GetHistogram().GetSampleCount()
+			case "strata_metastore_operation_errors_total":
+				errs[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
 			}
 		}
 	}
 	if commits != 3 || tx["commit_segment"] != 3 || tx["create_topic"] != 1 {
 		t.Errorf("commit histogram count %d, transactions %v; want 3 commits, 1 create_topic", commits, tx)
 	}
-	// A second store on the same registry is refused, not a panic.
-	if _, err := New(t.Context(), Config{URL: testenv.PostgresURL(t), MaxConns: 2}, nil, reg); err == nil {
-		t.Error("second store registered the same metrics")
+	// The names every backend shares (SQLite's test checks the same).
+	if ops["commit_segment"] != 3 || ops["create_topic"] != 1 || ops["topic_by_name"] != 1 {
+		t.Errorf("operations %v; want 3 commit_segment, 1 create_topic, 1 topic_by_name", ops)
 	}
+	if errs["topic_by_name"] != 0 {
+		t.Errorf("an unknown topic counted as an operation error: %v", errs)
+	}
+	// A second store on the same registry shares the collectors, as the
+	// SQLite store's do.
+	s2, err := New(t.Context(), Config{URL: testenv.PostgresURL(t), MaxConns: 2}, nil, reg)
+	if err != nil {
+		t.Fatalf("second store on one registry: %v", err)
+	}
+	s2.Close()
 }
 
 func TestListenCommits(t *testing.T) {

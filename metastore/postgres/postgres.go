@@ -130,7 +130,8 @@ func scanTopic(row pgx.Row) (metastore.Topic, error) {
 }
 
 // CreateTopic implements metastore.Store.
-func (s *Store) CreateTopic(ctx context.Context, name string, partitions int32, configs map[string]string) (metastore.Topic, error) {
+func (s *Store) CreateTopic(ctx context.Context, name string, partitions int32, configs map[string]string) (_ metastore.Topic, err error) {
+	defer s.metrics.Observe("create_topic", time.Now(), &err)
 	if err := metastore.ValidateTopicName(name); err != nil {
 		return metastore.Topic{}, err
 	}
@@ -168,7 +169,8 @@ func (s *Store) CreateTopic(ctx context.Context, name string, partitions int32, 
 }
 
 // TopicByName implements metastore.Store.
-func (s *Store) TopicByName(ctx context.Context, name string) (metastore.Topic, error) {
+func (s *Store) TopicByName(ctx context.Context, name string) (_ metastore.Topic, err error) {
+	defer s.metrics.Observe("topic_by_name", time.Now(), &err)
 	t, err := scanTopic(s.pool.QueryRow(ctx, "SELECT "+topicColumns+" FROM topics WHERE name = $1", name))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return metastore.Topic{}, fmt.Errorf("topic %q: %w", name, metastore.ErrUnknownTopic)
@@ -180,7 +182,8 @@ func (s *Store) TopicByName(ctx context.Context, name string) (metastore.Topic, 
 }
 
 // TopicByID implements metastore.Store.
-func (s *Store) TopicByID(ctx context.Context, id uuid.UUID) (metastore.Topic, error) {
+func (s *Store) TopicByID(ctx context.Context, id uuid.UUID) (_ metastore.Topic, err error) {
+	defer s.metrics.Observe("topic_by_id", time.Now(), &err)
 	t, err := scanTopic(s.pool.QueryRow(ctx, "SELECT "+topicColumns+" FROM topics WHERE id = $1", id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return metastore.Topic{}, fmt.Errorf("topic %s: %w", id, metastore.ErrUnknownTopic)
@@ -192,7 +195,8 @@ func (s *Store) TopicByID(ctx context.Context, id uuid.UUID) (metastore.Topic, e
 }
 
 // ListTopics implements metastore.Store. Topics are ordered by name.
-func (s *Store) ListTopics(ctx context.Context) ([]metastore.Topic, error) {
+func (s *Store) ListTopics(ctx context.Context) (_ []metastore.Topic, err error) {
+	defer s.metrics.Observe("list_topics", time.Now(), &err)
 	rows, err := s.pool.Query(ctx, "SELECT "+topicColumns+" FROM topics ORDER BY name")
 	if err != nil {
 		return nil, fmt.Errorf("list topics: %w", err)
@@ -225,8 +229,9 @@ func lockTopic(ctx context.Context, tx pgx.Tx, name string) (uuid.UUID, int32, e
 // DeleteTopic implements metastore.Store. It removes the topic, its
 // partitions, chunk rows and producer state; object rows stay for the
 // compactor's garbage collection.
-func (s *Store) DeleteTopic(ctx context.Context, name string) error {
-	err := s.retry(ctx, "delete_topic", func() error {
+func (s *Store) DeleteTopic(ctx context.Context, name string) (err error) {
+	defer s.metrics.Observe("delete_topic", time.Now(), &err)
+	err = s.retry(ctx, "delete_topic", func() error {
 		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 			id, _, err := lockTopic(ctx, tx, name)
 			if err != nil {
@@ -248,8 +253,9 @@ func (s *Store) DeleteTopic(ctx context.Context, name string) error {
 
 // CreatePartitions implements metastore.Store. total must exceed the current
 // count (ErrInvalidPartitions otherwise, as Kafka's INVALID_PARTITIONS).
-func (s *Store) CreatePartitions(ctx context.Context, name string, total int32) error {
-	err := s.retry(ctx, "create_partitions", func() error {
+func (s *Store) CreatePartitions(ctx context.Context, name string, total int32) (err error) {
+	defer s.metrics.Observe("create_partitions", time.Now(), &err)
+	err = s.retry(ctx, "create_partitions", func() error {
 		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 			id, current, err := lockTopic(ctx, tx, name)
 			if err != nil {
@@ -271,7 +277,8 @@ func (s *Store) CreatePartitions(ctx context.Context, name string, total int32) 
 }
 
 // SetTopicConfigs implements metastore.Store.
-func (s *Store) SetTopicConfigs(ctx context.Context, name string, set map[string]*string) error {
+func (s *Store) SetTopicConfigs(ctx context.Context, name string, set map[string]*string) (err error) {
+	defer s.metrics.Observe("set_topic_configs", time.Now(), &err)
 	put := map[string]string{}
 	del := []string{}
 	for k, v := range set {
@@ -302,7 +309,8 @@ func (s *Store) SetTopicConfigs(ctx context.Context, name string, set map[string
 
 // Partitions implements metastore.Store; ErrUnknownTopic when the topic does
 // not exist.
-func (s *Store) Partitions(ctx context.Context, topicID uuid.UUID) ([]metastore.Partition, error) {
+func (s *Store) Partitions(ctx context.Context, topicID uuid.UUID) (_ []metastore.Partition, err error) {
+	defer s.metrics.Observe("partitions", time.Now(), &err)
 	rows, err := s.pool.Query(ctx, `
 		SELECT partition, next_offset, log_start_offset, leader_node, leader_epoch
 		FROM partitions WHERE topic_id = $1 ORDER BY partition`, topicID)
@@ -325,9 +333,10 @@ func (s *Store) Partitions(ctx context.Context, topicID uuid.UUID) ([]metastore.
 }
 
 // Partition implements metastore.Store.
-func (s *Store) Partition(ctx context.Context, topicID uuid.UUID, partition int32) (metastore.Partition, error) {
+func (s *Store) Partition(ctx context.Context, topicID uuid.UUID, partition int32) (_ metastore.Partition, err error) {
+	defer s.metrics.Observe("partition", time.Now(), &err)
 	p := metastore.Partition{TopicID: topicID, Partition: partition}
-	err := s.pool.QueryRow(ctx, `
+	err = s.pool.QueryRow(ctx, `
 		SELECT next_offset, log_start_offset, leader_node, leader_epoch
 		FROM partitions WHERE topic_id = $1 AND partition = $2`, topicID, partition).
 		Scan(&p.NextOffset, &p.LogStartOffset, &p.LeaderNode, &p.LeaderEpoch)
@@ -341,9 +350,10 @@ func (s *Store) Partition(ctx context.Context, topicID uuid.UUID, partition int3
 }
 
 // AllocateProducerID implements metastore.Store.
-func (s *Store) AllocateProducerID(ctx context.Context) (int64, error) {
+func (s *Store) AllocateProducerID(ctx context.Context) (_ int64, err error) {
+	defer s.metrics.Observe("allocate_producer_id", time.Now(), &err)
 	var id int64
-	err := s.pool.QueryRow(ctx, "INSERT INTO producers (producer_id) SELECT nextval('producer_ids') RETURNING producer_id").Scan(&id)
+	err = s.pool.QueryRow(ctx, "INSERT INTO producers (producer_id) SELECT nextval('producer_ids') RETURNING producer_id").Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("allocate producer id: %w", err)
 	}
@@ -354,9 +364,10 @@ func (s *Store) AllocateProducerID(ctx context.Context) (int64, error) {
 // transaction, the registered producers whose state has not moved for idle
 // (and that are older than idle), then the state rows older than idle of
 // producers that are not registered (those from before registration).
-func (s *Store) ExpireProducers(ctx context.Context, idle time.Duration) (int, error) {
+func (s *Store) ExpireProducers(ctx context.Context, idle time.Duration) (_ int, err error) {
+	defer s.metrics.Observe("expire_producers", time.Now(), &err)
 	var n int64
-	err := s.retry(ctx, "expire_producers", func() error {
+	err = s.retry(ctx, "expire_producers", func() error {
 		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 			tag, err := tx.Exec(ctx, `
 				WITH idle AS (
@@ -388,9 +399,10 @@ func (s *Store) ExpireProducers(ctx context.Context, idle time.Duration) (int, e
 }
 
 // DeleteRecords implements metastore.Store.
-func (s *Store) DeleteRecords(ctx context.Context, topicID uuid.UUID, partition int32, offset int64) (int64, error) {
+func (s *Store) DeleteRecords(ctx context.Context, topicID uuid.UUID, partition int32, offset int64) (_ int64, err error) {
+	defer s.metrics.Observe("delete_records", time.Now(), &err)
 	var start int64
-	err := s.pool.QueryRow(ctx, `
+	err = s.pool.QueryRow(ctx, `
 		UPDATE partitions
 		SET log_start_offset = GREATEST(log_start_offset,
 			CASE WHEN $3::bigint < 0 THEN next_offset ELSE $3::bigint END)

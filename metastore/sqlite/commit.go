@@ -18,7 +18,9 @@ var ErrObjectExists = metastore.ErrObjectExists
 // loads the touched partitions and producer states, lets metastore.PlanCommit
 // assign offsets and check sequences, and writes the plan.
 func (s *Store) CommitSegment(ctx context.Context, seg metastore.SegmentSpec) (results []metastore.ChunkResult, err error) {
-	defer s.observe("commit_segment", time.Now(), &err)
+	start := time.Now()
+	defer s.observe("commit_segment", start, &err)
+	defer func() { s.m.CommitSeconds.Observe(time.Since(start).Seconds()) }()
 	if seg.ObjectKey == "" {
 		return nil, errors.New("commit segment: empty object key")
 	}
@@ -43,7 +45,7 @@ func (s *Store) CommitSegment(ctx context.Context, seg metastore.SegmentSpec) (r
 	if err != nil {
 		return nil, fmt.Errorf("commit segment %s: %w", seg.ObjectKey, err)
 	}
-	s.m.chunks.Add(float64(len(plan.Chunks)))
+	s.m.CommittedChunks.Add(float64(len(plan.Chunks)))
 	return plan.Results, nil
 }
 

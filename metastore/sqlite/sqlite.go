@@ -34,7 +34,7 @@ type Store struct {
 	w      *sql.DB // one connection: every write
 	r      *sql.DB // reads
 	logger *slog.Logger
-	m      *metrics
+	m      *metastore.Metrics
 	now    func() time.Time
 
 	// Statements prepared on w.
@@ -61,7 +61,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, reg prometheus.Re
 		reg = prometheus.NewRegistry()
 	}
 	logger = logger.With("component", "metastore", "backend", "sqlite")
-	m, err := newMetrics(reg)
+	m, err := metastore.NewMetrics(reg)
 	if err != nil {
 		return nil, err
 	}
@@ -217,12 +217,7 @@ func (s *Store) Close() {
 }
 
 // observe records an operation's duration and error; use with defer.
-func (s *Store) observe(op string, start time.Time, err *error) {
-	s.m.opSeconds.WithLabelValues(op).Observe(time.Since(start).Seconds())
-	if *err != nil {
-		s.m.opErrors.WithLabelValues(op).Inc()
-	}
-}
+func (s *Store) observe(op string, start time.Time, err *error) { s.m.Observe(op, start, err) }
 
 // writeTx runs fn in a write transaction, committed when fn returns nil.
 func (s *Store) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {

@@ -532,13 +532,17 @@ func TestMetrics(t *testing.T) {
 	if _, err := s.TopicByName(context.Background(), "nope"); err == nil {
 		t.Fatal("unknown topic found")
 	}
-	if got := testutil.ToFloat64(s.m.chunks); got != 3 {
+	if got := testutil.ToFloat64(s.m.CommittedChunks); got != 3 {
 		t.Errorf("committed chunks metric %v, want 3", got)
 	}
-	if got := testutil.ToFloat64(s.m.opErrors.WithLabelValues("topic_by_name")); got != 1 {
-		t.Errorf("topic_by_name errors %v, want 1", got)
+	// An unknown topic is an answer, not a failure worth an alert.
+	if got := testutil.ToFloat64(s.m.OperationErrors.WithLabelValues("topic_by_name")); got != 0 {
+		t.Errorf("topic_by_name errors %v, want 0 for an unknown topic", got)
 	}
-	if n := testutil.CollectAndCount(reg, "strata_metastore_sqlite_operation_seconds"); n < 3 {
+	if got := testutil.CollectAndCount(s.m.CommitSeconds); got != 1 {
+		t.Errorf("commit histogram has %d series, want 1", got)
+	}
+	if n := testutil.CollectAndCount(reg, "strata_metastore_operation_seconds"); n < 3 {
 		t.Errorf("%d operation histograms, want at least create_topic, commit_segment, topic_by_name", n)
 	}
 	// A second store on the same registry shares the collectors.
