@@ -13,6 +13,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -167,6 +169,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *App, err erro
 	if a.member, err = cluster.New(cfg.Cluster, self, a.store, logger, a.reg); err != nil {
 		return nil, err
 	}
+	// Group lag is read by the controller alone, so that each group has
+	// one series in the cluster whichever nodes are scraped.
+	a.reg.MustRegister(groups.NewLagCollector(a.store, a.member.IsController, logger))
 	deps := kafka.Deps{Meta: a.store, Ingest: a.ingest, Reader: a.reader, Cluster: a.member.View()}
 	if roles.Has(cluster.RoleCoordinator) {
 		gcfg := cfg.Groups
@@ -249,6 +254,28 @@ func (a *App) AdminAddr() net.Addr {
 	}
 	return a.adminLn.Addr()
 }
+
+// MetricNames lists every metric the node's registry describes, those
+// with no series yet included (an error counter before the first error),
+// so that dashboards and alert rules can be checked against them.
+func (a *App) MetricNames() []string {
+	ch := make(chan *prometheus.Desc)
+	go func() {
+		a.reg.Describe(ch)
+		close(ch)
+	}()
+	var names []string
+	for d := range ch {
+		// Desc has no accessor for its name; its String form quotes it.
+		if m := descName.FindStringSubmatch(d.String()); m != nil {
+			names = append(names, m[1])
+		}
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+var descName = regexp.MustCompile(`fqName: "([^"]+)"`)
 
 // Store is the process's metastore.
 func (a *App) Store() metastore.Store { return a.store }
