@@ -5,10 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // Sample is one line of the Prometheus text exposition format.
@@ -18,156 +25,77 @@ type Sample struct {
 	Value  float64
 }
 
-// errSyntax marks a malformed exposition line.
+// errSyntax marks an exposition that Prometheus's parser refused.
 var errSyntax = errors.New("prometheus text: syntax error")
 
-// ParseMetrics parses the Prometheus text exposition format (version 0.0.4):
-// comment lines are skipped, every other non-empty line is one sample
-// `name{label="value",...} value [timestamp]`. The first malformed line
-// stops the parse with an error wrapping errSyntax.
+// ParseMetrics parses the Prometheus text exposition format with
+// Prometheus's own parser (expfmt) and returns its samples as the text
+// shows them: a histogram gives name_bucket{le=...}, name_sum and
+// name_count, a summary name{quantile=...}, name_sum and name_count.
+// Families come in name order, samples in the order of the text. A
+// malformed exposition is an error wrapping errSyntax.
 func ParseMetrics(text string) ([]Sample, error) {
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errSyntax, err)
+	}
 	var out []Sample
-	for lineNo := 1; text != ""; lineNo++ {
-		line := text
-		if i := strings.IndexByte(text, '\n'); i >= 0 {
-			line, text = text[:i], text[i+1:]
-		} else {
-			text = ""
-		}
-		line = strings.TrimSpace(line)
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		s, err := parseSample(line)
-		if err != nil {
-			return out, fmt.Errorf("line %d: %w", lineNo, err)
-		}
-		out = append(out, s)
+	for _, name := range slices.Sorted(maps.Keys(fams)) {
+		out = appendSamples(out, fams[name])
 	}
 	return out, nil
 }
 
-func isNameByte(c byte, first bool) bool {
-	return c == '_' || c == ':' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (!first && c >= '0' && c <= '9')
+// appendSamples flattens one family into the samples of its text form.
+func appendSamples(out []Sample, f *dto.MetricFamily) []Sample {
+	name := f.GetName()
+	for _, m := range f.GetMetric() {
+		labels := make(map[string]string, len(m.GetLabel())+1)
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		with := func(k, v string) map[string]string {
+			c := maps.Clone(labels)
+			c[k] = v
+			return c
+		}
+		switch {
+		case m.Histogram != nil:
+			h := m.GetHistogram()
+			buckets := h.GetBucket()
+			for _, b := range buckets {
+				out = append(out, Sample{name + "_bucket", with("le", formatBound(b.GetUpperBound())), float64(b.GetCumulativeCount())})
+			}
+			// The +Inf bucket is the count, written even when the text
+			// left it out, as Prometheus's own encoder does.
+			if len(buckets) == 0 || !math.IsInf(buckets[len(buckets)-1].GetUpperBound(), 1) {
+				out = append(out, Sample{name + "_bucket", with("le", "+Inf"), float64(h.GetSampleCount())})
+			}
+			out = append(out, Sample{name + "_sum", labels, h.GetSampleSum()}, Sample{name + "_count", labels, float64(h.GetSampleCount())})
+		case m.Summary != nil:
+			sm := m.GetSummary()
+			for _, q := range sm.GetQuantile() {
+				out = append(out, Sample{name, with("quantile", formatBound(q.GetQuantile())), q.GetValue()})
+			}
+			out = append(out, Sample{name + "_sum", labels, sm.GetSampleSum()}, Sample{name + "_count", labels, float64(sm.GetSampleCount())})
+		case m.Counter != nil:
+			out = append(out, Sample{name, labels, m.GetCounter().GetValue()})
+		case m.Gauge != nil:
+			out = append(out, Sample{name, labels, m.GetGauge().GetValue()})
+		default:
+			out = append(out, Sample{name, labels, m.GetUntyped().GetValue()})
+		}
+	}
+	return out
 }
 
-func parseSample(line string) (Sample, error) {
-	i := 0
-	for i < len(line) && isNameByte(line[i], i == 0) {
-		i++
+// formatBound writes a bucket bound or a quantile as the text format does.
+func formatBound(v float64) string {
+	if math.IsInf(v, 1) {
+		return "+Inf"
 	}
-	if i == 0 {
-		return Sample{}, fmt.Errorf("%w: no metric name", errSyntax)
-	}
-	s := Sample{Name: line[:i]}
-	rest := line[i:]
-	if rest != "" && rest[0] == '{' {
-		labels, n, err := parseLabels(rest)
-		if err != nil {
-			return Sample{}, err
-		}
-		s.Labels = labels
-		rest = rest[n:]
-	}
-	fields := strings.Fields(rest)
-	if len(fields) < 1 || len(fields) > 2 || (rest != "" && rest[0] != ' ' && rest[0] != '\t') {
-		return Sample{}, fmt.Errorf("%w: want a value after the name and labels", errSyntax)
-	}
-	v, err := strconv.ParseFloat(fields[0], 64)
-	if err != nil {
-		return Sample{}, fmt.Errorf("%w: value %q", errSyntax, fields[0])
-	}
-	if len(fields) == 2 {
-		if _, err := strconv.ParseInt(fields[1], 10, 64); err != nil {
-			return Sample{}, fmt.Errorf("%w: timestamp %q", errSyntax, fields[1])
-		}
-	}
-	s.Value = v
-	return s, nil
-}
-
-// parseLabels parses `{a="x",b="y"}` at the start of s and returns the
-// labels and the bytes consumed.
-func parseLabels(s string) (map[string]string, int, error) {
-	labels := map[string]string{}
-	i := 1
-	for {
-		for i < len(s) && s[i] == ' ' {
-			i++
-		}
-		if i < len(s) && s[i] == '}' {
-			return labels, i + 1, nil
-		}
-		start := i
-		for i < len(s) && isNameByte(s[i], i == start) {
-			i++
-		}
-		if i == start || i+1 >= len(s) || s[i] != '=' || s[i+1] != '"' {
-			return nil, 0, fmt.Errorf("%w: label name", errSyntax)
-		}
-		name := s[start:i]
-		i += 2
-		var val strings.Builder
-		for {
-			if i >= len(s) {
-				return nil, 0, fmt.Errorf("%w: unterminated label value", errSyntax)
-			}
-			c := s[i]
-			if c == '"' {
-				i++
-				break
-			}
-			if c == '\\' {
-				if i+1 >= len(s) {
-					return nil, 0, fmt.Errorf("%w: unterminated escape", errSyntax)
-				}
-				switch s[i+1] {
-				case '\\':
-					val.WriteByte('\\')
-				case '"':
-					val.WriteByte('"')
-				case 'n':
-					val.WriteByte('\n')
-				default:
-					return nil, 0, fmt.Errorf("%w: escape \\%c", errSyntax, s[i+1])
-				}
-				i += 2
-				continue
-			}
-			val.WriteByte(c)
-			i++
-		}
-		if _, dup := labels[name]; dup {
-			return nil, 0, fmt.Errorf("%w: label %s twice", errSyntax, name)
-		}
-		labels[name] = val.String()
-		if i < len(s) && s[i] == ',' {
-			i++
-		}
-	}
-}
-
-// FormatSample writes s in the text exposition format, labels in the
-// order given (ParseMetrics reads it back as s).
-func FormatSample(s Sample, labelOrder []string) string {
-	var b strings.Builder
-	b.WriteString(s.Name)
-	if len(s.Labels) > 0 {
-		b.WriteByte('{')
-		for i, k := range labelOrder {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(k)
-			b.WriteString(`="`)
-			b.WriteString(strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s.Labels[k]))
-			b.WriteByte('"')
-		}
-		b.WriteByte('}')
-	}
-	b.WriteByte(' ')
-	b.WriteString(strconv.FormatFloat(s.Value, 'g', -1, 64))
-	return b.String()
+	return strconv.FormatFloat(v, 'g', -1, 64)
 }
 
 // Metrics is one scrape of a /metrics endpoint.

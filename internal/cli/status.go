@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,6 +11,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/stratalog/strata/client"
 )
@@ -340,118 +343,39 @@ type metric struct {
 	Sum   float64 `json:"sum,omitempty"`   // histograms, summaries: sum of observations
 }
 
-// parseMetrics reads the Prometheus text exposition format and sums each
-// family over its label sets. Bucket and quantile samples are skipped.
+// parseMetrics reads the Prometheus text exposition format with
+// Prometheus's own parser and sums each family over its label sets:
+// counters, gauges and untyped values add up; histograms and summaries
+// give their observation counts and sums (buckets and quantiles do not
+// add up).
 func parseMetrics(r io.Reader) (map[string]*metric, error) {
-	out := make(map[string]*metric)
-	types := make(map[string]string)
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	lineNo := 0
-	for sc.Scan() {
-		lineNo++
-		line := strings.TrimSpace(sc.Text())
-		if line == "" {
-			continue
-		}
-		if strings.HasPrefix(line, "#") {
-			f := strings.Fields(line)
-			if len(f) >= 4 && f[1] == "TYPE" {
-				types[f[2]] = f[3]
-			}
-			continue
-		}
-		name, value, err := parseSample(line)
-		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", lineNo, err)
-		}
-		family, part := name, ""
-		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
-			base, ok := strings.CutSuffix(name, suffix)
-			if ok && (types[base] == "histogram" || types[base] == "summary") {
-				family, part = base, suffix
-				break
-			}
-		}
-		m := out[family]
-		if m == nil {
-			m = &metric{Type: types[family]}
-			if m.Type == "" {
-				m.Type = "untyped"
-			}
-			out[family] = m
-		}
-		switch {
-		case part == "_sum":
-			m.Sum += value
-		case part == "_count":
-			m.Count += value
-		case part == "_bucket", m.Type == "summary", m.Type == "histogram":
-			// Cumulative buckets and quantiles do not add up.
-		default:
-			m.Value += value
-		}
-	}
-	if err := sc.Err(); err != nil {
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(r)
+	if err != nil {
 		return nil, err
 	}
+	out := make(map[string]*metric, len(fams))
+	for name, f := range fams {
+		m := &metric{Type: strings.ToLower(f.GetType().String())}
+		for _, s := range f.GetMetric() {
+			switch f.GetType() {
+			case dto.MetricType_COUNTER:
+				m.Value += s.GetCounter().GetValue()
+			case dto.MetricType_GAUGE:
+				m.Value += s.GetGauge().GetValue()
+			case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
+				m.Count += float64(s.GetHistogram().GetSampleCount())
+				m.Sum += s.GetHistogram().GetSampleSum()
+			case dto.MetricType_SUMMARY:
+				m.Count += float64(s.GetSummary().GetSampleCount())
+				m.Sum += s.GetSummary().GetSampleSum()
+			default:
+				m.Value += s.GetUntyped().GetValue()
+			}
+		}
+		out[name] = m
+	}
 	return out, nil
-}
-
-// parseSample splits `name{labels} value [timestamp]`.
-func parseSample(line string) (string, float64, error) {
-	end := strings.IndexAny(line, "{ \t")
-	if end <= 0 {
-		return "", 0, fmt.Errorf("no value in %q", line)
-	}
-	name, rest := line[:end], line[end:]
-	if !validMetricName(name) {
-		return "", 0, fmt.Errorf("invalid metric name %q", name)
-	}
-	if rest[0] == '{' {
-		closing := labelsEnd(rest)
-		if closing < 0 {
-			return "", 0, fmt.Errorf("unterminated labels in %q", line)
-		}
-		rest = rest[closing+1:]
-	}
-	f := strings.Fields(rest)
-	if len(f) == 0 || len(f) > 2 {
-		return "", 0, fmt.Errorf("want a value (and a timestamp) after %s", name)
-	}
-	v, err := strconv.ParseFloat(f[0], 64)
-	if err != nil {
-		return "", 0, fmt.Errorf("value of %s: %w", name, err)
-	}
-	return name, v, nil
-}
-
-// validMetricName checks [a-zA-Z_:][a-zA-Z0-9_:]*.
-func validMetricName(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c == '_' || c == ':' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || i > 0 && '0' <= c && c <= '9') {
-			return false
-		}
-	}
-	return s != ""
-}
-
-// labelsEnd returns the index of the '}' closing the label set that s
-// starts with, skipping quoted values, or -1.
-func labelsEnd(s string) int {
-	inQuote := false
-	for i := 1; i < len(s); i++ {
-		switch {
-		case inQuote && s[i] == '\\':
-			i++
-		case s[i] == '"':
-			inQuote = !inQuote
-		case !inQuote && s[i] == '}':
-			return i
-		}
-	}
-	return -1
 }
 
 func formatFloat(v float64) string {
