@@ -4,10 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"image/color"
+	"image/png"
+	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/stratalog/strata/internal/testenv"
 )
@@ -38,7 +44,9 @@ func TestBenchAgainstStrataDev(t *testing.T) {
 	// ordered and at least the flush wait, and the server side shows one
 	// commit transaction per segment and compressed segments.
 	var stdout, stderr bytes.Buffer
-	args := append([]string{"e2e", "--json", "-duration", "3s", "-progress", "1s"}, common...)
+	// It also draws its chart and writes its histogram log.
+	plotFile, histFile := filepath.Join(t.TempDir(), "run.png"), filepath.Join(t.TempDir(), "run.hlog")
+	args := append([]string{"e2e", "--json", "-duration", "3s", "-progress", "1s", "-plot", plotFile, "-hist", histFile}, common...)
 	if code := Main(ctx, args, &stdout, &stderr); code != 0 {
 		t.Fatalf("bench e2e exit %d\nstderr:\n%s", code, stderr.String())
 	}
@@ -91,6 +99,13 @@ func TestBenchAgainstStrataDev(t *testing.T) {
 	if lines := strings.Count(stderr.String(), "rec/s"); lines < 2 {
 		t.Errorf("%d progress lines on stderr, want one a second:\n%s", lines, stderr.String())
 	}
+	checkPlot(t, plotFile)
+	// The interval log holds every latency the run measured, produce and
+	// end-to-end alike.
+	counts := histLogCounts(t, histFile)
+	if counts["produce"] != sum.Produced || counts["e2e"] != sum.Consumed {
+		t.Errorf("histogram log counts %v, want produce %d and e2e %d", counts, sum.Produced, sum.Consumed)
+	}
 
 	// consume reads everything back from the start and stops by itself.
 	stdout.Reset()
@@ -127,6 +142,19 @@ func TestBenchAgainstStrataDev(t *testing.T) {
 	}
 	if msum.Consumed != sum.Produced || msum.Consumers != 3 {
 		t.Errorf("3 consumers read %d records (summary says %d consumers), %d were produced", msum.Consumed, msum.Consumers, sum.Produced)
+	}
+
+	// The text summary of a consume run names its consumers, not the
+	// producer settings it does not use.
+	stdout.Reset()
+	stderr.Reset()
+	args = append([]string{"consume", "-duration", "20s", "-consumers", "2", "-progress", "0"}, common...)
+	if code := Main(ctx, args, &stdout, &stderr); code != 0 {
+		t.Fatalf("bench consume text exit %d\nstderr:\n%s", code, stderr.String())
+	}
+	first, _, _ := strings.Cut(stdout.String(), "\n")
+	if !strings.Contains(first, "2 consumer(s)") || strings.Contains(first, "acks=") || strings.Contains(first, "producer") {
+		t.Errorf("consume summary header: %q", first)
 	}
 
 	// produce with a warm-up: its records count in the rate, not in the
@@ -168,6 +196,59 @@ func TestBenchAgainstStrataDev(t *testing.T) {
 	}
 }
 
+// checkPlot checks that path is a PNG chart of the run's size.
+func checkPlot(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	if b := img.Bounds(); b.Dx() < 600 || b.Dy() < 400 {
+		t.Errorf("chart is %dx%d pixels", b.Dx(), b.Dy())
+	}
+	// A chart with lines has more than the background and axis colours.
+	colours := map[color.Color]bool{}
+	for y := img.Bounds().Min.Y; y < img.Bounds().Max.Y; y += 3 {
+		for x := img.Bounds().Min.X; x < img.Bounds().Max.X; x += 3 {
+			colours[img.At(x, y)] = true
+		}
+	}
+	for _, c := range palette[:4] {
+		r, g, b, _ := c.RGBA()
+		if !colours[color.RGBA64{uint16(r), uint16(g), uint16(b), 0xffff}] && !colours[color.NRGBA{uint8(r >> 8), uint8(g >> 8), uint8(b >> 8), 0xff}] && !colours[color.RGBA{uint8(r >> 8), uint8(g >> 8), uint8(b >> 8), 0xff}] {
+			t.Errorf("chart has no line of colour %v", c)
+		}
+	}
+}
+
+// histLogCounts reads an HdrHistogram interval log and returns the
+// recorded counts by tag.
+func histLogCounts(t *testing.T, path string) map[string]int64 {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r := hdrhistogram.NewHistogramLogReader(f)
+	counts := map[string]int64{}
+	for {
+		h, err := r.NextIntervalHistogram()
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if h == nil {
+			return counts
+		}
+		counts[h.Tag()] += h.TotalCount()
+	}
+}
+
 func TestMainUsage(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if code := Main(context.Background(), nil, &stdout, &stderr); code != 2 {
@@ -175,6 +256,11 @@ func TestMainUsage(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "produce|consume|e2e") {
 		t.Errorf("usage missing: %s", stderr.String())
+	}
+	stderr.Reset()
+	if code := Main(context.Background(), []string{"prodcue"}, &stdout, &stderr); code != 2 ||
+		!strings.Contains(stderr.String(), `unknown mode "prodcue"; want produce, consume, e2e, sync`) {
+		t.Errorf("unknown mode: exit %d, %s", code, stderr.String())
 	}
 	for _, args := range [][]string{
 		{"produce", "-acks", "1"}, // idempotence needs acks=all
@@ -187,4 +273,40 @@ func TestMainUsage(t *testing.T) {
 			t.Errorf("%v: exit %d, want 2 (%s)", args, code, stderr.String())
 		}
 	}
+}
+
+// STRATA_BROKERS names the brokers as for every strata command, and a
+// broker that cannot be reached gets the hint the other commands give.
+func TestBrokersFromEnvironmentAndUnreachableHint(t *testing.T) {
+	closed := closedAddr(t)
+	var stdout, stderr bytes.Buffer
+	env := func(k string) string { return map[string]string{"STRATA_BROKERS": closed}[k] }
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	code := run(ctx, []string{"produce", "-duration", "1s", "-progress", "0"}, &stdout, &stderr, env)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, stderr.String())
+	}
+	for _, want := range []string{closed, "strata dev", "STRATA_BROKERS"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+		}
+	}
+	// -h shows the brokers STRATA_BROKERS set as the default.
+	stderr.Reset()
+	if code := run(ctx, []string{"produce", "-h"}, &stdout, &stderr, env); code != 0 || !strings.Contains(stderr.String(), closed) {
+		t.Errorf("produce -h: exit %d, default brokers not %s:\n%s", code, closed, stderr.String())
+	}
+}
+
+// closedAddr is a loopback address nothing listens on.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
 }

@@ -69,6 +69,12 @@ type Config struct {
 	Progress time.Duration `yaml:"progress"`
 	// JSON prints the summary as JSON instead of text.
 	JSON bool `yaml:"json"`
+	// Hist names a file for the latency histograms as an HdrHistogram
+	// interval log, one interval per progress interval.
+	Hist string `yaml:"hist"`
+	// Plot names a PNG file for a chart of throughput and latency
+	// percentiles over the run.
+	Plot string `yaml:"plot"`
 }
 
 // RegisterFlags registers the load flags with their defaults.
@@ -95,6 +101,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Admin, "admin", "", "base URL of Strata's admin HTTP (e.g. http://127.0.0.1:9644) to read /metrics before and after")
 	fs.DurationVar(&c.Progress, "progress", time.Second, "interval of the progress line on stderr; 0 disables it")
 	fs.BoolVar(&c.JSON, "json", false, "print the summary as JSON on stdout")
+	fs.StringVar(&c.Hist, "hist", "", "write the latency histograms to this file as an HdrHistogram interval log (one interval per -progress, tags produce and e2e)")
+	fs.StringVar(&c.Plot, "plot", "", "draw throughput and latency percentiles over the run into this PNG file")
 }
 
 // Validate reports the first setting that cannot work.

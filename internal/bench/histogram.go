@@ -1,66 +1,46 @@
 package bench
 
 import (
-	"math/bits"
 	"sync"
 	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
 )
 
-// Histogram buckets: values (in microseconds) below linearMax each have
-// their own bucket; above, every power of two is split into subBuckets
-// buckets, so a reported percentile is within 1/subBuckets (1.6%) of the
-// true value.
+// Histogram range and precision: microseconds from 1 µs to an hour, three
+// significant digits (a reported percentile is within 0.1% of the true
+// value), in constant memory whatever the number of samples.
 const (
-	subBits    = 6
-	subBuckets = 1 << subBits
-	linearMax  = 2 * subBuckets
-	maxShift   = 64 - subBits - 1
-	numBuckets = linearMax + maxShift*subBuckets
+	histLowest  = 1
+	histHighest = int64(time.Hour / time.Microsecond)
+	histDigits  = 3
 )
 
-// Histogram records durations at microsecond resolution in log-linear
-// buckets, in constant memory whatever the number of samples. It is safe for
-// concurrent use.
+// Histogram records durations at microsecond resolution in an
+// HdrHistogram. The zero value is ready to use; it is safe for concurrent
+// use.
 type Histogram struct {
-	mu     sync.Mutex
-	counts [numBuckets]uint64
-	n      uint64
-	sum    uint64
-	max    uint64
+	mu sync.Mutex
+	h  *hdrhistogram.Histogram
 }
 
-func bucketOf(v uint64) int {
-	if v < linearMax {
-		return int(v)
+func newHDR() *hdrhistogram.Histogram {
+	return hdrhistogram.New(histLowest, histHighest, histDigits)
+}
+
+func (h *Histogram) hdr() *hdrhistogram.Histogram {
+	if h.h == nil {
+		h.h = newHDR()
 	}
-	shift := bits.Len64(v) - subBits - 1 // v>>shift is in [subBuckets, 2*subBuckets)
-	return linearMax + (shift-1)*subBuckets + int(v>>shift) - subBuckets
+	return h.h
 }
 
-// bucketLow returns the smallest value of bucket i and the bucket's width.
-func bucketLow(i int) (low, width uint64) {
-	if i < linearMax {
-		return uint64(i), 1
-	}
-	shift := (i-linearMax)/subBuckets + 1
-	sub := uint64((i-linearMax)%subBuckets + subBuckets)
-	return sub << shift, 1 << shift
-}
-
-// Record adds one duration; negative durations count as zero.
+// Record adds one duration; negative durations count as zero, durations
+// beyond an hour as an hour.
 func (h *Histogram) Record(d time.Duration) {
-	v := uint64(0)
-	if d > 0 {
-		v = uint64(d / time.Microsecond)
-	}
-	i := bucketOf(v)
+	v := max(0, min(int64(d/time.Microsecond), histHighest))
 	h.mu.Lock()
-	h.counts[i]++
-	h.n++
-	h.sum += v
-	if v > h.max {
-		h.max = v
-	}
+	_ = h.hdr().RecordValue(v) // in range by construction
 	h.mu.Unlock()
 }
 
@@ -68,53 +48,41 @@ func (h *Histogram) Record(d time.Duration) {
 func (h *Histogram) Count() uint64 {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.n
+	return uint64(h.hdr().TotalCount())
 }
 
 // Reset forgets every recorded duration.
 func (h *Histogram) Reset() {
 	h.mu.Lock()
-	h.counts = [numBuckets]uint64{}
-	h.n, h.sum, h.max = 0, 0, 0
+	h.hdr().Reset()
 	h.mu.Unlock()
 }
 
+// Snapshot returns a copy of the recorded distribution, and with reset
+// empties the histogram in the same step, for interval logs.
+func (h *Histogram) Snapshot(reset bool) *hdrhistogram.Histogram {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c := hdrhistogram.Import(h.hdr().Export())
+	if reset {
+		h.hdr().Reset()
+	}
+	return c
+}
+
 // Quantile returns the duration below which a fraction q of the recorded
-// durations fall (the middle of the bucket holding it, never above the
-// maximum), or 0 when nothing was recorded.
+// durations fall, or 0 when nothing was recorded.
 func (h *Histogram) Quantile(q float64) time.Duration {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.quantile(q)
+	return quantile(h.hdr(), q)
 }
 
-func (h *Histogram) quantile(q float64) time.Duration {
-	if h.n == 0 {
+func quantile(h *hdrhistogram.Histogram, q float64) time.Duration {
+	if h.TotalCount() == 0 {
 		return 0
 	}
-	if q <= 0 {
-		q = 0
-	}
-	rank := uint64(q*float64(h.n) + 0.5)
-	if rank < 1 {
-		rank = 1
-	}
-	if rank > h.n {
-		rank = h.n
-	}
-	var seen uint64
-	for i, c := range h.counts {
-		seen += c
-		if seen >= rank {
-			low, width := bucketLow(i)
-			v := low + width/2
-			if v > h.max {
-				v = h.max
-			}
-			return time.Duration(v) * time.Microsecond
-		}
-	}
-	return time.Duration(h.max) * time.Microsecond
+	return time.Duration(h.ValueAtQuantile(min(100, max(0, q*100)))) * time.Microsecond
 }
 
 // Latency is a summary of a latency distribution, in milliseconds.
@@ -132,17 +100,20 @@ type Latency struct {
 func (h *Histogram) Summary() Latency {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	return latencyOf(h.hdr())
+}
+
+func latencyOf(h *hdrhistogram.Histogram) Latency {
 	l := Latency{
-		Count: int64(h.n),
-		P50:   ms(h.quantile(0.50)),
-		P90:   ms(h.quantile(0.90)),
-		P99:   ms(h.quantile(0.99)),
-		P999:  ms(h.quantile(0.999)),
-		Max:   float64(h.max) / 1000,
+		Count: h.TotalCount(),
+		P50:   ms(quantile(h, 0.50)),
+		P90:   ms(quantile(h, 0.90)),
+		P99:   ms(quantile(h, 0.99)),
+		P999:  ms(quantile(h, 0.999)),
 	}
-	if h.n > 0 {
-		l.Mean = float64(h.sum) / float64(h.n) / 1000
+	if l.Count > 0 {
+		l.Max = float64(h.Max()) / 1000
+		l.Mean = h.Mean() / 1000
 	}
 	return l
 }

@@ -8,33 +8,6 @@ import (
 	"time"
 )
 
-func TestBucketBounds(t *testing.T) {
-	// Every value falls in the bucket whose range holds it, and buckets
-	// are increasing and contiguous.
-	var prevEnd uint64
-	for i := 0; i < numBuckets; i++ {
-		low, width := bucketLow(i)
-		if low != prevEnd {
-			t.Fatalf("bucket %d starts at %d, previous ended at %d", i, low, prevEnd)
-		}
-		prevEnd = low + width
-		if low > 1<<50 {
-			break
-		}
-	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	for range 100000 {
-		v := rng.Uint64N(1 << uint(rng.IntN(50)+1))
-		low, width := bucketLow(bucketOf(v))
-		if v < low || v >= low+width {
-			t.Fatalf("value %d in bucket [%d,%d)", v, low, low+width)
-		}
-		if v >= linearMax && float64(width)/float64(low) > 1.0/subBuckets+1e-9 {
-			t.Fatalf("bucket of %d is %d wide: more than 1/%d of its start", v, width, subBuckets)
-		}
-	}
-}
-
 func TestHistogramQuantilesMatchExact(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	var h Histogram
@@ -49,7 +22,7 @@ func TestHistogramQuantilesMatchExact(t *testing.T) {
 	for _, q := range []float64{0.5, 0.9, 0.99, 0.999} {
 		want := exact[int(q*float64(len(exact)))-1]
 		got := h.Quantile(q)
-		if rel := math.Abs(float64(got-want)) / float64(want); rel > 0.02 {
+		if rel := math.Abs(float64(got-want)) / float64(want); rel > 0.005 {
 			t.Errorf("q%.3f = %v, exact %v (off by %.1f%%)", q, got, want, rel*100)
 		}
 	}
@@ -57,7 +30,7 @@ func TestHistogramQuantilesMatchExact(t *testing.T) {
 	if !(s.P50 <= s.P90 && s.P90 <= s.P99 && s.P99 <= s.P999 && s.P999 <= s.Max) {
 		t.Errorf("percentiles not ordered: %+v", s)
 	}
-	if s.Max != float64(exact[len(exact)-1]/time.Microsecond)/1000 {
+	if wantMax := float64(exact[len(exact)-1]/time.Microsecond) / 1000; math.Abs(s.Max-wantMax)/wantMax > 0.001 {
 		t.Errorf("max %v ms, want %v", s.Max, exact[len(exact)-1])
 	}
 	if s.Count != int64(len(exact)) {
@@ -72,8 +45,9 @@ func TestHistogramEmptyAndReset(t *testing.T) {
 	}
 	h.Record(5 * time.Millisecond)
 	h.Record(-time.Second)
-	if got := h.Quantile(1); got != 5*time.Millisecond {
-		t.Fatalf("p100 = %v, want 5ms", got)
+	// Three significant digits: within 0.1% of what was recorded.
+	if got := h.Quantile(1); got < 5*time.Millisecond || got > 5005*time.Microsecond {
+		t.Fatalf("p100 = %v, want 5ms (within 0.1%%)", got)
 	}
 	if got := h.Quantile(0); got != 0 {
 		t.Fatalf("p0 = %v, want 0 (negative counts as zero)", got)

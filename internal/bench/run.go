@@ -80,15 +80,20 @@ func Run(ctx context.Context, mode string, cfg Config, progress io.Writer) (*Sum
 
 	start := time.Now()
 	st := &stats{measureFrom: start.Add(cfg.Warmup).UnixNano()}
+	var samplerErr error
 	runCtx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
 
-	stopProgress := func() {}
-	if cfg.Progress > 0 && progress != nil {
-		done := make(chan struct{})
-		var wg sync.WaitGroup
-		wg.Go(func() { progressLoop(done, progress, cfg.Progress, mode, st, start) })
-		stopProgress = func() { close(done); wg.Wait() }
+	stopSampler, err := startSampler(cfg, mode, st, start, progress)
+	if err != nil {
+		return nil, err
+	}
+	stopProgress := func() {
+		if stopSampler != nil {
+			err := stopSampler()
+			stopSampler = nil
+			samplerErr = err
+		}
 	}
 
 	var consumeErr error
@@ -134,6 +139,9 @@ func Run(ctx context.Context, mode string, cfg Config, progress io.Writer) (*Sum
 	}
 	if consumeErr != nil {
 		return nil, consumeErr
+	}
+	if samplerErr != nil {
+		return nil, samplerErr
 	}
 
 	sum := &Summary{
@@ -472,44 +480,6 @@ func shareOut(offsets map[int32]int64, n int) []map[int32]int64 {
 		shares[i%n][p] = offsets[p]
 	}
 	return shares
-}
-
-// progressLoop prints one line per interval until done is closed.
-func progressLoop(done <-chan struct{}, w io.Writer, interval time.Duration, mode string, st *stats, start time.Time) {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	var lastProduced, lastProducedBytes, lastConsumed, lastConsumedBytes int64
-	last := start
-	for {
-		select {
-		case <-done:
-			return
-		case now := <-tick.C:
-			secs := now.Sub(last).Seconds()
-			last = now
-			p, pb := st.produced.Load(), st.producedBytes.Load()
-			c, cb := st.consumed.Load(), st.consumedBytes.Load()
-			line := fmt.Sprintf("%6.1fs", now.Sub(start).Seconds())
-			if mode != ModeConsume {
-				line += fmt.Sprintf("  produce %8.0f rec/s %7.2f MB/s  p50 %7.2f ms  p99 %7.2f ms",
-					float64(p-lastProduced)/secs, float64(pb-lastProducedBytes)/secs/1e6,
-					ms(st.produceWindow.Quantile(0.5)), ms(st.produceWindow.Quantile(0.99)))
-				if e := st.produceErrs.Load(); e > 0 {
-					line += fmt.Sprintf("  errors %d", e)
-				}
-			}
-			if mode != ModeProduce {
-				line += fmt.Sprintf("  consume %8.0f rec/s %7.2f MB/s", float64(c-lastConsumed)/secs, float64(cb-lastConsumedBytes)/secs/1e6)
-				if mode == ModeE2E {
-					line += fmt.Sprintf("  e2e p50 %7.2f ms  p99 %7.2f ms", ms(st.e2eWindow.Quantile(0.5)), ms(st.e2eWindow.Quantile(0.99)))
-				}
-			}
-			st.produceWindow.Reset()
-			st.e2eWindow.Reset()
-			lastProduced, lastProducedBytes, lastConsumed, lastConsumedBytes = p, pb, c, cb
-			fmt.Fprintln(w, line)
-		}
-	}
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

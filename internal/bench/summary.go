@@ -161,9 +161,14 @@ func histQuantile(before, after Metrics, name string, q float64) float64 {
 // WriteText prints the summary for people.
 func (s *Summary) WriteText(w io.Writer) {
 	var b strings.Builder
-	if s.Mode == ModeSync {
+	switch s.Mode {
+	case ModeSync:
 		s.syncHeader(&b)
-	} else {
+	case ModeConsume:
+		// A consume run sends nothing: no producer settings to report.
+		fmt.Fprintf(&b, "%s: topic %s, %d partitions, %d consumer(s), %.1f s\n",
+			s.Mode, s.Topic, s.Partitions, max(1, s.Consumers), s.Seconds)
+	default:
 		fmt.Fprintf(&b, "%s: topic %s, %d partitions, %d B %s records, %d producer(s), acks=%s, compression=%s, idempotent=%v, rate=%s, %.1f s\n",
 			s.Mode, s.Topic, s.Partitions, s.RecordSize, s.Payload, s.Producers, s.Acks, s.Compression, s.Idempotent, rateString(s.TargetRate), s.Seconds)
 	}

@@ -65,12 +65,9 @@ func runSync(ctx context.Context, cfg Config, brokers []string, adm *kadm.Client
 	st.measureFrom = start.Add(cfg.Warmup).UnixNano()
 	runCtx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
-	stopProgress := func() {}
-	if cfg.Progress > 0 && progress != nil {
-		done := make(chan struct{})
-		var wg sync.WaitGroup
-		wg.Go(func() { progressLoop(done, progress, cfg.Progress, ModeProduce, st, start) })
-		stopProgress = func() { close(done); wg.Wait() }
+	stopSampler, err := startSampler(cfg, ModeSync, st, start, progress)
+	if err != nil {
+		return nil, err
 	}
 	var (
 		next     atomic.Int64 // records handed out
@@ -109,8 +106,10 @@ func runSync(ctx context.Context, cfg Config, brokers []string, adm *kadm.Client
 		})
 	}
 	wg.Wait()
-	stopProgress()
 	end := time.Now()
+	if err := stopSampler(); err != nil {
+		return nil, err
+	}
 	if cfg.Records > 0 && st.produced.Load() < int64(cfg.Records) && st.produceErrs.Load() == 0 {
 		return nil, fmt.Errorf("%d of %d records acked within -duration %v", st.produced.Load(), cfg.Records, cfg.Duration)
 	}
