@@ -102,6 +102,8 @@ type consumerConfig struct {
 	maxPoll         int
 	commitInterval  time.Duration
 	shutdownTimeout time.Duration
+	onError         ErrorPolicy
+	concurrency     int
 	extra           []kgo.Opt
 }
 
@@ -183,7 +185,7 @@ type Consumer[K, V any] struct {
 
 	// stops is, with StopAt, the offset at which each partition's reading
 	// ends; a partition reaching it is removed, and Run returns when none
-	// is left. Touched only by Run's goroutine after NewConsumer.
+	// is left. Guarded by mu once Run has started; nil without StopAt.
 	stops map[topicPartition]int64
 
 	ran       atomic.Bool
@@ -205,6 +207,7 @@ func NewConsumer[K, V any](ctx context.Context, c *Client, group string, topics 
 		maxPoll:         500,
 		commitInterval:  5 * time.Second,
 		shutdownTimeout: 10 * time.Second,
+		concurrency:     1,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -216,8 +219,16 @@ func NewConsumer[K, V any](ctx context.Context, c *Client, group string, topics 
 	if len(topics) == 0 && len(cfg.partitions) == 0 {
 		return nil, &Error{Op: "new consumer", Resource: resource, Err: errors.New("no topics to consume")}
 	}
-	if cfg.maxPoll < 1 || cfg.commitInterval <= 0 || cfg.shutdownTimeout <= 0 {
-		return nil, &Error{Op: "new consumer", Resource: resource, Err: errors.New("MaxPollRecords, CommitInterval and ShutdownTimeout must be positive")}
+	if cfg.maxPoll < 1 || cfg.commitInterval <= 0 || cfg.shutdownTimeout <= 0 || cfg.concurrency < 1 {
+		return nil, &Error{Op: "new consumer", Resource: resource, Err: errors.New("MaxPollRecords, CommitInterval, ShutdownTimeout and PartitionConcurrency must be positive")}
+	}
+	if cfg.onError.kind == policyDeadLetter {
+		if cfg.onError.topic == "" {
+			return nil, &Error{Op: "new consumer", Resource: resource, Err: errors.New("DeadLetter needs a topic")}
+		}
+		if slices.Contains(topics, cfg.onError.topic) || cfg.partitions[cfg.onError.topic] != nil {
+			return nil, &Error{Op: "new consumer", Resource: resource, Err: fmt.Errorf("dead-letter topic %s is one the consumer reads: a failing record would come back forever", cfg.onError.topic)}
+		}
 	}
 	cs := &Consumer[K, V]{
 		c:        c,
@@ -426,9 +437,12 @@ func (cs *Consumer[K, V]) Seek(ctx context.Context, topic string, partition int3
 }
 
 // Run calls handle for each record, in offset order within each partition,
-// until ctx is cancelled, handle returns an error, or a record does not
-// decode. A record counts as processed once handle returns nil (or ErrStop)
-// for it; only processed records are committed.
+// until ctx is cancelled, handle returns ErrStop, or (with StopOnError, the
+// default ErrorPolicy) handle fails or a record does not decode. A record
+// counts as processed once handle returns nil (or ErrStop) for it, or the
+// ErrorPolicy has skipped it or written it to the dead-letter topic; only
+// processed records are committed. PartitionConcurrency lets handle run for
+// several partitions at once.
 //
 // On the way out Run commits the offsets of every processed record, leaves
 // the group (so its partitions move to other members at once) and closes the
@@ -439,19 +453,23 @@ func (cs *Consumer[K, V]) Seek(ctx context.Context, topic string, partition int3
 //
 // Run may be called once.
 func (cs *Consumer[K, V]) Run(ctx context.Context, handle func(context.Context, Message[K, V]) error) error {
+	return cs.run(ctx, handler[K, V]{one: handle})
+}
+
+func (cs *Consumer[K, V]) run(ctx context.Context, h handler[K, V]) error {
 	if !cs.ran.CompareAndSwap(false, true) {
 		return &Error{Op: "run consumer", Resource: cs.group, Err: errors.New("Run called twice")}
 	}
-	err := cs.loop(ctx, handle)
+	err := cs.loop(ctx, h)
 	if cerr := cs.shutdown(); cerr != nil {
 		err = errors.Join(err, cerr)
 	}
 	return err
 }
 
-func (cs *Consumer[K, V]) loop(ctx context.Context, handle func(context.Context, Message[K, V]) error) error {
+func (cs *Consumer[K, V]) loop(ctx context.Context, h handler[K, V]) error {
 	for {
-		if cs.stops != nil && len(cs.stops) == 0 {
+		if cs.allStopped() {
 			return nil // StopAt: every partition is read up to its stop
 		}
 		fetches := cs.kc.PollRecords(ctx, cs.cfg.maxPoll)
@@ -466,7 +484,7 @@ func (cs *Consumer[K, V]) loop(ctx context.Context, handle func(context.Context,
 			cs.kc.AllowRebalance()
 			return err
 		}
-		stop, err := cs.handleBatch(ctx, fetches, handle)
+		stop, err := cs.handleFetches(ctx, fetches, h)
 		cs.kc.AllowRebalance()
 		if stop || err != nil {
 			return err
@@ -502,60 +520,6 @@ func (cs *Consumer[K, V]) fetchError(fetches kgo.Fetches) error {
 		cs.logger.Warn("fetch failed; retrying", "topic", topic, "partition", partition, "err", err)
 	})
 	return fatal
-}
-
-// handleBatch hands each record of a poll to handle. It reports stop when
-// the consumer must stop without error (ctx cancelled, ErrStop).
-func (cs *Consumer[K, V]) handleBatch(ctx context.Context, fetches kgo.Fetches, handle func(context.Context, Message[K, V]) error) (stop bool, err error) {
-	cs.mu.Lock()
-	clear(cs.seeked)
-	cs.mu.Unlock()
-	for _, r := range fetches.Records() {
-		if ctx.Err() != nil {
-			return true, nil
-		}
-		tp := topicPartition{r.Topic, r.Partition}
-		cs.mu.Lock()
-		skip := cs.seeked[tp]
-		cs.mu.Unlock()
-		if skip {
-			continue
-		}
-		if cs.stops != nil {
-			stop, reading := cs.stops[tp]
-			if !reading || r.Offset >= stop {
-				delete(cs.stops, tp)
-				continue
-			}
-			if r.Offset+1 >= stop {
-				delete(cs.stops, tp)
-			}
-			if r.Attrs.IsControl() {
-				continue
-			}
-		}
-		m, err := cs.decode(r)
-		if err != nil {
-			return true, err
-		}
-		herr := handle(ctx, m)
-		if herr == nil && cs.stops != nil && len(cs.stops) == 0 {
-			herr = ErrStop
-		}
-		switch {
-		case herr == nil:
-			cs.kc.MarkCommitRecords(r)
-		case errors.Is(herr, ErrStop):
-			cs.kc.MarkCommitRecords(r)
-			return true, nil
-		case ctx.Err() != nil:
-			// Cancelled while handling: the record stays unprocessed.
-			return true, nil
-		default:
-			return true, fmt.Errorf("handle %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, herr)
-		}
-	}
-	return false, nil
 }
 
 func (cs *Consumer[K, V]) decode(r *kgo.Record) (Message[K, V], error) {

@@ -65,6 +65,15 @@
 // group a consumer reads partitions it assigns itself and can Seek to the
 // beginning, the end, an offset or a time.
 //
+// RunBatches hands the handler the consecutive records of one partition at a
+// time instead, for handlers that write in bulk. PartitionConcurrency(n)
+// handles up to n partitions at once, each in offset order. What happens to
+// a record the handler fails on, or that does not decode, is the consumer's
+// ErrorPolicy: StopOnError (the default: Run returns the error and the record
+// is delivered again), SkipOnError (logged and committed past), or
+// DeadLetter(topic) (written to a dead-letter topic with headers naming its
+// origin and the error, then committed past).
+//
 // # Zones
 //
 // WithZone names the client's zone. It is sent as client.rack and as a
@@ -75,6 +84,7 @@
 //
 // # Admin
 //
-// Client.Admin creates, lists, describes, alters and deletes topics, and
-// lists, describes (with lag), resets and deletes consumer groups.
+// Client.Admin creates, lists, describes, alters and deletes topics, adds
+// partitions and deletes records; lists, describes (with lag), resets and
+// deletes consumer groups and their offsets; and describes the cluster.
 package client
