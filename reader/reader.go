@@ -36,6 +36,9 @@ import (
 // Metastore is what the reader needs from the metastore.
 type Metastore interface {
 	Partition(ctx context.Context, topicID uuid.UUID, partition int32) (metastore.Partition, error)
+	// Partitions reads every partition of a topic in one query, for the
+	// refresh of many partitions at once.
+	Partitions(ctx context.Context, topicID uuid.UUID) ([]metastore.Partition, error)
 	ChunksFrom(ctx context.Context, topicID uuid.UUID, partition int32, offset int64, limit int) ([]metastore.Chunk, error)
 	ChunkForTimestamp(ctx context.Context, topicID uuid.UUID, partition int32, ts int64) (metastore.Chunk, bool, error)
 }
@@ -673,6 +676,24 @@ func (r *Reader) Offsets(ctx context.Context, topicID uuid.UUID, partition int32
 		return 0, 0, fmt.Errorf("offsets of %s/%d: %w", topicID, partition, err)
 	}
 	return snap.hwm, snap.logStart, nil
+}
+
+// AtEnd reports, from the cached state alone, whether a read at offset
+// would find nothing: the partition's high watermark is offset and the
+// state is fresh. It then returns the offsets a read would, without a
+// query and without the work of a read: a consumer at the end of many
+// quiet partitions costs a map lookup per partition.
+func (r *Reader) AtEnd(topicID uuid.UUID, partition int32, offset int64) (Result, bool) {
+	st := r.existing(topicID, partition)
+	if st == nil {
+		return Result{}, false
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if !st.loaded || r.now().Sub(st.fetched) >= r.cfg.MetadataTTL || st.hwm != offset || st.epochUpTo < st.hwm || offset < st.logStart {
+		return Result{}, false
+	}
+	return Result{HighWatermark: st.hwm, LogStartOffset: st.logStart}, true
 }
 
 // Committed tells the reader about chunks this node has just committed,

@@ -262,6 +262,11 @@ func (s *countingStore) Partition(ctx context.Context, topicID uuid.UUID, partit
 	return s.Metastore.Partition(ctx, topicID, partition)
 }
 
+func (s *countingStore) Partitions(ctx context.Context, topicID uuid.UUID) ([]metastore.Partition, error) {
+	s.calls.Add(1)
+	return s.Metastore.Partitions(ctx, topicID)
+}
+
 func (s *countingStore) ChunksFrom(ctx context.Context, topicID uuid.UUID, partition int32, offset int64, limit int) ([]metastore.Chunk, error) {
 	s.calls.Add(1)
 	return s.Metastore.ChunksFrom(ctx, topicID, partition, offset, limit)
@@ -896,6 +901,10 @@ func (s *level1Store) Partition(ctx context.Context, topicID uuid.UUID, partitio
 	return s.part, nil
 }
 
+func (s *level1Store) Partitions(ctx context.Context, topicID uuid.UUID) ([]metastore.Partition, error) {
+	return []metastore.Partition{s.part}, nil
+}
+
 func (s *level1Store) ChunksFrom(ctx context.Context, topicID uuid.UUID, partition int32, offset int64, limit int) ([]metastore.Chunk, error) {
 	var out []metastore.Chunk
 	for _, c := range s.chunks {
@@ -1312,5 +1321,32 @@ func TestPanicInAReadFailsThatRead(t *testing.T) {
 	}
 	if got := batchesOf(t, e.read(0, 0, 1<<20).Records); len(got) != 4 {
 		t.Fatalf("another reader read %d batches after the panic", len(got))
+	}
+}
+
+// Freshen reads the stale offsets of many partitions of a topic in one
+// query, after which AtEnd answers a read at the end from the cache alone.
+func TestFreshenOneQueryPerTopic(t *testing.T) {
+	e := newEnv(t, testConfig())
+	e.commit(map[int32][][]byte{1: {batchtest.Values(batchtest.Options{ProducerID: -1}, "a")}})
+	watches := []Watch{{TopicID: e.topic.ID, Partition: 0}, {TopicID: e.topic.ID, Partition: 1}, {TopicID: e.topic.ID, Partition: 2}}
+	before := e.counted.calls.Load()
+	e.r.Freshen(context.Background(), watches)
+	if n := e.counted.calls.Load() - before; n != 1 {
+		t.Fatalf("Freshen of 3 partitions of one topic made %d metastore calls, want 1", n)
+	}
+	before = e.counted.calls.Load()
+	for p, end := range map[int32]int64{0: 0, 1: 1, 2: 0} {
+		res, ok := e.r.AtEnd(e.topic.ID, p, end)
+		if !ok || res.HighWatermark != end {
+			t.Errorf("partition %d: AtEnd(%d) = %+v, %v; want its high watermark from the cache", p, end, res, ok)
+		}
+	}
+	// Not at the end: AtEnd cannot answer, a read must.
+	if _, ok := e.r.AtEnd(e.topic.ID, 1, 0); ok {
+		t.Error("AtEnd answered a read that has a record to return")
+	}
+	if n := e.counted.calls.Load() - before; n != 0 {
+		t.Errorf("AtEnd made %d metastore calls, want none", n)
 	}
 }

@@ -40,11 +40,7 @@ import (
 //     read_committed reads what read_uncommitted reads.
 //   - CurrentLeaderEpoch (v9+) above the partition's epoch is
 //     UNKNOWN_LEADER_EPOCH, below it FENCED_LEADER_EPOCH.
-//   - Fetch sessions (v7+) are not kept: a full fetch (session epoch 0 or
-//     -1) is answered in full with SessionID 0, which tells clients to go
-//     on without a session; an incremental one (any other epoch) is
-//     FETCH_SESSION_ID_NOT_FOUND, as Kafka answers for a session it does
-//     not hold.
+//   - v7+: incremental fetch sessions (KIP-227), see fetch_session.go.
 //   - v11+: a partition this node should not serve to the client is
 //     answered with PreferredReadReplica set to the node that should, and
 //     no records (KIP-392): a reader-role node in the client's zone
@@ -76,18 +72,23 @@ func (s *Server) handleFetch(_ context.Context, r *request) (Reply, error) {
 	if req.Version < 4 {
 		return respond(oldFormatFetch(req))
 	}
-	if req.Version >= 7 && req.SessionEpoch != 0 && req.SessionEpoch != -1 {
+	plan, code := s.sessions.begin(req)
+	if code != 0 {
 		resp := req.ResponseKind().(*kmsg.FetchResponse)
-		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+		resp.ErrorCode = code
 		return respond(resp)
 	}
 	zone := cluster.ClientZone(req.Rack, r.clientID)
-	return Reply{Later: func(ctx context.Context) kmsg.Response { return s.fetch(ctx, req, zone) }}, nil
+	return Reply{Later: func(ctx context.Context) kmsg.Response {
+		resp := s.fetch(ctx, plan.req, zone)
+		plan.finish(resp)
+		return resp
+	}}, nil
 }
 
 // fetch reads the request's partitions, waiting for MinBytes as allowed.
 // zone is the client's zone, "" when it names none.
-func (s *Server) fetch(ctx context.Context, req *kmsg.FetchRequest, zone string) kmsg.Response {
+func (s *Server) fetch(ctx context.Context, req *kmsg.FetchRequest, zone string) *fetchResponse {
 	start := time.Now()
 	resp := &fetchResponse{FetchResponse: req.ResponseKind().(*kmsg.FetchResponse)}
 	parts := s.fetchPlan(ctx, req, resp, zone)
@@ -121,7 +122,11 @@ func (s *Server) fetch(ctx context.Context, req *kmsg.FetchRequest, zone string)
 // fetchPlan lays out the response and finds each partition's topic,
 // answering those that cannot be read.
 func (s *Server) fetchPlan(ctx context.Context, req *kmsg.FetchRequest, resp *fetchResponse, zone string) []fetchPart {
-	var parts []fetchPart
+	n := 0
+	for _, rt := range req.Topics {
+		n += len(rt.Partitions)
+	}
+	parts := make([]fetchPart, 0, n)
 	resp.Topics = make([]kmsg.FetchResponseTopic, len(req.Topics))
 	resp.batches = make([][]roleapi.Batches, len(req.Topics))
 	for i, rt := range req.Topics {
@@ -371,9 +376,25 @@ func (s *Server) readParts(ctx context.Context, parts []fetchPart, idx []int, of
 		read(idx[0])
 		return false
 	}
+	// One metastore query per topic for the partitions whose cached
+	// offsets are stale, rather than one per partition read.
+	fresh := make([]roleapi.Watch, 0, len(idx))
+	for _, k := range idx {
+		fresh = append(fresh, roleapi.Watch{TopicID: parts[k].topicID, Partition: parts[k].resp.Partition})
+	}
+	s.reader.Freshen(ctx, fresh)
 	sem := make(chan struct{}, fetchReadConcurrency)
 	var wg sync.WaitGroup
 	for _, k := range idx {
+		// A partition with nothing past its fetch offset is answered from
+		// the reader's cached state, without a goroutine or a read: most
+		// partitions of a consumer at the end of a quiet topic.
+		if fp := &parts[k]; offsets[k] == fp.offset {
+			if res, ok := s.reader.AtEnd(fp.topicID, fp.resp.Partition, offsets[k]); ok {
+				out[k].res = res
+				continue
+			}
+		}
 		sem <- struct{}{}
 		if taken.Load() >= budget {
 			// No room: only the offsets, which the response reports.

@@ -207,3 +207,46 @@ func BenchmarkTopicCacheHit(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkFetchQuietPartitions measures a Fetch of 1,000 partitions that
+// have nothing new, as a consumer at the end of a quiet topic sends it:
+// in full, and as an incremental fetch of a session (KIP-227) that names
+// no partition.
+func BenchmarkFetchQuietPartitions(b *testing.B) {
+	s := startServer(b)
+	_, adm := s.clients(b)
+	const partitions = 1000
+	createTopic(b, adm, "quiet", partitions, nil)
+	c := s.dial(b)
+	var at []fetchAt
+	for p := range int32(partitions) {
+		at = append(at, fetchAt{topic: "quiet", partition: p, maxBytes: 1 << 20, epoch: -1})
+	}
+	full := fetchRequest(50<<20, at...)
+	b.Run("full", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			c.send(full, 12, 1)
+			if _, _, err := c.readFrame(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("incremental", func(b *testing.B) {
+		resp, _ := sessionFetch(c, full, 12, 0, 0)
+		if resp.SessionID == 0 {
+			b.Fatal("no session")
+		}
+		empty := fetchRequest(50 << 20)
+		empty.SessionID = resp.SessionID
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
+			empty.SessionEpoch = int32(i + 1)
+			c.send(empty, 12, 1)
+			if _, _, err := c.readFrame(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -87,6 +87,15 @@ type Config struct {
 	// THROTTLING_QUOTA_EXCEEDED (INVALID_REQUEST at versions before that
 	// code), and are changed by a later request.
 	MaxTopicsPerRequest int `yaml:"max_topics_per_request"`
+	// FetchSessionCacheSlots bounds the incremental fetch sessions
+	// (KIP-227) the node keeps, as Kafka's
+	// max.incremental.fetch.session.cache.slots; 0 keeps none, and every
+	// fetch is a full one.
+	FetchSessionCacheSlots int `yaml:"fetch_session_cache_slots"`
+	// FetchSessionEviction is how long a session must go unused before a
+	// new session may take its slot, as Kafka's
+	// min.incremental.fetch.session.eviction.ms.
+	FetchSessionEviction time.Duration `yaml:"fetch_session_eviction"`
 
 	// TopicDefaults are the values of the topic configs a topic does not
 	// set, as this node enforces them: DescribeConfigs and CreateTopics
@@ -116,6 +125,8 @@ const (
 	DefaultMaxMetadataLookups    = 1000
 	DefaultMaxAutoCreateTopics   = 100
 	DefaultMaxTopicsPerRequest   = 1000
+	DefaultFetchSessionSlots     = 1000
+	DefaultFetchSessionEviction  = 2 * time.Minute
 )
 
 // RegisterFlags registers the flags of c on fs with their defaults.
@@ -140,6 +151,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxMetadataLookups, "kafka.max-metadata-lookups", DefaultMaxMetadataLookups, "most topics of one Metadata request looked up in the metastore; the rest are answered LEADER_NOT_AVAILABLE (0: no limit)")
 	fs.IntVar(&c.MaxAutoCreateTopics, "kafka.max-auto-create-topics", DefaultMaxAutoCreateTopics, "most topics one Metadata request auto-creates; the rest are answered LEADER_NOT_AVAILABLE (0: no limit)")
 	fs.IntVar(&c.MaxTopicsPerRequest, "kafka.max-topics-per-request", DefaultMaxTopicsPerRequest, "most topics one CreateTopics, DeleteTopics or CreatePartitions request changes; the rest are answered THROTTLING_QUOTA_EXCEEDED (0: no limit)")
+	fs.IntVar(&c.FetchSessionCacheSlots, "kafka.fetch-session-cache-slots", DefaultFetchSessionSlots, "incremental fetch sessions (KIP-227) the node keeps (0: none, every fetch is full)")
+	fs.DurationVar(&c.FetchSessionEviction, "kafka.fetch-session-eviction", DefaultFetchSessionEviction, "how long a fetch session must be unused before a new one may take its slot")
 }
 
 // Validate reports the first invalid setting.
@@ -179,6 +192,9 @@ func (c *Config) Validate() error {
 	if c.FetchMaxWait < 0 {
 		return fmt.Errorf("kafka: fetch max wait %s is negative", c.FetchMaxWait)
 	}
+	if c.FetchSessionEviction < 0 {
+		return fmt.Errorf("kafka: fetch session eviction %s is negative", c.FetchSessionEviction)
+	}
 	for _, l := range []struct {
 		name string
 		v    int
@@ -188,6 +204,7 @@ func (c *Config) Validate() error {
 		{"max metadata lookups", c.MaxMetadataLookups},
 		{"max auto-create topics", c.MaxAutoCreateTopics},
 		{"max topics per request", c.MaxTopicsPerRequest},
+		{"fetch session cache slots", c.FetchSessionCacheSlots},
 	} {
 		if l.v < 0 {
 			return fmt.Errorf("kafka: %s %d is negative", l.name, l.v)

@@ -55,6 +55,12 @@ type Reader interface {
 	Wait(ctx context.Context, watches []roleapi.Watch, maxWait time.Duration)
 	OffsetForTimestamp(ctx context.Context, topicID uuid.UUID, partition int32, ts int64) (offset, timestamp int64, err error)
 	Offsets(ctx context.Context, topicID uuid.UUID, partition int32) (hwm, logStart int64, err error)
+	// AtEnd answers, from the reader's cached state alone, a read that
+	// would find nothing; false when it cannot tell without reading.
+	AtEnd(topicID uuid.UUID, partition int32, offset int64) (roleapi.ReadResult, bool)
+	// Freshen re-reads the stale cached offsets of many partitions at
+	// once, one metastore query per topic.
+	Freshen(ctx context.Context, parts []roleapi.Watch)
 }
 
 // Deps are the collaborators of the front door.
@@ -96,6 +102,8 @@ type Server struct {
 
 	// fetchRedirects counts fetch partitions sent to another node (KIP-392).
 	fetchRedirects prometheus.Counter
+	// sessions are the node's incremental fetch sessions (KIP-227).
+	sessions *fetchSessions
 
 	// baseCtx is the parent of every connection's context; cancelled when
 	// Shutdown gives up waiting.
@@ -160,6 +168,8 @@ func NewServer(cfg Config, deps Deps, logger *slog.Logger, reg prometheus.Regist
 		perAddr:        map[string]int{},
 	}
 	s.budget = newRequestBudget(cfg.MaxQueuedRequestBytes, m)
+	s.sessions = newFetchSessions(cfg.FetchSessionCacheSlots, cfg.FetchSessionEviction)
+	registerFetchSessionMetrics(reg, s.sessions)
 	if cfg.AdvertisedAddress != "" {
 		if host, port, err := splitAdvertised(cfg.AdvertisedAddress); err == nil {
 			s.host, s.port = host, port
