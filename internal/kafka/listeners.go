@@ -95,3 +95,9 @@ func splitList(s string) []string {
 	}
 	return out
 }
+
+// TLS reports whether the listener's connections use TLS.
+func (l Listener) TLS() bool { return l.Protocol == "SSL" || l.Protocol == "SASL_SSL" }
+
+// SASL reports whether the listener's clients must authenticate with SASL.
+func (l Listener) SASL() bool { return l.Protocol == "SASL_PLAINTEXT" || l.Protocol == "SASL_SSL" }
