@@ -191,12 +191,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *App, err erro
 	if a.member, err = cluster.New(cfg.Cluster, self, a.store, logger, a.reg); err != nil {
 		return nil, err
 	}
-	deps := kafka.Deps{Meta: a.store, Ingest: a.ingest, Reader: a.reader, Cluster: a.member.View()}
+	deps := kafka.Deps{Meta: a.store, Ingest: a.ingest, Reader: a.reader, Cluster: a.member.View(), Scram: a.store}
 	if slices.ContainsFunc(a.listeners, kafka.Listener.SASL) {
 		// PLAIN and SCRAM check passwords against the SCRAM credentials
 		// of the metastore.
-		creds, _ := a.store.(sasl.Credentials)
-		if deps.SASL, err = sasl.NewServer(cfg.Kafka.SASL, creds, logger); err != nil {
+				if deps.SASL, err = sasl.NewServer(cfg.Kafka.SASL, a.store, logger); err != nil {
 			return nil, fmt.Errorf("kafka sasl: %w", err)
 		}
 	}

@@ -79,6 +79,9 @@ type Deps struct {
 	// SASL authenticates the clients of SASL_PLAINTEXT and SASL_SSL
 	// listeners; required when there are such listeners.
 	SASL *sasl.Server
+	// Scram keeps the SCRAM credentials that DescribeUserScramCredentials
+	// and AlterUserScramCredentials manage. When nil, they are not served.
+	Scram metastore.ScramStore
 }
 
 // Server serves the Kafka protocol on any number of listeners.
@@ -104,6 +107,7 @@ type Server struct {
 	// client address.
 	authFailures *failureDelay
 	auth         *authMetrics
+	scram metastore.ScramStore // nil: the SCRAM credential APIs not served
 
 	// budget is the node's budget of request bytes.
 	budget *requestBudget
@@ -177,6 +181,7 @@ func NewServer(cfg Config, deps Deps, logger *slog.Logger, reg prometheus.Regist
 		conns:          map[*conn]struct{}{},
 		perAddr:        map[string]int{},
 	}
+	s.scram, s.handlers = withoutScram(deps.Scram, s.handlers)
 	s.budget = newRequestBudget(cfg.MaxQueuedRequestBytes, m)
 	s.auth = newAuthMetrics(reg)
 	s.sasl, s.authFailures = deps.SASL, newFailureDelay()
