@@ -195,7 +195,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *App, err erro
 	if slices.ContainsFunc(a.listeners, kafka.Listener.SASL) {
 		// PLAIN and SCRAM check passwords against the SCRAM credentials
 		// of the metastore.
-				if deps.SASL, err = sasl.NewServer(cfg.Kafka.SASL, a.store, logger); err != nil {
+		if deps.SASL, err = sasl.NewServer(cfg.Kafka.SASL, a.store, logger); err != nil {
 			return nil, fmt.Errorf("kafka sasl: %w", err)
 		}
 	}

@@ -107,6 +107,7 @@ type Server struct {
 	// client address.
 	authFailures *failureDelay
 	auth         *authMetrics
+
 	scram metastore.ScramStore // nil: the SCRAM credential APIs not served
 
 	// budget is the node's budget of request bytes.
