@@ -130,6 +130,10 @@ type scramExchange struct {
 	unknown   bool            // the user has no credential: fail at the end
 	step      int
 	principal string
+	// What the final step checks the client's proof against (see
+	// scramFinal): the first two messages and the credential.
+	clientFirst, serverFirst string
+	cred                     scram.StoredCredentials
 }
 
 func newScramExchange(s *Server, mechanism string) *scramExchange {
@@ -175,11 +179,12 @@ func (e *scramExchange) lookup(user string) (scram.StoredCredentials, error) {
 		e.s.log.Warn("stored SCRAM credential has an iteration count out of bounds", "mechanism", e.mechanism, "iterations", c.Iterations)
 		return scram.StoredCredentials{}, ErrUnacceptableCredential
 	}
-	return scram.StoredCredentials{
+	e.cred = scram.StoredCredentials{
 		KeyFactors: scram.KeyFactors{Salt: string(c.Salt), Iters: int(c.Iterations)},
 		StoredKey:  c.StoredKey,
 		ServerKey:  c.ServerKey,
-	}, nil
+	}
+	return e.cred, nil
 }
 
 func (e *scramExchange) Next(ctx context.Context, msg []byte) ([]byte, bool, error) {
@@ -197,10 +202,11 @@ func (e *scramExchange) Next(ctx context.Context, msg []byte) ([]byte, bool, err
 		if a := e.conv.AuthzID(); a != "" && a != e.conv.Username() {
 			return nil, false, failed(e.mechanism)
 		}
+		e.clientFirst, e.serverFirst = string(msg), reply
 		return []byte(reply), false, nil
 	case 2:
-		reply, err := e.conv.Step(string(msg))
-		if err != nil || !e.conv.Valid() || e.unknown {
+		reply, ok := scramFinal(e.mechanism, e.cred, e.clientFirst, e.serverFirst, serverNonce(e.serverFirst), string(msg))
+		if !ok || e.unknown {
 			return nil, false, failed(e.mechanism)
 		}
 		e.principal = "User:" + e.conv.Username()
