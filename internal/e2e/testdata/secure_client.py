@@ -6,9 +6,13 @@
 # KEY_FILE (a client certificate), SASL_MECHANISM, SASL_USER and
 # SASL_PASSWORD. Prints "produced 3" and "consumed 3"; on failure prints
 # "error: ..." to stderr and exits 1.
+import logging
 import os
 import sys
 import time
+
+# The clients' own error logs say why a connection failed.
+logging.basicConfig(level=logging.ERROR)
 
 lib, bootstrap, topic = sys.argv[1:4]
 env = os.environ.get
