@@ -88,4 +88,3 @@ func serverNonce(serverFirst string) string {
 	}
 	return ""
 }
-
