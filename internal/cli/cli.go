@@ -61,6 +61,10 @@ Flags of every command:
   --brokers host:port[,host:port]  Kafka brokers (default $STRATA_BROKERS, else 127.0.0.1:9092)
   --output text|json               output format (default text)
   --timeout D                      bound of each request (default 30s)
+  --tls, --ca-file F               connect over TLS, trusting the authorities of F
+  --cert-file F --key-file F       a client certificate, for brokers that require one
+  --sasl-mechanism M --user U      authenticate with SASL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512);
+                                   the password from $STRATA_PASSWORD, else a prompt
 
 Run 'strata COMMAND -h' for a command's flags.
 `
@@ -84,6 +88,7 @@ type env struct {
 	brokers string
 	output  string
 	timeout time.Duration
+	conn    connFlags // TLS and SASL
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
@@ -170,6 +175,7 @@ func (e *env) flags(name, synopsis string) *flag.FlagSet {
 	fs.StringVar(&e.brokers, "brokers", brokers, "Kafka brokers, comma-separated host:port ($"+client.BrokersEnv+")")
 	fs.StringVar(&e.output, "output", "text", "output format: text or json")
 	fs.DurationVar(&e.timeout, "timeout", 30*time.Second, "bound of each request")
+	e.conn.register(fs)
 	fs.Usage = func() {}
 	e.synopsis = synopsis
 	return fs
@@ -227,7 +233,11 @@ func (e *env) connect() (*client.Client, error) {
 	if len(brokers) == 0 {
 		return nil, usagef("--brokers is empty")
 	}
-	return client.New(ctx, client.WithBrokers(brokers...), client.WithClientID("strata-cli"))
+	opts, err := e.conn.options(e.password)
+	if err != nil {
+		return nil, err
+	}
+	return client.New(ctx, append([]client.Option{client.WithBrokers(brokers...), client.WithClientID("strata-cli")}, opts...)...)
 }
 
 // reqCtx bounds one request.
