@@ -246,7 +246,9 @@ func (c *conn) readLoop() {
 				}
 			case errors.Is(err, errUnauthenticated), errors.Is(err, errSessionExpired):
 				c.s.metrics.requests.WithLabelValues(apiName(key), resultUnauthenticated).Inc()
-				c.log.Info("closing connection", "listener", c.listener.Name, "err", err)
+				if ok, n := c.s.rateLog.allow("unauthenticated"); ok {
+					c.log.Info("closing connection", "listener", c.listener.Name, "err", err, "refused", n)
+				}
 			case errors.As(err, &ne) && ne.Timeout():
 				c.s.metrics.requests.WithLabelValues(apiName(key), resultStalled).Inc()
 				c.log.Debug("closing connection: request stalled", "read", n, "timeout", c.s.cfg.RequestReadTimeout)

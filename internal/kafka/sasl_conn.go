@@ -112,7 +112,9 @@ func (c *conn) saslStep(ctx context.Context, msg []byte) authStep {
 		} else {
 			c.log.Warn("SASL authentication error", "mechanism", mech, "err", err)
 		}
-		c.log.Info("SASL authentication failed", "mechanism", mech, "listener", c.listener.Name)
+		if ok, n := c.s.rateLog.allow("sasl failed"); ok {
+			c.log.Info("SASL authentication failed", "mechanism", mech, "listener", c.listener.Name, "failed", n)
+		}
 		return authStep{failed: errors.New(msg)}
 	}
 	if !done {
