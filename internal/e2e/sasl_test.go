@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/oauth"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
@@ -132,4 +135,33 @@ func TestSASLSSLRejects(t *testing.T) {
 			produce("after " + c.name)
 		})
 	}
+}
+
+// TestOAuthBearerClients: with unsecured tokens enabled (development
+// mode), kcat and confluent-kafka authenticate over SASL_SSL with
+// librdkafka's own OAUTHBEARER tokens, and franz-go with a token it makes.
+func TestOAuthBearerClients(t *testing.T) {
+	n := startSecure(t, "SASL_SSL://127.0.0.1:0", "-kafka.sasl.mechanisms", "OAUTHBEARER", "-kafka.sasl.oauthbearer.unsecured")
+	secure := n.addr(t, "SASL_SSL")
+	t.Run("kcat", func(t *testing.T) {
+		args := []string{"-X", "security.protocol=sasl_ssl", "-X", "ssl.ca.location=" + n.ca.File,
+			"-X", "sasl.mechanisms=OAUTHBEARER", "-X", "enable.sasl.oauthbearer.unsecure.jwt=true",
+			"-X", "sasl.oauthbearer.config=principal=alice"}
+		kcat(t, secure, "a\nb\n", append([]string{"-P", "-t", "oauth-kcat"}, args...)...)
+		if recs := kcatConsume(t, secure, "oauth-kcat", args...); len(recs) != 2 {
+			t.Fatalf("kcat read %d records, want 2", len(recs))
+		}
+	})
+	t.Run("confluent", func(t *testing.T) {
+		out := runSecureClient(t, "confluent", secure, "oauth-confluent", "SECURITY_PROTOCOL=SASL_SSL", "CA_FILE="+n.ca.File,
+			"SASL_MECHANISM=OAUTHBEARER", "SASL_USER=alice")
+		if !strings.Contains(out, "consumed 3") {
+			t.Fatalf("confluent-kafka: %s", out)
+		}
+	})
+	t.Run("franz-go", func(t *testing.T) {
+		enc := base64.RawURLEncoding.EncodeToString
+		tok := enc([]byte(`{"alg":"none"}`)) + "." + enc(fmt.Appendf(nil, `{"sub":"alice","exp":%d}`, time.Now().Add(time.Hour).Unix())) + "."
+		produceConsume(t, secure, "oauth-franz", n.tlsOpt(), kgo.SASL(oauth.Auth{Token: tok}.AsMechanism()))
+	})
 }

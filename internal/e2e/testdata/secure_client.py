@@ -4,7 +4,8 @@
 # The security settings come from the environment: SECURITY_PROTOCOL
 # (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL), CA_FILE, CERT_FILE and
 # KEY_FILE (a client certificate), SASL_MECHANISM, SASL_USER and
-# SASL_PASSWORD. Prints "produced 3" and "consumed 3"; on failure prints
+# SASL_PASSWORD (confluent-kafka only: OAUTHBEARER with librdkafka's
+# unsecured token for SASL_USER). Prints "produced 3" and "consumed 3"; on failure prints
 # "error: ..." to stderr and exits 1.
 import logging
 import os
@@ -59,7 +60,12 @@ def confluent():
     if env('CERT_FILE'):
         conf['ssl.certificate.location'] = env('CERT_FILE')
         conf['ssl.key.location'] = env('KEY_FILE')
-    if env('SASL_MECHANISM'):
+    if env('SASL_MECHANISM') == 'OAUTHBEARER':
+        # librdkafka's own unsecured (alg none) token for the user.
+        conf['sasl.mechanisms'] = 'OAUTHBEARER'
+        conf['enable.sasl.oauthbearer.unsecure.jwt'] = True
+        conf['sasl.oauthbearer.config'] = 'principal=%s' % env('SASL_USER')
+    elif env('SASL_MECHANISM'):
         conf['sasl.mechanisms'] = env('SASL_MECHANISM')
         conf['sasl.username'] = env('SASL_USER')
         conf['sasl.password'] = env('SASL_PASSWORD')
