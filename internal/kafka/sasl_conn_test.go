@@ -267,3 +267,36 @@ func TestFailureDelayGrows(t *testing.T) {
 		t.Errorf("an address quiet for %v: delay %v, want %v", failureMemory, got, failureDelayBase)
 	}
 }
+
+// TestSASLPrincipal: a connection is User:ANONYMOUS until SASL succeeds,
+// then the user's principal.
+func TestSASLPrincipal(t *testing.T) {
+	got := make(chan string, 1)
+	ts := startSASLServer(t, principalProbe(got))
+	c := ts.dial(t)
+	c.roundTrip(kmsg.NewPtrApiVersionsRequest(), 0)
+	if p := <-got; p != "User:ANONYMOUS" {
+		t.Fatalf("before authentication: %q", p)
+	}
+	hs := kmsg.NewPtrSASLHandshakeRequest()
+	hs.Mechanism = sasl.Plain
+	c.roundTrip(hs, 1)
+	auth := kmsg.NewPtrSASLAuthenticateRequest()
+	auth.SASLAuthBytes = []byte("\x00bob\x00bob-secret")
+	if resp := c.roundTrip(auth, 2).(*kmsg.SASLAuthenticateResponse); resp.ErrorCode != 0 {
+		t.Fatalf("SaslAuthenticate: error %d", resp.ErrorCode)
+	}
+	c.roundTrip(kmsg.NewPtrApiVersionsRequest(), 0)
+	if p := <-got; p != "User:bob" {
+		t.Fatalf("after authenticating as bob: %q", p)
+	}
+	// Re-authenticating as another user fails and closes the connection.
+	c.roundTrip(hs, 1)
+	auth.SASLAuthBytes = []byte("\x00alice\x00alice-secret")
+	if resp := c.roundTrip(auth, 2).(*kmsg.SASLAuthenticateResponse); resp.ErrorCode != kerr.SaslAuthenticationFailed.Code {
+		t.Fatalf("re-authenticating as alice: error %d, want SASL_AUTHENTICATION_FAILED", resp.ErrorCode)
+	}
+	if err := expectClose(c.nc, 10*time.Second); err != nil {
+		t.Fatalf("after a failed re-authentication: %v", err)
+	}
+}
