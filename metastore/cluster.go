@@ -31,6 +31,10 @@ type NodeInfo struct {
 	Port     int32
 	Rack     string   // zone; "" when none
 	Roles    []string // role names, as the node registered them
+	// Listeners are the node's advertised address on each of its Kafka
+	// listeners, in Kafka's advertised.listeners form
+	// ("NAME://host:port,..."); "" when Host and Port are its only one.
+	Listeners string
 	// RegisteredAt and ExpiresAt are by the metastore's clock: the node is
 	// live until ExpiresAt, which each heartbeat pushes forward.
 	RegisteredAt time.Time

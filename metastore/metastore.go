@@ -142,6 +142,8 @@ type Chunk struct {
 
 // Store is the metadata interface shared by all roles.
 type Store interface {
+	ScramStore
+
 	// CreateTopic creates a topic with n partitions and returns it. It
 	// returns ErrInvalidTopic for a name ValidateTopicName refuses,
 	// ErrInvalidPartitions when n < 1, ErrTopicExists when the name is taken.

@@ -29,6 +29,7 @@ import (
 	"github.com/stratalog/strata/internal/groups"
 	"github.com/stratalog/strata/internal/kafka"
 	"github.com/stratalog/strata/internal/objstore"
+	"github.com/stratalog/strata/internal/sasl"
 	"github.com/stratalog/strata/internal/version"
 	"github.com/stratalog/strata/metastore"
 	"github.com/stratalog/strata/metastore/postgres"
@@ -61,7 +62,12 @@ type App struct {
 	compactor *compactor.Compactor
 	kafka     *kafka.Server
 
-	kafkaLn net.Listener
+	kafkaLn net.Listener // the first Kafka listener's
+	// kafkaLns are the Kafka listeners, in the order of -kafka.listeners,
+	// with their advertised addresses filled in.
+	kafkaLns  []net.Listener
+	listeners []kafka.Listener
+
 	adminLn net.Listener
 	admin   *http.Server
 	ready   atomic.Bool
@@ -155,24 +161,48 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *App, err erro
 		}
 	}
 
-	if a.kafkaLn, err = net.Listen("tcp", cfg.Kafka.ListenAddress); err != nil {
-		return nil, fmt.Errorf("kafka listener: %w", err)
+	// Every node registers the address clients must use to reach it on
+	// each listener; the first listener's is the node's host and port.
+	if a.listeners, err = cfg.Kafka.ListenerSet(); err != nil {
+		return nil, err
 	}
-	// Every node registers the address clients must use to reach it.
-	if cfg.Kafka.AdvertisedAddress == "" {
-		cfg.Kafka.AdvertisedAddress = advertise(a.kafkaLn.Addr())
+	var endpoints []cluster.Endpoint
+	for i, l := range a.listeners {
+		ln, err := net.Listen("tcp", l.Address)
+		if err != nil {
+			return nil, fmt.Errorf("kafka listener %s: %w", l.Name, err)
+		}
+		a.kafkaLns = append(a.kafkaLns, ln)
+		if l.Advertised == "" {
+			a.listeners[i].Advertised = advertise(ln.Addr())
+		}
+		ep, err := cluster.NodeFromAddr(cfg.Kafka.NodeID, a.listeners[i].Advertised, cfg.Kafka.Rack, roles)
+		if err != nil {
+			return nil, fmt.Errorf("kafka listener %s: %w", l.Name, err)
+		}
+		endpoints = append(endpoints, cluster.Endpoint{Listener: l.Name, Host: ep.Host, Port: ep.Port})
 	}
+	a.kafkaLn = a.kafkaLns[0]
+	cfg.Kafka.AdvertisedAddress = a.listeners[0].Advertised
 	self, err := cluster.NodeFromAddr(cfg.Kafka.NodeID, cfg.Kafka.AdvertisedAddress, cfg.Kafka.Rack, roles)
 	if err != nil {
 		return nil, err
 	}
+	self.Listeners = endpoints
 	if a.member, err = cluster.New(cfg.Cluster, self, a.store, logger, a.reg); err != nil {
 		return nil, err
 	}
 	// Group lag is read by the controller alone, so that each group has
 	// one series in the cluster whichever nodes are scraped.
 	a.reg.MustRegister(groups.NewLagCollector(a.store, a.member.IsController, logger))
-	deps := kafka.Deps{Meta: a.store, Ingest: a.ingest, Reader: a.reader, Cluster: a.member.View()}
+	deps := kafka.Deps{Meta: a.store, Ingest: a.ingest, Reader: a.reader, Cluster: a.member.View(), Scram: a.store}
+	if slices.ContainsFunc(a.listeners, kafka.Listener.SASL) {
+		// PLAIN and SCRAM check passwords against the SCRAM credentials
+		// of the metastore.
+		if deps.SASL, err = sasl.NewServer(cfg.Kafka.SASL, a.store, logger); err != nil {
+			return nil, fmt.Errorf("kafka sasl: %w", err)
+		}
+	}
 	if roles.Has(cluster.RoleCoordinator) {
 		gcfg := cfg.Groups
 		// The view says which groups this node should coordinate; the
@@ -244,8 +274,19 @@ func backendName(url string) string {
 	return "local"
 }
 
-// KafkaAddr is the address the Kafka listener is bound to.
+// KafkaAddr is the address the first Kafka listener is bound to.
 func (a *App) KafkaAddr() net.Addr { return a.kafkaLn.Addr() }
+
+// KafkaListenerAddr is the address the named Kafka listener is bound to;
+// nil when there is no such listener.
+func (a *App) KafkaListenerAddr(name string) net.Addr {
+	for i, l := range a.listeners {
+		if l.Name == name {
+			return a.kafkaLns[i].Addr()
+		}
+	}
+	return nil
+}
 
 // AdminAddr is the admin listener's address, nil when disabled.
 func (a *App) AdminAddr() net.Addr {
@@ -316,9 +357,12 @@ func (a *App) Run(ctx context.Context) error {
 			return nil
 		}, false})
 	}
-	services = append(services, service{"kafka listener", func(context.Context) error {
-		return ignore(a.kafka.Serve(a.kafkaLn), kafka.ErrServerClosed)
-	}, true})
+	for i, l := range a.listeners {
+		ln := a.kafkaLns[i]
+		services = append(services, service{"kafka listener " + l.Name, func(context.Context) error {
+			return ignore(a.kafka.ServeListener(ln, l), kafka.ErrServerClosed)
+		}, true})
+	}
 	if a.admin != nil {
 		services = append(services, service{"admin listener", func(context.Context) error {
 			return ignore(a.admin.Serve(a.adminLn), http.ErrServerClosed)
@@ -433,8 +477,8 @@ func (a *App) closeAll() {
 	if a.groups != nil {
 		_ = a.groups.Close()
 	}
-	if a.kafkaLn != nil {
-		a.kafkaLn.Close()
+	for _, ln := range a.kafkaLns {
+		ln.Close()
 	}
 	if a.adminLn != nil {
 		a.adminLn.Close()

@@ -1,6 +1,8 @@
 // Package cli implements strata's user-facing commands: topics, produce,
-// consume, groups and status. They talk to any Kafka-compatible broker
-// through the Go SDK (package client), like kcat or rpk.
+// consume, groups, users and status. They talk to any Kafka-compatible
+// broker through the Go SDK (package client), like kcat or rpk; `users`
+// can also write SCRAM credentials straight into a metastore, for the
+// first user of a cluster that is not running yet.
 //
 // Every command takes --brokers (default $STRATA_BROKERS, else
 // 127.0.0.1:9092) and --output text|json. Exit codes: 0 success, 1 failure,
@@ -49,11 +51,20 @@ const usage = `Usage:
   strata groups delete-offsets GROUP --topic T [--partition N]...
   strata groups delete GROUP
   strata status [--admin http://host:9644]
+  strata users create NAME [--mechanism SCRAM-SHA-512] [--iterations N] [--password-stdin] [--metastore-url URL]
+  strata users list [--metastore-url URL]
+  strata users delete NAME [--mechanism M] [--metastore-url URL]
+                       (the password from stdin or a prompt; --metastore-url or $STRATA_METASTORE_URL
+                       writes to a metastore directly, without a running cluster)
 
 Flags of every command:
   --brokers host:port[,host:port]  Kafka brokers (default $STRATA_BROKERS, else 127.0.0.1:9092)
   --output text|json               output format (default text)
   --timeout D                      bound of each request (default 30s)
+  --tls, --ca-file F               connect over TLS, trusting the authorities of F
+  --cert-file F --key-file F       a client certificate, for brokers that require one
+  --sasl-mechanism M --user U      authenticate with SASL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512);
+                                   the password from $STRATA_PASSWORD, else a prompt
 
 Run 'strata COMMAND -h' for a command's flags.
 `
@@ -77,6 +88,7 @@ type env struct {
 	brokers string
 	output  string
 	timeout time.Duration
+	conn    connFlags // TLS and SASL
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
@@ -97,6 +109,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = e.groups(args[1:])
 	case "status":
 		err = e.status(args[1:])
+	case "users":
+		err = e.users(args[1:])
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
@@ -161,6 +175,7 @@ func (e *env) flags(name, synopsis string) *flag.FlagSet {
 	fs.StringVar(&e.brokers, "brokers", brokers, "Kafka brokers, comma-separated host:port ($"+client.BrokersEnv+")")
 	fs.StringVar(&e.output, "output", "text", "output format: text or json")
 	fs.DurationVar(&e.timeout, "timeout", 30*time.Second, "bound of each request")
+	e.conn.register(fs)
 	fs.Usage = func() {}
 	e.synopsis = synopsis
 	return fs
@@ -218,7 +233,11 @@ func (e *env) connect() (*client.Client, error) {
 	if len(brokers) == 0 {
 		return nil, usagef("--brokers is empty")
 	}
-	return client.New(ctx, client.WithBrokers(brokers...), client.WithClientID("strata-cli"))
+	opts, err := e.conn.options(e.password)
+	if err != nil {
+		return nil, err
+	}
+	return client.New(ctx, append([]client.Option{client.WithBrokers(brokers...), client.WithClientID("strata-cli")}, opts...)...)
 }
 
 // reqCtx bounds one request.

@@ -476,7 +476,7 @@ func TestLeadersBalanceAndMoveOnFailure(t *testing.T) {
 		g := fmt.Sprintf("group-%d", i)
 		c0, ok := nodes[0].View().CoordinatorFor(g)
 		for _, n := range nodes[1:] {
-			if c, _ := n.View().CoordinatorFor(g); !ok || c != c0 {
+			if c, _ := n.View().CoordinatorFor(g); !ok || !c.Equal(c0) {
 				t.Fatalf("nodes disagree on the coordinator of %s", g)
 			}
 		}
@@ -667,10 +667,10 @@ func TestSQLiteSingleNode(t *testing.T) {
 		_, e, ok := m.View().Leader(metastore.PartitionKey{TopicID: topic.ID, Partition: 2})
 		return ok && e == 1
 	})
-	if n, ok := m.View().LeaderFor(metastore.PartitionKey{TopicID: topic.ID, Partition: 2}, "some-zone"); !ok || n != self {
+	if n, ok := m.View().LeaderFor(metastore.PartitionKey{TopicID: topic.ID, Partition: 2}, "some-zone"); !ok || !n.Equal(self) {
 		t.Fatalf("LeaderFor = %+v, %v; want self", n, ok)
 	}
-	if n, ok := m.View().CoordinatorFor("g"); !ok || n != self {
+	if n, ok := m.View().CoordinatorFor("g"); !ok || !n.Equal(self) {
 		t.Fatalf("CoordinatorFor = %+v, %v; want self", n, ok)
 	}
 	if err := m.Stop(ctx); err != nil {

@@ -121,7 +121,7 @@ func (m *Member) Err() error {
 func (m *Member) info() metastore.NodeInfo {
 	return metastore.NodeInfo{
 		ID: m.self.ID, Instance: m.instance, Host: m.self.Host, Port: m.self.Port,
-		Rack: m.self.Rack, Roles: m.self.Roles.Names(),
+		Rack: m.self.Rack, Roles: m.self.Roles.Names(), Listeners: FormatListeners(m.self.Listeners),
 	}
 }
 

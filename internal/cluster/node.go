@@ -3,6 +3,7 @@ package cluster
 import (
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -99,6 +100,70 @@ type Node struct {
 	Port  int32
 	Rack  string // zone; "" when none
 	Roles Role
+	// Listeners are the node's advertised address on each of its Kafka
+	// listeners; Host and Port are the first one's. Empty for a node that
+	// registered only Host and Port: those serve every listener.
+	Listeners []Endpoint
+}
+
+// Equal reports whether n and o are the same node with the same addresses.
+func (n Node) Equal(o Node) bool {
+	return n.ID == o.ID && n.Host == o.Host && n.Port == o.Port && n.Rack == o.Rack && n.Roles == o.Roles &&
+		slices.Equal(n.Listeners, o.Listeners)
+}
+
+// Endpoint is a node's advertised address on one named listener.
+type Endpoint struct {
+	Listener string
+	Host     string
+	Port     int32
+}
+
+// Endpoint returns n's advertised address on the named listener; false
+// when n has listeners but not that one (Kafka leaves such a node out of
+// the answers to clients of that listener).
+func (n Node) Endpoint(listener string) (host string, port int32, ok bool) {
+	if len(n.Listeners) == 0 {
+		return n.Host, n.Port, true
+	}
+	for _, e := range n.Listeners {
+		if e.Listener == listener {
+			return e.Host, e.Port, true
+		}
+	}
+	return "", 0, false
+}
+
+// FormatListeners writes endpoints in Kafka's advertised.listeners form,
+// "NAME://host:port,...", as the node registry keeps them.
+func FormatListeners(eps []Endpoint) string {
+	parts := make([]string, len(eps))
+	for i, e := range eps {
+		parts[i] = e.Listener + "://" + net.JoinHostPort(e.Host, strconv.Itoa(int(e.Port)))
+	}
+	return strings.Join(parts, ",")
+}
+
+// ParseListeners reads what FormatListeners wrote. Entries it cannot read
+// (a newer node's) are left out.
+func ParseListeners(s string) []Endpoint {
+	var out []Endpoint
+	for entry := range strings.SplitSeq(s, ",") {
+		name, addr, ok := strings.Cut(strings.TrimSpace(entry), "://")
+		if !ok || name == "" {
+			continue
+		}
+		host, portStr, err := net.SplitHostPort(addr)
+		if err != nil {
+			continue
+		}
+		port, err := strconv.ParseUint(portStr, 10, 16)
+		if err != nil {
+			continue
+		}
+		out = append(out, Endpoint{Listener: name, Host: host, Port: int32(port)})
+	}
+	return out
 }
 
 // Addr returns host:port.
@@ -132,5 +197,6 @@ func NodeFromAddr(id int32, addr, rack string, roles Role) (Node, error) {
 }
 
 func nodeFromInfo(info metastore.NodeInfo) Node {
-	return Node{ID: info.ID, Host: info.Host, Port: info.Port, Rack: info.Rack, Roles: rolesFromNames(info.Roles)}
+	return Node{ID: info.ID, Host: info.Host, Port: info.Port, Rack: info.Rack, Roles: rolesFromNames(info.Roles),
+		Listeners: ParseListeners(info.Listeners)}
 }

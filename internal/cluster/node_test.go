@@ -46,7 +46,7 @@ func TestNodeFromAddr(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != (Node{ID: 3, Host: "broker-3.example", Port: 19092, Rack: "az1", Roles: RoleIngest}) {
+	if !n.Equal(Node{ID: 3, Host: "broker-3.example", Port: 19092, Rack: "az1", Roles: RoleIngest}) {
 		t.Fatalf("NodeFromAddr = %+v", n)
 	}
 	if n.Addr() != "broker-3.example:19092" {
@@ -62,5 +62,27 @@ func TestNodeFromAddr(t *testing.T) {
 	}
 	if _, err := NodeFromAddr(-1, "h:1", "", AllRoles); err == nil {
 		t.Error("negative node id accepted")
+	}
+}
+
+func TestNodeListenersRoundTrip(t *testing.T) {
+	eps := []Endpoint{{"PLAINTEXT", "10.0.0.1", 9092}, {"SASL_SSL", "broker-1.example.com", 9093}, {"V6", "::1", 9094}}
+	s := FormatListeners(eps)
+	if s != "PLAINTEXT://10.0.0.1:9092,SASL_SSL://broker-1.example.com:9093,V6://[::1]:9094" {
+		t.Fatalf("FormatListeners = %q", s)
+	}
+	if got := ParseListeners(s); !slices.Equal(got, eps) {
+		t.Fatalf("ParseListeners(%q) = %+v, want %+v", s, got, eps)
+	}
+	n := Node{ID: 1, Host: "10.0.0.1", Port: 9092, Listeners: eps}
+	if h, p, ok := n.Endpoint("SASL_SSL"); !ok || h != "broker-1.example.com" || p != 9093 {
+		t.Fatalf("Endpoint(SASL_SSL) = %s, %d, %v", h, p, ok)
+	}
+	if _, _, ok := n.Endpoint("SSL"); ok {
+		t.Fatal("Endpoint(SSL) found on a node without that listener")
+	}
+	old := Node{ID: 2, Host: "old.example", Port: 9092}
+	if h, p, ok := old.Endpoint("SASL_SSL"); !ok || h != "old.example" || p != 9092 {
+		t.Fatalf("a node without listeners: Endpoint = %s, %d, %v; want its host and port", h, p, ok)
 	}
 }

@@ -128,7 +128,7 @@ func (v *View) refresh(ctx context.Context, store metastore.ClusterStore) (chang
 		next.leadersLoaded = true
 	}
 	v.snap.Store(next)
-	return !slices.Equal(old.nodes, next.nodes), nil
+	return !slices.EqualFunc(old.nodes, next.nodes, Node.Equal), nil
 }
 
 // Self returns this node.

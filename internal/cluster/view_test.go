@@ -133,7 +133,7 @@ func TestLeaderForZones(t *testing.T) {
 		if l.node == 3 || l.node == 4 {
 			perNode[n.ID]++
 		}
-		if again, _ := v.LeaderFor(key(p), "a"); again != n {
+		if again, _ := v.LeaderFor(key(p), "a"); !again.Equal(n) {
 			t.Fatalf("partition %d: zone a answers differ: %d, %d", p, n.ID, again.ID)
 		}
 		// Zone c has no ingest node: the leader.
@@ -212,10 +212,10 @@ func TestBrokersIncludeSelf(t *testing.T) {
 	self := Node{ID: 9, Host: "me", Port: 1, Roles: AllRoles}
 	v := viewOf(self, zoneNodes(), nil)
 	b := v.Brokers()
-	if len(b) != 7 || b[6] != self {
+	if len(b) != 7 || !b[6].Equal(self) {
 		t.Fatalf("Brokers() = %+v, want the 6 live nodes and self last (id order)", b)
 	}
-	if n, ok := v.Node(9); !ok || n != self {
+	if n, ok := v.Node(9); !ok || !n.Equal(self) {
 		t.Fatal("Node(self) not found")
 	}
 	if _, ok := v.Node(42); ok {

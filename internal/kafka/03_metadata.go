@@ -47,7 +47,7 @@ const (
 func (s *Server) handleMetadata(ctx context.Context, r *request) (Reply, error) {
 	req := r.msg.(*kmsg.MetadataRequest)
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
-	brokers := s.brokers()
+	brokers := brokersFor(s.brokers(), r)
 	resp.Brokers = make([]kmsg.MetadataResponseBroker, 0, len(brokers))
 	for _, n := range brokers {
 		resp.Brokers = append(resp.Brokers, metadataBroker(n))

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -39,12 +40,12 @@ func (s *Server) handleFindCoordinator(ctx context.Context, r *request) (Reply, 
 	req := r.msg.(*kmsg.FindCoordinatorRequest)
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	if req.Version < 4 {
-		a := s.findCoordinator(ctx, req.CoordinatorType, req.CoordinatorKey)
+		a := s.findCoordinator(ctx, r, req.CoordinatorType, req.CoordinatorKey)
 		resp.NodeID, resp.Host, resp.Port, resp.ErrorCode, resp.ErrorMessage = a.node, a.host, a.port, a.code, a.msg
 		return respond(resp)
 	}
 	for _, key := range req.CoordinatorKeys {
-		a := s.findCoordinator(ctx, req.CoordinatorType, key)
+		a := s.findCoordinator(ctx, r, req.CoordinatorType, key)
 		c := kmsg.NewFindCoordinatorResponseCoordinator()
 		c.Key = key
 		c.NodeID, c.Host, c.Port, c.ErrorCode, c.ErrorMessage = a.node, a.host, a.port, a.code, a.msg
@@ -54,7 +55,7 @@ func (s *Server) handleFindCoordinator(ctx context.Context, r *request) (Reply, 
 }
 
 // findCoordinator answers one key of a FindCoordinator request.
-func (s *Server) findCoordinator(ctx context.Context, typ int8, key string) coordinatorAnswer {
+func (s *Server) findCoordinator(ctx context.Context, r *request, typ int8, key string) coordinatorAnswer {
 	fail := func(code *kerr.Error, msg string) coordinatorAnswer {
 		return coordinatorAnswer{node: -1, port: -1, code: code.Code, msg: strPtr(msg)}
 	}
@@ -65,18 +66,25 @@ func (s *Server) findCoordinator(ctx context.Context, typ int8, key string) coor
 	default:
 		return fail(kerr.InvalidRequest, "unsupported coordinator type")
 	}
+	// The coordinator's address on the listener the client connected on.
+	answer := func(n cluster.Node) coordinatorAnswer {
+		host, port, ok := r.endpoint(n)
+		if !ok {
+			return fail(kerr.CoordinatorNotAvailable, fmt.Sprintf("the coordinator, node %d, has no listener %s", n.ID, r.conn.listener.Name))
+		}
+		return coordinatorAnswer{node: n.ID, host: host, port: port}
+	}
 	if s.cluster == nil {
-		host, port := s.advertised()
-		return coordinatorAnswer{node: s.cfg.NodeID, host: host, port: port}
+		return answer(s.selfNode())
 	}
 	if l, held, err := s.meta.GroupLeaseHolder(ctx, key); err == nil && held {
 		if n, live := s.cluster.Node(l.NodeID); live && n.Roles.Has(cluster.RoleCoordinator) {
-			return coordinatorAnswer{node: n.ID, host: n.Host, port: n.Port}
+			return answer(n)
 		}
 	}
 	n, ok := s.cluster.CoordinatorFor(key)
 	if !ok {
 		return fail(kerr.CoordinatorNotAvailable, "no live node coordinates groups")
 	}
-	return coordinatorAnswer{node: n.ID, host: n.Host, port: n.Port}
+	return answer(n)
 }

@@ -23,7 +23,7 @@ func (s *Server) handleDescribeCluster(_ context.Context, r *request) (Reply, er
 		return respond(resp)
 	}
 	resp.ClusterID = s.cfg.ClusterID
-	brokers := s.brokers()
+	brokers := brokersFor(s.brokers(), r)
 	resp.ControllerID = s.controllerID(brokers)
 	resp.Brokers = make([]kmsg.DescribeClusterResponseBroker, 0, len(brokers))
 	for _, n := range brokers {

@@ -55,6 +55,8 @@ func TestApiVersionsNegotiated(t *testing.T) {
 		kmsg.ListGroups:              {0, 5},
 		kmsg.DeleteGroups:            {0, 3},
 		kmsg.OffsetDelete:            {0, 0},
+		kmsg.SASLHandshake:           {0, 1},
+		kmsg.SASLAuthenticate:        {0, 2},
 	}
 	for key, mm := range want {
 		lo, hi, ok := v.KeyVersions(key.Int16())

@@ -50,8 +50,28 @@ func (s *Server) selfNode() cluster.Node {
 	if s.cluster != nil {
 		return s.cluster.Self()
 	}
-	host, port := s.advertised()
-	return cluster.Node{ID: s.cfg.NodeID, Host: host, Port: port, Rack: s.cfg.Rack, Roles: cluster.AllRoles}
+	eps := s.endpoints()
+	return cluster.Node{ID: s.cfg.NodeID, Host: eps[0].Host, Port: eps[0].Port, Rack: s.cfg.Rack, Roles: cluster.AllRoles, Listeners: eps}
+}
+
+// endpoint returns node n's advertised address on the listener r's
+// client connected on; false when n does not serve that listener.
+func (r *request) endpoint(n cluster.Node) (host string, port int32, ok bool) {
+	return n.Endpoint(r.conn.listener.Name)
+}
+
+// brokersFor returns brokers as the client of r is told of them: with
+// the addresses of the listener it connected on, and without the nodes
+// that do not serve that listener (as Kafka leaves them out).
+func brokersFor(brokers []cluster.Node, r *request) []cluster.Node {
+	out := make([]cluster.Node, 0, len(brokers))
+	for _, n := range brokers {
+		if host, port, ok := r.endpoint(n); ok {
+			n.Host, n.Port = host, port
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // brokers returns the live nodes ordered by id; this node is among them.

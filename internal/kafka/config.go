@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/stratalog/strata/internal/sasl"
 	"github.com/stratalog/strata/internal/topicconfig"
 )
 
@@ -19,6 +20,23 @@ type Config struct {
 	// AdvertisedAddress is the host:port clients are told to connect to.
 	// Empty means the listener's own address.
 	AdvertisedAddress string `yaml:"advertised_address"`
+	// Listeners, AdvertisedListeners and ListenerSecurityProtocolMap are
+	// Kafka's listeners, advertised.listeners and
+	// listener.security.protocol.map (see ParseListeners). When Listeners
+	// is empty, ListenAddress and AdvertisedAddress are the one PLAINTEXT
+	// listener.
+	Listeners                   string `yaml:"listeners"`
+	AdvertisedListeners         string `yaml:"advertised_listeners"`
+	ListenerSecurityProtocolMap string `yaml:"listener_security_protocol_map"`
+	// TLS is the certificate of the SSL and SASL_SSL listeners and their
+	// check of client certificates.
+	TLS TLSConfig `yaml:"tls"`
+	// SASL is the mechanisms of the SASL_PLAINTEXT and SASL_SSL listeners.
+	SASL sasl.Config `yaml:"sasl"`
+	// SASLMaxReauth is Kafka's connections.max.reauth.ms: a SASL
+	// connection must authenticate again within this long (KIP-368) or is
+	// closed. Zero: never.
+	SASLMaxReauth time.Duration `yaml:"sasl_max_reauth"`
 	// NodeID is this node's broker id in Metadata responses.
 	NodeID int32 `yaml:"node_id"`
 	// Rack is this node's rack (zone); empty means none.
@@ -133,6 +151,16 @@ const (
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.ListenAddress, "kafka.listen-address", DefaultListenAddress, "host:port of the Kafka listener")
 	fs.StringVar(&c.AdvertisedAddress, "kafka.advertised-address", "", "host:port advertised to clients (default: the listener's address)")
+	fs.StringVar(&c.Listeners, "kafka.listeners", "", "Kafka listeners, NAME://host:port,... as Kafka's listeners (default: one PLAINTEXT listener on -kafka.listen-address)")
+	fs.StringVar(&c.AdvertisedListeners, "kafka.advertised-listeners", "", "addresses advertised to the clients of each listener, NAME://host:port,... (default: each listener's address)")
+	fs.StringVar(&c.ListenerSecurityProtocolMap, "kafka.listener-security-protocol-map", "", "security protocol of listener names that are not one, NAME:PROTOCOL,... (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL)")
+	fs.StringVar(&c.TLS.CertFile, "kafka.tls.cert-file", "", "PEM certificate chain of the SSL and SASL_SSL listeners; re-read when it changes")
+	fs.StringVar(&c.TLS.KeyFile, "kafka.tls.key-file", "", "PEM private key of -kafka.tls.cert-file; re-read when it changes")
+	fs.StringVar(&c.TLS.ClientCAFile, "kafka.tls.client-ca-file", "", "PEM certificates of the authorities whose client certificates are accepted")
+	fs.StringVar(&c.TLS.ClientAuth, "kafka.tls.client-auth", ClientAuthNone, "client certificates on TLS listeners: none, request (checked when given) or require")
+	fs.BoolVar(&c.TLS.PrincipalFromCN, "kafka.tls.principal-from-cn", false, "a client certificate's principal is User:<common name> instead of User:<subject distinguished name>")
+	c.SASL.RegisterFlags(fs)
+	fs.DurationVar(&c.SASLMaxReauth, "kafka.sasl.max-reauth", 0, "SASL connections must re-authenticate within this long or are closed, as Kafka's connections.max.reauth.ms (0: never)")
 	fs.Var(newInt32Value(&c.NodeID, 0), "kafka.node-id", "broker id of this node")
 	fs.StringVar(&c.Rack, "kafka.rack", "", "rack (zone) of this node reported to clients")
 	fs.StringVar(&c.ClusterID, "kafka.cluster-id", DefaultClusterID, "cluster id reported to clients")
@@ -164,6 +192,36 @@ func (c *Config) Validate() error {
 		if _, _, err := splitAdvertised(c.AdvertisedAddress); err != nil {
 			return fmt.Errorf("kafka: advertised address %q: %w", c.AdvertisedAddress, err)
 		}
+	}
+	ls, err := c.ListenerSet()
+	if err != nil {
+		return err
+	}
+	needTLS, needSASL := false, false
+	for _, l := range ls {
+		if l.Advertised != "" {
+			if _, _, err := splitAdvertised(l.Advertised); err != nil {
+				return fmt.Errorf("kafka: advertised address %q of listener %s: %w", l.Advertised, l.Name, err)
+			}
+		}
+		needTLS = needTLS || l.TLS()
+		needSASL = needSASL || l.SASL()
+	}
+	if needTLS {
+		if err := c.TLS.validate(); err != nil {
+			return err
+		}
+	}
+	if needSASL {
+		if err := c.SASL.Validate(); err != nil {
+			return fmt.Errorf("kafka: %w", err)
+		}
+		if len(c.SASL.Mechanisms) == 0 {
+			return errors.New("kafka: SASL listeners need at least one mechanism in -kafka.sasl.mechanisms")
+		}
+	}
+	if c.SASLMaxReauth < 0 {
+		return fmt.Errorf("kafka: sasl max reauth %s is negative", c.SASLMaxReauth)
 	}
 	if c.NodeID < 0 {
 		return fmt.Errorf("kafka: node id %d is negative", c.NodeID)
@@ -224,6 +282,26 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("kafka: request read timeout %s is negative", c.RequestReadTimeout)
 	}
 	return nil
+}
+
+// ListenerSet returns the listeners to serve: those of Listeners, or, when
+// it is empty, one PLAINTEXT listener on ListenAddress advertising
+// AdvertisedAddress.
+func (c *Config) ListenerSet() ([]Listener, error) {
+	if c.Listeners == "" {
+		if c.AdvertisedListeners != "" {
+			return nil, errors.New("kafka: -kafka.advertised-listeners needs -kafka.listeners")
+		}
+		return []Listener{{Name: "PLAINTEXT", Protocol: "PLAINTEXT", Address: c.ListenAddress, Advertised: c.AdvertisedAddress}}, nil
+	}
+	ls, err := ParseListeners(c.Listeners, c.AdvertisedListeners, c.ListenerSecurityProtocolMap)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: %w", err)
+	}
+	if len(ls) == 0 {
+		return nil, errors.New("kafka: -kafka.listeners names no listener")
+	}
+	return ls, nil
 }
 
 // splitAdvertised splits an advertised host:port; the host must be one a

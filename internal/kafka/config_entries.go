@@ -2,7 +2,6 @@ package kafka
 
 import (
 	"errors"
-	"fmt"
 	"slices"
 	"sort"
 	"strconv"
@@ -10,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/internal/cluster"
 	"github.com/stratalog/strata/internal/topicconfig"
 )
 
@@ -97,7 +97,7 @@ func synonym(name, value string, src kmsg.ConfigSource) kmsg.DescribeConfigsResp
 // the broker-level defaults of the topic configs (the node's, from its
 // flags, else Kafka's). All are read-only.
 func (s *Server) brokerConfigEntries(synonyms bool) []configEntry {
-	host, port := s.advertised()
+	advertised := cluster.FormatListeners(s.endpoints())
 	var rack *string
 	if s.cfg.Rack != "" {
 		rack = strPtr(s.cfg.Rack)
@@ -108,7 +108,7 @@ func (s *Server) brokerConfigEntries(synonyms bool) []configEntry {
 		value *string
 		doc   string
 	}{
-		{"advertised.listeners", kmsg.ConfigTypeString, strPtr(fmt.Sprintf("PLAINTEXT://%s", joinHostPort(host, port))), "Address clients connect to."},
+		{"advertised.listeners", kmsg.ConfigTypeString, strPtr(advertised), "Address clients connect to."},
 		{"auto.create.topics.enable", kmsg.ConfigTypeBoolean, strPtr(strconv.FormatBool(s.cfg.AutoCreateTopics)), "Whether unknown topics are created on Metadata requests."},
 		{"broker.id", kmsg.ConfigTypeInt, strPtr(strconv.Itoa(int(s.cfg.NodeID))), "Broker id of this node."},
 		{"broker.rack", kmsg.ConfigTypeString, rack, "Rack of this node."},

@@ -57,6 +57,16 @@ type conn struct {
 	// goroutine, which also runs the handlers' synchronous part: a handler
 	// reads it through request.principal.
 	principal string
+
+	// listener is the listener the connection was accepted on.
+	listener *listener
+	// sasl is the connection's SASL progress (sasl_conn.go).
+	sasl saslState
+	// closeAfter is set by a handler whose response must be the
+	// connection's last (a failed authentication): the connection reads
+	// no more requests, writes the responses of those it read, and closes.
+	// Touched only by the read goroutine.
+	closeAfter bool
 }
 
 // anonymousPrincipal is the principal of a connection that has not
@@ -72,6 +82,7 @@ type slot struct {
 	done    chan struct{} // closed when resp or err is set; nil when ready at once
 	resp    kmsg.Response
 	err     error  // the handler failed: close the connection
+	raw     []byte // a raw SASL token (v0 framing) to write instead of resp
 	result  string // metrics result once written; resultOK when empty
 	charge  int64  // request budget held until the deferred part ends
 }
@@ -172,8 +183,17 @@ var errChargeTooLarge = errors.New("request charged above the request budget")
 
 func (c *conn) readLoop() {
 	defer close(c.queue)
+	if !c.startTLS() {
+		return
+	}
 	head := make([]byte, 4+headerSize)
 	for {
+		if c.sasl.raw {
+			if !c.readSASLToken() {
+				return
+			}
+			continue
+		}
 		if c.armDeadline() != nil {
 			return
 		}
@@ -185,6 +205,9 @@ func (c *conn) readLoop() {
 			}
 			if err := c.s.handlers.servable(first); err != nil {
 				return err // refused before its body is read
+			}
+			if err := c.gate(key, length); err != nil {
+				return err // not in the connection's authentication state
 			}
 			want := requestCharge(key, length)
 			if !c.s.budget.fits(want) {
@@ -220,6 +243,11 @@ func (c *conn) readLoop() {
 				c.s.metrics.requests.WithLabelValues(apiName(key), resultTooLarge).Inc()
 				if ok, n := c.s.rateLog.allow("too large " + apiName(key)); ok {
 					c.log.Warn("closing connection: request too large for the request budget", "err", err, "refused", n)
+				}
+			case errors.Is(err, errUnauthenticated), errors.Is(err, errSessionExpired):
+				c.s.metrics.requests.WithLabelValues(apiName(key), resultUnauthenticated).Inc()
+				if ok, n := c.s.rateLog.allow("unauthenticated"); ok {
+					c.log.Info("closing connection", "listener", c.listener.Name, "err", err, "refused", n)
 				}
 			case errors.As(err, &ne) && ne.Timeout():
 				c.s.metrics.requests.WithLabelValues(apiName(key), resultStalled).Inc()
@@ -298,7 +326,7 @@ func (c *conn) dispatch(frame []byte, charge int64, start time.Time) bool {
 	case reply.Later != nil:
 		sl.done = make(chan struct{})
 		go c.finish(sl, reply.Later)
-		return c.enqueue(sl)
+		return c.enqueue(sl) && !c.closeAfter
 	case reply.Resp != nil:
 		sl.resp = reply.Resp
 	default:
@@ -310,7 +338,7 @@ func (c *conn) dispatch(frame []byte, charge int64, start time.Time) bool {
 			"client_id", req.clientID, "client_software", c.software, "err", err)
 		return false
 	}
-	return c.enqueue(sl)
+	return c.enqueue(sl) && !c.closeAfter
 }
 
 // call runs a handler, turning a panic into an error.
@@ -396,6 +424,12 @@ func (c *conn) writeLoop() {
 			}
 		}
 		c.inflight.Add(-1)
+		if sl.raw != nil {
+			if !c.writeRaw(bw, sl) {
+				return
+			}
+			continue
+		}
 		api := apiName(sl.key)
 		if sl.err == nil && (sl.resp == nil || sl.resp.Key() != sl.key) {
 			sl.err = fmt.Errorf("handler answered %T", sl.resp)
@@ -411,8 +445,8 @@ func (c *conn) writeLoop() {
 		if fr, ok := sl.resp.(*fetchResponse); ok {
 			// Header and fields from buf, record batches from the
 			// reader's cache, in one vectored write after what is
-			// buffered. (A connection other than TCP would get one
-			// write per piece; the listener is plain TCP.)
+			// buffered. (A TLS connection gets one write, and one TLS
+			// record at least, per piece.)
 			var pieces net.Buffers
 			buf, pieces = appendVectoredResponse(responseBuffer(buf, responseSizeHint(sl.resp)), sl.corr, fr)
 			c.armWriteDeadline()

@@ -2,12 +2,14 @@ package kafka
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/stratalog/strata/internal/cluster"
 	"github.com/stratalog/strata/internal/roleapi"
+	"github.com/stratalog/strata/internal/sasl"
 	"github.com/stratalog/strata/metastore"
 )
 
@@ -79,6 +82,12 @@ type Deps struct {
 	// Cluster tells the live brokers, partition leaders and group
 	// coordinators. When nil, this node is the whole cluster.
 	Cluster ClusterView
+	// SASL authenticates the clients of SASL_PLAINTEXT and SASL_SSL
+	// listeners; required when there are such listeners.
+	SASL *sasl.Server
+	// Scram keeps the SCRAM credentials that DescribeUserScramCredentials
+	// and AlterUserScramCredentials manage. When nil, they are not served.
+	Scram metastore.ScramStore
 }
 
 // Server serves the Kafka protocol on any number of listeners.
@@ -93,6 +102,19 @@ type Server struct {
 	log      *slog.Logger
 	metrics  *metrics
 	handlers handlerTable
+
+	// tls is the configuration of the SSL and SASL_SSL listeners; nil
+	// when there are none, or tlsErr when it could not be loaded.
+	tls    *tls.Config
+	tlsErr error
+	// sasl authenticates on SASL listeners; nil when there are none.
+	sasl *sasl.Server
+	// authFailures delays the answers to failed authentications, by
+	// client address.
+	authFailures *failureDelay
+	auth         *authMetrics
+
+	scram metastore.ScramStore // nil: the SCRAM credential APIs not served
 
 	// budget is the node's budget of request bytes.
 	budget *requestBudget
@@ -115,9 +137,10 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
 	perAddr   map[string]int // open connections by client address
-	host      string         // advertised host; set from the config or the first listener
-	port      int32
-	wg        sync.WaitGroup // connections
+	// served are the listeners being served, in the order Serve was
+	// called, with their advertised addresses.
+	served []*listener
+	wg     sync.WaitGroup // connections
 }
 
 // NewServer returns a server; cfg must have passed Validate. A nil reg
@@ -167,20 +190,67 @@ func NewServer(cfg Config, deps Deps, logger *slog.Logger, reg prometheus.Regist
 		conns:          map[*conn]struct{}{},
 		perAddr:        map[string]int{},
 	}
+	s.scram, s.handlers = withoutScram(deps.Scram, s.handlers)
 	s.budget = newRequestBudget(cfg.MaxQueuedRequestBytes, m)
 	s.sessions = newFetchSessions(cfg.FetchSessionCacheSlots, cfg.FetchSessionEviction)
 	registerFetchSessionMetrics(reg, s.sessions)
-	if cfg.AdvertisedAddress != "" {
-		if host, port, err := splitAdvertised(cfg.AdvertisedAddress); err == nil {
-			s.host, s.port = host, port
-		}
+	s.auth = newAuthMetrics(reg)
+	s.sasl, s.authFailures = deps.SASL, newFailureDelay()
+	if ls, err := cfg.ListenerSet(); err == nil && slices.ContainsFunc(ls, Listener.TLS) {
+		s.tls, s.tlsErr = newListenerTLS(cfg.TLS)
 	}
 	return s
 }
 
-// Serve accepts connections on ln until Shutdown, then returns
-// ErrServerClosed. It closes ln. Serve may be called for several listeners.
+// listener is a listener being served.
+type listener struct {
+	Listener
+	host string // advertised
+	port int32
+	tls  *tls.Config // nil: plaintext
+}
+
+// Serve serves ln as the first listener of the configuration (the
+// PLAINTEXT listener of -kafka.listen-address when -kafka.listeners is
+// not set); see ServeListener.
 func (s *Server) Serve(ln net.Listener) error {
+	ls, err := s.cfg.ListenerSet()
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	return s.ServeListener(ln, ls[0])
+}
+
+// ServeListener accepts connections on ln as listener l until Shutdown,
+// then returns ErrServerClosed. It closes ln. It may be called for
+// several listeners; each connection knows its listener, and is told the
+// addresses of that listener (l.Advertised, or else ln's address).
+func (s *Server) ServeListener(ln net.Listener, l Listener) error {
+	sl := &listener{Listener: l}
+	if l.TLS() {
+		if sl.tls = s.tls; sl.tls == nil {
+			ln.Close()
+			if s.tlsErr != nil {
+				return fmt.Errorf("kafka: listener %s: %w", l.Name, s.tlsErr)
+			}
+			return fmt.Errorf("kafka: listener %s: no TLS configuration", l.Name)
+		}
+	}
+	if l.SASL() && s.sasl == nil {
+		ln.Close()
+		return fmt.Errorf("kafka: listener %s: no SASL server", l.Name)
+	}
+	if l.Advertised != "" {
+		host, port, err := splitAdvertised(l.Advertised)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("kafka: listener %s: advertised address %q: %w", l.Name, l.Advertised, err)
+		}
+		sl.host, sl.port = host, port
+	} else {
+		sl.host, sl.port = advertisedFromListener(ln.Addr())
+	}
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -188,11 +258,10 @@ func (s *Server) Serve(ln net.Listener) error {
 		return ErrServerClosed
 	}
 	s.listeners[ln] = struct{}{}
-	if s.host == "" {
-		s.host, s.port = advertisedFromListener(ln.Addr())
-	}
+	s.served = append(s.served, sl)
 	s.mu.Unlock()
-	s.log.Info("listening", "addr", ln.Addr().String())
+	s.log.Info("listening", "listener", l.Name, "protocol", l.Protocol, "addr", ln.Addr().String(),
+		"advertised", joinHostPort(sl.host, sl.port))
 
 	defer func() {
 		s.mu.Lock()
@@ -219,7 +288,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			continue
 		}
 		delay = 0
-		s.startConn(nc)
+		s.startConn(nc, sl)
 	}
 }
 
@@ -258,9 +327,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
-// startConn serves nc in its own goroutine.
-func (s *Server) startConn(nc net.Conn) {
-	c, ok := s.addConn(nc)
+// startConn serves nc, accepted on l, in its own goroutine.
+func (s *Server) startConn(nc net.Conn, l *listener) {
+	c, ok := s.addConn(nc, l)
 	if !ok {
 		return
 	}
@@ -270,9 +339,10 @@ func (s *Server) startConn(nc net.Conn) {
 	}()
 }
 
-// serveConn serves nc and returns when the connection is closed.
+// serveConn serves nc as a connection of the first listener and returns
+// when the connection is closed.
 func (s *Server) serveConn(nc net.Conn) {
-	c, ok := s.addConn(nc)
+	c, ok := s.addConn(nc, s.firstListener())
 	if !ok {
 		return
 	}
@@ -284,7 +354,7 @@ func (s *Server) serveConn(nc net.Conn) {
 // server is closing or a connection limit is reached (Kafka closes such
 // connections too: max.connections, max.connections.per.ip). A refused
 // connection costs nothing but its accept.
-func (s *Server) addConn(nc net.Conn) (*conn, bool) {
+func (s *Server) addConn(nc net.Conn, l *listener) (*conn, bool) {
 	addr := clientAddr(nc)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -310,8 +380,11 @@ func (s *Server) addConn(nc net.Conn) (*conn, bool) {
 		}
 		return nil, false
 	}
+	if l.tls != nil {
+		nc = tls.Server(nc, l.tls) // the handshake is the connection's first read
+	}
 	c := newConn(s, nc)
-	c.addr = addr
+	c.addr, c.listener = addr, l
 	s.conns[c] = struct{}{}
 	s.perAddr[addr]++
 	s.wg.Add(1)
@@ -330,14 +403,35 @@ func (s *Server) runConn(c *conn) {
 	s.mu.Unlock()
 }
 
-// advertised returns the host and port clients are told to connect to.
-func (s *Server) advertised() (string, int32) {
+// firstListener is the listener Serve serves: the first of the
+// configuration, with its advertised address.
+func (s *Server) firstListener() *listener {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.host == "" {
-		return "localhost", 9092
+	if len(s.served) > 0 {
+		return s.served[0]
 	}
-	return s.host, s.port
+	ls, _ := s.cfg.ListenerSet()
+	l := &listener{Listener: Listener{Name: "PLAINTEXT", Protocol: "PLAINTEXT"}, host: "localhost", port: 9092}
+	if len(ls) > 0 {
+		l.Listener = ls[0]
+	}
+	return l
+}
+
+// endpoints returns the advertised address of every listener served, in
+// the order they were served; one of localhost:9092 before any is.
+func (s *Server) endpoints() []cluster.Endpoint {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.served) == 0 {
+		return []cluster.Endpoint{{Listener: "PLAINTEXT", Host: "localhost", Port: 9092}}
+	}
+	out := make([]cluster.Endpoint, len(s.served))
+	for i, l := range s.served {
+		out[i] = cluster.Endpoint{Listener: l.Name, Host: l.host, Port: l.port}
+	}
+	return out
 }
 
 // advertisedFromListener derives an address clients can dial from a

@@ -31,4 +31,7 @@ func RunAll(t *testing.T, open func(t *testing.T) Backend) {
 	t.Run("Groups", func(t *testing.T) {
 		RunGroups(t, func(t *testing.T) metastore.GroupStore { return open(t) })
 	})
+	t.Run("Scram", func(t *testing.T) {
+		RunScram(t, func(t *testing.T) metastore.Store { return open(t) })
+	})
 }

@@ -38,6 +38,7 @@ func RunCluster(t *testing.T, open func(t *testing.T) metastore.ClusterStore) {
 		{"EpochHistory", testClusterEpochHistory},
 		{"DeleteTopicDropsHistory", testClusterDeleteTopic},
 		{"MovesConcurrentWithCommits", testClusterMovesAndCommits},
+		{"NodeListeners", testClusterNodeListeners},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

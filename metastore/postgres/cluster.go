@@ -34,15 +34,15 @@ func (s *Store) RegisterNode(ctx context.Context, n metastore.NodeInfo, lease ti
 	var id int32
 	err = s.retry(ctx, "register_node", func() error {
 		return s.pool.QueryRow(ctx, `
-			INSERT INTO cluster_nodes AS c (node_id, instance, host, port, rack, roles, registered_at, expires_at)
-			VALUES ($1, $2, $3, $4, $5, $6, now(), now() + $7::bigint * interval '1 microsecond')
+			INSERT INTO cluster_nodes AS c (node_id, instance, host, port, rack, roles, listeners, registered_at, expires_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $8, now(), now() + $7::bigint * interval '1 microsecond')
 			ON CONFLICT (node_id) DO UPDATE SET
 				instance = excluded.instance, host = excluded.host, port = excluded.port,
-				rack = excluded.rack, roles = excluded.roles,
+				rack = excluded.rack, roles = excluded.roles, listeners = excluded.listeners,
 				registered_at = excluded.registered_at, expires_at = excluded.expires_at
 			WHERE c.instance = excluded.instance OR c.expires_at <= now()
 			RETURNING node_id`,
-			n.ID, n.Instance, n.Host, n.Port, n.Rack, roles, leaseMicros(lease)).Scan(&id)
+			n.ID, n.Instance, n.Host, n.Port, n.Rack, roles, leaseMicros(lease), n.Listeners).Scan(&id)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return s.nodeInUse(ctx, n.ID)
@@ -114,12 +114,12 @@ func (s *Store) ClusterState(ctx context.Context) (_ metastore.ClusterState, err
 		}
 		return nil
 	})
-	b.Queue(`SELECT node_id, instance, host, port, rack, roles, registered_at, expires_at
+	b.Queue(`SELECT node_id, instance, host, port, rack, roles, listeners, registered_at, expires_at
 		FROM cluster_nodes WHERE expires_at > now() ORDER BY node_id`).Query(func(rows pgx.Rows) error {
 		var err error
 		st.Nodes, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (metastore.NodeInfo, error) {
 			var n metastore.NodeInfo
-			err := r.Scan(&n.ID, &n.Instance, &n.Host, &n.Port, &n.Rack, &n.Roles, &n.RegisteredAt, &n.ExpiresAt)
+			err := r.Scan(&n.ID, &n.Instance, &n.Host, &n.Port, &n.Rack, &n.Roles, &n.Listeners, &n.RegisteredAt, &n.ExpiresAt)
 			return n, err
 		})
 		return err

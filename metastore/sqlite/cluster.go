@@ -31,15 +31,15 @@ func (s *Store) RegisterNode(ctx context.Context, n metastore.NodeInfo, lease ti
 	}
 	now := s.now()
 	res, err := s.w.ExecContext(ctx, `
-		INSERT INTO cluster_nodes (node_id, instance, host, port, rack, roles, registered_at, expires_at)
-		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+		INSERT INTO cluster_nodes (node_id, instance, host, port, rack, roles, listeners, registered_at, expires_at)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?9, ?7, ?8)
 		ON CONFLICT (node_id) DO UPDATE SET
 			instance = excluded.instance, host = excluded.host, port = excluded.port,
-			rack = excluded.rack, roles = excluded.roles,
+			rack = excluded.rack, roles = excluded.roles, listeners = excluded.listeners,
 			registered_at = excluded.registered_at, expires_at = excluded.expires_at
 		WHERE cluster_nodes.instance = excluded.instance OR cluster_nodes.expires_at <= ?7`,
 		n.ID, n.Instance[:], n.Host, n.Port, n.Rack, strings.Join(n.Roles, ","),
-		now.UnixMilli(), now.Add(lease).UnixMilli())
+		now.UnixMilli(), now.Add(lease).UnixMilli(), n.Listeners)
 	if err != nil {
 		return fmt.Errorf("register node %d: %w", n.ID, err)
 	}
@@ -105,7 +105,7 @@ func (s *Store) ClusterState(ctx context.Context) (st metastore.ClusterState, er
 		if expires <= now.UnixMilli() {
 			c.NodeID = -1
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT node_id, instance, host, port, rack, roles, registered_at, expires_at
+		rows, err := tx.QueryContext(ctx, `SELECT node_id, instance, host, port, rack, roles, listeners, registered_at, expires_at
 			FROM cluster_nodes WHERE expires_at > ? ORDER BY node_id`, now.UnixMilli())
 		if err != nil {
 			return err
@@ -115,7 +115,7 @@ func (s *Store) ClusterState(ctx context.Context) (st metastore.ClusterState, er
 			var n metastore.NodeInfo
 			var roles string
 			var reg, exp int64
-			if err := rows.Scan(&n.ID, &n.Instance, &n.Host, &n.Port, &n.Rack, &roles, &reg, &exp); err != nil {
+			if err := rows.Scan(&n.ID, &n.Instance, &n.Host, &n.Port, &n.Rack, &roles, &n.Listeners, &reg, &exp); err != nil {
 				return err
 			}
 			n.Roles = []string{}
