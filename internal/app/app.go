@@ -167,7 +167,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *App, err erro
 	if a.member, err = cluster.New(cfg.Cluster, self, a.store, logger, a.reg); err != nil {
 		return nil, err
 	}
-	deps := kafka.Deps{Meta: a.store, Ingest: a.ingest, Reader: a.reader, Cluster: a.member.View()}
+	deps := kafka.Deps{Meta: a.store, Ingest: a.ingest, Reader: a.reader, Cluster: a.member.View(), Scram: a.store}
 	if roles.Has(cluster.RoleCoordinator) {
 		gcfg := cfg.Groups
 		// The view says which groups this node should coordinate; the

@@ -67,6 +67,7 @@ const (
 	needIngest needs = 1 << iota
 	needReader
 	needGroups
+	needScram // the SCRAM credential store; see withoutScram
 )
 
 // registry holds the APIs registered by the init functions of the files

@@ -73,6 +73,9 @@ type Deps struct {
 	// Cluster tells the live brokers, partition leaders and group
 	// coordinators. When nil, this node is the whole cluster.
 	Cluster ClusterView
+	// Scram keeps the SCRAM credentials that DescribeUserScramCredentials
+	// and AlterUserScramCredentials manage. When nil, they are not served.
+	Scram metastore.ScramStore
 }
 
 // Server serves the Kafka protocol on any number of listeners.
@@ -87,6 +90,8 @@ type Server struct {
 	log      *slog.Logger
 	metrics  *metrics
 	handlers handlerTable
+
+	scram metastore.ScramStore // nil: the SCRAM credential APIs not served
 
 	// budget is the node's budget of request bytes.
 	budget *requestBudget
@@ -159,6 +164,7 @@ func NewServer(cfg Config, deps Deps, logger *slog.Logger, reg prometheus.Regist
 		conns:          map[*conn]struct{}{},
 		perAddr:        map[string]int{},
 	}
+	s.scram, s.handlers = withoutScram(deps.Scram, s.handlers)
 	s.budget = newRequestBudget(cfg.MaxQueuedRequestBytes, m)
 	if cfg.AdvertisedAddress != "" {
 		if host, port, err := splitAdvertised(cfg.AdvertisedAddress); err == nil {
