@@ -1,6 +1,8 @@
 // Package cli implements strata's user-facing commands: topics, produce,
-// consume, groups and status. They talk to any Kafka-compatible broker
-// through the Go SDK (package client), like kcat or rpk.
+// consume, groups, users and status. They talk to any Kafka-compatible
+// broker through the Go SDK (package client), like kcat or rpk; `users`
+// can also write SCRAM credentials straight into a metastore, for the
+// first user of a cluster that is not running yet.
 //
 // Every command takes --brokers (default $STRATA_BROKERS, else
 // 127.0.0.1:9092) and --output text|json. Exit codes: 0 success, 1 failure,
@@ -49,6 +51,11 @@ const usage = `Usage:
   strata groups delete-offsets GROUP --topic T [--partition N]...
   strata groups delete GROUP
   strata status [--admin http://host:9644]
+  strata users create NAME [--mechanism SCRAM-SHA-512] [--iterations N] [--password-stdin] [--metastore-url URL]
+  strata users list [--metastore-url URL]
+  strata users delete NAME [--mechanism M] [--metastore-url URL]
+                       (the password from stdin or a prompt; --metastore-url or $STRATA_METASTORE_URL
+                       writes to a metastore directly, without a running cluster)
 
 Flags of every command:
   --brokers host:port[,host:port]  Kafka brokers (default $STRATA_BROKERS, else 127.0.0.1:9092)
@@ -97,6 +104,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = e.groups(args[1:])
 	case "status":
 		err = e.status(args[1:])
+	case "users":
+		err = e.users(args[1:])
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
