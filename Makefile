@@ -67,6 +67,10 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDispatch -fuzztime $(FUZZTIME) ./internal/kafka/
 	$(GO) test -run '^$$' -fuzz FuzzDecompress -fuzztime $(FUZZTIME) ./internal/decompress/
 	$(GO) test -run '^$$' -fuzz FuzzStream -fuzztime $(FUZZTIME) ./internal/decompress/
+	$(GO) test -run '^$$' -fuzz FuzzScramClientFirst -fuzztime $(FUZZTIME) ./internal/sasl/
+	$(GO) test -run '^$$' -fuzz FuzzScramClientFinal -fuzztime $(FUZZTIME) ./internal/sasl/
+	$(GO) test -run '^$$' -fuzz FuzzPlain -fuzztime $(FUZZTIME) ./internal/sasl/
+	$(GO) test -run '^$$' -fuzz FuzzOAuthBearerClientResponse -fuzztime $(FUZZTIME) ./internal/sasl/
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"regexp"
@@ -265,16 +266,19 @@ func parseUnsecured(token string, dest ...any) error {
 
 // keySource holds the JSON Web Key Set that signs tokens, read from a file
 // or a URL and read again every refresh interval, or sooner (at most every
-// minRefetch) when a token names a key id it lacks, as keys rotate.
+// minRefetch) when a token names a key id it lacks, as keys rotate. A
+// failed read keeps the previous set and is retried after minRefetch.
 type keySource struct {
 	cfg     OAuthConfig
 	now     func() time.Time
+	log     *slog.Logger
 	client  *http.Client
 	refetch sync.Mutex // one read at a time
 
 	mu      sync.Mutex
 	set     jose.JSONWebKeySet
-	fetched time.Time
+	fetched time.Time // of the set held
+	tried   time.Time // last read, successful or not
 }
 
 const (
@@ -282,8 +286,8 @@ const (
 	maxJWKSSize = 1 << 20
 )
 
-func newKeySource(cfg OAuthConfig, now func() time.Time) (*keySource, error) {
-	k := &keySource{cfg: cfg, now: now, client: &http.Client{Timeout: 10 * time.Second}}
+func newKeySource(cfg OAuthConfig, now func() time.Time, log *slog.Logger) (*keySource, error) {
+	k := &keySource{cfg: cfg, now: now, log: log, client: &http.Client{Timeout: 10 * time.Second}}
 	if err := k.load(context.Background()); err != nil {
 		return nil, err
 	}
@@ -309,9 +313,21 @@ func (k *keySource) load(ctx context.Context) error {
 		return fmt.Errorf("sasl: the JWKS is not a JSON Web Key Set: %w", err)
 	}
 	k.mu.Lock()
-	k.set, k.fetched = set, k.now()
+	k.set, k.fetched, k.tried = set, k.now(), k.now()
 	k.mu.Unlock()
 	return nil
+}
+
+// stale reports whether the set should be read again before checking a
+// token, given whether the token's key is missing from it.
+func (k *keySource) stale(missing bool) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	now := k.now()
+	if now.Sub(k.tried) < minRefetch {
+		return false
+	}
+	return missing || (k.cfg.JWKSRefresh > 0 && now.Sub(k.fetched) >= k.cfg.JWKSRefresh)
 }
 
 func (k *keySource) get(ctx context.Context) ([]byte, error) {
@@ -339,7 +355,7 @@ func (k *keySource) get(ctx context.Context) ([]byte, error) {
 
 // keys returns the keys a token with key id kid may be signed with.
 func (k *keySource) keys(ctx context.Context, kid string) []jose.JSONWebKey {
-	pick := func() ([]jose.JSONWebKey, time.Time) {
+	pick := func() []jose.JSONWebKey {
 		k.mu.Lock()
 		defer k.mu.Unlock()
 		var out []jose.JSONWebKey
@@ -351,31 +367,21 @@ func (k *keySource) keys(ctx context.Context, kid string) []jose.JSONWebKey {
 				out = append(out, key)
 			}
 		}
-		return out, k.fetched
+		return out
 	}
-	keys, fetched := pick()
-	age := k.now().Sub(fetched)
-	if (k.cfg.JWKSRefresh > 0 && age >= k.cfg.JWKSRefresh) || (len(keys) == 0 && age >= minRefetch) {
+	keys := pick()
+	if k.stale(len(keys) == 0) {
 		k.refetch.Lock()
-		k.mu.Lock()
-		again := k.fetched.Equal(fetched)
-		k.mu.Unlock()
-		if again {
-			// A failed read keeps the old set; the next token tries again
-			// after minRefetch.
+		if k.stale(len(pick()) == 0) { // not read meanwhile by another token
+			k.mu.Lock()
+			k.tried = k.now()
+			k.mu.Unlock()
 			if err := k.load(ctx); err != nil {
-				k.mu.Lock()
-				if k.fetched.Equal(fetched) {
-					k.fetched = k.now().Add(minRefetch - k.cfg.JWKSRefresh)
-					if k.cfg.JWKSRefresh == 0 {
-						k.fetched = k.now()
-					}
-				}
-				k.mu.Unlock()
+				k.log.Warn("reading the OAUTHBEARER key set; keeping the previous one", "err", err)
 			}
 		}
 		k.refetch.Unlock()
-		keys, _ = pick()
+		keys = pick()
 	}
 	return keys
 }

@@ -271,9 +271,20 @@ func TestOAuthBearerJWKSURLRotation(t *testing.T) {
 		t.Fatal("unknown key accepted")
 	}
 	mu.Lock()
-	defer mu.Unlock()
 	if gets != 2 {
 		t.Fatalf("JWKS read %d times, want 2", gets)
+	}
+	// When the set cannot be read, the previous one stays in use.
+	set = []byte("not json")
+	mu.Unlock()
+	clock = clock.Add(2 * time.Hour)
+	if _, err := authenticate(t, s, clientResponse("", sign(t, rotated, claims))); err != nil {
+		t.Fatalf("after a failed refresh: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if gets != 3 {
+		t.Fatalf("JWKS read %d times, want 3", gets)
 	}
 }
 

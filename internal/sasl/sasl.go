@@ -171,7 +171,7 @@ func NewServer(cfg Config, creds Credentials, log *slog.Logger) (*Server, error)
 		}
 	}
 	if slices.Contains(cfg.Mechanisms, OAuthBearer) && (cfg.OAuthBearer.JWKSFile != "" || cfg.OAuthBearer.JWKSURL != "") {
-		ks, err := newKeySource(cfg.OAuthBearer, s.now)
+		ks, err := newKeySource(cfg.OAuthBearer, s.now, s.log)
 		if err != nil {
 			return nil, err
 		}

@@ -99,9 +99,19 @@ func NewCredential(mechanism, user, password string, iterations int) (metastore.
 	return CredentialFromSaltedPassword(mechanism, user, salt, salted, iterations)
 }
 
+// storedIterationsOK bounds the iteration count of a stored credential
+// the server is willing to spend on: every path that stores credentials
+// keeps to [MinIterations, MaxIterations].
+func storedIterationsOK(n int32) bool {
+	return n >= MinIterations && n <= MaxIterations
+}
+
 // checkPassword reports whether password matches c, comparing the derived
 // stored key in constant time.
 func checkPassword(c metastore.ScramCredential, password string) bool {
+	if !storedIterationsOK(c.Iterations) {
+		return false
+	}
 	salted, err := SaltedPassword(c.Mechanism, password, c.Salt, int(c.Iterations))
 	if err != nil {
 		return false
@@ -175,7 +185,7 @@ func (e *scramExchange) lookup(user string) (scram.StoredCredentials, error) {
 		e.s.log.Warn("looking up a SCRAM credential", "mechanism", e.mechanism, "err", err)
 		return scram.StoredCredentials{}, err
 	}
-	if c.Iterations < MinIterations || c.Iterations > MaxIterations*16 {
+	if !storedIterationsOK(c.Iterations) {
 		e.s.log.Warn("stored SCRAM credential has an iteration count out of bounds", "mechanism", e.mechanism, "iterations", c.Iterations)
 		return scram.StoredCredentials{}, ErrUnacceptableCredential
 	}
