@@ -125,28 +125,23 @@ type Source interface {
 // this node is enforced at once.
 type Cache struct {
 	src    Source
-	policy Policy
 	log    *slog.Logger // the audit log
 	set    atomic.Pointer[Set]
 	ver    atomic.Int64
 	loaded atomic.Bool
 }
 
-// NewCache returns a cache over src with the given policy; audit receives
-// every ACL change. Load or Run fills it; until then every resource has no
-// ACL.
-func NewCache(src Source, policy Policy, audit *slog.Logger) *Cache {
+// NewCache returns a cache over src; audit receives every ACL change.
+// Load or Run fills it; until then every resource has no ACL.
+func NewCache(src Source, audit *slog.Logger) *Cache {
 	if audit == nil {
 		audit = slog.New(slog.DiscardHandler)
 	}
-	c := &Cache{src: src, policy: policy, log: audit}
+	c := &Cache{src: src, log: audit}
 	c.set.Store(NewSet(nil))
 	c.ver.Store(-1)
 	return c
 }
-
-// Policy returns the cache's policy.
-func (c *Cache) Policy() Policy { return c.policy }
 
 // Load reads every ACL from the source.
 func (c *Cache) Load(ctx context.Context) error {
@@ -199,15 +194,9 @@ func (c *Cache) Run(ctx context.Context, interval time.Duration, log *slog.Logge
 	}
 }
 
-// Authorize decides with the ACLs last read.
-func (c *Cache) Authorize(principal, host string, op Operation, rt ResourceType, name string) bool {
-	return c.set.Load().Authorize(&c.policy, principal, host, op, rt, name)
-}
-
-// AuthorizedOperations is Set.AuthorizedOperations with the ACLs last read.
-func (c *Cache) AuthorizedOperations(principal, host string, rt ResourceType, name string) int32 {
-	return c.set.Load().AuthorizedOperations(&c.policy, principal, host, rt, name)
-}
+// Set returns the ACLs last read. A request decides with one Set, so
+// that a refresh in the middle does not split its answer.
+func (c *Cache) Set() *Set { return c.set.Load() }
 
 // CreateACLs stores bindings, logs each one, and reloads the cache.
 func (c *Cache) CreateACLs(ctx context.Context, principal, addr string, bindings []Binding) error {
@@ -255,4 +244,37 @@ func (c *Cache) audit(msg, principal, addr string, b Binding) {
 	c.log.Info(msg, "principal", principal, "address", addr, "resource_type", b.ResourceType.String(),
 		"resource", b.ResourceName, "pattern", b.PatternType.String(), "acl_principal", b.Principal,
 		"acl_host", b.Host, "acl_operation", b.Operation.String(), "acl_permission", b.Permission.String())
+}
+
+// AuthorizeAny reports whether principal may do op on some resource of
+// type rt, as Kafka's authorizeByResourceType: an Allow naming the
+// principal that a Deny does not cancel on the name it names, or, with
+// AllowIfNoACL, no ACL of the type at all.
+func (s *Set) AuthorizeAny(p *Policy, principal, host string, op Operation, rt ResourceType) bool {
+	for _, su := range p.SuperUsers {
+		if su == principal {
+			return true
+		}
+	}
+	if len(s.literal[rt]) == 0 && len(s.prefixed[rt]) == 0 {
+		return p.AllowIfNoACL
+	}
+	try := func(b *Binding) bool {
+		return b.Permission == PermissionAllow && implies(b.Operation, op) &&
+			(b.Principal == principal || b.Principal == WildcardPrincipal) && (b.Host == host || b.Host == Wildcard) &&
+			s.Authorize(p, principal, host, op, rt, b.ResourceName)
+	}
+	for _, bs := range s.literal[rt] {
+		for i := range bs {
+			if try(&bs[i]) {
+				return true
+			}
+		}
+	}
+	for i := range s.prefixed[rt] {
+		if try(&s.prefixed[rt][i]) {
+			return true
+		}
+	}
+	return false
 }

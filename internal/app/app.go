@@ -23,6 +23,7 @@ import (
 
 	"github.com/stratalog/strata/compactor"
 	"github.com/stratalog/strata/ingest"
+	"github.com/stratalog/strata/internal/acl"
 	"github.com/stratalog/strata/internal/cluster"
 	"github.com/stratalog/strata/internal/groups"
 	"github.com/stratalog/strata/internal/kafka"
@@ -58,6 +59,7 @@ type App struct {
 	groups    *groups.Coordinator
 	compactor *compactor.Compactor
 	kafka     *kafka.Server
+	acls      *acl.Cache
 
 	kafkaLn net.Listener
 	adminLn net.Listener
@@ -167,7 +169,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *App, err erro
 	if a.member, err = cluster.New(cfg.Cluster, self, a.store, logger, a.reg); err != nil {
 		return nil, err
 	}
-	deps := kafka.Deps{Meta: a.store, Ingest: a.ingest, Reader: a.reader, Cluster: a.member.View()}
+	// Every node keeps a copy of the ACLs, which it polls for changes
+	// made through the other nodes (acl.Cache).
+	a.acls = acl.NewCache(a.store, logger.With("component", "audit"))
+	deps := kafka.Deps{Meta: a.store, Ingest: a.ingest, Reader: a.reader, Cluster: a.member.View(), ACLs: a.acls}
 	if roles.Has(cluster.RoleCoordinator) {
 		gcfg := cfg.Groups
 		// The view says which groups this node should coordinate; the
@@ -270,6 +275,12 @@ func (a *App) Run(ctx context.Context) error {
 	// Every part of the node runs as a service: it serves until the node
 	// stops, and a service that returns before that has failed, which
 	// stops the node (Shutdown then stops the others in their order).
+	// Read the ACLs before serving: a request is never decided without
+	// them.
+	if err := a.acls.Load(ctx); err != nil {
+		a.closeAll()
+		return fmt.Errorf("read the ACLs: %w", err)
+	}
 	services := []service{{"cluster membership", func(ctx context.Context) error {
 		select {
 		case <-a.member.Done():
@@ -278,6 +289,10 @@ func (a *App) Run(ctx context.Context) error {
 			return nil
 		}
 	}, false}}
+	services = append(services, service{"acl refresh", func(ctx context.Context) error {
+		a.acls.Run(ctx, a.cfg.Kafka.Auth.RefreshInterval, a.logger.With("component", "acl"))
+		return nil
+	}, false})
 	if a.compactor != nil {
 		// One compactor is active cluster-wide (a lease); the others wait.
 		services = append(services, service{"compactor", a.compactor.Run, false})
