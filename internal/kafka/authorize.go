@@ -1,11 +1,17 @@
 package kafka
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 
+	"github.com/google/uuid"
+
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stratalog/strata/internal/acl"
+	"github.com/stratalog/strata/metastore"
 )
 
 // Authorization. Every handler decides through one authz, taken at the
@@ -117,3 +123,42 @@ var (
 // newAuditLog is the audit log of the front door: its own component, so
 // that it can be routed and kept apart from the rest.
 func newAuditLog(l *slog.Logger) *slog.Logger { return l.With("component", "audit") }
+
+// topicByName checks op on the topic, then looks it up: in that order,
+// so that a principal without op does not learn whether it exists.
+func (a *authz) topicByName(ctx context.Context, op acl.Operation, name string) (*topicInfo, error) {
+	if err := a.topicErr(op, name); err != nil {
+		return nil, err
+	}
+	return a.s.topics.topicByName(ctx, name)
+}
+
+// topicByRef checks op on a topic the request names by name or, when the
+// name is empty, by id (OffsetCommit v10, OffsetFetch v10). An id no topic
+// has passes, so that the API answers UNKNOWN_TOPIC_ID as without ACLs;
+// a metastore failure is a denial, logged as one.
+func (a *authz) topicByRef(ctx context.Context, op acl.Operation, name string, id [16]byte) bool {
+	if name == "" && id != ([16]byte{}) {
+		info, err := a.s.topics.topicByID(ctx, uuid.UUID(id))
+		if errors.Is(err, metastore.ErrUnknownTopic) {
+			return true
+		}
+		if err == nil {
+			name = info.Name
+		}
+	}
+	return a.topic(op, name)
+}
+
+// configResource checks op (DescribeConfigs, AlterConfigs) on the
+// resource of a configs request: a topic, or for a broker the cluster, as
+// Kafka does. Other types pass; the handler refuses them.
+func (a *authz) configResource(op acl.Operation, rt kmsg.ConfigResourceType, name string) error {
+	switch rt {
+	case kmsg.ConfigResourceTypeTopic:
+		return a.topicErr(op, name)
+	case kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeBrokerLogger:
+		return a.clusterErr(op)
+	}
+	return nil
+}
