@@ -65,7 +65,7 @@ func TestACLsUsage(t *testing.T) {
 		{"acls", "create", "--topic", "t", "--operation", "read"},            // no principal
 		{"acls", "create", "--allow", "User:bob", "--operation", "read"},     // no resource
 		{"acls", "create", "--topic", "t", "--cluster", "--allow", "User:b"}, // two resources
-		{"acls", "delete"},                                                   // would delete everything
+		{"acls", "delete"}, // would delete everything
 	} {
 		if _, errOut, code := runCLI(t, "", args...); code != exitUsage {
 			t.Errorf("%q: exit %d, want %d (usage); %s", args, code, exitUsage, errOut)
