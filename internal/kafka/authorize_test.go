@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"strings"
@@ -735,4 +736,61 @@ func offsetFetchCode(c *rawConn, group, topic string) int16 {
 		c.t.Fatalf("offset fetch: offset %d, want 5", p.Offset)
 	}
 	return p.ErrorCode
+}
+
+// staticACLs is an acl.Source holding a fixed list, for benchmarks.
+type staticACLs []acl.Binding
+
+func (s staticACLs) ACLVersion(context.Context) (int64, error) { return 1, nil }
+func (s staticACLs) ListACLs(context.Context) ([]acl.Binding, int64, error) {
+	return s, 1, nil
+}
+func (s staticACLs) CreateACLs(context.Context, []acl.Binding) error { return errors.ErrUnsupported }
+func (s staticACLs) DeleteACLs(context.Context, []acl.Filter) ([][]acl.Binding, error) {
+	return nil, errors.ErrUnsupported
+}
+
+// BenchmarkAuthorizeProduceRequest is what authorization adds to a
+// Produce request of four topics: the request's authorizer (principal,
+// client host, ACL snapshot) and Write checked on each topic, with 221
+// ACLs of which 20 prefixed, and a super user who is not the principal.
+func BenchmarkAuthorizeProduceRequest(b *testing.B) {
+	var bs []acl.Binding
+	add := func(name string, pt acl.PatternType, op acl.Operation) {
+		bs = append(bs, acl.Binding{ResourceType: acl.ResourceTopic, ResourceName: name, PatternType: pt,
+			Principal: "User:app", Host: acl.Wildcard, Operation: op, Permission: acl.PermissionAllow})
+	}
+	for i := range 200 {
+		add(fmt.Sprintf("topic-%d", i), acl.PatternLiteral, acl.OpWrite)
+	}
+	for i := range 20 {
+		add(fmt.Sprintf("pre%d-", i), acl.PatternPrefixed, acl.OpRead)
+	}
+	add("orders-", acl.PatternPrefixed, acl.OpWrite)
+	cache := acl.NewCache(staticACLs(bs), nil)
+	if err := cache.Load(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	s := &Server{acls: cache, policy: acl.Policy{SuperUsers: []string{"User:admin"}}, audit: slog.New(slog.DiscardHandler)}
+	r := &request{key: 0, conn: &conn{nc: nc, principal: "User:app"}}
+	topics := []string{"orders-eu", "orders-us", "topic-17", "topic-199"}
+	b.ReportAllocs()
+	for b.Loop() {
+		az := s.authz(r)
+		for _, t := range topics {
+			if !az.topic(acl.OpWrite, t) {
+				b.Fatal("denied")
+			}
+		}
+	}
 }
