@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 
+	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -70,8 +71,15 @@ func (s *Server) handleOffsetFetch(ctx context.Context, r *request) (Reply, erro
 			rg := &resp.Groups[i]
 			kept := rg.Topics[:0]
 			for _, t := range rg.Topics {
-				// Topics of a request for every topic: filtered, not logged.
-				if t.Topic == "" || az.may(acl.OpDescribe, acl.ResourceTopic, t.Topic) {
+				// Topics of a request for every topic: filtered, not
+				// logged. v10 names them by id.
+				name := t.Topic
+				if name == "" {
+					if info, err := s.topics.topicByID(ctx, uuid.UUID(t.TopicID)); err == nil {
+						name = info.Name
+					}
+				}
+				if az.may(acl.OpDescribe, acl.ResourceTopic, name) {
 					kept = append(kept, t)
 				}
 			}

@@ -794,3 +794,33 @@ func BenchmarkAuthorizeProduceRequest(b *testing.B) {
 		}
 	}
 }
+
+// TestAuthenticatingListenerDeniesWhereNoACL: once a listener
+// authenticates, -auth.allow-everyone-if-no-acl-found defaults to false,
+// and a super user still may do everything; set explicitly, the flag
+// wins.
+func TestAuthenticatingListenerDeniesWhereNoACL(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		flag      acl.OptionalBool
+		principal string
+		want      *kerr.Error
+	}{
+		{"default", acl.OptionalBool{}, alice, kerr.TopicAuthorizationFailed},
+		{"super user", acl.OptionalBool{}, admin, nil},
+		{"allowed by the flag", acl.OptionalBool{IsSet: true, Value: true}, alice, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startServer(t, func(c *Config) {
+				c.Authenticates = true
+				c.Auth.SuperUsers = admin
+				c.Auth.AllowEveryoneIfNoACLFound = tc.flag
+			})
+			mustCreateTopic(t, s, "orders", 1)
+			p := s.dialAs(t, tc.principal).produce(9, -1, rawPart{topic: "orders", partition: 0, records: batchtest.Values(noProducer(1), "x")})[0]
+			if got := kerr.ErrorForCode(p.ErrorCode); !errors.Is(got, tc.want) && (got != nil || tc.want != nil) {
+				t.Errorf("produce as %s: %v, want %v", tc.principal, got, tc.want)
+			}
+		})
+	}
+}
