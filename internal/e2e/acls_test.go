@@ -2,12 +2,14 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stratalog/strata/internal/acl"
@@ -91,4 +93,64 @@ func TestACLChangeReachesEveryNode(t *testing.T) {
 		return produceOnB() == kerr.TopicAuthorizationFailed.Code
 	})
 	t.Logf("node B enforced the deletion %s after A made it", time.Since(deleted).Round(time.Millisecond))
+}
+
+// TestRealClientsWithTheACLsTheyNeed: franz-go's idempotent producer and
+// group consumer work with exactly the ACLs docs/authorization.md lists
+// for them (Write on the topic; Read on the topic and the group), and a
+// producer to a topic it may not write gets TOPIC_AUTHORIZATION_FAILED.
+func TestRealClientsWithTheACLsTheyNeed(t *testing.T) {
+	n := startStrata(t, modeDev, strataOpts{InProcess: true, Args: []string{"-auth.allow-everyone-if-no-acl-found=false"}})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	store := n.node.App.Store()
+	for _, name := range []string{"orders", "payroll"} {
+		if _, err := store.CreateTopic(ctx, name, 2, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	allow := func(rt acl.ResourceType, name string, op acl.Operation) acl.Binding {
+		return acl.Binding{ResourceType: rt, ResourceName: name, PatternType: acl.PatternLiteral, Principal: "User:ANONYMOUS",
+			Host: "*", Operation: op, Permission: acl.PermissionAllow}
+	}
+	if err := store.CreateACLs(ctx, []acl.Binding{
+		allow(acl.ResourceTopic, "orders", acl.OpWrite),
+		allow(acl.ResourceTopic, "orders", acl.OpRead),
+		allow(acl.ResourceGroup, "billing", acl.OpRead),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// The node reads them within its refresh interval.
+	producer := newClient(t, n.KafkaAddr)
+	var results kgo.ProduceResults
+	waitFor(t, 5*time.Second, "an idempotent produce with Write on the topic", func() bool {
+		results = producer.ProduceSync(ctx, &kgo.Record{Topic: "orders", Value: []byte("one")}, &kgo.Record{Topic: "orders", Value: []byte("two")})
+		return results.FirstErr() == nil
+	})
+	pctx, pcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer pcancel()
+	if err := producer.ProduceSync(pctx, &kgo.Record{Topic: "payroll", Value: []byte("x")}).FirstErr(); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		t.Errorf("produce to payroll without Write: %v, want TOPIC_AUTHORIZATION_FAILED", err)
+	}
+
+	consumer := newClient(t, n.KafkaAddr, kgo.ConsumeTopics("orders"), kgo.ConsumerGroup("billing"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	got := 0
+	for got < 2 {
+		fs := consumer.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("consumed %d of 2 records: %v", got, err)
+		}
+		fs.EachError(func(topic string, p int32, err error) { t.Fatalf("fetch %s/%d: %v", topic, p, err) })
+		got += fs.NumRecords()
+	}
+	if err := consumer.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatalf("commit with Read on the group and the topic: %v", err)
+	}
+	offs, err := kadm.NewClient(newClient(t, n.KafkaAddr)).FetchOffsets(ctx, "billing")
+	var sum int64
+	offs.Each(func(o kadm.OffsetResponse) { sum += o.At })
+	if err != nil || offs.Error() != nil || sum != 2 {
+		t.Fatalf("billing's committed offsets: %v %v (sum %d), want 2 records' worth", err, offs.Error(), sum)
+	}
 }

@@ -25,6 +25,17 @@ func TestACLAPIsWithKadm(t *testing.T) {
 	grant(t, s, anonymousPrincipal, acl.ResourceTopic, "*", acl.OpDescribe)
 	ctx := testContext(t)
 	_, adm := s.clients(t)
+	versions, err := adm.ApiVersions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range versions {
+		for _, key := range []kmsg.Key{kmsg.DescribeACLs, kmsg.CreateACLs, kmsg.DeleteACLs} {
+			if lo, hi, ok := v.KeyVersions(key.Int16()); !ok || lo != 0 || hi != 3 {
+				t.Errorf("%s advertised %v at %d-%d, want 0-3", key.Name(), ok, lo, hi)
+			}
+		}
+	}
 
 	created, err := adm.CreateACLs(ctx, kadm.NewACLs().Topics("orders").ResourcePatternType(kadm.ACLPatternLiteral).
 		Allow("User:bob").AllowHosts().Operations(kadm.OpRead, kadm.OpWrite))
