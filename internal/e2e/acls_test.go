@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -152,5 +153,27 @@ func TestRealClientsWithTheACLsTheyNeed(t *testing.T) {
 	offs.Each(func(o kadm.OffsetResponse) { sum += o.At })
 	if err != nil || offs.Error() != nil || sum != 2 {
 		t.Fatalf("billing's committed offsets: %v %v (sum %d), want 2 records' worth", err, offs.Error(), sum)
+	}
+}
+
+// TestKafkaPythonACLs: kafka-python's create_acls, describe_acls (a MATCH
+// filter) and delete_acls against strata.
+func TestKafkaPythonACLs(t *testing.T) {
+	python := pythonProg.require(t)
+	n := startStrata(t, modeDev, strataOpts{InProcess: true})
+	out := run(t, time.Minute, "", python, filepath.Join("testdata", "acls.py"), n.KafkaAddr, "orders-eu")
+	want := strings.Join([]string{
+		"created 2 failed 0",
+		"describe error NoError",
+		"acl orders-eu LITERAL READ",
+		"acl ord PREFIXED WRITE",
+		"deleted 2 error NoError",
+	}, "\n")
+	if strings.TrimSpace(out) != want {
+		t.Errorf("acls.py printed:\n%s\nwant:\n%s", out, want)
+	}
+	bs, _, err := n.node.App.Store().ListACLs(context.Background())
+	if err != nil || len(bs) != 0 {
+		t.Errorf("ACLs left after delete_acls: %v %v", bs, err)
 	}
 }
