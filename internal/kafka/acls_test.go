@@ -196,6 +196,12 @@ func TestMetadataListsWhatThePrincipalMayDescribe(t *testing.T) {
 	if resp.AuthorizedOperations != 1<<acl.OpIdempotentWrite {
 		t.Errorf("cluster authorized operations %b, want IdempotentWrite only", resp.AuthorizedOperations)
 	}
+	grant(t, s, alice, acl.ResourceCluster, acl.ClusterName, acl.OpDescribe)
+	dc := kmsg.NewPtrDescribeClusterRequest()
+	dc.IncludeClusterAuthorizedOperations = true
+	if got := c.roundTrip(dc, 1).(*kmsg.DescribeClusterResponse); got.ErrorCode != 0 || got.ClusterAuthorizedOperations != 1<<acl.OpIdempotentWrite|1<<acl.OpDescribe {
+		t.Errorf("DescribeCluster: %v, authorized operations %b; want Describe and IdempotentWrite", kerr.ErrorForCode(got.ErrorCode), got.ClusterAuthorizedOperations)
+	}
 	if lines := audit.lines("msg=denied", "resource=c"); len(lines) != 0 {
 		t.Errorf("filtering a topic out of a listing is not a denial to log: %v", lines)
 	}
