@@ -61,7 +61,7 @@ const (
 
 // startACLServer starts a server that enforces ACLs kept in its metastore,
 // with User:admin as super user and nothing allowed where no ACL is.
-func startACLServer(t *testing.T, opts ...any) (*testServer, *auditLog) {
+func startACLServer(t testing.TB, opts ...any) (*testServer, *auditLog) {
 	t.Helper()
 	audit := &auditLog{}
 	logger := slog.New(slog.NewTextHandler(audit, nil))
@@ -820,6 +820,70 @@ func TestAuthenticatingListenerDeniesWhereNoACL(t *testing.T) {
 			p := s.dialAs(t, tc.principal).produce(9, -1, rawPart{topic: "orders", partition: 0, records: batchtest.Values(noProducer(1), "x")})[0]
 			if got := kerr.ErrorForCode(p.ErrorCode); !errors.Is(got, tc.want) && (got != nil || tc.want != nil) {
 				t.Errorf("produce as %s: %v, want %v", tc.principal, got, tc.want)
+			}
+		})
+	}
+}
+
+// BenchmarkProduceRoundTripAuthorized is BenchmarkProduceRoundTrip with
+// and without ACLs in the same run: without, no ACLs and everyone
+// allowed; with, 221 ACLs (20 prefixed) enforced, the producer allowed by
+// a prefixed one.
+func BenchmarkProduceRoundTripAuthorized(b *testing.B) {
+	for _, withACLs := range []bool{false, true} {
+		name := "no-acls"
+		if withACLs {
+			name = "221-acls"
+		}
+		b.Run(name, func(b *testing.B) {
+			var s *testServer
+			if withACLs {
+				s, _ = startACLServer(b)
+				for i := range 200 {
+					grant(b, s, "User:app", acl.ResourceTopic, fmt.Sprintf("topic-%d", i), acl.OpWrite)
+				}
+				var bs []acl.Binding
+				for i := range 20 {
+					bs = append(bs, acl.Binding{ResourceType: acl.ResourceTopic, ResourceName: fmt.Sprintf("pre%d-", i), PatternType: acl.PatternPrefixed,
+						Principal: "User:app", Host: acl.Wildcard, Operation: acl.OpRead, Permission: acl.PermissionAllow})
+				}
+				bs = append(bs, acl.Binding{ResourceType: acl.ResourceTopic, ResourceName: "bench-", PatternType: acl.PatternPrefixed,
+					Principal: "User:app", Host: acl.Wildcard, Operation: acl.OpWrite, Permission: acl.PermissionAllow})
+				if err := s.acls.CreateACLs(context.Background(), admin, "bench", bs); err != nil {
+					b.Fatal(err)
+				}
+			} else {
+				s = startServer(b)
+			}
+			mustCreateTopic(b, s, "bench-produce", 1)
+			batch := batchtest.Values(noProducer(1000), string(bytes.Repeat([]byte("v"), 1000)))
+			req := produceRequest(1, rawPart{topic: "bench-produce", records: batch})
+			req.SetVersion(9)
+			frame := encodeRequest(req, 1)
+			c := s.dialAs(b, "User:app")
+			c.mustProduce("bench-produce", 0, batch) // allowed, and warm
+			werr := make(chan error, 1)
+			b.SetBytes(int64(len(batch)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			go func() {
+				bw := bufio.NewWriter(c.nc)
+				for range b.N {
+					if _, err := bw.Write(frame); err != nil {
+						werr <- err
+						return
+					}
+				}
+				werr <- bw.Flush()
+			}()
+			for range b.N {
+				if _, _, err := c.readFrame(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			if err := <-werr; err != nil {
+				b.Fatal(err)
 			}
 		})
 	}
