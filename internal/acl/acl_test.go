@@ -1,6 +1,7 @@
 package acl
 
 import (
+	"context"
 	"errors"
 	"testing"
 )
@@ -162,5 +163,44 @@ func BenchmarkAuthorizeProduce(b *testing.B) {
 		if !set.Authorize(p, "User:app", "10.1.2.3", OpWrite, ResourceTopic, "orders") {
 			b.Fatal("denied")
 		}
+	}
+}
+
+// versionedSource serves ACL lists at given versions, for the cache.
+type versionedSource struct {
+	bs  []Binding
+	ver int64
+}
+
+func (s *versionedSource) ACLVersion(context.Context) (int64, error) { return s.ver, nil }
+func (s *versionedSource) ListACLs(context.Context) ([]Binding, int64, error) {
+	return s.bs, s.ver, nil
+}
+func (s *versionedSource) CreateACLs(_ context.Context, bs []Binding) error {
+	s.bs = append(s.bs, bs...)
+	s.ver++
+	return nil
+}
+func (s *versionedSource) DeleteACLs(context.Context, []Filter) ([][]Binding, error) { return nil, nil }
+
+// TestCacheKeepsTheNewest: a read of an older version finishing late
+// does not replace the ACLs of a newer one.
+func TestCacheKeepsTheNewest(t *testing.T) {
+	ctx := context.Background()
+	src := &versionedSource{ver: 1}
+	c := NewCache(src, nil)
+	if err := c.CreateACLs(ctx, "User:admin", "test", []Binding{allow(ResourceTopic, "t", PatternLiteral, "User:a", OpRead)}); err != nil {
+		t.Fatal(err)
+	}
+	if c.Set().Len() != 1 {
+		t.Fatalf("after create: %d ACLs", c.Set().Len())
+	}
+	stale := &versionedSource{ver: 1} // what a poll read before the create
+	c.src = stale
+	if err := c.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c.Set().Len() != 1 {
+		t.Errorf("a late read of version 1 replaced version 2: %d ACLs", c.Set().Len())
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -126,6 +127,7 @@ type Source interface {
 type Cache struct {
 	src    Source
 	log    *slog.Logger // the audit log
+	mu     sync.Mutex   // orders the stores of set and ver
 	set    atomic.Pointer[Set]
 	ver    atomic.Int64
 	loaded atomic.Bool
@@ -149,9 +151,16 @@ func (c *Cache) Load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c.set.Store(NewSet(bs))
-	c.ver.Store(v)
-	c.loaded.Store(true)
+	set := NewSet(bs)
+	// A poll's read may finish after the read of a change made through
+	// this node: the older never replaces the newer. Versions only grow.
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.loaded.Load() || v >= c.ver.Load() {
+		c.set.Store(set)
+		c.ver.Store(v)
+		c.loaded.Store(true)
+	}
 	return nil
 }
 
