@@ -25,6 +25,7 @@ import (
 
 	"github.com/stratalog/strata/compactor"
 	"github.com/stratalog/strata/ingest"
+	"github.com/stratalog/strata/internal/acl"
 	"github.com/stratalog/strata/internal/cluster"
 	"github.com/stratalog/strata/internal/groups"
 	"github.com/stratalog/strata/internal/kafka"
@@ -61,6 +62,7 @@ type App struct {
 	groups    *groups.Coordinator
 	compactor *compactor.Compactor
 	kafka     *kafka.Server
+	acls      *acl.Cache
 
 	kafkaLn net.Listener // the first Kafka listener's
 	// kafkaLns are the Kafka listeners, in the order of -kafka.listeners,
@@ -195,7 +197,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *App, err erro
 	// Group lag is read by the controller alone, so that each group has
 	// one series in the cluster whichever nodes are scraped.
 	a.reg.MustRegister(groups.NewLagCollector(a.store, a.member.IsController, logger))
-	deps := kafka.Deps{Meta: a.store, Ingest: a.ingest, Reader: a.reader, Cluster: a.member.View(), Scram: a.store}
+	// Every node keeps a copy of the ACLs, which it polls for changes
+	// made through the other nodes (acl.Cache).
+	a.acls = acl.NewCache(a.store, logger.With("component", "audit"))
+	deps := kafka.Deps{Meta: a.store, Ingest: a.ingest, Reader: a.reader, Cluster: a.member.View(), Scram: a.store, ACLs: a.acls}
 	if slices.ContainsFunc(a.listeners, kafka.Listener.SASL) {
 		// PLAIN and SCRAM check passwords against the SCRAM credentials
 		// of the metastore.
@@ -338,6 +343,12 @@ func (a *App) Run(ctx context.Context) error {
 	// Every part of the node runs as a service: it serves until the node
 	// stops, and a service that returns before that has failed, which
 	// stops the node (Shutdown then stops the others in their order).
+	// Read the ACLs before serving: a request is never decided without
+	// them.
+	if err := a.acls.Load(ctx); err != nil {
+		a.closeAll()
+		return fmt.Errorf("read the ACLs: %w", err)
+	}
 	services := []service{{"cluster membership", func(ctx context.Context) error {
 		select {
 		case <-a.member.Done():
@@ -346,6 +357,10 @@ func (a *App) Run(ctx context.Context) error {
 			return nil
 		}
 	}, false}}
+	services = append(services, service{"acl refresh", func(ctx context.Context) error {
+		a.acls.Run(ctx, a.cfg.Kafka.Auth.RefreshInterval, a.logger.With("component", "acl"))
+		return nil
+	}, false})
 	if a.compactor != nil {
 		// One compactor is active cluster-wide (a lease); the others wait.
 		services = append(services, service{"compactor", a.compactor.Run, false})

@@ -32,6 +32,7 @@ Usage:
   strata groups    list, describe, reset and delete consumer groups
   strata status    brokers, topics and leaders; node metrics with --admin
   strata users     create, list and delete SCRAM users (also straight in a metastore)
+  strata acls      create, list and delete access control lists
   strata bench     produce|consume|e2e load test with a latency summary
   strata version   the release and commit of this build
   strata help      show this text
@@ -51,7 +52,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runServe(ctx, args[1:], stderr)
 	case "migrate":
 		err = runMigrate(ctx, args[1:], stdout, stderr)
-	case "topics", "produce", "consume", "groups", "status", "users":
+	case "topics", "produce", "consume", "groups", "status", "users", "acls":
 		return cli.Main(ctx, args, stdout, stderr)
 	case "bench":
 		return bench.Main(ctx, args[1:], stdout, stderr)

@@ -191,6 +191,8 @@ var knownStrings = map[string]string{
 	"log.format": "json",
 	"log.level":  "debug",
 	"roles":      "ingest,reader",
+	// unset by default: neither true nor false
+	"auth.allow-everyone-if-no-acl-found": "false",
 }
 
 func TestEnvName(t *testing.T) {

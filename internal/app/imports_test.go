@@ -20,7 +20,7 @@ const module = "github.com/stratalog/strata/"
 var roles = []string{"ingest", "reader", "compactor", "internal/groups"}
 
 // leaves import nothing of this module but other leaves.
-var leaves = []string{"internal/recordbatch", "internal/decompress", "internal/segment", "internal/objstore", "internal/bufpool", "internal/roleapi", "internal/topicconfig", "internal/chunk", "internal/crc32c", "internal/version", "metastore", "internal/sasl"}
+var leaves = []string{"internal/recordbatch", "internal/decompress", "internal/segment", "internal/objstore", "internal/bufpool", "internal/roleapi", "internal/topicconfig", "internal/chunk", "internal/crc32c", "internal/version", "internal/acl", "metastore", "internal/sasl"}
 
 // TestImportRules checks docs/architecture.md's rules on who may import
 // whom, with the go command's own view of every package's dependencies

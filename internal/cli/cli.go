@@ -50,6 +50,9 @@ const usage = `Usage:
                        (a dry run unless --execute, as kafka-consumer-groups)
   strata groups delete-offsets GROUP --topic T [--partition N]...
   strata groups delete GROUP
+  strata acls create (--topic T | --group G | --transactional-id X | --cluster) [--prefixed] (--allow P | --deny P)... --operation OP... [--host H]...
+  strata acls list [--topic T | --group G | --transactional-id X | --cluster] [--pattern any|match|literal|prefixed] [--principal P]
+  strata acls delete (--topic T | --group G | --transactional-id X | --cluster | --principal P) [--pattern P] [--operation OP]
   strata status [--admin http://host:9644]
   strata users create NAME [--mechanism SCRAM-SHA-512] [--iterations N] [--password-stdin] [--metastore-url URL]
   strata users list [--metastore-url URL]
@@ -111,6 +114,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = e.status(args[1:])
 	case "users":
 		err = e.users(args[1:])
+	case "acls":
+		err = e.acls(args[1:])
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

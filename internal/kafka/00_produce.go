@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/internal/acl"
 	"github.com/stratalog/strata/internal/roleapi"
 	"github.com/stratalog/strata/metastore"
 )
@@ -33,6 +34,8 @@ import (
 //   - A failed segment upload or commit is KAFKA_STORAGE_ERROR, which
 //     producers retry; sequence errors are OUT_OF_ORDER_SEQUENCE_NUMBER and
 //     INVALID_PRODUCER_EPOCH.
+//   - A topic the principal may not Write is TOPIC_AUTHORIZATION_FAILED
+//     on every partition of it, whether it exists or not.
 //   - A transactional request (a transactional id) is answered
 //     TRANSACTIONAL_ID_AUTHORIZATION_FAILED for every partition, or
 //     INVALID_REQUEST for an empty id, as InitProducerId does.
@@ -79,6 +82,7 @@ func (s *Server) handleProduce(ctx context.Context, r *request) (Reply, error) {
 		reqErr = errorf(kerr.InvalidRequiredAcks, "acks %d: must be -1, 0 or 1", req.Acks)
 	}
 
+	az := s.authz(r)
 	var parts []roleapi.PartitionRecords
 	var placed []producePart
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
@@ -90,7 +94,7 @@ func (s *Server) handleProduce(ctx context.Context, r *request) (Reply, error) {
 		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
 		info, terr := (*topicInfo)(nil), reqErr
 		if terr == nil {
-			info, terr = s.produceTopic(ctx, rt, req.Version >= 13)
+			info, terr = s.produceTopic(ctx, az, rt, req.Version >= 13)
 		}
 		for j, rp := range rt.Partitions {
 			sp := &st.Partitions[j]
@@ -170,14 +174,22 @@ func (s *Server) handleProduce(ctx context.Context, r *request) (Reply, error) {
 	}}, nil
 }
 
-// produceTopic finds a Produce request's topic by name or, v13+, by id.
-func (s *Server) produceTopic(ctx context.Context, rt kmsg.ProduceRequestTopic, byID bool) (*topicInfo, error) {
+// produceTopic finds a Produce request's topic by name or, v13+, by id,
+// and checks Write on it: by name before the lookup, so that a principal
+// without it does not learn whether the topic exists.
+func (s *Server) produceTopic(ctx context.Context, az *authz, rt kmsg.ProduceRequestTopic, byID bool) (*topicInfo, error) {
 	if !byID {
+		if err := az.topicErr(acl.OpWrite, rt.Topic); err != nil {
+			return nil, err
+		}
 		return s.topics.topicByName(ctx, rt.Topic)
 	}
 	info, err := s.topics.topicByID(ctx, uuid.UUID(rt.TopicID))
 	if errors.Is(err, metastore.ErrUnknownTopic) {
 		return nil, errorf(kerr.UnknownTopicID, "unknown topic id %s", uuid.UUID(rt.TopicID))
+	}
+	if err == nil {
+		err = az.topicErr(acl.OpWrite, info.Name)
 	}
 	return info, err
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/internal/acl"
 	"github.com/stratalog/strata/internal/cluster"
 	"github.com/stratalog/strata/internal/roleapi"
 	"github.com/stratalog/strata/metastore"
@@ -29,6 +30,8 @@ import (
 //     concurrently; what a read finds beyond the room left stays cached. A fetch offset inside a batch
 //     returns that whole batch, as Kafka does: the client skips the records
 //     before its offset.
+//   - A topic the principal may not Read is TOPIC_AUTHORIZATION_FAILED on
+//     every partition of it.
 //   - When the records found are fewer than MinBytes and MaxWaitMillis > 0,
 //     the fetch waits (concurrently with the connection's later requests)
 //     until a watched partition's high watermark moves, then reads again,
@@ -79,8 +82,9 @@ func (s *Server) handleFetch(_ context.Context, r *request) (Reply, error) {
 		return respond(resp)
 	}
 	zone := cluster.ClientZone(req.Rack, r.clientID)
+	az := s.authz(r)
 	return Reply{Later: func(ctx context.Context) kmsg.Response {
-		resp := s.fetch(ctx, plan.req, zone)
+		resp := s.fetch(ctx, az, plan.req, zone)
 		plan.finish(resp)
 		return resp
 	}}, nil
@@ -88,10 +92,10 @@ func (s *Server) handleFetch(_ context.Context, r *request) (Reply, error) {
 
 // fetch reads the request's partitions, waiting for MinBytes as allowed.
 // zone is the client's zone, "" when it names none.
-func (s *Server) fetch(ctx context.Context, req *kmsg.FetchRequest, zone string) *fetchResponse {
+func (s *Server) fetch(ctx context.Context, az *authz, req *kmsg.FetchRequest, zone string) *fetchResponse {
 	start := time.Now()
 	resp := &fetchResponse{FetchResponse: req.ResponseKind().(*kmsg.FetchResponse)}
-	parts := s.fetchPlan(ctx, req, resp, zone)
+	parts := s.fetchPlan(ctx, az, req, resp, zone)
 	wait := time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond
 	if s.cfg.FetchMaxWait > 0 {
 		wait = min(wait, s.cfg.FetchMaxWait)
@@ -121,7 +125,7 @@ func (s *Server) fetch(ctx context.Context, req *kmsg.FetchRequest, zone string)
 
 // fetchPlan lays out the response and finds each partition's topic,
 // answering those that cannot be read.
-func (s *Server) fetchPlan(ctx context.Context, req *kmsg.FetchRequest, resp *fetchResponse, zone string) []fetchPart {
+func (s *Server) fetchPlan(ctx context.Context, az *authz, req *kmsg.FetchRequest, resp *fetchResponse, zone string) []fetchPart {
 	n := 0
 	for _, rt := range req.Topics {
 		n += len(rt.Partitions)
@@ -135,7 +139,7 @@ func (s *Server) fetchPlan(ctx context.Context, req *kmsg.FetchRequest, resp *fe
 		*st = kmsg.NewFetchResponseTopic()
 		st.Topic = rt.Topic
 		st.TopicID = rt.TopicID
-		info, terr := s.fetchTopic(ctx, rt, req.Version >= 13)
+		info, terr := s.fetchTopic(ctx, az, rt, req.Version >= 13)
 		st.Partitions = make([]kmsg.FetchResponseTopicPartition, len(rt.Partitions))
 		for j, rp := range rt.Partitions {
 			sp := &st.Partitions[j]
@@ -184,13 +188,19 @@ func (s *Server) fetchPlan(ctx context.Context, req *kmsg.FetchRequest, resp *fe
 }
 
 // fetchTopic finds a Fetch request's topic by name or, v13+, by id.
-func (s *Server) fetchTopic(ctx context.Context, rt kmsg.FetchRequestTopic, byID bool) (*topicInfo, error) {
+func (s *Server) fetchTopic(ctx context.Context, az *authz, rt kmsg.FetchRequestTopic, byID bool) (*topicInfo, error) {
 	if !byID {
+		if err := az.topicErr(acl.OpRead, rt.Topic); err != nil {
+			return nil, err
+		}
 		return s.topics.topicByName(ctx, rt.Topic)
 	}
 	info, err := s.topics.topicByID(ctx, uuid.UUID(rt.TopicID))
 	if errors.Is(err, metastore.ErrUnknownTopic) {
 		return nil, errorf(kerr.UnknownTopicID, "unknown topic id %s", uuid.UUID(rt.TopicID))
+	}
+	if err == nil {
+		err = az.topicErr(acl.OpRead, info.Name)
 	}
 	return info, err
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/internal/acl"
 	"github.com/stratalog/strata/metastore"
 )
 
@@ -33,6 +34,8 @@ import (
 //   - LeaderEpoch (v4+) is the partition's current epoch with every offset
 //     found; CurrentLeaderEpoch is checked as in Fetch.
 //   - read_committed is read_uncommitted: there are no transactions.
+//   - A topic the principal may not Describe is TOPIC_AUTHORIZATION_FAILED
+//     on every partition of it.
 func init() {
 	registerNeeding(kmsg.ListOffsets.Int16(), 0, 11, needReader, (*Server).handleListOffsets)
 }
@@ -55,16 +58,17 @@ func (s *Server) handleListOffsets(_ context.Context, r *request) (Reply, error)
 	req := r.msg.(*kmsg.ListOffsetsRequest)
 	// Timestamp lookups may read chunks from the object store: off the
 	// connection's read loop.
-	return Reply{Later: func(ctx context.Context) kmsg.Response { return s.listOffsets(ctx, req) }}, nil
+	az := s.authz(r)
+	return Reply{Later: func(ctx context.Context) kmsg.Response { return s.listOffsets(ctx, az, req) }}, nil
 }
 
-func (s *Server) listOffsets(ctx context.Context, req *kmsg.ListOffsetsRequest) kmsg.Response {
+func (s *Server) listOffsets(ctx context.Context, az *authz, req *kmsg.ListOffsetsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
 	for _, rt := range req.Topics {
 		st := kmsg.NewListOffsetsResponseTopic()
 		st.Topic = rt.Topic
 		var parts []metastore.Partition
-		info, terr := s.topics.topicByName(ctx, rt.Topic)
+		info, terr := az.topicByName(ctx, acl.OpDescribe, rt.Topic)
 		if terr == nil {
 			parts, terr = s.meta.Partitions(ctx, info.ID)
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/internal/acl"
 	"github.com/stratalog/strata/internal/cluster"
 	"github.com/stratalog/strata/metastore"
 )
@@ -30,19 +31,18 @@ import (
 //     epoch the larger of the view's and the metastore's. Replicas and ISR
 //     list the leader, then the other live reader nodes: any of them may be
 //     named a preferred read replica in Fetch.
-//   - Without ACLs every operation is authorized; v8+ report so when asked.
+//   - Authorization: a request for every topic lists only the topics the
+//     principal may Describe; a named topic it may not Describe is
+//     TOPIC_AUTHORIZATION_FAILED, whether it exists or not. An unknown
+//     topic is auto-created only for a principal that may Create on the
+//     cluster or on the topic; otherwise it is TOPIC_AUTHORIZATION_FAILED,
+//     as Kafka answers. The authorized operations (KIP-430), when asked
+//     for (v8+), are the principal's on each topic and on the cluster.
 //   - One request looks up at most Config.MaxMetadataLookups topics the
 //     topic cache cannot answer, and creates at most
 //     Config.MaxAutoCreateTopics; the rest are LEADER_NOT_AVAILABLE, which
 //     clients retry (see metadataWork).
 func init() { register(kmsg.Metadata.Int16(), 0, 13, (*Server).handleMetadata) }
-
-// Authorized operation bit sets (Kafka's AclOperation codes) reported when a
-// client asks for them: everything a topic or the cluster supports.
-const (
-	topicAuthorizedOps   int32 = 1<<3 | 1<<4 | 1<<5 | 1<<6 | 1<<7 | 1<<8 | 1<<10 | 1<<11
-	clusterAuthorizedOps int32 = 1<<5 | 1<<7 | 1<<8 | 1<<9 | 1<<10 | 1<<11 | 1<<12
-)
 
 func (s *Server) handleMetadata(ctx context.Context, r *request) (Reply, error) {
 	req := r.msg.(*kmsg.MetadataRequest)
@@ -54,9 +54,10 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (Reply, error) 
 	}
 	resp.ClusterID = strPtr(s.cfg.ClusterID)
 	resp.ControllerID = s.controllerID(brokers)
-	view := metadataView{brokers: brokers, zone: cluster.ZoneFromClientID(r.clientID)}
+	az := s.authz(r)
+	view := metadataView{brokers: brokers, zone: cluster.ZoneFromClientID(r.clientID), az: az}
 	if req.IncludeClusterAuthorizedOperations {
-		resp.AuthorizedOperations = clusterAuthorizedOps
+		resp.AuthorizedOperations = az.ops(acl.ResourceCluster, acl.ClusterName)
 	}
 
 	if req.Topics == nil || req.Version == 0 && len(req.Topics) == 0 {
@@ -70,6 +71,9 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (Reply, error) 
 		}
 		sort.Slice(topics, func(i, j int) bool { return topics[i].Name < topics[j].Name })
 		for _, t := range topics {
+			if !az.may(acl.OpDescribe, acl.ResourceTopic, t.Name) {
+				continue // not logged, as Kafka does not log this filter
+			}
 			info, err := s.topics.listed(ctx, t)
 			if err != nil {
 				if errors.Is(err, metastore.ErrUnknownTopic) {
@@ -91,7 +95,7 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (Reply, error) 
 	resp.Topics = make([]kmsg.MetadataResponseTopic, 0, len(req.Topics))
 	seen := make(map[string]bool, len(req.Topics))
 	seenID := make(map[uuid.UUID]bool)
-	w := metadataWork{s: s}
+	w := metadataWork{s: s, az: az}
 	// Many names the cache does not know: one query for every topic tells
 	// which exist, rather than one query per name.
 	uncached := 0
@@ -131,6 +135,13 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (Reply, error) 
 				resp.Topics = append(resp.Topics, mt)
 				continue
 			}
+			if !az.topic(acl.OpDescribe, info.Name) {
+				mt := kmsg.NewMetadataResponseTopic()
+				mt.TopicID = rt.TopicID
+				mt.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				resp.Topics = append(resp.Topics, mt)
+				continue
+			}
 			resp.Topics = append(resp.Topics, s.metadataTopic(info, req, view))
 			continue
 		}
@@ -141,7 +152,9 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (Reply, error) 
 		seen[name] = true
 		var info *topicInfo
 		var err error
-		if _, listed := w.all[name]; w.all != nil && !listed && !autoCreate {
+		if !az.topic(acl.OpDescribe, name) {
+			err = errTopicAuthz
+		} else if _, listed := w.all[name]; w.all != nil && !listed && !autoCreate {
 			// Not among every topic: unknown, at the cost of a map
 			// lookup, since a request may name thousands.
 			err = errUnknownListed
@@ -173,6 +186,7 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (Reply, error) 
 // from the list are unknown without a query of their own.
 type metadataWork struct {
 	s                *Server
+	az               *authz
 	lookups, creates int
 	all              map[string]metastore.Topic // every topic, when the request names many unknown to the cache
 }
@@ -240,6 +254,9 @@ func (s *Server) topicForMetadata(ctx context.Context, name string, cached, auto
 	if err := checkTopicName(name); err != nil {
 		return nil, err
 	}
+	if !w.az.may(acl.OpCreate, acl.ResourceCluster, acl.ClusterName) && !w.az.topic(acl.OpCreate, name) {
+		return nil, errTopicAuthz
+	}
 	if !w.create() {
 		if ok, n := s.rateLog.allow("auto-create bound"); ok {
 			s.log.Info("auto-creation bound reached; topics left for a later request", "max", s.cfg.MaxAutoCreateTopics, "requests", n)
@@ -263,6 +280,7 @@ func (s *Server) topicForMetadata(ctx context.Context, name string, cached, auto
 type metadataView struct {
 	brokers []cluster.Node
 	zone    string // the client's zone, "" when it names none
+	az      *authz
 }
 
 // metadataTopic describes one topic and its partitions.
@@ -271,7 +289,7 @@ func (s *Server) metadataTopic(info *topicInfo, req *kmsg.MetadataRequest, view 
 	mt.Topic = strPtr(info.Name)
 	mt.TopicID = info.ID
 	if req.IncludeTopicAuthorizedOperations {
-		mt.AuthorizedOperations = topicAuthorizedOps
+		mt.AuthorizedOperations = view.az.ops(acl.ResourceTopic, info.Name)
 	}
 	mt.Partitions = make([]kmsg.MetadataResponseTopicPartition, 0, len(info.parts))
 	replicas := map[int32][]int32{} // by leader: shared by its partitions

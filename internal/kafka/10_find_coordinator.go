@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/internal/acl"
 	"github.com/stratalog/strata/internal/cluster"
 )
 
@@ -25,6 +26,8 @@ const (
 // the view's choice is answered: a node that cannot take the lease answers
 // the group's requests NOT_COORDINATOR, and the client asks again. Transactions are not supported: a transactional id is
 // TRANSACTIONAL_ID_AUTHORIZATION_FAILED; other types are INVALID_REQUEST.
+// A group's coordinator is told only to a principal that may Describe the
+// group (GROUP_AUTHORIZATION_FAILED otherwise), as Kafka does.
 func init() { register(kmsg.FindCoordinator.Int16(), 0, 5, (*Server).handleFindCoordinator) }
 
 // coordinatorAnswer is the answer for one key.
@@ -39,13 +42,14 @@ type coordinatorAnswer struct {
 func (s *Server) handleFindCoordinator(ctx context.Context, r *request) (Reply, error) {
 	req := r.msg.(*kmsg.FindCoordinatorRequest)
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
+	az := s.authz(r)
 	if req.Version < 4 {
-		a := s.findCoordinator(ctx, r, req.CoordinatorType, req.CoordinatorKey)
+		a := s.findCoordinator(ctx, r, az, req.CoordinatorType, req.CoordinatorKey)
 		resp.NodeID, resp.Host, resp.Port, resp.ErrorCode, resp.ErrorMessage = a.node, a.host, a.port, a.code, a.msg
 		return respond(resp)
 	}
 	for _, key := range req.CoordinatorKeys {
-		a := s.findCoordinator(ctx, r, req.CoordinatorType, key)
+		a := s.findCoordinator(ctx, r, az, req.CoordinatorType, key)
 		c := kmsg.NewFindCoordinatorResponseCoordinator()
 		c.Key = key
 		c.NodeID, c.Host, c.Port, c.ErrorCode, c.ErrorMessage = a.node, a.host, a.port, a.code, a.msg
@@ -55,7 +59,7 @@ func (s *Server) handleFindCoordinator(ctx context.Context, r *request) (Reply, 
 }
 
 // findCoordinator answers one key of a FindCoordinator request.
-func (s *Server) findCoordinator(ctx context.Context, r *request, typ int8, key string) coordinatorAnswer {
+func (s *Server) findCoordinator(ctx context.Context, r *request, az *authz, typ int8, key string) coordinatorAnswer {
 	fail := func(code *kerr.Error, msg string) coordinatorAnswer {
 		return coordinatorAnswer{node: -1, port: -1, code: code.Code, msg: strPtr(msg)}
 	}
@@ -65,6 +69,9 @@ func (s *Server) findCoordinator(ctx context.Context, r *request, typ int8, key 
 		return fail(kerr.TransactionalIDAuthorizationFailed, "transactions are not supported")
 	default:
 		return fail(kerr.InvalidRequest, "unsupported coordinator type")
+	}
+	if !az.group(acl.OpDescribe, key) {
+		return fail(kerr.GroupAuthorizationFailed, "not authorized to describe the group")
 	}
 	// The coordinator's address on the listener the client connected on.
 	answer := func(n cluster.Node) coordinatorAnswer {

@@ -6,8 +6,10 @@ import (
 	"net"
 	"sync"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/internal/acl"
 	"github.com/stratalog/strata/internal/roleapi"
 )
 
@@ -20,6 +22,12 @@ func init() {
 
 func (s *Server) handleJoinGroup(_ context.Context, r *request) (Reply, error) {
 	req := r.msg.(*kmsg.JoinGroupRequest)
+	if !s.authz(r).group(acl.OpRead, req.Group) {
+		resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		resp.Generation = -1
+		return respond(resp)
+	}
 	return s.groupReply(r, func(ctx context.Context, g GroupCoordinator) kmsg.Response {
 		return g.JoinGroup(ctx, req)
 	})

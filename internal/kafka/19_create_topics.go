@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/internal/acl"
 	"github.com/stratalog/strata/metastore"
 )
 
@@ -33,6 +34,10 @@ func (s *Server) handleCreateTopics(ctx context.Context, r *request) (Reply, err
 	for _, rt := range req.Topics {
 		count[rt.Topic]++
 	}
+	// Create on the cluster allows every topic, as in Kafka; checked
+	// without logging a denial, since Create on the topic may allow it.
+	az := s.authz(r)
+	onCluster := az.may(acl.OpCreate, acl.ResourceCluster, acl.ClusterName)
 	for i, rt := range req.Topics {
 		st := kmsg.NewCreateTopicsResponseTopic()
 		st.Topic = rt.Topic
@@ -41,6 +46,8 @@ func (s *Server) handleCreateTopics(ctx context.Context, r *request) (Reply, err
 		switch {
 		case count[rt.Topic] > 1:
 			err = errorf(kerr.InvalidRequest, "topic %q is named more than once", rt.Topic)
+		case !onCluster && !az.topic(acl.OpCreate, rt.Topic):
+			err = errTopicAuthz
 		default:
 			if err = s.topicLimitError(i, len(req.Topics), req.Version >= 6); err == nil {
 				t, err = s.createTopic(ctx, rt, req.ValidateOnly)
@@ -54,6 +61,12 @@ func (s *Server) handleCreateTopics(ctx context.Context, r *request) (Reply, err
 			st.TopicID = t.ID
 			st.NumPartitions = t.Partitions
 			st.ReplicationFactor = 1
+			if !az.may(acl.OpDescribeConfigs, acl.ResourceTopic, t.Name) {
+				// Created, but its configs are not the principal's to see.
+				st.ConfigErrorCode = kerr.TopicAuthorizationFailed.Code
+				resp.Topics = append(resp.Topics, st)
+				continue
+			}
 			for _, e := range topicConfigEntries(s.cfg.TopicDefaults, t.Configs, false) {
 				c := kmsg.NewCreateTopicsResponseTopicConfig()
 				c.Name = e.name

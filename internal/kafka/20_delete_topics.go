@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/internal/acl"
 	"github.com/stratalog/strata/metastore"
 )
 
@@ -20,6 +21,7 @@ func init() { register(kmsg.DeleteTopics.Int16(), 0, 6, (*Server).handleDeleteTo
 func (s *Server) handleDeleteTopics(ctx context.Context, r *request) (Reply, error) {
 	req := r.msg.(*kmsg.DeleteTopicsRequest)
 	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
+	az := s.authz(r)
 	targets := req.Topics
 	if req.Version < 6 {
 		targets = make([]kmsg.DeleteTopicsRequestTopic, 0, len(req.TopicNames))
@@ -35,7 +37,7 @@ func (s *Server) handleDeleteTopics(ctx context.Context, r *request) (Reply, err
 		st.TopicID = target.TopicID
 		err := s.topicLimitError(i, len(targets), req.Version >= 5)
 		if err == nil {
-			err = s.deleteTopic(ctx, target, &st)
+			err = s.deleteTopic(ctx, az, target, &st)
 		}
 		if err == nil {
 			s.topics.invalidate(*st.Topic)
@@ -49,7 +51,7 @@ func (s *Server) handleDeleteTopics(ctx context.Context, r *request) (Reply, err
 
 // deleteTopic deletes the topic target names, by name or id, filling in the
 // other of the two in st.
-func (s *Server) deleteTopic(ctx context.Context, target kmsg.DeleteTopicsRequestTopic, st *kmsg.DeleteTopicsResponseTopic) error {
+func (s *Server) deleteTopic(ctx context.Context, az *authz, target kmsg.DeleteTopicsRequestTopic, st *kmsg.DeleteTopicsResponseTopic) error {
 	if target.Topic == nil {
 		t, err := s.meta.TopicByID(ctx, uuid.UUID(target.TopicID))
 		if errors.Is(err, metastore.ErrUnknownTopic) {
@@ -58,8 +60,14 @@ func (s *Server) deleteTopic(ctx context.Context, target kmsg.DeleteTopicsReques
 		if err != nil {
 			return err
 		}
+		if err := az.topicErr(acl.OpDelete, t.Name); err != nil {
+			return err // the name stays unsaid
+		}
 		st.Topic = strPtr(t.Name)
 		return s.meta.DeleteTopic(ctx, t.Name)
+	}
+	if err := az.topicErr(acl.OpDelete, *target.Topic); err != nil {
+		return err
 	}
 	t, err := s.meta.TopicByName(ctx, *target.Topic)
 	if err != nil {

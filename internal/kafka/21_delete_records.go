@@ -5,6 +5,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/internal/acl"
 )
 
 // DeleteRecords v0-v2: advances each partition's log start offset to the
@@ -21,10 +23,11 @@ func init() { register(kmsg.DeleteRecords.Int16(), 0, 2, (*Server).handleDeleteR
 func (s *Server) handleDeleteRecords(ctx context.Context, r *request) (Reply, error) {
 	req := r.msg.(*kmsg.DeleteRecordsRequest)
 	resp := req.ResponseKind().(*kmsg.DeleteRecordsResponse)
+	az := s.authz(r)
 	for _, rt := range req.Topics {
 		st := kmsg.NewDeleteRecordsResponseTopic()
 		st.Topic = rt.Topic
-		info, terr := s.topics.topicByName(ctx, rt.Topic)
+		info, terr := az.topicByName(ctx, acl.OpDelete, rt.Topic)
 		changed := false
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewDeleteRecordsResponseTopicPartition()

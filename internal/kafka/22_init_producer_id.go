@@ -5,6 +5,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/internal/acl"
 )
 
 // InitProducerId v0-v5 for idempotent producers: every call allocates a new
@@ -26,6 +28,13 @@ func (s *Server) handleInitProducerID(ctx context.Context, r *request) (Reply, e
 		return respond(resp)
 	case req.TransactionalID != nil:
 		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return respond(resp)
+	}
+	// An idempotent producer needs IdempotentWrite on the cluster or
+	// Write on some topic, as Kafka asks since 3.0 (KIP-679).
+	if az := s.authz(r); !az.may(acl.OpIdempotentWrite, acl.ResourceCluster, acl.ClusterName) && !az.anyTopic(acl.OpWrite) {
+		az.cluster(acl.OpIdempotentWrite) // logs the denial
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
 		return respond(resp)
 	}
 	id, err := s.meta.AllocateProducerID(ctx)

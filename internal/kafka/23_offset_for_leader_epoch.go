@@ -6,6 +6,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/internal/acl"
 	"github.com/stratalog/strata/metastore"
 )
 
@@ -28,6 +29,8 @@ import (
 //     reason to reset its offset.
 //   - A negative requested epoch answers epoch and offset -1.
 //   - ReplicaID (v3+) is ignored: every caller is treated as a consumer.
+//   - A topic the principal may not Describe is TOPIC_AUTHORIZATION_FAILED
+//     on every partition of it.
 func init() {
 	registerNeeding(kmsg.OffsetForLeaderEpoch.Int16(), 0, 4, needReader, (*Server).handleOffsetForLeaderEpoch)
 }
@@ -35,11 +38,12 @@ func init() {
 func (s *Server) handleOffsetForLeaderEpoch(ctx context.Context, r *request) (Reply, error) {
 	req := r.msg.(*kmsg.OffsetForLeaderEpochRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
+	az := s.authz(r)
 	for _, rt := range req.Topics {
 		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
 		st.Topic = rt.Topic
 		var parts []metastore.Partition
-		info, terr := s.topics.topicByName(ctx, rt.Topic)
+		info, terr := az.topicByName(ctx, acl.OpDescribe, rt.Topic)
 		if terr == nil {
 			parts, terr = s.meta.Partitions(ctx, info.ID)
 		}

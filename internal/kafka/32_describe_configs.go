@@ -6,6 +6,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/internal/acl"
 )
 
 // DescribeConfigs v0-v4.
@@ -28,11 +30,17 @@ func init() { register(kmsg.DescribeConfigs.Int16(), 0, 4, (*Server).handleDescr
 func (s *Server) handleDescribeConfigs(ctx context.Context, r *request) (Reply, error) {
 	req := r.msg.(*kmsg.DescribeConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
+	az := s.authz(r)
 	for _, res := range req.Resources {
 		rr := kmsg.NewDescribeConfigsResponseResource()
 		rr.ResourceType = res.ResourceType
 		rr.ResourceName = res.ResourceName
 		var entries []configEntry
+		if err := az.configResource(acl.OpDescribeConfigs, res.ResourceType, res.ResourceName); err != nil {
+			rr.ErrorCode, rr.ErrorMessage = s.errorCodeMessage("DescribeConfigs", err)
+			resp.Resources = append(resp.Resources, rr)
+			continue
+		}
 		var err error
 		switch res.ResourceType {
 		case kmsg.ConfigResourceTypeTopic:

@@ -6,6 +6,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/internal/acl"
 )
 
 // AlterConfigs v0-v2: replaces a topic's whole set of configs; those not
@@ -17,6 +19,7 @@ func init() { register(kmsg.AlterConfigs.Int16(), 0, 2, (*Server).handleAlterCon
 func (s *Server) handleAlterConfigs(ctx context.Context, r *request) (Reply, error) {
 	req := r.msg.(*kmsg.AlterConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
+	az := s.authz(r)
 	dup := duplicateResources(len(req.Resources), func(i int) (kmsg.ConfigResourceType, string) {
 		return req.Resources[i].ResourceType, req.Resources[i].ResourceName
 	})
@@ -27,7 +30,7 @@ func (s *Server) handleAlterConfigs(ctx context.Context, r *request) (Reply, err
 		var err error
 		if dup[i] {
 			err = errorf(kerr.InvalidRequest, "resource %q is named more than once", res.ResourceName)
-		} else {
+		} else if err = az.configResource(acl.OpAlterConfigs, res.ResourceType, res.ResourceName); err == nil {
 			err = s.alterConfigs(ctx, res, req.ValidateOnly)
 		}
 		rr.ErrorCode, rr.ErrorMessage = s.errorCodeMessage("AlterConfigs", err)

@@ -5,6 +5,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/internal/acl"
 )
 
 // CreatePartitions v0-v3: raises a topic's partition count to Count. A count
@@ -18,6 +20,7 @@ func init() { register(kmsg.CreatePartitions.Int16(), 0, 3, (*Server).handleCrea
 func (s *Server) handleCreatePartitions(ctx context.Context, r *request) (Reply, error) {
 	req := r.msg.(*kmsg.CreatePartitionsRequest)
 	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	az := s.authz(r)
 	count := make(map[string]int, len(req.Topics))
 	for _, rt := range req.Topics {
 		count[rt.Topic]++
@@ -31,7 +34,9 @@ func (s *Server) handleCreatePartitions(ctx context.Context, r *request) (Reply,
 			err = errorf(kerr.InvalidRequest, "topic %q is named more than once", rt.Topic)
 		default:
 			if err = s.topicLimitError(i, len(req.Topics), req.Version >= 3); err == nil {
-				err = s.createPartitions(ctx, rt, req.ValidateOnly)
+				if err = az.topicErr(acl.OpAlter, rt.Topic); err == nil {
+					err = s.createPartitions(ctx, rt, req.ValidateOnly)
+				}
 			}
 		}
 		st.ErrorCode, st.ErrorMessage = s.errorCodeMessage("CreatePartitions", err)

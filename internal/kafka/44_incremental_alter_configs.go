@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/internal/acl"
 	"github.com/stratalog/strata/internal/topicconfig"
 )
 
@@ -24,6 +25,7 @@ func init() {
 func (s *Server) handleIncrementalAlterConfigs(ctx context.Context, r *request) (Reply, error) {
 	req := r.msg.(*kmsg.IncrementalAlterConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+	az := s.authz(r)
 	dup := duplicateResources(len(req.Resources), func(i int) (kmsg.ConfigResourceType, string) {
 		return req.Resources[i].ResourceType, req.Resources[i].ResourceName
 	})
@@ -34,7 +36,7 @@ func (s *Server) handleIncrementalAlterConfigs(ctx context.Context, r *request) 
 		var err error
 		if dup[i] {
 			err = errorf(kerr.InvalidRequest, "resource %q is named more than once", res.ResourceName)
-		} else {
+		} else if err = az.configResource(acl.OpAlterConfigs, res.ResourceType, res.ResourceName); err == nil {
 			err = s.incrementalAlterConfigs(ctx, res, req.ValidateOnly)
 		}
 		rr.ErrorCode, rr.ErrorMessage = s.errorCodeMessage("IncrementalAlterConfigs", err)

@@ -39,7 +39,7 @@ func BenchmarkDecodeRequest(b *testing.B) {
 	}
 	produce.SetVersion(9)
 
-	table := newHandlerTable(true, true, true)
+	table := newHandlerTable(true, true, true, true)
 	table[kmsg.Produce.Int16()] = apiHandler{key: kmsg.Produce.Int16(), minVersion: 3, maxVersion: 11}
 	for _, bc := range []struct {
 		name string

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/stratalog/strata/internal/acl"
 	"github.com/stratalog/strata/internal/sasl"
 	"github.com/stratalog/strata/internal/topicconfig"
 )
@@ -122,6 +123,15 @@ type Config struct {
 	// compactor's retention flags); internal/app fills them in. The zero
 	// value is Kafka's defaults.
 	TopicDefaults topicconfig.Defaults `yaml:"-"`
+
+	// Auth is the -auth.* flags: super users and what a resource no ACL
+	// names allows (see docs/authorization.md).
+	Auth acl.Config `yaml:"auth"`
+	// Authenticates says that some listener of this node authenticates
+	// its clients (SASL or client certificates). It makes
+	// -auth.allow-everyone-if-no-acl-found default to false. It is not a
+	// flag: the listener configuration decides it (internal/app).
+	Authenticates bool `yaml:"-"`
 }
 
 // Defaults of Config, as RegisterFlags sets them.
@@ -178,6 +188,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.RequestReadTimeout, "kafka.request-read-timeout", DefaultRequestReadTimeout, "longest the rest of a request may take to arrive once its length is read (0: the idle timeout)")
 	fs.IntVar(&c.MaxMetadataLookups, "kafka.max-metadata-lookups", DefaultMaxMetadataLookups, "most topics of one Metadata request looked up in the metastore; the rest are answered LEADER_NOT_AVAILABLE (0: no limit)")
 	fs.IntVar(&c.MaxAutoCreateTopics, "kafka.max-auto-create-topics", DefaultMaxAutoCreateTopics, "most topics one Metadata request auto-creates; the rest are answered LEADER_NOT_AVAILABLE (0: no limit)")
+	c.Auth.RegisterFlags(fs)
 	fs.IntVar(&c.MaxTopicsPerRequest, "kafka.max-topics-per-request", DefaultMaxTopicsPerRequest, "most topics one CreateTopics, DeleteTopics or CreatePartitions request changes; the rest are answered THROTTLING_QUOTA_EXCEEDED (0: no limit)")
 	fs.IntVar(&c.FetchSessionCacheSlots, "kafka.fetch-session-cache-slots", DefaultFetchSessionSlots, "incremental fetch sessions (KIP-227) the node keeps (0: none, every fetch is full)")
 	fs.DurationVar(&c.FetchSessionEviction, "kafka.fetch-session-eviction", DefaultFetchSessionEviction, "how long a fetch session must be unused before a new one may take its slot")
@@ -281,7 +292,7 @@ func (c *Config) Validate() error {
 	if c.RequestReadTimeout < 0 {
 		return fmt.Errorf("kafka: request read timeout %s is negative", c.RequestReadTimeout)
 	}
-	return nil
+	return c.Auth.Validate()
 }
 
 // ListenerSet returns the listeners to serve: those of Listeners, or, when

@@ -75,7 +75,7 @@ type claimLevel struct {
 // largest factors and for tagged fields; a Produce request that claims
 // more than it holds is refused before it is decoded.
 func TestDecodeAmplificationBounded(t *testing.T) {
-	handlers := newHandlerTable(true, true, true)
+	handlers := newHandlerTable(true, true, true, true)
 	decode := func(frame []byte) (uint64, error) {
 		var err error
 		n := allocated(func() { _, err = decodeRequest(frame, handlers) })

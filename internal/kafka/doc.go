@@ -161,5 +161,7 @@
 //     defaults of retention.ms, retention.bytes, delete.retention.ms and
 //     min.cleanable.dirty.ratio are the node's compactor flags, reported
 //     as the broker's static configs.
-//   - No ACLs: when asked, every operation is reported as authorized.
+//   - Authorization is Kafka's (authorize.go, docs/authorization.md),
+//     with the ACLs of Deps.ACLs; transactional ids are refused whatever
+//     the ACLs, since transactions are not served.
 package kafka

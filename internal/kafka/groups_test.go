@@ -546,8 +546,8 @@ func TestGroupAdmin(t *testing.T) {
 func TestHandlerTableWithoutGroups(t *testing.T) {
 	groupKeys := []kmsg.Key{kmsg.OffsetCommit, kmsg.OffsetFetch, kmsg.JoinGroup, kmsg.Heartbeat,
 		kmsg.LeaveGroup, kmsg.SyncGroup, kmsg.DescribeGroups, kmsg.ListGroups, kmsg.DeleteGroups, kmsg.OffsetDelete}
-	without := newHandlerTable(true, true, false)
-	with := newHandlerTable(true, true, true)
+	without := newHandlerTable(true, true, false, true)
+	with := newHandlerTable(true, true, true, true)
 	for _, k := range groupKeys {
 		if _, ok := without[k.Int16()]; ok {
 			t.Errorf("%s served without a coordinator", k.Name())

@@ -68,6 +68,7 @@ const (
 	needReader
 	needGroups
 	needScram // the SCRAM credential store; see withoutScram
+	needACLs
 )
 
 // registry holds the APIs registered by the init functions of the files
@@ -99,11 +100,11 @@ type handlerTable map[int16]apiHandler
 
 // newHandlerTable copies the registry, leaving out the APIs whose
 // collaborators are missing.
-func newHandlerTable(haveIngest, haveReader, haveGroups bool) handlerTable {
+func newHandlerTable(haveIngest, haveReader, haveGroups, haveACLs bool) handlerTable {
 	t := make(handlerTable, len(registry))
 	for k, h := range registry {
 		if h.needs&needIngest != 0 && !haveIngest || h.needs&needReader != 0 && !haveReader ||
-			h.needs&needGroups != 0 && !haveGroups {
+			h.needs&needGroups != 0 && !haveGroups || h.needs&needACLs != 0 && !haveACLs {
 			continue
 		}
 		t[k] = h

@@ -3,6 +3,7 @@ package kafka
 import (
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 )
 
@@ -101,3 +102,15 @@ func (l Listener) TLS() bool { return l.Protocol == "SSL" || l.Protocol == "SASL
 
 // SASL reports whether the listener's clients must authenticate with SASL.
 func (l Listener) SASL() bool { return l.Protocol == "SASL_PLAINTEXT" || l.Protocol == "SASL_SSL" }
+
+// listenersAuthenticate reports whether some listener of c authenticates
+// its clients: by SASL, or by client certificates on a TLS listener.
+func (c Config) listenersAuthenticate() bool {
+	ls, err := c.ListenerSet()
+	if err != nil {
+		return false
+	}
+	return slices.ContainsFunc(ls, func(l Listener) bool {
+		return l.SASL() || l.TLS() && c.TLS.ClientAuth != "" && c.TLS.ClientAuth != ClientAuthNone
+	})
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/stratalog/strata/internal/acl"
 	"github.com/stratalog/strata/internal/cluster"
 	"github.com/stratalog/strata/internal/roleapi"
 	"github.com/stratalog/strata/internal/sasl"
@@ -88,6 +89,12 @@ type Deps struct {
 	// Scram keeps the SCRAM credentials that DescribeUserScramCredentials
 	// and AlterUserScramCredentials manage. When nil, they are not served.
 	Scram metastore.ScramStore
+	// ACLs are the access control lists every request is authorized
+	// with, under the policy of Config.Auth. When nil, no resource has an
+	// ACL: the policy alone decides (with its defaults, everything is
+	// allowed), and CreateAcls, DescribeAcls and DeleteAcls are not
+	// served.
+	ACLs *acl.Cache
 }
 
 // Server serves the Kafka protocol on any number of listeners.
@@ -98,6 +105,9 @@ type Server struct {
 	reader   Reader           // nil: the fetch APIs not served
 	groups   GroupCoordinator // nil: the group APIs not served
 	cluster  ClusterView      // nil: a single-node cluster
+	acls     *acl.Cache       // nil: no ACLs, and the ACL APIs not served
+	policy   acl.Policy       // super users, and what no ACL allows
+	audit    *slog.Logger     // denials and ACL changes
 	topics   *topicCache
 	log      *slog.Logger
 	metrics  *metrics
@@ -169,6 +179,10 @@ func NewServer(cfg Config, deps Deps, logger *slog.Logger, reg prometheus.Regist
 		// leader rather than failing on an API the broker lacks.
 		deps.Ingest = notIngest{node: deps.Cluster.Self().ID}
 	}
+	// A node with a listener that authenticates (SASL, or client
+	// certificates asked for) denies what no ACL allows, unless
+	// -auth.allow-everyone-if-no-acl-found says otherwise.
+	cfg.Authenticates = cfg.Authenticates || cfg.listenersAuthenticate()
 	ctx, cancel := context.WithCancel(context.Background())
 	m := newMetrics(reg)
 	s := &Server{
@@ -178,10 +192,13 @@ func NewServer(cfg Config, deps Deps, logger *slog.Logger, reg prometheus.Regist
 		reader:   deps.Reader,
 		groups:   deps.Groups,
 		cluster:  deps.Cluster,
+		acls:     deps.ACLs,
+		policy:   cfg.Auth.Policy(cfg.Authenticates),
+		audit:    newAuditLog(logger),
 		topics:   newTopicCache(deps.Meta, cfg.TopicCacheTTL, cfg.TopicDefaults, m),
 		log:      logger.With("component", "kafka"),
 		metrics:  m,
-		handlers: newHandlerTable(deps.Ingest != nil, deps.Reader != nil, deps.Groups != nil),
+		handlers: newHandlerTable(deps.Ingest != nil, deps.Reader != nil, deps.Groups != nil, deps.ACLs != nil),
 
 		fetchRedirects: newFetchRedirects(reg),
 		baseCtx:        ctx,
