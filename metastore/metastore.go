@@ -205,5 +205,7 @@ type Store interface {
 	// no longer holds; its retries are no longer recognised.
 	ExpireProducers(ctx context.Context, idle time.Duration) (int, error)
 
+	ClientQuotaStore
+
 	Close()
 }

@@ -31,4 +31,7 @@ func RunAll(t *testing.T, open func(t *testing.T) Backend) {
 	t.Run("Groups", func(t *testing.T) {
 		RunGroups(t, func(t *testing.T) metastore.GroupStore { return open(t) })
 	})
+	t.Run("ClientQuotas", func(t *testing.T) {
+		RunClientQuotas(t, func(t *testing.T) metastore.ClientQuotaStore { return open(t) })
+	})
 }
