@@ -55,6 +55,8 @@ func TestApiVersionsNegotiated(t *testing.T) {
 		kmsg.ListGroups:              {0, 5},
 		kmsg.DeleteGroups:            {0, 3},
 		kmsg.OffsetDelete:            {0, 0},
+		kmsg.DescribeClientQuotas:    {0, 1},
+		kmsg.AlterClientQuotas:       {0, 1},
 	}
 	for key, mm := range want {
 		lo, hi, ok := v.KeyVersions(key.Int16())

@@ -88,6 +88,9 @@ type Config struct {
 	// code), and are changed by a later request.
 	MaxTopicsPerRequest int `yaml:"max_topics_per_request"`
 
+	// Quotas configures the enforcement of client quotas (quota.go).
+	Quotas QuotaConfig `yaml:"quotas"`
+
 	// TopicDefaults are the values of the topic configs a topic does not
 	// set, as this node enforces them: DescribeConfigs and CreateTopics
 	// report them, and produce admits batches by them. They are not flags
@@ -140,6 +143,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxMetadataLookups, "kafka.max-metadata-lookups", DefaultMaxMetadataLookups, "most topics of one Metadata request looked up in the metastore; the rest are answered LEADER_NOT_AVAILABLE (0: no limit)")
 	fs.IntVar(&c.MaxAutoCreateTopics, "kafka.max-auto-create-topics", DefaultMaxAutoCreateTopics, "most topics one Metadata request auto-creates; the rest are answered LEADER_NOT_AVAILABLE (0: no limit)")
 	fs.IntVar(&c.MaxTopicsPerRequest, "kafka.max-topics-per-request", DefaultMaxTopicsPerRequest, "most topics one CreateTopics, DeleteTopics or CreatePartitions request changes; the rest are answered THROTTLING_QUOTA_EXCEEDED (0: no limit)")
+	c.Quotas.registerFlags(fs)
 }
 
 // Validate reports the first invalid setting.
@@ -206,7 +210,7 @@ func (c *Config) Validate() error {
 	if c.RequestReadTimeout < 0 {
 		return fmt.Errorf("kafka: request read timeout %s is negative", c.RequestReadTimeout)
 	}
-	return nil
+	return c.Quotas.validate()
 }
 
 // splitAdvertised splits an advertised host:port; the host must be one a

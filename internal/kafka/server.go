@@ -94,6 +94,9 @@ type Server struct {
 	// loop: collaborators' failures, refused connections and requests.
 	rateLog rateLog
 
+	// quotas enforces the client quotas.
+	quotas *quotas
+
 	// fetchRedirects counts fetch partitions sent to another node (KIP-392).
 	fetchRedirects prometheus.Counter
 
@@ -160,6 +163,7 @@ func NewServer(cfg Config, deps Deps, logger *slog.Logger, reg prometheus.Regist
 		perAddr:        map[string]int{},
 	}
 	s.budget = newRequestBudget(cfg.MaxQueuedRequestBytes, m)
+	s.quotas = newQuotas(ctx, cfg.Quotas, deps.Meta, s.log, reg)
 	if cfg.AdvertisedAddress != "" {
 		if host, port, err := splitAdvertised(cfg.AdvertisedAddress); err == nil {
 			s.host, s.port = host, port
