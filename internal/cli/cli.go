@@ -1,6 +1,6 @@
 // Package cli implements strata's user-facing commands: topics, produce,
-// consume, groups and status. They talk to any Kafka-compatible broker
-// through the Go SDK (package client), like kcat or rpk.
+// consume, groups, quotas and status. They talk to any Kafka-compatible
+// broker through the Go SDK (package client), like kcat or rpk.
 //
 // Every command takes --brokers (default $STRATA_BROKERS, else
 // 127.0.0.1:9092) and --output text|json. Exit codes: 0 success, 1 failure,
@@ -48,6 +48,8 @@ const usage = `Usage:
                        (a dry run unless --execute, as kafka-consumer-groups)
   strata groups delete-offsets GROUP --topic T [--partition N]...
   strata groups delete GROUP
+  strata quotas describe [--for-user U | --default-user] [--for-client-id C | --default-client-id] [--strict]
+  strata quotas alter [--for-user U | --default-user] [--for-client-id C | --default-client-id] [--set k=v]... [--remove k]...
   strata status [--admin http://host:9644]
 
 Flags of every command:
@@ -95,6 +97,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = e.consume(args[1:])
 	case "groups":
 		err = e.groups(args[1:])
+	case "quotas":
+		err = e.quotas(args[1:])
 	case "status":
 		err = e.status(args[1:])
 	case "help", "-h", "--help":
