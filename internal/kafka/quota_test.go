@@ -375,3 +375,85 @@ func TestQuotaMutesConnection(t *testing.T) {
 		t.Fatalf("ApiVersions throttled %d ms", av.ThrottleMillis)
 	}
 }
+
+// TestConsumerQuotaThrottles: a consumer whose client id has a 1 MB/s
+// consumer_byte_rate reads at that rate, within 20%, while a consumer
+// without a quota reads the same records from the same node at its own
+// pace.
+func TestConsumerQuotaThrottles(t *testing.T) {
+	s := startServer(t, func(c *Config) { c.Quotas.WindowSize = 100 * time.Millisecond })
+	ctx := testContext(t)
+	const quota = 1_000_000
+	const total = 12 << 20
+	// Batches of 16 KiB: a fetch returns at least one whole batch,
+	// whatever its max bytes, and the consumers below ask for 64 KiB.
+	cl, adm := s.clients(t, kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.ProducerLinger(0),
+		kgo.ProducerBatchMaxBytes(16<<10))
+	if _, err := adm.CreateTopics(ctx, 1, 1, nil, "read"); err != nil {
+		t.Fatal(err)
+	}
+	var produced atomic.Int64
+	pctx, stop := context.WithCancel(ctx)
+	value := make([]byte, 1000)
+	for produced.Load() < total {
+		rand.Read(value)
+		r := &kgo.Record{Topic: "read", Value: append([]byte(nil), value...)}
+		cl.Produce(pctx, r, func(r *kgo.Record, err error) {
+			if err != nil {
+				t.Errorf("produce: %v", err)
+			}
+		})
+		produced.Add(int64(len(value)))
+	}
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	if res, err := adm.AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{{
+		Entity: kadm.ClientQuotaEntity{{Type: "client-id", Name: ptr("slow-reader")}},
+		Ops:    []kadm.AlterClientQuotaOp{{Key: "consumer_byte_rate", Value: quota}},
+	}}); err != nil || res[0].Err != nil {
+		t.Fatalf("set quota: %+v, %v", res, err)
+	}
+
+	cctx, cancelSlow := context.WithCancel(ctx)
+	defer cancelSlow()
+	consumer := func(id string, read *atomic.Int64, hook *throttleHook) {
+		c, _ := s.clients(t, kgo.ClientID(id), kgo.ConsumeTopics("read"),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+			kgo.FetchMaxBytes(64<<10), kgo.FetchMaxPartitionBytes(64<<10), kgo.WithHooks(hook))
+		for cctx.Err() == nil && read.Load() < total {
+			fs := c.PollFetches(cctx)
+			fs.EachRecord(func(r *kgo.Record) { read.Add(int64(len(r.Value))) })
+		}
+	}
+	var slowRead, fastRead atomic.Int64
+	var slowHook, fastHook throttleHook
+	fastDone := make(chan time.Duration, 1)
+	start := time.Now()
+	go func() {
+		consumer("fast-reader", &fastRead, &fastHook)
+		fastDone <- time.Since(start)
+	}()
+	slowDone := make(chan struct{})
+	go func() {
+		defer close(slowDone)
+		consumer("slow-reader", &slowRead, &slowHook)
+	}()
+	rateOver(cctx, 2*time.Second) // the unthrottled start
+	slow := rateOver(cctx, 6*time.Second, &slowRead)[0]
+	fast := float64(total) / (<-fastDone).Seconds()
+	cancelSlow()
+	<-slowDone
+	t.Logf("limited consumer: %.0f B/s (quota %d B/s, throttled %v); unlimited consumer: %.0f B/s (throttled %v)",
+		slow, quota, time.Duration(slowHook.total.Load()), fast, time.Duration(fastHook.total.Load()))
+	if slow < 0.8*quota || slow > 1.2*quota {
+		t.Errorf("limited consumer at %.0f B/s, want within 20%% of %d", slow, quota)
+	}
+	if fast < 3*quota {
+		t.Errorf("unlimited consumer at %.0f B/s, not well above the other's quota", fast)
+	}
+	if fastHook.total.Load() != 0 {
+		t.Errorf("the unlimited consumer was throttled %v", time.Duration(fastHook.total.Load()))
+	}
+}
