@@ -120,11 +120,34 @@ var (
 	quotaTypeNames = [numQuotaTypes]string{"produce", "fetch", "request"}
 )
 
-// quotaBook is one version of every quota, as loaded from the metastore.
+// quotaBook is one version of every quota, as loaded from the metastore,
+// and the clients resolved against it.
 type quotaBook struct {
 	version int64
 	values  map[metastore.QuotaEntity]map[string]float64
 	has     [numQuotaTypes]bool // some entity sets the type's key
+
+	// clients caches each (user, client id) pair's bounds and rates, so
+	// that a request costs one lookup rather than up to eight per quota.
+	clients  sync.Map // [2]string -> *quotaClient
+	nClients atomic.Int64
+}
+
+// maxCachedClients bounds a book's client cache; past it the book is
+// replaced by a fresh copy at the next refresh.
+const maxCachedClients = 100_000
+
+// quotaClient is one user and client id's quotas: the bound of each type
+// (0: none) and the rate it is measured by.
+type quotaClient struct {
+	bound  [numQuotaTypes]float64
+	sensor [numQuotaTypes]*rateSensor
+	none   bool // no quota applies
+}
+
+// fresh returns a copy of b with an empty client cache.
+func (b *quotaBook) fresh() *quotaBook {
+	return &quotaBook{version: b.version, values: b.values, has: b.has}
 }
 
 func newQuotaBook(qs []metastore.ClientQuota, version int64) *quotaBook {
@@ -287,22 +310,30 @@ func (q *quotas) refresh(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if b := q.book.Load(); b == nil || b.version != v {
+	b := q.book.Load()
+	if b == nil || b.version != v {
 		qs, v, err := q.store.ClientQuotas(ctx)
 		if err != nil {
 			return err
 		}
 		q.book.Store(newQuotaBook(qs, v))
 		q.version.Set(float64(v))
+		b = nil
 	}
 	idle := time.Now().Add(-time.Duration(q.cfg.WindowNum) * q.cfg.WindowSize).UnixNano()
+	swept := false
 	q.mu.Lock()
 	for k, s := range q.sensors {
 		if s.last.Load() < idle {
 			delete(q.sensors, k)
+			swept = true
 		}
 	}
 	q.mu.Unlock()
+	if b != nil && (swept || b.nClients.Load() > maxCachedClients) {
+		// No cached client may go on with a rate no longer kept.
+		q.book.CompareAndSwap(b, b.fresh())
+	}
 	return nil
 }
 
@@ -313,6 +344,25 @@ func (q *quotas) reload(ctx context.Context) {
 		q.loadErrors.Inc()
 		q.log.Warn("client quotas not reloaded after a change", "err", err)
 	}
+}
+
+// client returns the quotas of user and client id in book b.
+func (q *quotas) client(b *quotaBook, user, client string) *quotaClient {
+	key := [2]string{user, client}
+	if v, ok := b.clients.Load(key); ok {
+		return v.(*quotaClient)
+	}
+	qc := &quotaClient{none: true}
+	for t := range numQuotaTypes {
+		if v, k, ok := b.bound(t, user, client); ok {
+			qc.bound[t], qc.sensor[t], qc.none = v, q.sensor(k), false
+		}
+	}
+	v, loaded := b.clients.LoadOrStore(key, qc)
+	if !loaded {
+		b.nClients.Add(1)
+	}
+	return v.(*quotaClient)
 }
 
 func (q *quotas) sensor(k sensorKey) *rateSensor {
@@ -329,13 +379,12 @@ func (q *quotas) sensor(k sensorKey) *rateSensor {
 // quotaCall is one request's quota accounting: begun when the request is
 // decoded, ended when its response is about to be written.
 type quotaCall struct {
-	q            *quotas
-	book         *quotaBook
-	key          int16
-	user, client string
-	reqBytes     int
-	start        time.Time
-	handler      time.Duration
+	q        *quotas
+	cl       *quotaClient
+	key      int16
+	reqBytes int
+	start    time.Time
+	handler  time.Duration
 }
 
 // begin starts the accounting of a request of frameBytes; nil (which every
@@ -349,8 +398,11 @@ func (q *quotas) begin(r *request, frameBytes int) *quotaCall {
 	if b == nil || len(b.values) == 0 || quotaExempt(r.key) {
 		return nil
 	}
-	return &quotaCall{q: q, book: b, key: r.key, user: quotaUser(r.principal()), client: r.clientID,
-		reqBytes: frameBytes, start: time.Now()}
+	cl := q.client(b, quotaUser(r.principal()), r.clientID)
+	if cl.none {
+		return nil
+	}
+	return &quotaCall{q: q, cl: cl, key: r.key, reqBytes: frameBytes, start: time.Now()}
 }
 
 // handled ends the handler's synchronous part.
@@ -409,13 +461,13 @@ func (c *quotaCall) throttle(resp kmsg.Response) time.Duration {
 // record adds v to the client's rate of type t and returns the throttle
 // its quota asks for, 0 when under it or without one.
 func (c *quotaCall) record(t quotaType, v float64, now int64) time.Duration {
-	bound, k, ok := c.book.bound(t, c.user, c.client)
-	if !ok {
+	bound := c.cl.bound[t]
+	if bound <= 0 {
 		return 0
 	}
 	window := int64(c.q.cfg.WindowSize)
-	rate, span := c.q.sensor(k).record(v, now, window)
-	if bound <= 0 || rate <= bound {
+	rate, span := c.cl.sensor[t].record(v, now, window)
+	if rate <= bound {
 		return 0
 	}
 	// Kafka's throttle: the time at which the rate over the same span

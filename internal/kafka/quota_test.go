@@ -457,3 +457,33 @@ func TestConsumerQuotaThrottles(t *testing.T) {
 		t.Errorf("the unlimited consumer was throttled %v", time.Duration(fastHook.total.Load()))
 	}
 }
+
+// BenchmarkQuotaAccounting is what client quotas cost a request: none
+// stored, and a quota that applies to the request's client but never
+// throttles it (the request quota, and the produce one for Produce).
+func BenchmarkQuotaAccounting(b *testing.B) {
+	store := newTestStore(b)
+	q := newQuotas(context.Background(), QuotaConfig{}, store, testLogger(b), nil)
+	resp := kmsg.NewPtrProduceResponse()
+	run := func(b *testing.B) {
+		ctx := context.Background()
+		q.reload(ctx)
+		r := &request{key: kmsg.Produce.Int16(), clientID: "bench", conn: &conn{principal: anonymousPrincipal}}
+		b.ReportAllocs()
+		for b.Loop() {
+			c := q.begin(r, 16<<10)
+			c.handled()
+			if c.throttle(resp) != 0 {
+				b.Fatal("throttled")
+			}
+		}
+	}
+	b.Run("no-quotas", run)
+	if err := store.AlterClientQuotas(context.Background(), []metastore.ClientQuotaAlteration{{
+		Entity: metastore.QuotaEntity{ClientID: metastore.QuotaPart{Kind: metastore.QuotaDefault}},
+		Set:    map[string]float64{metastore.QuotaProducerByteRate: 1e15, metastore.QuotaRequestPercentage: 1e9},
+	}}); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("quota-applies", run)
+}
