@@ -208,6 +208,7 @@ type Store interface {
 	ExpireProducers(ctx context.Context, idle time.Duration) (int, error)
 
 	ACLStore
+	ClientQuotaStore
 
 	Close()
 }

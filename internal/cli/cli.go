@@ -1,8 +1,8 @@
 // Package cli implements strata's user-facing commands: topics, produce,
-// consume, groups, users and status. They talk to any Kafka-compatible
-// broker through the Go SDK (package client), like kcat or rpk; `users`
-// can also write SCRAM credentials straight into a metastore, for the
-// first user of a cluster that is not running yet.
+// consume, groups, users, acls, quotas and status. They talk to any
+// Kafka-compatible broker through the Go SDK (package client), like kcat or
+// rpk; `users` can also write SCRAM credentials straight into a metastore,
+// for the first user of a cluster that is not running yet.
 //
 // Every command takes --brokers (default $STRATA_BROKERS, else
 // 127.0.0.1:9092) and --output text|json. Exit codes: 0 success, 1 failure,
@@ -53,6 +53,8 @@ const usage = `Usage:
   strata acls create (--topic T | --group G | --transactional-id X | --cluster) [--prefixed] (--allow P | --deny P)... --operation OP... [--host H]...
   strata acls list [--topic T | --group G | --transactional-id X | --cluster] [--pattern any|match|literal|prefixed] [--principal P]
   strata acls delete (--topic T | --group G | --transactional-id X | --cluster | --principal P) [--pattern P] [--operation OP]
+  strata quotas describe [--for-user U | --default-user] [--for-client-id C | --default-client-id] [--strict]
+  strata quotas alter [--for-user U | --default-user] [--for-client-id C | --default-client-id] [--set k=v]... [--remove k]...
   strata status [--admin http://host:9644]
   strata users create NAME [--mechanism SCRAM-SHA-512] [--iterations N] [--password-stdin] [--metastore-url URL]
   strata users list [--metastore-url URL]
@@ -110,6 +112,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = e.consume(args[1:])
 	case "groups":
 		err = e.groups(args[1:])
+	case "quotas":
+		err = e.quotas(args[1:])
 	case "status":
 		err = e.status(args[1:])
 	case "users":

@@ -57,6 +57,8 @@ func TestApiVersionsNegotiated(t *testing.T) {
 		kmsg.OffsetDelete:            {0, 0},
 		kmsg.SASLHandshake:           {0, 1},
 		kmsg.SASLAuthenticate:        {0, 2},
+		kmsg.DescribeClientQuotas:    {0, 1},
+		kmsg.AlterClientQuotas:       {0, 1},
 	}
 	for key, mm := range want {
 		lo, hi, ok := v.KeyVersions(key.Int16())

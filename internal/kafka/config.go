@@ -116,6 +116,9 @@ type Config struct {
 	// min.incremental.fetch.session.eviction.ms.
 	FetchSessionEviction time.Duration `yaml:"fetch_session_eviction"`
 
+	// Quotas configures the enforcement of client quotas (quota.go).
+	Quotas QuotaConfig `yaml:"quotas"`
+
 	// TopicDefaults are the values of the topic configs a topic does not
 	// set, as this node enforces them: DescribeConfigs and CreateTopics
 	// report them, and produce admits batches by them. They are not flags
@@ -192,6 +195,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxTopicsPerRequest, "kafka.max-topics-per-request", DefaultMaxTopicsPerRequest, "most topics one CreateTopics, DeleteTopics or CreatePartitions request changes; the rest are answered THROTTLING_QUOTA_EXCEEDED (0: no limit)")
 	fs.IntVar(&c.FetchSessionCacheSlots, "kafka.fetch-session-cache-slots", DefaultFetchSessionSlots, "incremental fetch sessions (KIP-227) the node keeps (0: none, every fetch is full)")
 	fs.DurationVar(&c.FetchSessionEviction, "kafka.fetch-session-eviction", DefaultFetchSessionEviction, "how long a fetch session must be unused before a new one may take its slot")
+	c.Quotas.registerFlags(fs)
 }
 
 // Validate reports the first invalid setting.
@@ -292,7 +296,10 @@ func (c *Config) Validate() error {
 	if c.RequestReadTimeout < 0 {
 		return fmt.Errorf("kafka: request read timeout %s is negative", c.RequestReadTimeout)
 	}
-	return c.Auth.Validate()
+	if err := c.Auth.Validate(); err != nil {
+		return err
+	}
+	return c.Quotas.validate()
 }
 
 // ListenerSet returns the listeners to serve: those of Listeners, or, when

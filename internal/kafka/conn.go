@@ -67,6 +67,9 @@ type conn struct {
 	// no more requests, writes the responses of those it read, and closes.
 	// Touched only by the read goroutine.
 	closeAfter bool
+	// mutedUntil is when a client quota's throttle ends (unix nanos):
+	// until then no request is read (see quota.go).
+	mutedUntil atomic.Int64
 }
 
 // anonymousPrincipal is the principal of a connection that has not
@@ -85,6 +88,7 @@ type slot struct {
 	raw     []byte // a raw SASL token (v0 framing) to write instead of resp
 	result  string // metrics result once written; resultOK when empty
 	charge  int64  // request budget held until the deferred part ends
+	quota   *quotaCall
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -194,7 +198,7 @@ func (c *conn) readLoop() {
 			}
 			continue
 		}
-		if c.armDeadline() != nil {
+		if !c.waitUnmuted() || c.armDeadline() != nil {
 			return
 		}
 		var charge int64
@@ -257,6 +261,12 @@ func (c *conn) readLoop() {
 			}
 			return
 		}
+		// A request read while the response that throttled its
+		// client was being sent waits out the throttle too.
+		if !c.waitUnmuted() {
+			c.s.budget.release(c.addr, charge)
+			return
+		}
 		if !c.dispatch(frame, charge, time.Now()) {
 			return
 		}
@@ -303,7 +313,9 @@ func (c *conn) dispatch(frame []byte, charge int64, start time.Time) bool {
 		msg:      d.msg,
 		conn:     c,
 	}
+	sl.quota = c.s.quotas.begin(req, len(frame))
 	reply, err := c.call(d.api.fn, req)
+	sl.quota.handled()
 	if d.hdr.key == kmsg.Produce.Int16() {
 		// The handler copied what it keeps (see readFrame).
 		req.msg = nil
@@ -320,6 +332,7 @@ func (c *conn) dispatch(frame []byte, charge int64, start time.Time) bool {
 		return false
 	case err != nil:
 	case reply.None:
+		c.mute(sl.quota.throttle(nil))
 		c.s.metrics.requests.WithLabelValues(apiName(sl.key), resultNoResponse).Inc()
 		c.s.metrics.latency.WithLabelValues(apiName(sl.key)).Observe(time.Since(start).Seconds())
 		return true
@@ -441,6 +454,7 @@ func (c *conn) writeLoop() {
 			return
 		}
 		sl.resp.SetVersion(sl.version)
+		muteFor := sl.quota.throttle(sl.resp)
 		var err error
 		if fr, ok := sl.resp.(*fetchResponse); ok {
 			// Header and fields from buf, record batches from the
@@ -465,6 +479,7 @@ func (c *conn) writeLoop() {
 			return
 		}
 		c.lastWrite.Store(time.Now().UnixNano())
+		c.mute(muteFor)
 		buf = releaseResponseBuffer(buf) // no connection holds a large buffer for its life
 		result := sl.result
 		if result == "" {

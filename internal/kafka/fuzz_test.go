@@ -151,6 +151,14 @@ func fuzzSeeds() [][]byte {
 	find.CoordinatorKey = "group"
 	find.CoordinatorKeys = []string{"g1", "g2"}
 
+	quotas := kmsg.NewPtrAlterClientQuotasRequest()
+	qe := kmsg.NewAlterClientQuotasRequestEntry()
+	qe.Entity = []kmsg.AlterClientQuotasRequestEntryEntity{{Type: "user", Name: kmsg.StringPtr("fuzz")}, {Type: "client-id"}}
+	qe.Ops = []kmsg.AlterClientQuotasRequestEntryOp{{Key: "producer_byte_rate", Value: 1000}, {Key: "request_percentage", Remove: true}}
+	quotas.Entries = append(quotas.Entries, qe)
+	descQuotas := kmsg.NewPtrDescribeClientQuotasRequest()
+	descQuotas.Components = []kmsg.DescribeClientQuotasRequestComponent{{EntityType: "user", MatchType: 0, Match: kmsg.StringPtr("fuzz")}}
+
 	// The data path, on fuzz-b (created by the Metadata seed).
 	records := batchtest.Values(noProducer(1000), "fuzz-1", "fuzz-2")
 	produce := produceRequest(-1, rawPart{topic: "fuzz-b", partition: 0, records: records},
@@ -172,7 +180,7 @@ func fuzzSeeds() [][]byte {
 	ert.Partitions = []kmsg.OffsetForLeaderEpochRequestTopicPartition{{Partition: 0, CurrentLeaderEpoch: -1, LeaderEpoch: 0}}
 	epochs.Topics = append(epochs.Topics, ert)
 
-	reqs := []kmsg.Request{api, meta, create, del, parts, desc, alter, inc, find,
+	reqs := []kmsg.Request{api, meta, create, del, parts, desc, alter, inc, find, quotas, descQuotas,
 		kmsg.NewPtrDescribeClusterRequest(), kmsg.NewPtrInitProducerIDRequest(),
 		produce, produceNoAck, fetch, list, listTS, delRecords, epochs}
 	var seeds [][]byte
@@ -301,6 +309,8 @@ func newDispatchServer(tb testing.TB) (*Server, *errorCatcher) {
 	// Small limits, so that inputs reach them.
 	cfg.MaxQueuedRequestBytes = requestCharge(produceKey, cfg.MaxRequestBytes)
 	cfg.MaxMetadataLookups, cfg.MaxAutoCreateTopics, cfg.MaxTopicsPerRequest = 3, 2, 2
+	// Client quotas an input sets throttle it for 11 ms at most.
+	cfg.Quotas.WindowSize = time.Millisecond
 	catcher := &errorCatcher{}
 	logger := slog.New(catcher)
 	store := newTestStore(tb)

@@ -132,6 +132,9 @@ type Server struct {
 	// loop: collaborators' failures, refused connections and requests.
 	rateLog rateLog
 
+	// quotas enforces the client quotas.
+	quotas *quotas
+
 	// fetchRedirects counts fetch partitions sent to another node (KIP-392).
 	fetchRedirects prometheus.Counter
 	// sessions are the node's incremental fetch sessions (KIP-227).
@@ -211,6 +214,7 @@ func NewServer(cfg Config, deps Deps, logger *slog.Logger, reg prometheus.Regist
 	s.budget = newRequestBudget(cfg.MaxQueuedRequestBytes, m)
 	s.sessions = newFetchSessions(cfg.FetchSessionCacheSlots, cfg.FetchSessionEviction)
 	registerFetchSessionMetrics(reg, s.sessions)
+	s.quotas = newQuotas(ctx, cfg.Quotas, deps.Meta, s.log, reg)
 	s.auth = newAuthMetrics(reg)
 	s.sasl, s.authFailures = deps.SASL, newFailureDelay()
 	if ls, err := cfg.ListenerSet(); err == nil && slices.ContainsFunc(ls, Listener.TLS) {
