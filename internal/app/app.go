@@ -26,6 +26,7 @@ import (
 	"github.com/stratalog/strata/compactor"
 	"github.com/stratalog/strata/ingest"
 	"github.com/stratalog/strata/internal/cluster"
+	"github.com/stratalog/strata/internal/console"
 	"github.com/stratalog/strata/internal/groups"
 	"github.com/stratalog/strata/internal/kafka"
 	"github.com/stratalog/strata/internal/objstore"
@@ -60,6 +61,7 @@ type App struct {
 	groups    *groups.Coordinator
 	compactor *compactor.Compactor
 	kafka     *kafka.Server
+	console   *console.Console // nil when disabled
 
 	kafkaLn net.Listener
 	adminLn net.Listener
@@ -202,6 +204,17 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *App, err erro
 		if a.adminLn, err = net.Listen("tcp", cfg.AdminAddress); err != nil {
 			return nil, fmt.Errorf("admin listener: %w", err)
 		}
+		if cfg.Console.Enabled {
+			// The console reads the cluster through the node's own
+			// Kafka listener, as any client would.
+			if a.console, err = console.New(cfg.Console, console.Deps{
+				KafkaAddr: func() string { return a.KafkaAddr().String() }, Store: a.store,
+				Metrics: a.reg, Registerer: a.reg, Lease: cfg.Cluster.Lease, Logger: logger,
+			}); err != nil {
+				a.adminLn.Close()
+				return nil, err
+			}
+		}
 		token := ""
 		if cfg.AdminTokenFile != "" {
 			if token, err = readSecretFile(cfg.AdminTokenFile); err != nil {
@@ -277,6 +290,9 @@ func (a *App) MetricNames() []string {
 
 var descName = regexp.MustCompile(`fqName: "([^"]+)"`)
 
+// ConsoleEnabled says whether the admin listener serves the console at /ui/.
+func (a *App) ConsoleEnabled() bool { return a.console != nil }
+
 // Store is the process's metastore.
 func (a *App) Store() metastore.Store { return a.store }
 
@@ -319,6 +335,9 @@ func (a *App) Run(ctx context.Context) error {
 	services = append(services, service{"kafka listener", func(context.Context) error {
 		return ignore(a.kafka.Serve(a.kafkaLn), kafka.ErrServerClosed)
 	}, true})
+	if a.console != nil {
+		services = append(services, service{"console metrics history", a.console.Run, false})
+	}
 	if a.admin != nil {
 		services = append(services, service{"admin listener", func(context.Context) error {
 			return ignore(a.admin.Serve(a.adminLn), http.ErrServerClosed)
@@ -421,6 +440,9 @@ func (a *App) Shutdown(timeout time.Duration) error {
 			errs = append(errs, fmt.Errorf("admin shutdown: %w", err))
 		}
 	}
+	if a.console != nil {
+		a.console.Close()
+	}
 	a.closeStores()
 	return errors.Join(errs...)
 }
@@ -438,6 +460,9 @@ func (a *App) closeAll() {
 	}
 	if a.adminLn != nil {
 		a.adminLn.Close()
+	}
+	if a.console != nil {
+		a.console.Close()
 	}
 	a.closeStores()
 }
