@@ -252,16 +252,13 @@ func (c *Console) browse(ctx context.Context, topic string, q browseQuery) (*mes
 			break // nothing more readable below the high watermark now
 		}
 		for _, rec := range fp.Records {
-			if d.Scanned >= c.cfg.MaxScan || rec.Offset >= d.HighWater {
+			if d.Scanned >= c.cfg.MaxScan || rec.Offset >= d.HighWater || (!keepLast && len(d.Messages) >= ShowMax) {
 				break
 			}
 			d.Scanned++
 			offset = rec.Offset + 1
 			if len(filter) > 0 && !bytes.Contains(rec.Key, filter) && !bytes.Contains(rec.Value, filter) {
 				continue
-			}
-			if !keepLast && len(d.Messages) >= ShowMax {
-				break
 			}
 			d.Messages = append(d.Messages, toMessage(rec, q.Format))
 			if keepLast && len(d.Messages) > ShowMax {
