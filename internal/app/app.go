@@ -27,6 +27,7 @@ import (
 	"github.com/stratalog/strata/ingest"
 	"github.com/stratalog/strata/internal/cluster"
 	"github.com/stratalog/strata/internal/console"
+	"github.com/stratalog/strata/internal/cost"
 	"github.com/stratalog/strata/internal/groups"
 	"github.com/stratalog/strata/internal/kafka"
 	"github.com/stratalog/strata/internal/objstore"
@@ -62,6 +63,7 @@ type App struct {
 	compactor *compactor.Compactor
 	kafka     *kafka.Server
 	console   *console.Console // nil when disabled
+	cost      *cost.Meter
 
 	kafkaLn net.Listener
 	adminLn net.Listener
@@ -138,7 +140,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *App, err erro
 	if err != nil {
 		return nil, fmt.Errorf("open object store %s: %w", cfg.Objects.URL, err)
 	}
-	a.objects = objstore.NewMetrics(objects, a.reg, backendName(cfg.Objects.URL))
+	// The cost meter shares the produce path's PUTs, and the GETs of
+	// the objects it committed, among the topics of each object.
+	a.cost = cost.New(a.store, a.reg)
+	a.objects = a.cost.Objects(objstore.NewMetrics(objects, a.reg, backendName(cfg.Objects.URL)))
 
 	// Every node has a reader: a node without the reader role sends
 	// fetches to reader nodes (KIP-392) but still serves the clients that
@@ -152,7 +157,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *App, err erro
 		// default there (strata dev), so a produce is acknowledged after
 		// one local write and one metastore commit.
 		icfg.LocalObjects = backendName(cfg.Objects.URL) == "local"
-		if a.ingest, err = ingest.New(icfg, a.store, a.objects, a.reader, logger, a.reg); err != nil {
+		if a.ingest, err = ingest.New(icfg, a.cost.Committer(a.store), a.objects, a.reader, logger, a.reg); err != nil {
 			return nil, err
 		}
 	}
@@ -209,7 +214,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *App, err erro
 			// Kafka listener, as any client would.
 			if a.console, err = console.New(cfg.Console, console.Deps{
 				KafkaAddr: func() string { return a.KafkaAddr().String() }, Store: a.store,
-				Metrics: a.reg, Registerer: a.reg, Lease: cfg.Cluster.Lease, Logger: logger,
+				Metrics: a.reg, Registerer: a.reg, Lease: cfg.Cluster.Lease, Logger: logger, Cost: a.cost,
 			}); err != nil {
 				a.adminLn.Close()
 				return nil, err

@@ -292,6 +292,14 @@ func TestConsoleBrowserReadOnly(t *testing.T) {
 	}
 	b.shot("group")
 
+	// Cost: the topic's share of the PUTs is the node's metric.
+	b.open("/ui/cost")
+	puts := metric(t, c.node, "strata_cost_object_puts_total")
+	if got := b.text(`tr[data-topic="orders"] .puts`); got != strconv.FormatFloat(puts, 'f', 2, 64) || puts <= 0 {
+		t.Errorf("cost page: orders has %s PUTs, the metric %.2f", got, puts)
+	}
+	b.shot("cost")
+
 	// A config change is refused while read-only, even when posted from
 	// the console's own origin.
 	if status := b.post("/ui/topics/orders/configs", map[string]string{"name": "retention.ms", "value": "1000", "op": "set"}); status != http.StatusForbidden {

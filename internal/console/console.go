@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stratalog/strata/client"
+	"github.com/stratalog/strata/internal/cost"
 	"github.com/stratalog/strata/metastore"
 )
 
@@ -40,6 +41,9 @@ type Config struct {
 	// MaxScan bounds the records the message browser reads from the
 	// broker for one page, filtered or not.
 	MaxScan int `yaml:"max_scan"`
+	// Prices are the unit prices of the cost page: a preset or
+	// put=,get=,storage= (cost.ParsePrices).
+	Prices string `yaml:"prices"`
 }
 
 // RegisterFlags registers the console's flags with their defaults.
@@ -48,12 +52,16 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.ReadOnly, "console.read-only", true, "refuse changes from the console (topic configs, group offsets); -console.read-only=false allows them")
 	fs.DurationVar(&c.SampleInterval, "console.sample-interval", 10*time.Second, "how often the console samples the node's metrics for its charts (an hour of history at most)")
 	fs.IntVar(&c.MaxScan, "console.max-scan", 10000, "most records the message browser reads from the broker for one page, filter or not")
+	fs.StringVar(&c.Prices, "cost.prices", "s3-standard", "unit prices of the console's cost page: s3-standard, s3-express-one-zone, or put=,get=,storage= in dollars per 1000 PUTs, per 1000 GETs and per GB-month")
 }
 
 // Validate reports a setting that cannot work.
 func (c *Config) Validate() error {
 	if c.SampleInterval <= 0 {
 		return fmt.Errorf("console.sample-interval: %s, want > 0", c.SampleInterval)
+	}
+	if _, err := cost.ParsePrices(c.Prices); err != nil {
+		return err
 	}
 	if c.MaxScan < ShowMax {
 		return fmt.Errorf("console.max-scan: %d, want at least %d", c.MaxScan, ShowMax)
@@ -70,6 +78,7 @@ const historyLen = 360
 // Metastore is what the console reads from the node's metastore.
 type Metastore interface {
 	ListTopics(ctx context.Context) ([]metastore.Topic, error)
+	Partitions(ctx context.Context, topicID uuid.UUID) ([]metastore.Partition, error)
 	ChunksFrom(ctx context.Context, topicID uuid.UUID, partition int32, offset int64, limit int) ([]metastore.Chunk, error)
 	ClusterState(ctx context.Context) (metastore.ClusterState, error)
 	CompactionStats(ctx context.Context) (metastore.CompactionStats, error)
@@ -87,6 +96,9 @@ type Deps struct {
 	// Lease is the node lease, to tell a node's last heartbeat.
 	Lease  time.Duration
 	Logger *slog.Logger
+	// Cost is the node's attribution of object-store work to topics; nil
+	// leaves the cost page empty.
+	Cost *cost.Meter
 	// ClientOptions are added to the SDK client's (TLS, SASL).
 	ClientOptions []client.Option
 }
@@ -94,6 +106,7 @@ type Deps struct {
 // Console serves the pages.
 type Console struct {
 	cfg     Config
+	prices  cost.Prices
 	deps    Deps
 	log     *slog.Logger
 	pages   map[string]*template.Template
@@ -119,6 +132,7 @@ func New(cfg Config, deps Deps) (*Console, error) {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
 	c := &Console{cfg: cfg, deps: deps, log: deps.Logger, history: newHistory(historyLen)}
+	c.prices, _ = cost.ParsePrices(cfg.Prices) // checked by Validate
 	c.fetchedRecords = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "strata_console_fetched_records_total",
 		Help: "Records the console's message browser read from the broker.",
@@ -141,6 +155,7 @@ func New(cfg Config, deps Deps) (*Console, error) {
 	mux.HandleFunc("GET /ui/groups", c.groups)
 	mux.HandleFunc("GET /ui/groups/{group}", c.group)
 	mux.HandleFunc("POST /ui/groups/{group}/reset", c.resetOffsets)
+	mux.HandleFunc("GET /ui/cost", c.costPage)
 	mux.HandleFunc("GET /ui/style.css", serveStyle)
 	// Every form posts to the console's own origin: a POST that a browser
 	// says comes from another site is refused before any handler runs.
