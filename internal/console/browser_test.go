@@ -290,6 +290,14 @@ func TestConsoleBrowserReadOnly(t *testing.T) {
 	if n != 3 || len(pageLags) != 3 {
 		t.Errorf("lag of %d partitions by kadm, %d on the page", n, len(pageLags))
 	}
+	// The lag chart draws once the history holds the group's lag.
+	waitFor(t, func() bool {
+		b.open("/ui/groups/billing")
+		return eval[int](b, `document.querySelectorAll("#lag-chart polyline").length`) == 1
+	})
+	if got, want := b.text("#lag-chart figcaption b"), strconv.FormatInt(lags["billing"].Lag.Total(), 10); got != want {
+		t.Errorf("lag chart's last value %s, want %s", got, want)
+	}
 	b.shot("group")
 
 	// Cost: the topic's share of the PUTs is the node's metric.

@@ -20,7 +20,14 @@ type sample struct {
 	FetchSeconds    float64
 	FetchRequests   float64
 	CompactionLag   float64 // strata_compactor_lag_seconds (a gauge)
+	// GroupLag is each group's total lag (strata_groups_lag_records,
+	// exported by the controller only), for at most maxGroupsSampled
+	// groups.
+	GroupLag map[string]float64
 }
+
+// maxGroupsSampled bounds the groups whose lag each sample keeps.
+const maxGroupsSampled = 200
 
 // history is a bounded ring of samples, oldest first.
 type history struct {
@@ -76,6 +83,17 @@ func (c *Console) sample() {
 					s.FetchSeconds += m.GetHistogram().GetSampleSum()
 					s.FetchRequests += float64(m.GetHistogram().GetSampleCount())
 				}
+			}
+		case "strata_groups_lag_records":
+			for _, m := range mf.GetMetric() {
+				g := label(m, "group")
+				if _, ok := s.GroupLag[g]; !ok && len(s.GroupLag) >= maxGroupsSampled {
+					continue
+				}
+				if s.GroupLag == nil {
+					s.GroupLag = map[string]float64{}
+				}
+				s.GroupLag[g] += m.GetGauge().GetValue()
 			}
 		case "strata_compactor_lag_seconds":
 			for _, m := range mf.GetMetric() {

@@ -447,8 +447,9 @@ func (c *Console) groups(w http.ResponseWriter, r *http.Request) {
 
 type groupData struct {
 	client.GroupInfo
-	Topics []string
-	Plan   []planRow // a reset to confirm
+	LagChart chart
+	Topics   []string
+	Plan     []planRow // a reset to confirm
 	// The reset form's last values.
 	Topic, To, Value string
 }
@@ -481,6 +482,14 @@ func (c *Console) groupPage(w http.ResponseWriter, r *http.Request, status int, 
 		return
 	}
 	d.GroupInfo = info
+	var at []time.Time
+	var lag []float64
+	for _, s := range c.history.all() {
+		if v, ok := s.GroupLag[name]; ok {
+			at, lag = append(at, s.At), append(lag, v)
+		}
+	}
+	d.LagChart = newChart("Total lag (records)", at, lag, func(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) })
 	for _, o := range info.Offsets {
 		if !slices.Contains(d.Topics, o.Topic) {
 			d.Topics = append(d.Topics, o.Topic)
