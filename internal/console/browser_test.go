@@ -164,7 +164,7 @@ func (b *browser) text(sel string) string {
 }
 
 // shot saves a screenshot of the page in the test's artifact directory,
-// and in docs/img when STRATA_CONSOLE_SCREENSHOTS=docs.
+// and in docs/img when STRATA_TEST_CONSOLE_SCREENSHOTS=docs.
 func (b *browser) shot(name string) {
 	b.t.Helper()
 	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
@@ -174,7 +174,7 @@ func (b *browser) shot(name string) {
 	if err := os.WriteFile(filepath.Join(b.shots, name+".png"), png, 0o644); err != nil {
 		b.t.Fatal(err)
 	}
-	if os.Getenv("STRATA_CONSOLE_SCREENSHOTS") == "docs" {
+	if os.Getenv("STRATA_TEST_CONSOLE_SCREENSHOTS") == "docs" {
 		root, err := proc.RepoRoot()
 		if err != nil {
 			b.t.Fatal(err)
