@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"context"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -52,5 +53,46 @@ func TestConsoleCanBeTurnedOff(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("GET /ui/ with the console off: %s, want 404", resp.Status)
+	}
+}
+
+// TestConsoleBadInput: what a user mistypes gets a page that says so with
+// a 4xx status, never a 500 or a hang.
+func TestConsoleBadInput(t *testing.T) {
+	c := startCluster(t)
+	base := "http://" + c.node.AdminAddr
+	for _, tc := range []struct {
+		path string
+		want int
+	}{
+		{"/ui/topics/no-such-topic", http.StatusNotFound},
+		{"/ui/topics/no-such-topic/messages", http.StatusNotFound},
+		{"/ui/groups/no-such-group", http.StatusNotFound},
+		{"/ui/topics/orders/messages?partition=-1", http.StatusBadRequest},
+		{"/ui/topics/orders/messages?partition=99", http.StatusBadRequest},
+		{"/ui/topics/orders/messages?partition=x", http.StatusBadRequest},
+		{"/ui/topics/orders/messages?from=yesterday", http.StatusBadRequest},
+		{"/ui/topics/orders/messages?from=timestamp&timestamp=soon", http.StatusBadRequest},
+		{"/ui/topics/orders/messages?from=offset&offset=-5", http.StatusBadRequest},
+		{"/ui/topics/orders/messages?from=offset&offset=999999999", http.StatusOK}, // clamped to the end
+		{"/ui/topics/orders/messages?from=timestamp&timestamp=2000-01-01T00:00:00Z", http.StatusOK},
+		{"/ui/no-such-page", http.StatusNotFound},
+	} {
+		resp, err := http.Get(base + tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("GET %s: %s, want %d", tc.path, resp.Status, tc.want)
+		}
+	}
+	// Looking at a missing topic does not create it.
+	topics, err := c.adm.ListTopics(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if topics.Has("no-such-topic") {
+		t.Errorf("browsing no-such-topic created it")
 	}
 }

@@ -125,11 +125,10 @@ type badQuery struct{ error }
 // browse reads at most MaxScan records of one partition from the broker
 // and keeps at most ShowMax of those that pass the filter.
 func (c *Console) browse(ctx context.Context, topic string, q browseQuery) (*messagesData, error) {
-	cl, err := c.kafka(ctx)
+	kc, err := c.franz(ctx)
 	if err != nil {
 		return nil, err
 	}
-	kc := cl.Kgo()
 	adm := kadm.NewClient(kc)
 	md, err := adm.Metadata(ctx, topic)
 	if err != nil {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/stratalog/strata/client"
 	"github.com/stratalog/strata/internal/cost"
@@ -99,8 +100,10 @@ type Deps struct {
 	// Cost is the node's attribution of object-store work to topics; nil
 	// leaves the cost page empty.
 	Cost *cost.Meter
-	// ClientOptions are added to the SDK client's (TLS, SASL).
+	// ClientOptions are added to the SDK client's, KgoOptions to the
+	// console's own franz-go client's (TLS, SASL).
 	ClientOptions []client.Option
+	KgoOptions    []kgo.Opt
 }
 
 // Console serves the pages.
@@ -115,6 +118,7 @@ type Console struct {
 
 	mu     sync.Mutex
 	client *client.Client
+	kc     *kgo.Client // no topic auto-creation
 
 	fetchedRecords prometheus.Counter
 }
@@ -187,25 +191,46 @@ func (c *Console) Close() {
 	defer c.mu.Unlock()
 	if c.client != nil {
 		c.client.Close()
-		c.client = nil
+		c.kc.Close()
+		c.client, c.kc = nil, nil
 	}
 }
 
 // kafka returns the SDK client of the node's own listener, connecting on
 // first use: the listener serves only once the node runs.
 func (c *Console) kafka(ctx context.Context) (*client.Client, error) {
+	cl, _, err := c.connect(ctx)
+	return cl, err
+}
+
+// franz returns the console's own franz-go client, for kadm and the
+// message browser's fetches. It never asks for topics to be
+// auto-created, as the SDK's admin requests do not: browsing a missing
+// topic must not create it (the SDK's Kgo client is its producer's, which
+// would).
+func (c *Console) franz(ctx context.Context) (*kgo.Client, error) {
+	_, kc, err := c.connect(ctx)
+	return kc, err
+}
+
+func (c *Console) connect(ctx context.Context) (*client.Client, *kgo.Client, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.client != nil {
-		return c.client, nil
+		return c.client, c.kc, nil
 	}
 	opts := append([]client.Option{client.WithBrokers(c.deps.KafkaAddr()), client.WithClientID("strata-console")}, c.deps.ClientOptions...)
 	cl, err := client.New(ctx, opts...)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	c.client = cl
-	return cl, nil
+	kc, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.deps.KafkaAddr()), kgo.ClientID("strata-console")}, c.deps.KgoOptions...)...)
+	if err != nil {
+		cl.Close()
+		return nil, nil, err
+	}
+	c.client, c.kc = cl, kc
+	return cl, kc, nil
 }
 
 // errReadOnly is the answer to a change while the console is read-only.

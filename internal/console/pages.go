@@ -188,12 +188,12 @@ type topicRow struct {
 func (c *Console) topics(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), pageTimeout)
 	defer cancel()
-	cl, err := c.kafka(ctx)
+	kc, err := c.franz(ctx)
 	if err != nil {
 		c.fail(w, http.StatusServiceUnavailable, "topics", err)
 		return
 	}
-	adm := kadm.NewClient(cl.Kgo())
+	adm := kadm.NewClient(kc)
 	topics, err := c.deps.Store.ListTopics(ctx)
 	if err != nil {
 		c.fail(w, http.StatusServiceUnavailable, "topics", fmt.Errorf("metastore: %w", err))
