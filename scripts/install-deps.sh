@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need on a Debian machine: PostgreSQL server
 # binaries, kcat, kafka-python and confluent-kafka for Debian's python3,
-# and promtool (Debian's prometheus package) for the alert rules' tests.
+# promtool (Debian's prometheus package) for the alert rules' tests, and
+# headless Chromium for the web console's browser tests.
 # Does nothing when everything is already there.
 set -euo pipefail
 
@@ -11,6 +12,7 @@ command -v kcat >/dev/null 2>&1 || need+=(kcat)
 /usr/bin/python3 -c 'import kafka' >/dev/null 2>&1 || need+=(python3-kafka)
 /usr/bin/python3 -c 'import confluent_kafka' >/dev/null 2>&1 || need+=(python3-confluent-kafka)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v chromium >/dev/null 2>&1 || need+=(chromium chromium-driver)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

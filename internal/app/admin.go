@@ -16,7 +16,8 @@ import (
 
 // adminHandler serves /metrics, /healthz (the process is up), /readyz (it
 // serves Kafka and reaches its metastore), /v1/status (the node registry,
-// leaders per node and compaction figures, as JSON) and /debug/pprof.
+// leaders per node and compaction figures, as JSON), /debug/pprof and the
+// web console at /ui/.
 // With a token, everything but /healthz, /readyz and (when public)
 // /metrics needs it.
 func (a *App) adminHandler(token string) http.Handler {
@@ -45,6 +46,9 @@ func (a *App) adminHandler(token string) http.Handler {
 		w.Write([]byte("ready\n"))
 	})
 	guarded.Handle("/v1/status", statusHandler(a.store, a.cfg.Cluster.Lease))
+	if a.console != nil {
+		guarded.Handle("/ui/", a.console)
+	}
 	guarded.HandleFunc("/debug/pprof/", pprof.Index)
 	// Go's own cmdline handler prints os.Args, secrets and all.
 	guarded.HandleFunc("/debug/pprof/cmdline", func(w http.ResponseWriter, _ *http.Request) {

@@ -27,6 +27,8 @@ import (
 	"github.com/stratalog/strata/ingest"
 	"github.com/stratalog/strata/internal/acl"
 	"github.com/stratalog/strata/internal/cluster"
+	"github.com/stratalog/strata/internal/console"
+	"github.com/stratalog/strata/internal/cost"
 	"github.com/stratalog/strata/internal/groups"
 	"github.com/stratalog/strata/internal/kafka"
 	"github.com/stratalog/strata/internal/objstore"
@@ -69,6 +71,8 @@ type App struct {
 	// with their advertised addresses filled in.
 	kafkaLns  []net.Listener
 	listeners []kafka.Listener
+	console   *console.Console // nil when disabled
+	cost      *cost.Meter
 
 	adminLn net.Listener
 	admin   *http.Server
@@ -144,7 +148,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *App, err erro
 	if err != nil {
 		return nil, fmt.Errorf("open object store %s: %w", cfg.Objects.URL, err)
 	}
-	a.objects = objstore.NewMetrics(objects, a.reg, backendName(cfg.Objects.URL))
+	// The cost meter shares the produce path's PUTs, and the GETs of
+	// the objects it committed, among the topics of each object.
+	a.cost = cost.New(a.store, a.reg)
+	a.objects = a.cost.Objects(objstore.NewMetrics(objects, a.reg, backendName(cfg.Objects.URL)))
 
 	// Every node has a reader: a node without the reader role sends
 	// fetches to reader nodes (KIP-392) but still serves the clients that
@@ -158,7 +165,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *App, err erro
 		// default there (strata dev), so a produce is acknowledged after
 		// one local write and one metastore commit.
 		icfg.LocalObjects = backendName(cfg.Objects.URL) == "local"
-		if a.ingest, err = ingest.New(icfg, a.store, a.objects, a.reader, logger, a.reg); err != nil {
+		if a.ingest, err = ingest.New(icfg, a.cost.Committer(a.store), a.objects, a.reader, logger, a.reg); err != nil {
 			return nil, err
 		}
 	}
@@ -236,6 +243,17 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *App, err erro
 	if cfg.AdminAddress != "" {
 		if a.adminLn, err = net.Listen("tcp", cfg.AdminAddress); err != nil {
 			return nil, fmt.Errorf("admin listener: %w", err)
+		}
+		if cfg.Console.Enabled {
+			// The console reads the cluster through the node's own
+			// Kafka listener, as any client would.
+			if a.console, err = console.New(cfg.Console, console.Deps{
+				KafkaAddr: func() string { return a.KafkaAddr().String() }, Store: a.store,
+				Metrics: a.reg, Registerer: a.reg, Lease: cfg.Cluster.Lease, Logger: logger, Cost: a.cost,
+			}); err != nil {
+				a.adminLn.Close()
+				return nil, err
+			}
 		}
 		token := ""
 		if cfg.AdminTokenFile != "" {
@@ -323,6 +341,9 @@ func (a *App) MetricNames() []string {
 
 var descName = regexp.MustCompile(`fqName: "([^"]+)"`)
 
+// ConsoleEnabled says whether the admin listener serves the console at /ui/.
+func (a *App) ConsoleEnabled() bool { return a.console != nil }
+
 // Store is the process's metastore.
 func (a *App) Store() metastore.Store { return a.store }
 
@@ -377,6 +398,9 @@ func (a *App) Run(ctx context.Context) error {
 		services = append(services, service{"kafka listener " + l.Name, func(context.Context) error {
 			return ignore(a.kafka.ServeListener(ln, l), kafka.ErrServerClosed)
 		}, true})
+	}
+	if a.console != nil {
+		services = append(services, service{"console metrics history", a.console.Run, false})
 	}
 	if a.admin != nil {
 		services = append(services, service{"admin listener", func(context.Context) error {
@@ -480,6 +504,9 @@ func (a *App) Shutdown(timeout time.Duration) error {
 			errs = append(errs, fmt.Errorf("admin shutdown: %w", err))
 		}
 	}
+	if a.console != nil {
+		a.console.Close()
+	}
 	a.closeStores()
 	return errors.Join(errs...)
 }
@@ -497,6 +524,9 @@ func (a *App) closeAll() {
 	}
 	if a.adminLn != nil {
 		a.adminLn.Close()
+	}
+	if a.console != nil {
+		a.console.Close()
 	}
 	a.closeStores()
 }

@@ -127,9 +127,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fmt.Fprintf(stdout, `Strata dev is running.
   Kafka bootstrap server: %s   (e.g. kcat -b %s -L)
   Admin HTTP:             http://%s/metrics
-  Data:                   %s (objects and meta.db; survives restarts)
+%s  Data:                   %s (objects and meta.db; survives restarts)
 Press Ctrl-C to stop.
-`, a.KafkaAddr(), a.KafkaAddr(), addrString(a.AdminAddr()), dataDir)
+`, a.KafkaAddr(), a.KafkaAddr(), addrString(a.AdminAddr()), consoleLine(a), dataDir)
 	return <-done
 }
 
@@ -181,4 +181,12 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	fmt.Fprintln(stdout, "migrations applied")
 	return nil
+}
+
+// consoleLine is the banner's line for the web console, empty when off.
+func consoleLine(a *App) string {
+	if !a.ConsoleEnabled() {
+		return ""
+	}
+	return fmt.Sprintf("  Web console:            http://%s/ui/\n", addrString(a.AdminAddr()))
 }

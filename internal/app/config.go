@@ -13,6 +13,7 @@ import (
 	"github.com/stratalog/strata/compactor"
 	"github.com/stratalog/strata/ingest"
 	"github.com/stratalog/strata/internal/cluster"
+	"github.com/stratalog/strata/internal/console"
 	"github.com/stratalog/strata/internal/groups"
 	"github.com/stratalog/strata/internal/kafka"
 	"github.com/stratalog/strata/internal/objstore"
@@ -33,6 +34,7 @@ type Config struct {
 	Cluster   cluster.Config   `yaml:"cluster"`
 	Groups    groups.Config    `yaml:"groups"`
 	Compactor compactor.Config `yaml:"compactor"`
+	Console   console.Config   `yaml:"console"`
 
 	// Roles is the comma-separated list of roles this node runs: ingest,
 	// reader, coordinator, compactor, controller, or all.
@@ -73,6 +75,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Cluster.RegisterFlags(fs)
 	c.Groups.RegisterFlags(fs)
 	c.Compactor.RegisterFlags(fs)
+	c.Console.RegisterFlags(fs)
 	fs.StringVar(&c.Roles, "roles", "all", "roles of this node: all, or a comma-separated list of ingest, reader, coordinator, compactor, controller")
 	fs.StringVar(&c.AdminAddress, "admin.listen-address", ":9644", "host:port of the admin HTTP listener (metrics, health, pprof); empty disables it")
 	fs.StringVar(&c.AdminTokenFile, "admin.token-file", "", "file holding the bearer token the admin listener requires for all but /healthz, /readyz (and /metrics with admin.metrics-public); empty: no token")
@@ -104,6 +107,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.Compactor.Validate(); err != nil {
+		return err
+	}
+	if err := c.Console.Validate(); err != nil {
 		return err
 	}
 	roles, err := cluster.ParseRoles(c.Roles)
