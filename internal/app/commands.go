@@ -100,6 +100,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	cfg.RegisterFlags(fs)
 	dataDir := ".strata"
 	fs.StringVar(&dataDir, "data-dir", dataDir, "directory of the objects and the SQLite metastore")
+	secure := fs.Bool("secure", false, "also serve a SASL_SSL listener on "+DevSecureAddress+" (or the SASL_SSL listener of -kafka.listeners), with a throwaway CA and certificate under DATA-DIR/tls and a user "+DevAdminUser+" whose password is in DATA-DIR/admin-password")
 	// -h shows the defaults dev runs with, not those of serve.
 	DevDefaults(&cfg, dataDir)
 	fs.VisitAll(func(f *flag.Flag) { f.DefValue = f.Value.String() })
@@ -111,9 +112,22 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return err
 	}
+	var sec *devSecure
+	if *secure {
+		var err error
+		if sec, err = setUpDevSecure(&cfg, dataDir); err != nil {
+			return err
+		}
+	}
 	a, err := startProcess(ctx, cfg)
 	if err != nil {
 		return err
+	}
+	if sec != nil {
+		if err := createDevAdmin(ctx, a.Store(), sec.passwordFile); err != nil {
+			a.Shutdown(10 * time.Second)
+			return err
+		}
 	}
 	// The banner says "running" once it is true: after a crash, joining
 	// the cluster waits out the old registration first.
@@ -128,8 +142,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
   Kafka bootstrap server: %s   (e.g. kcat -b %s -L)
   Admin HTTP:             http://%s/metrics
 %s  Data:                   %s (objects and meta.db; survives restarts)
-Press Ctrl-C to stop.
 `, a.KafkaAddr(), a.KafkaAddr(), addrString(a.AdminAddr()), consoleLine(a), dataDir)
+	if sec != nil {
+		printDevSecure(stdout, sec)
+	}
+	fmt.Fprintln(stdout, "Press Ctrl-C to stop.")
 	return <-done
 }
 
