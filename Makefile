@@ -65,6 +65,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeFooter -fuzztime $(FUZZTIME) ./internal/segment/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeChunk -fuzztime $(FUZZTIME) ./internal/segment/
 	$(GO) test -run '^$$' -fuzz FuzzDispatch -fuzztime $(FUZZTIME) ./internal/kafka/
+	$(GO) test -run '^$$' -fuzz FuzzSASLDispatch -fuzztime $(FUZZTIME) ./internal/kafka/
 	$(GO) test -run '^$$' -fuzz FuzzDecompress -fuzztime $(FUZZTIME) ./internal/decompress/
 	$(GO) test -run '^$$' -fuzz FuzzStream -fuzztime $(FUZZTIME) ./internal/decompress/
 	$(GO) test -run '^$$' -fuzz FuzzScramClientFirst -fuzztime $(FUZZTIME) ./internal/sasl/

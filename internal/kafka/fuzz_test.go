@@ -301,7 +301,7 @@ func FuzzDispatch(f *testing.F) {
 // newDispatchServer is a server for driving connections in-process, with
 // the produce and fetch paths. Fetches wait at most 20ms, whatever the
 // input asks.
-func newDispatchServer(tb testing.TB) (*Server, *errorCatcher) {
+func newDispatchServer(tb testing.TB, mutate ...func(*Config)) (*Server, *errorCatcher) {
 	cfg := testConfig(tb)
 	cfg.MaxRequestBytes = 1 << 20
 	cfg.MaxPartitionsPerTopic = 8
@@ -311,6 +311,9 @@ func newDispatchServer(tb testing.TB) (*Server, *errorCatcher) {
 	cfg.MaxMetadataLookups, cfg.MaxAutoCreateTopics, cfg.MaxTopicsPerRequest = 3, 2, 2
 	// Client quotas an input sets throttle it for 11 ms at most.
 	cfg.Quotas.WindowSize = time.Millisecond
+	for _, m := range mutate {
+		m(&cfg)
+	}
 	catcher := &errorCatcher{}
 	logger := slog.New(catcher)
 	store := newTestStore(tb)

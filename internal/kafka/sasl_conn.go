@@ -222,8 +222,9 @@ func (c *conn) writeRaw(bw *bufio.Writer, sl *slot) bool {
 // without holding a server thread: the delay runs in the failed
 // connection's own goroutine.
 type failureDelay struct {
-	mu sync.Mutex
-	m  map[string]*addrFailures
+	base time.Duration // the first failure's delay, doubled by each next one
+	mu   sync.Mutex
+	m    map[string]*addrFailures
 }
 
 type addrFailures struct {
@@ -240,7 +241,9 @@ const (
 	failureAddrs = 100000
 )
 
-func newFailureDelay() *failureDelay { return &failureDelay{m: map[string]*addrFailures{}} }
+func newFailureDelay() *failureDelay {
+	return &failureDelay{base: failureDelayBase, m: map[string]*addrFailures{}}
+}
 
 // fail records a failure of addr at now and returns its delay.
 func (d *failureDelay) fail(addr string, now time.Time) time.Duration {
@@ -256,7 +259,7 @@ func (d *failureDelay) fail(addr string, now time.Time) time.Duration {
 	}
 	f.n++
 	f.last = now
-	delay := failureDelayBase << min(f.n-1, 16)
+	delay := d.base << min(f.n-1, 16)
 	return min(delay, failureDelayMax)
 }
 
