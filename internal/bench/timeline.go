@@ -87,19 +87,19 @@ func (s *sampler) run() {
 	for {
 		select {
 		case <-s.done:
-			// The last, partial interval: in the log and the chart, not
+			// The last, partial interval: in the log, and in the chart
+			// unless too short for its rates to mean anything; not
 			// printed (the summary follows).
-			if now := time.Now(); now.Sub(s.last.at) > s.interval/10 {
-				s.sample(now, false)
-			}
+			now := time.Now()
+			s.sample(now, false, now.Sub(s.last.at) > s.interval/10)
 			return
 		case now := <-tick.C:
-			s.sample(now, true)
+			s.sample(now, true, true)
 		}
 	}
 }
 
-func (s *sampler) sample(now time.Time, print bool) {
+func (s *sampler) sample(now time.Time, print, chart bool) {
 	secs := now.Sub(s.last.at).Seconds()
 	p, pb := s.st.produced.Load(), s.st.producedBytes.Load()
 	c, cb := s.st.consumed.Load(), s.st.consumedBytes.Load()
@@ -110,7 +110,9 @@ func (s *sampler) sample(now time.Time, print bool) {
 		ProduceP50: ms(quantile(prod, 0.5)), ProduceP99: ms(quantile(prod, 0.99)),
 		EndToEndP50: ms(quantile(e2e, 0.5)), EndToEndP99: ms(quantile(e2e, 0.99)),
 	}
-	s.timeline = append(s.timeline, pt)
+	if chart {
+		s.timeline = append(s.timeline, pt)
+	}
 	if s.log != nil && s.logErr == nil {
 		for tag, h := range map[string]*hdrhistogram.Histogram{"produce": prod, "e2e": e2e} {
 			if h.TotalCount() == 0 {

@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stratalog/strata/internal/sasl"
+	"github.com/stratalog/strata/internal/acl"
 	"github.com/stratalog/strata/metastore"
 )
 
@@ -44,6 +45,11 @@ func scramMechanismName(code int8) string {
 func (s *Server) handleDescribeUserScram(ctx context.Context, r *request) (Reply, error) {
 	req := r.msg.(*kmsg.DescribeUserSCRAMCredentialsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeUserSCRAMCredentialsResponse)
+	// As Kafka: Describe on the cluster.
+	if !s.authz(r).cluster(acl.OpDescribe) {
+		resp.ErrorCode, resp.ErrorMessage = kerr.ClusterAuthorizationFailed.Code, strPtr("not authorized to describe SCRAM credentials")
+		return respond(resp)
+	}
 
 	var names []string
 	count := map[string]int{}

@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/stratalog/strata/internal/acl"
 	"github.com/stratalog/strata/internal/sasl"
 	"github.com/stratalog/strata/metastore"
 )
@@ -42,6 +43,21 @@ func (u *userAlteration) fail(err *kerr.Error, msg string) {
 func (s *Server) handleAlterUserScram(ctx context.Context, r *request) (Reply, error) {
 	req := r.msg.(*kmsg.AlterUserSCRAMCredentialsRequest)
 	resp := req.ResponseKind().(*kmsg.AlterUserSCRAMCredentialsResponse)
+	// As Kafka: Alter on the cluster, else every user named fails.
+	if !s.authz(r).cluster(acl.OpAlter) {
+		seen := map[string]bool{}
+		for _, name := range append(scramDeletionNames(req), scramUpsertionNames(req)...) {
+			if seen[name] {
+				continue
+			}
+			seen[name] = true
+			res := kmsg.NewAlterUserSCRAMCredentialsResponseResult()
+			res.User, res.ErrorCode = name, kerr.ClusterAuthorizationFailed.Code
+			res.ErrorMessage = strPtr("not authorized to alter SCRAM credentials")
+			resp.Results = append(resp.Results, res)
+		}
+		return respond(resp)
+	}
 
 	var order []string
 	users := map[string]*userAlteration{}
@@ -155,4 +171,20 @@ func (s *Server) applyScramAlteration(ctx context.Context, r *request, name stri
 		}
 		s.log.Info("SCRAM credential set", "user", name, "mechanism", c.Mechanism, "iterations", c.Iterations, "principal", r.principal())
 	}
+}
+
+func scramDeletionNames(req *kmsg.AlterUserSCRAMCredentialsRequest) []string {
+	out := make([]string, 0, len(req.Deletions))
+	for _, d := range req.Deletions {
+		out = append(out, d.Name)
+	}
+	return out
+}
+
+func scramUpsertionNames(req *kmsg.AlterUserSCRAMCredentialsRequest) []string {
+	out := make([]string, 0, len(req.Upsertions))
+	for _, u := range req.Upsertions {
+		out = append(out, u.Name)
+	}
+	return out
 }

@@ -72,6 +72,7 @@ func startACLServer(t testing.TB, opts ...any) (*testServer, *auditLog) {
 		s.acls = acl.NewCache(s.meta.(acl.Source), newAuditLog(logger))
 		s.audit = newAuditLog(logger)
 		s.handlers = newHandlerTable(s.ingest != nil, s.reader != nil, s.groups != nil, true)
+		s.scram = s.meta.(metastore.ScramStore)
 	})
 	return startServer(t, opts...), audit
 }
@@ -406,6 +407,35 @@ func TestACLMatrix(t *testing.T) {
 				return c.roundTrip(kmsg.NewPtrDescribeClusterRequest(), 0).(*kmsg.DescribeClusterResponse).ErrorCode
 			},
 			denied: kerr.ClusterAuthorizationFailed, audit: acl.ClusterName,
+		},
+		{
+			name:   "DescribeUserScramCredentials",
+			grants: []grantSpec{g(acl.ResourceCluster, acl.ClusterName, acl.OpDescribe)},
+			call: func(t *testing.T, c *rawConn) int16 {
+				return c.roundTrip(kmsg.NewPtrDescribeUserSCRAMCredentialsRequest(), 0).(*kmsg.DescribeUserSCRAMCredentialsResponse).ErrorCode
+			},
+			denied: kerr.ClusterAuthorizationFailed, audit: acl.ClusterName,
+		},
+		{
+			name:   "AlterUserScramCredentials",
+			grants: []grantSpec{g(acl.ResourceCluster, acl.ClusterName, acl.OpAlter)},
+			call: func(t *testing.T, c *rawConn) int16 {
+				req := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()
+				up := kmsg.NewAlterUserSCRAMCredentialsRequestUpsertion()
+				up.Name, up.Mechanism, up.Iterations = "mallory", 2, 8192
+				up.Salt, up.SaltedPassword = []byte("salt-salt-salt"), make([]byte, 64)
+				req.Upsertions = append(req.Upsertions, up)
+				resp := c.roundTrip(req, 0).(*kmsg.AlterUserSCRAMCredentialsResponse)
+				if len(resp.Results) != 1 {
+					t.Fatalf("%d results, want mallory's", len(resp.Results))
+				}
+				return resp.Results[0].ErrorCode
+			},
+			denied: kerr.ClusterAuthorizationFailed, audit: acl.ClusterName,
+			unchanged: func(t *testing.T, s *testServer) bool {
+				_, err := s.store.ScramCredential(ctx, "mallory", "SCRAM-SHA-512")
+				return errors.Is(err, metastore.ErrUnknownScramCredential)
+			},
 		},
 		{
 			name:   "InitProducerId",
