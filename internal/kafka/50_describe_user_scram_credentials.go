@@ -6,8 +6,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/stratalog/strata/internal/sasl"
 	"github.com/stratalog/strata/internal/acl"
+	"github.com/stratalog/strata/internal/sasl"
 	"github.com/stratalog/strata/metastore"
 )
 
