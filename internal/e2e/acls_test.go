@@ -53,6 +53,15 @@ func TestACLChangeReachesEveryNode(t *testing.T) {
 	// Produce straight to node B, whatever the partition's leader: any
 	// node appends to any partition.
 	clB := newClient(t, b.KafkaAddr)
+	// kadm sends CreateACLs to any node: wait for B to have the first
+	// ACLs too.
+	waitFor(t, 10*time.Second, "node B to read the first ACLs", func() bool {
+		req := kmsg.NewPtrDescribeACLsRequest()
+		req.ResourceType, req.ResourcePatternType = kmsg.ACLResourceTypeAny, kmsg.ACLResourcePatternTypeAny
+		req.Operation, req.PermissionType = kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
+		resp, err := clB.SeedBrokers()[0].Request(ctx, req)
+		return err == nil && resp.(*kmsg.DescribeACLsResponse).ErrorCode == 0
+	})
 	produceOnB := func() int16 {
 		req := kmsg.NewPtrProduceRequest()
 		req.Acks, req.TimeoutMillis = -1, 10000

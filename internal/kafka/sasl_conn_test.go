@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
+	"github.com/stratalog/strata/internal/acl"
 	"github.com/stratalog/strata/internal/sasl"
 )
 
@@ -26,7 +27,11 @@ import (
 func startSASLServer(t *testing.T, opts ...any) *testServer {
 	t.Helper()
 	opts = append([]any{
-		func(c *Config) { c.Listeners = "SASL_PLAINTEXT://127.0.0.1:0" },
+		func(c *Config) {
+			c.Listeners = "SASL_PLAINTEXT://127.0.0.1:0"
+			// About who connects, not what ACLs allow (authorize_test.go).
+			c.Auth.AllowEveryoneIfNoACLFound = acl.OptionalBool{IsSet: true, Value: true}
+		},
 		func(s *Server) {
 			srv, err := sasl.NewServer(s.cfg.SASL, s.meta.(sasl.Credentials), nil)
 			if err != nil {
