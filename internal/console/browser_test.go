@@ -366,7 +366,12 @@ func TestConsoleBrowserChanges(t *testing.T) {
 	}
 	assertCommitted(t, c.adm, committed)
 	b.shot("group-reset-preview")
-	b.do(chromedp.Click(chromedp.CSS("#apply")), chromedp.WaitVisible(chromedp.CSS("#notice")))
+	b.do(chromedp.Click(chromedp.CSS("#apply")))
+	// The preview page has a notice too: wait for the apply's own.
+	waitFor(t, func() bool {
+		got, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.querySelector("#notice")?.textContent ?? ""`))
+		return err == nil && strings.HasPrefix(got, "committed")
+	})
 	assertCommitted(t, c.adm, map[int32]int64{0: 0, 1: 0, 2: 0})
 
 	// Another site's page posts a form to the console: refused.
