@@ -162,14 +162,16 @@ func (s *Server) applyScramAlteration(ctx context.Context, r *request, name stri
 			unavailable(err)
 			return
 		}
-		s.log.Info("SCRAM credential deleted", "user", name, "mechanism", mech, "principal", r.principal())
+		s.audit.Info("SCRAM credential deleted", "principal", r.principal(), "address", r.conn.nc.RemoteAddr().String(),
+			"user", name, "mechanism", mech)
 	}
 	for _, c := range u.upserts {
 		if err := s.scram.UpsertScramCredential(ctx, c); err != nil {
 			unavailable(err)
 			return
 		}
-		s.log.Info("SCRAM credential set", "user", name, "mechanism", c.Mechanism, "iterations", c.Iterations, "principal", r.principal())
+		s.audit.Info("SCRAM credential set", "principal", r.principal(), "address", r.conn.nc.RemoteAddr().String(),
+			"user", name, "mechanism", c.Mechanism, "iterations", c.Iterations)
 	}
 }
 

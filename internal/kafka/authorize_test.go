@@ -918,3 +918,34 @@ func BenchmarkProduceRoundTripAuthorized(b *testing.B) {
 		})
 	}
 }
+
+// Credential changes go to the audit log with who made them and from
+// where, and never with what they were made from.
+func TestScramChangesAudited(t *testing.T) {
+	s, audit := startACLServer(t)
+	c := s.dialAs(t, admin)
+	req := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()
+	up := kmsg.NewAlterUserSCRAMCredentialsRequestUpsertion()
+	up.Name, up.Mechanism, up.Iterations = "carol", 2, 8192
+	up.Salt, up.SaltedPassword = []byte("salt-salt-salt"), []byte("salted-password-bytes-0123456789abcdef0123456789abcdef0123456789")
+	req.Upsertions = append(req.Upsertions, up)
+	resp := c.roundTrip(req, 0).(*kmsg.AlterUserSCRAMCredentialsResponse)
+	if len(resp.Results) != 1 || resp.Results[0].ErrorCode != 0 {
+		t.Fatalf("alter: %+v", resp.Results)
+	}
+	del := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()
+	d := kmsg.NewAlterUserSCRAMCredentialsRequestDeletion()
+	d.Name, d.Mechanism = "carol", 2
+	del.Deletions = append(del.Deletions, d)
+	if resp := c.roundTrip(del, 0).(*kmsg.AlterUserSCRAMCredentialsResponse); len(resp.Results) != 1 || resp.Results[0].ErrorCode != 0 {
+		t.Fatalf("delete: %+v", resp.Results)
+	}
+	for _, what := range []string{"SCRAM credential set", "SCRAM credential deleted"} {
+		if got := audit.lines("component=audit", what, "principal="+admin, "user=carol", "address=127.0.0.1:"); len(got) != 1 {
+			t.Errorf("%q: %d audit lines, want 1:\n%s", what, len(got), audit)
+		}
+	}
+	if strings.Contains(audit.String(), "salted-password") || strings.Contains(audit.String(), "salt-salt") {
+		t.Errorf("the audit log holds the credential's material:\n%s", audit)
+	}
+}
