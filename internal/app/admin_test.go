@@ -233,4 +233,30 @@ func TestAdminTLS(t *testing.T) {
 			t.Error("plain HTTP served by the TLS listener")
 		}
 	}
+
+	// A rotated certificate is served to new connections without a
+	// restart.
+	tmpl.SerialNumber = big.NewInt(2)
+	der2, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotated := filepath.Join(t.TempDir(), "cert.pem")
+	if err := os.WriteFile(rotated, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der2}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(rotated, certFile); err != nil {
+		t.Fatal(err)
+	}
+	serial := func() int64 {
+		conn, err := tls.Dial("tcp", a.AdminAddr().String(), &tls.Config{InsecureSkipVerify: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0].SerialNumber.Int64()
+	}
+	if got := serial(); got != 2 {
+		t.Errorf("after the rotation the admin listener serves certificate %d, want 2", got)
+	}
 }

@@ -264,12 +264,13 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *App, err erro
 		}
 		a.admin = &http.Server{Handler: a.adminHandler(token), ReadHeaderTimeout: 10 * time.Second}
 		if cfg.AdminTLSCertFile != "" {
-			cert, err := tls.LoadX509KeyPair(cfg.AdminTLSCertFile, cfg.AdminTLSKeyFile)
+			// Re-read when the files change, as the Kafka listeners' is.
+			tcfg, err := kafka.ServerTLSConfig(cfg.AdminTLSCertFile, cfg.AdminTLSKeyFile)
 			if err != nil {
 				a.adminLn.Close()
 				return nil, fmt.Errorf("admin.tls: %w", err)
 			}
-			a.adminLn = tls.NewListener(a.adminLn, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+			a.adminLn = tls.NewListener(a.adminLn, tcfg)
 		}
 	}
 	return a, nil

@@ -59,16 +59,16 @@ func (r *certReloader) get() (*tls.Certificate, error) {
 		if r.cert != nil {
 			return r.cert, nil
 		}
-		return nil, fmt.Errorf("kafka tls: load certificate: %w", err)
+		return nil, fmt.Errorf("tls: load certificate: %w", err)
 	}
 	r.cert, r.certStat, r.keyStat = &cert, cs, ks
 	return r.cert, nil
 }
 
-// serverTLSConfig is the TLS configuration of a listener: TLS 1.2 at
+// ServerTLSConfig is the TLS configuration of a listener: TLS 1.2 at
 // least, and the certificate of certFile and keyFile, re-read when they
-// change.
-func serverTLSConfig(certFile, keyFile string) (*tls.Config, error) {
+// change. The admin listener uses it too.
+func ServerTLSConfig(certFile, keyFile string) (*tls.Config, error) {
 	r, err := newCertReloader(certFile, keyFile)
 	if err != nil {
 		return nil, err
@@ -127,10 +127,10 @@ func (c TLSConfig) validate() error {
 }
 
 // newListenerTLS is the TLS configuration of the SSL and SASL_SSL
-// listeners: serverTLSConfig, and the client certificate check of c,
+// listeners: ServerTLSConfig, and the client certificate check of c,
 // against authorities read again when their file changes.
 func newListenerTLS(c TLSConfig) (*tls.Config, error) {
-	base, err := serverTLSConfig(c.CertFile, c.KeyFile)
+	base, err := ServerTLSConfig(c.CertFile, c.KeyFile)
 	if err != nil {
 		return nil, err
 	}

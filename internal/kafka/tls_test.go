@@ -67,7 +67,7 @@ func handshakeCN(t *testing.T, cfg *tls.Config, clientCfg *tls.Config) string {
 func TestServerTLSConfigReloadsRotatedCertificate(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := writeSelfSigned(t, dir, "first")
-	cfg, err := serverTLSConfig(certFile, keyFile)
+	cfg, err := ServerTLSConfig(certFile, keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
