@@ -16,7 +16,7 @@ import (
 // its front door reports them, compactor or not.
 type Config struct {
 	// Interval is the time between two rounds of Run.
-	Interval time.Duration `yaml:"interval"`
+	Interval time.Duration
 
 	// A partition's level-0 chunks are merged as soon as one of these is
 	// reached. MinLevel0Bytes: their compressed bytes are at least this,
@@ -27,85 +27,85 @@ type Config struct {
 	// above what steady load gives within MaxLevel0Age (a chunk per 250 ms
 	// flush for 10 minutes is 2,400), so that it does not add merges and
 	// PUTs there (docs/compaction.md).
-	MinLevel0Bytes  int64         `yaml:"min_level0_bytes"`
-	MaxLevel0Age    time.Duration `yaml:"max_level0_age"`
-	MinLevel0Chunks int           `yaml:"min_level0_chunks"`
+	MinLevel0Bytes  int64
+	MaxLevel0Age    time.Duration
+	MinLevel0Chunks int
 	// PartitionsPerRound bounds the partitions merged in one round.
-	PartitionsPerRound int `yaml:"partitions_per_round"`
+	PartitionsPerRound int
 	// TargetObjectBytes is the size of the level-1 objects written: a merge
 	// takes chunks until their compressed bytes reach it.
-	TargetObjectBytes int64 `yaml:"target_object_bytes"`
+	TargetObjectBytes int64
 	// MaxMergeRawBytes bounds the decompressed bytes of one merge, which
 	// are held in memory while the object is built.
-	MaxMergeRawBytes int64 `yaml:"max_merge_raw_bytes"`
+	MaxMergeRawBytes int64
 	// ChunkRawBytes is the decompressed size of the chunks of a level-1
 	// object: a reader fetches and decodes one such chunk per range GET.
-	ChunkRawBytes int64 `yaml:"chunk_raw_bytes"`
+	ChunkRawBytes int64
 	// WholeObjectMaxBytes: a level-0 object up to this size is read with
 	// one GET of the whole object, instead of one ranged GET per chunk,
 	// when other partitions merged in the same round may need its chunks.
-	WholeObjectMaxBytes int64 `yaml:"whole_object_max_bytes"`
+	WholeObjectMaxBytes int64
 	// ObjectCacheBytes bounds the compressed chunk bytes kept, within one
 	// round, from whole objects for the partitions merged after the one
 	// that fetched them; 0 reads every chunk with its own ranged GET.
-	ObjectCacheBytes int64 `yaml:"object_cache_bytes"`
+	ObjectCacheBytes int64
 	// KeyPrefix is put before the keys of the objects the compactor writes.
-	KeyPrefix string `yaml:"key_prefix"`
+	KeyPrefix string
 
 	// DeleteGrace is how long an object stays after its last chunk row was
 	// removed, for reads that started before: longer than the longest
 	// fetch.
-	DeleteGrace time.Duration `yaml:"delete_grace"`
+	DeleteGrace time.Duration
 	// OrphanGrace is how old, by its LastModified and the compactor's
 	// clock, an object without an objects row must be before it is claimed
 	// and deleted: far longer than an upload plus its commit. It only
 	// picks candidates: a claim makes any later commit of the object fail
 	// (retriably), so a grace too short costs produce retries, not
 	// records.
-	OrphanGrace time.Duration `yaml:"orphan_grace"`
+	OrphanGrace time.Duration
 	// OrphanTombstoneRetention is how long, by the metastore's clock, the
 	// claim of a deleted orphan is kept: until then a commit of its key
 	// fails. It must be far longer than any delay between an upload and
 	// its commit (ingest.max-commit-delay plus ingest.commit-timeout).
-	OrphanTombstoneRetention time.Duration `yaml:"orphan_tombstone_retention"`
+	OrphanTombstoneRetention time.Duration
 	// OrphanInterval is the time between two listings of the bucket for
 	// orphans; 0 lists it every round.
-	OrphanInterval time.Duration `yaml:"orphan_interval"`
+	OrphanInterval time.Duration
 	// ListPrefix limits the orphan listing to keys with this prefix. Only
 	// keys ending in ".seg" are ever deleted.
-	ListPrefix string `yaml:"list_prefix"`
+	ListPrefix string
 
 	// Retention (log.retention.ms) and RetentionBytes (log.retention.bytes)
 	// are the defaults of topics with cleanup.policy delete; negative keeps
 	// records forever.
-	Retention      time.Duration `yaml:"retention"`
-	RetentionBytes int64         `yaml:"retention_bytes"`
+	Retention      time.Duration
+	RetentionBytes int64
 	// DeleteRetention (log.cleaner.delete.retention.ms) is how long a
 	// tombstone stays in a compacted topic.
-	DeleteRetention time.Duration `yaml:"delete_retention"`
+	DeleteRetention time.Duration
 	// MinCleanableDirtyRatio (log.cleaner.min.cleanable.ratio): a compacted
 	// partition is cleaned when the bytes written since its last cleaning
 	// are at least this share of its bytes.
-	MinCleanableDirtyRatio float64 `yaml:"min_cleanable_dirty_ratio"`
+	MinCleanableDirtyRatio float64
 	// KeyMapMaxBytes bounds the memory of the key map of one cleaning; a
 	// partition with more keys is cleaned in several passes.
-	KeyMapMaxBytes int64 `yaml:"key_map_max_bytes"`
+	KeyMapMaxBytes int64
 
 	// LeaseTTL is how long the compactor lease lasts without renewal. One
 	// compactor works at a time; the others wait for the lease.
-	LeaseTTL time.Duration `yaml:"lease_ttl"`
+	LeaseTTL time.Duration
 	// StatsInterval is the time between two refreshes of the gauges that
 	// count objects and chunk rows (a scan of those tables); 0: every round.
-	StatsInterval time.Duration `yaml:"stats_interval"`
+	StatsInterval time.Duration
 	// ProducerIDExpiration forgets idempotent producers that wrote nothing
 	// for this long (Kafka's producer.id.expiration.ms): their id and their
 	// sequence state on every partition, so that the metastore's producer
 	// rows stay bounded. Checked once an OrphanInterval.
-	ProducerIDExpiration time.Duration `yaml:"producer_id_expiration"`
+	ProducerIDExpiration time.Duration
 	// Concurrency bounds the object store requests in flight.
-	Concurrency int `yaml:"concurrency"`
+	Concurrency int
 	// RequestTimeout bounds one object store request.
-	RequestTimeout time.Duration `yaml:"request_timeout"`
+	RequestTimeout time.Duration
 }
 
 // RegisterFlags registers the flags of Config with their defaults.

@@ -15,48 +15,48 @@ type Config struct {
 	// once when it is full. 0 is no budget: seal whenever no upload is in
 	// flight. Negative is the default: DefaultPutBudget, or no budget when
 	// LocalObjects says a PUT costs nothing.
-	PutBudget float64 `yaml:"put_budget"`
+	PutBudget float64
 	// LocalObjects is set by the node's wiring when the object store is a
 	// local directory; it only changes what a negative PutBudget means.
-	LocalObjects bool `yaml:"-"`
+	LocalObjects bool
 	// FlushInterval is the old setting of the flush timer, kept so that
 	// configurations written for it keep working: when positive, the PUT
 	// budget is one PUT per FlushInterval (a batch then waits at most
 	// about one interval, as before). It cannot be combined with a
 	// PutBudget of 0 or more.
-	FlushInterval time.Duration `yaml:"flush_interval"`
+	FlushInterval time.Duration
 	// SegmentMaxBytes seals the open segment as soon as it holds this many
 	// bytes of record batches.
-	SegmentMaxBytes int `yaml:"segment_max_bytes"`
+	SegmentMaxBytes int
 	// MemoryBudget bounds the bytes held by the open segment and by sealed
 	// segments not yet committed. At the budget, Enqueue waits.
-	MemoryBudget int64 `yaml:"memory_budget"`
+	MemoryBudget int64
 	// MaxUploads is how many segment PUTs may be in flight at once.
-	MaxUploads int `yaml:"max_uploads"`
+	MaxUploads int
 	// UploadTimeout and CommitTimeout bound one PUT and one commit.
-	UploadTimeout time.Duration `yaml:"upload_timeout"`
-	CommitTimeout time.Duration `yaml:"commit_timeout"`
+	UploadTimeout time.Duration
+	CommitTimeout time.Duration
 	// MaxCommitDelay bounds, by the node's monotonic clock, the time from
 	// the start of a segment's upload to the start of its commit; a later
 	// commit is refused (a retriable produce error). The compactor may
 	// delete an object it finds without an objects row; the claim that
 	// makes a later commit of it fail is kept for
 	// compactor.orphan-tombstone-retention, which must be far longer.
-	MaxCommitDelay time.Duration `yaml:"max_commit_delay"`
+	MaxCommitDelay time.Duration
 	// QuietInterval, Adaptive and MaxPutsPerSecond were the settings of
 	// the quiet rule and of adaptive mode, both replaced by the PUT
 	// budget. They are still read so that a configuration that sets them
 	// fails with a message that says what to use (Validate).
-	QuietInterval    time.Duration `yaml:"quiet_interval"`
-	Adaptive         bool          `yaml:"adaptive"`
-	MaxPutsPerSecond float64       `yaml:"max_puts_per_second"`
+	QuietInterval    time.Duration
+	Adaptive         bool
+	MaxPutsPerSecond float64
 	// KeyPrefix is put before every object key this node writes.
-	KeyPrefix string `yaml:"key_prefix"`
+	KeyPrefix string
 	// MaxDecompressedBytes bounds what the records of one compressed
 	// batch may decompress to; a larger batch is refused with
 	// MESSAGE_TOO_LARGE. Admission reads compressed records as a stream,
 	// so the bound limits work, not memory.
-	MaxDecompressedBytes int64 `yaml:"max_decompressed_bytes"`
+	MaxDecompressedBytes int64
 }
 
 // RegisterFlags registers the flags of Config with their defaults.

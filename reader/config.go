@@ -10,30 +10,30 @@ import (
 type Config struct {
 	// CacheBytes bounds the memory held by the cache of decoded chunks and
 	// of recently fetched whole objects.
-	CacheBytes int64 `yaml:"cache_bytes"`
+	CacheBytes int64
 	// WholeObjectMaxBytes: objects up to this size are fetched whole with
 	// one GET, so that one request serves every partition in the object;
 	// larger objects are read by a ranged GET of the chunk. 0 always uses
 	// ranged GETs.
-	WholeObjectMaxBytes int64 `yaml:"whole_object_max_bytes"`
+	WholeObjectMaxBytes int64
 	// ObjectTTL is how long a whole compressed object stays in the cache
 	// after it was fetched or committed locally. Its chunks are decoded
 	// when first read and then cached on their own.
-	ObjectTTL time.Duration `yaml:"object_ttl"`
+	ObjectTTL time.Duration
 	// MaxChunkRawBytes refuses chunks that decode to more than this.
-	MaxChunkRawBytes int64 `yaml:"max_chunk_raw_bytes"`
+	MaxChunkRawBytes int64
 	// MetadataTTL is how long a partition's high watermark, log start
 	// offset and leader epoch are used before they are read again from the
 	// metastore. Local commits raise the cached high watermark at once.
-	MetadataTTL time.Duration `yaml:"metadata_ttl"`
+	MetadataTTL time.Duration
 	// PollInterval is how often a long poll re-reads the high watermarks
 	// of its partitions, in case a wake-up was missed.
-	PollInterval time.Duration `yaml:"poll_interval"`
+	PollInterval time.Duration
 	// ChunkLookupLimit is how many chunk rows one metastore lookup returns.
-	ChunkLookupLimit int `yaml:"chunk_lookup_limit"`
+	ChunkLookupLimit int
 	// FetchTimeout bounds one object GET or metastore lookup made on behalf
 	// of possibly several readers.
-	FetchTimeout time.Duration `yaml:"fetch_timeout"`
+	FetchTimeout time.Duration
 }
 
 // RegisterFlags registers the flags of Config with their defaults.

@@ -14,17 +14,17 @@ import (
 type Config struct {
 	// SuperUsers are principals that may do everything, as Kafka's
 	// super.users: "User:NAME" entries separated by semicolons or commas.
-	SuperUsers string `yaml:"super_users"`
+	SuperUsers string
 	// AllowEveryoneIfNoACLFound is Kafka's
 	// allow.everyone.if.no.acl.found: a request on a resource no ACL
 	// names is allowed. Unset, it is true while no listener
 	// authenticates, so that a cluster without authentication keeps
 	// working, and false as soon as one does.
-	AllowEveryoneIfNoACLFound OptionalBool `yaml:"allow_everyone_if_no_acl_found"`
+	AllowEveryoneIfNoACLFound OptionalBool
 	// RefreshInterval is how often a node reads the ACLs' version: a
 	// change made through another node is enforced here within it plus
 	// one read of the ACLs.
-	RefreshInterval time.Duration `yaml:"refresh_interval"`
+	RefreshInterval time.Duration
 }
 
 // DefaultRefreshInterval keeps a change made on one node enforced on

@@ -25,35 +25,35 @@ import (
 // Config is the whole configuration of one strata process. Each part is
 // owned by its package; this struct only gathers them.
 type Config struct {
-	Kafka     kafka.Config     `yaml:"kafka"`
-	Ingest    ingest.Config    `yaml:"ingest"`
-	Reader    reader.Config    `yaml:"reader"`
-	Objects   objstore.Config  `yaml:"objects"`
-	Postgres  postgres.Config  `yaml:"postgres"`
-	SQLite    sqlite.Config    `yaml:"sqlite"`
-	Cluster   cluster.Config   `yaml:"cluster"`
-	Groups    groups.Config    `yaml:"groups"`
-	Compactor compactor.Config `yaml:"compactor"`
-	Console   console.Config   `yaml:"console"`
+	Kafka     kafka.Config
+	Ingest    ingest.Config
+	Reader    reader.Config
+	Objects   objstore.Config
+	Postgres  postgres.Config
+	SQLite    sqlite.Config
+	Cluster   cluster.Config
+	Groups    groups.Config
+	Compactor compactor.Config
+	Console   console.Config
 
 	// Roles is the comma-separated list of roles this node runs: ingest,
 	// reader, coordinator, compactor, controller, or all.
-	Roles string `yaml:"roles"`
+	Roles string
 
 	// AdminAddress is the host:port of the admin HTTP listener (/metrics,
 	// /healthz, /readyz, /debug/pprof). Empty disables it.
-	AdminAddress string `yaml:"admin_address"`
+	AdminAddress string
 	// AdminTokenFile names a file holding the bearer token every admin
 	// request needs but /healthz, /readyz and, with AdminMetricsPublic,
 	// /metrics. Empty leaves the admin listener open, as strata dev has it.
-	AdminTokenFile     string `yaml:"admin_token_file"`
-	AdminMetricsPublic bool   `yaml:"admin_metrics_public"`
+	AdminTokenFile     string
+	AdminMetricsPublic bool
 	// AdminTLSCertFile and AdminTLSKeyFile, both set, make the admin
 	// listener serve HTTPS.
-	AdminTLSCertFile string `yaml:"admin_tls_cert_file"`
-	AdminTLSKeyFile  string `yaml:"admin_tls_key_file"`
-	LogLevel         string `yaml:"log_level"`
-	LogFormat        string `yaml:"log_format"`
+	AdminTLSCertFile string
+	AdminTLSKeyFile  string
+	LogLevel         string
+	LogFormat        string
 
 	// MemoryOverhead is the memory allowed beyond the budgets (Kafka
 	// requests, ingest, reader cache, compactor) before the Go garbage collector
@@ -61,7 +61,7 @@ type Config struct {
 	// 64 MiB kept for the executable's own pages, which count in RSS but
 	// not in the Go runtime's memory. 0 leaves Go's default; GOMEMLIMIT
 	// overrides it.
-	MemoryOverhead int64 `yaml:"memory_overhead"`
+	MemoryOverhead int64
 }
 
 // RegisterFlags registers every flag of the process with its default.

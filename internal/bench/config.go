@@ -17,64 +17,64 @@ const (
 // Config is one load: what to send, how fast, for how long, and where.
 type Config struct {
 	// Brokers is the comma-separated list of bootstrap servers.
-	Brokers string `yaml:"brokers"`
+	Brokers string
 	// Topic is created with Partitions partitions when it does not exist.
-	Topic      string `yaml:"topic"`
-	Partitions int    `yaml:"partitions"`
+	Topic      string
+	Partitions int
 
-	RecordSize int    `yaml:"record_size"`
-	Payload    string `yaml:"payload"`
+	RecordSize int
+	Payload    string
 
 	// Producers is the number of producer clients, each with its own
 	// connections.
-	Producers int `yaml:"producers"`
+	Producers int
 	// Workers is, in sync mode, the number of goroutines that each
 	// produce one record and wait for its ack before the next; they share
 	// the Producers clients.
-	Workers int `yaml:"workers"`
+	Workers int
 	// Records, in sync mode, ends the run once this many records are
 	// acked; 0 runs for Duration, which also bounds a run with Records.
-	Records int `yaml:"records"`
+	Records int
 	// Consumers is the number of consumer clients of a consume run; the
 	// partitions are shared out among them.
-	Consumers int `yaml:"consumers"`
+	Consumers int
 	// Rate is the offered load in records per second over all producers;
 	// 0 sends as fast as the producers' buffers allow.
-	Rate     int           `yaml:"rate"`
-	Duration time.Duration `yaml:"duration"`
+	Rate     int
+	Duration time.Duration
 	// DrainTimeout bounds the wait for outstanding acks and, in e2e mode,
 	// for the consumer to catch up after the producers stop.
-	DrainTimeout time.Duration `yaml:"drain_timeout"`
+	DrainTimeout time.Duration
 	// Warmup leaves the records sent in the first part of the run out of
 	// the latency percentiles (they still count in the rates): a Kafka
 	// client starts with one produce request in flight per broker until
 	// the first answer, so the first records measure its start.
-	Warmup time.Duration `yaml:"warmup"`
+	Warmup time.Duration
 
-	Acks        string        `yaml:"acks"`
-	Compression string        `yaml:"compression"`
-	Idempotent  bool          `yaml:"idempotent"`
-	Linger      time.Duration `yaml:"linger"`
+	Acks        string
+	Compression string
+	Idempotent  bool
+	Linger      time.Duration
 	// MaxInflight is the most produce requests a producer that is not
 	// idempotent keeps in flight per broker (an idempotent one: 5, fixed
 	// by the client).
-	MaxInflight int `yaml:"max_inflight"`
+	MaxInflight int
 	// MaxBuffered is the most records one producer holds unacked.
-	MaxBuffered int `yaml:"max_buffered"`
+	MaxBuffered int
 
 	// Admin is the base URL of Strata's admin HTTP (http://host:9644);
 	// when set, /metrics is read before and after the run.
-	Admin string `yaml:"admin"`
+	Admin string
 	// Progress is the interval of the progress line; 0 disables it.
-	Progress time.Duration `yaml:"progress"`
+	Progress time.Duration
 	// JSON prints the summary as JSON instead of text.
-	JSON bool `yaml:"json"`
+	JSON bool
 	// Hist names a file for the latency histograms as an HdrHistogram
 	// interval log, one interval per progress interval.
-	Hist string `yaml:"hist"`
+	Hist string
 	// Plot names a PNG file for a chart of throughput and latency
 	// percentiles over the run.
-	Plot string `yaml:"plot"`
+	Plot string
 }
 
 // RegisterFlags registers the load flags with their defaults.

@@ -10,21 +10,21 @@ import (
 type Config struct {
 	// Lease is how long a node stays live after its last heartbeat, and
 	// how long the controller lease lasts after its last renewal.
-	Lease time.Duration `yaml:"lease"`
+	Lease time.Duration
 	// HeartbeatInterval is the time between heartbeats; zero means a
 	// third of Lease.
-	HeartbeatInterval time.Duration `yaml:"heartbeat_interval"`
+	HeartbeatInterval time.Duration
 	// ControllerInterval is the time between two controller passes
 	// (lease renewal and leader balancing).
-	ControllerInterval time.Duration `yaml:"controller_interval"`
+	ControllerInterval time.Duration
 	// RefreshInterval is the time between two polls of the registry and
 	// of the leader assignment by each node's View.
-	RefreshInterval time.Duration `yaml:"refresh_interval"`
+	RefreshInterval time.Duration
 	// RegisterWait is how long Start keeps trying when a live instance
 	// holds the node id, before it fails. Zero fails at once. A process
 	// restarted right after a crash finds its own previous instance still
 	// live until that lease ends: `strata dev` waits about one Lease.
-	RegisterWait time.Duration `yaml:"register_wait"`
+	RegisterWait time.Duration
 }
 
 // Defaults.

@@ -33,18 +33,18 @@ import (
 // Config is the console's configuration.
 type Config struct {
 	// Enabled serves the console on the admin listener at /ui/.
-	Enabled bool `yaml:"enabled"`
+	Enabled bool
 	// ReadOnly refuses every change (topic configs, group offsets).
-	ReadOnly bool `yaml:"read_only"`
+	ReadOnly bool
 	// SampleInterval is how often the node's metrics are sampled for the
 	// charts; the history keeps an hour of samples at most.
-	SampleInterval time.Duration `yaml:"sample_interval"`
+	SampleInterval time.Duration
 	// MaxScan bounds the records the message browser reads from the
 	// broker for one page, filtered or not.
-	MaxScan int `yaml:"max_scan"`
+	MaxScan int
 	// Prices are the unit prices of the cost page: a preset or
 	// put=,get=,storage= (cost.ParsePrices).
-	Prices string `yaml:"prices"`
+	Prices string
 }
 
 // RegisterFlags registers the console's flags with their defaults.

@@ -14,42 +14,42 @@ type Config struct {
 	// member may ask for (group.min.session.timeout.ms and
 	// group.max.session.timeout.ms); JoinGroup outside them is
 	// INVALID_SESSION_TIMEOUT.
-	MinSessionTimeout time.Duration `yaml:"min_session_timeout"`
-	MaxSessionTimeout time.Duration `yaml:"max_session_timeout"`
+	MinSessionTimeout time.Duration
+	MaxSessionTimeout time.Duration
 	// InitialRebalanceDelay is how long the first rebalance of an empty
 	// group waits for more members (group.initial.rebalance.delay.ms).
 	// Each member that joins meanwhile extends the wait, up to the
 	// rebalance timeout. Zero disables it.
-	InitialRebalanceDelay time.Duration `yaml:"initial_rebalance_delay"`
+	InitialRebalanceDelay time.Duration
 	// MaxGroupSize caps the members of one group (group.max.size), those
 	// waiting for their member id included; zero means no limit. A member
 	// beyond it gets GROUP_MAX_SIZE_REACHED. Kafka's default has no limit;
 	// Strata's is 1000, so that a client joining in a loop cannot grow a
 	// group's state and its rebalances without end.
-	MaxGroupSize int `yaml:"max_group_size"`
+	MaxGroupSize int
 	// MaxMetadataSize caps the metadata string of a committed offset
 	// (offset.metadata.max.bytes); larger is OFFSET_METADATA_TOO_LARGE.
-	MaxMetadataSize int `yaml:"max_metadata_size"`
+	MaxMetadataSize int
 	// StoreTimeout bounds each metastore write (offset commits, group
 	// deletions) made for a request (offsets.commit.timeout.ms).
-	StoreTimeout time.Duration `yaml:"store_timeout"`
+	StoreTimeout time.Duration
 
 	// Owner reports whether this node coordinates a group; requests for
 	// other groups are answered NOT_COORDINATOR. Nil means every group.
 	// Owner is the node's view and two nodes may disagree: a group is
 	// served only once its lease in the metastore is held as well.
-	Owner func(group string) bool `yaml:"-"`
+	Owner func(group string) bool
 	// NodeID and Instance name the holder of the group leases this
 	// coordinator takes: the node's id, and the process's instance id
 	// (a random one when zero).
-	NodeID   int32     `yaml:"-"`
-	Instance uuid.UUID `yaml:"-"`
+	NodeID   int32
+	Instance uuid.UUID
 	// Lease is how long a group's coordinator lease lasts after its last
 	// renewal, by the metastore's clock; all leases of the coordinator are
 	// renewed together every third of it. The node's cluster lease is the
 	// natural value, so that a dead node's groups become free when the
 	// node itself is known to be dead. Zero means DefaultLease.
-	Lease time.Duration `yaml:"-"`
+	Lease time.Duration
 }
 
 // Defaults, as in Kafka.

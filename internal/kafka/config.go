@@ -17,107 +17,107 @@ import (
 // Config configures the Kafka front door.
 type Config struct {
 	// ListenAddress is the host:port the Kafka listener binds.
-	ListenAddress string `yaml:"listen_address"`
+	ListenAddress string
 	// AdvertisedAddress is the host:port clients are told to connect to.
 	// Empty means the listener's own address.
-	AdvertisedAddress string `yaml:"advertised_address"`
+	AdvertisedAddress string
 	// Listeners, AdvertisedListeners and ListenerSecurityProtocolMap are
 	// Kafka's listeners, advertised.listeners and
 	// listener.security.protocol.map (see ParseListeners). When Listeners
 	// is empty, ListenAddress and AdvertisedAddress are the one PLAINTEXT
 	// listener.
-	Listeners                   string `yaml:"listeners"`
-	AdvertisedListeners         string `yaml:"advertised_listeners"`
-	ListenerSecurityProtocolMap string `yaml:"listener_security_protocol_map"`
+	Listeners                   string
+	AdvertisedListeners         string
+	ListenerSecurityProtocolMap string
 	// TLS is the certificate of the SSL and SASL_SSL listeners and their
 	// check of client certificates.
-	TLS TLSConfig `yaml:"tls"`
+	TLS TLSConfig
 	// SASL is the mechanisms of the SASL_PLAINTEXT and SASL_SSL listeners.
-	SASL sasl.Config `yaml:"sasl"`
+	SASL sasl.Config
 	// SASLMaxReauth is Kafka's connections.max.reauth.ms: a SASL
 	// connection must authenticate again within this long (KIP-368) or is
 	// closed. Zero: never.
-	SASLMaxReauth time.Duration `yaml:"sasl_max_reauth"`
+	SASLMaxReauth time.Duration
 	// NodeID is this node's broker id in Metadata responses.
-	NodeID int32 `yaml:"node_id"`
+	NodeID int32
 	// Rack is this node's rack (zone); empty means none.
-	Rack string `yaml:"rack"`
+	Rack string
 	// ClusterID is reported in Metadata and DescribeCluster responses.
-	ClusterID string `yaml:"cluster_id"`
+	ClusterID string
 	// MaxRequestBytes is the largest request frame accepted, as Kafka's
 	// socket.request.max.bytes. A larger frame closes the connection.
-	MaxRequestBytes int `yaml:"max_request_bytes"`
+	MaxRequestBytes int
 	// DefaultPartitions is the partition count of auto-created topics and of
 	// CreateTopics requests that ask for -1, as Kafka's num.partitions.
-	DefaultPartitions int32 `yaml:"default_partitions"`
+	DefaultPartitions int32
 	// MaxPartitionsPerTopic bounds the partition count CreateTopics and
 	// CreatePartitions accept.
-	MaxPartitionsPerTopic int32 `yaml:"max_partitions_per_topic"`
+	MaxPartitionsPerTopic int32
 	// AutoCreateTopics enables creating unknown topics on Metadata requests,
 	// as Kafka's auto.create.topics.enable.
-	AutoCreateTopics bool `yaml:"auto_create_topics"`
+	AutoCreateTopics bool
 	// IdleTimeout closes connections without requests for this long, as
 	// Kafka's connections.max.idle.ms. Zero disables it.
-	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	IdleTimeout time.Duration
 	// MaxInFlightRequests bounds the requests of one connection that are
 	// read but not yet answered; reading pauses at the bound.
-	MaxInFlightRequests int `yaml:"max_inflight_requests"`
+	MaxInFlightRequests int
 	// TopicCacheTTL is how long a topic's id, configs and partitions are
 	// used by Produce, Fetch and Metadata before they are read again. This
 	// node's own topic changes take effect at once; other nodes' after at
 	// most this long. Zero reads the metastore on every request.
-	TopicCacheTTL time.Duration `yaml:"topic_cache_ttl"`
+	TopicCacheTTL time.Duration
 	// FetchMaxWait caps the time a Fetch waits for MinBytes, whatever
 	// MaxWaitMillis the client asks for. Zero means no cap.
-	FetchMaxWait time.Duration `yaml:"fetch_max_wait"`
+	FetchMaxWait time.Duration
 
 	// Limits that keep one client from taking the node's memory or its
 	// metastore (see doc.go, "Limits"). Zero disables a limit.
 
 	// MaxConnections bounds the node's client connections, as Kafka's
 	// max.connections: a connection beyond it is closed at once.
-	MaxConnections int `yaml:"max_connections"`
+	MaxConnections int
 	// MaxConnectionsPerIP bounds the connections from one client address,
 	// as Kafka's max.connections.per.ip.
-	MaxConnectionsPerIP int `yaml:"max_connections_per_ip"`
+	MaxConnectionsPerIP int
 	// MaxQueuedRequestBytes bounds the memory of the requests being read
 	// and handled across all connections, as Kafka's
 	// queued.max.request.bytes: a connection whose next request does not
 	// fit stops reading until it does. A request is charged more than its
 	// frame (see requestCharge), so that the structures it decodes to are
 	// bounded as well.
-	MaxQueuedRequestBytes int64 `yaml:"max_queued_request_bytes"`
+	MaxQueuedRequestBytes int64
 	// RequestReadTimeout bounds the time the rest of a request may take to
 	// arrive once its length has been read: a client that starts a request
 	// and stalls has its connection closed, rather than holding its buffer
 	// until IdleTimeout.
-	RequestReadTimeout time.Duration `yaml:"request_read_timeout"`
+	RequestReadTimeout time.Duration
 	// MaxMetadataLookups bounds the topics of one Metadata request that
 	// are looked up in the metastore (those the topic cache cannot
 	// answer); the rest are answered LEADER_NOT_AVAILABLE, which clients
 	// retry, by then from the cache.
-	MaxMetadataLookups int `yaml:"max_metadata_lookups"`
+	MaxMetadataLookups int
 	// MaxAutoCreateTopics bounds the topics one Metadata request creates;
 	// the rest are answered LEADER_NOT_AVAILABLE, as Kafka answers a topic
 	// still being created, and are created on a later request.
-	MaxAutoCreateTopics int `yaml:"max_auto_create_topics"`
+	MaxAutoCreateTopics int
 	// MaxTopicsPerRequest bounds the topics one CreateTopics, DeleteTopics
 	// or CreatePartitions request changes; the rest are answered
 	// THROTTLING_QUOTA_EXCEEDED (INVALID_REQUEST at versions before that
 	// code), and are changed by a later request.
-	MaxTopicsPerRequest int `yaml:"max_topics_per_request"`
+	MaxTopicsPerRequest int
 	// FetchSessionCacheSlots bounds the incremental fetch sessions
 	// (KIP-227) the node keeps, as Kafka's
 	// max.incremental.fetch.session.cache.slots; 0 keeps none, and every
 	// fetch is a full one.
-	FetchSessionCacheSlots int `yaml:"fetch_session_cache_slots"`
+	FetchSessionCacheSlots int
 	// FetchSessionEviction is how long a session must go unused before a
 	// new session may take its slot, as Kafka's
 	// min.incremental.fetch.session.eviction.ms.
-	FetchSessionEviction time.Duration `yaml:"fetch_session_eviction"`
+	FetchSessionEviction time.Duration
 
 	// Quotas configures the enforcement of client quotas (quota.go).
-	Quotas QuotaConfig `yaml:"quotas"`
+	Quotas QuotaConfig
 
 	// TopicDefaults are the values of the topic configs a topic does not
 	// set, as this node enforces them: DescribeConfigs and CreateTopics
@@ -125,16 +125,16 @@ type Config struct {
 	// of the front door but of the roles that enforce them (the
 	// compactor's retention flags); internal/app fills them in. The zero
 	// value is Kafka's defaults.
-	TopicDefaults topicconfig.Defaults `yaml:"-"`
+	TopicDefaults topicconfig.Defaults
 
 	// Auth is the -auth.* flags: super users and what a resource no ACL
 	// names allows (see docs/authorization.md).
-	Auth acl.Config `yaml:"auth"`
+	Auth acl.Config
 	// Authenticates says that some listener of this node authenticates
 	// its clients (SASL or client certificates). It makes
 	// -auth.allow-everyone-if-no-acl-found default to false. It is not a
 	// flag: the listener configuration decides it (internal/app).
-	Authenticates bool `yaml:"-"`
+	Authenticates bool
 }
 
 // Defaults of Config, as RegisterFlags sets them.

@@ -53,12 +53,12 @@ import (
 type QuotaConfig struct {
 	// WindowNum and WindowSize are Kafka's quota.window.num and
 	// quota.window.size.seconds: the samples a rate is measured over.
-	WindowNum  int           `yaml:"window_num"`
-	WindowSize time.Duration `yaml:"window_size"`
+	WindowNum  int
+	WindowSize time.Duration
 	// RefreshInterval is how often a node checks the metastore's quota
 	// version while requests arrive: a change made through another node
 	// applies here within about this long.
-	RefreshInterval time.Duration `yaml:"refresh_interval"`
+	RefreshInterval time.Duration
 }
 
 // Defaults of QuotaConfig, Kafka's where it has them.

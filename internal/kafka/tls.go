@@ -87,18 +87,18 @@ type TLSConfig struct {
 	// CertFile and KeyFile hold the listeners' certificate chain and key
 	// in PEM. They are read again when they change: new connections get
 	// the new certificate, open ones keep theirs.
-	CertFile string `yaml:"cert_file"`
-	KeyFile  string `yaml:"key_file"`
+	CertFile string
+	KeyFile  string
 	// ClientCAFile holds the PEM certificates of the authorities whose
 	// client certificates are accepted; read again when it changes.
-	ClientCAFile string `yaml:"client_ca_file"`
+	ClientCAFile string
 	// ClientAuth is Kafka's ssl.client.auth: none, request (a certificate
 	// is checked when given) or require.
-	ClientAuth string `yaml:"client_auth"`
+	ClientAuth string
 	// PrincipalFromCN makes a client certificate's principal "User:" and
 	// its subject's common name, instead of Kafka's default, the whole
 	// subject distinguished name.
-	PrincipalFromCN bool `yaml:"principal_from_cn"`
+	PrincipalFromCN bool
 }
 
 // Values of TLSConfig.ClientAuth.

@@ -13,17 +13,17 @@ import (
 type Config struct {
 	// URL is "s3://bucket/optional/prefix", "file:///some/dir" or a plain
 	// directory path.
-	URL string `yaml:"url"`
+	URL string
 	// The S3 settings below are ignored for a directory.
-	Endpoint        string `yaml:"endpoint"`
-	Region          string `yaml:"region"`
-	AccessKeyID     string `yaml:"access_key_id"`
-	SecretAccessKey string `yaml:"secret_access_key"`
+	Endpoint        string
+	Region          string
+	AccessKeyID     string
+	SecretAccessKey string
 	// SecretAccessKeyFile names a file holding the secret access key, so
 	// that the key appears neither on the command line nor in the
 	// configuration file. It wins over SecretAccessKey.
-	SecretAccessKeyFile string `yaml:"secret_access_key_file"`
-	PathStyle           bool   `yaml:"path_style"`
+	SecretAccessKeyFile string
+	PathStyle           bool
 }
 
 // RegisterFlags registers the flags of c, with their defaults, on fs. Each

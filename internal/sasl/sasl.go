@@ -60,9 +60,9 @@ const (
 type Config struct {
 	// Mechanisms are the mechanisms offered to clients, in the order
 	// SaslHandshake lists them.
-	Mechanisms []string `yaml:"mechanisms"`
+	Mechanisms []string
 	// OAuthBearer configures the OAUTHBEARER mechanism.
-	OAuthBearer OAuthConfig `yaml:"oauthbearer"`
+	OAuthBearer OAuthConfig
 }
 
 // OAuthConfig configures how OAUTHBEARER tokens are checked.
@@ -70,21 +70,21 @@ type OAuthConfig struct {
 	// JWKSFile and JWKSURL name the JSON Web Key Set whose keys sign the
 	// tokens (one of them). The set is read again every JWKSRefresh, and
 	// sooner when a token names a key id the set lacks.
-	JWKSFile    string        `yaml:"jwks_file"`
-	JWKSURL     string        `yaml:"jwks_url"`
-	JWKSRefresh time.Duration `yaml:"jwks_refresh"`
+	JWKSFile    string
+	JWKSURL     string
+	JWKSRefresh time.Duration
 	// Issuer, when set, must equal the token's iss claim.
-	Issuer string `yaml:"issuer"`
+	Issuer string
 	// Audience, when set, must share a value with the token's aud claim.
-	Audience []string `yaml:"audience"`
+	Audience []string
 	// PrincipalClaim names the claim whose string value is the principal's
 	// name (the principal is "User:" + that value).
-	PrincipalClaim string `yaml:"principal_claim"`
+	PrincipalClaim string
 	// ClockSkew is the leeway allowed on exp, nbf and iat.
-	ClockSkew time.Duration `yaml:"clock_skew"`
+	ClockSkew time.Duration
 	// Unsecured accepts Kafka's unsecured tokens (alg "none", no
 	// signature), checking only their expiry. For development only.
-	Unsecured bool `yaml:"unsecured"`
+	Unsecured bool
 }
 
 // RegisterFlags registers the -kafka.sasl.* flags on fs.

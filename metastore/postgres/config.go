@@ -12,13 +12,13 @@ import (
 // Config configures the PostgreSQL metastore.
 type Config struct {
 	// URL is a libpq connection string or postgres:// URL.
-	URL string `yaml:"url"`
+	URL string
 	// URLFile names a file holding the URL, so that its password appears
 	// neither on the command line nor in the configuration file. It wins
 	// over URL.
-	URLFile string `yaml:"url_file"`
+	URLFile string
 	// MaxConns bounds the connection pool.
-	MaxConns int32 `yaml:"max_conns"`
+	MaxConns int32
 }
 
 // DefaultMaxConns is the default size of the connection pool.

@@ -13,13 +13,13 @@ type Config struct {
 	// Path is the database file. It is created, with its directory, when
 	// missing. An in-memory database is not supported: the store opens
 	// several connections and each would see its own empty database.
-	Path string `yaml:"path"`
+	Path string
 	// BusyTimeout is how long a statement waits for a lock held by another
 	// process before failing. Zero means the default, 5s.
-	BusyTimeout time.Duration `yaml:"busy_timeout"`
+	BusyTimeout time.Duration
 	// ReadConns is the size of the read connection pool. Zero means the
 	// default, 4. Writes always use one connection.
-	ReadConns int `yaml:"read_conns"`
+	ReadConns int
 }
 
 const (
