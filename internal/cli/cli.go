@@ -55,7 +55,7 @@ const usage = `Usage:
   strata acls delete (--topic T | --group G | --transactional-id X | --cluster | --principal P) [--pattern P] [--operation OP]
   strata quotas describe [--for-user U | --default-user] [--for-client-id C | --default-client-id] [--strict]
   strata quotas alter [--for-user U | --default-user] [--for-client-id C | --default-client-id] [--set k=v]... [--remove k]...
-  strata status [--admin http://host:9644]
+  strata status [--admin http://host:9644 [--cost [--prices s3-standard]]]
   strata users create NAME [--mechanism SCRAM-SHA-512] [--iterations N] [--password-stdin] [--metastore-url URL]
   strata users list [--metastore-url URL]
   strata users delete NAME [--mechanism M] [--metastore-url URL]

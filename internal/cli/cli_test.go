@@ -383,3 +383,49 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+// status --cost shares the node's object PUTs among the topics produced
+// to, and prices them.
+func TestStatusCost(t *testing.T) {
+	for _, topic := range []string{"cost-a", "cost-b"} {
+		if _, errOut, code := runCLI(t, "", "topics", "create", topic, "--partitions", "1"); code != 0 {
+			t.Fatalf("topics create %s: %s", topic, errOut)
+		}
+		if _, errOut, code := runCLI(t, strings.Repeat("a fairly long record value to produce\n", 50), "produce", topic); code != 0 {
+			t.Fatalf("produce %s: %s", topic, errOut)
+		}
+	}
+	out, errOut, code := runCLI(t, "", "status", "--admin", "http://"+dev.AdminAddr, "--cost", "--output", "json")
+	if code != 0 {
+		t.Fatalf("status --cost: exit %d: %s", code, errOut)
+	}
+	var st struct {
+		Cost costStatus `json:"cost"`
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("status --cost json: %v\n%s", err, out)
+	}
+	if st.Cost.Prices != "s3-standard" || st.Cost.UptimeSeconds <= 0 {
+		t.Errorf("prices %q, uptime %v", st.Cost.Prices, st.Cost.UptimeSeconds)
+	}
+	seen := map[string]topicCost{}
+	for _, tc := range st.Cost.Topics {
+		seen[tc.Topic] = tc
+	}
+	for _, topic := range []string{"cost-a", "cost-b"} {
+		tc, ok := seen[topic]
+		if !ok || tc.Puts <= 0 || tc.ProducedBytes < 50*37 || tc.RequestsPerDay <= 0 {
+			t.Errorf("%s: %+v, want its share of PUTs, the bytes produced and a price", topic, tc)
+		}
+	}
+	out, _, code = runCLI(t, "", "status", "--admin", "http://"+dev.AdminAddr, "--cost", "--prices", "s3-express-one-zone")
+	if code != 0 || !strings.Contains(out, "REQUESTS/DAY") || !strings.Contains(out, "cost-a") || !strings.Contains(out, "s3-express-one-zone") {
+		t.Errorf("status --cost text:\n%s", out)
+	}
+	if _, errOut, code := runCLI(t, "", "status", "--cost"); code != 2 || !strings.Contains(errOut, "--cost needs --admin") {
+		t.Errorf("--cost without --admin: exit %d, %q", code, errOut)
+	}
+	if _, errOut, code := runCLI(t, "", "status", "--admin", "http://"+dev.AdminAddr, "--cost", "--prices", "cheap"); code != 2 || !strings.Contains(errOut, "--prices") {
+		t.Errorf("a bad --prices: exit %d, %q", code, errOut)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/stratalog/strata/client"
+	"github.com/stratalog/strata/internal/cost"
 )
 
 // registryNote says where the node registry is reported.
@@ -24,10 +25,19 @@ const registryNote = "the brokers above are what the Kafka protocol shows; " +
 	"pass --admin http://host:9644 for the node registry (zones, roles, heartbeats), leaders per node and compaction figures"
 
 func (e *env) status(args []string) error {
-	fs := e.flags("status", "status [--admin http://host:9644]")
+	fs := e.flags("status", "status [--admin http://host:9644 [--cost [--prices s3-standard]]]")
 	admin := fs.String("admin", "", "admin HTTP address of a node (http://host:9644): also show the node registry, compaction figures and the node's readiness and metrics")
+	withCost := fs.Bool("cost", false, "with --admin: the node's object-store requests by topic and what they cost a day")
+	pricesFlag := fs.String("prices", "s3-standard", "with --cost: unit prices, a preset (s3-standard, s3-express-one-zone) or put=,get=,storage= in dollars")
 	if _, err := e.parse(fs, args); err != nil {
 		return err
+	}
+	if *withCost && *admin == "" {
+		return usagef("--cost needs --admin http://host:9644: the cost comes from a node's metrics")
+	}
+	prices, err := cost.ParsePrices(*pricesFlag)
+	if err != nil {
+		return usagef("--prices: %v", err)
 	}
 	c, err := e.connect()
 	if err != nil {
@@ -41,14 +51,20 @@ func (e *env) status(args []string) error {
 		return err
 	}
 	var (
-		node *nodeStatus
-		reg  *registryStatus
+		node  *nodeStatus
+		reg   *registryStatus
+		costs *costStatus
 	)
 	if *admin != "" {
 		if reg, err = readRegistry(ctx, *admin); err != nil {
 			return err
 		}
 		if node, err = readNode(ctx, *admin); err != nil {
+			return err
+		}
+	}
+	if *withCost {
+		if costs, err = readCost(ctx, *admin, prices); err != nil {
 			return err
 		}
 	}
@@ -64,6 +80,9 @@ func (e *env) status(args []string) error {
 		}
 		if node != nil {
 			out["node"] = node
+		}
+		if costs != nil {
+			out["cost"] = costs
 		}
 		return e.printJSON(out)
 	}
@@ -101,9 +120,13 @@ func (e *env) status(args []string) error {
 	}
 	if len(rows) == 0 {
 		fmt.Fprintln(e.stdout, "No strata_ metrics at", node.URL+"/metrics")
-		return nil
+	} else {
+		e.table([]string{"METRIC", "VALUE"}, rows)
 	}
-	e.table([]string{"METRIC", "VALUE"}, rows)
+	if costs != nil {
+		fmt.Fprintln(e.stdout)
+		e.printCost(costs)
+	}
 	return nil
 }
 
