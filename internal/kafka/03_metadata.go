@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"errors"
+	"slices"
 	"sort"
 
 	"github.com/google/uuid"
@@ -300,9 +301,21 @@ func (s *Server) metadataTopic(info *topicInfo, req *kmsg.MetadataRequest, view 
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = p.Partition
 		mp.Leader, mp.LeaderEpoch = s.partitionLeader(p, view.zone)
+		if !slices.ContainsFunc(view.brokers, func(n cluster.Node) bool { return n.ID == mp.Leader }) {
+			// The leader does not serve the listener the client connected
+			// on: Kafka's answer, which says what is wrong and which the
+			// client retries.
+			mp.ErrorCode, mp.Leader = kerr.ListenerNotFound.Code, -1
+			if req.Version < 6 {
+				mp.ErrorCode = kerr.LeaderNotAvailable.Code
+			}
+		}
 		rs, ok := replicas[mp.Leader]
 		if !ok {
 			rs = readReplicas(mp.Leader, view.brokers)
+			if mp.Leader < 0 {
+				rs = rs[1:]
+			}
 			replicas[mp.Leader] = rs
 		}
 		mp.Replicas = rs

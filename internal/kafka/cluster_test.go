@@ -415,3 +415,44 @@ func TestFindCoordinatorNamesTheLeaseHolder(t *testing.T) {
 		t.Fatal("a group held by a node that cannot coordinate it is not sent where the view says")
 	}
 }
+
+// A partition led by a node without the client's listener is answered
+// LISTENER_NOT_FOUND with no leader, as Kafka answers it, and that node is
+// not among the brokers.
+func TestMetadataListenerNotFound(t *testing.T) {
+	s := startClusterServer(t, func(host string, port int32) ClusterView {
+		self := cluster.Node{ID: testNodeID, Host: host, Port: port, Rack: "zone-a", Roles: cluster.AllRoles}
+		// Node 8 serves only a listener named INTERNAL.
+		other := cluster.Node{ID: 8, Host: "node-8", Port: 9093, Rack: "zone-b", Roles: cluster.AllRoles,
+			Listeners: []cluster.Endpoint{{Listener: "INTERNAL", Host: "node-8", Port: 9093}}}
+		return cluster.NewStaticView(self, other)
+	})
+	s.createTopic(t, "split", 12)
+	c := s.dial(t)
+	resp := metadataAll(c, "plain-client")
+	for _, b := range resp.Brokers {
+		if b.NodeID == 8 {
+			t.Errorf("node 8, which has no PLAINTEXT listener, is among the brokers")
+		}
+	}
+	var missing, served int
+	for _, p := range resp.Topics[0].Partitions {
+		switch p.ErrorCode {
+		case kerr.ListenerNotFound.Code:
+			missing++
+			if p.Leader != -1 || slices.Contains(p.Replicas, -1) || slices.Contains(p.Replicas, 8) {
+				t.Errorf("partition %d: leader %d replicas %v, want no leader and no node 8", p.Partition, p.Leader, p.Replicas)
+			}
+		case 0:
+			served++
+			if p.Leader != testNodeID {
+				t.Errorf("partition %d: leader %d", p.Partition, p.Leader)
+			}
+		default:
+			t.Errorf("partition %d: %v", p.Partition, kerr.ErrorForCode(p.ErrorCode))
+		}
+	}
+	if missing == 0 || served == 0 {
+		t.Errorf("%d partitions LISTENER_NOT_FOUND, %d served: want both, the leaders being spread over the two nodes", missing, served)
+	}
+}
