@@ -83,7 +83,24 @@ type BatchMeta struct {
 	ProducerID    int64 // NoProducerID when not idempotent
 	ProducerEpoch int16
 	BaseSequence  int32
+	// Transactional is the batch's transactional attribute: its records
+	// belong to a transaction of ProducerID and count only once a commit
+	// marker for it follows in the partition.
+	Transactional bool
+	// Control is what a control batch marks (ControlNone for records):
+	// the end of ProducerID's transaction in the partition.
+	Control ControlType
 }
+
+// ControlType is the kind of a control batch, from its control record's
+// key: Kafka's type 0 is an abort marker, 1 a commit marker.
+type ControlType int8
+
+const (
+	ControlNone   ControlType = iota // a batch of records
+	ControlAbort                     // the transaction's records are discarded
+	ControlCommit                    // the transaction's records become visible
+)
 
 // ChunkSpec is one partition's chunk of a segment object, as the ingest path
 // commits it. Offsets are not known yet: the commit assigns them.
