@@ -19,6 +19,11 @@ type Config struct {
 	// LocalObjects is set by the node's wiring when the object store is a
 	// local directory; it only changes what a negative PutBudget means.
 	LocalObjects bool
+	// PutRateCap, when positive, lowers the PUT budget to at most this
+	// many PUTs per second (and sets one where there is none): the
+	// node's monthly PUT budget in dollars (cost.Config), set by the
+	// node's wiring.
+	PutRateCap float64
 	// FlushInterval is the old setting of the flush timer, kept so that
 	// configurations written for it keep working: when positive, the PUT
 	// budget is one PUT per FlushInterval (a batch then waits at most
@@ -127,11 +132,14 @@ func (c *Config) SealInterval() time.Duration {
 	budget := c.PutBudget
 	switch {
 	case c.FlushInterval > 0:
-		return c.FlushInterval
+		budget = float64(time.Second) / float64(c.FlushInterval)
 	case budget < 0 && c.LocalObjects:
-		return 0
+		budget = 0
 	case budget < 0:
 		budget = DefaultPutBudget
+	}
+	if c.PutRateCap > 0 && (budget == 0 || budget > c.PutRateCap) {
+		budget = c.PutRateCap
 	}
 	if budget == 0 {
 		return 0

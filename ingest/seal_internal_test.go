@@ -147,6 +147,11 @@ func TestSealInterval(t *testing.T) {
 		{"no budget", func(c *Config) { c.PutBudget = 0 }, 0, false},
 		{"old flush interval", func(c *Config) { c.FlushInterval = 10 * time.Millisecond }, 10 * time.Millisecond, false},
 		{"old flush interval on a local directory", func(c *Config) { c.FlushInterval = 10 * time.Millisecond }, 10 * time.Millisecond, true},
+		{"a dollar budget below the PUT budget", func(c *Config) { c.PutBudget = 10; c.PutRateCap = 2 }, 500 * time.Millisecond, false},
+		{"a dollar budget above the PUT budget", func(c *Config) { c.PutBudget = 10; c.PutRateCap = 20 }, 100 * time.Millisecond, false},
+		{"a dollar budget where there is none", func(c *Config) { c.PutBudget = 0; c.PutRateCap = 2 }, 500 * time.Millisecond, false},
+		{"a dollar budget on a local directory", func(c *Config) { c.PutRateCap = 2 }, 500 * time.Millisecond, true},
+		{"a dollar budget below the old flush interval", func(c *Config) { c.FlushInterval = 10 * time.Millisecond; c.PutRateCap = 2 }, 500 * time.Millisecond, false},
 	} {
 		c := Defaults()
 		c.LocalObjects = tc.local

@@ -151,6 +151,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *App, err erro
 	// The cost meter shares the produce path's PUTs, and the GETs of
 	// the objects it committed, among the topics of each object.
 	a.cost = cost.New(a.store, a.reg)
+	prices, _ := cost.ParsePrices(cfg.Console.Prices) // checked by Validate
+	if err := a.cost.SetBudgets(prices, cfg.Cost); err != nil {
+		return nil, err
+	}
 	a.objects = a.cost.Objects(objstore.NewMetrics(objects, a.reg, backendName(cfg.Objects.URL)))
 
 	// Every node has a reader: a node without the reader role sends
@@ -165,6 +169,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *App, err erro
 		// default there (strata dev), so a produce is acknowledged after
 		// one local write and one metastore commit.
 		icfg.LocalObjects = backendName(cfg.Objects.URL) == "local"
+		// The node's monthly PUT budget in dollars caps its PUT rate.
+		if icfg.PutRateCap, err = prices.PutRate(cfg.Cost.MonthlyPutBudget); err != nil {
+			return nil, err
+		}
 		if a.ingest, err = ingest.New(icfg, a.cost.Committer(a.store), a.objects, a.reader, logger, a.reg); err != nil {
 			return nil, err
 		}
@@ -235,7 +243,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *App, err erro
 	}
 	a.kafka = kafka.NewServer(cfg.Kafka, deps, logger, a.reg)
 	if roles.Has(cluster.RoleCompactor) {
-		if a.compactor, err = compactor.New(cfg.Compactor, a.store, a.objects, logger, a.reg); err != nil {
+		// The compactor's swaps commit its level-1 objects: the meter
+		// shares their PUTs and metastore transactions among topics.
+		if a.compactor, err = compactor.New(cfg.Compactor, meteredSwaps{a.store, a.cost}, a.objects, logger, a.reg); err != nil {
 			return nil, err
 		}
 	}
@@ -570,4 +580,19 @@ func (a *App) listenCommits(ctx context.Context, l commitListener) {
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// meteredSwaps is the compactor's metastore with its swaps attributed by
+// the cost meter.
+type meteredSwaps struct {
+	compactor.Metastore
+	cost *cost.Meter
+}
+
+func (m meteredSwaps) SwapObject(ctx context.Context, swaps []metastore.ChunkSwap) ([]error, error) {
+	res, err := m.Metastore.SwapObject(ctx, swaps)
+	if err == nil {
+		m.cost.Swapped(swaps, res)
+	}
+	return res, err
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/stratalog/strata/ingest"
 	"github.com/stratalog/strata/internal/cluster"
 	"github.com/stratalog/strata/internal/console"
+	"github.com/stratalog/strata/internal/cost"
 	"github.com/stratalog/strata/internal/groups"
 	"github.com/stratalog/strata/internal/kafka"
 	"github.com/stratalog/strata/internal/objstore"
@@ -35,6 +36,7 @@ type Config struct {
 	Groups    groups.Config
 	Compactor compactor.Config
 	Console   console.Config
+	Cost      cost.Config
 
 	// Roles is the comma-separated list of roles this node runs: ingest,
 	// reader, coordinator, compactor, controller, or all.
@@ -76,6 +78,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Groups.RegisterFlags(fs)
 	c.Compactor.RegisterFlags(fs)
 	c.Console.RegisterFlags(fs)
+	c.Cost.RegisterFlags(fs)
 	fs.StringVar(&c.Roles, "roles", "all", "roles of this node: all, or a comma-separated list of ingest, reader, coordinator, compactor, controller")
 	fs.StringVar(&c.AdminAddress, "admin.listen-address", ":9644", "host:port of the admin HTTP listener (metrics, health, pprof); empty disables it")
 	fs.StringVar(&c.AdminTokenFile, "admin.token-file", "", "file holding the bearer token the admin listener requires for all but /healthz, /readyz (and /metrics with admin.metrics-public); empty: no token")
@@ -111,6 +114,14 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Console.Validate(); err != nil {
 		return err
+	}
+	if err := c.Cost.Validate(); err != nil {
+		return err
+	}
+	if prices, err := cost.ParsePrices(c.Console.Prices); err == nil {
+		if _, err := prices.PutRate(c.Cost.MonthlyPutBudget); err != nil {
+			return err
+		}
 	}
 	roles, err := cluster.ParseRoles(c.Roles)
 	if err != nil {

@@ -190,7 +190,8 @@ func (b *browser) shot(name string) {
 // high watermark against the broker's, a group's lag against kadm's,
 // that a value holding HTML shows as text, and that changes are refused.
 func TestConsoleBrowserReadOnly(t *testing.T) {
-	c := startCluster(t)
+	// A budget for orders that any PUT exceeds.
+	c := startCluster(t, "-cost.topic-put-budgets=orders=0.0000001")
 	b := newBrowser(t, c.node.AdminAddr)
 	ctx := context.Background()
 
@@ -219,6 +220,9 @@ func TestConsoleBrowserReadOnly(t *testing.T) {
 	b.open("/ui/topics")
 	if got := b.text(`tr[data-topic="orders"] .records`); got != strconv.FormatInt(total, 10) {
 		t.Errorf("topic list records = %s, want %d", got, total)
+	}
+	if got := b.text(`tr[data-topic="orders"] .produce`); !strings.HasSuffix(got, "/s") {
+		t.Errorf("topic list produce rate of orders = %q, want a rate: this node committed its records", got)
 	}
 	b.shot("topics")
 
@@ -305,6 +309,13 @@ func TestConsoleBrowserReadOnly(t *testing.T) {
 	puts := metric(t, c.node, "strata_cost_object_puts_total")
 	if got := b.text(`tr[data-topic="orders"] .puts`); got != strconv.FormatFloat(puts, 'f', 2, 64) || puts <= 0 {
 		t.Errorf("cost page: orders has %s PUTs, the metric %.2f", got, puts)
+	}
+	txns := metric(t, c.node, "strata_cost_metastore_transactions_total")
+	if got := b.text(`tr[data-topic="orders"] .txns`); got != strconv.FormatFloat(txns, 'f', 2, 64) || txns < 1 {
+		t.Errorf("cost page: orders has %s metastore transactions, the metric %.2f", got, txns)
+	}
+	if got := b.text(`tr[data-topic="orders"] .budget`); !strings.Contains(got, "(over)") {
+		t.Errorf("cost page: orders' budget cell %q, want its tiny budget shown over", got)
 	}
 	b.shot("cost")
 

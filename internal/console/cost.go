@@ -12,8 +12,15 @@ import (
 
 // costRow is one topic on the cost page.
 type costRow struct {
-	Topic                       string // "" for what is not attributed
-	Puts, Gets                  float64
+	Topic          string // "" for what is not attributed
+	Puts, Gets     float64
+	CompactionPuts float64
+	MetastoreTxns  float64
+	// PutMonthly is the PUT spend a month at the rate since the node
+	// started; Budget the topic's monthly PUT budget (0: none), Over
+	// whether the forecast exceeds it.
+	PutMonthly, Budget          float64
+	Over                        bool
 	PutBytes, GetBytes          int64
 	Produced                    int64
 	Level0, Level1              int64
@@ -29,6 +36,10 @@ type costData struct {
 	Prices cost.Prices
 	Rows   []costRow
 	Total  costRow
+	// NodeBudget is the node's monthly PUT budget (0: none), NodeOver
+	// whether the node's PUT forecast exceeds it.
+	NodeBudget float64
+	NodeOver   bool
 }
 
 func (c *Console) costPage(w http.ResponseWriter, r *http.Request) {
@@ -49,7 +60,12 @@ func (c *Console) costPage(w http.ResponseWriter, r *http.Request) {
 	}
 	rows := map[string]*costRow{}
 	for name, u := range usage {
-		rows[name] = &costRow{Topic: name, Puts: u.Puts, Gets: u.Gets, PutBytes: int64(u.PutBytes), GetBytes: int64(u.GetBytes), Produced: int64(u.ProducedBytes)}
+		rows[name] = &costRow{Topic: name, Puts: u.Puts, Gets: u.Gets, PutBytes: int64(u.PutBytes), GetBytes: int64(u.GetBytes), Produced: int64(u.ProducedBytes),
+			CompactionPuts: u.CompactionPuts, MetastoreTxns: u.MetastoreTxns}
+	}
+	var budgets map[string]float64
+	if c.deps.Cost != nil {
+		d.NodeBudget, budgets, _ = c.deps.Cost.Budgets()
 	}
 	for _, t := range topics {
 		row, ok := rows[t.Name]
@@ -76,10 +92,16 @@ func (c *Console) costPage(w http.ResponseWriter, r *http.Request) {
 		row.RequestsDaily, row.StorageDaily = c.prices.Daily(row.Puts/secs, row.Gets/secs, float64(row.Level0+row.Level1))
 		row.Monthly = (row.RequestsDaily + row.StorageDaily) * 30
 		row.StoredPerProduced = ratio(row.Level0+row.Level1, row.Produced)
+		row.PutMonthly = row.Puts / secs * c.prices.PutPer1000 / 1000 * 86400 * 30
+		row.Budget = budgets[row.Topic]
+		row.Over = row.Budget > 0 && row.PutMonthly > row.Budget
 		d.Rows = append(d.Rows, *row)
 		t := &d.Total
 		t.Puts += row.Puts
 		t.Gets += row.Gets
+		t.CompactionPuts += row.CompactionPuts
+		t.MetastoreTxns += row.MetastoreTxns
+		t.PutMonthly += row.PutMonthly
 		t.PutBytes += row.PutBytes
 		t.GetBytes += row.GetBytes
 		t.Produced += row.Produced
@@ -90,6 +112,9 @@ func (c *Console) costPage(w http.ResponseWriter, r *http.Request) {
 		t.Monthly += row.Monthly
 	}
 	d.Total.StoredPerProduced = ratio(d.Total.Level0+d.Total.Level1, d.Total.Produced)
+	d.Total.Budget = d.NodeBudget
+	d.NodeOver = d.NodeBudget > 0 && d.Total.PutMonthly > d.NodeBudget
+	d.Total.Over = d.NodeOver
 	slices.SortFunc(d.Rows, func(a, b costRow) int {
 		switch {
 		case (a.Topic == "") != (b.Topic == ""):

@@ -24,7 +24,15 @@ type sample struct {
 	// exported by the controller only), for at most maxGroupsSampled
 	// groups.
 	GroupLag map[string]float64
+	// TopicProduced is each topic's bytes committed by this node
+	// (strata_cost_produced_bytes_total), for at most maxTopicsSampled
+	// topics.
+	TopicProduced map[string]float64
 }
+
+// maxTopicsSampled bounds the topics whose produced bytes each sample
+// keeps.
+const maxTopicsSampled = 1000
 
 // maxGroupsSampled bounds the groups whose lag each sample keeps.
 const maxGroupsSampled = 200
@@ -95,6 +103,17 @@ func (c *Console) sample() {
 				}
 				s.GroupLag[g] += m.GetGauge().GetValue()
 			}
+		case "strata_cost_produced_bytes_total":
+			for _, m := range mf.GetMetric() {
+				tp := label(m, "topic")
+				if _, ok := s.TopicProduced[tp]; !ok && len(s.TopicProduced) >= maxTopicsSampled {
+					continue
+				}
+				if s.TopicProduced == nil {
+					s.TopicProduced = map[string]float64{}
+				}
+				s.TopicProduced[tp] += m.GetCounter().GetValue()
+			}
 		case "strata_compactor_lag_seconds":
 			for _, m := range mf.GetMetric() {
 				s.CompactionLag = max(s.CompactionLag, m.GetGauge().GetValue())
@@ -162,4 +181,26 @@ func meanMs(sec, n float64) float64 {
 		return 0
 	}
 	return sec / n * 1000
+}
+
+// topicRate returns the bytes per second produced to topic through this
+// node between the last two samples, and whether two samples show it.
+func (h *history) topicRate(topic string) (float64, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := len(h.samples)
+	if n < 2 {
+		return 0, false
+	}
+	a, b := h.samples[n-2], h.samples[n-1]
+	dt := b.At.Sub(a.At).Seconds()
+	va, oka := a.TopicProduced[topic]
+	vb, okb := b.TopicProduced[topic]
+	switch {
+	case dt <= 0 || !okb:
+		return 0, okb
+	case !oka:
+		va = 0 // first produced between the samples
+	}
+	return nonNeg(vb-va) / dt, true
 }

@@ -183,6 +183,10 @@ type topicRow struct {
 	Retention      string
 	RetentionBytes string
 	CleanupPolicy  string
+	// Produce is the rate of bytes this node committed to the topic
+	// between the last two samples of its metrics; "" when it committed
+	// none since it started.
+	Produce string
 }
 
 func (c *Console) topics(w http.ResponseWriter, r *http.Request) {
@@ -252,6 +256,9 @@ func (c *Console) topics(w http.ResponseWriter, r *http.Request) {
 						row.CleanupPolicy = e.MaybeValue()
 					}
 				}
+			}
+			if bps, ok := c.history.topicRate(t.Name); ok {
+				row.Produce = fmtBytesPerSec(bps)
 			}
 			rows = append(rows, row)
 		}

@@ -5,11 +5,15 @@
 // chunks the node knows. It exports the shares as Prometheus counters and
 // prices them with unit prices (Prices).
 //
-// Only the produce path's objects are attributed: the node learns their
-// layout when it commits them. GETs of objects it did not commit (written
-// by another node, or level-1 objects of the compactor) and the
-// compactor's PUTs are counted under the topic "" (not attributed); the
-// bytes stored per topic come from the metastore's chunk index instead.
+// The node learns an object's layout when it commits it: a level-0 object
+// of the produce path when its segment commits, a level-1 object of the
+// compactor when its merges are swapped into the chunk index (Swapped).
+// Each of those commits is also one metastore transaction, shared the same
+// way. GETs of objects the node did not commit (written by another node)
+// are counted under the topic "" (not attributed); the bytes stored per
+// topic come from the metastore's chunk index instead. Work that never
+// committed (an upload whose commit failed, a merge whose swap was left
+// out) is not counted.
 package cost
 
 import (
@@ -39,6 +43,14 @@ type Usage struct {
 	// ProducedBytes is the uncompressed record batch bytes committed
 	// (level 0), to compare with the bytes stored.
 	ProducedBytes float64
+	// MetastoreTxns counts the metastore transactions that committed
+	// this topic's objects (segment commits and compaction swaps),
+	// shared as the objects are.
+	MetastoreTxns float64
+	// CompactionPuts and CompactionPutBytes are the part of Puts and
+	// PutBytes that the compactor's level-1 objects account for.
+	CompactionPuts     float64
+	CompactionPutBytes float64
 }
 
 // share is a topic's part of one object.
@@ -67,6 +79,38 @@ type Meter struct {
 	layouts map[string][]share
 	order   []string // keys of layouts, oldest first
 	named   map[uuid.UUID]string
+
+	// The budgets, for their gauges (SetBudgets).
+	putPrice     float64 // dollars per PUT
+	nodeBudget   float64 // dollars a month
+	topicBudgets map[string]float64
+}
+
+// Budgets returns the monthly PUT budgets in dollars of the node (0:
+// none) and of topics, and the price of one PUT.
+func (m *Meter) Budgets() (node float64, topics map[string]float64, putPrice float64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	topics = make(map[string]float64, len(m.topicBudgets))
+	for k, v := range m.topicBudgets {
+		topics[k] = v
+	}
+	return m.nodeBudget, topics, m.putPrice
+}
+
+// SetBudgets sets what the budget gauges export: the PUT price of prices
+// and the monthly budgets of the node and of topics (cfg).
+func (m *Meter) SetBudgets(prices Prices, cfg Config) error {
+	topics, err := cfg.TopicBudgets()
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.putPrice = prices.PutPer1000 / 1000
+	m.nodeBudget = cfg.MonthlyPutBudget
+	m.topicBudgets = topics
+	return nil
 }
 
 // New returns a meter that names topics through names and registers its
@@ -134,16 +178,65 @@ func (m *Meter) committed(seg metastore.SegmentSpec) {
 		u.Puts += f
 		u.PutBytes += f * float64(seg.ObjectSize)
 		u.ProducedBytes += float64(raw[id])
+		u.MetastoreTxns += f
 		layout = append(layout, share{id, f})
 	}
-	if _, ok := m.layouts[seg.ObjectKey]; !ok {
-		m.order = append(m.order, seg.ObjectKey)
+	m.rememberLocked(seg.ObjectKey, layout)
+}
+
+// rememberLocked keeps an object's layout for its later GETs, forgetting
+// the oldest beyond layoutsMax.
+func (m *Meter) rememberLocked(key string, layout []share) {
+	if _, ok := m.layouts[key]; !ok {
+		m.order = append(m.order, key)
 		if len(m.order) > layoutsMax {
 			delete(m.layouts, m.order[0])
 			m.order = m.order[1:]
 		}
 	}
-	m.layouts[seg.ObjectKey] = layout
+	m.layouts[key] = layout
+}
+
+// Swapped attributes one metastore.CompactionStore.SwapObject call of the
+// compactor that succeeded with results (one per swap, nil when applied):
+// the call was one metastore transaction, shared by the applied swaps'
+// topics by the compressed bytes of their new chunks, and the level-1
+// object's PUT is shared the same way, by those bytes over the object's
+// size, so that an object swapped in by several calls is counted once
+// over all of them. The object's layout is kept for its GETs.
+func (m *Meter) Swapped(swaps []metastore.ChunkSwap, results []error) {
+	if len(swaps) == 0 {
+		return
+	}
+	by := map[uuid.UUID]int64{}
+	var applied int64
+	for i, sw := range swaps {
+		if i < len(results) && results[i] != nil {
+			continue
+		}
+		for _, c := range sw.New {
+			by[sw.TopicID] += c.Length
+			applied += c.Length
+		}
+	}
+	if len(by) == 0 {
+		return
+	}
+	size := swaps[0].ObjectSize
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	layout := append([]share(nil), m.layouts[swaps[0].ObjectKey]...)
+	for id, n := range by {
+		f := float64(n) / float64(max(size, applied, 1))
+		u := m.usageLocked(id)
+		u.Puts += f
+		u.PutBytes += f * float64(size)
+		u.CompactionPuts += f
+		u.CompactionPutBytes += f * float64(size)
+		u.MetastoreTxns += float64(n) / float64(max(applied, 1))
+		layout = append(layout, share{id, f})
+	}
+	m.rememberLocked(swaps[0].ObjectKey, layout)
 }
 
 func (m *Meter) usageLocked(id uuid.UUID) *Usage {
@@ -218,6 +311,9 @@ func (m *Meter) Usage(ctx context.Context) map[string]Usage {
 		u.Gets += s.Gets
 		u.GetBytes += s.GetBytes
 		u.ProducedBytes += s.ProducedBytes
+		u.MetastoreTxns += s.MetastoreTxns
+		u.CompactionPuts += s.CompactionPuts
+		u.CompactionPutBytes += s.CompactionPutBytes
 		out[name] = u
 	}
 	return out
@@ -247,16 +343,21 @@ func (m *Meter) name(ctx context.Context, id uuid.UUID) string {
 }
 
 var (
-	descPuts     = prometheus.NewDesc("strata_cost_object_puts_total", "Object PUTs of the produce path attributed to each topic by the compressed bytes of its chunks (fractional); topic \"\" is not attributed.", []string{"topic"}, nil)
-	descPutBytes = prometheus.NewDesc("strata_cost_object_put_bytes_total", "Object bytes PUT by the produce path, attributed to each topic by the bytes of its chunks.", []string{"topic"}, nil)
-	descGets     = prometheus.NewDesc("strata_cost_object_gets_total", "Object GETs attributed to each topic by the bytes of its chunks in the object (fractional); topic \"\" is not attributed (objects this node did not commit).", []string{"topic"}, nil)
-	descGetBytes = prometheus.NewDesc("strata_cost_object_get_bytes_total", "Object bytes downloaded, attributed to each topic as its GETs are.", []string{"topic"}, nil)
-	descProduced = prometheus.NewDesc("strata_cost_produced_bytes_total", "Uncompressed record batch bytes committed to level-0 objects, by topic.", []string{"topic"}, nil)
+	descPuts        = prometheus.NewDesc("strata_cost_object_puts_total", "Object PUTs of committed objects (produce path and compactor) attributed to each topic by the compressed bytes of its chunks (fractional).", []string{"topic"}, nil)
+	descPutBytes    = prometheus.NewDesc("strata_cost_object_put_bytes_total", "Object bytes PUT for committed objects (produce path and compactor), attributed to each topic by the bytes of its chunks.", []string{"topic"}, nil)
+	descCompPuts    = prometheus.NewDesc("strata_cost_compaction_puts_total", "The part of strata_cost_object_puts_total that the compactor's level-1 objects account for.", []string{"topic"}, nil)
+	descTxns        = prometheus.NewDesc("strata_cost_metastore_transactions_total", "Metastore transactions that committed objects (segment commits, compaction swaps), attributed to each topic as the objects are (fractional).", []string{"topic"}, nil)
+	descGets        = prometheus.NewDesc("strata_cost_object_gets_total", "Object GETs attributed to each topic by the bytes of its chunks in the object (fractional); topic \"\" is not attributed (objects this node did not commit).", []string{"topic"}, nil)
+	descGetBytes    = prometheus.NewDesc("strata_cost_object_get_bytes_total", "Object bytes downloaded, attributed to each topic as its GETs are.", []string{"topic"}, nil)
+	descPutPrice    = prometheus.NewDesc("strata_cost_put_price_dollars", "Price of one object PUT in dollars, from -cost.prices.", nil, nil)
+	descNodeBudget  = prometheus.NewDesc("strata_cost_node_put_budget_dollars", "This node's monthly PUT budget in dollars (-cost.monthly-put-budget); 0: none.", nil, nil)
+	descTopicBudget = prometheus.NewDesc("strata_cost_topic_put_budget_dollars", "A topic's monthly PUT budget in dollars for the whole cluster (-cost.topic-put-budgets).", []string{"topic"}, nil)
+	descProduced    = prometheus.NewDesc("strata_cost_produced_bytes_total", "Uncompressed record batch bytes committed to level-0 objects, by topic.", []string{"topic"}, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (m *Meter) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descPuts, descPutBytes, descGets, descGetBytes, descProduced} {
+	for _, d := range []*prometheus.Desc{descPuts, descPutBytes, descCompPuts, descTxns, descGets, descGetBytes, descProduced, descPutPrice, descNodeBudget, descTopicBudget} {
 		ch <- d
 	}
 }
@@ -266,8 +367,16 @@ func (m *Meter) Collect(ch chan<- prometheus.Metric) {
 	for name, u := range m.Usage(context.Background()) {
 		ch <- prometheus.MustNewConstMetric(descPuts, prometheus.CounterValue, u.Puts, name)
 		ch <- prometheus.MustNewConstMetric(descPutBytes, prometheus.CounterValue, u.PutBytes, name)
+		ch <- prometheus.MustNewConstMetric(descCompPuts, prometheus.CounterValue, u.CompactionPuts, name)
+		ch <- prometheus.MustNewConstMetric(descTxns, prometheus.CounterValue, u.MetastoreTxns, name)
 		ch <- prometheus.MustNewConstMetric(descGets, prometheus.CounterValue, u.Gets, name)
 		ch <- prometheus.MustNewConstMetric(descGetBytes, prometheus.CounterValue, u.GetBytes, name)
 		ch <- prometheus.MustNewConstMetric(descProduced, prometheus.CounterValue, u.ProducedBytes, name)
+	}
+	node, topics, price := m.Budgets()
+	ch <- prometheus.MustNewConstMetric(descPutPrice, prometheus.GaugeValue, price)
+	ch <- prometheus.MustNewConstMetric(descNodeBudget, prometheus.GaugeValue, node)
+	for _, name := range sortedNames(topics) {
+		ch <- prometheus.MustNewConstMetric(descTopicBudget, prometheus.GaugeValue, topics[name], name)
 	}
 }

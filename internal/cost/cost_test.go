@@ -6,7 +6,9 @@ import (
 	"math"
 	"net/http"
 	"testing"
+	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/stratalog/strata/internal/apptest"
 	"github.com/stratalog/strata/internal/cost"
+	"github.com/stratalog/strata/internal/testenv"
 )
 
 // TestPutSharedByBytes produces known bytes to two topics in one
@@ -79,18 +82,8 @@ func TestPutSharedByBytes(t *testing.T) {
 // scrape reads the node's counters by name and topic label.
 func scrape(t *testing.T, admin string) map[string]map[string]float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + admin + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	mfs, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]map[string]float64{}
-	for name, mf := range mfs {
+	for name, mf := range families(t, admin) {
 		out[name] = map[string]float64{}
 		for _, m := range mf.GetMetric() {
 			for _, l := range m.GetLabel() {
@@ -101,6 +94,22 @@ func scrape(t *testing.T, admin string) map[string]map[string]float64 {
 		}
 	}
 	return out
+}
+
+// families reads the node's /metrics.
+func families(t *testing.T, admin string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get("http://" + admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mfs
 }
 
 func TestPrices(t *testing.T) {
@@ -126,4 +135,159 @@ func TestPrices(t *testing.T) {
 			t.Errorf("ParsePrices(%q) accepted", bad)
 		}
 	}
+}
+
+// TestCompactionAttributed lets the compactor merge a topic's level-0
+// chunks and checks that the level-1 object's PUT and the metastore
+// transactions that committed the topic's objects are the topic's, in the
+// metrics a user scrapes.
+func TestCompactionAttributed(t *testing.T) {
+	node := apptest.Start(t, apptest.Dev, "-compactor.interval=50ms", "-compactor.min-level0-chunks=1")
+	kc, err := kgo.NewClient(kgo.SeedBrokers(node.KafkaAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kc.Close()
+	ctx := context.Background()
+	if _, err := kadm.NewClient(kc).CreateTopics(ctx, 1, 1, nil, "merged"); err != nil {
+		t.Fatal(err)
+	}
+	// Two synchronous produces are two segments, so two level-0 chunks.
+	for range 2 {
+		v := make([]byte, 20000)
+		rand.Read(v)
+		if err := kc.ProduceSync(ctx, &kgo.Record{Topic: "merged", Value: v}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store := node.App.Store()
+	tp, err := store.TopicByName(ctx, "merged")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, 30*time.Second, "the merge of the topic's level-0 chunks", func() bool {
+		cs, err := store.ChunksFrom(ctx, tp.ID, 0, 0, 10)
+		return err == nil && len(cs) == 1 && cs[0].Level == 1
+	})
+	var m map[string]map[string]float64
+	testenv.WaitFor(t, 10*time.Second, "the swap's attribution", func() bool {
+		m = scrape(t, node.AdminAddr)
+		return m["strata_cost_compaction_puts_total"]["merged"] > 0
+	})
+	// One single-partition object: its PUT is the topic's, but for the
+	// object's own header and index.
+	if got := m["strata_cost_compaction_puts_total"]["merged"]; got < 0.95 || got > 1 {
+		t.Errorf("compaction PUTs of the topic: %.4f, want the level-1 object's (0.95 to 1)", got)
+	}
+	// Two segment commits and one swap, each wholly the topic's.
+	if got := m["strata_cost_metastore_transactions_total"]["merged"]; math.Abs(got-3) > 1e-9 {
+		t.Errorf("metastore transactions of the topic: %v, want 3 (two segment commits, one swap)", got)
+	}
+	if got := m["strata_cost_object_puts_total"]["merged"]; got < 2.95 || got > 3 {
+		t.Errorf("PUTs of the topic: %.4f, want two level-0 objects and the level-1 one", got)
+	}
+}
+
+func TestPutRateOfABudget(t *testing.T) {
+	p, _ := cost.ParsePrices("s3-standard")
+	// $52 a month at $0.005 per 1,000 PUTs: 10.4 million PUTs in 30
+	// days, about 4 a second.
+	r, err := p.PutRate(52)
+	if err != nil || math.Abs(r-52/0.000005/(30*86400)) > 1e-9 || r < 4 || r > 4.02 {
+		t.Errorf("$52 a month: %v PUTs/s, %v; want about 4", r, err)
+	}
+	if r, err := p.PutRate(0); r != 0 || err != nil {
+		t.Errorf("no budget: %v, %v; want 0 (no limit)", r, err)
+	}
+	free, _ := cost.ParsePrices("put=0,get=0,storage=0")
+	if _, err := free.PutRate(5); err == nil {
+		t.Error("a budget with free PUTs: no error, want one saying no rate follows")
+	}
+}
+
+func TestTopicBudgets(t *testing.T) {
+	c := cost.Config{TopicPutBudgets: "orders=5, clicks=20.5"}
+	b, err := c.TopicBudgets()
+	if err != nil || len(b) != 2 || b["orders"] != 5 || b["clicks"] != 20.5 {
+		t.Fatalf("budgets %v, %v", b, err)
+	}
+	for _, bad := range []string{"orders", "orders=", "=5", "orders=-1", "orders=0", "orders=5,orders=6", "orders=abc"} {
+		c := cost.Config{TopicPutBudgets: bad}
+		if err := c.Validate(); err == nil {
+			t.Errorf("%q: accepted", bad)
+		}
+	}
+	if err := (&cost.Config{MonthlyPutBudget: -1}).Validate(); err == nil {
+		t.Error("a negative node budget: accepted")
+	}
+}
+
+// TestMonthlyPutBudget gives a strata dev node, whose local directory has
+// no PUT budget of its own, a budget of $129.60 a month: 10 PUTs a second
+// at S3 Standard's price. Synchronous produces one after the other, each
+// of which would otherwise be a segment of its own, then make at most 10
+// PUTs a second; the budgets are exported for the alert rules.
+func TestMonthlyPutBudget(t *testing.T) {
+	node := apptest.Start(t, apptest.Dev, "-cost.monthly-put-budget=129.6", "-cost.topic-put-budgets=orders=5,clicks=20",
+		"-compactor.interval=1h")
+	kc, err := kgo.NewClient(kgo.SeedBrokers(node.KafkaAddr), kgo.DefaultProduceTopic("orders"), kgo.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kc.Close()
+	ctx := context.Background()
+	if err := kc.ProduceSync(ctx, &kgo.Record{Value: []byte("first")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	before := gauges(t, node.AdminAddr)["strata_objstore_requests_total"]
+	start := time.Now()
+	for i := range 20 {
+		if err := kc.ProduceSync(ctx, &kgo.Record{Value: []byte{byte(i)}}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	elapsed := time.Since(start)
+	g := gauges(t, node.AdminAddr)
+	puts := g["strata_objstore_requests_total"] - before
+	if limit := 10*elapsed.Seconds() + 1; puts > limit {
+		t.Errorf("%v PUTs in %v: more than the budget's 10 a second allows (%.1f)", puts, elapsed.Round(time.Millisecond), limit)
+	}
+	if puts < 1 {
+		t.Errorf("%v PUTs for 20 produces", puts)
+	}
+	for name, want := range map[string]float64{
+		"strata_cost_put_price_dollars":               0.000005,
+		"strata_cost_node_put_budget_dollars":         129.6,
+		`strata_cost_topic_put_budget_dollars/orders`: 5,
+		`strata_cost_topic_put_budget_dollars/clicks`: 20,
+	} {
+		if got := g[name]; math.Abs(got-want) > 1e-12 {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+}
+
+// gauges reads the node's metrics: a family's sum by name, and each
+// series of a topic as name/topic. Object-store requests count PUTs only.
+func gauges(t *testing.T, admin string) map[string]float64 {
+	t.Helper()
+	mfs := families(t, admin)
+	out := map[string]float64{}
+	for name, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			v := m.GetGauge().GetValue() + m.GetCounter().GetValue()
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if name == "strata_objstore_requests_total" && labels["op"] != "put" {
+				continue
+			}
+			out[name] += v
+			if tp, ok := labels["topic"]; ok {
+				out[name+"/"+tp] += v
+			}
+		}
+	}
+	return out
 }
