@@ -106,7 +106,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.VisitAll(func(f *flag.Flag) { f.DefValue = f.Value.String() })
 	// The dev defaults go under the file, the environment and the flags,
 	// with the -data-dir these give.
-	if err := Load(&cfg, fs, args, os.Getenv, func() { DevDefaults(&cfg, dataDir) }); err != nil {
+	if err := Load(&cfg, fs, args, func() { DevDefaults(&cfg, dataDir) }); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
@@ -154,7 +154,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	var cfg Config
 	fs := newFlagSet("serve", stderr)
 	cfg.RegisterFlags(fs)
-	if err := Load(&cfg, fs, args, os.Getenv, nil); err != nil {
+	if err := Load(&cfg, fs, args, nil); err != nil {
 		return err
 	}
 	a, err := startProcess(ctx, cfg)
@@ -187,7 +187,7 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	var cfg Config
 	fs := newFlagSet("migrate", stderr)
 	cfg.RegisterFlags(fs)
-	if err := Load(&cfg, fs, args, os.Getenv, nil); err != nil {
+	if err := Load(&cfg, fs, args, nil); err != nil {
 		return err
 	}
 	if cfg.Postgres.URL == "" {
