@@ -188,7 +188,9 @@ func EnvName(flagName string) string {
 // values, and whatever the file, the environment or the flags set still
 // wins over what it changed.
 func Load(c *Config, fs *flag.FlagSet, args []string, defaults func()) error {
-	fs.String("config.file", "", "optional YAML configuration file; its keys are the flag names")
+	if fs.Lookup("config.file") == nil {
+		RegisterConfigFileFlag(fs)
+	}
 	err := ff.Parse(fs, args,
 		ff.WithEnvVarPrefix("STRATA"),
 		ff.WithConfigFileFlag("config.file"),
@@ -215,6 +217,13 @@ func Load(c *Config, fs *flag.FlagSet, args []string, defaults func()) error {
 		}
 	}
 	return c.ReadSecretFiles()
+}
+
+// RegisterConfigFileFlag registers -config.file, which Load registers
+// itself when it is not yet there: a command registers it first to show
+// it in its help.
+func RegisterConfigFileFlag(fs *flag.FlagSet) {
+	fs.String("config.file", "", "optional YAML configuration file; its keys are the flag names")
 }
 
 // loadError drops ff's "error parsing ..." prefixes, which say less than
