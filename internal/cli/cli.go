@@ -116,13 +116,18 @@ type stringList []string
 
 func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
-func (l *stringList) Type() string       { return "strings" }
+func (l *stringList) Type() string       { return "string" }
 
 // int32List collects a repeated integer flag.
 type int32List []int32
 
-func (l *int32List) String() string { return fmt.Sprint([]int32(*l)) }
-func (l *int32List) Type() string   { return "int32s" }
+func (l *int32List) String() string {
+	if len(*l) == 0 {
+		return "" // no default shown in the help
+	}
+	return fmt.Sprint([]int32(*l))
+}
+func (l *int32List) Type() string { return "int" }
 
 func (l *int32List) Set(s string) error {
 	var n int32

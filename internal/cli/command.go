@@ -290,9 +290,7 @@ func (e *env) leaf(fs *pflag.FlagSet, positional []string, run func(pos []string
 		}
 		return nil
 	}
-	if len(positional) == 0 {
-		cmd.ValidArgsFunction = cobra.NoFileCompletions
-	}
+	cmd.ValidArgsFunction = e.completeArgs(positional)
 	cmd.RunE = func(_ *cobra.Command, pos []string) error {
 		switch e.output {
 		case "text", "json":
@@ -304,6 +302,53 @@ func (e *env) leaf(fs *pflag.FlagSet, positional []string, run func(pos []string
 	return cmd
 }
 
+// completeArgs completes a command's first argument from the cluster: a
+// topic name for TOPIC and the NAME of topics commands, a group for GROUP.
+// It asks the brokers of --brokers briefly, and offers nothing when they
+// do not answer.
+func (e *env) completeArgs(positional []string) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		none := cobra.ShellCompDirectiveNoFileComp
+		if len(args) != 0 || len(positional) == 0 {
+			return nil, none
+		}
+		kind := positional[0]
+		if kind == "NAME" && cmd.Parent() != nil && cmd.Parent().Name() == "topics" && cmd.Name() != "create" {
+			kind = "TOPIC"
+		}
+		if kind != "TOPIC" && kind != "GROUP" {
+			return nil, none
+		}
+		e.timeout = min(e.timeout, 2*time.Second)
+		c, err := e.connect()
+		if err != nil {
+			return nil, none
+		}
+		defer c.Close()
+		ctx, cancel := e.reqCtx()
+		defer cancel()
+		var names []string
+		if kind == "TOPIC" {
+			topics, _ := c.Admin().ListTopics(ctx)
+			for _, t := range topics {
+				names = append(names, t.Name)
+			}
+		} else {
+			groups, _ := c.Admin().ListGroups(ctx)
+			for _, g := range groups {
+				names = append(names, g.Name)
+			}
+		}
+		var out []cobra.Completion
+		for _, n := range names {
+			if strings.HasPrefix(n, toComplete) {
+				out = append(out, n)
+			}
+		}
+		return out, none
+	}
+}
+
 // flagError words pflag's mistakes as the standard library's flag package
 // did, which scripts and tests match.
 func flagError(_ *cobra.Command, err error) error {
@@ -312,6 +357,15 @@ func flagError(_ *cobra.Command, err error) error {
 		msg = "flag provided but not defined: -" + m[1]
 	} else if m := reUnknownShort.FindStringSubmatch(msg); m != nil {
 		msg = "flag provided but not defined: -" + m[1]
+	} else if m := reBadValue.FindStringSubmatch(msg); m != nil {
+		cause := m[3]
+		if strings.HasPrefix(cause, "strconv.") || strings.HasPrefix(cause, "time: ") {
+			cause = "parse error"
+			if strings.Contains(m[3], "out of range") {
+				cause = "value out of range"
+			}
+		}
+		msg = fmt.Sprintf("invalid value %s for flag -%s: %s", m[1], m[2], cause)
 	}
 	return &usageError{msg}
 }
@@ -319,6 +373,7 @@ func flagError(_ *cobra.Command, err error) error {
 var (
 	reUnknownFlag  = regexp.MustCompile(`^unknown flag: --(\S+)$`)
 	reUnknownShort = regexp.MustCompile(`^unknown shorthand flag: '(.)' in`)
+	reBadValue     = regexp.MustCompile(`^invalid argument ("(?:[^"\\]|\\.)*") for "(?:-., )?--(\S+)" flag: (.*)$`)
 )
 
 // normaliseArgs turns -name into --name where name is a long flag of the
