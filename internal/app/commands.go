@@ -72,17 +72,35 @@ func newFlagSet(name string) *flag.FlagSet {
 	return fs
 }
 
-func devCommand(ctx context.Context, stdout io.Writer) *cobra.Command {
-	var cfg Config
-	fs := newFlagSet("dev")
-	cfg.RegisterFlags(fs)
-	dataDir := ".strata"
-	fs.StringVar(&dataDir, "data-dir", dataDir, "directory of the objects and the SQLite metastore")
-	secure := fs.Bool("secure", false, "also serve a SASL_SSL listener on "+DevSecureAddress+" (or the SASL_SSL listener of -kafka.listeners), with a throwaway CA and certificate under DATA-DIR/tls and a user "+DevAdminUser+" whose password is in DATA-DIR/admin-password")
-	RegisterConfigFileFlag(fs)
+// devFlags are the settings of strata dev: those of serve with dev's
+// defaults, which -h shows, and -data-dir and -secure.
+type devFlags struct {
+	cfg     Config
+	fs      *flag.FlagSet
+	dataDir string
+	secure  bool
+}
+
+func newDevFlags() *devFlags {
+	d := &devFlags{fs: newFlagSet("dev"), dataDir: ".strata"}
+	d.cfg.RegisterFlags(d.fs)
+	d.fs.StringVar(&d.dataDir, "data-dir", d.dataDir, "directory of the objects and the SQLite metastore")
+	d.fs.BoolVar(&d.secure, "secure", false, "also serve a SASL_SSL listener on "+DevSecureAddress+" (or the SASL_SSL listener of -kafka.listeners), with a throwaway CA and certificate under DATA-DIR/tls and a user "+DevAdminUser+" whose password is in DATA-DIR/admin-password")
+	RegisterConfigFileFlag(d.fs)
 	// -h shows the defaults dev runs with, not those of serve.
-	DevDefaults(&cfg, dataDir)
-	fs.VisitAll(func(f *flag.Flag) { f.DefValue = f.Value.String() })
+	DevDefaults(&d.cfg, d.dataDir)
+	d.fs.VisitAll(func(f *flag.Flag) { f.DefValue = f.Value.String() })
+	return d
+}
+
+// load loads the settings from args, the environment and the file; the
+// dev defaults go under all three, with the -data-dir these give.
+func (d *devFlags) load(args []string) error {
+	return Load(&d.cfg, d.fs, args, func() { DevDefaults(&d.cfg, d.dataDir) })
+}
+
+func devCommand(ctx context.Context, stdout io.Writer) *cobra.Command {
+	d := newDevFlags()
 	return serverCommand(&cobra.Command{
 		Use:   "dev [flags]",
 		Short: "run every role in one process with embedded defaults",
@@ -92,8 +110,8 @@ other program, and its data survives restarts.`,
 		Example: `  strata dev
   strata dev --kafka.listen-address 127.0.0.1:19092 --data-dir /tmp/strata
   STRATA_DATA_DIR=/tmp/strata strata dev --secure`,
-	}, fs, func(args []string) error {
-		return runDev(ctx, &cfg, fs, &dataDir, secure, args, stdout)
+	}, d.fs, func(args []string) error {
+		return runDev(ctx, d, args, stdout)
 	})
 }
 
@@ -176,18 +194,16 @@ func DevDefaults(c *Config, dataDir string) {
 	c.Cluster.RegisterWait = c.Cluster.Lease + time.Second
 }
 
-func runDev(ctx context.Context, cfg *Config, fs *flag.FlagSet, dataDirFlag *string, secure *bool, args []string, stdout io.Writer) error {
-	// The dev defaults go under the file, the environment and the flags,
-	// with the -data-dir these give.
-	if err := Load(cfg, fs, args, func() { DevDefaults(cfg, *dataDirFlag) }); err != nil {
+func runDev(ctx context.Context, d *devFlags, args []string, stdout io.Writer) error {
+	if err := d.load(args); err != nil {
 		return err
 	}
-	dataDir := *dataDirFlag
+	cfg, dataDir := &d.cfg, d.dataDir
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return err
 	}
 	var sec *devSecure
-	if *secure {
+	if d.secure {
 		var err error
 		if sec, err = setUpDevSecure(cfg, dataDir); err != nil {
 			return err
