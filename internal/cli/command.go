@@ -264,7 +264,6 @@ func (e *env) flags(name, synopsis string) *pflag.FlagSet {
 		DisableFlagsInUseLine: true,
 	}
 	fs := cmd.Flags()
-	fs.SortFlags = true
 	brokers := e.getenv(client.BrokersEnv)
 	if brokers == "" {
 		brokers = client.DefaultBrokers
