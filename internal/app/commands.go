@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/stratalog/strata/internal/bench"
 	"github.com/stratalog/strata/internal/cli"
 	"github.com/stratalog/strata/internal/cluster"
@@ -17,69 +19,167 @@ import (
 	"github.com/stratalog/strata/metastore/postgres"
 )
 
-const usage = `strata: a Kafka-compatible log service on object storage.
+// intro is the text of `strata -h` above its commands.
+const intro = `strata: a Kafka-compatible log service on object storage.
 
-Usage:
-  strata dev       run every role in one process with embedded defaults:
-                   Kafka on 127.0.0.1:9092, admin HTTP on 127.0.0.1:9644,
-                   objects in ./.strata/objects, metadata in ./.strata/meta.db
-  strata serve     run a node against PostgreSQL and S3 (see -h for flags;
-                   every flag can be set as STRATA_<FLAG> or in -config.file)
-  strata migrate   apply the PostgreSQL metastore migrations and exit
-  strata topics    create, list, describe, alter and delete topics
-  strata produce   produce lines from stdin to a topic
-  strata consume   print a topic's records (alone or in a group)
-  strata groups    list, describe, reset and delete consumer groups
-  strata status    brokers, topics and leaders; node metrics with --admin
-  strata users     create, list and delete SCRAM users (also straight in a metastore)
-  strata acls      create, list and delete access control lists
-  strata bench     produce|consume|e2e load test with a latency summary
-  strata version   the release and commit of this build
-  strata help      show this text
-`
+strata dev runs every role in one process with embedded defaults: Kafka on
+127.0.0.1:9092, admin HTTP on 127.0.0.1:9644, objects in ./.strata/objects,
+metadata in ./.strata/meta.db. strata serve runs a node against PostgreSQL
+and S3; each of its flags can also be set as STRATA_<FLAG> or as a key of
+the -config.file YAML. The other commands use any Kafka-compatible cluster
+(--brokers, or $STRATA_BROKERS, else 127.0.0.1:9092).`
 
 // Main runs the strata command line and returns the process exit code.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return 2
-	}
-	var err error
-	switch args[0] {
-	case "dev":
-		err = runDev(ctx, args[1:], stdout, stderr)
-	case "serve":
-		err = runServe(ctx, args[1:], stderr)
-	case "migrate":
-		err = runMigrate(ctx, args[1:], stdout, stderr)
-	case "topics", "produce", "consume", "groups", "status", "users", "acls":
-		return cli.Main(ctx, args, stdout, stderr)
-	case "bench":
-		return bench.Main(ctx, args[1:], stdout, stderr)
-	case "version", "--version":
-		fmt.Fprintln(stdout, version.Get())
-		return 0
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return 0
-	default:
-		fmt.Fprintf(stderr, "strata: unknown command %q\n\n%s", args[0], usage)
-		return 2
-	}
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "strata %s: %v\n", args[0], err)
-		return 1
-	}
-	return 0
+	return cli.Main(ctx, args, stdout, stderr, cli.Program{
+		Intro:   intro,
+		Version: version.Get().String(),
+		Commands: []*cobra.Command{
+			devCommand(ctx, stdout),
+			serveCommand(ctx),
+			migrateCommand(ctx, stdout),
+			benchCommand(ctx, stdout, stderr),
+			versionCommand(stdout),
+		},
+	})
 }
 
-func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+// serverCommand is a command whose flags are those of a flag.FlagSet,
+// registered by the packages they configure and loaded by Load: its flag
+// set parses its arguments, and cobra shows the flags in its help and
+// completes them.
+func serverCommand(cmd *cobra.Command, fs *flag.FlagSet, run func(args []string) error) *cobra.Command {
+	cmd.DisableFlagParsing = true
+	cmd.DisableFlagsInUseLine = true
+	cmd.Flags().AddGoFlagSet(fs)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		err := run(args)
+		if errors.Is(err, flag.ErrHelp) {
+			return cmd.Help()
+		}
+		return err
+	}
+	// Parsing is the flag set's; cobra still completes the flags.
+	cmd.ValidArgsFunction = cobra.NoFileCompletions
+	return cmd
+}
+
+func newFlagSet(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet("strata "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	// Mistakes are reported once, by the command line; -h is cobra's help.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	return fs
+}
+
+// devFlags are the settings of strata dev: those of serve with dev's
+// defaults, which -h shows, and -data-dir and -secure.
+type devFlags struct {
+	cfg     Config
+	fs      *flag.FlagSet
+	dataDir string
+	secure  bool
+}
+
+func newDevFlags() *devFlags {
+	d := &devFlags{fs: newFlagSet("dev"), dataDir: ".strata"}
+	d.cfg.RegisterFlags(d.fs)
+	d.fs.StringVar(&d.dataDir, "data-dir", d.dataDir, "directory of the objects and the SQLite metastore")
+	d.fs.BoolVar(&d.secure, "secure", false, "also serve a SASL_SSL listener on "+DevSecureAddress+" (or the SASL_SSL listener of -kafka.listeners), with a throwaway CA and certificate under DATA-DIR/tls and a user "+DevAdminUser+" whose password is in DATA-DIR/admin-password")
+	RegisterConfigFileFlag(d.fs)
+	// -h shows the defaults dev runs with, not those of serve.
+	DevDefaults(&d.cfg, d.dataDir)
+	d.fs.VisitAll(func(f *flag.Flag) { f.DefValue = f.Value.String() })
+	return d
+}
+
+// load loads the settings from args, the environment and the file; the
+// dev defaults go under all three, with the -data-dir these give.
+func (d *devFlags) load(args []string) error {
+	return Load(&d.cfg, d.fs, args, func() { DevDefaults(&d.cfg, d.dataDir) })
+}
+
+func devCommand(ctx context.Context, stdout io.Writer) *cobra.Command {
+	d := newDevFlags()
+	return serverCommand(&cobra.Command{
+		Use:   "dev [flags]",
+		Short: "run every role in one process with embedded defaults",
+		Long: `Run every role in one process: Kafka on 127.0.0.1:9092, admin HTTP on
+127.0.0.1:9644, objects and the SQLite metastore in --data-dir. It needs no
+other program, and its data survives restarts.`,
+		Example: `  strata dev
+  strata dev --kafka.listen-address 127.0.0.1:19092 --data-dir /tmp/strata
+  STRATA_DATA_DIR=/tmp/strata strata dev --secure`,
+	}, d.fs, func(args []string) error {
+		return runDev(ctx, d, args, stdout)
+	})
+}
+
+func serveCommand(ctx context.Context) *cobra.Command {
+	var cfg Config
+	fs := newFlagSet("serve")
+	cfg.RegisterFlags(fs)
+	RegisterConfigFileFlag(fs)
+	return serverCommand(&cobra.Command{
+		Use:   "serve [flags]",
+		Short: "run a node against PostgreSQL and S3",
+		Long: `Run a node with the roles of --roles against a PostgreSQL metastore and an
+S3 bucket. Every flag is also the variable STRATA_<FLAG> (dots and dashes as
+underscores) and a key of the --config.file YAML, flat or nested.`,
+		Example: `  strata serve --metastore.postgres.url postgres://strata@db/strata --objstore.url s3://bucket
+  STRATA_ROLES=ingest,reader strata serve --config.file /etc/strata.yaml`,
+	}, fs, func(args []string) error {
+		if err := Load(&cfg, fs, args, nil); err != nil {
+			return err
+		}
+		a, err := startProcess(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		return a.Run(ctx)
+	})
+}
+
+func migrateCommand(ctx context.Context, stdout io.Writer) *cobra.Command {
+	var cfg Config
+	fs := newFlagSet("migrate")
+	cfg.RegisterFlags(fs)
+	RegisterConfigFileFlag(fs)
+	return serverCommand(&cobra.Command{
+		Use:     "migrate [flags]",
+		Short:   "apply the PostgreSQL metastore migrations and exit",
+		Example: `  strata migrate --metastore.postgres.url postgres://strata@db/strata`,
+	}, fs, func(args []string) error {
+		return runMigrate(ctx, &cfg, fs, args, stdout)
+	})
+}
+
+func benchCommand(ctx context.Context, stdout, stderr io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "bench produce|consume|e2e|sync [flags]",
+		Short: "load test with a latency summary",
+		Example: `  strata bench produce --records 1000000 --record-size 1024
+  strata bench e2e --duration 30s --hist latency.hlog --plot run.png`,
+		// strata bench parses its own flags, per mode.
+		DisableFlagParsing:    true,
+		DisableFlagsInUseLine: true,
+		ValidArgs:             bench.Modes(),
+		RunE: func(_ *cobra.Command, args []string) error {
+			if code := bench.Main(ctx, args, stdout, stderr); code != 0 {
+				return cli.ExitCode(code)
+			}
+			return nil
+		},
+	}
+}
+
+func versionCommand(stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "the release and commit of this build",
+		Args:  cobra.NoArgs,
+		Run:   func(*cobra.Command, []string) { fmt.Fprintln(stdout, version.Get()) },
+	}
 }
 
 // DevDefaults changes the serve defaults into strata dev's embedded ones.
@@ -94,32 +194,22 @@ func DevDefaults(c *Config, dataDir string) {
 	c.Cluster.RegisterWait = c.Cluster.Lease + time.Second
 }
 
-func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var cfg Config
-	fs := newFlagSet("dev", stderr)
-	cfg.RegisterFlags(fs)
-	dataDir := ".strata"
-	fs.StringVar(&dataDir, "data-dir", dataDir, "directory of the objects and the SQLite metastore")
-	secure := fs.Bool("secure", false, "also serve a SASL_SSL listener on "+DevSecureAddress+" (or the SASL_SSL listener of -kafka.listeners), with a throwaway CA and certificate under DATA-DIR/tls and a user "+DevAdminUser+" whose password is in DATA-DIR/admin-password")
-	// -h shows the defaults dev runs with, not those of serve.
-	DevDefaults(&cfg, dataDir)
-	fs.VisitAll(func(f *flag.Flag) { f.DefValue = f.Value.String() })
-	// The dev defaults go under the file, the environment and the flags,
-	// with the -data-dir these give.
-	if err := Load(&cfg, fs, args, os.Getenv, func() { DevDefaults(&cfg, dataDir) }); err != nil {
+func runDev(ctx context.Context, d *devFlags, args []string, stdout io.Writer) error {
+	if err := d.load(args); err != nil {
 		return err
 	}
+	cfg, dataDir := &d.cfg, d.dataDir
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return err
 	}
 	var sec *devSecure
-	if *secure {
+	if d.secure {
 		var err error
-		if sec, err = setUpDevSecure(&cfg, dataDir); err != nil {
+		if sec, err = setUpDevSecure(cfg, dataDir); err != nil {
 			return err
 		}
 	}
-	a, err := startProcess(ctx, cfg)
+	a, err := startProcess(ctx, *cfg)
 	if err != nil {
 		return err
 	}
@@ -150,20 +240,6 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return <-done
 }
 
-func runServe(ctx context.Context, args []string, stderr io.Writer) error {
-	var cfg Config
-	fs := newFlagSet("serve", stderr)
-	cfg.RegisterFlags(fs)
-	if err := Load(&cfg, fs, args, os.Getenv, nil); err != nil {
-		return err
-	}
-	a, err := startProcess(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	return a.Run(ctx)
-}
-
 // startProcess builds the node of a strata process: the one place where
 // settings of the whole process are made (the Go runtime's soft memory
 // limit), so that New leaves the process alone and several nodes can
@@ -183,17 +259,14 @@ func startProcess(ctx context.Context, cfg Config) (*App, error) {
 	return New(ctx, cfg, logger)
 }
 
-func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var cfg Config
-	fs := newFlagSet("migrate", stderr)
-	cfg.RegisterFlags(fs)
-	if err := Load(&cfg, fs, args, os.Getenv, nil); err != nil {
+func runMigrate(ctx context.Context, cfg *Config, fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	if err := Load(cfg, fs, args, nil); err != nil {
 		return err
 	}
 	if cfg.Postgres.URL == "" {
 		return errors.New("metastore.postgres.url (STRATA_METASTORE_POSTGRES_URL) is required")
 	}
-	if err := postgres.Migrate(ctx, cfg.Postgres.URL, NewLogger(cfg)); err != nil {
+	if err := postgres.Migrate(ctx, cfg.Postgres.URL, NewLogger(*cfg)); err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, "migrations applied")

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
 
+	"github.com/peterbourgon/ff/v3"
 	"gopkg.in/yaml.v3"
 
 	"github.com/stratalog/strata/compactor"
@@ -189,68 +191,60 @@ func EnvName(flagName string) string {
 // variable STRATA_KAFKA_LISTEN_ADDRESS, and the YAML key
 // kafka.listen-address, written flat or nested (kafka: {listen-address: ...}).
 // A YAML key that names no flag is an error that lists the valid ones.
+// The flag set is the one definition: ff reads the three sources into it,
+// and yamlParser only turns the file into flag names and values.
 //
 // defaults, when not nil, changes defaults that depend on other settings
 // (strata dev's -data-dir): it runs once those settings have their final
 // values, and whatever the file, the environment or the flags set still
 // wins over what it changed.
-func Load(c *Config, fs *flag.FlagSet, args []string, getenv func(string) string, defaults func()) error {
-	var file string
-	fs.StringVar(&file, "config.file", "", "optional YAML configuration file; its keys are the flag names")
-	if err := fs.Parse(args); err != nil {
-		return err
+func Load(c *Config, fs *flag.FlagSet, args []string, defaults func()) error {
+	if fs.Lookup("config.file") == nil {
+		RegisterConfigFileFlag(fs)
 	}
-	onCommandLine := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { onCommandLine[f.Name] = true })
-	if file == "" {
-		file = getenv("STRATA_CONFIG_FILE")
-	}
-	var fromFile []setting
-	if file != "" {
-		var err error
-		if fromFile, err = readConfigFile(file, fs); err != nil {
-			return err
+	err := ff.Parse(fs, args,
+		ff.WithEnvVarPrefix("STRATA"),
+		ff.WithConfigFileFlag("config.file"),
+		ff.WithConfigFileParser(yamlParser(fs)))
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return flag.ErrHelp
 		}
-	}
-	// apply sets what the file and then the environment say, except what
-	// the command line sets.
-	apply := func() error {
-		for _, s := range fromFile {
-			if onCommandLine[s.name] {
-				continue
-			}
-			if err := fs.Set(s.name, s.value); err != nil {
-				return fmt.Errorf("config file %s: %s: %w", file, s.name, err)
-			}
-		}
-		var envErr error
-		fs.VisitAll(func(f *flag.Flag) {
-			if envErr != nil || onCommandLine[f.Name] {
-				return
-			}
-			if v := getenv(EnvName(f.Name)); v != "" {
-				if err := fs.Set(f.Name, v); err != nil {
-					envErr = fmt.Errorf("%s: %w", EnvName(f.Name), err)
-				}
-			}
-		})
-		return envErr
+		return loadError(err)
 	}
 	if defaults != nil {
-		// Once so that defaults sees the final values it depends on, and
-		// again below so that what it changed gives way to every source.
-		if err := apply(); err != nil {
-			return err
-		}
+		// Every flag a source set keeps its value over what defaults
+		// changes.
+		set := map[string]string{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = f.Value.String() })
 		defaults()
-	}
-	if err := apply(); err != nil {
-		return err
-	}
-	if err := fs.Parse(args); err != nil {
-		return err
+		for name, v := range set {
+			if fs.Lookup(name).Value.String() == v {
+				continue
+			}
+			if err := fs.Set(name, v); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+		}
 	}
 	return c.ReadSecretFiles()
+}
+
+// RegisterConfigFileFlag registers -config.file, which Load registers
+// itself when it is not yet there: a command registers it first to show
+// it in its help.
+func RegisterConfigFileFlag(fs *flag.FlagSet) {
+	fs.String("config.file", "", "optional YAML configuration file; its keys are the flag names")
+}
+
+// loadError drops ff's "error parsing ..." prefixes, which say less than
+// the messages under them.
+func loadError(err error) error {
+	msg := err.Error()
+	for _, p := range []string{"error parsing commandline arguments: ", "error parsing environment variables: "} {
+		msg = strings.TrimPrefix(msg, p)
+	}
+	return errors.New(msg)
 }
 
 // ReadSecretFiles replaces each secret that has a file setting by the
@@ -290,72 +284,77 @@ func readSecretFile(name string) (string, error) {
 	return v, nil
 }
 
-// setting is one key and value of the configuration file.
-type setting struct{ name, value string }
-
-// readConfigFile reads a YAML configuration file into flag settings: nested
-// mappings join their keys with dots, a list becomes its items joined with
-// commas, and every key must name a flag of fs.
-func readConfigFile(file string, fs *flag.FlagSet) ([]setting, error) {
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("config file: %w", err)
-	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("config file %s: %w", file, err)
-	}
-	if len(doc.Content) == 0 {
-		return nil, nil // empty file
-	}
-	var out []setting
-	var walk func(prefix string, n *yaml.Node) error
-	walk = func(prefix string, n *yaml.Node) error {
-		switch n.Kind {
-		case yaml.MappingNode:
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				k := n.Content[i].Value
-				if prefix != "" {
-					k = prefix + "." + k
+// yamlParser reads a YAML configuration file into flag settings for ff:
+// nested mappings join their keys with dots, a list becomes its items
+// joined with commas, an empty value keeps the default, and every key must
+// name a flag of fs. Unlike ff's own YAML parser, its errors give the line
+// of a bad key and the valid keys near it.
+func yamlParser(fs *flag.FlagSet) ff.ConfigFileParser {
+	return func(r io.Reader, set func(name, value string) error) error {
+		file := fs.Lookup("config.file").Value.String()
+		data, err := io.ReadAll(r)
+		if err != nil {
+			return fmt.Errorf("config file: %w", err)
+		}
+		var doc yaml.Node
+		if err := yaml.Unmarshal(data, &doc); err != nil {
+			return fmt.Errorf("config file %s: %w", file, err)
+		}
+		if len(doc.Content) == 0 {
+			return nil // empty file
+		}
+		setAt := func(n *yaml.Node, name, value string) error {
+			if err := set(name, value); err != nil {
+				if inner := errors.Unwrap(err); inner != nil {
+					err = inner // without ff's wording
 				}
-				if err := walk(k, n.Content[i+1]); err != nil {
-					return err
-				}
+				return fmt.Errorf("config file %s, line %d: %s: %w", file, n.Line, name, err)
 			}
 			return nil
-		case yaml.AliasNode:
-			return walk(prefix, n.Alias)
 		}
-		if prefix == "" {
-			return fmt.Errorf("config file %s: want a mapping of flag names to values", file)
-		}
-		if fs.Lookup(prefix) == nil || prefix == "config.file" {
-			return fmt.Errorf("config file %s, line %d: %q is not a setting; %s", file, n.Line, prefix, validKeys(fs, prefix))
-		}
-		switch n.Kind {
-		case yaml.SequenceNode:
-			items := make([]string, 0, len(n.Content))
-			for _, item := range n.Content {
-				if item.Kind != yaml.ScalarNode {
-					return fmt.Errorf("config file %s, line %d: %s: want a list of values", file, item.Line, prefix)
+		var walk func(prefix string, n *yaml.Node) error
+		walk = func(prefix string, n *yaml.Node) error {
+			switch n.Kind {
+			case yaml.MappingNode:
+				for i := 0; i+1 < len(n.Content); i += 2 {
+					k := n.Content[i].Value
+					if prefix != "" {
+						k = prefix + "." + k
+					}
+					if err := walk(k, n.Content[i+1]); err != nil {
+						return err
+					}
 				}
-				items = append(items, item.Value)
+				return nil
+			case yaml.AliasNode:
+				return walk(prefix, n.Alias)
 			}
-			out = append(out, setting{prefix, strings.Join(items, ",")})
-		case yaml.ScalarNode:
-			if n.Tag == "!!null" {
-				return nil // key: (nothing) keeps the default
+			if prefix == "" {
+				return fmt.Errorf("config file %s: want a mapping of flag names to values", file)
 			}
-			out = append(out, setting{prefix, n.Value})
-		default:
+			if fs.Lookup(prefix) == nil || prefix == "config.file" {
+				return fmt.Errorf("config file %s, line %d: %q is not a setting; %s", file, n.Line, prefix, validKeys(fs, prefix))
+			}
+			switch n.Kind {
+			case yaml.SequenceNode:
+				items := make([]string, 0, len(n.Content))
+				for _, item := range n.Content {
+					if item.Kind != yaml.ScalarNode {
+						return fmt.Errorf("config file %s, line %d: %s: want a list of values", file, item.Line, prefix)
+					}
+					items = append(items, item.Value)
+				}
+				return setAt(n, prefix, strings.Join(items, ","))
+			case yaml.ScalarNode:
+				if n.Tag == "!!null" {
+					return nil // key: (nothing) keeps the default
+				}
+				return setAt(n, prefix, n.Value)
+			}
 			return fmt.Errorf("config file %s, line %d: %s: want a value", file, n.Line, prefix)
 		}
-		return nil
+		return walk("", doc.Content[0])
 	}
-	if err := walk("", doc.Content[0]); err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // validKeys names the settings near an unknown key: those of its section

@@ -25,8 +25,33 @@ func loadFlags(t *testing.T, args []string, env map[string]string) (*Config, *fl
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	c.RegisterFlags(fs)
-	err := Load(c, fs, args, func(k string) string { return env[k] }, nil)
+	restore := setEnv(t, env)
+	defer restore()
+	err := Load(c, fs, args, nil)
 	return c, fs, err
+}
+
+// setEnv sets the process environment, which Load reads, and returns what
+// puts it back. Unlike t.Setenv it can be undone within a test, between the
+// sources of one setting.
+func setEnv(t *testing.T, env map[string]string) (restore func()) {
+	t.Helper()
+	var undo []func()
+	for k, v := range env {
+		if old, had := os.LookupEnv(k); had {
+			undo = append(undo, func() { os.Setenv(k, old) })
+		} else {
+			undo = append(undo, func() { os.Unsetenv(k) })
+		}
+		if err := os.Setenv(k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return func() {
+		for _, u := range undo {
+			u()
+		}
+	}
 }
 
 func TestLoadPrecedence(t *testing.T) {

@@ -73,8 +73,7 @@ func Config(t testing.TB, mode string, args ...string) app.Config {
 	default:
 		t.Fatalf("apptest: unknown mode %q, want %q or %q", mode, Dev, Serve)
 	}
-	noEnv := func(string) string { return "" }
-	if err := app.Load(&cfg, fs, args, noEnv, defaults); err != nil {
+	if err := app.Load(&cfg, fs, args, defaults); err != nil {
 		t.Fatalf("apptest: strata %s flags: %v", mode, err)
 	}
 	return cfg

@@ -39,6 +39,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 var modes = []string{ModeProduce, ModeConsume, ModeE2E, ModeSync}
 
+// Modes are the modes of strata bench, for the command line's completion.
+func Modes() []string { return slices.Clone(modes) }
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	flags := func(name string) (*flag.FlagSet, *Config) {
 		var cfg Config

@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/stratalog/strata/client"
 	"github.com/stratalog/strata/internal/testenv"
 )
@@ -38,21 +41,31 @@ func newTopic(t *testing.T, partitions int) string {
 
 func TestParseAllowsFlagsAfterArguments(t *testing.T) {
 	for _, tc := range []struct {
-		args []string
-		pos  []string
-		n    int
+		args    []string
+		pos     []string
+		n       int
+		timeout time.Duration
 	}{
-		{[]string{"a", "-n", "3"}, []string{"a"}, 3},
-		{[]string{"-n", "3", "a"}, []string{"a"}, 3},
-		{[]string{"--n=3", "a", "--", "-b"}, []string{"a", "-b"}, 3},
-		{[]string{"a", "--", "-n", "4"}, []string{"a", "-n", "4"}, 0},
+		{[]string{"a", "-n", "3"}, []string{"a"}, 3, 30 * time.Second},
+		{[]string{"-n", "3", "a"}, []string{"a"}, 3, 30 * time.Second},
+		{[]string{"--n=3", "a", "--", "-b"}, []string{"a", "-b"}, 3, 30 * time.Second},
+		{[]string{"a", "--", "-n", "4"}, []string{"a", "-n", "4"}, 0, 30 * time.Second},
+		// A long flag with one dash, as the flag package took it.
+		{[]string{"a", "-timeout", "5s", "-n=2"}, []string{"a"}, 2, 5 * time.Second},
+		{[]string{"a", "-timeout=7s"}, []string{"a"}, 0, 7 * time.Second},
 	} {
-		e := &env{stderr: io.Discard, getenv: func(string) string { return "" }}
+		e := &env{stderr: io.Discard, stdout: io.Discard, getenv: func(string) string { return "" },
+			commands: map[*pflag.FlagSet]*cobra.Command{}}
 		fs := e.flags("x", "x")
-		n := fs.Int("n", 0, "")
-		pos, err := e.parse(fs, tc.args, make([]string, len(tc.pos))...)
-		if err != nil || !reflect.DeepEqual(pos, tc.pos) || *n != tc.n {
-			t.Errorf("parse %q: %q, n=%d, %v; want %q, n=%d", tc.args, pos, *n, err, tc.pos, tc.n)
+		n := fs.IntP("n", "n", 0, "")
+		var pos []string
+		cmd := e.leaf(fs, make([]string, len(tc.pos)), func(p []string) error { pos = p; return nil })
+		root := &cobra.Command{Use: "strata", SilenceErrors: true, SilenceUsage: true}
+		root.AddCommand(cmd)
+		root.SetArgs(normaliseArgs(root, append([]string{"x"}, tc.args...)))
+		err := root.Execute()
+		if err != nil || !reflect.DeepEqual(pos, tc.pos) || *n != tc.n || e.timeout != tc.timeout {
+			t.Errorf("parse %q: %q, n=%d, timeout %s, %v; want %q, n=%d, timeout %s", tc.args, pos, *n, e.timeout, err, tc.pos, tc.n, tc.timeout)
 		}
 	}
 }

@@ -5,11 +5,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"strings"
 
+	"github.com/spf13/pflag"
 	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
@@ -33,7 +33,7 @@ type connFlags struct {
 	user          string
 }
 
-func (c *connFlags) register(fs *flag.FlagSet) {
+func (c *connFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.tls, "tls", false, "connect over TLS (implied by --ca-file and --cert-file)")
 	fs.StringVar(&c.caFile, "ca-file", "", "PEM certificates of the authorities to trust for the brokers' certificate (default: the system's)")
 	fs.StringVar(&c.certFile, "cert-file", "", "PEM client certificate, for brokers that require one (mTLS)")

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/spf13/cobra"
 	"io"
 	"sync/atomic"
 	"time"
@@ -18,131 +19,129 @@ import (
 // are sent as fast as the client's buffer allows; offsets are printed in
 // input order. The first failed record stops reading; Ctrl-C stops reading
 // and waits for the records already sent.
-func (e *env) produce(args []string) error {
+func (e *env) produce() *cobra.Command {
 	fs := e.flags("produce", "produce TOPIC [--key-separator SEP] [--header k=v]... [--json] [--partition N] [--print-offsets] < records")
-	keySep := fs.String("key-separator", "", "split each line at the first SEP into key and value; a line without SEP has no key")
+	keySep := fs.StringP("key-separator", "K", "", "split each line at the first SEP into key and value; a line without SEP has no key")
 	var headerFlags stringList
-	fs.Var(&headerFlags, "header", "header k=v added to every record, repeated")
+	fs.VarP(&headerFlags, "header", "H", "header k=v added to every record, repeated")
 	jsonMode := fs.Bool("json", false, `each line is a JSON record: {"key":..,"value":..,"headers":{"k":"v"}}`)
-	partition := fs.Int("partition", -1, "partition to produce to (-1: by key hash, else spread)")
+	partition := fs.IntP("partition", "p", -1, "partition to produce to (-1: by key hash, else spread)")
 	printOffsets := fs.Bool("print-offsets", false, "print the partition and offset of each record, in input order")
-	pos, err := e.parse(fs, args, "TOPIC")
-	if err != nil {
-		return err
-	}
-	topic := pos[0]
-	if *jsonMode && *keySep != "" {
-		return usagef("--json and --key-separator exclude each other")
-	}
-	if *partition < -1 {
-		return usagef("--partition %d: want 0 or more", *partition)
-	}
-	headers, err := headerList(headerFlags)
-	if err != nil {
-		return err
-	}
-	c, err := e.connect()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-
-	type result struct {
-		off client.Offset
-		err error
-	}
-	type pending struct {
-		line int
-		done chan result
-	}
-	var (
-		queue    = make(chan pending, 1<<14)
-		acked    atomic.Int64
-		failed   atomic.Bool
-		firstErr error // set by the printer before it returns
-		printed  = make(chan struct{})
-	)
-	go func() {
-		defer close(printed)
-		enc := json.NewEncoder(e.stdout)
-		for p := range queue {
-			r := <-p.done
-			if r.err != nil {
-				if firstErr == nil {
-					firstErr = fmt.Errorf("line %d: %w", p.line, r.err)
-				}
-				failed.Store(true)
-				continue
-			}
-			acked.Add(1)
-			if !*printOffsets {
-				continue
-			}
-			if e.output == "json" {
-				enc.Encode(producedJSON{topic, r.off.Partition, r.off.Offset})
-			} else {
-				fmt.Fprintf(e.stdout, "topic=%s partition=%d offset=%d\n", topic, r.off.Partition, r.off.Offset)
-			}
+	return e.leaf(fs, []string{"TOPIC"}, func(pos []string) error {
+		topic := pos[0]
+		if *jsonMode && *keySep != "" {
+			return usagef("--json and --key-separator exclude each other")
 		}
-	}()
-
-	start := time.Now()
-	prog := e.startProgress(func() string {
-		n := acked.Load()
-		return fmt.Sprintf("produced %d records to %s (%.0f/s)", n, topic, float64(n)/time.Since(start).Seconds())
-	})
-	// Records already handed to the client complete even after Ctrl-C.
-	sendCtx := context.WithoutCancel(e.ctx)
-	lines := readLines(e.ctx, e.stdin)
-	var readErr error
-	lineNo := 0
-read:
-	for !failed.Load() {
-		var l lineOrErr
-		select {
-		case <-e.ctx.Done():
-			break read
-		case l = <-lines:
+		if *partition < -1 {
+			return usagef("--partition %d: want 0 or more", *partition)
 		}
-		if l.err != nil {
-			if !errors.Is(l.err, io.EOF) {
-				readErr = fmt.Errorf("read stdin: %w", l.err)
-			}
-			break
-		}
-		lineNo++
-		if len(bytes.TrimSpace(l.line)) == 0 {
-			continue
-		}
-		rec, err := e.parseRecord(l.line, *jsonMode, *keySep)
+		headers, err := headerList(headerFlags)
 		if err != nil {
-			readErr = fmt.Errorf("line %d: %w", lineNo, err)
-			break
+			return err
 		}
-		rec.Headers = append(rec.Headers, headers...)
-		if rec.Partition < 0 {
-			rec.Partition = int32(*partition)
+		c, err := e.connect()
+		if err != nil {
+			return err
 		}
-		opts := []client.RecordOption{client.WithHeaders(rec.Headers...)}
-		if rec.Partition >= 0 {
-			opts = append(opts, client.WithPartition(rec.Partition))
+		defer c.Close()
+
+		type result struct {
+			off client.Offset
+			err error
 		}
-		done := make(chan result, 1)
-		queue <- pending{line: lineNo, done: done}
-		c.ProduceAsync(sendCtx, topic, rec.Key, rec.Value, func(off client.Offset, err error) {
-			done <- result{off, err}
-		}, opts...)
-	}
-	close(queue)
-	<-printed
-	prog.end()
-	if err := errors.Join(readErr, firstErr); err != nil {
-		return fmt.Errorf("%w (%s produced before)", err, plural(acked.Load(), "record"))
-	}
-	if isTerminal(e.stderr) && !*printOffsets {
-		fmt.Fprintf(e.stderr, "Produced %s to %s.\n", plural(acked.Load(), "record"), topic)
-	}
-	return nil
+		type pending struct {
+			line int
+			done chan result
+		}
+		var (
+			queue    = make(chan pending, 1<<14)
+			acked    atomic.Int64
+			failed   atomic.Bool
+			firstErr error // set by the printer before it returns
+			printed  = make(chan struct{})
+		)
+		go func() {
+			defer close(printed)
+			enc := json.NewEncoder(e.stdout)
+			for p := range queue {
+				r := <-p.done
+				if r.err != nil {
+					if firstErr == nil {
+						firstErr = fmt.Errorf("line %d: %w", p.line, r.err)
+					}
+					failed.Store(true)
+					continue
+				}
+				acked.Add(1)
+				if !*printOffsets {
+					continue
+				}
+				if e.output == "json" {
+					enc.Encode(producedJSON{topic, r.off.Partition, r.off.Offset})
+				} else {
+					fmt.Fprintf(e.stdout, "topic=%s partition=%d offset=%d\n", topic, r.off.Partition, r.off.Offset)
+				}
+			}
+		}()
+
+		start := time.Now()
+		prog := e.startProgress(func() string {
+			n := acked.Load()
+			return fmt.Sprintf("produced %d records to %s (%.0f/s)", n, topic, float64(n)/time.Since(start).Seconds())
+		})
+		// Records already handed to the client complete even after Ctrl-C.
+		sendCtx := context.WithoutCancel(e.ctx)
+		lines := readLines(e.ctx, e.stdin)
+		var readErr error
+		lineNo := 0
+	read:
+		for !failed.Load() {
+			var l lineOrErr
+			select {
+			case <-e.ctx.Done():
+				break read
+			case l = <-lines:
+			}
+			if l.err != nil {
+				if !errors.Is(l.err, io.EOF) {
+					readErr = fmt.Errorf("read stdin: %w", l.err)
+				}
+				break
+			}
+			lineNo++
+			if len(bytes.TrimSpace(l.line)) == 0 {
+				continue
+			}
+			rec, err := e.parseRecord(l.line, *jsonMode, *keySep)
+			if err != nil {
+				readErr = fmt.Errorf("line %d: %w", lineNo, err)
+				break
+			}
+			rec.Headers = append(rec.Headers, headers...)
+			if rec.Partition < 0 {
+				rec.Partition = int32(*partition)
+			}
+			opts := []client.RecordOption{client.WithHeaders(rec.Headers...)}
+			if rec.Partition >= 0 {
+				opts = append(opts, client.WithPartition(rec.Partition))
+			}
+			done := make(chan result, 1)
+			queue <- pending{line: lineNo, done: done}
+			c.ProduceAsync(sendCtx, topic, rec.Key, rec.Value, func(off client.Offset, err error) {
+				done <- result{off, err}
+			}, opts...)
+		}
+		close(queue)
+		<-printed
+		prog.end()
+		if err := errors.Join(readErr, firstErr); err != nil {
+			return fmt.Errorf("%w (%s produced before)", err, plural(acked.Load(), "record"))
+		}
+		if isTerminal(e.stderr) && !*printOffsets {
+			fmt.Fprintf(e.stderr, "Produced %s to %s.\n", plural(acked.Load(), "record"), topic)
+		}
+		return nil
+	})
 }
 
 // producedJSON is a line of produce --print-offsets --output json.

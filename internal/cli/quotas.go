@@ -1,30 +1,14 @@
 package cli
 
 import (
-	"flag"
 	"fmt"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"slices"
 	"strconv"
 
 	"github.com/stratalog/strata/client"
 )
-
-func (e *env) quotas(args []string) error {
-	if len(args) == 0 {
-		e.name = "quotas"
-		return usagef("missing subcommand: describe or alter")
-	}
-	switch args[0] {
-	case "-h", "-help", "--help", "help":
-		return e.subUsage("quotas")
-	case "describe":
-		return e.quotasDescribe(args[1:])
-	case "alter":
-		return e.quotasAlter(args[1:])
-	}
-	e.name = "quotas"
-	return usagef("unknown subcommand %q: want describe or alter", args[0])
-}
 
 // quotaEntityFlags are the flags naming a quota entity. They are not
 // --user, which names who the command authenticates as.
@@ -33,7 +17,7 @@ type quotaEntityFlags struct {
 	defaultUser, defaultClientID bool
 }
 
-func (q *quotaEntityFlags) register(fs *flag.FlagSet) {
+func (q *quotaEntityFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&q.user, "for-user", "", "the quota entity's user (the name of User:NAME)")
 	fs.BoolVar(&q.defaultUser, "default-user", false, "the quota entity's user is the default: every user without a quota of its own")
 	fs.StringVar(&q.clientID, "for-client-id", "", "the quota entity's client id")
@@ -42,9 +26,9 @@ func (q *quotaEntityFlags) register(fs *flag.FlagSet) {
 
 // entity returns the entity the flags name; fs tells which were given, so
 // that --for-user "" names the user "".
-func (q *quotaEntityFlags) entity(fs *flag.FlagSet) (client.QuotaEntity, error) {
+func (q *quotaEntityFlags) entity(fs *pflag.FlagSet) (client.QuotaEntity, error) {
 	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	fs.Visit(func(f *pflag.Flag) { given[f.Name] = true })
 	var e client.QuotaEntity
 	switch {
 	case given["for-user"] && q.defaultUser:
@@ -65,49 +49,48 @@ func (q *quotaEntityFlags) entity(fs *flag.FlagSet) (client.QuotaEntity, error) 
 	return e, nil
 }
 
-func (e *env) quotasDescribe(args []string) error {
+func (e *env) quotasDescribe() *cobra.Command {
 	fs := e.flags("quotas describe", "quotas describe [--for-user U | --default-user] [--for-client-id C | --default-client-id] [--strict]")
 	var ef quotaEntityFlags
 	ef.register(fs)
 	strict := fs.Bool("strict", false, "only entities with exactly the parts given (no other user or client-id part)")
-	if _, err := e.parse(fs, args); err != nil {
-		return err
-	}
-	filter, err := ef.entity(fs)
-	if err != nil {
-		return err
-	}
-	c, err := e.connect()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	ctx, cancel := e.reqCtx()
-	defer cancel()
-	qs, err := c.Admin().DescribeClientQuotas(ctx, filter, *strict)
-	if err != nil {
-		return err
-	}
-	if e.output == "json" {
-		return e.printJSON(qs)
-	}
-	if len(qs) == 0 {
-		fmt.Fprintln(e.stdout, "No client quotas.")
+	return e.leaf(fs, nil, func([]string) error {
+		filter, err := ef.entity(fs)
+		if err != nil {
+			return err
+		}
+		c, err := e.connect()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		ctx, cancel := e.reqCtx()
+		defer cancel()
+		qs, err := c.Admin().DescribeClientQuotas(ctx, filter, *strict)
+		if err != nil {
+			return err
+		}
+		if e.output == "json" {
+			return e.printJSON(qs)
+		}
+		if len(qs) == 0 {
+			fmt.Fprintln(e.stdout, "No client quotas.")
+			return nil
+		}
+		var rows [][]string
+		for _, q := range qs {
+			keys := make([]string, 0, len(q.Values))
+			for k := range q.Values {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			for _, k := range keys {
+				rows = append(rows, []string{partText(q.Entity.User), partText(q.Entity.ClientID), k, strconv.FormatFloat(q.Values[k], 'f', -1, 64)})
+			}
+		}
+		e.table([]string{"USER", "CLIENT-ID", "QUOTA", "VALUE"}, rows)
 		return nil
-	}
-	var rows [][]string
-	for _, q := range qs {
-		keys := make([]string, 0, len(q.Values))
-		for k := range q.Values {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for _, k := range keys {
-			rows = append(rows, []string{partText(q.Entity.User), partText(q.Entity.ClientID), k, strconv.FormatFloat(q.Values[k], 'f', -1, 64)})
-		}
-	}
-	e.table([]string{"USER", "CLIENT-ID", "QUOTA", "VALUE"}, rows)
-	return nil
+	})
 }
 
 func partText(p *client.QuotaPart) string {
@@ -120,7 +103,7 @@ func partText(p *client.QuotaPart) string {
 	return p.Name
 }
 
-func (e *env) quotasAlter(args []string) error {
+func (e *env) quotasAlter() *cobra.Command {
 	fs := e.flags("quotas alter", "quotas alter [--for-user U | --default-user] [--for-client-id C | --default-client-id] [--set k=v]... [--remove k]...")
 	var ef quotaEntityFlags
 	ef.register(fs)
@@ -128,48 +111,47 @@ func (e *env) quotasAlter(args []string) error {
 	var remove stringList
 	fs.Var(&set, "set", "set a quota k=v, repeated: producer_byte_rate, consumer_byte_rate (bytes/s), request_percentage (percent of a core)")
 	fs.Var(&remove, "remove", "remove a quota, repeated")
-	if _, err := e.parse(fs, args); err != nil {
-		return err
-	}
-	entity, err := ef.entity(fs)
-	if err != nil {
-		return err
-	}
-	if entity.User == nil && entity.ClientID == nil {
-		return usagef("no entity: give --for-user U, --default-user, --for-client-id C or --default-client-id")
-	}
-	if len(set.m) == 0 && len(remove) == 0 {
-		return usagef("nothing to alter: give --set k=v or --remove k")
-	}
-	values := make(map[string]float64, len(set.m))
-	for _, k := range set.order {
-		v, err := strconv.ParseFloat(set.m[k], 64)
+	return e.leaf(fs, nil, func([]string) error {
+		entity, err := ef.entity(fs)
 		if err != nil {
-			return usagef("--set %s=%s: want a number", k, set.m[k])
+			return err
 		}
-		values[k] = v
-	}
-	c, err := e.connect()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	ctx, cancel := e.reqCtx()
-	defer cancel()
-	if err := c.Admin().AlterClientQuotas(ctx, entity, values, remove); err != nil {
-		return err
-	}
-	if e.output == "json" {
-		r := []string(remove)
-		if r == nil {
-			r = []string{}
+		if entity.User == nil && entity.ClientID == nil {
+			return usagef("no entity: give --for-user U, --default-user, --for-client-id C or --default-client-id")
 		}
-		return e.printJSON(struct {
-			Entity  client.QuotaEntity `json:"entity"`
-			Set     map[string]float64 `json:"set"`
-			Removed []string           `json:"removed"`
-		}{entity, values, r})
-	}
-	fmt.Fprintf(e.stdout, "Altered client quotas of %s.\n", entity)
-	return nil
+		if len(set.m) == 0 && len(remove) == 0 {
+			return usagef("nothing to alter: give --set k=v or --remove k")
+		}
+		values := make(map[string]float64, len(set.m))
+		for _, k := range set.order {
+			v, err := strconv.ParseFloat(set.m[k], 64)
+			if err != nil {
+				return usagef("--set %s=%s: want a number", k, set.m[k])
+			}
+			values[k] = v
+		}
+		c, err := e.connect()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		ctx, cancel := e.reqCtx()
+		defer cancel()
+		if err := c.Admin().AlterClientQuotas(ctx, entity, values, remove); err != nil {
+			return err
+		}
+		if e.output == "json" {
+			r := []string(remove)
+			if r == nil {
+				r = []string{}
+			}
+			return e.printJSON(struct {
+				Entity  client.QuotaEntity `json:"entity"`
+				Set     map[string]float64 `json:"set"`
+				Removed []string           `json:"removed"`
+			}{entity, values, r})
+		}
+		fmt.Fprintf(e.stdout, "Altered client quotas of %s.\n", entity)
+		return nil
+	})
 }

@@ -15,6 +15,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/spf13/cobra"
 
 	"github.com/stratalog/strata/client"
 	"github.com/stratalog/strata/internal/cost"
@@ -24,110 +25,109 @@ import (
 const registryNote = "the brokers above are what the Kafka protocol shows; " +
 	"pass --admin http://host:9644 for the node registry (zones, roles, heartbeats), leaders per node and compaction figures"
 
-func (e *env) status(args []string) error {
+func (e *env) status() *cobra.Command {
 	fs := e.flags("status", "status [--admin http://host:9644 [--cost [--prices s3-standard]]]")
 	admin := fs.String("admin", "", "admin HTTP address of a node (http://host:9644): also show the node registry, compaction figures and the node's readiness and metrics")
 	withCost := fs.Bool("cost", false, "with --admin: the node's object-store requests by topic and what they cost a day")
 	pricesFlag := fs.String("prices", "s3-standard", "with --cost: unit prices, a preset (s3-standard, s3-express-one-zone) or put=,get=,storage= in dollars")
-	if _, err := e.parse(fs, args); err != nil {
-		return err
-	}
-	if *withCost && *admin == "" {
-		return usagef("--cost needs --admin http://host:9644: the cost comes from a node's metrics")
-	}
-	prices, err := cost.ParsePrices(*pricesFlag)
-	if err != nil {
-		return usagef("--prices: %v", err)
-	}
-	c, err := e.connect()
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	ctx, cancel := e.reqCtx()
-	defer cancel()
-	cl, err := c.Admin().Cluster(ctx)
-	if err != nil {
-		return err
-	}
-	var (
-		node  *nodeStatus
-		reg   *registryStatus
-		costs *costStatus
-	)
-	if *admin != "" {
-		if reg, err = readRegistry(ctx, *admin); err != nil {
+	return e.leaf(fs, nil, func([]string) error {
+		if *withCost && *admin == "" {
+			return usagef("--cost needs --admin http://host:9644: the cost comes from a node's metrics")
+		}
+		prices, err := cost.ParsePrices(*pricesFlag)
+		if err != nil {
+			return usagef("--prices: %v", err)
+		}
+		c, err := e.connect()
+		if err != nil {
 			return err
 		}
-		if node, err = readNode(ctx, *admin); err != nil {
+		defer c.Close()
+		ctx, cancel := e.reqCtx()
+		defer cancel()
+		cl, err := c.Admin().Cluster(ctx)
+		if err != nil {
 			return err
 		}
-	}
-	if *withCost {
-		if costs, err = readCost(ctx, *admin, prices); err != nil {
-			return err
+		var (
+			node  *nodeStatus
+			reg   *registryStatus
+			costs *costStatus
+		)
+		if *admin != "" {
+			if reg, err = readRegistry(ctx, *admin); err != nil {
+				return err
+			}
+			if node, err = readNode(ctx, *admin); err != nil {
+				return err
+			}
 		}
-	}
-	if e.output == "json" {
-		if cl.Brokers == nil {
-			cl.Brokers = []client.Broker{}
+		if *withCost {
+			if costs, err = readCost(ctx, *admin, prices); err != nil {
+				return err
+			}
 		}
-		out := map[string]any{"cluster": cl}
+		if e.output == "json" {
+			if cl.Brokers == nil {
+				cl.Brokers = []client.Broker{}
+			}
+			out := map[string]any{"cluster": cl}
+			if reg == nil {
+				out["node_registry"] = registryNote
+			} else {
+				out["registry"] = reg
+			}
+			if node != nil {
+				out["node"] = node
+			}
+			if costs != nil {
+				out["cost"] = costs
+			}
+			return e.printJSON(out)
+		}
+		e.fields("Cluster", orDash(cl.ID), "Controller", strconv.Itoa(int(cl.Controller)),
+			"Brokers", strconv.Itoa(len(cl.Brokers)), "Topics", strconv.Itoa(cl.Topics),
+			"Partitions", fmt.Sprintf("%d (%d without a leader)", cl.Partitions, cl.Leaderless))
+		fmt.Fprintln(e.stdout)
+		rows := make([][]string, 0, len(cl.Brokers))
+		for _, b := range cl.Brokers {
+			rows = append(rows, []string{strconv.Itoa(int(b.ID)), fmt.Sprintf("%s:%d", b.Host, b.Port), orDash(b.Rack), strconv.Itoa(b.Leaders)})
+		}
+		e.table([]string{"BROKER", "ADDRESS", "RACK", "LEADERS"}, rows)
 		if reg == nil {
-			out["node_registry"] = registryNote
-		} else {
-			out["registry"] = reg
+			fmt.Fprintln(e.stdout)
+			fmt.Fprintf(e.stdout, "Note: %s.\n", registryNote)
+			return nil
 		}
-		if node != nil {
-			out["node"] = node
+		fmt.Fprintln(e.stdout)
+		e.printRegistry(reg)
+		fmt.Fprintln(e.stdout)
+		e.fields("Node", node.URL, "Ready", node.Readiness)
+		fmt.Fprintln(e.stdout)
+		rows = rows[:0]
+		for _, name := range sortedKeys(node.Metrics) {
+			m := node.Metrics[name]
+			v := formatFloat(m.Value)
+			if m.Type == "histogram" || m.Type == "summary" {
+				mean := "-"
+				if m.Count > 0 {
+					mean = formatFloat(m.Sum / m.Count)
+				}
+				v = fmt.Sprintf("count %s, mean %s", formatFloat(m.Count), mean)
+			}
+			rows = append(rows, []string{name, v})
+		}
+		if len(rows) == 0 {
+			fmt.Fprintln(e.stdout, "No strata_ metrics at", node.URL+"/metrics")
+		} else {
+			e.table([]string{"METRIC", "VALUE"}, rows)
 		}
 		if costs != nil {
-			out["cost"] = costs
+			fmt.Fprintln(e.stdout)
+			e.printCost(costs)
 		}
-		return e.printJSON(out)
-	}
-	e.fields("Cluster", orDash(cl.ID), "Controller", strconv.Itoa(int(cl.Controller)),
-		"Brokers", strconv.Itoa(len(cl.Brokers)), "Topics", strconv.Itoa(cl.Topics),
-		"Partitions", fmt.Sprintf("%d (%d without a leader)", cl.Partitions, cl.Leaderless))
-	fmt.Fprintln(e.stdout)
-	rows := make([][]string, 0, len(cl.Brokers))
-	for _, b := range cl.Brokers {
-		rows = append(rows, []string{strconv.Itoa(int(b.ID)), fmt.Sprintf("%s:%d", b.Host, b.Port), orDash(b.Rack), strconv.Itoa(b.Leaders)})
-	}
-	e.table([]string{"BROKER", "ADDRESS", "RACK", "LEADERS"}, rows)
-	if reg == nil {
-		fmt.Fprintln(e.stdout)
-		fmt.Fprintf(e.stdout, "Note: %s.\n", registryNote)
 		return nil
-	}
-	fmt.Fprintln(e.stdout)
-	e.printRegistry(reg)
-	fmt.Fprintln(e.stdout)
-	e.fields("Node", node.URL, "Ready", node.Readiness)
-	fmt.Fprintln(e.stdout)
-	rows = rows[:0]
-	for _, name := range sortedKeys(node.Metrics) {
-		m := node.Metrics[name]
-		v := formatFloat(m.Value)
-		if m.Type == "histogram" || m.Type == "summary" {
-			mean := "-"
-			if m.Count > 0 {
-				mean = formatFloat(m.Sum / m.Count)
-			}
-			v = fmt.Sprintf("count %s, mean %s", formatFloat(m.Count), mean)
-		}
-		rows = append(rows, []string{name, v})
-	}
-	if len(rows) == 0 {
-		fmt.Fprintln(e.stdout, "No strata_ metrics at", node.URL+"/metrics")
-	} else {
-		e.table([]string{"METRIC", "VALUE"}, rows)
-	}
-	if costs != nil {
-		fmt.Fprintln(e.stdout)
-		e.printCost(costs)
-	}
-	return nil
+	})
 }
 
 // printRegistry writes the nodes, leaders per node and compaction figures.

@@ -4,13 +4,14 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/stratalog/strata/client"
@@ -31,27 +32,8 @@ const MetastoreURLEnv = "STRATA_METASTORE_URL"
 // from stdin or a prompt, never from the command line, and only the salt,
 // iteration count and derived keys are stored.
 
-func (e *env) users(args []string) error {
-	if len(args) == 0 {
-		e.name = "users"
-		return usagef("missing subcommand: create, list or delete")
-	}
-	switch args[0] {
-	case "-h", "-help", "--help", "help":
-		return e.subUsage("users")
-	case "create":
-		return e.usersCreate(args[1:])
-	case "list", "ls":
-		return e.usersList(args[1:])
-	case "delete", "rm":
-		return e.usersDelete(args[1:])
-	}
-	e.name = "users"
-	return usagef("unknown subcommand %q: want create, list or delete", args[0])
-}
-
 // userFlags adds --metastore-url.
-func (e *env) userFlags(name, synopsis string) (*flag.FlagSet, *string) {
+func (e *env) userFlags(name, synopsis string) (*pflag.FlagSet, *string) {
 	fs := e.flags(name, synopsis)
 	url := fs.String("metastore-url", e.getenv(MetastoreURLEnv), "write to this metastore instead of the cluster: postgres://... or sqlite:PATH ($"+MetastoreURLEnv+")")
 	return fs, url
@@ -64,183 +46,178 @@ func checkMechanism(m string) error {
 	return nil
 }
 
-func (e *env) usersCreate(args []string) error {
+func (e *env) usersCreate() *cobra.Command {
 	fs, url := e.userFlags("users create", "users create NAME [--mechanism SCRAM-SHA-512] [--iterations N] [--password-stdin] [--metastore-url URL]")
 	mech := fs.String("mechanism", sasl.ScramSHA512, "SCRAM mechanism: SCRAM-SHA-256 or SCRAM-SHA-512")
 	iterations := fs.Int("iterations", sasl.DefaultIterations, fmt.Sprintf("PBKDF2 iterations, %d to %d", sasl.MinIterations, sasl.MaxIterations))
 	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of stdin")
-	pos, err := e.parse(fs, args, "NAME")
-	if err != nil {
-		return err
-	}
-	user := pos[0]
-	if user == "" {
-		return usagef("the user name must not be empty")
-	}
-	if err := checkMechanism(*mech); err != nil {
-		return err
-	}
-	if *iterations < sasl.MinIterations || *iterations > sasl.MaxIterations {
-		return usagef("--iterations %d: want %d to %d", *iterations, sasl.MinIterations, sasl.MaxIterations)
-	}
-	password, err := e.readPassword(*fromStdin)
-	if err != nil {
-		return err
-	}
-	if *url != "" {
-		store, done, err := e.openMetastore(*url)
-		if err != nil {
-			return err
+	return e.leaf(fs, []string{"NAME"}, func(pos []string) error {
+		user := pos[0]
+		if user == "" {
+			return usagef("the user name must not be empty")
 		}
-		defer done()
-		cred, err := sasl.NewCredential(*mech, user, password, *iterations)
-		if err != nil {
-			return err
-		}
-		ctx, cancel := e.reqCtx()
-		defer cancel()
-		if err := store.UpsertScramCredential(ctx, cred); err != nil {
-			return err
-		}
-	} else {
-		c, err := e.connect()
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		ctx, cancel := e.reqCtx()
-		defer cancel()
-		if err := c.Admin().SetUserPassword(ctx, user, *mech, password, int32(*iterations)); err != nil {
-			return err
-		}
-	}
-	if e.output == "json" {
-		return e.printJSON(map[string]any{"user": user, "mechanism": *mech, "iterations": *iterations})
-	}
-	fmt.Fprintf(e.stdout, "Set the %s credential of user %q.\n", *mech, user)
-	return nil
-}
-
-func (e *env) usersList(args []string) error {
-	fs, url := e.userFlags("users list", "users list [--metastore-url URL]")
-	if _, err := e.parse(fs, args); err != nil {
-		return err
-	}
-	var users []client.User
-	if *url != "" {
-		store, done, err := e.openMetastore(*url)
-		if err != nil {
-			return err
-		}
-		defer done()
-		ctx, cancel := e.reqCtx()
-		defer cancel()
-		creds, err := store.ScramCredentials(ctx, nil)
-		if err != nil {
-			return err
-		}
-		for _, c := range creds {
-			if len(users) == 0 || users[len(users)-1].Name != c.User {
-				users = append(users, client.User{Name: c.User})
-			}
-			u := &users[len(users)-1]
-			u.Credentials = append(u.Credentials, client.UserCredential{Mechanism: c.Mechanism, Iterations: c.Iterations})
-		}
-	} else {
-		c, err := e.connect()
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		ctx, cancel := e.reqCtx()
-		defer cancel()
-		if users, err = c.Admin().ListUsers(ctx); err != nil {
-			return err
-		}
-	}
-	if e.output == "json" {
-		if users == nil {
-			users = []client.User{}
-		}
-		return e.printJSON(users)
-	}
-	var rows [][]string
-	for _, u := range users {
-		for _, c := range u.Credentials {
-			rows = append(rows, []string{u.Name, c.Mechanism, fmt.Sprint(c.Iterations)})
-		}
-	}
-	e.table([]string{"USER", "MECHANISM", "ITERATIONS"}, rows)
-	return nil
-}
-
-func (e *env) usersDelete(args []string) error {
-	fs, url := e.userFlags("users delete", "users delete NAME [--mechanism M] [--metastore-url URL]")
-	mech := fs.String("mechanism", "", "delete only this mechanism's credential (default: every credential of the user)")
-	pos, err := e.parse(fs, args, "NAME")
-	if err != nil {
-		return err
-	}
-	user := pos[0]
-	if *mech != "" {
 		if err := checkMechanism(*mech); err != nil {
 			return err
 		}
-	}
-	if *url != "" {
-		store, done, err := e.openMetastore(*url)
+		if *iterations < sasl.MinIterations || *iterations > sasl.MaxIterations {
+			return usagef("--iterations %d: want %d to %d", *iterations, sasl.MinIterations, sasl.MaxIterations)
+		}
+		password, err := e.readPassword(*fromStdin)
 		if err != nil {
 			return err
 		}
-		defer done()
-		ctx, cancel := e.reqCtx()
-		defer cancel()
-		mechs := []string{*mech}
-		if *mech == "" {
-			mechs = nil
-			creds, err := store.ScramCredentials(ctx, []string{user})
+		if *url != "" {
+			store, done, err := e.openMetastore(*url)
+			if err != nil {
+				return err
+			}
+			defer done()
+			cred, err := sasl.NewCredential(*mech, user, password, *iterations)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := e.reqCtx()
+			defer cancel()
+			if err := store.UpsertScramCredential(ctx, cred); err != nil {
+				return err
+			}
+		} else {
+			c, err := e.connect()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			ctx, cancel := e.reqCtx()
+			defer cancel()
+			if err := c.Admin().SetUserPassword(ctx, user, *mech, password, int32(*iterations)); err != nil {
+				return err
+			}
+		}
+		if e.output == "json" {
+			return e.printJSON(map[string]any{"user": user, "mechanism": *mech, "iterations": *iterations})
+		}
+		fmt.Fprintf(e.stdout, "Set the %s credential of user %q.\n", *mech, user)
+		return nil
+	})
+}
+
+func (e *env) usersList() *cobra.Command {
+	fs, url := e.userFlags("users list", "users list [--metastore-url URL]")
+	return e.leaf(fs, nil, func([]string) error {
+		var users []client.User
+		if *url != "" {
+			store, done, err := e.openMetastore(*url)
+			if err != nil {
+				return err
+			}
+			defer done()
+			ctx, cancel := e.reqCtx()
+			defer cancel()
+			creds, err := store.ScramCredentials(ctx, nil)
 			if err != nil {
 				return err
 			}
 			for _, c := range creds {
-				mechs = append(mechs, c.Mechanism)
+				if len(users) == 0 || users[len(users)-1].Name != c.User {
+					users = append(users, client.User{Name: c.User})
+				}
+				u := &users[len(users)-1]
+				u.Credentials = append(u.Credentials, client.UserCredential{Mechanism: c.Mechanism, Iterations: c.Iterations})
 			}
-			if len(mechs) == 0 {
-				return fmt.Errorf("user %q has no credential", user)
+		} else {
+			c, err := e.connect()
+			if err != nil {
+				return err
 			}
-		}
-		for _, m := range mechs {
-			if err := store.DeleteScramCredential(ctx, user, m); errors.Is(err, metastore.ErrUnknownScramCredential) {
-				return fmt.Errorf("user %q has no %s credential", user, m)
-			} else if err != nil {
+			defer c.Close()
+			ctx, cancel := e.reqCtx()
+			defer cancel()
+			if users, err = c.Admin().ListUsers(ctx); err != nil {
 				return err
 			}
 		}
-	} else {
-		c, err := e.connect()
-		if err != nil {
-			return err
+		if e.output == "json" {
+			if users == nil {
+				users = []client.User{}
+			}
+			return e.printJSON(users)
 		}
-		defer c.Close()
-		ctx, cancel := e.reqCtx()
-		defer cancel()
-		var mechs []string
+		var rows [][]string
+		for _, u := range users {
+			for _, c := range u.Credentials {
+				rows = append(rows, []string{u.Name, c.Mechanism, fmt.Sprint(c.Iterations)})
+			}
+		}
+		e.table([]string{"USER", "MECHANISM", "ITERATIONS"}, rows)
+		return nil
+	})
+}
+
+func (e *env) usersDelete() *cobra.Command {
+	fs, url := e.userFlags("users delete", "users delete NAME [--mechanism M] [--metastore-url URL]")
+	mech := fs.String("mechanism", "", "delete only this mechanism's credential (default: every credential of the user)")
+	return e.leaf(fs, []string{"NAME"}, func(pos []string) error {
+		user := pos[0]
 		if *mech != "" {
-			mechs = []string{*mech}
+			if err := checkMechanism(*mech); err != nil {
+				return err
+			}
 		}
-		if err := c.Admin().DeleteUser(ctx, user, mechs...); err != nil {
-			return err
+		if *url != "" {
+			store, done, err := e.openMetastore(*url)
+			if err != nil {
+				return err
+			}
+			defer done()
+			ctx, cancel := e.reqCtx()
+			defer cancel()
+			mechs := []string{*mech}
+			if *mech == "" {
+				mechs = nil
+				creds, err := store.ScramCredentials(ctx, []string{user})
+				if err != nil {
+					return err
+				}
+				for _, c := range creds {
+					mechs = append(mechs, c.Mechanism)
+				}
+				if len(mechs) == 0 {
+					return fmt.Errorf("user %q has no credential", user)
+				}
+			}
+			for _, m := range mechs {
+				if err := store.DeleteScramCredential(ctx, user, m); errors.Is(err, metastore.ErrUnknownScramCredential) {
+					return fmt.Errorf("user %q has no %s credential", user, m)
+				} else if err != nil {
+					return err
+				}
+			}
+		} else {
+			c, err := e.connect()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			ctx, cancel := e.reqCtx()
+			defer cancel()
+			var mechs []string
+			if *mech != "" {
+				mechs = []string{*mech}
+			}
+			if err := c.Admin().DeleteUser(ctx, user, mechs...); err != nil {
+				return err
+			}
 		}
-	}
-	if e.output == "json" {
-		return e.printJSON(map[string]any{"user": user, "deleted": true})
-	}
-	what := "every credential"
-	if *mech != "" {
-		what = "the " + *mech + " credential"
-	}
-	fmt.Fprintf(e.stdout, "Deleted %s of user %q.\n", what, user)
-	return nil
+		if e.output == "json" {
+			return e.printJSON(map[string]any{"user": user, "deleted": true})
+		}
+		what := "every credential"
+		if *mech != "" {
+			what = "the " + *mech + " credential"
+		}
+		fmt.Fprintf(e.stdout, "Deleted %s of user %q.\n", what, user)
+		return nil
+	})
 }
 
 // readPassword reads the password from stdin's first line with

@@ -182,6 +182,9 @@ func (s *Server) produceTopic(ctx context.Context, az *authz, rt kmsg.ProduceReq
 		if err := az.topicErr(acl.OpWrite, rt.Topic); err != nil {
 			return nil, err
 		}
+		if _, ok := internalTopicNamed(rt.Topic); ok {
+			return nil, errInternalTopicWrite(rt.Topic)
+		}
 		return s.topics.topicByName(ctx, rt.Topic)
 	}
 	info, err := s.topics.topicByID(ctx, uuid.UUID(rt.TopicID))

@@ -43,6 +43,8 @@ import (
 //     topic cache cannot answer, and creates at most
 //     Config.MaxAutoCreateTopics; the rest are LEADER_NOT_AVAILABLE, which
 //     clients retry (see metadataWork).
+//   - Kafka's internal topics (internalTopics) are listed with every topic
+//     and when named, marked internal; they are never auto-created.
 func init() { register(kmsg.Metadata.Int16(), 0, 13, (*Server).handleMetadata) }
 
 func (s *Server) handleMetadata(ctx context.Context, r *request) (Reply, error) {
@@ -70,10 +72,20 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (Reply, error) 
 			s.logUnavailable("Metadata", err)
 			return Reply{}, errCloseConn
 		}
+		for _, t := range internalTopics {
+			topics = append(topics, metastore.Topic{Name: t.name})
+		}
 		sort.Slice(topics, func(i, j int) bool { return topics[i].Name < topics[j].Name })
-		for _, t := range topics {
+		for i, t := range topics {
 			if !az.may(acl.OpDescribe, acl.ResourceTopic, t.Name) {
 				continue // not logged, as Kafka does not log this filter
+			}
+			if it, ok := internalTopicNamed(t.Name); ok {
+				if i > 0 && topics[i-1].Name == t.Name {
+					continue // also in the metastore, made before it was refused
+				}
+				resp.Topics = append(resp.Topics, metadataInternalTopic(it, view, req))
+				continue
 			}
 			info, err := s.topics.listed(ctx, t)
 			if err != nil {
@@ -155,6 +167,9 @@ func (s *Server) handleMetadata(ctx context.Context, r *request) (Reply, error) 
 		var err error
 		if !az.topic(acl.OpDescribe, name) {
 			err = errTopicAuthz
+		} else if it, ok := internalTopicNamed(name); ok {
+			resp.Topics = append(resp.Topics, metadataInternalTopic(it, view, req))
+			continue
 		} else if _, listed := w.all[name]; w.all != nil && !listed && !autoCreate {
 			// Not among every topic: unknown, at the cost of a map
 			// lookup, since a request may name thousands.

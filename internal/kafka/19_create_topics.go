@@ -88,6 +88,9 @@ func (s *Server) createTopic(ctx context.Context, rt kmsg.CreateTopicsRequestTop
 	if err := checkTopicName(rt.Topic); err != nil {
 		return t, err
 	}
+	if _, ok := internalTopicNamed(rt.Topic); ok {
+		return t, errInternalTopicExists(rt.Topic)
+	}
 	partitions := rt.NumPartitions
 	switch {
 	case len(rt.ReplicaAssignment) > 0:

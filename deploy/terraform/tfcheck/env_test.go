@@ -151,7 +151,10 @@ func TestLayoutEnvironmentLoadsIntoServeConfig(t *testing.T) {
 		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
 		cfg.RegisterFlags(fs)
-		if err := app.Load(&cfg, fs, nil, func(k string) string { return env[k] }, nil); err != nil {
+		restore := setEnv(env)
+		err := app.Load(&cfg, fs, nil, nil)
+		restore()
+		if err != nil {
 			t.Fatalf("%s: strata serve refuses the environment: %v", node, err)
 		}
 		if err := cfg.Validate(); err != nil {
@@ -177,5 +180,24 @@ func TestLayoutEnvironmentLoadsIntoServeConfig(t *testing.T) {
 	}
 	if !regexp.MustCompile(`^[0-9]+MiB$`).MatchString(common["GOMEMLIMIT"]) {
 		t.Errorf("GOMEMLIMIT %q is not a size the Go runtime reads", common["GOMEMLIMIT"])
+	}
+}
+
+// setEnv sets the process environment that strata serve reads and returns
+// what puts it back.
+func setEnv(env map[string]string) (restore func()) {
+	var undo []func()
+	for k, v := range env {
+		if old, had := os.LookupEnv(k); had {
+			undo = append(undo, func() { os.Setenv(k, old) })
+		} else {
+			undo = append(undo, func() { os.Unsetenv(k) })
+		}
+		os.Setenv(k, v)
+	}
+	return func() {
+		for _, u := range undo {
+			u()
+		}
 	}
 }
