@@ -378,7 +378,7 @@ func (g *group) release() {
 func (g *group) publish() {
 	s := summary{loaded: g.loadErr == nil && !g.gone, state: g.state, protocolType: g.protocolType, visible: g.visible()}
 	if g.cg != nil {
-		s.consumerState = g.cg.state()
+		s.consumerState, s.protocolType = g.cg.state(), "consumer"
 	}
 	if *g.sum.Load() != s {
 		g.sum.Store(&s)
