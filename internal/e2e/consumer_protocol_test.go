@@ -394,3 +394,15 @@ func TestFranzConsumerProtocolRefusesClassic(t *testing.T) {
 		t.Fatalf("after the refused join: %v", err)
 	}
 }
+
+// TestConsumerProtocolCoordinatorMove is TestGroupCoordinatorMove with
+// consumer-protocol (KIP-848) members: the group's coordinator is stopped
+// or killed while two franz-go members with kgo.ServerSideBalancer()
+// consume and commit. After a stop the members keep their ids and epochs
+// and never reconcile again; after a kill they keep their ids and no
+// committed offset goes back.
+func TestConsumerProtocolCoordinatorMove(t *testing.T) {
+	for _, how := range []string{"stop", "kill"} {
+		t.Run(how, func(t *testing.T) { testGroupCoordinatorMove(t, how, true) })
+	}
+}
