@@ -80,6 +80,12 @@ func (c *Coordinator) describe(ctx context.Context, name string) kmsg.DescribeGr
 		}
 		return d
 	default:
+		if _, err := c.store.LoadConsumerGroup(ctx, name); err == nil {
+			// A consumer-protocol group: not a classic group.
+			dg.State = Dead.String()
+			dg.ErrorCode = kerr.GroupIDNotFound.Code
+			return dg
+		}
 		dg.State = Empty.String()
 		dg.ProtocolType = info.ProtocolType
 	}
