@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -404,5 +405,86 @@ func TestFranzConsumerProtocolRefusesClassic(t *testing.T) {
 func TestConsumerProtocolCoordinatorMove(t *testing.T) {
 	for _, how := range []string{"stop", "kill"} {
 		t.Run(how, func(t *testing.T) { testGroupCoordinatorMove(t, how, true) })
+	}
+}
+
+// TestFranzConsumerProtocolStaticMember: a static member (kgo.InstanceID)
+// of a consumer-protocol group that restarts gets its partitions back
+// without a rebalance: the group epoch does not move and the other member
+// gives up nothing.
+func TestFranzConsumerProtocolStaticMember(t *testing.T) {
+	s := startStrata(t, modeDev, strataOpts{Args: consumerProtocolGroups})
+	const topic, group = "static", "static-group"
+	createTopic(t, s.KafkaAddr, topic, 6)
+	admCl := newClient(t, s.KafkaAddr)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var mu sync.Mutex
+	revokedB := 0
+	member := func(name, instance string, opts ...kgo.Opt) *kgo.Client {
+		cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(s.KafkaAddr), kgo.ClientID(name), kgo.InstanceID(instance),
+			kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic), kgo.ServerSideBalancer()}, opts...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cl
+	}
+	b := member("member-b", "ib", kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, r map[string][]int32) {
+		mu.Lock()
+		revokedB += len(r[topic])
+		mu.Unlock()
+	}))
+	defer b.Close()
+	a := member("member-a", "ia")
+	var owner map[int32]string
+	var epoch int32
+	waitFor(t, 30*time.Second, "two static members to share the partitions", func() bool {
+		g := describeConsumerGroup(ctx, admCl, group)
+		var err error
+		if owner, err = settledConsumers(g, 2, topic, 6); err != nil {
+			return false
+		}
+		epoch = g.Epoch
+		return true
+	})
+	mu.Lock()
+	revokedB = 0
+	mu.Unlock()
+	ownedA := ownedBy(owner, "member-a")
+	a.Close() // a static leave (epoch -2): the partitions wait for the instance
+	g := describeConsumerGroup(ctx, admCl, group)
+	if g == nil || len(g.Members) != 2 || g.Epoch != epoch {
+		t.Fatalf("after the static leave: %+v", g)
+	}
+	a2 := member("member-a", "ia")
+	defer a2.Close()
+	waitFor(t, 30*time.Second, "the restarted instance to own its partitions", func() bool {
+		g := describeConsumerGroup(ctx, admCl, group)
+		o, err := settledConsumers(g, 2, topic, 6)
+		if err != nil {
+			return false
+		}
+		for _, m := range g.Members {
+			if m.ClientID == "member-a" && m.MemberEpoch == -2 {
+				return false
+			}
+		}
+		owner = o
+		return true
+	})
+	g = describeConsumerGroup(ctx, admCl, group)
+	if g.Epoch != epoch {
+		t.Errorf("group epoch %d after the restart, %d before", g.Epoch, epoch)
+	}
+	got := ownedBy(owner, "member-a")
+	slices.Sort(got)
+	slices.Sort(ownedA)
+	if !slices.Equal(got, ownedA) {
+		t.Errorf("the restarted instance owns %v, before %v", got, ownedA)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if revokedB != 0 {
+		t.Errorf("member-b had %d partitions revoked across the restart", revokedB)
 	}
 }

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stratalog/strata/internal/testenv/proc"
 )
@@ -23,6 +25,14 @@ type rebalanceMember struct {
 	stopped int // revocations or losses of at least one partition
 	owned   map[int32]bool
 	revoked map[int32]bool // partitions revoked or lost since the count began
+	joins   atomic.Int64   // JoinGroup requests sent
+}
+
+// OnBrokerWrite counts the member's JoinGroup requests.
+func (m *rebalanceMember) OnBrokerWrite(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
+	if key == kmsg.JoinGroup.Int16() && err == nil {
+		m.joins.Add(1)
+	}
 }
 
 func (m *rebalanceMember) lose(ps []int32) {
@@ -51,7 +61,9 @@ func (m *rebalanceMember) revokedOnce(p int32) bool { return m.revoked[p] }
 // partition once; members-stopped is how many of the 50 had partitions
 // revoked (consumption of a revoked partition stops until it is assigned
 // again); kept-paused is how many partitions were revoked from a member
-// that was given them back, consumption stopped for nothing.
+// that was given them back, consumption stopped for nothing;
+// members-rejoined counts the JoinGroup requests of the 50 (classic
+// members all rejoin, whether or not their partitions move).
 //
 //	go test -run '^$' -bench GroupRebalance -benchtime 1x ./internal/e2e/
 func BenchmarkGroupRebalance(b *testing.B) {
@@ -107,6 +119,7 @@ func BenchmarkGroupRebalance(b *testing.B) {
 					}),
 					kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, r map[string][]int32) { m.lose(r[topic]) }),
 					kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, r map[string][]int32) { m.lose(r[topic]) }),
+					kgo.WithHooks(m),
 				}
 				if v.nextGen {
 					opts = append(opts, kgo.ServerSideBalancer())
@@ -149,6 +162,7 @@ func BenchmarkGroupRebalance(b *testing.B) {
 			waitSettled(members)
 			var total time.Duration
 			var stopped, paused int
+			var joins int64
 			for range b.N {
 				before := make([]map[int32]bool, members)
 				for i, m := range group50 {
@@ -160,10 +174,18 @@ func BenchmarkGroupRebalance(b *testing.B) {
 					}
 					m.mu.Unlock()
 				}
+				joinsBefore := int64(0)
+				for _, m := range group50 {
+					joinsBefore += m.joins.Load()
+				}
 				began := time.Now()
 				joiner := start("joiner")
 				waitSettled(members + 1)
 				total += time.Since(began)
+				for _, m := range group50 {
+					joins += m.joins.Load()
+				}
+				joins -= joinsBefore
 				for i, m := range group50 {
 					m.mu.Lock()
 					if m.stopped > 0 {
@@ -187,6 +209,7 @@ func BenchmarkGroupRebalance(b *testing.B) {
 			b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "rebalance-ms")
 			b.ReportMetric(float64(stopped)/float64(b.N), "members-stopped")
 			b.ReportMetric(float64(paused)/float64(b.N), "kept-paused")
+			b.ReportMetric(float64(joins)/float64(b.N), "members-rejoined")
 		})
 	}
 }
