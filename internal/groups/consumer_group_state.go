@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"regexp"
 	"slices"
 	"strings"
@@ -183,6 +184,11 @@ type consumerGroup struct {
 	Members         map[string]*cgMember  `json:"members"`
 
 	static map[string]string // instance id -> member id
+	// topicsPrint is the fingerprint of the topics last compared with the
+	// subscriptions, and subsStale says the subscriptions changed since:
+	// a heartbeat that changes neither matches no regex.
+	topicsPrint uint64
+	subsStale   bool
 }
 
 // cgConfig is what the state machine needs of the coordinator's config.
@@ -193,7 +199,21 @@ type cgConfig struct {
 }
 
 func newConsumerGroup() *consumerGroup {
-	return &consumerGroup{Target: map[string]assignment{}, Members: map[string]*cgMember{}, static: map[string]string{}}
+	return &consumerGroup{Target: map[string]assignment{}, Members: map[string]*cgMember{}, static: map[string]string{}, subsStale: true}
+}
+
+// fingerprint identifies the topics' names, ids and partition counts,
+// whatever the map's order, in one pass without matching anything.
+func (ts topicSnapshot) fingerprint() uint64 {
+	var sum uint64
+	for _, t := range ts {
+		h := fnv.New64a()
+		h.Write([]byte(t.Name))
+		h.Write(t.ID[:])
+		fmt.Fprint(h, t.Partitions)
+		sum += h.Sum64()
+	}
+	return sum + uint64(len(ts))
 }
 
 // encode is the group's persisted form.
@@ -298,8 +318,9 @@ func topicsHash(ts []topicInfo) string {
 	return b.String()
 }
 
-// bump starts a new group epoch.
-func (cg *consumerGroup) bump() { cg.Epoch++ }
+// bump starts a new group epoch: the members or their subscriptions
+// changed.
+func (cg *consumerGroup) bump() { cg.Epoch++; cg.subsStale = true }
 
 // owner returns the member other than except that has the partition
 // assigned or pending revocation, if any.
@@ -314,17 +335,25 @@ func (cg *consumerGroup) ownedByOther(t uuid.UUID, p int32, except string) bool 
 
 // refresh brings the target assignment to the group epoch, after checking
 // whether the subscribed topics changed: this is where a new topic
-// matching a regex, or added partitions, reach the members.
+// matching a regex, or added partitions, reach the members. The topics are
+// matched against the subscriptions only when either changed.
 func (cg *consumerGroup) refresh(topics topicSnapshot) {
-	subs := cg.subscribed(topics)
-	if h := topicsHash(subs); h != cg.TopicsHash {
-		cg.TopicsHash = h
-		if len(cg.Members) > 0 {
-			cg.bump()
+	var subs []topicInfo
+	if fp := topics.fingerprint(); fp != cg.topicsPrint || cg.subsStale {
+		cg.topicsPrint, cg.subsStale = fp, false
+		subs = cg.subscribed(topics)
+		if h := topicsHash(subs); h != cg.TopicsHash {
+			cg.TopicsHash = h
+			if len(cg.Members) > 0 {
+				cg.bump()
+			}
 		}
 	}
 	if cg.Epoch == cg.AssignmentEpoch {
 		return
+	}
+	if subs == nil {
+		subs = cg.subscribed(topics)
 	}
 	cg.Assignor = cg.groupAssignor()
 	spec := assignSpec{current: cg.Target, topics: subs}
