@@ -12,9 +12,12 @@ import (
 	"github.com/stratalog/strata/metastore"
 )
 
-// groupType is the type of every group in ListGroups v5+: Strata runs the
-// classic protocol only.
-const groupType = "classic"
+// groupType and consumerGroupType are the types of groups in ListGroups
+// v5+: classic groups, and consumer-protocol (KIP-848) groups.
+const (
+	groupType         = "classic"
+	consumerGroupType = "consumer"
+)
 
 // groupOperations is the authorized-operations bit field of a group when
 // asked for: with no ACLs, READ, DELETE and DESCRIBE are all allowed.
@@ -77,6 +80,12 @@ func (c *Coordinator) describe(ctx context.Context, name string) kmsg.DescribeGr
 		}
 		return d
 	default:
+		if _, err := c.store.LoadConsumerGroup(ctx, name); err == nil {
+			// A consumer-protocol group: not a classic group.
+			dg.State = Dead.String()
+			dg.ErrorCode = kerr.GroupIDNotFound.Code
+			return dg
+		}
 		dg.State = Empty.String()
 		dg.ProtocolType = info.ProtocolType
 	}
@@ -95,7 +104,9 @@ func (g *group) describe() kmsg.DescribeGroupsResponseGroup {
 		dg.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		return dg
 	}
-	if !g.visible() || g.state == Dead {
+	if !g.visible() || g.state == Dead || g.cg != nil {
+		// A consumer-protocol group is not a classic group, as Kafka
+		// answers; ConsumerGroupDescribe describes it.
 		dg.State = Dead.String()
 		dg.ErrorCode = kerr.GroupIDNotFound.Code
 		return dg
@@ -143,6 +154,16 @@ func (c *Coordinator) ListGroups(ctx context.Context, req *kmsg.ListGroupsReques
 		}
 		groups[r.Name] = summary{state: state, protocolType: r.ProtocolType, visible: true}
 	}
+	consumers, err := c.listConsumerGroups(ctx)
+	if err != nil {
+		resp.ErrorCode = c.storeErrorCode("list_consumer_groups", err)
+		return resp
+	}
+	for name, state := range consumers {
+		s := groups[name]
+		s.consumerState, s.protocolType, s.visible = state, "consumer", true
+		groups[name] = s
+	}
 	// Groups in memory know better; a group whose load failed is left as
 	// the metastore has it.
 	c.mu.Lock()
@@ -169,14 +190,18 @@ func (c *Coordinator) ListGroups(ctx context.Context, req *kmsg.ListGroupsReques
 	}
 	for _, name := range names {
 		s := groups[name]
-		if !matches(req.StatesFilter, s.state.String()) || !matches(req.TypesFilter, groupType) {
+		state, kind := s.state.String(), groupType
+		if s.consumerState != "" {
+			state, kind = s.consumerState, consumerGroupType
+		}
+		if !matches(req.StatesFilter, state) || !matches(req.TypesFilter, kind) {
 			continue
 		}
 		lg := kmsg.NewListGroupsResponseGroup()
 		lg.Group = name
 		lg.ProtocolType = s.protocolType
-		lg.GroupState = s.state.String()
-		lg.GroupType = groupType
+		lg.GroupState = state
+		lg.GroupType = kind
 		resp.Groups = append(resp.Groups, lg)
 	}
 	return resp
@@ -217,7 +242,7 @@ func (g *group) delete(reply chan<- int16) {
 	case g.state == Dead:
 		reply <- kerr.GroupIDNotFound.Code
 		return
-	case len(g.members) > 0:
+	case len(g.members) > 0 || g.consumerBusy():
 		reply <- kerr.NonEmptyGroup.Code
 		return
 	case !g.known:
@@ -241,6 +266,7 @@ func (g *group) delete(reply chan<- int16) {
 				return
 			}
 			g.known = false
+			g.cg = nil
 			g.generation = 0
 			g.protocolType = ""
 			g.protocol = ""

@@ -34,6 +34,16 @@ type Config struct {
 	// deletions) made for a request (offsets.commit.timeout.ms).
 	StoreTimeout time.Duration
 
+	// ConsumerSessionTimeout is the session timeout of consumer-protocol
+	// (KIP-848) members, which the coordinator sets rather than the member
+	// (group.consumer.session.timeout.ms): a member not heartbeating for
+	// that long is removed. ConsumerHeartbeatInterval is the interval the
+	// coordinator asks them to heartbeat at
+	// (group.consumer.heartbeat.interval.ms); it is also how soon a member
+	// learns of a new assignment.
+	ConsumerSessionTimeout    time.Duration
+	ConsumerHeartbeatInterval time.Duration
+
 	// Owner reports whether this node coordinates a group; requests for
 	// other groups are answered NOT_COORDINATOR. Nil means every group.
 	// Owner is the node's view and two nodes may disagree: a group is
@@ -54,13 +64,15 @@ type Config struct {
 
 // Defaults, as in Kafka.
 const (
-	DefaultMinSessionTimeout     = 6 * time.Second
-	DefaultMaxSessionTimeout     = 30 * time.Minute
-	DefaultInitialRebalanceDelay = 3 * time.Second
-	DefaultMaxMetadataSize       = 4096
-	DefaultStoreTimeout          = 5 * time.Second
-	DefaultLease                 = 6 * time.Second
-	DefaultMaxGroupSize          = 1000 // not Kafka's, which has no limit: see Config.MaxGroupSize
+	DefaultMinSessionTimeout         = 6 * time.Second
+	DefaultMaxSessionTimeout         = 30 * time.Minute
+	DefaultInitialRebalanceDelay     = 3 * time.Second
+	DefaultMaxMetadataSize           = 4096
+	DefaultStoreTimeout              = 5 * time.Second
+	DefaultLease                     = 6 * time.Second
+	DefaultMaxGroupSize              = 1000 // not Kafka's, which has no limit: see Config.MaxGroupSize
+	DefaultConsumerSessionTimeout    = 45 * time.Second
+	DefaultConsumerHeartbeatInterval = 5 * time.Second
 )
 
 // DefaultConfig returns the configuration RegisterFlags sets up.
@@ -72,6 +84,9 @@ func DefaultConfig() Config {
 		MaxMetadataSize:       DefaultMaxMetadataSize,
 		MaxGroupSize:          DefaultMaxGroupSize,
 		StoreTimeout:          DefaultStoreTimeout,
+
+		ConsumerSessionTimeout:    DefaultConsumerSessionTimeout,
+		ConsumerHeartbeatInterval: DefaultConsumerHeartbeatInterval,
 	}
 }
 
@@ -82,6 +97,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.InitialRebalanceDelay, "groups.initial-rebalance-delay", DefaultInitialRebalanceDelay, "How long the first rebalance of an empty group waits for more members (0: none).")
 	fs.IntVar(&c.MaxGroupSize, "groups.max-group-size", DefaultMaxGroupSize, "Most members in one consumer group (0: no limit).")
 	fs.IntVar(&c.MaxMetadataSize, "groups.max-metadata-size", DefaultMaxMetadataSize, "Longest metadata string of a committed offset, in bytes.")
+	fs.DurationVar(&c.ConsumerSessionTimeout, "groups.consumer-session-timeout", DefaultConsumerSessionTimeout, "Session timeout of consumer-protocol (KIP-848) group members.")
+	fs.DurationVar(&c.ConsumerHeartbeatInterval, "groups.consumer-heartbeat-interval", DefaultConsumerHeartbeatInterval, "Heartbeat interval of consumer-protocol (KIP-848) group members.")
 	fs.DurationVar(&c.StoreTimeout, "groups.store-timeout", DefaultStoreTimeout, "Timeout of each metastore write for consumer groups (offset commits, deletions).")
 }
 
@@ -100,6 +117,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("groups.max-metadata-size: %d, want >= 0", c.MaxMetadataSize)
 	case c.StoreTimeout <= 0:
 		return fmt.Errorf("groups.store-timeout: %v, want > 0", c.StoreTimeout)
+	case c.ConsumerSessionTimeout < 0:
+		return fmt.Errorf("groups.consumer-session-timeout: %v, want >= 0", c.ConsumerSessionTimeout)
+	case c.ConsumerHeartbeatInterval < 0 || c.ConsumerSessionTimeout > 0 && c.ConsumerHeartbeatInterval >= c.ConsumerSessionTimeout:
+		return fmt.Errorf("groups.consumer-heartbeat-interval: %v, want >= 0 and below groups.consumer-session-timeout %v", c.ConsumerHeartbeatInterval, c.ConsumerSessionTimeout)
 	case c.Lease != 0 && c.Lease < 10*time.Millisecond:
 		return fmt.Errorf("groups lease: %v, want at least 10ms", c.Lease)
 	}

@@ -29,6 +29,7 @@ type Store interface {
 	LoadGroup(ctx context.Context, name string) (metastore.GroupInfo, error)
 	ListGroups(ctx context.Context) ([]metastore.GroupInfo, error)
 	DeleteGroup(ctx context.Context, lease metastore.GroupLease) error
+	metastore.ConsumerGroupStore
 }
 
 // TopicLookup resolves topics named in offset requests, to refuse offsets of
@@ -54,6 +55,9 @@ type Coordinator struct {
 	log      *slog.Logger
 	m        *metrics
 	instance uuid.UUID
+
+	cfgCG    cgConfig   // consumer-protocol groups' settings
+	cgTopics topicCache // the topics, for consumer-protocol groups
 
 	now         func() time.Time
 	idleTimeout time.Duration
@@ -100,6 +104,7 @@ func New(cfg Config, store Store, topics TopicLookup, logger *slog.Logger, reg p
 		stop:        make(chan struct{}),
 		groups:      make(map[string]*group),
 	}
+	c.cfgCG = c.cgConfig()
 	c.wg.Add(1)
 	go c.renewLoop()
 	return c, nil

@@ -1,5 +1,6 @@
 // Package groups is Strata's consumer group coordinator: Kafka's classic
-// group protocol (JoinGroup, SyncGroup, Heartbeat, LeaveGroup), committed
+// group protocol (JoinGroup, SyncGroup, Heartbeat, LeaveGroup), KIP-848's
+// consumer protocol (ConsumerGroupHeartbeat, ConsumerGroupDescribe), committed
 // offsets (OffsetCommit, OffsetFetch, OffsetDelete) and group administration
 // (DescribeGroups, ListGroups, DeleteGroups).
 //
@@ -97,10 +98,15 @@
 //   - Offsets do not expire (offsets.retention.minutes); the retention time
 //     of OffsetCommit v2-v4 is ignored. Offsets of a deleted topic are
 //     deleted with it.
-//   - OffsetFetch ignores RequireStable (there are no transactions) and the
-//     KIP-848 member id and epoch of v9+.
+//   - OffsetFetch ignores RequireStable (there are no transactions).
 //   - No ACLs: DescribeGroups reports READ, DELETE and DESCRIBE as allowed.
-//   - Only the classic protocol; ListGroups reports type "classic".
+//   - Consumer-protocol (KIP-848) groups are served too
+//     (consumer_group.go, consumer_group_state.go); a group is of one
+//     kind at a time, and an empty group changes kind when a member of
+//     the other kind joins. KIP-848's online migration of a group with
+//     members from one kind to the other is not implemented: the other
+//     kind is refused (INCONSISTENT_GROUP_PROTOCOL for JoinGroup,
+//     GROUP_ID_NOT_FOUND for ConsumerGroupHeartbeat).
 //   - The coordinator of a group is its lease holder, and a group nobody
 //     holds is taken by the node rendezvous hashing over live nodes names,
 //     not by the leader of a __consumer_offsets partition; it is fenced by

@@ -86,6 +86,9 @@ type summary struct {
 	state        State
 	protocolType string
 	visible      bool
+	// consumerState is the state of a consumer-protocol group ("Stable",
+	// ...); "" for a classic group.
+	consumerState string
 }
 
 // group is one consumer group. Every field below the channels is owned by
@@ -126,8 +129,9 @@ type group struct {
 	pending      map[string]time.Time // member ids handed out with MEMBER_ID_REQUIRED, until when
 	static       map[string]string    // instance id -> member id
 	seq          uint64
-	known        bool  // the metastore has the group (a row, or offsets)
-	loadErr      error // loading failed: the group answers COORDINATOR_NOT_AVAILABLE until evicted
+	cg           *consumerGroup // consumer-protocol (KIP-848) state; nil for a classic group
+	known        bool           // the metastore has the group (a row, or offsets)
+	loadErr      error          // loading failed: the group answers COORDINATOR_NOT_AVAILABLE until evicted
 
 	rebalanceDeadline time.Time       // PreparingRebalance: members not rejoined by then are out
 	delayUntil        time.Time       // PreparingRebalance of an empty group: initial delay
@@ -219,6 +223,9 @@ func (g *group) load() {
 		g.loadErr = err
 	default:
 		g.restore(info)
+	}
+	if g.loadErr == nil {
+		g.loadConsumer(ctx)
 	}
 }
 
@@ -370,6 +377,9 @@ func (g *group) release() {
 // publish updates the summary read by ListGroups.
 func (g *group) publish() {
 	s := summary{loaded: g.loadErr == nil && !g.gone, state: g.state, protocolType: g.protocolType, visible: g.visible()}
+	if g.cg != nil {
+		s.consumerState, s.protocolType = g.cg.state(), "consumer"
+	}
 	if *g.sum.Load() != s {
 		g.sum.Store(&s)
 	}
@@ -378,7 +388,7 @@ func (g *group) publish() {
 // visible reports whether the group exists for DescribeGroups and
 // ListGroups: it has members or the metastore knows it.
 func (g *group) visible() bool {
-	return g.loadErr == nil && (g.known || len(g.members) > 0)
+	return g.loadErr == nil && (g.known || len(g.members) > 0 || g.consumerBusy())
 }
 
 // evictable reports whether the group holds nothing that is not in the
@@ -392,7 +402,7 @@ func (g *group) evictable() bool {
 	if g.gone {
 		return true
 	}
-	if len(g.members) > 0 || len(g.pending) > 0 || g.state != Empty {
+	if len(g.members) > 0 || len(g.pending) > 0 || g.state != Empty || g.consumerBusy() {
 		return false
 	}
 	return g.loadErr != nil || !g.known || !g.c.now().Before(g.lastActive.Add(g.c.idleTimeout))
@@ -459,6 +469,7 @@ func (g *group) nextDeadline() time.Time {
 			at(m.deadline)
 		}
 	}
+	at(g.consumerDeadline())
 	switch g.state {
 	case PreparingRebalance:
 		at(g.rebalanceDeadline)

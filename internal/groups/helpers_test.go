@@ -361,8 +361,12 @@ func (e *env) storeCommit(group string, offsets ...metastore.GroupOffset) {
 
 func itoa(p int32) string { return strconv.Itoa(int(p)) }
 
-// The metastore's GroupStore is what the coordinator needs.
-var _ Store = metastore.GroupStore(nil)
+// The metastore's GroupStore and ConsumerGroupStore are what the
+// coordinator needs.
+var _ Store = interface {
+	metastore.GroupStore
+	metastore.ConsumerGroupStore
+}(nil)
 
 // counterValue returns the value of a counter (or gauge) with the given
 // label value, or of the unlabelled one when label is "".

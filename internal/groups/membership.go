@@ -210,6 +210,10 @@ func (g *group) join(req *kmsg.JoinGroupRequest, client Client, reply chan<- *km
 		fail(code)
 		return
 	}
+	if code := g.classicRefused(); code != 0 {
+		fail(code)
+		return
+	}
 	session, _ := timeouts(req)
 	if session < g.c.cfg.MinSessionTimeout || session > g.c.cfg.MaxSessionTimeout {
 		fail(kerr.InvalidSessionTimeout.Code)
@@ -755,6 +759,7 @@ func (g *group) leave(memberID string, instanceID *string) int16 {
 
 // tick applies the deadlines that have passed.
 func (g *group) tick(now time.Time) {
+	g.consumerTick(now)
 	for id, dl := range g.pending {
 		if !now.Before(dl) {
 			delete(g.pending, id)

@@ -165,7 +165,13 @@ func (g *group) commit(generation int32, memberID string, instanceID *string, of
 			return
 		}
 	}
+	cgCode, consumer := g.consumerCommitCheck(generation, memberID, offsets)
 	switch {
+	case consumer && cgCode != 0:
+		reply <- cgCode
+		return
+	case consumer:
+		// A consumer-protocol group: its member epochs are checked.
 	case generation < 0 && g.state == Empty:
 		// A commit outside group management: simple consumers, tools.
 	case g.state == CompletingRebalance:
@@ -268,6 +274,12 @@ func (c *Coordinator) fetchGroup(ctx context.Context, version int16, rg kmsg.Off
 	if !c.owns(rg.Group) {
 		sg.ErrorCode = kerr.NotCoordinator.Code
 		return sg
+	}
+	if version >= 9 {
+		if code := c.checkOffsetFetch(ctx, rg.Group, rg.MemberID, rg.MemberEpoch); code != 0 {
+			sg.ErrorCode = code
+			return sg
+		}
 	}
 	byID := version >= 10
 	topics := c.resolver(ctx)

@@ -54,6 +54,8 @@ func TestApiVersionsNegotiated(t *testing.T) {
 		kmsg.DescribeGroups:          {0, 6},
 		kmsg.ListGroups:              {0, 5},
 		kmsg.DeleteGroups:            {0, 3},
+		kmsg.ConsumerGroupHeartbeat:  {0, 1},
+		kmsg.ConsumerGroupDescribe:   {0, 1},
 		kmsg.OffsetDelete:            {0, 0},
 		kmsg.SASLHandshake:           {0, 1},
 		kmsg.SASLAuthenticate:        {0, 2},

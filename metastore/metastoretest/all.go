@@ -34,6 +34,7 @@ func RunAll(t *testing.T, open func(t *testing.T) Backend) {
 	t.Run("Scram", func(t *testing.T) {
 		RunScram(t, func(t *testing.T) metastore.Store { return open(t) })
 	})
+	t.Run("ConsumerGroups", func(t *testing.T) { RunConsumerGroups(t, func(t *testing.T) ConsumerGroupBackend { return open(t) }) })
 	t.Run("ClientQuotas", func(t *testing.T) {
 		RunClientQuotas(t, func(t *testing.T) metastore.ClientQuotaStore { return open(t) })
 	})
