@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/internal/bench"
+	procs "github.com/stratalog/strata/internal/testenv/proc"
+)
+
+// metadataStats is what a client measured of Metadata for every topic.
+type metadataStats struct {
+	latency    bench.Histogram
+	topics     int
+	partitions int
+	leadersIn  time.Duration // until the node's controller had led every partition
+	requests   int
+}
+
+// measureMetadata starts a strata node on database db (its front door, the
+// ingest role and the controller, objects in a local directory that stays
+// empty) and asks it, through franz-go, for the metadata of every topic,
+// requests times one after the other, once the controller has given every
+// partition a leader.
+func measureMetadata(ctx context.Context, strataBin, dir, db string, requests int) (*metadataStats, error) {
+	objects := filepath.Join(dir, "objects")
+	if err := os.MkdirAll(objects, 0o755); err != nil {
+		return nil, err
+	}
+	node, err := procs.StartStrata(strataBin, dir, "serve",
+		"-roles", "ingest,reader,coordinator,controller", "-log.level", "warn",
+		"-metastore.postgres.url", db, "-objstore.url", "file://"+objects)
+	if err != nil {
+		return nil, err
+	}
+	defer node.Stop()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(node.KafkaAddr), kgo.RequestTimeoutOverhead(30*time.Second))
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+
+	ms := &metadataStats{requests: requests}
+	ask := func() (*kmsg.MetadataResponse, error) {
+		req := kmsg.NewPtrMetadataRequest()
+		req.Topics = nil // every topic
+		return req.RequestWith(ctx, cl)
+	}
+	start := time.Now()
+	for {
+		resp, err := ask()
+		if err == nil {
+			missing := 0
+			ms.topics, ms.partitions = len(resp.Topics), 0
+			for _, t := range resp.Topics {
+				for _, p := range t.Partitions {
+					ms.partitions++
+					if p.Leader < 0 || p.ErrorCode != 0 {
+						missing++
+					}
+				}
+			}
+			if missing == 0 && ms.partitions > 0 {
+				break
+			}
+		}
+		if time.Since(start) > 3*time.Minute {
+			return nil, fmt.Errorf("metadata: partitions still without a leader after %v (last error: %v)", time.Since(start), err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	ms.leadersIn = time.Since(start)
+	for range requests {
+		t := time.Now()
+		if _, err := ask(); err != nil {
+			return nil, err
+		}
+		ms.latency.Record(time.Since(t))
+	}
+	return ms, nil
+}
