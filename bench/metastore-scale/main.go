@@ -38,6 +38,7 @@ type config struct {
 	perTopic       int
 	nodes          int
 	nodeConns      int
+	sharedConns    int
 	rates          []float64
 	ranges         [][2]int
 	foreign        float64
@@ -49,6 +50,8 @@ type config struct {
 	metadata       int
 	strata         string
 	fsync          bool
+	pgSettings     []string
+	setupSQL       []string
 	dir            string
 }
 
@@ -60,6 +63,7 @@ func main() {
 	flag.IntVar(&cfg.perTopic, "partitions-per-topic", 100, "partitions of each topic")
 	flag.IntVar(&cfg.nodes, "nodes", 100, "simulated ingest nodes")
 	flag.IntVar(&cfg.nodeConns, "node-conns", 2, "metastore connections of each simulated node (its pool; a node commits one segment at a time)")
+	flag.IntVar(&cfg.sharedConns, "shared-conns", 0, "when above 0, every simulated node commits through one pool of this many connections, as behind a connection pooler, instead of a pool of its own")
 	flag.StringVar(&rates, "rates", "4,8,16,32,64", "seal rates per node, commits/s, ramped up until the database saturates")
 	flag.StringVar(&ranges, "segment-partitions", "1-500,1-20", "partitions per segment, uniform in each range (at most what a node leads); each range is ramped")
 	flag.Float64Var(&cfg.foreign, "foreign", 0.05, "share of segments written by a node that does not lead their partitions")
@@ -72,6 +76,17 @@ func main() {
 	flag.IntVar(&cfg.metadata, "metadata-requests", 200, "Metadata requests for every topic sent to a strata node after the load; 0: none")
 	flag.StringVar(&cfg.strata, "strata", "bin/strata", "strata binary for the Metadata measurement")
 	flag.BoolVar(&cfg.fsync, "fsync", false, "run the throwaway server with fsync and synchronous_commit on (off, as the tests run it, by default)")
+	flag.Func("pg-set", "a setting of the throwaway server, name=value (repeatable)", func(v string) error {
+		if !strings.Contains(v, "=") {
+			return fmt.Errorf("%q: want name=value", v)
+		}
+		cfg.pgSettings = append(cfg.pgSettings, v)
+		return nil
+	})
+	flag.Func("setup-sql", "a statement run on each database after the migrations, before the load (repeatable), to try a schema change", func(v string) error {
+		cfg.setupSQL = append(cfg.setupSQL, v)
+		return nil
+	})
 	flag.StringVar(&cfg.dir, "dir", "", "working directory (default: a temporary one, removed at the end)")
 	flag.Parse()
 	var err error
@@ -121,7 +136,7 @@ func run(ctx context.Context, cfg config) error {
 		if err := os.MkdirAll(pgDir, 0o755); err != nil {
 			return err
 		}
-		pg, err := startPostgres(pgDir, cfg.nodes*cfg.nodeConns+50, cfg.fsync)
+		pg, err := startPostgres(pgDir, cfg.nodes*cfg.nodeConns+50, cfg.fsync, cfg.pgSettings)
 		if err != nil {
 			return err
 		}
@@ -156,6 +171,12 @@ func runScale(ctx context.Context, cfg config, dir, base string, total int) erro
 		return err
 	}
 	defer admin.Close()
+	for _, q := range cfg.setupSQL {
+		if _, err := admin.Pool().Exec(ctx, q); err != nil {
+			return fmt.Errorf("-setup-sql %q: %w", q, err)
+		}
+		fmt.Printf("Set up with `%s`.\n\n", q)
+	}
 
 	// Topics, created by 8 callers at once.
 	logf("%d partitions: creating %d topics", total, (total+cfg.perTopic-1)/cfg.perTopic)
@@ -205,12 +226,21 @@ func runScale(ctx context.Context, cfg config, dir, base string, total int) erro
 
 	led := assignLeaders(parts, cfg.nodes)
 	nodes := make([]*simNode, cfg.nodes)
-	for i := range nodes {
-		s, err := postgres.New(ctx, postgres.Config{URL: db, MaxConns: int32(cfg.nodeConns)}, logger, reg)
-		if err != nil {
+	var shared *postgres.Store
+	if cfg.sharedConns > 0 {
+		if shared, err = postgres.New(ctx, postgres.Config{URL: db, MaxConns: int32(cfg.sharedConns)}, logger, reg); err != nil {
 			return err
 		}
-		defer s.Close()
+		defer shared.Close()
+	}
+	for i := range nodes {
+		s := shared
+		if s == nil {
+			if s, err = postgres.New(ctx, postgres.Config{URL: db, MaxConns: int32(cfg.nodeConns)}, logger, reg); err != nil {
+				return err
+			}
+			defer s.Close()
+		}
 		n := &simNode{id: i, store: s, led: led[i], seq: map[metastore.ProducerKey]int32{},
 			rng: rand.New(rand.NewPCG(uint64(total), uint64(i)))}
 		for range cfg.producers {
@@ -224,8 +254,12 @@ func runScale(ctx context.Context, cfg config, dir, base string, total int) erro
 	}
 
 	resetStatements(ctx, db)
-	fmt.Printf("## %d partitions (%d topics), %d to %d led per node\n\n", total, (total+cfg.perTopic-1)/cfg.perTopic,
-		len(led[len(led)-1]), len(led[0]))
+	conns := fmt.Sprintf("%d nodes with a pool of %d connections each", cfg.nodes, cfg.nodeConns)
+	if shared != nil {
+		conns = fmt.Sprintf("%d nodes sharing one pool of %d connections", cfg.nodes, cfg.sharedConns)
+	}
+	fmt.Printf("## %d partitions (%d topics), %d to %d led per node, %s\n\n", total, (total+cfg.perTopic-1)/cfg.perTopic,
+		len(led[len(led)-1]), len(led[0]), conns)
 	fmt.Println("| segment partitions | seals/s per node | offered commits/s | commits/s | partitions/s | partitions per segment | commit p50 | commit p99 | commit max | late seals | PostgreSQL cores | harness cores | retries | errors | rejected | load avg |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	var saturation []string
@@ -295,6 +329,9 @@ func runScale(ctx context.Context, cfg config, dir, base string, total int) erro
 	for _, n := range nodes {
 		n.store.Close()
 	}
+	if shared != nil {
+		shared.Close()
+	}
 	if err := printDatabaseCounts(ctx, db); err != nil {
 		return err
 	}
@@ -328,8 +365,9 @@ func runScale(ctx context.Context, cfg config, dir, base string, total int) erro
 			if err != nil {
 				return err
 			}
-			fmt.Printf("Metadata of every topic (%d topics, %d partitions) from one strata node, %d requests one after the other (franz-go kmsg.MetadataRequest, topics null): p50 %v, p99 %v, max %v; the node's controller gave every partition a leader in %v.\n\n",
-				ms.topics, ms.partitions, ms.requests, ms.latency.Quantile(0.5), ms.latency.Quantile(0.99), ms.latency.Quantile(1), ms.leadersIn.Round(time.Millisecond))
+			fmt.Printf("Metadata of every topic (%d topics, %d partitions) from one strata node, %d requests one after the other (franz-go kmsg.MetadataRequest, topics null): p50 %v, p99 %v, max %v; CPU per request: node %.0f ms, client %.0f ms; load average %s; the node's controller gave every partition a leader in %v.\n\n",
+				ms.topics, ms.partitions, ms.requests, ms.latency.Quantile(0.5), ms.latency.Quantile(0.99), ms.latency.Quantile(1),
+				ms.nodeCPU*1000, ms.clientCPU*1000, loadAverage(), ms.leadersIn.Round(time.Millisecond))
 		}
 	}
 	return nil

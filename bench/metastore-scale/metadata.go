@@ -21,6 +21,8 @@ type metadataStats struct {
 	partitions int
 	leadersIn  time.Duration // until the node's controller had led every partition
 	requests   int
+	nodeCPU    float64 // CPU seconds of the node per request
+	clientCPU  float64 // CPU seconds of this process (franz-go's decoding) per request
 }
 
 // measureMetadata starts a strata node on database db (its front door, the
@@ -80,6 +82,9 @@ func measureMetadata(ctx context.Context, strataBin, dir, db string, requests in
 		}
 	}
 	ms.leadersIn = time.Since(start)
+	pid := node.Process().Pid()
+	_, node0, _, _ := procStat(pid)
+	self0 := selfCPU()
 	for range requests {
 		t := time.Now()
 		if _, err := ask(); err != nil {
@@ -87,5 +92,8 @@ func measureMetadata(ctx context.Context, strataBin, dir, db string, requests in
 		}
 		ms.latency.Record(time.Since(t))
 	}
+	_, node1, _, _ := procStat(pid)
+	ms.nodeCPU = (node1 - node0) / float64(requests)
+	ms.clientCPU = (selfCPU() - self0) / float64(requests)
 	return ms, nil
 }

@@ -25,7 +25,7 @@ type pgServer struct {
 	url string
 }
 
-func startPostgres(dir string, maxConns int, fsync bool) (*pgServer, error) {
+func startPostgres(dir string, maxConns int, fsync bool, settings []string) (*pgServer, error) {
 	bin, err := procs.PostgresBinDir()
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
@@ -57,6 +57,9 @@ func startPostgres(dir string, maxConns int, fsync bool) (*pgServer, error) {
 		"-c", "max_connections="+strconv.Itoa(maxConns), "-c", "shared_buffers=256MB",
 		// Which statements take the server's time (see topStatements).
 		"-c", "shared_preload_libraries=pg_stat_statements", "-c", "pg_stat_statements.track=all")
+	for _, kv := range settings {
+		cmd.Args = append(cmd.Args, "-c", kv)
+	}
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	p, err := procs.Start("postgres", cmd, filepath.Join(dir, "postgres.log"))
