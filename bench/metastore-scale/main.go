@@ -368,6 +368,9 @@ func runScale(ctx context.Context, cfg config, dir, base string, total int) erro
 			fmt.Printf("Metadata of every topic (%d topics, %d partitions) from one strata node, %d requests one after the other (franz-go kmsg.MetadataRequest, topics null): p50 %v, p99 %v, max %v; CPU per request: node %.0f ms, client %.0f ms; load average %s; the node's controller gave every partition a leader in %v.\n\n",
 				ms.topics, ms.partitions, ms.requests, ms.latency.Quantile(0.5), ms.latency.Quantile(0.99), ms.latency.Quantile(1),
 				ms.nodeCPU*1000, ms.clientCPU*1000, loadAverage(), ms.leadersIn.Round(time.Millisecond))
+			if ms.failed > 0 {
+				fmt.Printf("%d of the %d Metadata requests failed and are left out (the last: %s).\n\n", ms.failed, ms.requests, ms.lastErr)
+			}
 		}
 	}
 	return nil
