@@ -52,6 +52,7 @@ type config struct {
 	fsync          bool
 	pgSettings     []string
 	setupSQL       []string
+	strataFlags    []string
 	dir            string
 }
 
@@ -85,6 +86,10 @@ func main() {
 	})
 	flag.Func("setup-sql", "a statement run on each database after the migrations, before the load (repeatable), to try a schema change", func(v string) error {
 		cfg.setupSQL = append(cfg.setupSQL, v)
+		return nil
+	})
+	flag.Func("strata-flag", "a flag of the strata node of the Metadata measurement, -name=value (repeatable)", func(v string) error {
+		cfg.strataFlags = append(cfg.strataFlags, v)
 		return nil
 	})
 	flag.StringVar(&cfg.dir, "dir", "", "working directory (default: a temporary one, removed at the end)")
@@ -356,12 +361,15 @@ func runScale(ctx context.Context, cfg config, dir, base string, total int) erro
 		if _, err := os.Stat(bin); err != nil {
 			fmt.Printf("Metadata not measured: no strata binary at %s (`make build`).\n\n", cfg.strata)
 		} else {
-			logf("%d partitions: Metadata through a strata node", total)
+			logf("%d partitions: Metadata through a strata node %v", total, cfg.strataFlags)
+			if len(cfg.strataFlags) > 0 {
+				fmt.Printf("The strata node runs with %s.\n\n", strings.Join(cfg.strataFlags, " "))
+			}
 			mdir := filepath.Join(dir, name)
 			if err := os.MkdirAll(mdir, 0o755); err != nil {
 				return err
 			}
-			ms, err := measureMetadata(ctx, bin, mdir, db, cfg.metadata)
+			ms, err := measureMetadata(ctx, bin, mdir, db, cfg.metadata, cfg.strataFlags)
 			if err != nil {
 				return err
 			}

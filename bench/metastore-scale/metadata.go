@@ -32,14 +32,15 @@ type metadataStats struct {
 // empty) and asks it, through franz-go, for the metadata of every topic,
 // requests times one after the other, once the controller has given every
 // partition a leader.
-func measureMetadata(ctx context.Context, strataBin, dir, db string, requests int) (*metadataStats, error) {
+func measureMetadata(ctx context.Context, strataBin, dir, db string, requests int, extra []string) (*metadataStats, error) {
 	objects := filepath.Join(dir, "objects")
 	if err := os.MkdirAll(objects, 0o755); err != nil {
 		return nil, err
 	}
-	node, err := procs.StartStrata(strataBin, dir, "serve",
+	args := append([]string{"serve",
 		"-roles", "ingest,reader,coordinator,controller", "-log.level", "warn",
-		"-metastore.postgres.url", db, "-objstore.url", "file://"+objects)
+		"-metastore.postgres.url", db, "-objstore.url", "file://" + objects}, extra...)
+	node, err := procs.StartStrata(strataBin, dir, args...)
 	if err != nil {
 		return nil, err
 	}
