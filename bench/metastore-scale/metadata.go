@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -73,8 +74,17 @@ func measureMetadata(ctx context.Context, strataBin, dir, db string, requests in
 					}
 				}
 			}
+			// A partition without a leader in the metastore is reported
+			// with one chosen by hashing: wait for the controller's.
+			var unassigned int64
 			if missing == 0 && ms.partitions > 0 {
-				break
+				if c, cerr := pgx.Connect(ctx, db); cerr == nil {
+					cerr = c.QueryRow(ctx, "SELECT count(*) FROM partitions WHERE leader_node < 0").Scan(&unassigned)
+					c.Close(ctx)
+					if cerr == nil && unassigned == 0 {
+						break
+					}
+				}
 			}
 		}
 		if time.Since(start) > 3*time.Minute {
