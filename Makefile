@@ -96,7 +96,7 @@ bench-compare: tools
 # 10,000 and 100,000 partitions, ramped until it saturates; then the
 # metastore side of a compaction cycle and Metadata for every topic through
 # a strata node (docs/scale.md). A throwaway server unless BENCH_FLAGS give
-# -postgres-url. About 5 minutes; it stops by itself.
+# -postgres-url. 5 to 10 minutes; it stops by itself.
 .PHONY: bench-metastore
 bench-metastore: build
 	$(GO) -C bench build -o $(BIN)/metastore-scale ./metastore-scale
