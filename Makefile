@@ -78,7 +78,7 @@ lint:
 	for m in $(MODULES); do $(GO) -C $$m vet ./... || exit 1; done
 
 clean:
-	rm -rf $(BIN)/strata $(BIN)/bench-compare .strata
+	rm -rf $(BIN)/strata $(BIN)/bench-compare $(BIN)/metastore-scale .strata
 
 # Side-by-side produce benchmark of strata dev, strata serve (PostgreSQL +
 # MinIO, 250 ms and 50 ms flush), kfake (also with its memory prefaulted)
@@ -91,6 +91,16 @@ clean:
 bench-compare: tools
 	$(GO) -C bench build -o $(BIN)/bench-compare ./compare
 	$(BIN)/bench-compare $(BENCH_FLAGS)
+
+# One PostgreSQL under the segment commits of 100 simulated nodes, at
+# 10,000 and 100,000 partitions, ramped until it saturates; then the
+# metastore side of a compaction cycle and Metadata for every topic through
+# a strata node (docs/scale.md). A throwaway server unless BENCH_FLAGS give
+# -postgres-url. 5 to 10 minutes; it stops by itself.
+.PHONY: bench-metastore
+bench-metastore: build
+	$(GO) -C bench build -o $(BIN)/metastore-scale ./metastore-scale
+	$(BIN)/metastore-scale -strata $(BIN)/strata $(BENCH_FLAGS)
 
 # A long chaos run: the fault-injection harness of internal/chaos with a
 # fault phase of DURATION and the schedule of SEED (empty: a random seed,

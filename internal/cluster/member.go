@@ -398,8 +398,11 @@ func (m *Member) controllerPass(ctx context.Context) {
 	}
 }
 
+// maxMovesPerPass bounds the leader moves of one controller pass.
+const maxMovesPerPass = 10_000
+
 // balance moves partition leaders so that the live ingest nodes lead
-// equal shares.
+// equal shares, at most maxMovesPerPass of them per pass.
 func (m *Member) balance(ctx context.Context, term int64) error {
 	st, err := m.store.ClusterState(ctx)
 	if err != nil {
@@ -418,6 +421,14 @@ func (m *Member) balance(ctx context.Context, term int64) error {
 	moves := planLeaders(leaders, ids)
 	if len(moves) == 0 {
 		return nil
+	}
+	// One transaction locks every partition it moves, and the pass's
+	// deadline bounds it: a new cluster of 100,000 partitions moved all at
+	// once timed out pass after pass on a loaded database, and held the
+	// commits of those partitions while it tried. The next pass plans again
+	// from what this one moved.
+	if len(moves) > maxMovesPerPass {
+		moves = moves[:maxMovesPerPass]
 	}
 	applied, err := m.store.MoveLeaders(ctx, m.instance, term, moves)
 	if err != nil {
