@@ -41,6 +41,10 @@ type Admission struct {
 	LogAppendTime int64
 	// NoZstd refuses zstd batches: requests before Produce v7.
 	NoZstd bool
+	// Transactional admits transactional batches: the produce named a
+	// transactional id whose transaction holds the partition. Otherwise
+	// they are refused (ErrUnsupportedBatch).
+	Transactional bool
 }
 
 // PartitionResult is the outcome of one PartitionRecords.
