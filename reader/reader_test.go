@@ -915,6 +915,10 @@ func (s *level1Store) ChunksFrom(ctx context.Context, topicID uuid.UUID, partiti
 	return out, nil
 }
 
+func (s *level1Store) PartitionTxns(ctx context.Context, topicID uuid.UUID, partition int32, from int64, limit int) (metastore.PartitionTxns, error) {
+	return metastore.PartitionTxns{NextOffset: s.part.NextOffset, FirstOpen: -1}, nil
+}
+
 func (s *level1Store) ChunkForTimestamp(ctx context.Context, topicID uuid.UUID, partition int32, ts int64) (metastore.Chunk, bool, error) {
 	for _, c := range s.chunks {
 		if c.MaxTimestamp >= ts {
