@@ -191,6 +191,22 @@ func TestReadCommittedThroughFranzGo(t *testing.T) {
 		if got := committedEnd(); got != 1 {
 			t.Fatalf("read_committed end offset %d with a transaction open at 1, want 1", got)
 		}
+		// kadm's DescribeProducers lists both producers with their open
+		// transactions.
+		described, err := adm.DescribeProducers(ctx, kadm.TopicsSet{topic: {0: {}}})
+		if err != nil {
+			t.Fatalf("DescribeProducers: %v", err)
+		}
+		dp := described[topic].Partitions[0]
+		if dp.Err != nil || len(dp.ActiveProducers) != 2 {
+			t.Fatalf("DescribeProducers: %v, %+v", dp.Err, dp.ActiveProducers)
+		}
+		for pid, want := range map[int64][2]int64{pa: {1, 1}, pb: {0, 3}} {
+			p, ok := dp.ActiveProducers[pid]
+			if !ok || p.ProducerEpoch != 0 || int64(p.LastSequence) != want[0] || p.CurrentTxnStartOffset != want[1] {
+				t.Fatalf("producer %d: %+v, want last sequence %d and transaction from %d", pid, p, want[0], want[1])
+			}
+		}
 
 		committed := newClient(t, n.addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 			kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.FetchMaxWait(500*time.Millisecond))
@@ -225,6 +241,14 @@ func TestReadCommittedThroughFranzGo(t *testing.T) {
 		}
 		if got := committedEnd(); got != 8 {
 			t.Fatalf("read_committed end offset %d with no transaction open, want 8", got)
+		}
+		if described, err = adm.DescribeProducers(ctx, kadm.TopicsSet{topic: {0: {}}}); err != nil {
+			t.Fatal(err)
+		}
+		for pid, p := range described[topic].Partitions[0].ActiveProducers {
+			if p.CurrentTxnStartOffset != -1 {
+				t.Fatalf("producer %d after its marker: transaction from %d", pid, p.CurrentTxnStartOffset)
+			}
 		}
 
 		vs, offs = pollValues(pollCtx, t, uncommitted, 6)
