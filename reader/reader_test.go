@@ -168,13 +168,21 @@ func (e *env) segmentObject(parts map[int32][][]byte) ([]byte, metastore.Segment
 			in.MinTimestamp = min(in.MinTimestamp, h.BaseTimestamp)
 			in.MaxTimestamp = max(in.MaxTimestamp, h.MaxTimestamp)
 			in.Data = append(in.Data, b...)
-			meta = append(meta, metastore.BatchMeta{
+			m := metastore.BatchMeta{
 				OffsetCount:   int32(h.OffsetCount()),
 				MaxTimestamp:  h.MaxTimestamp,
 				ProducerID:    h.ProducerID,
 				ProducerEpoch: h.ProducerEpoch,
 				BaseSequence:  h.BaseSequence,
-			})
+				Transactional: h.IsTransactional(),
+			}
+			if h.IsControl() {
+				m.Control = metastore.ControlAbort
+				if typ, err := recordbatch.ParseControl(b, h); err == nil && typ == recordbatch.ControlTypeCommit {
+					m.Control = metastore.ControlCommit
+				}
+			}
+			meta = append(meta, m)
 		}
 		inputs = append(inputs, in)
 		metas = append(metas, meta)
