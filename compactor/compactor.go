@@ -62,6 +62,10 @@ type Metastore interface {
 	ChunkForTimestamp(ctx context.Context, topicID uuid.UUID, partition int32, ts int64) (metastore.Chunk, bool, error)
 	DeleteRecords(ctx context.Context, topicID uuid.UUID, partition int32, offset int64) (int64, error)
 	ExpireProducers(ctx context.Context, idle time.Duration) (int, error)
+	// The transaction index: key compaction reads it (txn.go), retention
+	// prunes it.
+	PartitionTxns(ctx context.Context, topicID uuid.UUID, partition int32, from int64, limit int) (metastore.PartitionTxns, error)
+	PruneAbortedTxns(ctx context.Context) (int, error)
 }
 
 // Stats counts what one round did.
@@ -263,7 +267,7 @@ func (c *Compactor) round(ctx context.Context, st *Stats) error {
 	}
 	if keep(c.retention(ctx, topics, st)) && keep(c.merge(ctx, topics, st)) && keep(c.collect(ctx, st)) {
 		if c.lastOrphans.IsZero() || c.now().Sub(c.lastOrphans) >= c.cfg.OrphanInterval {
-			if keep(c.sweepOrphans(ctx, st)) && keep(c.expireProducers(ctx, st)) {
+			if keep(c.sweepOrphans(ctx, st)) && keep(c.expireProducers(ctx, st)) && keep(c.pruneTxns(ctx)) {
 				c.lastOrphans = c.now()
 			}
 		}

@@ -216,6 +216,12 @@ type filter struct {
 	// skipUnchanged leaves rows alone that are level 1 already and lose no
 	// record.
 	skipUnchanged bool
+	// txns, when set, is the partition's transaction index (a cleaning):
+	// aborted transactions' batches go, commit markers older than horizon
+	// go, and committed transactional records are compacted as any other.
+	// Without it (a level-0 merge), transactional and control batches are
+	// kept whole and stay out of the key map (txn.go).
+	txns *txnFilter
 }
 
 func (f *filter) keep(r *record) bool {
@@ -264,6 +270,9 @@ func (c *Compactor) build(ctx context.Context, p metastore.Partition, rows []met
 		for i := range datas {
 			for j := range datas[i].batches {
 				b := &datas[i].batches[j]
+				if !f.mapped(b) {
+					continue
+				}
 				recs, err := recordbatch.DecodeRecords(c.decomp, b.data, b.h, b.base)
 				if err != nil {
 					return nil, fmt.Errorf("%w: object %s: %w", ErrCorrupt, rows[i].ObjectKey, err)
@@ -320,6 +329,17 @@ func (c *Compactor) build(ctx context.Context, p metastore.Partition, rows []met
 				continue // below the log start: never served again
 			}
 			if f == nil {
+				add(b.data, b.base, b.h)
+				continue
+			}
+			switch keep, err := f.keepBatch(b); {
+			case err != nil:
+				return nil, fmt.Errorf("%w: object %s: %w", ErrCorrupt, rows[i].ObjectKey, err)
+			case keep == batchDrop:
+				changed = true
+				removed += b.h.OffsetCount()
+				continue
+			case keep == batchWhole:
 				add(b.data, b.base, b.h)
 				continue
 			}
@@ -386,6 +406,11 @@ func (c *Compactor) build(ctx context.Context, p metastore.Partition, rows []met
 func (c *Compactor) clean(ctx context.Context, p metastore.Partition, rows []metastore.Chunk, cleaned int64, pol topicconfig.Policy, st *Stats) error {
 	f := &filter{latest: make(map[string]int64), skipUnchanged: true,
 		horizon: c.now().UnixMilli() - pol.DeleteRetentionMs, protect: math.MaxInt64}
+	rows, tf, err := c.stableRows(ctx, p, rows)
+	if err != nil || len(rows) == 0 {
+		return err
+	}
+	f.txns = tf
 	dirty := 0
 	for dirty < len(rows) && rows[dirty].EndOffset <= cleaned {
 		dirty++
@@ -402,6 +427,10 @@ scan:
 		for k := range datas {
 			for j := range datas[k].batches {
 				b := &datas[k].batches[j]
+				if !f.mapped(b) {
+					lastBatch = b.base
+					continue
+				}
 				recs, err := recordbatch.DecodeRecords(c.decomp, b.data, b.h, b.base)
 				if err != nil {
 					return fmt.Errorf("%w: object %s: %w", ErrCorrupt, rows[i+k].ObjectKey, err)

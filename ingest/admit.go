@@ -93,8 +93,8 @@ func (i *Ingester) admit(ctx context.Context, records []byte, a Admission) (chec
 			return c, fmt.Errorf("%w: zstd compression needs Produce v7 or later", ErrUnsupportedCompression)
 		case h.IsControl():
 			return c, fmt.Errorf("%w: control batch from a producer", ErrUnsupportedBatch)
-		case h.IsTransactional():
-			return c, fmt.Errorf("%w: transactional batches are not supported", ErrUnsupportedBatch)
+		case h.IsTransactional() && !a.Transactional:
+			return c, fmt.Errorf("%w: transactional batch outside a transaction", ErrUnsupportedBatch)
 		}
 		use := &plain
 		if h.Compression() != recordbatch.CompressionNone {
@@ -125,6 +125,7 @@ func (i *Ingester) admit(ctx context.Context, records []byte, a Admission) (chec
 		}
 		if h.ProducerID >= 0 {
 			m.ProducerID, m.ProducerEpoch, m.BaseSequence = h.ProducerID, h.ProducerEpoch, h.BaseSequence
+			m.Transactional = h.IsTransactional() // the header check requires a producer id
 		}
 		c.metas = append(c.metas, m)
 		c.records += int64(m.OffsetCount)

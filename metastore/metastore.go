@@ -160,6 +160,7 @@ type Chunk struct {
 // Store is the metadata interface shared by all roles.
 type Store interface {
 	ScramStore
+	TxnIndexStore
 
 	// CreateTopic creates a topic with n partitions and returns it. It
 	// returns ErrInvalidTopic for a name ValidateTopicName refuses,

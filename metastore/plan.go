@@ -53,6 +53,7 @@ type CommitPlan struct {
 	Chunks     []Chunk                       // rows to insert
 	NextOffset map[PartitionKey]int64        // new next offsets of touched partitions
 	Producers  map[ProducerKey]ProducerState // states to upsert
+	Txns       TxnPlan                       // changes to the transaction index
 }
 
 // PartitionKeys returns the distinct partitions of a segment in a stable
@@ -115,12 +116,21 @@ func (k PartitionKey) Less(o PartitionKey) bool {
 // and that have not expired: a batch of one of them with no state on its
 // partition must start at sequence 0. level0 chunks get Level 0. now is
 // the commit time in ms.
+//
+// Transactions: a transactional batch opens its producer's transaction on
+// the partition unless one is open (Txns.OpenFirst). A control batch (a
+// marker the transaction coordinator writes) takes no sequence: its epoch
+// must be at least the producer's stored epoch on the partition (else
+// ErrInvalidProducerEpoch), it becomes the stored epoch, so that the
+// batches of a fenced instance are refused from then on, and it closes
+// the open transaction, recording its range when it aborts (Txns.Ends).
 func PlanCommit(seg SegmentSpec, parts map[PartitionKey]Partition, producers map[ProducerKey]ProducerState, registered map[int64]bool, now int64) CommitPlan {
 	plan := CommitPlan{
 		Results:    make([]ChunkResult, len(seg.Chunks)),
 		NextOffset: make(map[PartitionKey]int64),
 		Producers:  make(map[ProducerKey]ProducerState),
 	}
+	var tracks txnTracks
 	for i, spec := range seg.Chunks {
 		pk := PartitionKey{spec.TopicID, spec.Partition}
 		res := &plan.Results[i]
@@ -140,6 +150,18 @@ func PlanCommit(seg SegmentSpec, parts map[PartitionKey]Partition, producers map
 		var maxTS int64 = math.MinInt64
 		for j, b := range spec.Batches {
 			br := &res.Batches[j]
+			if b.Control != ControlNone {
+				if !planMarker(&plan, &tracks, producers, spec, b, next) {
+					br.Err = ErrInvalidProducerEpoch
+					br.BaseOffset = -1
+					skip = append(skip, int32(j))
+					continue
+				}
+				br.BaseOffset = next
+				next += int64(b.OffsetCount)
+				maxTS = max(maxTS, b.MaxTimestamp)
+				continue
+			}
 			if b.ProducerID >= 0 {
 				key := ProducerKey{b.ProducerID, spec.TopicID, spec.Partition}
 				st, have := plan.Producers[key]
@@ -175,6 +197,9 @@ func PlanCommit(seg SegmentSpec, parts map[PartitionKey]Partition, producers map
 					st.Recent = st.Recent[len(st.Recent)-MaxRecentBatches:]
 				}
 				plan.Producers[key] = st
+				if b.Transactional {
+					plan.txnData(&tracks, key, next)
+				}
 			}
 			br.BaseOffset = next
 			next += int64(b.OffsetCount)
@@ -202,7 +227,34 @@ func PlanCommit(seg SegmentSpec, parts map[PartitionKey]Partition, producers map
 			Skip:         skip,
 		})
 	}
+	plan.txnFinish(&tracks)
 	return plan
+}
+
+// planMarker applies a control batch at offset off to the plan's producer
+// state and transaction index; false when its epoch is fenced (or it names
+// no producer).
+func planMarker(plan *CommitPlan, tracks *txnTracks, producers map[ProducerKey]ProducerState, spec ChunkSpec, b BatchMeta, off int64) bool {
+	if b.ProducerID < 0 {
+		return false
+	}
+	key := ProducerKey{b.ProducerID, spec.TopicID, spec.Partition}
+	st, have := plan.Producers[key]
+	if !have {
+		st, have = producers[key]
+		st.Key = key
+	}
+	if have && b.ProducerEpoch < st.Epoch {
+		return false
+	}
+	if !have || b.ProducerEpoch > st.Epoch {
+		// A new epoch starts its sequences at 0.
+		st.Recent = nil
+	}
+	st.Epoch = b.ProducerEpoch
+	plan.Producers[key] = st
+	plan.txnMarker(tracks, key, off, b.Control == ControlAbort)
+	return true
 }
 
 type seqVerdict int

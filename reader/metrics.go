@@ -3,15 +3,16 @@ package reader
 import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
-	cacheHits   prometheus.Counter
-	cacheMisses prometheus.Counter
-	cacheBytes  prometheus.Gauge
-	readSeconds prometheus.Histogram
-	objectGets  *prometheus.CounterVec
-	readAheads  prometheus.Counter
-	decodes     prometheus.Counter
-	indexGaps   prometheus.Counter
-	waiting     prometheus.Gauge
+	cacheHits     prometheus.Counter
+	cacheMisses   prometheus.Counter
+	cacheBytes    prometheus.Gauge
+	readSeconds   prometheus.Histogram
+	objectGets    *prometheus.CounterVec
+	readAheads    prometheus.Counter
+	decodes       prometheus.Counter
+	indexGaps     prometheus.Counter
+	txnIndexReads prometheus.Counter
+	waiting       prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -41,6 +42,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "strata_reader_chunks_decoded_total",
 			Help: "Chunks decompressed; more than the cache misses' distinct chunks means the cache is too small for the reads.",
 		}),
+		txnIndexReads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_reader_txn_index_reads_total",
+			Help: "Reads of a partition's transaction index from the metastore, for read_committed fetches.",
+		}),
 		indexGaps: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "strata_reader_index_gaps_total",
 			Help: "Reads refused because the chunk index skips offsets below the high watermark: a missing chunk row, which is corruption.",
@@ -55,7 +60,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.cacheHits, m.cacheMisses, m.cacheBytes, m.readSeconds, m.objectGets, m.readAheads, m.decodes, m.indexGaps, m.waiting)
+		reg.MustRegister(m.cacheHits, m.cacheMisses, m.cacheBytes, m.readSeconds, m.objectGets, m.readAheads, m.decodes, m.indexGaps, m.txnIndexReads, m.waiting)
 	}
 	return m
 }

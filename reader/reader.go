@@ -41,6 +41,9 @@ type Metastore interface {
 	Partitions(ctx context.Context, topicID uuid.UUID) ([]metastore.Partition, error)
 	ChunksFrom(ctx context.Context, topicID uuid.UUID, partition int32, offset int64, limit int) ([]metastore.Chunk, error)
 	ChunkForTimestamp(ctx context.Context, topicID uuid.UUID, partition int32, ts int64) (metastore.Chunk, bool, error)
+	// PartitionTxns reads a partition's transaction index, for
+	// read_committed reads (txn.go).
+	PartitionTxns(ctx context.Context, topicID uuid.UUID, partition int32, from int64, limit int) (metastore.PartitionTxns, error)
 }
 
 // Result is the outcome of one partition read.
@@ -91,6 +94,7 @@ type partState struct {
 	// order. Elements are never modified in place; readers copy them out.
 	chunks  []metastore.Chunk
 	waiters map[chan struct{}]struct{}
+	txns    txnCache // the transaction index, for read_committed reads
 }
 
 type partSnapshot struct {
@@ -131,17 +135,22 @@ func New(cfg Config, store Metastore, objects objstore.Store, logger *slog.Logge
 // watermark the error is metastore.ErrOffsetOutOfRange, and the Result still
 // carries both offsets.
 func (r *Reader) Read(ctx context.Context, topicID uuid.UUID, partition int32, offset int64, maxBytes int) (Result, error) {
-	return r.read(ctx, topicID, partition, offset, maxBytes, false)
+	return r.read(ctx, topicID, partition, offset, maxBytes, false, nil)
 }
 
 // ReadBatches is Read, with the batches returned as Result.Batches instead
 // of copied into Result.Records: a fetch writes them to the client straight
 // from the cache.
 func (r *Reader) ReadBatches(ctx context.Context, topicID uuid.UUID, partition int32, offset int64, maxBytes int) (Result, error) {
-	return r.read(ctx, topicID, partition, offset, maxBytes, true)
+	return r.read(ctx, topicID, partition, offset, maxBytes, true, nil)
 }
 
-func (r *Reader) read(ctx context.Context, topicID uuid.UUID, partition int32, offset int64, maxBytes int, keep bool) (Result, error) {
+// read serves a partition from offset. stable, when not nil, bounds what
+// is served for a read_committed read: it is called once the offsets are
+// known, with the high watermark the read serves up to, and returns the
+// offset to stop before (txn.go).
+func (r *Reader) read(ctx context.Context, topicID uuid.UUID, partition int32, offset int64, maxBytes int, keep bool,
+	stable func(st *partState, hwm int64) (int64, error)) (Result, error) {
 	start := r.now()
 	defer func() { r.metrics.readSeconds.Observe(time.Since(start).Seconds()) }()
 
@@ -150,7 +159,7 @@ func (r *Reader) read(ctx context.Context, topicID uuid.UUID, partition int32, o
 	if err != nil {
 		return Result{}, fmt.Errorf("read %s/%d: %w", topicID, partition, err)
 	}
-	res := Result{HighWatermark: snap.hwm, LogStartOffset: snap.logStart}
+	res := Result{HighWatermark: snap.hwm, LogStartOffset: snap.logStart, LastStableOffset: snap.hwm}
 	if offset < snap.logStart || offset > snap.hwm {
 		return res, fmt.Errorf("read %s/%d at %d (log start %d, high watermark %d): %w",
 			topicID, partition, offset, snap.logStart, snap.hwm, metastore.ErrOffsetOutOfRange)
@@ -169,6 +178,15 @@ func (r *Reader) read(ctx context.Context, topicID uuid.UUID, partition int32, o
 	// that a long poll reads again at once rather than waiting past it.
 	end := min(snap.hwm, snap.epochUpTo)
 	res = Result{HighWatermark: max(end, offset), LogStartOffset: snap.logStart}
+	res.LastStableOffset = res.HighWatermark
+	if stable != nil {
+		lso, err := stable(st, res.HighWatermark)
+		if err != nil {
+			return res, fmt.Errorf("read %s/%d: %w", topicID, partition, err)
+		}
+		res.LastStableOffset = lso
+		end = min(end, lso)
+	}
 
 	var out Batches
 	cur := offset
@@ -693,7 +711,7 @@ func (r *Reader) AtEnd(topicID uuid.UUID, partition int32, offset int64) (Result
 	if !st.loaded || r.now().Sub(st.fetched) >= r.cfg.MetadataTTL || st.hwm != offset || st.epochUpTo < st.hwm || offset < st.logStart {
 		return Result{}, false
 	}
-	return Result{HighWatermark: st.hwm, LogStartOffset: st.logStart}, true
+	return Result{HighWatermark: st.hwm, LogStartOffset: st.logStart, LastStableOffset: st.hwm}, true
 }
 
 // Committed tells the reader about chunks this node has just committed,

@@ -168,13 +168,21 @@ func (e *env) segmentObject(parts map[int32][][]byte) ([]byte, metastore.Segment
 			in.MinTimestamp = min(in.MinTimestamp, h.BaseTimestamp)
 			in.MaxTimestamp = max(in.MaxTimestamp, h.MaxTimestamp)
 			in.Data = append(in.Data, b...)
-			meta = append(meta, metastore.BatchMeta{
+			m := metastore.BatchMeta{
 				OffsetCount:   int32(h.OffsetCount()),
 				MaxTimestamp:  h.MaxTimestamp,
 				ProducerID:    h.ProducerID,
 				ProducerEpoch: h.ProducerEpoch,
 				BaseSequence:  h.BaseSequence,
-			})
+				Transactional: h.IsTransactional(),
+			}
+			if h.IsControl() {
+				m.Control = metastore.ControlAbort
+				if typ, err := recordbatch.ParseControl(b, h); err == nil && typ == recordbatch.ControlTypeCommit {
+					m.Control = metastore.ControlCommit
+				}
+			}
+			meta = append(meta, m)
 		}
 		inputs = append(inputs, in)
 		metas = append(metas, meta)
@@ -913,6 +921,10 @@ func (s *level1Store) ChunksFrom(ctx context.Context, topicID uuid.UUID, partiti
 		}
 	}
 	return out, nil
+}
+
+func (s *level1Store) PartitionTxns(ctx context.Context, topicID uuid.UUID, partition int32, from int64, limit int) (metastore.PartitionTxns, error) {
+	return metastore.PartitionTxns{NextOffset: s.part.NextOffset, FirstOpen: -1}, nil
 }
 
 func (s *level1Store) ChunkForTimestamp(ctx context.Context, topicID uuid.UUID, partition int32, ts int64) (metastore.Chunk, bool, error) {

@@ -52,7 +52,7 @@ func (r *Reader) Wait(ctx context.Context, watches []Watch, maxWait time.Duratio
 	defer ticker.Stop()
 	r.refreshStale(ctx, states)
 	for {
-		if ready(states, watches) {
+		if r.ready(ctx, states, watches) {
 			return
 		}
 		select {
@@ -65,10 +65,16 @@ func (r *Reader) Wait(ctx context.Context, watches []Watch, maxWait time.Duratio
 	}
 }
 
-// ready reports whether any watched partition's high watermark is past its
-// watch offset.
-func ready(states []*partState, watches []Watch) bool {
+// ready reports whether any watched partition's high watermark (its last
+// stable offset, for a Committed watch) is past its watch offset.
+func (r *Reader) ready(ctx context.Context, states []*partState, watches []Watch) bool {
 	for i, st := range states {
+		if watches[i].Committed {
+			if r.stableAbove(ctx, st, watches[i].Offset) {
+				return true
+			}
+			continue
+		}
 		st.mu.Lock()
 		hwm := st.hwm
 		st.mu.Unlock()

@@ -26,6 +26,7 @@ type Options struct {
 	ProducerID    int64 // -1 for a non-idempotent producer
 	ProducerEpoch int16
 	BaseSequence  int32
+	Transactional bool // the transactional attribute (bit 4)
 }
 
 // NoProducer is the Options of a non-idempotent producer.
@@ -67,6 +68,9 @@ func Batch(o Options, recs ...Record) []byte {
 		FirstSequence:        o.BaseSequence,
 		NumRecords:           int32(len(recs)),
 		Records:              body,
+	}
+	if o.Transactional {
+		b.Attributes |= 0x10
 	}
 	return Reseal(b.AppendTo(nil))
 }

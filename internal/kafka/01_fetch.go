@@ -39,8 +39,16 @@ import (
 //     error in any partition answers at once.
 //   - An offset below the log start offset or above the high watermark is
 //     OFFSET_OUT_OF_RANGE, with HighWatermark and LogStartOffset set.
-//     LastStableOffset is the high watermark: there are no transactions, so
-//     read_committed reads what read_uncommitted reads.
+//   - read_committed (IsolationLevel 1) reads stop at the last stable
+//     offset, the first offset of the partition's oldest open transaction
+//     (else the high watermark), which LastStableOffset reports; the
+//     response lists the aborted transactions (producer id, first offset)
+//     whose abort marker is at or after the fetch offset and whose first
+//     offset is below the end of the batches returned, as Kafka does, and
+//     a long poll waits for the last stable offset to move. Control
+//     batches are returned like any other; clients skip them.
+//     read_uncommitted responses report the high watermark as
+//     LastStableOffset.
 //   - CurrentLeaderEpoch (v9+) above the partition's epoch is
 //     UNKNOWN_LEADER_EPOCH, below it FENCED_LEADER_EPOCH.
 //   - v7+: incremental fetch sessions (KIP-227), see fetch_session.go.
@@ -67,7 +75,9 @@ type fetchPart struct {
 	offset   int64
 	maxBytes int32
 	failed   bool  // answered before reading: an error, or a preferred read replica
-	hwm      int64 // high watermark seen by the last read
+	hwm      int64 // high watermark (last stable offset when committed) seen by the last read
+	// committed: a read_committed read, up to the last stable offset.
+	committed bool
 }
 
 func (s *Server) handleFetch(_ context.Context, r *request) (Reply, error) {
@@ -112,7 +122,7 @@ func (s *Server) fetch(ctx context.Context, az *authz, req *kmsg.FetchRequest, z
 		watches := make([]roleapi.Watch, 0, len(parts))
 		for _, fp := range parts {
 			// Woken by records past what this read saw.
-			watches = append(watches, roleapi.Watch{TopicID: fp.topicID, Partition: fp.resp.Partition, Offset: max(fp.offset, fp.hwm)})
+			watches = append(watches, roleapi.Watch{TopicID: fp.topicID, Partition: fp.resp.Partition, Offset: max(fp.offset, fp.hwm), Committed: fp.committed})
 		}
 		if len(watches) == 0 {
 			break
@@ -153,7 +163,8 @@ func (s *Server) fetchPlan(ctx context.Context, az *authz, req *kmsg.FetchReques
 			if req.IsolationLevel == 1 {
 				sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
 			}
-			fp := fetchPart{resp: sp, batches: &resp.batches[i][j], offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes}
+			fp := fetchPart{resp: sp, batches: &resp.batches[i][j], offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes,
+				committed: req.IsolationLevel == readCommitted}
 			err := terr
 			if err == nil {
 				epoch := int32(-1)
@@ -295,7 +306,7 @@ func (s *Server) fetchRead(ctx context.Context, req *kmsg.FetchRequest, parts []
 		}
 		left -= int64(rd.res.Batches.Len())
 		next, ok := rd.res.Batches.NextOffset()
-		if ok && next < rd.res.HighWatermark && limits[k] < int64(max(parts[k].maxBytes, 0)) {
+		if ok && next < rd.res.LastStableOffset && limits[k] < int64(max(parts[k].maxBytes, 0)) {
 			second = append(second, k)
 			offsets[k] = next
 		}
@@ -319,6 +330,8 @@ func (s *Server) fetchRead(ctx context.Context, req *kmsg.FetchRequest, parts []
 			if more[k].err == nil {
 				reads[k].res.Batches = reads[k].res.Batches.Append(more[k].res.Batches.Prefix(limits[k]))
 				reads[k].res.HighWatermark = max(reads[k].res.HighWatermark, more[k].res.HighWatermark)
+				reads[k].res.LastStableOffset = max(reads[k].res.LastStableOffset, more[k].res.LastStableOffset)
+				reads[k].res.Aborted = mergeAborted(reads[k].res.Aborted, more[k].res.Aborted)
 			}
 		}
 	}
@@ -344,8 +357,12 @@ func (s *Server) fetchRead(ctx context.Context, req *kmsg.FetchRequest, parts []
 			continue
 		}
 		sp.ErrorCode = 0
-		sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = res.HighWatermark, res.HighWatermark, res.LogStartOffset
+		sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = res.HighWatermark, res.LastStableOffset, res.LogStartOffset
 		fp.hwm = res.HighWatermark
+		if fp.committed {
+			fp.hwm = res.LastStableOffset
+			sp.AbortedTransactions = abortedTransactions(res.Aborted)
+		}
 		recs := res.Batches
 		if limit := min(int64(max(fp.maxBytes, 0)), budget); gotData && int64(recs.Len()) > limit {
 			// Only the first partition with data may overflow: keep the
@@ -379,7 +396,11 @@ func (s *Server) readParts(ctx context.Context, parts []fetchPart, idx []int, of
 			}
 		}()
 		fp := &parts[k]
-		out[k].res, out[k].err = s.reader.ReadBatches(ctx, fp.topicID, fp.resp.Partition, offsets[k], int(limits[k]))
+		if fp.committed {
+			out[k].res, out[k].err = s.reader.ReadCommitted(ctx, fp.topicID, fp.resp.Partition, offsets[k], int(limits[k]))
+		} else {
+			out[k].res, out[k].err = s.reader.ReadBatches(ctx, fp.topicID, fp.resp.Partition, offsets[k], int(limits[k]))
+		}
 		taken.Add(int64(out[k].res.Batches.Len()))
 	}
 	if len(idx) == 1 {
@@ -400,7 +421,11 @@ func (s *Server) readParts(ctx context.Context, parts []fetchPart, idx []int, of
 		// the reader's cached state, without a goroutine or a read: most
 		// partitions of a consumer at the end of a quiet topic.
 		if fp := &parts[k]; offsets[k] == fp.offset {
-			if res, ok := s.reader.AtEnd(fp.topicID, fp.resp.Partition, offsets[k]); ok {
+			atEnd := s.reader.AtEnd
+			if fp.committed {
+				atEnd = s.reader.StableAtEnd
+			}
+			if res, ok := atEnd(fp.topicID, fp.resp.Partition, offsets[k]); ok {
 				out[k].res = res
 				continue
 			}
@@ -411,7 +436,12 @@ func (s *Server) readParts(ctx context.Context, parts []fetchPart, idx []int, of
 			<-sem
 			skipped = true
 			fp := &parts[k]
-			out[k].res.HighWatermark, out[k].res.LogStartOffset, out[k].err = s.reader.Offsets(ctx, fp.topicID, fp.resp.Partition)
+			if fp.committed {
+				out[k].res.LastStableOffset, out[k].res.HighWatermark, out[k].res.LogStartOffset, out[k].err = s.reader.LastStable(ctx, fp.topicID, fp.resp.Partition)
+			} else {
+				out[k].res.HighWatermark, out[k].res.LogStartOffset, out[k].err = s.reader.Offsets(ctx, fp.topicID, fp.resp.Partition)
+				out[k].res.LastStableOffset = out[k].res.HighWatermark
+			}
 			continue
 		}
 		wg.Go(func() {

@@ -33,7 +33,10 @@ import (
 //     there is none or MaxNumOffsets is 0).
 //   - LeaderEpoch (v4+) is the partition's current epoch with every offset
 //     found; CurrentLeaderEpoch is checked as in Fetch.
-//   - read_committed is read_uncommitted: there are no transactions.
+//   - read_committed (IsolationLevel 1, v2+): -1 (latest) is the last
+//     stable offset, the first offset of the partition's oldest open
+//     transaction, else the high watermark, read from the metastore's
+//     transaction index. Other lookups answer as read_uncommitted does.
 //   - A topic the principal may not Describe is TOPIC_AUTHORIZATION_FAILED
 //     on every partition of it.
 func init() {
@@ -87,6 +90,9 @@ func (s *Server) listOffsets(ctx context.Context, az *authz, req *kmsg.ListOffse
 			var offset, ts int64 = -1, -1
 			if err == nil {
 				offset, ts, err = s.listOffset(ctx, req.Version, info.ID, part, rp.Timestamp)
+			}
+			if err == nil && rp.Timestamp == listLatest && req.IsolationLevel == readCommitted {
+				offset, err = s.lastStableOffset(ctx, info.ID, part.Partition)
 			}
 			if err != nil {
 				sp.ErrorCode, _ = s.dataErrorCode("ListOffsets", err)
@@ -172,4 +178,14 @@ func (s *Server) maxTimestampOffset(ctx context.Context, topicID uuid.UUID, part
 	}
 	// The largest timestamp is only below the log start offset.
 	return s.reader.OffsetForTimestamp(ctx, topicID, part.Partition, newest[0].MaxTimestamp)
+}
+
+// lastStableOffset reads a partition's last stable offset from the
+// metastore, for ListOffsets latest in read_committed.
+func (s *Server) lastStableOffset(ctx context.Context, topicID uuid.UUID, partition int32) (int64, error) {
+	pt, err := s.meta.PartitionTxns(ctx, topicID, partition, math.MaxInt64, 1)
+	if err != nil {
+		return -1, err
+	}
+	return pt.LastStableOffset(), nil
 }

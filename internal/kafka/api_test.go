@@ -61,6 +61,7 @@ func TestApiVersionsNegotiated(t *testing.T) {
 		kmsg.SASLAuthenticate:        {0, 2},
 		kmsg.DescribeClientQuotas:    {0, 1},
 		kmsg.AlterClientQuotas:       {0, 1},
+		kmsg.DescribeProducers:       {0, 0},
 	}
 	for key, mm := range want {
 		lo, hi, ok := v.KeyVersions(key.Int16())

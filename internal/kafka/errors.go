@@ -77,6 +77,7 @@ var unavailable = map[string]*kerr.Error{
 	"Fetch":                   kerr.KafkaStorageError,
 	"ListOffsets":             kerr.KafkaStorageError,
 	"OffsetForLeaderEpoch":    kerr.KafkaStorageError,
+	"DescribeProducers":       kerr.KafkaStorageError,
 	"CreateTopics":            kerr.NotController,
 	"DeleteTopics":            kerr.NotController,
 	"CreatePartitions":        kerr.NotController,

@@ -44,6 +44,7 @@ type MetaStore interface {
 	ChunkForTimestamp(ctx context.Context, topicID uuid.UUID, partition int32, ts int64) (metastore.Chunk, bool, error)
 	OffsetForLeaderEpoch(ctx context.Context, topicID uuid.UUID, partition int32, epoch int32) (metastore.EpochEnd, error)
 	GroupLeaseHolder(ctx context.Context, group string) (metastore.GroupLease, bool, error)
+	metastore.TxnIndexStore
 }
 
 // Ingester is the produce path; *ingest.Ingester implements it.
@@ -55,6 +56,7 @@ type Ingester interface {
 
 // Reader is the fetch path; *reader.Reader implements it.
 type Reader interface {
+	TxnReader
 	ReadBatches(ctx context.Context, topicID uuid.UUID, partition int32, offset int64, maxBytes int) (roleapi.ReadResult, error)
 	Wait(ctx context.Context, watches []roleapi.Watch, maxWait time.Duration)
 	OffsetForTimestamp(ctx context.Context, topicID uuid.UUID, partition int32, ts int64) (offset, timestamp int64, err error)

@@ -247,7 +247,8 @@ func (h Header) validateFields() error {
 		return fieldErr(ErrInvalid, "producerId", h.ProducerID, "must be %d (none) or non-negative", NoProducerID)
 	case h.ProducerID >= 0 && h.ProducerEpoch < 0:
 		return fieldErr(ErrInvalid, "producerEpoch", int64(h.ProducerEpoch), "must not be negative with producerId %d", h.ProducerID)
-	case h.ProducerID >= 0 && h.BaseSequence < 0:
+	case h.ProducerID >= 0 && h.BaseSequence < 0 && !(h.IsControl() && h.BaseSequence == -1):
+		// A transaction marker carries no sequence: Kafka writes -1.
 		return fieldErr(ErrInvalid, "baseSequence", int64(h.BaseSequence), "must not be negative with producerId %d", h.ProducerID)
 	case h.IsTransactional() && h.ProducerID < 0:
 		return fieldErr(ErrInvalid, "producerId", h.ProducerID, "a transactional batch needs a producer id")

@@ -41,6 +41,10 @@ type Admission struct {
 	LogAppendTime int64
 	// NoZstd refuses zstd batches: requests before Produce v7.
 	NoZstd bool
+	// Transactional admits transactional batches: the produce named a
+	// transactional id whose transaction holds the partition. Otherwise
+	// they are refused (ErrUnsupportedBatch).
+	Transactional bool
 }
 
 // PartitionResult is the outcome of one PartitionRecords.
@@ -102,6 +106,20 @@ type ReadResult struct {
 	Batches        Batches
 	HighWatermark  int64
 	LogStartOffset int64
+	// LastStableOffset is the first offset of the oldest open transaction,
+	// else the high watermark: where a read_committed read stops. A
+	// read_uncommitted read reports the high watermark.
+	LastStableOffset int64
+	// Aborted are, for a read_committed read, the aborted transactions
+	// whose records the batches read may hold.
+	Aborted []AbortedTxn
+}
+
+// AbortedTxn is an aborted transaction of a partition: its producer and
+// first offset, as Fetch reports them.
+type AbortedTxn struct {
+	ProducerID  int64
+	FirstOffset int64
 }
 
 // Watch is a partition a long poll waits on: it wakes when the high
@@ -110,6 +128,9 @@ type Watch struct {
 	TopicID   uuid.UUID
 	Partition int32
 	Offset    int64
+	// Committed: the watch wakes when the last stable offset, not the
+	// high watermark, is above Offset (read_committed).
+	Committed bool
 }
 
 // ErrCorrupt is a read's error for stored data that fails its checks, or a

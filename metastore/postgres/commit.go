@@ -363,6 +363,7 @@ func queueChunks(b *pgx.Batch, objectKey string, plan metastore.CommitPlan, maxT
 	}
 	b.Queue(updatePartitionsSQL, upTopics, upParts, upNext, upTS)
 	b.Queue(insertChunksSQL, objectKey, topics, partNums, bases, ends, starts, lengths, raws, counts, maxes, runs, skips)
+	queueTxns(b, plan.Txns)
 	b.Queue(notifySQL, encodeNotifications(hws, maxNotifyPayload))
 }
 

@@ -157,7 +157,7 @@ func (s *Store) writePlan(ctx context.Context, tx *sql.Tx, seg metastore.Segment
 			return fmt.Errorf("insert chunk %s/%d at %d: %w", c.TopicID, c.Partition, c.BaseOffset, err)
 		}
 	}
-	return nil
+	return writeTxns(ctx, tx, plan.Txns)
 }
 
 // AllocateProducerID returns a new producer id; ids start at 1.
