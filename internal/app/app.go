@@ -144,6 +144,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *App, err erro
 	if a.store, err = OpenMetastore(ctx, cfg, logger, a.reg); err != nil {
 		return nil, err
 	}
+	if err = createBootstrapUser(ctx, cfg.BootstrapUser, a.store, logger); err != nil {
+		return nil, err
+	}
 	objects, err := objstore.Open(ctx, cfg.Objects)
 	if err != nil {
 		return nil, fmt.Errorf("open object store %s: %w", cfg.Objects.URL, err)

@@ -175,6 +175,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.ListenerSecurityProtocolMap, "kafka.listener-security-protocol-map", "", "security protocol of listener names that are not one, NAME:PROTOCOL,... (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL)")
 	fs.StringVar(&c.TLS.CertFile, "kafka.tls.cert-file", "", "PEM certificate chain of the SSL and SASL_SSL listeners; re-read when it changes")
 	fs.StringVar(&c.TLS.KeyFile, "kafka.tls.key-file", "", "PEM private key of -kafka.tls.cert-file; re-read when it changes")
+	c.TLS.registerPEMFlags(fs)
 	fs.StringVar(&c.TLS.ClientCAFile, "kafka.tls.client-ca-file", "", "PEM certificates of the authorities whose client certificates are accepted")
 	fs.StringVar(&c.TLS.ClientAuth, "kafka.tls.client-auth", ClientAuthNone, "client certificates on TLS listeners: none, request (checked when given) or require")
 	fs.BoolVar(&c.TLS.PrincipalFromCN, "kafka.tls.principal-from-cn", false, "a client certificate's principal is User:<common name> instead of User:<subject distinguished name>")

@@ -583,6 +583,8 @@ func TestHostileClientWhileOthersWork(t *testing.T) {
 		len(attacked), d, 100*median(ratios), median(alone), attacks, float64(attacks)/(float64(len(attacked))*d.Seconds()))
 	t.Logf("runs alone %.0f, under attack %.0f", alone, attacked)
 	t.Logf("peak heap of the node's process: %d MiB alone, %d MiB under attack", peakAlone>>20, peakAttacked>>20)
+	t.Logf("connections refused: %.0f over the count per address, %.0f over the creation rate per address",
+		s.rejected(rejectMaxConnectionsPerIP), s.rejected(rejectConnectionRatePerIP))
 	if attacks == 0 {
 		t.Fatal("the hostile client made no attack")
 	}
