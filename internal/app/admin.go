@@ -90,6 +90,7 @@ var secretFlags = map[string]bool{
 	"metastore.postgres.url":     true,
 	"auth.bootstrap-password":    true,
 	"kafka.tls.key-pem":          true,
+	"console.password":           true,
 }
 
 // Redacted replaces a secret wherever the process shows its command line.

@@ -265,6 +265,7 @@ func (c *Config) ReadSecretFiles() error {
 		{"objstore.secret-access-key-file", c.Objects.SecretAccessKeyFile, &c.Objects.SecretAccessKey},
 		{"metastore.postgres.url-file", c.Postgres.URLFile, &c.Postgres.URL},
 		{"auth.bootstrap-password-file", c.BootstrapUser.PasswordFile, &c.BootstrapUser.Password},
+		{"console.password-file", c.Console.Client.PasswordFile, &c.Console.Client.Password},
 	} {
 		if s.file == "" {
 			continue
