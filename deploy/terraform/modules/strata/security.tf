@@ -30,6 +30,11 @@ locals {
         STRATA_KAFKA_SASL_MECHANISMS = "SCRAM-SHA-512,SCRAM-SHA-256"
         STRATA_AUTH_SUPER_USERS      = "User:${var.admin_user}"
         STRATA_AUTH_BOOTSTRAP_USER   = var.admin_user
+        # The console (admin port, inside the VPC) reads the cluster as
+        # admin_user through the listener; it trusts the system's
+        # authorities, so a certificate of a private CA needs
+        # STRATA_CONSOLE_TLS_CA_FILE in an image that holds the CA.
+        STRATA_CONSOLE_USER = var.admin_user
       },
       module.layout.advertised_addresses[k] == null ? {} : {
         STRATA_KAFKA_ADVERTISED_LISTENERS = "SASL_SSL://${module.layout.advertised_addresses[k]}"
@@ -43,6 +48,7 @@ locals {
     [{ name = "PGPASSWORD", valueFrom = aws_secretsmanager_secret.db_password.arn }],
     local.sasl_ssl ? [
       { name = "STRATA_AUTH_BOOTSTRAP_PASSWORD", valueFrom = aws_secretsmanager_secret.admin_password[0].arn },
+      { name = "STRATA_CONSOLE_PASSWORD", valueFrom = aws_secretsmanager_secret.admin_password[0].arn },
       { name = "STRATA_KAFKA_TLS_CERT_PEM", valueFrom = var.tls_certificate_secret_arn },
       { name = "STRATA_KAFKA_TLS_KEY_PEM", valueFrom = var.tls_private_key_secret_arn },
     ] : [],

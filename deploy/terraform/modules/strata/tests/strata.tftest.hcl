@@ -339,6 +339,7 @@ run "serves_sasl_ssl_by_default" {
     condition = toset(jsondecode(aws_ecs_task_definition.node["node-0"].container_definitions)[0].secrets) == toset([
       { name = "PGPASSWORD", valueFrom = aws_secretsmanager_secret.db_password.arn },
       { name = "STRATA_AUTH_BOOTSTRAP_PASSWORD", valueFrom = aws_secretsmanager_secret.admin_password[0].arn },
+      { name = "STRATA_CONSOLE_PASSWORD", valueFrom = aws_secretsmanager_secret.admin_password[0].arn },
       { name = "STRATA_KAFKA_TLS_CERT_PEM", valueFrom = "arn:aws:secretsmanager:us-east-1:123456789012:secret:strata/kafka-cert-AbCdEf" },
       { name = "STRATA_KAFKA_TLS_KEY_PEM", valueFrom = "arn:aws:secretsmanager:us-east-1:123456789012:secret:strata/kafka-key-AbCdEf" },
     ])
@@ -347,7 +348,7 @@ run "serves_sasl_ssl_by_default" {
   assert {
     condition = length(setintersection(
       toset([for e in jsondecode(aws_ecs_task_definition.node["node-0"].container_definitions)[0].environment : e.name]),
-      toset(["STRATA_AUTH_BOOTSTRAP_PASSWORD", "STRATA_KAFKA_TLS_KEY_PEM", "STRATA_KAFKA_TLS_CERT_PEM"]),
+      toset(["STRATA_AUTH_BOOTSTRAP_PASSWORD", "STRATA_CONSOLE_PASSWORD", "STRATA_KAFKA_TLS_KEY_PEM", "STRATA_KAFKA_TLS_CERT_PEM"]),
     )) == 0
     error_message = "no secret may be a plain environment variable"
   }
