@@ -70,6 +70,7 @@ func run(args []string) int {
 	brokers := fs.String("brokers", "", "comma-separated Kafka addresses of a running cluster: start nothing, inject no fault")
 	rate := fs.Int("rate", 150, "records per second of each producer")
 	noStandby := fs.Bool("no-standby", false, "run PostgreSQL without a standby")
+	nodeFlags := fs.String("node-flags", "", "more flags for every strata node, separated by spaces (e.g. -kafka.connection-creation-rate-per-ip=10)")
 	_ = fs.Parse(args)
 
 	kindsList, err := chaos.ParseFaults(*faults)
@@ -82,7 +83,7 @@ func run(args []string) int {
 	}
 	cfg := chaos.Config{
 		Dir: *dir, Nodes: *nodes, Lease: *lease, Seed: *seed, Duration: *duration,
-		Faults: kindsList, NoStandby: *noStandby, Hostile: *hostile,
+		Faults: kindsList, NoStandby: *noStandby, Hostile: *hostile, NodeArgs: strings.Fields(*nodeFlags),
 		HostileConfig: chaos.HostileConfig{Window: *hostileWindow, MaxDrop: *maxDrop, Each: *hostileEach},
 		Workload:      chaos.WorkloadConfig{Rate: *rate, Churn: true, Transactions: true},
 		Logf: func(format string, args ...any) {

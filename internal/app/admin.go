@@ -88,6 +88,9 @@ func requireToken(token string, next http.Handler) http.Handler {
 var secretFlags = map[string]bool{
 	"objstore.secret-access-key": true,
 	"metastore.postgres.url":     true,
+	"auth.bootstrap-password":    true,
+	"kafka.tls.key-pem":          true,
+	"console.password":           true,
 }
 
 // Redacted replaces a secret wherever the process shows its command line.

@@ -144,6 +144,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *App, err erro
 	if a.store, err = OpenMetastore(ctx, cfg, logger, a.reg); err != nil {
 		return nil, err
 	}
+	if err = createBootstrapUser(ctx, cfg.BootstrapUser, a.store, logger); err != nil {
+		return nil, err
+	}
 	objects, err := objstore.Open(ctx, cfg.Objects)
 	if err != nil {
 		return nil, fmt.Errorf("open object store %s: %w", cfg.Objects.URL, err)
@@ -257,8 +260,13 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *App, err erro
 		if cfg.Console.Enabled {
 			// The console reads the cluster through the node's own
 			// Kafka listener, as any client would.
+			seed, copts, kopts, cerr := a.consoleKafka(cfg.Console.Client, logger)
+			if cerr != nil {
+				a.adminLn.Close()
+				return nil, cerr
+			}
 			if a.console, err = console.New(cfg.Console, console.Deps{
-				KafkaAddr: func() string { return a.KafkaAddr().String() }, Store: a.store,
+				KafkaAddr: seed, Store: a.store, ClientOptions: copts, KgoOptions: kopts,
 				Metrics: a.reg, Registerer: a.reg, Lease: cfg.Cluster.Lease, Logger: logger, Cost: a.cost,
 			}); err != nil {
 				a.adminLn.Close()

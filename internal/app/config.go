@@ -39,6 +39,9 @@ type Config struct {
 	Compactor compactor.Config
 	Console   console.Config
 	Cost      cost.Config
+	// BootstrapUser is the SCRAM user a node creates at start when it has
+	// no credential (bootstrap_user.go).
+	BootstrapUser BootstrapUserConfig
 
 	// Roles is the comma-separated list of roles this node runs: ingest,
 	// reader, coordinator, compactor, controller, or all.
@@ -81,6 +84,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Compactor.RegisterFlags(fs)
 	c.Console.RegisterFlags(fs)
 	c.Cost.RegisterFlags(fs)
+	c.BootstrapUser.registerFlags(fs)
 	fs.StringVar(&c.Roles, "roles", "all", "roles of this node: all, or a comma-separated list of ingest, reader, coordinator, compactor, controller")
 	fs.StringVar(&c.AdminAddress, "admin.listen-address", ":9644", "host:port of the admin HTTP listener (metrics, health, pprof); empty disables it")
 	fs.StringVar(&c.AdminTokenFile, "admin.token-file", "", "file holding the bearer token the admin listener requires for all but /healthz, /readyz (and /metrics with admin.metrics-public); empty: no token")
@@ -124,6 +128,9 @@ func (c *Config) Validate() error {
 		if _, err := prices.PutRate(c.Cost.MonthlyPutBudget); err != nil {
 			return err
 		}
+	}
+	if err := c.BootstrapUser.validate(); err != nil {
+		return err
 	}
 	roles, err := cluster.ParseRoles(c.Roles)
 	if err != nil {
@@ -257,6 +264,8 @@ func (c *Config) ReadSecretFiles() error {
 	}{
 		{"objstore.secret-access-key-file", c.Objects.SecretAccessKeyFile, &c.Objects.SecretAccessKey},
 		{"metastore.postgres.url-file", c.Postgres.URLFile, &c.Postgres.URL},
+		{"auth.bootstrap-password-file", c.BootstrapUser.PasswordFile, &c.BootstrapUser.Password},
+		{"console.password-file", c.Console.Client.PasswordFile, &c.Console.Client.Password},
 	} {
 		if s.file == "" {
 			continue

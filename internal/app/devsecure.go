@@ -93,7 +93,7 @@ func setUpDevSecure(cfg *Config, dataDir string) (*devSecure, error) {
 			k.AdvertisedListeners += ",SASL_SSL://" + DevSecureAddress
 		}
 	}
-	if k.TLS.CertFile == "" && k.TLS.KeyFile == "" {
+	if k.TLS.CertFile == "" && k.TLS.KeyFile == "" && k.TLS.CertPEM == "" {
 		k.TLS.CertFile, k.TLS.KeyFile = certFile, keyFile
 	}
 	// Kafka's unsecured OAUTHBEARER tokens, for trying OAUTHBEARER

@@ -802,10 +802,29 @@ func hostileAttacks(addr string, f *hostileFrames, cfg HostileConfig) []attack {
 	)
 }
 
+// hostileSource is the address the attacks come from when the node is on
+// the loopback network: one of their own, as an attacker's would be, not
+// the well-behaved clients' 127.0.0.1, so that limits per client address
+// (-kafka.max-connections-per-ip, -kafka.connection-creation-rate-per-ip)
+// tell them apart.
+var hostileSource = net.IPv4(127, 0, 0, 66)
+
+// hostileDialer dials addr from hostileSource when addr is a loopback
+// address.
+func hostileDialer(addr string) *net.Dialer {
+	d := &net.Dialer{Timeout: 2 * time.Second}
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() && ip.To4() != nil {
+			d.LocalAddr = &net.TCPAddr{IP: hostileSource}
+		}
+	}
+	return d
+}
+
 // sendFrame writes frame on a new connection and waits up to wait for an
 // answer or the connection's close.
 func sendFrame(ctx context.Context, addr string, frame []byte, wait time.Duration, parse func([]byte) string) string {
-	d := net.Dialer{Timeout: 2 * time.Second}
+	d := hostileDialer(addr)
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return "dial failed"
@@ -916,7 +935,7 @@ func holdConns(ctx context.Context, log *attackLog, addr, name string, n int, he
 			break
 		}
 		log.start(name)
-		d := net.Dialer{Timeout: 2 * time.Second}
+		d := hostileDialer(addr)
 		c, err := d.DialContext(ctx, "tcp", addr)
 		if err != nil {
 			log.outcome(name, "dial failed", time.Since(start))

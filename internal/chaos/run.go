@@ -40,6 +40,8 @@ type Config struct {
 	// Hostile runs the hostile client phase before the faults.
 	Hostile       bool
 	HostileConfig HostileConfig
+	// NodeArgs are more flags for every node the harness starts.
+	NodeArgs []string
 	// Brokers runs the workloads against a cluster that is already up:
 	// the harness starts nothing and injects no fault.
 	Brokers []string
@@ -136,6 +138,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		c, err = StartCluster(ctx, ClusterConfig{
 			Dir: cfg.Dir, StrataBin: cfg.StrataBin, MinioBin: cfg.MinioBin,
 			Nodes: cfg.Nodes, Lease: cfg.Lease, Standby: !cfg.NoStandby, Seed: cfg.Seed,
+			NodeArgs: cfg.NodeArgs,
 		})
 		if err != nil {
 			return nil, err

@@ -45,6 +45,8 @@ type Config struct {
 	// Prices are the unit prices of the cost page: a preset or
 	// put=,get=,storage= (cost.ParsePrices).
 	Prices string
+	// Client is how the console's Kafka client connects (client_config.go).
+	Client ClientConfig
 }
 
 // RegisterFlags registers the console's flags with their defaults.
@@ -53,6 +55,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.ReadOnly, "console.read-only", true, "refuse changes from the console (topic configs, group offsets); -console.read-only=false allows them")
 	fs.DurationVar(&c.SampleInterval, "console.sample-interval", 10*time.Second, "how often the console samples the node's metrics for its charts (an hour of history at most)")
 	fs.IntVar(&c.MaxScan, "console.max-scan", 10000, "most records the message browser reads from the broker for one page, filter or not")
+	c.Client.registerFlags(fs)
 	fs.StringVar(&c.Prices, "cost.prices", "s3-standard", "unit prices of the console's cost page: s3-standard, s3-express-one-zone, or put=,get=,storage= in dollars per 1000 PUTs, per 1000 GETs and per GB-month")
 }
 
@@ -67,7 +70,7 @@ func (c *Config) Validate() error {
 	if c.MaxScan < ShowMax {
 		return fmt.Errorf("console.max-scan: %d, want at least %d", c.MaxScan, ShowMax)
 	}
-	return nil
+	return c.Client.validate()
 }
 
 // ShowMax is the most records the message browser shows on one page.

@@ -80,6 +80,12 @@ type Config struct {
 	// MaxConnectionsPerIP bounds the connections from one client address,
 	// as Kafka's max.connections.per.ip.
 	MaxConnectionsPerIP int
+	// MaxConnectionCreationRate and ConnectionCreationRatePerIP bound the
+	// new connections per second of the node and of one client address,
+	// as Kafka's max.connection.creation.rate and connection_creation_rate
+	// ip quota (KIP-612; conn_limits.go).
+	MaxConnectionCreationRate   float64
+	ConnectionCreationRatePerIP float64
 	// MaxQueuedRequestBytes bounds the memory of the requests being read
 	// and handled across all connections, as Kafka's
 	// queued.max.request.bytes: a connection whose next request does not
@@ -169,6 +175,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.ListenerSecurityProtocolMap, "kafka.listener-security-protocol-map", "", "security protocol of listener names that are not one, NAME:PROTOCOL,... (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL)")
 	fs.StringVar(&c.TLS.CertFile, "kafka.tls.cert-file", "", "PEM certificate chain of the SSL and SASL_SSL listeners; re-read when it changes")
 	fs.StringVar(&c.TLS.KeyFile, "kafka.tls.key-file", "", "PEM private key of -kafka.tls.cert-file; re-read when it changes")
+	c.TLS.registerPEMFlags(fs)
 	fs.StringVar(&c.TLS.ClientCAFile, "kafka.tls.client-ca-file", "", "PEM certificates of the authorities whose client certificates are accepted")
 	fs.StringVar(&c.TLS.ClientAuth, "kafka.tls.client-auth", ClientAuthNone, "client certificates on TLS listeners: none, request (checked when given) or require")
 	fs.BoolVar(&c.TLS.PrincipalFromCN, "kafka.tls.principal-from-cn", false, "a client certificate's principal is User:<common name> instead of User:<subject distinguished name>")
@@ -187,6 +194,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.FetchMaxWait, "kafka.fetch-max-wait", DefaultFetchMaxWait, "longest a fetch waits for data, whatever the client asks (0: no cap)")
 	fs.IntVar(&c.MaxConnections, "kafka.max-connections", DefaultMaxConnections, "most client connections of the node; more are closed at once (0: no limit)")
 	fs.IntVar(&c.MaxConnectionsPerIP, "kafka.max-connections-per-ip", DefaultMaxConnectionsPerIP, "most client connections from one address; more are closed at once (0: no limit)")
+	c.registerConnRateFlags(fs)
 	fs.Int64Var(&c.MaxQueuedRequestBytes, "kafka.max-queued-request-bytes", DefaultMaxQueuedRequestBytes, "bytes of requests being read and handled across connections; beyond, connections wait before reading (0: no limit)")
 	fs.DurationVar(&c.RequestReadTimeout, "kafka.request-read-timeout", DefaultRequestReadTimeout, "longest the rest of a request may take to arrive once its length is read (0: the idle timeout)")
 	fs.IntVar(&c.MaxMetadataLookups, "kafka.max-metadata-lookups", DefaultMaxMetadataLookups, "most topics of one Metadata request looked up in the metastore; the rest are answered LEADER_NOT_AVAILABLE (0: no limit)")
@@ -285,6 +293,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxConnections > 0 && c.MaxConnectionsPerIP > c.MaxConnections {
 		return fmt.Errorf("kafka: max connections per ip %d is above max connections %d", c.MaxConnectionsPerIP, c.MaxConnections)
+	}
+	if err := c.validateConnRates(); err != nil {
+		return err
 	}
 	if need := requestCharge(produceKey, c.MaxRequestBytes); c.MaxQueuedRequestBytes != 0 && c.MaxQueuedRequestBytes < need {
 		return fmt.Errorf("kafka: max queued request bytes %d cannot hold a Produce request of max request bytes %d, which is charged %d",

@@ -36,6 +36,11 @@
 //     closed at once and counted in strata_kafka_connections_rejected_total.
 //     A connection that never sends costs a goroutine and a few KiB; its
 //     write goroutine starts with its first request.
+//   - Connection creation rates (KIP-612, conn_limits.go): beyond
+//     Config.MaxConnectionCreationRate new connections a second, the
+//     listeners wait before accepting; beyond
+//     Config.ConnectionCreationRatePerIP from one address, a new
+//     connection is refused and closed after its throttle time.
 //   - Request memory: requests being read and handled are charged to a
 //     node-wide budget, Config.MaxQueuedRequestBytes (Kafka's
 //     queued.max.request.bytes), when their length and header have

@@ -148,7 +148,9 @@ func (h *hostileClient) run(ctx context.Context, only int) {
 				}
 				conns = append(conns, nc)
 			}
-			// Those beyond the limit are closed at once.
+			// Those beyond the count are closed at once, those beyond
+			// the address's connection creation rate once its rate is
+			// back at the bound.
 			for _, nc := range conns {
 				nc.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
 				if _, err := nc.Read(make([]byte, 1)); err != nil && !isTimeout(err) {
@@ -156,7 +158,9 @@ func (h *hostileClient) run(ctx context.Context, only int) {
 				}
 			}
 			if refused == 0 {
-				return errors.New("no connection of the flood was refused")
+				if err := expectClose(conns[len(conns)-1], 10*time.Second); err != nil {
+					return errors.New("no connection of the flood was refused")
+				}
 			}
 			return nil
 		}},
@@ -446,6 +450,36 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// envHostileConnRate sets the connection creation rate per address of the
+// node under attack (Config.ConnectionCreationRatePerIP), by default
+// defaultHostileConnRate; 0 measures without one.
+const (
+	envHostileConnRate     = "STRATA_TEST_HOSTILE_CONN_RATE"
+	defaultHostileConnRate = 10
+)
+
+// hostileNodeConfig is the configuration of the node under attack: the
+// default limits except perIP connections per address, a 1 s request read
+// timeout and a connection creation rate per address (KIP-612) measured
+// over five windows of a second, so that a refused connection is closed
+// within 5 s.
+func hostileNodeConfig(t *testing.T, perIP int) func(*Config) {
+	rate := float64(defaultHostileConnRate)
+	if v := os.Getenv(envHostileConnRate); v != "" {
+		var err error
+		if rate, err = strconv.ParseFloat(v, 64); err != nil {
+			t.Fatalf("%s: %v", envHostileConnRate, err)
+		}
+	}
+	t.Logf("node under attack: %d connections and %g new connections a second per address", perIP, rate)
+	return func(c *Config) {
+		c.MaxConnectionsPerIP = perIP
+		c.RequestReadTimeout = time.Second
+		c.ConnectionCreationRatePerIP = rate
+		c.Quotas.WindowNum = 5
+	}
+}
+
 // TestHostileAttackCost reports the CPU time the node spends on each kind
 // of attack: the hostile client (a process of its own) attacks an idle
 // node, one kind at a time, and the test process, which is the node and
@@ -453,10 +487,7 @@ func cpuTime() time.Duration {
 // attack hardly depends on the machine's other load.
 func TestHostileAttackCost(t *testing.T) {
 	const perIP = 50
-	s := startServer(t, func(c *Config) {
-		c.MaxConnectionsPerIP = perIP
-		c.RequestReadTimeout = time.Second
-	})
+	s := startServer(t, hostileNodeConfig(t, perIP))
 	hostile := startHostileProcess(t, s.addr, perIP+20)
 	// Attacks of each kind: those that wait for a timeout, or send tens
 	// of MB, take longer.
@@ -485,10 +516,7 @@ func TestHostileAttackCost(t *testing.T) {
 // (it depends on the machine and its other load).
 func TestHostileClientWhileOthersWork(t *testing.T) {
 	const perIP = 50
-	s := startServer(t, func(c *Config) {
-		c.MaxConnectionsPerIP = perIP
-		c.RequestReadTimeout = time.Second
-	})
+	s := startServer(t, hostileNodeConfig(t, perIP))
 	_, adm := s.clients(t)
 	hostile := startHostileProcess(t, s.addr, perIP+20)
 
@@ -555,6 +583,8 @@ func TestHostileClientWhileOthersWork(t *testing.T) {
 		len(attacked), d, 100*median(ratios), median(alone), attacks, float64(attacks)/(float64(len(attacked))*d.Seconds()))
 	t.Logf("runs alone %.0f, under attack %.0f", alone, attacked)
 	t.Logf("peak heap of the node's process: %d MiB alone, %d MiB under attack", peakAlone>>20, peakAttacked>>20)
+	t.Logf("connections refused: %.0f over the count per address, %.0f over the creation rate per address",
+		s.rejected(rejectMaxConnectionsPerIP), s.rejected(rejectConnectionRatePerIP))
 	if attacks == 0 {
 		t.Fatal("the hostile client made no attack")
 	}

@@ -60,7 +60,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		connRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_kafka_connections_rejected_total",
-			Help: "Kafka client connections closed at once because a limit was reached, by reason (max_connections, max_connections_per_ip).",
+			Help: "Kafka client connections closed at once because a limit was reached, by reason (max_connections, max_connections_per_ip, connection_creation_rate_per_ip).",
 		}, []string{"reason"}),
 		budgetBytes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "strata_kafka_request_budget_bytes",

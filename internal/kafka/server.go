@@ -136,6 +136,8 @@ type Server struct {
 
 	// quotas enforces the client quotas.
 	quotas *quotas
+	// connRates enforces the connection creation rates.
+	connRates *connRates
 
 	// fetchRedirects counts fetch partitions sent to another node (KIP-392).
 	fetchRedirects prometheus.Counter
@@ -217,6 +219,7 @@ func NewServer(cfg Config, deps Deps, logger *slog.Logger, reg prometheus.Regist
 	s.sessions = newFetchSessions(cfg.FetchSessionCacheSlots, cfg.FetchSessionEviction)
 	registerFetchSessionMetrics(reg, s.sessions)
 	s.quotas = newQuotas(ctx, cfg.Quotas, deps.Meta, s.log, reg)
+	s.connRates = newConnRates(cfg, reg)
 	s.auth = newAuthMetrics(reg)
 	s.sasl, s.authFailures = deps.SASL, newFailureDelay()
 	if ls, err := cfg.ListenerSet(); err == nil && slices.ContainsFunc(ls, Listener.TLS) {
@@ -312,6 +315,7 @@ func (s *Server) ServeListener(ln net.Listener, l Listener) error {
 		}
 		delay = 0
 		s.startConn(nc, sl)
+		s.connRates.waitAccept()
 	}
 }
 
@@ -322,6 +326,7 @@ func (s *Server) ServeListener(ln net.Listener, l Listener) error {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
+	s.connRates.close()
 	for ln := range s.listeners {
 		ln.Close()
 	}
@@ -391,6 +396,9 @@ func (s *Server) addConn(nc net.Conn, l *listener) (*conn, bool) {
 		reason = rejectMaxConnections
 	case s.cfg.MaxConnectionsPerIP > 0 && s.perAddr[addr] >= s.cfg.MaxConnectionsPerIP:
 		reason = rejectMaxConnectionsPerIP
+	}
+	if reason == "" && s.refuseByRate(nc, addr) {
+		return nil, false
 	}
 	if reason != "" {
 		// Counted before the close, so that whoever sees the connection

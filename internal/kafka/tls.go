@@ -89,6 +89,10 @@ type TLSConfig struct {
 	// the new certificate, open ones keep theirs.
 	CertFile string
 	KeyFile  string
+	// CertPEM and KeyPEM are the certificate chain and key themselves,
+	// instead of the files (tls_pem.go).
+	CertPEM string
+	KeyPEM  string
 	// ClientCAFile holds the PEM certificates of the authorities whose
 	// client certificates are accepted; read again when it changes.
 	ClientCAFile string
@@ -116,8 +120,8 @@ func (c TLSConfig) validate() error {
 	default:
 		return fmt.Errorf("kafka: tls client auth %q: want none, request or require", c.ClientAuth)
 	}
-	if c.CertFile == "" || c.KeyFile == "" {
-		return errors.New("kafka: SSL and SASL_SSL listeners need -kafka.tls.cert-file and -kafka.tls.key-file")
+	if err := c.checkCertSource(); err != nil {
+		return err
 	}
 	if c.ClientAuth != ClientAuthNone && c.ClientCAFile == "" {
 		return fmt.Errorf("kafka: tls client auth %s needs -kafka.tls.client-ca-file", c.ClientAuth)
@@ -130,7 +134,7 @@ func (c TLSConfig) validate() error {
 // listeners: ServerTLSConfig, and the client certificate check of c,
 // against authorities read again when their file changes.
 func newListenerTLS(c TLSConfig) (*tls.Config, error) {
-	base, err := ServerTLSConfig(c.CertFile, c.KeyFile)
+	base, err := c.serverTLS()
 	if err != nil {
 		return nil, err
 	}

@@ -60,7 +60,7 @@ func offlineEnv(t testing.TB) []string {
 // non-zero exit fails the test.
 func terraform(t testing.TB, env []string, dir string, args ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, terraformBin(t), args...)
 	cmd.Dir = dir

@@ -4,8 +4,8 @@
 # The security settings come from the environment: SECURITY_PROTOCOL
 # (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL), CA_FILE, CERT_FILE and
 # KEY_FILE (a client certificate), SASL_MECHANISM, SASL_USER and
-# SASL_PASSWORD (confluent-kafka only: OAUTHBEARER with librdkafka's
-# unsecured token for SASL_USER). Prints "produced 3" and "consumed 3"; on failure prints
+# SASL_PASSWORD (confluent-kafka only: OAUTHBEARER with the token of
+# OAUTH_TOKEN, or else librdkafka's unsecured token for SASL_USER). Prints "produced 3" and "consumed 3"; on failure prints
 # "error: ..." to stderr and exits 1.
 import logging
 import os
@@ -60,7 +60,12 @@ def confluent():
     if env('CERT_FILE'):
         conf['ssl.certificate.location'] = env('CERT_FILE')
         conf['ssl.key.location'] = env('KEY_FILE')
-    if env('SASL_MECHANISM') == 'OAUTHBEARER':
+    if env('SASL_MECHANISM') == 'OAUTHBEARER' and env('OAUTH_TOKEN'):
+        # A token signed by the test's issuer, handed over as an
+        # application's token provider would.
+        conf['sasl.mechanisms'] = 'OAUTHBEARER'
+        conf['oauth_cb'] = lambda _config: (env('OAUTH_TOKEN'), time.time() + 3600)
+    elif env('SASL_MECHANISM') == 'OAUTHBEARER':
         # librdkafka's own unsecured (alg none) token for the user.
         conf['sasl.mechanisms'] = 'OAUTHBEARER'
         conf['enable.sasl.oauthbearer.unsecure.jwt'] = True

@@ -116,6 +116,13 @@ ephemeral "aws_secretsmanager_random_password" "db" {
   exclude_punctuation = true
 }
 
+# The SCRAM password of the Kafka super user "admin", generated the same
+# way and written, write-only, to its own secret by the module.
+ephemeral "aws_secretsmanager_random_password" "admin" {
+  password_length     = 40
+  exclude_punctuation = true
+}
+
 module "strata" {
   source = "../../modules/strata"
 
@@ -136,6 +143,12 @@ module "strata" {
   db_deletion_protection = var.db_deletion_protection
   db_password            = ephemeral.aws_secretsmanager_random_password.db.random_password
   db_password_version    = var.db_password_version
+
+  tls_certificate_secret_arn = var.tls_certificate_secret_arn
+  tls_private_key_secret_arn = var.tls_private_key_secret_arn
+  advertised_host            = var.advertised_host
+  admin_password             = ephemeral.aws_secretsmanager_random_password.admin.random_password
+  admin_password_version     = var.admin_password_version
 
   tags = local.tags
 

@@ -27,3 +27,18 @@ output "log_group_name" {
   description = "CloudWatch log group of the nodes."
   value       = module.strata.log_group_name
 }
+
+output "security_protocol" {
+  description = "security.protocol for Kafka clients."
+  value       = module.strata.security_protocol
+}
+
+output "admin_password_secret_arn" {
+  description = "Secret holding the SCRAM password of the user admin."
+  value       = module.strata.admin_password_secret_arn
+}
+
+output "dns_records" {
+  description = "CNAME records to create for advertised_host, name => target."
+  value       = module.strata.dns_records
+}

@@ -89,3 +89,25 @@ variable "db_password_version" {
   type        = number
   default     = 1
 }
+
+variable "advertised_host" {
+  description = "DNS name clients reach the load balancer by and that the listener's certificate holds (then create the records of the dns_records output); null: the load balancer's own name."
+  type        = string
+  default     = null
+}
+
+variable "tls_certificate_secret_arn" {
+  description = "Secrets Manager secret holding the Kafka listener's PEM certificate chain, for advertised_host and *.advertised_host."
+  type        = string
+}
+
+variable "tls_private_key_secret_arn" {
+  description = "Secrets Manager secret holding the certificate's PEM private key."
+  type        = string
+}
+
+variable "admin_password_version" {
+  description = "Raise to write a new generated admin password to its secret (nodes use it only to create the admin user when it does not exist yet)."
+  type        = number
+  default     = 1
+}

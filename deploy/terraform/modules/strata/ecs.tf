@@ -36,11 +36,14 @@ locals {
   })
 
   node_environment = {
-    for k, n in local.nodes : k => merge(
-      local.shared_environment,
-      module.layout.node_environment[k],
-      var.extra_environment,
-    )
+    for k, n in local.nodes : k => {
+      for name, value in merge(
+        local.shared_environment,
+        module.layout.node_environment[k],
+        local.security_environment[k],
+        var.extra_environment,
+      ) : name => value if !contains(local.replaced_by_listeners, name)
+    }
   }
 }
 
@@ -73,9 +76,9 @@ resource "aws_ecs_task_definition" "node" {
 
     # A map iterates in key order, so the list is stable between plans.
     environment = [for k, v in local.node_environment[each.key] : { name = k, value = v }]
-    secrets = [
-      { name = "PGPASSWORD", valueFrom = aws_secretsmanager_secret.db_password.arn },
-    ]
+    # Secrets Manager values, given by ECS as environment variables
+    # (security.tf).
+    secrets = local.node_secrets
 
     # strata keeps nothing on local disk.
     readonlyRootFilesystem = true
@@ -145,5 +148,6 @@ resource "aws_ecs_service" "node" {
     aws_iam_role_policy.execution,
     aws_iam_role_policy.task,
     aws_secretsmanager_secret_version.db_password,
+    aws_secretsmanager_secret_version.admin_password,
   ]
 }

@@ -1,7 +1,7 @@
 # Two roles. The task role is what strata itself runs as: it may list the
 # segment bucket and read, write and delete its objects, nothing else. The
 # execution role is what ECS uses to start a task: pull the image, write the
-# log stream, read the database password.
+# log stream, read the database password and the listener's secrets.
 
 data "aws_iam_policy_document" "ecs_tasks_assume" {
   statement {
@@ -76,6 +76,15 @@ data "aws_iam_policy_document" "execution" {
     sid       = "ReadDatabasePassword"
     actions   = ["secretsmanager:GetSecretValue"]
     resources = [aws_secretsmanager_secret.db_password.arn]
+  }
+
+  dynamic "statement" {
+    for_each = local.sasl_ssl ? [1] : []
+    content {
+      sid       = "ReadListenerSecrets"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = local.listener_secret_arns
+    }
   }
 
   # The image may come from any ECR repository; these actions only read.

@@ -21,7 +21,7 @@ module "layout" {
   first_node_id              = var.first_node_id
   kafka_port                 = var.kafka_port
   node_port_base             = var.node_port_base
-  advertised_host            = aws_lb.kafka.dns_name
+  advertised_host            = local.advertised_host
   zonal_advertised_addresses = var.zonal_advertised_addresses
   task_cpu                   = var.task_cpu
   task_memory                = var.task_memory

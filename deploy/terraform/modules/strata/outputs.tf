@@ -1,6 +1,6 @@
 output "bootstrap_servers" {
   description = "Bootstrap address for Kafka clients (bootstrap.servers)."
-  value       = "${aws_lb.kafka.dns_name}:${var.kafka_port}"
+  value       = "${local.advertised_host}:${var.kafka_port}"
 }
 
 output "advertised_addresses" {
@@ -71,4 +71,22 @@ output "task_role_arn" {
 output "node_security_group_id" {
   description = "Security group of the nodes, e.g. to let a Prometheus server in another group scrape them."
   value       = aws_security_group.node.id
+}
+
+output "security_protocol" {
+  description = "Security protocol of the Kafka listener (security.protocol of the clients)."
+  value       = var.kafka_security_protocol
+}
+
+output "admin_password_secret_arn" {
+  description = "ARN of the secret holding admin_user's SCRAM password; null with PLAINTEXT."
+  value       = local.sasl_ssl ? aws_secretsmanager_secret.admin_password[0].arn : null
+}
+
+output "dns_records" {
+  description = "With advertised_host: the CNAME records to create, name => the load balancer name it points to (the bootstrap name and, with zonal_advertised_addresses, each zone's). Empty without advertised_host."
+  value = var.advertised_host == null ? {} : merge(
+    { (var.advertised_host) = aws_lb.kafka.dns_name },
+    var.zonal_advertised_addresses ? { for z in module.layout.zones_used : "${z}.${var.advertised_host}" => "${z}.${aws_lb.kafka.dns_name}" } : {},
+  )
 }

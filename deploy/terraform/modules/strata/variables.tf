@@ -335,3 +335,82 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "kafka_security_protocol" {
+  description = "Security protocol of the Kafka listener: SASL_SSL (TLS and SCRAM, with ACLs) or PLAINTEXT (no encryption, no authentication: only for networks where every client is trusted)."
+  type        = string
+  default     = "SASL_SSL"
+
+  validation {
+    condition     = contains(["SASL_SSL", "PLAINTEXT"], var.kafka_security_protocol)
+    error_message = "kafka_security_protocol must be SASL_SSL or PLAINTEXT."
+  }
+}
+
+variable "advertised_host" {
+  description = "DNS name clients reach the load balancer by, and that the listener's certificate holds; nodes advertise <zone>.<advertised_host> with zonal_advertised_addresses. Create the records of the dns_records output. null: the load balancer's own DNS name."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.advertised_host == null || can(regex("^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$", var.advertised_host))
+    error_message = "advertised_host must be a DNS name in lower case."
+  }
+}
+
+variable "tls_certificate_secret_arn" {
+  description = "ARN of a Secrets Manager secret whose string is the listener's PEM certificate chain (the node's certificate first, then intermediates), for advertised_host and *.advertised_host. Required with SASL_SSL."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.kafka_security_protocol != "SASL_SSL" || var.tls_certificate_secret_arn != null
+    error_message = "SASL_SSL needs tls_certificate_secret_arn: a secret holding the listener's PEM certificate chain."
+  }
+}
+
+variable "tls_private_key_secret_arn" {
+  description = "ARN of a Secrets Manager secret whose string is the PEM private key of the certificate. Required with SASL_SSL."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.kafka_security_protocol != "SASL_SSL" || var.tls_private_key_secret_arn != null
+    error_message = "SASL_SSL needs tls_private_key_secret_arn: a secret holding the certificate's PEM private key."
+  }
+}
+
+variable "admin_user" {
+  description = "SCRAM user that is the Kafka listeners' super user, created by the nodes at start."
+  type        = string
+  default     = "admin"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._-]+$", var.admin_user))
+    error_message = "admin_user must be letters, digits, dots, dashes and underscores."
+  }
+}
+
+variable "admin_password" {
+  description = "Password of admin_user, e.g. from an ephemeral aws_secretsmanager_random_password. Ephemeral: it never enters the plan or the state, and it is only written to its secret when admin_password_version changes. Required with SASL_SSL."
+  type        = string
+  default     = null
+  sensitive   = true
+  ephemeral   = true
+
+  validation {
+    condition     = var.admin_password == null ? var.kafka_security_protocol != "SASL_SSL" : length(var.admin_password) >= 16 && can(regex("^[A-Za-z0-9]+$", var.admin_password))
+    error_message = "SASL_SSL needs admin_password, at least 16 letters and digits."
+  }
+}
+
+variable "admin_password_version" {
+  description = "Increase to write a new admin_password to its secret. Nodes create the user only when it has none: change an existing user's password with strata users create or kafka-configs."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.admin_password_version >= 1 && floor(var.admin_password_version) == var.admin_password_version
+    error_message = "admin_password_version must be a whole number, at least 1."
+  }
+}

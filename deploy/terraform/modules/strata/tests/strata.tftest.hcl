@@ -85,6 +85,13 @@ override_resource {
   }
 }
 
+override_resource {
+  target = aws_secretsmanager_secret.admin_password
+  values = {
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:strata/kafka-admin-password-AbCdEf"
+  }
+}
+
 variables {
   name   = "strata"
   vpc_id = "vpc-0123456789abcdef0"
@@ -96,6 +103,10 @@ variables {
   kafka_allowed_cidrs = ["10.20.0.0/16", "192.168.10.0/24"]
   image               = "123456789012.dkr.ecr.us-east-1.amazonaws.com/strata:v0.1.0"
   db_password         = "0123456789abcdefABCDEF"
+
+  tls_certificate_secret_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:strata/kafka-cert-AbCdEf"
+  tls_private_key_secret_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:strata/kafka-key-AbCdEf"
+  admin_password             = "fedcba9876543210FEDCBA"
 }
 
 run "nodes_are_told_who_and_where_they_are" {
@@ -114,7 +125,7 @@ run "nodes_are_told_who_and_where_they_are" {
     error_message = "node-1 must be told its zone"
   }
   assert {
-    condition     = { for e in jsondecode(aws_ecs_task_definition.node["node-1"].container_definitions)[0].environment : e.name => e.value }["STRATA_KAFKA_ADVERTISED_ADDRESS"] == "us-east-1b.strata-kafka-0123456789abcdef.elb.us-east-1.amazonaws.com:9094"
+    condition     = { for e in jsondecode(aws_ecs_task_definition.node["node-1"].container_definitions)[0].environment : e.name => e.value }["STRATA_KAFKA_ADVERTISED_LISTENERS"] == "SASL_SSL://us-east-1b.strata-kafka-0123456789abcdef.elb.us-east-1.amazonaws.com:9094"
     error_message = "node-1 must advertise its zone's load balancer name and its own port"
   }
   assert {
@@ -159,7 +170,7 @@ run "stores_are_wired_without_secrets_in_plain_text" {
     error_message = "the metastore URL must name the database and carry no password"
   }
   assert {
-    condition     = jsondecode(aws_ecs_task_definition.node["node-0"].container_definitions)[0].secrets == [{ name = "PGPASSWORD", valueFrom = aws_secretsmanager_secret.db_password.arn }]
+    condition     = contains(jsondecode(aws_ecs_task_definition.node["node-0"].container_definitions)[0].secrets, { name = "PGPASSWORD", valueFrom = aws_secretsmanager_secret.db_password.arn })
     error_message = "the password must come from Secrets Manager as PGPASSWORD"
   }
   assert {
@@ -194,6 +205,14 @@ run "task_role_reaches_only_its_bucket" {
   assert {
     condition     = alltrue([for s in data.aws_iam_policy_document.execution.statement : s.sid != "ReadDatabasePassword" || s.resources == toset([aws_secretsmanager_secret.db_password.arn])])
     error_message = "the execution role may read only the database password secret"
+  }
+  assert {
+    condition = toset(flatten([for s in data.aws_iam_policy_document.execution.statement : s.resources if s.sid == "ReadListenerSecrets"])) == toset([
+      aws_secretsmanager_secret.admin_password[0].arn,
+      "arn:aws:secretsmanager:us-east-1:123456789012:secret:strata/kafka-cert-AbCdEf",
+      "arn:aws:secretsmanager:us-east-1:123456789012:secret:strata/kafka-key-AbCdEf",
+    ])
+    error_message = "the execution role may read the admin password, the certificate and the key, nothing else"
   }
 }
 
@@ -292,4 +311,146 @@ run "rejects_a_single_subnet" {
   }
 
   expect_failures = [var.subnets]
+}
+
+run "serves_sasl_ssl_by_default" {
+  command = apply
+
+  assert {
+    condition     = { for e in jsondecode(aws_ecs_task_definition.node["node-1"].container_definitions)[0].environment : e.name => e.value }["STRATA_KAFKA_LISTENERS"] == "SASL_SSL://:9092"
+    error_message = "nodes must serve one SASL_SSL listener on the container's Kafka port"
+  }
+  assert {
+    condition     = { for e in jsondecode(aws_ecs_task_definition.node["node-1"].container_definitions)[0].environment : e.name => e.value }["STRATA_KAFKA_ADVERTISED_LISTENERS"] == "SASL_SSL://us-east-1b.strata-kafka-0123456789abcdef.elb.us-east-1.amazonaws.com:9094"
+    error_message = "node-1 must advertise its SASL_SSL listener at its zonal name and its own port"
+  }
+  assert {
+    condition = length(setintersection(
+      toset([for e in jsondecode(aws_ecs_task_definition.node["node-1"].container_definitions)[0].environment : e.name]),
+      toset(["STRATA_KAFKA_LISTEN_ADDRESS", "STRATA_KAFKA_ADVERTISED_ADDRESS"]),
+    )) == 0
+    error_message = "the PLAINTEXT listener's settings must give way to the SASL_SSL listener"
+  }
+  assert {
+    condition     = { for e in jsondecode(aws_ecs_task_definition.node["node-0"].container_definitions)[0].environment : e.name => e.value }["STRATA_AUTH_SUPER_USERS"] == "User:admin" && { for e in jsondecode(aws_ecs_task_definition.node["node-0"].container_definitions)[0].environment : e.name => e.value }["STRATA_AUTH_BOOTSTRAP_USER"] == "admin"
+    error_message = "admin must be created at start and be the super user"
+  }
+  assert {
+    condition = toset(jsondecode(aws_ecs_task_definition.node["node-0"].container_definitions)[0].secrets) == toset([
+      { name = "PGPASSWORD", valueFrom = aws_secretsmanager_secret.db_password.arn },
+      { name = "STRATA_AUTH_BOOTSTRAP_PASSWORD", valueFrom = aws_secretsmanager_secret.admin_password[0].arn },
+      { name = "STRATA_CONSOLE_PASSWORD", valueFrom = aws_secretsmanager_secret.admin_password[0].arn },
+      { name = "STRATA_KAFKA_TLS_CERT_PEM", valueFrom = "arn:aws:secretsmanager:us-east-1:123456789012:secret:strata/kafka-cert-AbCdEf" },
+      { name = "STRATA_KAFKA_TLS_KEY_PEM", valueFrom = "arn:aws:secretsmanager:us-east-1:123456789012:secret:strata/kafka-key-AbCdEf" },
+    ])
+    error_message = "the admin password, the certificate and the key must come from Secrets Manager"
+  }
+  assert {
+    condition = length(setintersection(
+      toset([for e in jsondecode(aws_ecs_task_definition.node["node-0"].container_definitions)[0].environment : e.name]),
+      toset(["STRATA_AUTH_BOOTSTRAP_PASSWORD", "STRATA_CONSOLE_PASSWORD", "STRATA_KAFKA_TLS_KEY_PEM", "STRATA_KAFKA_TLS_CERT_PEM"]),
+    )) == 0
+    error_message = "no secret may be a plain environment variable"
+  }
+  assert {
+    condition     = aws_secretsmanager_secret_version.admin_password[0].secret_string_wo_version == 1
+    error_message = "the admin password must be written once, write-only"
+  }
+  assert {
+    condition     = output.security_protocol == "SASL_SSL" && output.admin_password_secret_arn == aws_secretsmanager_secret.admin_password[0].arn
+    error_message = "the outputs must tell clients the protocol and where the admin password is"
+  }
+}
+
+run "admin_port_is_never_public" {
+  command = apply
+
+  variables {
+    internal = false
+  }
+
+  assert {
+    condition     = aws_vpc_security_group_ingress_rule.node_admin.cidr_ipv4 == "10.20.0.0/16"
+    error_message = "admin HTTP must be open to the VPC only, even with an internet-facing load balancer"
+  }
+  assert {
+    condition     = alltrue([for l in concat([aws_lb_listener.bootstrap], values(aws_lb_listener.node)) : l.port != 9644 && l.default_action[0].target_group_arn != null])
+    error_message = "no load balancer listener may serve the admin port"
+  }
+  assert {
+    condition     = alltrue([for tg in concat([aws_lb_target_group.bootstrap], values(aws_lb_target_group.node)) : tg.port == 9092])
+    error_message = "the load balancer may forward only to the Kafka port"
+  }
+  assert {
+    condition     = alltrue([for r in concat(values(aws_vpc_security_group_ingress_rule.lb_bootstrap), values(aws_vpc_security_group_ingress_rule.lb_nodes)) : r.from_port != 9644 && r.to_port != 9644])
+    error_message = "the load balancer's security group must not admit the admin port"
+  }
+}
+
+run "advertised_host_names_the_certificate" {
+  command = apply
+
+  variables {
+    advertised_host = "kafka.example.com"
+  }
+
+  assert {
+    condition     = { for e in jsondecode(aws_ecs_task_definition.node["node-2"].container_definitions)[0].environment : e.name => e.value }["STRATA_KAFKA_ADVERTISED_LISTENERS"] == "SASL_SSL://us-east-1c.kafka.example.com:9095"
+    error_message = "node-2 must advertise <zone>.advertised_host"
+  }
+  assert {
+    condition     = output.bootstrap_servers == "kafka.example.com:9092"
+    error_message = "bootstrap_servers must use advertised_host"
+  }
+  assert {
+    condition     = output.dns_records["kafka.example.com"] == "strata-kafka-0123456789abcdef.elb.us-east-1.amazonaws.com" && output.dns_records["us-east-1b.kafka.example.com"] == "us-east-1b.strata-kafka-0123456789abcdef.elb.us-east-1.amazonaws.com"
+    error_message = "dns_records must point the names at the load balancer's"
+  }
+}
+
+run "plaintext_when_asked" {
+  command = apply
+
+  variables {
+    kafka_security_protocol    = "PLAINTEXT"
+    tls_certificate_secret_arn = null
+    tls_private_key_secret_arn = null
+  }
+
+  assert {
+    condition     = !contains([for e in jsondecode(aws_ecs_task_definition.node["node-0"].container_definitions)[0].environment : e.name], "STRATA_KAFKA_LISTENERS")
+    error_message = "PLAINTEXT keeps the single listener"
+  }
+  assert {
+    condition     = { for e in jsondecode(aws_ecs_task_definition.node["node-0"].container_definitions)[0].environment : e.name => e.value }["STRATA_KAFKA_LISTEN_ADDRESS"] == ":9092"
+    error_message = "PLAINTEXT listens on the container's Kafka port"
+  }
+  assert {
+    condition     = jsondecode(aws_ecs_task_definition.node["node-0"].container_definitions)[0].secrets == [{ name = "PGPASSWORD", valueFrom = aws_secretsmanager_secret.db_password.arn }]
+    error_message = "PLAINTEXT needs only the database password"
+  }
+  assert {
+    condition     = length(aws_secretsmanager_secret.admin_password) == 0
+    error_message = "PLAINTEXT keeps no admin password"
+  }
+}
+
+run "rejects_sasl_ssl_without_a_certificate" {
+  command = plan
+
+  variables {
+    tls_certificate_secret_arn = null
+  }
+
+  expect_failures = [var.tls_certificate_secret_arn]
+}
+
+run "rejects_sasl_ssl_without_an_admin_password" {
+  command = plan
+
+  variables {
+    admin_password = null
+  }
+
+  expect_failures = [var.admin_password]
 }
