@@ -226,6 +226,7 @@ type Store interface {
 
 	ACLStore
 	ClientQuotaStore
+	ShareStore
 
 	Close()
 }
