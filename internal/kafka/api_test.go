@@ -59,6 +59,10 @@ func TestApiVersionsNegotiated(t *testing.T) {
 		kmsg.SASLAuthenticate:        {0, 2},
 		kmsg.DescribeClientQuotas:    {0, 1},
 		kmsg.AlterClientQuotas:       {0, 1},
+		kmsg.ShareGroupHeartbeat:     {1, 1},
+		kmsg.ShareGroupDescribe:      {1, 1},
+		kmsg.ShareFetch:              {1, 2},
+		kmsg.ShareAcknowledge:        {1, 2},
 	}
 	for key, mm := range want {
 		lo, hi, ok := v.KeyVersions(key.Int16())
