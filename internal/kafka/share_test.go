@@ -4,10 +4,16 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/stratalog/strata/internal/acl"
+	"github.com/stratalog/strata/metastore"
 )
 
 // shareEarliest makes group read its topics from the start.
@@ -125,4 +131,377 @@ func TestShareGroupFranzAcceptOnce(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// countingShare counts the share-state transactions.
+type countingShare struct {
+	metastore.ShareStore
+	updates atomic.Int64
+}
+
+func (c *countingShare) UpdateShareStates(ctx context.Context, keys []metastore.SharePartitionKey,
+	fn func([]metastore.ShareState) ([]metastore.ShareState, error)) error {
+	c.updates.Add(1)
+	return c.ShareStore.UpdateShareStates(ctx, keys, fn)
+}
+
+// startShareServer is startServer with the share-state transactions
+// counted.
+func startShareServer(t *testing.T, opts ...any) (*testServer, *countingShare) {
+	t.Helper()
+	var counted *countingShare
+	s := startServer(t, append(opts, func(s *Server) {
+		counted = &countingShare{ShareStore: s.share.store}
+		s.share.store = counted
+	})...)
+	return s, counted
+}
+
+func shareFetchReq(group, member string, epoch int32, topic [16]byte, parts ...int32) *kmsg.ShareFetchRequest {
+	req := kmsg.NewPtrShareFetchRequest()
+	req.GroupID, req.MemberID, req.ShareSessionEpoch = &group, &member, epoch
+	req.MaxBytes, req.MaxRecords, req.BatchSize = 1<<20, 500, 500
+	if len(parts) > 0 {
+		rt := kmsg.NewShareFetchRequestTopic()
+		rt.TopicID = topic
+		for _, p := range parts {
+			rp := kmsg.NewShareFetchRequestTopicPartition()
+			rp.Partition = p
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		req.Topics = append(req.Topics, rt)
+	}
+	return req
+}
+
+func withAck(req *kmsg.ShareFetchRequest, topic [16]byte, p int32, first, last int64, typ int8) *kmsg.ShareFetchRequest {
+	rt := kmsg.NewShareFetchRequestTopic()
+	rt.TopicID = topic
+	rp := kmsg.NewShareFetchRequestTopicPartition()
+	rp.Partition = p
+	b := kmsg.NewShareFetchRequestTopicPartitionAcknowledgementBatch()
+	b.FirstOffset, b.LastOffset, b.AcknowledgeTypes = first, last, []int8{typ}
+	rp.AcknowledgementBatches = append(rp.AcknowledgementBatches, b)
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	return req
+}
+
+func shareAckReq(group, member string, epoch int32, topic [16]byte, p int32, first, last int64, typ int8) *kmsg.ShareAcknowledgeRequest {
+	req := kmsg.NewPtrShareAcknowledgeRequest()
+	req.GroupID, req.MemberID, req.ShareSessionEpoch = &group, &member, epoch
+	rt := kmsg.NewShareAcknowledgeRequestTopic()
+	rt.TopicID = topic
+	rp := kmsg.NewShareAcknowledgeRequestTopicPartition()
+	rp.Partition = p
+	b := kmsg.NewShareAcknowledgeRequestTopicPartitionAcknowledgementBatch()
+	b.FirstOffset, b.LastOffset, b.AcknowledgeTypes = first, last, []int8{typ}
+	rp.AcknowledgementBatches = append(rp.AcknowledgementBatches, b)
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	return req
+}
+
+// acquired returns the acquired ranges of the one partition of resp.
+func acquired(t *testing.T, resp *kmsg.ShareFetchResponse) []kmsg.ShareFetchResponseTopicPartitionAcquiredRecord {
+	t.Helper()
+	if resp.ErrorCode != 0 {
+		t.Fatalf("share fetch: %v", kerr.ErrorForCode(resp.ErrorCode))
+	}
+	var out []kmsg.ShareFetchResponseTopicPartitionAcquiredRecord
+	for _, rt := range resp.Topics {
+		for _, rp := range rt.Partitions {
+			if rp.ErrorCode != 0 {
+				t.Fatalf("share fetch partition %d: %v", rp.Partition, kerr.ErrorForCode(rp.ErrorCode))
+			}
+			out = append(out, rp.AcquiredRecords...)
+			if len(rp.AcquiredRecords) > 0 && len(rp.Records) == 0 {
+				t.Fatalf("acquired %v without their records", rp.AcquiredRecords)
+			}
+		}
+	}
+	return out
+}
+
+func ackCode(resp *kmsg.ShareFetchResponse) int16 {
+	for _, rt := range resp.Topics {
+		for _, rp := range rt.Partitions {
+			if rp.AcknowledgeErrorCode != 0 {
+				return rp.AcknowledgeErrorCode
+			}
+		}
+	}
+	return 0
+}
+
+// TestShareSessionsAndAcks walks a share session through its epochs with
+// raw requests: what a wrong epoch, a missing session and bad
+// acknowledgements get; a release redelivers with a higher delivery
+// count; a closed session releases what its member held; and each request
+// is at most one share-state transaction.
+func TestShareSessionsAndAcks(t *testing.T) {
+	s, counted := startShareServer(t)
+	top := mustCreateTopic(t, s, "q", 1)
+	shareEarliest(t, s, "g", nil)
+	produceValues(t, s, "q", 1, 10)
+	id := [16]byte(top.ID)
+	c := s.dial(t)
+
+	if resp := c.roundTrip(shareFetchReq("g", "m1", 3, id, 0), 2).(*kmsg.ShareFetchResponse); resp.ErrorCode != kerr.ShareSessionNotFound.Code {
+		t.Fatalf("fetch without a session: %v", kerr.ErrorForCode(resp.ErrorCode))
+	}
+	if resp := c.roundTrip(withAck(shareFetchReq("g", "m1", 0, id), id, 0, 0, 0, 1), 2).(*kmsg.ShareFetchResponse); resp.ErrorCode != kerr.InvalidRequest.Code {
+		t.Fatalf("acks opening a session: %v", kerr.ErrorForCode(resp.ErrorCode))
+	}
+	before := counted.updates.Load()
+	resp := c.roundTrip(shareFetchReq("g", "m1", 0, id, 0), 2).(*kmsg.ShareFetchResponse)
+	got := acquired(t, resp)
+	if len(got) != 1 || got[0].FirstOffset != 0 || got[0].LastOffset != 9 || got[0].DeliveryCount != 1 {
+		t.Fatalf("acquired %+v, want 0-9 once", got)
+	}
+	if resp.AcquisitionLockTimeoutMillis != 30000 {
+		t.Fatalf("lock timeout %d", resp.AcquisitionLockTimeoutMillis)
+	}
+	if n := counted.updates.Load() - before; n != 1 {
+		t.Fatalf("%d transactions for one fetch", n)
+	}
+	if resp := c.roundTrip(shareFetchReq("g", "m1", 5, id), 2).(*kmsg.ShareFetchResponse); resp.ErrorCode != kerr.InvalidShareSessionEpoch.Code {
+		t.Fatalf("wrong epoch: %v", kerr.ErrorForCode(resp.ErrorCode))
+	}
+	// Another member cannot acknowledge m1's records.
+	c2 := s.dial(t)
+	c2.roundTrip(shareFetchReq("g", "m2", 0, id, 0), 2)
+	if resp := c2.roundTrip(withAck(shareFetchReq("g", "m2", 1, id), id, 0, 0, 0, 1), 2).(*kmsg.ShareFetchResponse); ackCode(resp) != kerr.InvalidRecordState.Code {
+		t.Fatalf("ack of another member's record: %v", kerr.ErrorForCode(ackCode(resp)))
+	}
+	// m1 accepts 0-4 and releases 5-9 in one request: one transaction,
+	// and 5-9 go to m2 with a second delivery.
+	req := kmsg.NewPtrShareAcknowledgeRequest()
+	req.GroupID, req.MemberID, req.ShareSessionEpoch = strPtr("g"), strPtr("m1"), 1
+	rt := kmsg.NewShareAcknowledgeRequestTopic()
+	rt.TopicID = id
+	rp := kmsg.NewShareAcknowledgeRequestTopicPartition()
+	for _, b := range [][3]int64{{0, 4, 1}, {5, 9, 2}} {
+		ab := kmsg.NewShareAcknowledgeRequestTopicPartitionAcknowledgementBatch()
+		ab.FirstOffset, ab.LastOffset, ab.AcknowledgeTypes = b[0], b[1], []int8{int8(b[2])}
+		rp.AcknowledgementBatches = append(rp.AcknowledgementBatches, ab)
+	}
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	before = counted.updates.Load()
+	ack := c.roundTrip(req, 2).(*kmsg.ShareAcknowledgeResponse)
+	if ack.ErrorCode != 0 || ack.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("acknowledge: %v %v", kerr.ErrorForCode(ack.ErrorCode), kerr.ErrorForCode(ack.Topics[0].Partitions[0].ErrorCode))
+	}
+	if n := counted.updates.Load() - before; n != 1 {
+		t.Fatalf("%d transactions for one acknowledge of ten records", n)
+	}
+	got = acquired(t, c2.roundTrip(shareFetchReq("g", "m2", 2, id), 2).(*kmsg.ShareFetchResponse))
+	if len(got) != 1 || got[0].FirstOffset != 5 || got[0].LastOffset != 9 || got[0].DeliveryCount != 2 {
+		t.Fatalf("redelivered %+v, want 5-9 a second time", got)
+	}
+	// Accepting again what is done is refused, as is acknowledging
+	// past what was handed out.
+	if resp := c.roundTrip(shareAckReq("g", "m1", 2, id, 0, 5, 9, 1), 2).(*kmsg.ShareAcknowledgeResponse); resp.Topics[0].Partitions[0].ErrorCode != kerr.InvalidRecordState.Code {
+		t.Fatalf("ack of records held by another: %v", kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode))
+	}
+	if resp := c.roundTrip(shareAckReq("g", "m1", 3, id, 0, 20, 30, 1), 2).(*kmsg.ShareAcknowledgeResponse); resp.Topics[0].Partitions[0].ErrorCode != kerr.InvalidRequest.Code {
+		t.Fatalf("ack past the end: %v", kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode))
+	}
+	// m2's connection closes: its records go back at once, to m3.
+	c2.nc.Close()
+	c3 := s.dial(t)
+	eventually(t, 10*time.Second, "m2's records released", func() bool {
+		resp := c3.roundTrip(shareFetchReq("g", "m3", 0, id, 0), 2).(*kmsg.ShareFetchResponse)
+		got := acquired(t, resp)
+		if len(got) == 0 {
+			c3.roundTrip(shareFetchReq("g", "m3", -1, id), 2)
+			return false
+		}
+		if got[0].FirstOffset != 5 || got[0].DeliveryCount != 3 {
+			t.Fatalf("after the close acquired %+v", got)
+		}
+		return true
+	})
+	sts, err := s.store.ShareStates(context.Background(), "g")
+	if err != nil || len(sts) != 1 || sts[0].StartOffset != 5 {
+		t.Fatalf("stored state %+v %v, want start 5", sts, err)
+	}
+}
+
+// TestShareFetchRenew: a v2 renewing fetch extends the lock and asks for
+// nothing; renew types are refused without IsRenewAck.
+func TestShareFetchRenew(t *testing.T) {
+	s, _ := startShareServer(t)
+	top := mustCreateTopic(t, s, "q", 1)
+	shareEarliest(t, s, "g", nil)
+	produceValues(t, s, "q", 1, 3)
+	id := [16]byte(top.ID)
+	c := s.dial(t)
+	acquired(t, c.roundTrip(shareFetchReq("g", "m", 0, id, 0), 2).(*kmsg.ShareFetchResponse))
+	if resp := c.roundTrip(withAck(shareFetchReq("g", "m", 1, id), id, 0, 0, 2, 4), 2).(*kmsg.ShareFetchResponse); ackCode(resp) != kerr.InvalidRequest.Code {
+		t.Fatalf("renew without IsRenewAck: %v", kerr.ErrorForCode(ackCode(resp)))
+	}
+	req := withAck(shareFetchReq("g", "m", 2, id), id, 0, 0, 2, 4)
+	req.MaxBytes, req.MaxRecords, req.BatchSize = 0, 0, 0
+	req.IsRenewAck = true
+	resp := c.roundTrip(req, 2).(*kmsg.ShareFetchResponse)
+	if resp.ErrorCode != 0 || ackCode(resp) != 0 {
+		t.Fatalf("renew: %v %v", kerr.ErrorForCode(resp.ErrorCode), kerr.ErrorForCode(ackCode(resp)))
+	}
+	if got := acquired(t, resp); len(got) != 0 {
+		t.Fatalf("a renewing fetch acquired %v", got)
+	}
+	req.MaxRecords = 5
+	if resp := c.roundTrip(req, 2).(*kmsg.ShareFetchResponse); resp.ErrorCode != kerr.InvalidRequest.Code {
+		t.Fatalf("renewing fetch asking for records: %v", kerr.ErrorForCode(resp.ErrorCode))
+	}
+}
+
+// TestShareHeartbeatMembership: members join with epoch 0, get a higher
+// epoch and partitions; with more members than partitions they share
+// them; a stale epoch is fenced, an unknown member told so; describe shows
+// the members.
+func TestShareHeartbeatMembership(t *testing.T) {
+	s, _ := startShareServer(t)
+	top := mustCreateTopic(t, s, "q", 2)
+	c := s.dial(t)
+	hb := func(member string, epoch int32, topics ...string) *kmsg.ShareGroupHeartbeatResponse {
+		req := kmsg.NewPtrShareGroupHeartbeatRequest()
+		req.GroupID, req.MemberID, req.MemberEpoch, req.SubscribedTopicNames = "g", member, epoch, topics
+		return c.roundTrip(req, 1).(*kmsg.ShareGroupHeartbeatResponse)
+	}
+	if r := hb("a", 0); r.ErrorCode != kerr.InvalidRequest.Code {
+		t.Fatalf("join without topics: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	if r := hb("zz", 4); r.ErrorCode != kerr.UnknownMemberID.Code {
+		t.Fatalf("unknown member: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	parts := map[int32]int{}
+	epochs := map[string]int32{}
+	for _, m := range []string{"a", "b", "c"} {
+		r := hb(m, 0, "q")
+		if r.ErrorCode != 0 || r.MemberEpoch <= 0 || r.Assignment == nil {
+			t.Fatalf("join %s: %v epoch %d assignment %v", m, kerr.ErrorForCode(r.ErrorCode), r.MemberEpoch, r.Assignment)
+		}
+		epochs[m] = r.MemberEpoch
+	}
+	// Each member's next heartbeat brings it the group's final assignment.
+	for _, m := range []string{"a", "b", "c"} {
+		r := hb(m, epochs[m])
+		if r.ErrorCode != 0 {
+			t.Fatalf("heartbeat %s: %v", m, kerr.ErrorForCode(r.ErrorCode))
+		}
+		if r.Assignment == nil {
+			r = hb(m, r.MemberEpoch, "q") // a full heartbeat always has it
+		}
+		for _, tp := range r.Assignment.TopicPartitions {
+			if tp.TopicID != [16]byte(top.ID) || len(tp.Partitions) != 1 {
+				t.Fatalf("%s assigned %+v, want one partition of q", m, r.Assignment)
+			}
+			parts[tp.Partitions[0]]++
+		}
+		epochs[m] = r.MemberEpoch
+	}
+	if parts[0]+parts[1] != 3 || parts[0] == 0 || parts[1] == 0 {
+		t.Fatalf("members per partition %v", parts)
+	}
+	if r := hb("a", epochs["a"]+5); r.ErrorCode != kerr.FencedMemberEpoch.Code {
+		t.Fatalf("stale epoch: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	dreq := kmsg.NewPtrShareGroupDescribeRequest()
+	dreq.GroupIDs = []string{"g", "none"}
+	d := c.roundTrip(dreq, 1).(*kmsg.ShareGroupDescribeResponse)
+	if g := d.Groups[0]; g.ErrorCode != 0 || len(g.Members) != 3 || g.GroupState != "Stable" || g.Assignor != "simple" ||
+		g.Members[0].Assignment.TopicPartitions[0].Topic != "q" {
+		t.Fatalf("describe: %+v", g)
+	}
+	if d.Groups[1].ErrorCode != kerr.GroupIDNotFound.Code {
+		t.Fatalf("describe of an unknown group: %v", kerr.ErrorForCode(d.Groups[1].ErrorCode))
+	}
+	if r := hb("b", -1); r.ErrorCode != 0 || r.MemberEpoch != -1 {
+		t.Fatalf("leave: %v %d", kerr.ErrorForCode(r.ErrorCode), r.MemberEpoch)
+	}
+	d = c.roundTrip(dreq, 1).(*kmsg.ShareGroupDescribeResponse)
+	if len(d.Groups[0].Members) != 2 {
+		t.Fatalf("after a leave %d members", len(d.Groups[0].Members))
+	}
+}
+
+// TestShareACLs: each share API asks for Kafka's ACLs (Read on the group,
+// Read or Describe on the topics, Describe on the group to describe it).
+func TestShareACLs(t *testing.T) {
+	withTopic := func(t *testing.T, s *testServer, _ *rawConn) { mustCreateTopic(t, s, "orders", 1) }
+	topicID := func(t *testing.T, c *rawConn) [16]byte {
+		md := c.roundTrip(metadataRequest(false, "orders"), 12).(*kmsg.MetadataResponse)
+		return md.Topics[0].TopicID
+	}
+	hb := func(t *testing.T, c *rawConn) int16 {
+		req := kmsg.NewPtrShareGroupHeartbeatRequest()
+		req.GroupID, req.MemberID, req.SubscribedTopicNames = "sg", "m", []string{"orders"}
+		return c.roundTrip(req, 1).(*kmsg.ShareGroupHeartbeatResponse).ErrorCode
+	}
+	fetch := func(t *testing.T, c *rawConn) int16 {
+		resp := c.roundTrip(shareFetchReq("sg", "m", 0, [16]byte{}, 0), 2).(*kmsg.ShareFetchResponse)
+		return resp.ErrorCode
+	}
+	fetchTopic := func(t *testing.T, c *rawConn) int16 {
+		id := topicID(t, c)
+		resp := c.roundTrip(shareFetchReq("sg", "m", 0, id, 0), 2).(*kmsg.ShareFetchResponse)
+		if resp.ErrorCode != 0 {
+			return resp.ErrorCode
+		}
+		return resp.Topics[0].Partitions[0].ErrorCode
+	}
+	ackTopic := func(t *testing.T, c *rawConn) int16 {
+		id := topicID(t, c)
+		c.roundTrip(shareFetchReq("sg", "m", 0, id), 2)
+		resp := c.roundTrip(shareAckReq("sg", "m", 1, id, 0, 0, 0, 1), 2).(*kmsg.ShareAcknowledgeResponse)
+		if resp.ErrorCode != 0 {
+			return resp.ErrorCode
+		}
+		return allowedMeans(resp.Topics[0].Partitions[0].ErrorCode, kerr.InvalidRecordState)
+	}
+	describe := func(t *testing.T, c *rawConn) int16 {
+		req := kmsg.NewPtrShareGroupDescribeRequest()
+		req.GroupIDs = []string{"sg"}
+		return allowedMeans(c.roundTrip(req, 1).(*kmsg.ShareGroupDescribeResponse).Groups[0].ErrorCode, kerr.GroupIDNotFound)
+	}
+	cases := []matrixCase{
+		{name: "ShareGroupHeartbeat/group", setup: withTopic, call: hb, denied: kerr.GroupAuthorizationFailed, audit: "sg",
+			grants: []grantSpec{g(acl.ResourceGroup, "sg", acl.OpRead), g(acl.ResourceTopic, "orders", acl.OpDescribe)}},
+		{name: "ShareGroupHeartbeat/topic", setup: withTopic, call: hb, denied: kerr.TopicAuthorizationFailed, audit: "orders",
+			grants: []grantSpec{g(acl.ResourceTopic, "orders", acl.OpDescribe), g(acl.ResourceGroup, "sg", acl.OpRead)}},
+		{name: "ShareGroupDescribe", call: describe, denied: kerr.GroupAuthorizationFailed, audit: "sg",
+			grants: []grantSpec{g(acl.ResourceGroup, "sg", acl.OpDescribe)}},
+		{name: "ShareFetch/group", call: fetch, denied: kerr.GroupAuthorizationFailed, audit: "sg",
+			grants: []grantSpec{g(acl.ResourceGroup, "sg", acl.OpRead)}},
+		{name: "ShareFetch/topic", setup: withTopic, call: fetchTopic, denied: kerr.TopicAuthorizationFailed, audit: "orders",
+			grants: []grantSpec{g(acl.ResourceTopic, "orders", acl.OpRead, acl.OpDescribe), g(acl.ResourceGroup, "sg", acl.OpRead)}},
+		{name: "ShareAcknowledge/topic", setup: withTopic, call: ackTopic, denied: kerr.TopicAuthorizationFailed, audit: "orders",
+			grants: []grantSpec{g(acl.ResourceTopic, "orders", acl.OpRead, acl.OpDescribe), g(acl.ResourceGroup, "sg", acl.OpRead)}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s, audit := startACLServer(t)
+			root := s.dialAs(t, admin)
+			if tc.setup != nil {
+				tc.setup(t, s, root)
+			}
+			c := s.dialAs(t, alice)
+			for _, gs := range tc.grants[1:] {
+				grant(t, s, alice, gs.rt, gs.name, gs.ops...)
+			}
+			if got := tc.call(t, c); got != tc.denied.Code {
+				t.Fatalf("without the ACL: %v, want %v", kerr.ErrorForCode(got), tc.denied)
+			}
+			if lines := audit.lines("component=audit", "msg=denied", "principal="+alice, "resource="+tc.audit); len(lines) == 0 {
+				t.Errorf("no denial of %s in the audit log:\n%s", tc.audit, audit)
+			}
+			grant(t, s, alice, tc.grants[0].rt, tc.grants[0].name, tc.grants[0].ops...)
+			if got := tc.call(t, c); got != 0 {
+				t.Fatalf("with the ACLs: %v", kerr.ErrorForCode(got))
+			}
+		})
+	}
 }
