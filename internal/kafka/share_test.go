@@ -467,7 +467,40 @@ func TestShareACLs(t *testing.T) {
 		req.GroupIDs = []string{"sg"}
 		return allowedMeans(c.roundTrip(req, 1).(*kmsg.ShareGroupDescribeResponse).Groups[0].ErrorCode, kerr.GroupIDNotFound)
 	}
+	describeOffsets := func(t *testing.T, c *rawConn) int16 {
+		req := kmsg.NewPtrDescribeShareGroupOffsetsRequest()
+		req.Groups = []kmsg.DescribeShareGroupOffsetsRequestGroup{{GroupID: "sg"}}
+		return c.roundTrip(req, 1).(*kmsg.DescribeShareGroupOffsetsResponse).Groups[0].ErrorCode
+	}
+	alterOffsets := func(t *testing.T, c *rawConn) int16 {
+		req := kmsg.NewPtrAlterShareGroupOffsetsRequest()
+		req.GroupID = "sg"
+		return c.roundTrip(req, 0).(*kmsg.AlterShareGroupOffsetsResponse).ErrorCode
+	}
+	deleteOffsets := func(t *testing.T, c *rawConn) int16 {
+		req := kmsg.NewPtrDeleteShareGroupOffsetsRequest()
+		req.GroupID = "sg"
+		return c.roundTrip(req, 0).(*kmsg.DeleteShareGroupOffsetsResponse).ErrorCode
+	}
+	groupConfigs := func(t *testing.T, c *rawConn) int16 {
+		req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+		res := kmsg.NewIncrementalAlterConfigsRequestResource()
+		res.ResourceType, res.ResourceName = kmsg.ConfigResourceTypeGroupConfig, "sg"
+		cfg := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+		cfg.Name, cfg.Value = "share.auto.offset.reset", strPtr("earliest")
+		res.Configs = append(res.Configs, cfg)
+		req.Resources = append(req.Resources, res)
+		return c.roundTrip(req, 1).(*kmsg.IncrementalAlterConfigsResponse).Resources[0].ErrorCode
+	}
 	cases := []matrixCase{
+		{name: "DescribeShareGroupOffsets", call: describeOffsets, denied: kerr.GroupAuthorizationFailed, audit: "sg",
+			grants: []grantSpec{g(acl.ResourceGroup, "sg", acl.OpDescribe)}},
+		{name: "AlterShareGroupOffsets", call: alterOffsets, denied: kerr.GroupAuthorizationFailed, audit: "sg",
+			grants: []grantSpec{g(acl.ResourceGroup, "sg", acl.OpRead)}},
+		{name: "DeleteShareGroupOffsets", call: deleteOffsets, denied: kerr.GroupAuthorizationFailed, audit: "sg",
+			grants: []grantSpec{g(acl.ResourceGroup, "sg", acl.OpDelete)}},
+		{name: "IncrementalAlterConfigs/group", call: groupConfigs, denied: kerr.GroupAuthorizationFailed, audit: "sg",
+			grants: []grantSpec{g(acl.ResourceGroup, "sg", acl.OpAlterConfigs)}},
 		{name: "ShareGroupHeartbeat/group", setup: withTopic, call: hb, denied: kerr.GroupAuthorizationFailed, audit: "sg",
 			grants: []grantSpec{g(acl.ResourceGroup, "sg", acl.OpRead), g(acl.ResourceTopic, "orders", acl.OpDescribe)}},
 		{name: "ShareGroupHeartbeat/topic", setup: withTopic, call: hb, denied: kerr.TopicAuthorizationFailed, audit: "orders",
@@ -503,5 +536,141 @@ func TestShareACLs(t *testing.T) {
 				t.Fatalf("with the ACLs: %v", kerr.ErrorForCode(got))
 			}
 		})
+	}
+}
+
+// TestShareOffsetsAndGroupConfigs: the group configs through
+// IncrementalAlterConfigs and DescribeConfigs on resource type GROUP, and
+// DescribeShareGroupOffsets, AlterShareGroupOffsets and
+// DeleteShareGroupOffsets sent by franz-go to the coordinator.
+func TestShareOffsetsAndGroupConfigs(t *testing.T) {
+	s, _ := startShareServer(t)
+	top := mustCreateTopic(t, s, "q", 1)
+	produceValues(t, s, "q", 1, 10)
+	cl, _ := s.clients(t)
+	ctx := testContext(t)
+	alter := func(name string, op kmsg.IncrementalAlterConfigOp, value *string) int16 {
+		req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+		res := kmsg.NewIncrementalAlterConfigsRequestResource()
+		res.ResourceType, res.ResourceName = kmsg.ConfigResourceTypeGroupConfig, "g"
+		c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+		c.Name, c.Op, c.Value = name, op, value
+		res.Configs = append(res.Configs, c)
+		req.Resources = append(req.Resources, res)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Resources[0].ErrorCode
+	}
+	set := kmsg.IncrementalAlterConfigOpSet
+	for _, bad := range [][2]string{{"share.delivery.count.limit", "1"}, {"share.auto.offset.reset", "middle"},
+		{"share.record.lock.duration.ms", "x"}, {"session.timeout.ms", "1"}} {
+		if code := alter(bad[0], set, strPtr(bad[1])); code != kerr.InvalidConfig.Code {
+			t.Errorf("%s=%s: %v", bad[0], bad[1], kerr.ErrorForCode(code))
+		}
+	}
+	for _, good := range [][2]string{{"share.auto.offset.reset", "earliest"}, {"share.delivery.count.limit", "3"}, {"share.isolation.level", "read_committed"}} {
+		if code := alter(good[0], set, strPtr(good[1])); code != 0 {
+			t.Fatalf("%s=%s: %v", good[0], good[1], kerr.ErrorForCode(code))
+		}
+	}
+	if code := alter("share.isolation.level", kmsg.IncrementalAlterConfigOpDelete, nil); code != 0 {
+		t.Fatal(kerr.ErrorForCode(code))
+	}
+	dreq := kmsg.NewPtrDescribeConfigsRequest()
+	dres := kmsg.NewDescribeConfigsRequestResource()
+	dres.ResourceType, dres.ResourceName = kmsg.ConfigResourceTypeGroupConfig, "g"
+	dreq.Resources = append(dreq.Resources, dres)
+	dresp, err := dreq.RequestWith(ctx, cl)
+	if err != nil || dresp.Resources[0].ErrorCode != 0 {
+		t.Fatalf("describe configs: %v %+v", err, dresp)
+	}
+	got := map[string]string{}
+	for _, c := range dresp.Resources[0].Configs {
+		src := "default"
+		if c.Source == kmsg.ConfigSourceGroupConfig {
+			src = "group"
+		}
+		got[c.Name] = *c.Value + "/" + src
+	}
+	want := map[string]string{"share.auto.offset.reset": "earliest/group", "share.delivery.count.limit": "3/group",
+		"share.isolation.level": "read_uncommitted/default", "share.record.lock.duration.ms": "30000/default"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("group configs %v, want %v", got, want)
+	}
+
+	id := [16]byte(top.ID)
+	c := s.dial(t)
+	acquired(t, c.roundTrip(shareFetchReq("g", "m", 0, id, 0), 2).(*kmsg.ShareFetchResponse))
+	c.roundTrip(shareAckReq("g", "m", 1, id, 0, 0, 3, 1), 2)
+	describe := func() kmsg.DescribeShareGroupOffsetsResponseGroupTopicPartition {
+		req := kmsg.NewPtrDescribeShareGroupOffsetsRequest()
+		g := kmsg.NewDescribeShareGroupOffsetsRequestGroup()
+		g.GroupID = "g"
+		req.Groups = append(req.Groups, g)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil || resp.Groups[0].ErrorCode != 0 {
+			t.Fatalf("describe share offsets: %v %+v", err, resp)
+		}
+		if len(resp.Groups[0].Topics) == 0 {
+			return kmsg.DescribeShareGroupOffsetsResponseGroupTopicPartition{StartOffset: -1}
+		}
+		return resp.Groups[0].Topics[0].Partitions[0]
+	}
+	if p := describe(); p.StartOffset != 4 || p.Lag != 6 {
+		t.Fatalf("describe: start %d lag %d, want 4 and 6", p.StartOffset, p.Lag)
+	}
+	alterOffsets := func(off int64) (int16, int16) {
+		req := kmsg.NewPtrAlterShareGroupOffsetsRequest()
+		req.GroupID = "g"
+		rt := kmsg.NewAlterShareGroupOffsetsRequestTopic()
+		rt.Topic = "q"
+		rp := kmsg.NewAlterShareGroupOffsetsRequestTopicPartition()
+		rp.StartOffset = off
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.ErrorCode != 0 {
+			return resp.ErrorCode, 0
+		}
+		return 0, resp.Topics[0].Partitions[0].ErrorCode
+	}
+	hb := kmsg.NewPtrShareGroupHeartbeatRequest()
+	hb.GroupID, hb.MemberID, hb.SubscribedTopicNames = "g", "m", []string{"q"}
+	if resp, err := hb.RequestWith(ctx, cl); err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("join: %v %v", err, resp)
+	}
+	if top, _ := alterOffsets(8); top != kerr.NonEmptyGroup.Code {
+		t.Fatalf("alter with a member: %v", kerr.ErrorForCode(top))
+	}
+	hb.MemberEpoch, hb.SubscribedTopicNames = -1, nil
+	if resp, err := hb.RequestWith(ctx, cl); err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("leave: %v %v", err, resp)
+	}
+	if _, p := alterOffsets(11); p != kerr.OffsetOutOfRange.Code {
+		t.Fatalf("alter past the end: %v", kerr.ErrorForCode(p))
+	}
+	if top, p := alterOffsets(8); top != 0 || p != 0 {
+		t.Fatalf("alter: %v %v", kerr.ErrorForCode(top), kerr.ErrorForCode(p))
+	}
+	if p := describe(); p.StartOffset != 8 || p.Lag != 2 {
+		t.Fatalf("after alter: start %d lag %d", p.StartOffset, p.Lag)
+	}
+	c2 := s.dial(t)
+	if got := acquired(t, c2.roundTrip(shareFetchReq("g", "m2", 0, id, 0), 2).(*kmsg.ShareFetchResponse)); len(got) != 1 || got[0].FirstOffset != 8 || got[0].LastOffset != 9 {
+		t.Fatalf("after alter acquired %+v, want 8-9", got)
+	}
+	del := kmsg.NewPtrDeleteShareGroupOffsetsRequest()
+	del.GroupID = "g"
+	del.Topics = []kmsg.DeleteShareGroupOffsetsRequestTopic{{Topic: "q"}}
+	if resp, err := del.RequestWith(ctx, cl); err != nil || resp.ErrorCode != 0 || resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("delete: %v %+v", err, resp)
+	}
+	if p := describe(); p.StartOffset != -1 {
+		t.Fatalf("after delete start %d", p.StartOffset)
 	}
 }
