@@ -474,14 +474,18 @@ func (ss *shareServer) session(c *conn, group, member string, epoch int32, add [
 	case epoch != cur.epoch:
 		return nil, nil, kerr.InvalidShareSessionEpoch.Code
 	}
-	for _, p := range forget {
-		delete(cur.parts, p)
-	}
+	// Added first, then forgotten, as the client keeps its own copy: a
+	// partition the member no longer fetches can come in Topics for its
+	// acknowledgements and in ForgottenTopicsData at once.
 	for _, p := range add {
 		if !cur.parts[p] {
 			cur.parts[p] = true
 			added[p] = true
 		}
+	}
+	for _, p := range forget {
+		delete(cur.parts, p)
+		delete(added, p)
 	}
 	cur.epoch = nextShareEpoch(cur.epoch)
 	snap := &shareSession{epoch: cur.epoch, parts: make(map[tp]bool, len(cur.parts))}

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/stratalog/strata/internal/acl"
+	"github.com/stratalog/strata/internal/share"
 	"github.com/stratalog/strata/metastore"
 )
 
@@ -52,26 +53,26 @@ func shareConsumer(t testing.TB, s *testServer, group, topic string, opts ...kgo
 	return cl
 }
 
-// TestShareGroupFranzAcceptOnce: three franz-go share consumers on a
+// TestShareGroupFranzAcceptOnce: eight franz-go share consumers on a
 // two-partition topic receive every record, and each record is delivered
-// (and accepted) once overall; the share partitions' start offsets end at
+// (and accepted) once overall, and every member receives some; the share partitions' start offsets end at
 // the high watermarks.
 func TestShareGroupFranzAcceptOnce(t *testing.T) {
-	s := startServer(t)
+	s := startServer(t, func(c *Config) { c.Share.HeartbeatInterval = time.Second })
 	top := mustCreateTopic(t, s, "queue", 2)
 	shareEarliest(t, s, "sg", nil)
-	const n = 200
-	produceValues(t, s, "queue", 2, n)
+	const n, members = 400, 8
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var mu sync.Mutex
 	seen := map[string]int{}
+	perMember := map[int]int{}
 	total := 0
 	done := make(chan struct{})
 	var wg sync.WaitGroup
-	for i := range 3 {
-		cl := shareConsumer(t, s, "sg", "queue", kgo.ClientID(fmt.Sprintf("c%d", i)))
+	for i := range members {
+		cl := shareConsumer(t, s, "sg", "queue", kgo.ClientID(fmt.Sprintf("c%d", i)), kgo.ShareMaxRecords(5))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -84,6 +85,7 @@ func TestShareGroupFranzAcceptOnce(t *testing.T) {
 					r.Ack(kgo.AckAccept)
 					mu.Lock()
 					seen[string(r.Value)]++
+					perMember[i]++
 					total++
 					if total == n {
 						close(done)
@@ -101,6 +103,21 @@ func TestShareGroupFranzAcceptOnce(t *testing.T) {
 			}
 		}()
 	}
+	eventually(t, 20*time.Second, "every member with its partition", func() bool {
+		s.share.mu.Lock()
+		defer s.share.mu.Unlock()
+		g := s.share.groups["sg"]
+		if g == nil || len(g.members) != members {
+			return false
+		}
+		for _, m := range g.members {
+			if m.epoch != g.epoch {
+				return false
+			}
+		}
+		return true
+	})
+	produceValues(t, s, "queue", 2, n)
 	select {
 	case <-done:
 	case <-ctx.Done():
@@ -110,7 +127,17 @@ func TestShareGroupFranzAcceptOnce(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	if len(seen) != n {
+		sts, _ := s.store.ShareStates(context.Background(), "sg")
+		for _, st := range sts {
+			p, _ := share.Decode(st.StartOffset, st.State)
+			t.Logf("partition %d: start %d end %d %v", st.Key.Partition, p.Start, p.End(), p.Count())
+		}
 		t.Fatalf("received %d distinct records, want %d", len(seen), n)
+	}
+	for i := range members {
+		if perMember[i] == 0 {
+			t.Errorf("member %d received nothing: %v", i, perMember)
+		}
 	}
 	for v, c := range seen {
 		if c != 1 {
