@@ -34,6 +34,10 @@ func init() {
 // MaxRecords.
 const shareDefaultMaxRecords = 500
 
+// shareMaxRecordsCap bounds the records one ShareFetch acquires, whatever
+// it asks, and so the bytes it reads.
+const shareMaxRecordsCap = 10000
+
 func (s *Server) handleShareFetch(_ context.Context, r *request) (Reply, error) {
 	req := r.msg.(*kmsg.ShareFetchRequest)
 	resp := req.ResponseKind().(*kmsg.ShareFetchResponse)
@@ -107,6 +111,7 @@ func (s *Server) handleShareFetch(_ context.Context, r *request) (Reply, error) 
 	if maxRecords <= 0 {
 		maxRecords = shareDefaultMaxRecords
 	}
+	maxRecords = min(maxRecords, shareMaxRecordsCap)
 	maxWait := time.Duration(req.MaxWaitMillis) * time.Millisecond
 	if s.cfg.FetchMaxWait > 0 {
 		maxWait = min(maxWait, s.cfg.FetchMaxWait)
@@ -331,7 +336,7 @@ func (f *shareFetch) wait(ctx context.Context, parts []*sharePart, lim share.Lim
 
 // shareReadRounds bounds the reads of one share partition's acquired
 // records.
-const shareReadRounds = 64
+const shareReadRounds = 16
 
 // readRange returns the record batches holding the offsets first..last:
 // every acquired record must be in the response, since the client

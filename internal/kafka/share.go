@@ -426,6 +426,11 @@ type tp struct {
 // every request. They end with the connection, which releases the
 // records the member acquired through them.
 
+// maxShareSessions bounds the share sessions of a node, as Kafka's
+// group.share.max.share.sessions bounds a broker's (SHARE_SESSION_LIMIT_REACHED
+// beyond), so that clients opening sessions cannot take its memory.
+const maxShareSessions = 10000
+
 type shareSessionKey struct {
 	c      *conn
 	group  string
@@ -458,6 +463,9 @@ func (ss *shareServer) session(c *conn, group, member string, epoch int32, add [
 	case epoch == 0:
 		if !allowOpen {
 			return nil, nil, kerr.InvalidShareSessionEpoch.Code
+		}
+		if cur == nil && len(ss.sessions) >= maxShareSessions {
+			return nil, nil, kerr.ShareSessionLimitReached.Code
 		}
 		cur = &shareSession{epoch: 0, parts: map[tp]bool{}}
 		ss.sessions[k] = cur
