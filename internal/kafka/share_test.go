@@ -701,3 +701,23 @@ func TestShareOffsetsAndGroupConfigs(t *testing.T) {
 		t.Fatalf("after delete start %d", p.StartOffset)
 	}
 }
+
+// shareFuzzSeeds are the share-group requests among FuzzDispatch's seeds:
+// a join, a session opened and continued with acknowledgements, an
+// acknowledgement, the offsets APIs.
+func shareFuzzSeeds() []kmsg.Request {
+	var id [16]byte
+	hb := kmsg.NewPtrShareGroupHeartbeatRequest()
+	hb.GroupID, hb.MemberID, hb.SubscribedTopicNames = "fuzz-g", "m", []string{"fuzz-a"}
+	desc := kmsg.NewPtrShareGroupDescribeRequest()
+	desc.GroupIDs = []string{"fuzz-g"}
+	offs := kmsg.NewPtrDescribeShareGroupOffsetsRequest()
+	offs.Groups = []kmsg.DescribeShareGroupOffsetsRequestGroup{{GroupID: "fuzz-g"}}
+	alter := kmsg.NewPtrAlterShareGroupOffsetsRequest()
+	alter.GroupID = "fuzz-g"
+	del := kmsg.NewPtrDeleteShareGroupOffsetsRequest()
+	del.GroupID = "fuzz-g"
+	return []kmsg.Request{hb, desc, shareFetchReq("fuzz-g", "m", 0, id, 0),
+		withAck(shareFetchReq("fuzz-g", "m", 1, id), id, 0, 0, 3, 1),
+		shareAckReq("fuzz-g", "m", 2, id, 0, 0, 3, 2), offs, alter, del}
+}
