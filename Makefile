@@ -72,6 +72,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzScramClientFinal -fuzztime $(FUZZTIME) ./internal/sasl/
 	$(GO) test -run '^$$' -fuzz FuzzPlain -fuzztime $(FUZZTIME) ./internal/sasl/
 	$(GO) test -run '^$$' -fuzz FuzzOAuthBearerClientResponse -fuzztime $(FUZZTIME) ./internal/sasl/
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./internal/share/
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }

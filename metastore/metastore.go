@@ -228,6 +228,7 @@ type Store interface {
 	ACLStore
 	ClientQuotaStore
 	ConsumerGroupStore
+	ShareStore
 
 	Close()
 }

@@ -218,7 +218,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *App, err erro
 	// Every node keeps a copy of the ACLs, which it polls for changes
 	// made through the other nodes (acl.Cache).
 	a.acls = acl.NewCache(a.store, logger.With("component", "audit"))
-	deps := kafka.Deps{Meta: a.store, Ingest: a.ingest, Reader: a.reader, Cluster: a.member.View(), Scram: a.store, ACLs: a.acls}
+	deps := kafka.Deps{Meta: a.store, Ingest: a.ingest, Reader: a.reader, Cluster: a.member.View(), Scram: a.store, ACLs: a.acls, Share: a.store}
 	if slices.ContainsFunc(a.listeners, kafka.Listener.SASL) {
 		// PLAIN and SCRAM check passwords against the SCRAM credentials
 		// of the metastore.

@@ -24,6 +24,7 @@ import (
 //     the broker-level defaults of the topic configs, with the same
 //     sources and synonyms. The empty name (the cluster-wide dynamic
 //     defaults) has none. Another node's id is INVALID_REQUEST.
+//   - Groups: the share-group configs (share_configs.go).
 //   - A null name list means every config; a list keeps only those named.
 func init() { register(kmsg.DescribeConfigs.Int16(), 0, 4, (*Server).handleDescribeConfigs) }
 
@@ -59,6 +60,8 @@ func (s *Server) handleDescribeConfigs(ctx context.Context, r *request) (Reply, 
 			default:
 				err = errorf(kerr.InvalidRequest, "unexpected broker id %q, this is node %d", res.ResourceName, s.cfg.NodeID)
 			}
+		case kmsg.ConfigResourceTypeGroupConfig:
+			entries, err = s.shareGroupConfigEntries(ctx, res.ResourceName) // share_configs.go
 		default:
 			err = errorf(kerr.InvalidRequest, "unsupported resource type %d", res.ResourceType)
 		}

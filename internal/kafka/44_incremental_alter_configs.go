@@ -17,7 +17,8 @@ import (
 // APPEND and SUBTRACT items of list configs (cleanup.policy, ...). Unknown
 // keys and bad values are INVALID_CONFIG; a key named twice in a resource is
 // INVALID_REQUEST. All changes of a resource apply together or not at all.
-// Broker configs are static: INVALID_REQUEST.
+// Broker configs are static: INVALID_REQUEST. Groups take the share-group
+// configs (share_configs.go).
 func init() {
 	register(kmsg.IncrementalAlterConfigs.Int16(), 0, 1, (*Server).handleIncrementalAlterConfigs)
 }
@@ -46,6 +47,9 @@ func (s *Server) handleIncrementalAlterConfigs(ctx context.Context, r *request) 
 }
 
 func (s *Server) incrementalAlterConfigs(ctx context.Context, res kmsg.IncrementalAlterConfigsRequestResource, validateOnly bool) error {
+	if res.ResourceType == kmsg.ConfigResourceTypeGroupConfig {
+		return s.alterShareGroupConfigs(ctx, res, validateOnly) // share_configs.go
+	}
 	if err := s.checkAlterable(res.ResourceType, res.ResourceName); err != nil {
 		return err
 	}

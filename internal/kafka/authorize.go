@@ -151,14 +151,16 @@ func (a *authz) topicByRef(ctx context.Context, op acl.Operation, name string, i
 }
 
 // configResource checks op (DescribeConfigs, AlterConfigs) on the
-// resource of a configs request: a topic, or for a broker the cluster, as
-// Kafka does. Other types pass; the handler refuses them.
+// resource of a configs request: a topic, a group, or for a broker the
+// cluster, as Kafka does. Other types pass; the handler refuses them.
 func (a *authz) configResource(op acl.Operation, rt kmsg.ConfigResourceType, name string) error {
 	switch rt {
 	case kmsg.ConfigResourceTypeTopic:
 		return a.topicErr(op, name)
 	case kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeBrokerLogger:
 		return a.clusterErr(op)
+	case kmsg.ConfigResourceTypeGroupConfig:
+		return a.groupErr(op, name)
 	}
 	return nil
 }

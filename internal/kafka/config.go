@@ -124,6 +124,8 @@ type Config struct {
 
 	// Quotas configures the enforcement of client quotas (quota.go).
 	Quotas QuotaConfig
+	// Share configures share groups (share.go).
+	Share ShareConfig
 
 	// TopicDefaults are the values of the topic configs a topic does not
 	// set, as this node enforces them: DescribeConfigs and CreateTopics
@@ -204,6 +206,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.FetchSessionCacheSlots, "kafka.fetch-session-cache-slots", DefaultFetchSessionSlots, "incremental fetch sessions (KIP-227) the node keeps (0: none, every fetch is full)")
 	fs.DurationVar(&c.FetchSessionEviction, "kafka.fetch-session-eviction", DefaultFetchSessionEviction, "how long a fetch session must be unused before a new one may take its slot")
 	c.Quotas.registerFlags(fs)
+	c.Share.registerFlags(fs)
 }
 
 // Validate reports the first invalid setting.

@@ -183,6 +183,7 @@ func fuzzSeeds() [][]byte {
 	reqs := []kmsg.Request{api, meta, create, del, parts, desc, alter, inc, find, quotas, descQuotas,
 		kmsg.NewPtrDescribeClusterRequest(), kmsg.NewPtrInitProducerIDRequest(),
 		produce, produceNoAck, fetch, list, listTS, delRecords, epochs}
+	reqs = append(reqs, shareFuzzSeeds()...) // share_test.go
 	var seeds [][]byte
 	var pipeline []byte
 	for _, req := range reqs {
@@ -318,7 +319,7 @@ func newDispatchServer(tb testing.TB, mutate ...func(*Config)) (*Server, *errorC
 	logger := slog.New(catcher)
 	store := newTestStore(tb)
 	ing, rd := newDataPath(tb, store, logger)
-	s := NewServer(cfg, Deps{Meta: store, Ingest: ing, Reader: rd}, logger, prometheus.NewRegistry())
+	s := NewServer(cfg, Deps{Meta: store, Ingest: ing, Reader: rd, Share: store}, logger, prometheus.NewRegistry())
 	tb.Cleanup(func() { s.Shutdown(context.Background()) })
 	return s, catcher
 }

@@ -167,6 +167,7 @@ func startServer(t testing.TB, opts ...any) *testServer {
 	if withData {
 		ts.ingest, ts.reader = newDataPath(t, store, logger)
 		deps.Ingest, deps.Reader = ts.ingest, ts.reader
+		deps.Share = store
 	}
 	if withGroups {
 		deps.Groups = newTestGroups(t, store, logger)

@@ -97,6 +97,9 @@ type Deps struct {
 	// allowed), and CreateAcls, DescribeAcls and DeleteAcls are not
 	// served.
 	ACLs *acl.Cache
+	// Share keeps the state of share groups (KIP-932). When nil, or
+	// without Reader, the share-group APIs are not served.
+	Share metastore.ShareStore
 }
 
 // Server serves the Kafka protocol on any number of listeners.
@@ -127,6 +130,7 @@ type Server struct {
 	auth         *authMetrics
 
 	scram metastore.ScramStore // nil: the SCRAM credential APIs not served
+	share *shareServer         // nil: the share-group APIs not served
 
 	// budget is the node's budget of request bytes.
 	budget *requestBudget
@@ -215,6 +219,7 @@ func NewServer(cfg Config, deps Deps, logger *slog.Logger, reg prometheus.Regist
 		perAddr:        map[string]int{},
 	}
 	s.scram, s.handlers = withoutScram(deps.Scram, s.handlers)
+	s.share, s.handlers = withShare(s, deps.Share, s.handlers)
 	s.budget = newRequestBudget(cfg.MaxQueuedRequestBytes, m)
 	s.sessions = newFetchSessions(cfg.FetchSessionCacheSlots, cfg.FetchSessionEviction)
 	registerFetchSessionMetrics(reg, s.sessions)

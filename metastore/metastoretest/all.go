@@ -38,4 +38,5 @@ func RunAll(t *testing.T, open func(t *testing.T) Backend) {
 	t.Run("ClientQuotas", func(t *testing.T) {
 		RunClientQuotas(t, func(t *testing.T) metastore.ClientQuotaStore { return open(t) })
 	})
+	t.Run("Share", func(t *testing.T) { RunShare(t, func(t *testing.T) metastore.ShareStore { return open(t) }) })
 }
