@@ -18,7 +18,6 @@ var _ metastore.TxnStore = (*Store)(nil)
 
 const txnColumns = `transactional_id, producer_id, producer_epoch, state, timeout_ms, partitions, group_names, start_time, updated_at, version`
 
-
 func scanTxn(r rowScanner) (metastore.Transaction, error) {
 	var t metastore.Transaction
 	var state, parts, groups string
