@@ -62,6 +62,11 @@ type Transaction struct {
 	// Groups whose offsets the transaction commits (AddOffsetsToTxn),
 	// sorted, distinct.
 	Groups []string
+	// PendingOffsets are the offsets TxnOffsetCommit gave the open
+	// transaction, one per group and partition (the last one given),
+	// sorted. Nobody reads them as committed until the transaction
+	// commits; an abort drops them.
+	PendingOffsets []TxnOffset
 	// StartTime is when the transaction went Ongoing; zero otherwise.
 	// The coordinator aborts an Ongoing transaction at StartTime+TimeoutMs.
 	StartTime time.Time
@@ -77,6 +82,99 @@ type Transaction struct {
 // at now.
 func (t Transaction) Expired(now time.Time) bool {
 	return t.State == TxnOngoing && !now.Before(t.StartTime.Add(time.Duration(t.TimeoutMs)*time.Millisecond))
+}
+
+// TxnOffset is an offset a transaction commits for a group.
+type TxnOffset struct {
+	Group string
+	GroupOffset
+}
+
+// SortTxnOffsets returns offs sorted by group, topic and partition, with
+// one entry per group and partition: the last one given.
+func SortTxnOffsets(offs []TxnOffset) []TxnOffset {
+	type key struct {
+		g string
+		TopicPartition
+	}
+	last := make(map[key]int, len(offs))
+	for i, o := range offs {
+		last[key{o.Group, TopicPartition{o.Topic, o.Partition}}] = i
+	}
+	out := make([]TxnOffset, 0, len(last))
+	for i, o := range offs {
+		if last[key{o.Group, TopicPartition{o.Topic, o.Partition}}] == i {
+			out = append(out, o)
+		}
+	}
+	slices.SortFunc(out, func(a, b TxnOffset) int {
+		if c := strings.Compare(a.Group, b.Group); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.Topic, b.Topic); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Partition, b.Partition)
+	})
+	return out
+}
+
+// txnOffset is how a pending offset is stored.
+type txnOffset struct {
+	Group       string `json:"group"`
+	Topic       string `json:"topic"`
+	Partition   int32  `json:"partition"`
+	Offset      int64  `json:"offset"`
+	LeaderEpoch int32  `json:"leader_epoch"`
+	Metadata    string `json:"metadata"`
+	CommitTime  int64  `json:"commit_time_ms"`
+}
+
+// MarshalTxnOffsets encodes pending offsets as a JSON array.
+func MarshalTxnOffsets(offs []TxnOffset) ([]byte, error) {
+	out := make([]txnOffset, len(offs))
+	for i, o := range offs {
+		out[i] = txnOffset{o.Group, o.Topic, o.Partition, o.Offset, o.LeaderEpoch, o.Metadata, o.CommitTime.UnixMilli()}
+	}
+	return json.Marshal(out)
+}
+
+// UnmarshalTxnOffsets decodes what MarshalTxnOffsets wrote.
+func UnmarshalTxnOffsets(b []byte) ([]TxnOffset, error) {
+	var in []txnOffset
+	if err := json.Unmarshal(b, &in); err != nil {
+		return nil, fmt.Errorf("decode transaction offsets: %w", err)
+	}
+	var out []TxnOffset
+	for _, o := range in {
+		out = append(out, TxnOffset{o.Group, GroupOffset{
+			Topic: o.Topic, Partition: o.Partition, Offset: o.Offset, LeaderEpoch: o.LeaderEpoch,
+			Metadata: o.Metadata, CommitTime: time.UnixMilli(o.CommitTime),
+		}})
+	}
+	return out, nil
+}
+
+// TxnLeaseKey is the coordinator lease name of a transactional id. The
+// coordinators of transactional ids take their leases through the group
+// lease mechanism (GroupStore), under names that start with a control
+// character no Kafka client puts in a group id, so that a transactional
+// id and a group of the same name have a coordinator each.
+func TxnLeaseKey(transactionalID string) string { return "\x1ftxn\x1f" + transactionalID }
+
+// TxnEnd is the end of a transaction, written by EndTransaction in one
+// metastore transaction.
+type TxnEnd struct {
+	// Txn is the row to write, over the stored row at Txn.Version.
+	Txn Transaction
+	// Markers is the uploaded level-0 object holding one control batch
+	// (commit or abort marker) per partition of the transaction, committed
+	// as CommitSegment commits a segment. No ObjectKey: the transaction
+	// has no partitions.
+	Markers SegmentSpec
+	// Offsets are committed into the groups' offsets (a commit's pending
+	// offsets); an abort has none.
+	Offsets []TxnOffset
 }
 
 // SortTopicPartitions returns ps sorted by topic and partition, without
@@ -164,6 +262,17 @@ type TxnStore interface {
 	// is t.Version; ErrTxnConflict otherwise. Kafka forgets transactional
 	// ids idle past transactional.id.expiration.ms.
 	DeleteTransaction(ctx context.Context, t Transaction) error
+	// EndTransaction ends a transaction in ONE metastore transaction: it
+	// commits e.Markers as CommitSegment commits a segment (through
+	// PlanCommit, so the markers get real offsets and their partitions'
+	// producer state), writes e.Txn over the stored row if that row's
+	// version is e.Txn.Version, and stores e.Offsets as the groups'
+	// committed offsets (without a group lease: they are the
+	// transaction's, decided here; offsets of topics deleted meanwhile
+	// are dropped). When the version has moved it writes nothing and
+	// returns ErrTxnConflict. It returns the row as stored and the
+	// markers' chunk results.
+	EndTransaction(ctx context.Context, e TxnEnd) (Transaction, []ChunkResult, error)
 }
 
 // NormalizeTransaction checks t before a backend stores it and returns it
@@ -181,5 +290,6 @@ func NormalizeTransaction(t Transaction) (Transaction, error) {
 	gs := slices.Clone(t.Groups)
 	slices.Sort(gs)
 	t.Groups = slices.Compact(gs)
+	t.PendingOffsets = SortTxnOffsets(t.PendingOffsets)
 	return t, nil
 }

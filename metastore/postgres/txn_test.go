@@ -27,3 +27,17 @@ func TestTxnConformance(t *testing.T) {
 		return s
 	})
 }
+
+func TestTxnEndConformance(t *testing.T) {
+	metastoretest.RunTxnEnd(t, func(t *testing.T) metastoretest.Backend {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cfg := postgres.Config{URL: testenv.PostgresURL(t), MaxConns: 16}
+		s, err := postgres.New(ctx, cfg, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Close)
+		return s
+	})
+}

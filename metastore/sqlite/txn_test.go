@@ -18,3 +18,14 @@ func TestTxnConformance(t *testing.T) {
 		return s
 	})
 }
+
+func TestTxnEndConformance(t *testing.T) {
+	metastoretest.RunTxnEnd(t, func(t *testing.T) metastoretest.Backend {
+		s, err := New(t.Context(), Config{Path: filepath.Join(t.TempDir(), "metastore.db")}, nil, nil)
+		if err != nil {
+			t.Fatalf("New: %v", err)
+		}
+		t.Cleanup(s.Close)
+		return s
+	})
+}

@@ -13,6 +13,8 @@ CREATE TABLE transactions (
     timeout_ms       integer     NOT NULL CHECK (timeout_ms > 0),
     partitions       jsonb       NOT NULL DEFAULT '[]',
     group_names      jsonb       NOT NULL DEFAULT '[]',
+    -- TxnOffsetCommit's offsets, held until the transaction commits.
+    pending_offsets  jsonb       NOT NULL DEFAULT '[]',
     start_time       timestamptz,
     updated_at       timestamptz NOT NULL DEFAULT now(),
     version          bigint      NOT NULL CHECK (version > 0)
