@@ -27,6 +27,8 @@ type Decision struct {
 	ProducerEpoch int16
 	Partitions    []metastore.TopicPartition
 	Groups        []string
+	// Offsets are the pending offsets a commit makes the groups'.
+	Offsets []metastore.TxnOffset
 }
 
 // Result is the outcome of a request on a transactional id: the row to
@@ -96,7 +98,7 @@ func Init(cur metastore.Transaction, exists bool, id string, timeoutMs, maxTimeo
 		res.End = &Decision{Commit: false, ProducerID: cur.ProducerID, ProducerEpoch: fence, Partitions: cur.Partitions}
 	}
 	next.State = metastore.TxnEmpty
-	next.Partitions, next.Groups, next.StartTime = nil, nil, time.Time{}
+	next.Partitions, next.Groups, next.StartTime, next.PendingOffsets = nil, nil, time.Time{}, nil
 	res.Next = next
 	return res
 }
@@ -123,7 +125,7 @@ func begin(cur metastore.Transaction, now time.Time) metastore.Transaction {
 	}
 	next := cur
 	next.State = metastore.TxnOngoing
-	next.Partitions, next.Groups = nil, nil
+	next.Partitions, next.Groups, next.PendingOffsets = nil, nil, nil
 	next.StartTime = now
 	return next
 }
@@ -156,17 +158,24 @@ func AddOffsets(cur metastore.Transaction, exists bool, pid int64, epoch int16, 
 	return Result{Next: next, Write: true}
 }
 
-// OffsetCommit checks a TxnOffsetCommit: the producer's transaction must be
-// open and must have added group. It changes no row: the offsets are held
-// pending until the transaction ends.
-func OffsetCommit(cur metastore.Transaction, exists bool, pid int64, epoch int16, group string) Result {
+// OffsetCommit is TxnOffsetCommit: the producer's transaction must be open
+// and must have added group. The offsets are held in the row, pending,
+// until the transaction ends: a commit makes them the group's, an abort
+// drops them.
+func OffsetCommit(cur metastore.Transaction, exists bool, pid int64, epoch int16, group string, offs []metastore.GroupOffset) Result {
 	if e := checkProducer(cur, exists, pid, epoch); e != nil {
 		return fail(cur, e)
 	}
 	if cur.State != metastore.TxnOngoing || !slices.Contains(cur.Groups, group) {
 		return fail(cur, kerr.InvalidTxnState)
 	}
-	return Result{Next: cur}
+	next := cur
+	pending := slices.Clone(cur.PendingOffsets)
+	for _, o := range offs {
+		pending = append(pending, metastore.TxnOffset{Group: group, GroupOffset: o})
+	}
+	next.PendingOffsets = metastore.SortTxnOffsets(pending)
+	return Result{Next: next, Write: len(offs) > 0}
 }
 
 // End is EndTxn (classic, transaction version 1): commit or abort the open
@@ -195,12 +204,12 @@ func End(cur metastore.Transaction, exists bool, pid int64, epoch int16, commit 
 	d := &Decision{Commit: commit, ProducerID: cur.ProducerID, ProducerEpoch: cur.ProducerEpoch, Partitions: cur.Partitions}
 	next := cur
 	if commit {
-		d.Groups = cur.Groups
+		d.Groups, d.Offsets = cur.Groups, cur.PendingOffsets
 		next.State = metastore.TxnCompleteCommit
 	} else {
 		next.State = metastore.TxnCompleteAbort
 	}
-	next.StartTime = time.Time{}
+	next.StartTime, next.PendingOffsets = time.Time{}, nil
 	return Result{Next: next, Write: true, End: d}
 }
 
@@ -219,7 +228,7 @@ func Timeout(cur metastore.Transaction, now time.Time) Result {
 	}
 	next.ProducerEpoch = fence
 	next.State = metastore.TxnCompleteAbort
-	next.StartTime = time.Time{}
+	next.StartTime, next.PendingOffsets = time.Time{}, nil
 	return Result{Next: next, Write: true, End: &Decision{
 		Commit: false, ProducerID: cur.ProducerID, ProducerEpoch: fence, Partitions: cur.Partitions,
 	}}

@@ -123,9 +123,11 @@ func TestProducerChecks(t *testing.T) {
 		"AddOffsets": func(c metastore.Transaction, ok bool, p int64, e int16) Result {
 			return AddOffsets(c, ok, p, e, "g2", t0)
 		},
-		"OffsetCommit": func(c metastore.Transaction, ok bool, p int64, e int16) Result { return OffsetCommit(c, ok, p, e, "g") },
-		"EndCommit":    func(c metastore.Transaction, ok bool, p int64, e int16) Result { return End(c, ok, p, e, true, t0) },
-		"EndAbort":     func(c metastore.Transaction, ok bool, p int64, e int16) Result { return End(c, ok, p, e, false, t0) },
+		"OffsetCommit": func(c metastore.Transaction, ok bool, p int64, e int16) Result {
+			return OffsetCommit(c, ok, p, e, "g", nil)
+		},
+		"EndCommit": func(c metastore.Transaction, ok bool, p int64, e int16) Result { return End(c, ok, p, e, true, t0) },
+		"EndAbort":  func(c metastore.Transaction, ok bool, p int64, e int16) Result { return End(c, ok, p, e, false, t0) },
 	}
 	for name, req := range reqs {
 		wantErr(t, name+" unknown id", req(metastore.Transaction{}, false, 10, 4), kerr.InvalidProducerIDMapping)
@@ -184,14 +186,33 @@ func TestAddOffsets(t *testing.T) {
 }
 
 func TestOffsetCommit(t *testing.T) {
-	if r := OffsetCommit(row(metastore.TxnOngoing), true, 10, 4, "g"); r.Err != nil || r.Write {
+	o := func(p int32, off int64) metastore.GroupOffset {
+		return metastore.GroupOffset{Topic: "in", Partition: p, Offset: off, LeaderEpoch: -1}
+	}
+	r := OffsetCommit(row(metastore.TxnOngoing), true, 10, 4, "g", []metastore.GroupOffset{o(1, 5), o(0, 3)})
+	if r.Err != nil || !r.Write || len(r.Next.PendingOffsets) != 2 || r.Next.PendingOffsets[0].Partition != 0 {
 		t.Fatalf("commit to an added group: %+v", r)
 	}
-	wantErr(t, "group not added", OffsetCommit(row(metastore.TxnOngoing), true, 10, 4, "other"), kerr.InvalidTxnState)
+	// A later commit of a partition replaces its pending offset.
+	r = OffsetCommit(r.Next, true, 10, 4, "g", []metastore.GroupOffset{o(1, 8)})
+	if len(r.Next.PendingOffsets) != 2 || r.Next.PendingOffsets[1].Offset != 8 {
+		t.Fatalf("second commit: %+v", r.Next.PendingOffsets)
+	}
+	// They become the decision's on commit, and go with an abort.
+	if e := End(r.Next, true, 10, 4, true, t0); len(e.End.Offsets) != 2 || len(e.Next.PendingOffsets) != 0 {
+		t.Fatalf("commit: decision %+v, row %+v", e.End, e.Next)
+	}
+	if e := End(r.Next, true, 10, 4, false, t0); len(e.End.Offsets) != 0 || len(e.Next.PendingOffsets) != 0 {
+		t.Fatalf("abort: decision %+v, row %+v", e.End, e.Next)
+	}
+	if r := OffsetCommit(row(metastore.TxnOngoing), true, 10, 4, "g", nil); r.Err != nil || r.Write {
+		t.Fatalf("commit of no offsets: %+v", r)
+	}
+	wantErr(t, "group not added", OffsetCommit(row(metastore.TxnOngoing), true, 10, 4, "other", nil), kerr.InvalidTxnState)
 	for _, st := range []metastore.TxnState{metastore.TxnEmpty, metastore.TxnCompleteCommit, metastore.TxnCompleteAbort} {
 		cur := row(st)
 		cur.Groups = []string{"g"}
-		wantErr(t, "no open transaction "+string(st), OffsetCommit(cur, true, 10, 4, "g"), kerr.InvalidTxnState)
+		wantErr(t, "no open transaction "+string(st), OffsetCommit(cur, true, 10, 4, "g", nil), kerr.InvalidTxnState)
 	}
 }
 
