@@ -162,9 +162,9 @@ func UnmarshalTxnOffsets(b []byte) ([]TxnOffset, error) {
 // id and a group of the same name have a coordinator each.
 func TxnLeaseKey(transactionalID string) string { return "\x1ftxn\x1f" + transactionalID }
 
-// TxnEnd is the end of a transaction, written by EndTransaction in one
+// TxnEndSpec is the end of a transaction, written by EndTransaction in one
 // metastore transaction.
-type TxnEnd struct {
+type TxnEndSpec struct {
 	// Txn is the row to write, over the stored row at Txn.Version.
 	Txn Transaction
 	// Markers is the uploaded level-0 object holding one control batch
@@ -272,7 +272,7 @@ type TxnStore interface {
 	// are dropped). When the version has moved it writes nothing and
 	// returns ErrTxnConflict. It returns the row as stored and the
 	// markers' chunk results.
-	EndTransaction(ctx context.Context, e TxnEnd) (Transaction, []ChunkResult, error)
+	EndTransaction(ctx context.Context, e TxnEndSpec) (Transaction, []ChunkResult, error)
 }
 
 // NormalizeTransaction checks t before a backend stores it and returns it

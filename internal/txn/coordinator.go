@@ -336,7 +336,7 @@ func (c *Coordinator) end(ctx context.Context, e *entry, next metastore.Transact
 		}
 		spec = metastore.SegmentSpec{ObjectKey: key, ObjectSize: int64(len(obj)), Chunks: specs}
 	}
-	stored, results, err := c.store.EndTransaction(ctx, metastore.TxnEnd{Txn: next, Markers: spec, Offsets: d.Offsets})
+	stored, results, err := c.store.EndTransaction(ctx, metastore.TxnEndSpec{Txn: next, Markers: spec, Offsets: d.Offsets})
 	if err != nil {
 		return metastore.Transaction{}, err
 	}

@@ -125,7 +125,7 @@ func testTxnEndCommit(t *testing.T, s Backend) {
 		t.Fatalf("pending offsets visible before the commit: %+v", offs)
 	}
 	next := ended(row, true)
-	stored, _, err := s.EndTransaction(ctx(t), metastore.TxnEnd{Txn: next, Markers: markerSegment(tp, row, true), Offsets: row.PendingOffsets})
+	stored, _, err := s.EndTransaction(ctx(t), metastore.TxnEndSpec{Txn: next, Markers: markerSegment(tp, row, true), Offsets: row.PendingOffsets})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func testTxnEndMarkerOffsets(t *testing.T, s Backend) {
 	next.State = metastore.TxnEmpty
 	markers := segment(chunk(tp.ID, 0, marker(row.ProducerID, next.ProducerEpoch, false)),
 		chunk(tp.ID, 1, marker(row.ProducerID, next.ProducerEpoch, false)))
-	_, res, err := s.EndTransaction(ctx(t), metastore.TxnEnd{Txn: next, Markers: markers})
+	_, res, err := s.EndTransaction(ctx(t), metastore.TxnEndSpec{Txn: next, Markers: markers})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func testTxnEndMarkerOffsets(t *testing.T, s Backend) {
 
 func testTxnEndAbort(t *testing.T, s Backend) {
 	tp, row := openTxn(t, s)
-	stored, _, err := s.EndTransaction(ctx(t), metastore.TxnEnd{Txn: ended(row, false), Markers: markerSegment(tp, row, false)})
+	stored, _, err := s.EndTransaction(ctx(t), metastore.TxnEndSpec{Txn: ended(row, false), Markers: markerSegment(tp, row, false)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +214,7 @@ func testTxnEndConflict(t *testing.T, s Backend) {
 		t.Fatal(err)
 	}
 	markers := markerSegment(tp, row, true)
-	_, _, err := s.EndTransaction(ctx(t), metastore.TxnEnd{Txn: ended(row, true), Markers: markers, Offsets: row.PendingOffsets})
+	_, _, err := s.EndTransaction(ctx(t), metastore.TxnEndSpec{Txn: ended(row, true), Markers: markers, Offsets: row.PendingOffsets})
 	if !errors.Is(err, metastore.ErrTxnConflict) {
 		t.Fatalf("end at a stale version: %v, want ErrTxnConflict", err)
 	}
@@ -240,7 +240,7 @@ func testTxnEndConflict(t *testing.T, s Backend) {
 	// An end of an id with no row is a conflict too.
 	ghost := ended(row, true)
 	ghost.TransactionalID = "ghost"
-	if _, _, err := s.EndTransaction(ctx(t), metastore.TxnEnd{Txn: ghost}); !errors.Is(err, metastore.ErrTxnConflict) {
+	if _, _, err := s.EndTransaction(ctx(t), metastore.TxnEndSpec{Txn: ghost}); !errors.Is(err, metastore.ErrTxnConflict) {
 		t.Fatalf("end of an unknown id: %v, want ErrTxnConflict", err)
 	}
 }
@@ -263,7 +263,7 @@ func testTxnEndOffsetsOnly(t *testing.T, s Backend) {
 		{Group: "g", GroupOffset: metastore.GroupOffset{Topic: "gone", Partition: 0, Offset: 3, LeaderEpoch: -1}},
 		{Group: "h", GroupOffset: metastore.GroupOffset{Topic: "in", Partition: 0, Offset: 7, LeaderEpoch: -1}},
 	}
-	if _, _, err := s.EndTransaction(ctx(t), metastore.TxnEnd{Txn: ended(row, true), Offsets: offs}); err != nil {
+	if _, _, err := s.EndTransaction(ctx(t), metastore.TxnEndSpec{Txn: ended(row, true), Offsets: offs}); err != nil {
 		t.Fatal(err)
 	}
 	g := fetchOffsets(t, s, "g")

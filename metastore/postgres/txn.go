@@ -131,7 +131,7 @@ func (s *Store) DeleteTransaction(ctx context.Context, t metastore.Transaction) 
 // txnWrite is what EndTransaction adds to a segment commit (commitOnce).
 // Its methods do nothing on a nil txnWrite, a plain segment commit.
 type txnWrite struct {
-	end                 metastore.TxnEnd
+	end                 metastore.TxnEndSpec
 	parts, groups, offs string
 	now                 time.Time
 	version             int64 // the stored version, read under the row lock
@@ -212,7 +212,7 @@ func (tw *txnWrite) queueWrite(b *pgx.Batch) {
 // EndTransaction implements metastore.TxnStore: the markers' segment, the
 // row's compare-and-set and the offsets in one transaction, the two round
 // trips of a segment commit.
-func (s *Store) EndTransaction(ctx context.Context, e metastore.TxnEnd) (_ metastore.Transaction, _ []metastore.ChunkResult, err error) {
+func (s *Store) EndTransaction(ctx context.Context, e metastore.TxnEndSpec) (_ metastore.Transaction, _ []metastore.ChunkResult, err error) {
 	defer s.metrics.Observe("end_transaction", time.Now(), &err)
 	t, err := metastore.NormalizeTransaction(e.Txn)
 	if err != nil {

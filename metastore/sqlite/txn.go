@@ -144,7 +144,7 @@ func (s *Store) DeleteTransaction(ctx context.Context, t metastore.Transaction) 
 
 // EndTransaction implements metastore.TxnStore: the markers' segment, the
 // row's compare-and-set and the offsets in one write transaction.
-func (s *Store) EndTransaction(ctx context.Context, e metastore.TxnEnd) (_ metastore.Transaction, results []metastore.ChunkResult, err error) {
+func (s *Store) EndTransaction(ctx context.Context, e metastore.TxnEndSpec) (_ metastore.Transaction, results []metastore.ChunkResult, err error) {
 	defer s.observe("end_transaction", time.Now(), &err)
 	t, err := metastore.NormalizeTransaction(e.Txn)
 	if err != nil {
