@@ -23,6 +23,9 @@ type TxnCoordinator interface {
 	CheckProduce(ctx context.Context, id string, pid int64, epoch int16, parts []metastore.TopicPartition) *kerr.Error
 	Describe(ctx context.Context, id string) (metastore.Transaction, bool, *kerr.Error)
 	List(ctx context.Context) ([]metastore.Transaction, *kerr.Error)
+	// PendingOffsets are the partitions of group that open transactions
+	// hold pending offsets for.
+	PendingOffsets(ctx context.Context, group string) (map[metastore.TopicPartition]bool, *kerr.Error)
 }
 
 // txnAPIs are the APIs served only with a transaction coordinator.

@@ -221,3 +221,24 @@ func (c *Coordinator) Sweep(ctx context.Context) int {
 	}
 	return n
 }
+
+// PendingOffsets returns the partitions of group for which an open
+// transaction holds a pending offset (OffsetFetch require_stable).
+func (c *Coordinator) PendingOffsets(ctx context.Context, group string) (map[metastore.TopicPartition]bool, *kerr.Error) {
+	ts, e := c.List(ctx)
+	if e != nil {
+		return nil, e
+	}
+	out := map[metastore.TopicPartition]bool{}
+	for _, t := range ts {
+		if t.State != metastore.TxnOngoing {
+			continue
+		}
+		for _, o := range t.PendingOffsets {
+			if o.Group == group {
+				out[metastore.TopicPartition{Topic: o.Topic, Partition: o.Partition}] = true
+			}
+		}
+	}
+	return out, nil
+}
