@@ -53,7 +53,9 @@ func startEOSMember(t *testing.T, seeds []string, i int, in, out, group string) 
 			if ctx.Err() != nil {
 				return
 			}
-			fs.EachError(func(topic string, p int32, err error) { m.lastError.Store(fmt.Sprintf("fetch %s/%d: %v", topic, p, err)) })
+			fs.EachError(func(topic string, p int32, err error) {
+				m.lastError.Store(fmt.Sprintf("fetch %s/%d: %v", topic, p, err))
+			})
 			fs.EachRecord(func(r *kgo.Record) {
 				sess.Produce(ctx, &kgo.Record{Topic: out, Partition: r.Partition, Key: r.Key, Value: r.Value}, func(_ *kgo.Record, err error) {
 					if err != nil {
