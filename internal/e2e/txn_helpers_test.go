@@ -28,7 +28,11 @@ type logEntry struct {
 // markers included: what a client's read_committed logic works from.
 func rawLog(t testing.TB, addr, topic string, partition int32) []logEntry {
 	t.Helper()
-	cl := newClient(t, addr)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close() // tests call this in loops: no client per call left open
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	topics, err := kadm.NewClient(cl).ListTopics(ctx, topic)
