@@ -78,11 +78,14 @@ func (c *Coordinator) AddOffsets(ctx context.Context, id string, pid int64, epoc
 }
 
 // OffsetCommit is TxnOffsetCommit: the offsets are held with the
-// transaction, visible as the group's only once it commits.
+// transaction, visible as the group's only once it commits. Clients send
+// it to the group's coordinator, which need not be the transactional id's:
+// it takes no lease, and the row's compare-and-set orders it with the
+// coordinator's writes.
 func (c *Coordinator) OffsetCommit(ctx context.Context, id string, pid int64, epoch int16, group string, offs []metastore.GroupOffset) *kerr.Error {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
-	res, err := c.apply(ctx, id, func(cur metastore.Transaction, exists bool) (Result, error) {
+	res, err := c.applyUnleased(ctx, id, func(cur metastore.Transaction, exists bool) (Result, error) {
 		return OffsetCommit(cur, exists, pid, epoch, group, offs), nil
 	})
 	return c.outcome("txn_offset_commit", res, err)

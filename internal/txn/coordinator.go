@@ -260,6 +260,32 @@ func (c *Coordinator) apply(ctx context.Context, id string, fn func(cur metastor
 	return c.applyLocked(ctx, e, id, fn)
 }
 
+// applyUnleased is apply for a request any node may serve: it holds the
+// id's lock on this node but no lease. It never ends a transaction.
+func (c *Coordinator) applyUnleased(ctx context.Context, id string, fn func(cur metastore.Transaction, exists bool) (Result, error)) (Result, error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return Result{}, errNotCoordinator
+	}
+	e := c.ids[id]
+	if e == nil {
+		e = &entry{}
+		c.ids[id] = e
+	}
+	c.mu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.lastUsed = c.now()
+	return c.applyLocked(ctx, e, id, func(cur metastore.Transaction, exists bool) (Result, error) {
+		res, err := fn(cur, exists)
+		if res.End != nil {
+			return Result{}, errors.New("txn: an unleased request may not end a transaction")
+		}
+		return res, err
+	})
+}
+
 func (c *Coordinator) applyLocked(ctx context.Context, e *entry, id string, fn func(cur metastore.Transaction, exists bool) (Result, error)) (Result, error) {
 	for attempt := 0; ; attempt++ {
 		cur, err := c.store.LoadTransaction(ctx, id)
