@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -145,5 +146,53 @@ func TestTxnFencing(t *testing.T) {
 		if !slices.Equal(got[p], want) {
 			t.Errorf("read_committed partition %d: %v, want %v", p, got[p], want)
 		}
+	}
+}
+
+// TestTxnDescribeAndList: kadm's DescribeTransactions and ListTransactions
+// show an open transaction with its producer and partitions, and its state
+// once committed.
+func TestTxnDescribeAndList(t *testing.T) {
+	s := startStrata(t, modeDev, strataOpts{InProcess: true})
+	const topic, id = "described", "app-d"
+	createTopic(t, s.KafkaAddr, topic, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cl := txnProducer(t, s.KafkaAddr, id)
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Partition: 1, Value: []byte("v")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	pid, epoch, err := cl.ProducerID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm := kadm.NewClient(newClient(t, s.KafkaAddr))
+	d, err := adm.DescribeTransactions(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := d[id]
+	if got.Err != nil || got.State != "Ongoing" || got.ProducerID != pid || got.ProducerEpoch != epoch ||
+		got.TimeoutMillis != 60000 || got.StartTimestamp <= 0 || len(got.Topics[topic]) != 1 {
+		t.Fatalf("described %+v", got)
+	}
+	listed, err := adm.ListTransactions(ctx, nil, []string{"Ongoing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, ok := listed[id]; !ok || l.ProducerID != pid || l.State != "Ongoing" {
+		t.Fatalf("listed %+v", listed)
+	}
+	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	if d, err = adm.DescribeTransactions(ctx, id, "unknown-id"); err != nil {
+		t.Fatal(err)
+	}
+	if d[id].State != "CompleteCommit" || !errors.Is(d["unknown-id"].Err, kerr.TransactionalIDNotFound) {
+		t.Fatalf("after the commit: %+v; unknown id: %v", d[id], d["unknown-id"].Err)
 	}
 }

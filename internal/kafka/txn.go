@@ -26,6 +26,8 @@ type TxnCoordinator interface {
 	// PendingOffsets are the partitions of group that open transactions
 	// hold pending offsets for.
 	PendingOffsets(ctx context.Context, group string) (map[metastore.TopicPartition]bool, *kerr.Error)
+	// Owns reports whether this node's view gives it the transactional id.
+	Owns(id string) bool
 }
 
 // txnAPIs are the APIs served only with a transaction coordinator.

@@ -245,3 +245,9 @@ func (c *Coordinator) PendingOffsets(ctx context.Context, group string) (map[met
 	}
 	return out, nil
 }
+
+// Owns reports whether this node's view of the cluster gives it the
+// transactional id (ListTransactions lists those).
+func (c *Coordinator) Owns(id string) bool {
+	return c.cfg.Owner == nil || c.cfg.Owner(metastore.TxnLeaseKey(id))
+}
