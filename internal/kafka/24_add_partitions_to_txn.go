@@ -21,7 +21,7 @@ import (
 // UNKNOWN_TOPIC_OR_PARTITION; when any partition fails these checks the
 // others are OPERATION_NOT_ATTEMPTED and nothing is added, as in Kafka.
 func init() {
-	register(kmsg.AddPartitionsToTxn.Int16(), 0, 5, (*Server).handleAddPartitionsToTxn)
+	registerNeeding(kmsg.AddPartitionsToTxn.Int16(), 0, 5, needGroups, (*Server).handleAddPartitionsToTxn)
 }
 
 // txnPartitionsCheck checks the partitions of one transactional id and

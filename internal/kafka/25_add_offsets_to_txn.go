@@ -14,7 +14,7 @@ import (
 // (TRANSACTIONAL_ID_AUTHORIZATION_FAILED) and Read on the group
 // (GROUP_AUTHORIZATION_FAILED) are required, as in Kafka.
 func init() {
-	register(kmsg.AddOffsetsToTxn.Int16(), 0, 4, (*Server).handleAddOffsetsToTxn)
+	registerNeeding(kmsg.AddOffsetsToTxn.Int16(), 0, 4, needGroups, (*Server).handleAddOffsetsToTxn)
 }
 
 func (s *Server) handleAddOffsetsToTxn(ctx context.Context, r *request) (Reply, error) {

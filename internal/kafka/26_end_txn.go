@@ -15,7 +15,7 @@ import (
 // not built: advertising it would make clients that support it use it (see
 // docs/transactions.md). Write on the transactional id is required.
 func init() {
-	register(kmsg.EndTxn.Int16(), 0, 4, (*Server).handleEndTxn)
+	registerNeeding(kmsg.EndTxn.Int16(), 0, 4, needGroups, (*Server).handleEndTxn)
 }
 
 func (s *Server) handleEndTxn(ctx context.Context, r *request) (Reply, error) {

@@ -19,7 +19,7 @@ import (
 // group and on each topic are required, as in Kafka; an unknown topic or
 // partition is UNKNOWN_TOPIC_OR_PARTITION.
 func init() {
-	register(kmsg.TxnOffsetCommit.Int16(), 0, 4, (*Server).handleTxnOffsetCommit)
+	registerNeeding(kmsg.TxnOffsetCommit.Int16(), 0, 4, needGroups, (*Server).handleTxnOffsetCommit)
 }
 
 func (s *Server) handleTxnOffsetCommit(ctx context.Context, r *request) (Reply, error) {

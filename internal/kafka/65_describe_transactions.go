@@ -17,7 +17,7 @@ import (
 // TRANSACTIONAL_ID_NOT_FOUND. Any node answers: the state is the
 // metastore's.
 func init() {
-	register(kmsg.DescribeTransactions.Int16(), 0, 0, (*Server).handleDescribeTransactions)
+	registerNeeding(kmsg.DescribeTransactions.Int16(), 0, 0, needGroups, (*Server).handleDescribeTransactions)
 }
 
 func (s *Server) handleDescribeTransactions(ctx context.Context, r *request) (Reply, error) {

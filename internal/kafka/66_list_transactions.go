@@ -18,7 +18,7 @@ import (
 // in Kafka; state filters that name no state come back in
 // UnknownStateFilters. v2's id pattern is not served.
 func init() {
-	register(kmsg.ListTransactions.Int16(), 0, 1, (*Server).handleListTransactions)
+	registerNeeding(kmsg.ListTransactions.Int16(), 0, 1, needGroups, (*Server).handleListTransactions)
 }
 
 func (s *Server) handleListTransactions(ctx context.Context, r *request) (Reply, error) {
