@@ -125,6 +125,9 @@ func (s *Server) handleProduce(ctx context.Context, r *request) (Reply, error) {
 				MaxBatchBytes: info.policy.MaxMessageBytes,
 				RequireKeys:   info.policy.Compact,
 				NoZstd:        req.Version < 7,
+				// Admitted only past txnGate: the partition is in the
+				// producer's open transaction.
+				Transactional: req.TransactionID != nil,
 			}
 			var appendTime int64
 			if info.policy.LogAppendTime {
