@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/stratalog/strata/internal/recordbatch"
 	"github.com/stratalog/strata/internal/segment"
 	"github.com/stratalog/strata/metastore"
 )
@@ -335,7 +336,7 @@ func (c *Coordinator) end(ctx context.Context, e *entry, next metastore.Transact
 		if err != nil {
 			return metastore.Transaction{}, err
 		}
-		b := markerBatch(d.ProducerID, d.ProducerEpoch, d.Commit, coordEpoch, now)
+		b := recordbatch.Marker(d.ProducerID, d.ProducerEpoch, d.Commit, coordEpoch, now)
 		inputs = append(inputs, segment.ChunkInput{
 			TopicID: topic.ID, Partition: tp.Partition, BaseOffset: -1, Batches: 1, Records: 1,
 			MinTimestamp: now, MaxTimestamp: now, Data: b,
