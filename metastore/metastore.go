@@ -161,6 +161,7 @@ type Chunk struct {
 type Store interface {
 	ScramStore
 	TxnIndexStore
+	TxnStore // transactional ids (metastore/txn.go)
 
 	// CreateTopic creates a topic with n partitions and returns it. It
 	// returns ErrInvalidTopic for a name ValidateTopicName refuses,

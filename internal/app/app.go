@@ -33,6 +33,7 @@ import (
 	"github.com/stratalog/strata/internal/kafka"
 	"github.com/stratalog/strata/internal/objstore"
 	"github.com/stratalog/strata/internal/sasl"
+	"github.com/stratalog/strata/internal/txn"
 	"github.com/stratalog/strata/internal/version"
 	"github.com/stratalog/strata/metastore"
 	"github.com/stratalog/strata/metastore/postgres"
@@ -62,6 +63,7 @@ type App struct {
 	ingest    *ingest.Ingester
 	member    *cluster.Member
 	groups    *groups.Coordinator
+	txn       *txn.Coordinator
 	compactor *compactor.Compactor
 	kafka     *kafka.Server
 	acls      *acl.Cache
@@ -237,6 +239,17 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *App, err erro
 			return nil, err
 		}
 		deps.Groups = a.groups
+		// Transactional ids are coordinated as groups are, under leases
+		// of their own names; their markers are objects of the produce
+		// path's key prefix.
+		tcfg := cfg.Txn
+		tcfg.Owner = a.member.View().IsCoordinator
+		tcfg.NodeID, tcfg.Instance, tcfg.Lease = self.ID, a.member.Instance(), cfg.Cluster.Lease
+		tcfg.KeyPrefix = cfg.Ingest.KeyPrefix
+		if a.txn, err = txn.New(tcfg, a.store, a.objects, a.reader, logger, a.reg); err != nil {
+			return nil, err
+		}
+		deps.Txn = a.txn
 	}
 	// The compactor's retention flags are the broker-level defaults of
 	// topic configs: every node's front door reports them, so that what
@@ -503,6 +516,11 @@ func (a *App) Shutdown(timeout time.Duration) error {
 	// requests are answered NOT_COORDINATOR and the group leases are
 	// released, so that the groups' next coordinators take them without
 	// waiting for the leases to run out, and their members carry on there.
+	if a.txn != nil {
+		if err := a.txn.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if a.groups != nil {
 		if err := a.groups.Close(); err != nil {
 			errs = append(errs, err)
@@ -534,6 +552,9 @@ func (a *App) Shutdown(timeout time.Duration) error {
 func (a *App) closeAll() {
 	if a.ingest != nil {
 		_ = a.ingest.Close(context.Background())
+	}
+	if a.txn != nil {
+		_ = a.txn.Close()
 	}
 	if a.groups != nil {
 		_ = a.groups.Close()

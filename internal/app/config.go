@@ -20,6 +20,7 @@ import (
 	"github.com/stratalog/strata/internal/groups"
 	"github.com/stratalog/strata/internal/kafka"
 	"github.com/stratalog/strata/internal/objstore"
+	"github.com/stratalog/strata/internal/txn"
 	"github.com/stratalog/strata/metastore/postgres"
 	"github.com/stratalog/strata/metastore/sqlite"
 	"github.com/stratalog/strata/reader"
@@ -36,6 +37,7 @@ type Config struct {
 	SQLite    sqlite.Config
 	Cluster   cluster.Config
 	Groups    groups.Config
+	Txn       txn.Config
 	Compactor compactor.Config
 	Console   console.Config
 	Cost      cost.Config
@@ -81,6 +83,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.SQLite.RegisterFlags(fs)
 	c.Cluster.RegisterFlags(fs)
 	c.Groups.RegisterFlags(fs)
+	c.Txn.RegisterFlags(fs)
 	c.Compactor.RegisterFlags(fs)
 	c.Console.RegisterFlags(fs)
 	c.Cost.RegisterFlags(fs)
@@ -113,6 +116,9 @@ func (c *Config) Validate() error {
 	// Every section is checked, whatever roles this node runs: a bad
 	// value is found before anything starts.
 	if err := c.Groups.Validate(); err != nil {
+		return err
+	}
+	if err := c.Txn.Validate(); err != nil {
 		return err
 	}
 	if err := c.Compactor.Validate(); err != nil {

@@ -17,7 +17,7 @@ const module = "github.com/stratalog/strata/"
 // leaves, never another role; the front door (internal/kafka) uses none of
 // them. internal/cluster, the membership layer every node runs, is not a
 // role: the front door reads its view of the cluster.
-var roles = []string{"ingest", "reader", "compactor", "internal/groups"}
+var roles = []string{"ingest", "reader", "compactor", "internal/groups", "internal/txn"}
 
 // leaves import nothing of this module but other leaves.
 var leaves = []string{"internal/recordbatch", "internal/decompress", "internal/segment", "internal/objstore", "internal/bufpool", "internal/roleapi", "internal/topicconfig", "internal/chunk", "internal/crc32c", "internal/version", "internal/acl", "metastore", "internal/sasl"}

@@ -36,9 +36,11 @@ import (
 //     INVALID_PRODUCER_EPOCH.
 //   - A topic the principal may not Write is TOPIC_AUTHORIZATION_FAILED
 //     on every partition of it, whether it exists or not.
-//   - A transactional request (a transactional id) is answered
-//     TRANSACTIONAL_ID_AUTHORIZATION_FAILED for every partition, or
-//     INVALID_REQUEST for an empty id, as InitProducerId does.
+//   - A transactional request (a transactional id) needs Write on the
+//     id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED for every partition, and
+//     so without a transaction coordinator); an empty id is
+//     INVALID_REQUEST. Its partitions must be in the open transaction of
+//     its producer (txnGate, 00_produce_txn.go).
 //
 // The batches are handed to the produce path while the request is read, so
 // the requests of one connection reach their partitions in the order they
@@ -74,8 +76,10 @@ func (s *Server) handleProduce(ctx context.Context, r *request) (Reply, error) {
 	switch {
 	case req.TransactionID != nil && *req.TransactionID == "":
 		reqErr = errorf(kerr.InvalidRequest, "empty transactional id")
-	case req.TransactionID != nil:
-		reqErr = errorf(kerr.TransactionalIDAuthorizationFailed, "transactions are not supported")
+	case req.TransactionID != nil && s.txn == nil:
+		reqErr = errorf(kerr.TransactionalIDAuthorizationFailed, "transactions are not served by this node")
+	case req.TransactionID != nil && !s.authz(r).txnID(acl.OpWrite, *req.TransactionID):
+		reqErr = errorf(kerr.TransactionalIDAuthorizationFailed, "not authorized to write as the transactional id")
 	case req.Version < 3:
 		reqErr = errorf(kerr.UnsupportedForMessageFormat, "produce v%d carries message format v0/v1; only v2 record batches (produce v3+) are stored", req.Version)
 	case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
@@ -121,6 +125,9 @@ func (s *Server) handleProduce(ctx context.Context, r *request) (Reply, error) {
 				MaxBatchBytes: info.policy.MaxMessageBytes,
 				RequireKeys:   info.policy.Compact,
 				NoZstd:        req.Version < 7,
+				// Admitted only past txnGate: the partition is in the
+				// producer's open transaction.
+				Transactional: req.TransactionID != nil,
 			}
 			var appendTime int64
 			if info.policy.LogAppendTime {
@@ -132,6 +139,9 @@ func (s *Server) handleProduce(ctx context.Context, r *request) (Reply, error) {
 			placed = append(placed, producePart{resp: sp, topic: info, index: len(parts), appendTime: appendTime})
 			parts = append(parts, roleapi.PartitionRecords{TopicID: info.ID, Partition: rp.Partition, Records: rp.Records, Admission: adm})
 		}
+	}
+	if req.TransactionID != nil {
+		parts, placed = s.txnGate(ctx, *req.TransactionID, req.Topics, parts, placed)
 	}
 	if len(parts) == 0 {
 		if req.Acks == 0 {

@@ -19,6 +19,10 @@ import (
 // GROUP_AUTHORIZATION_FAILED; Describe on each topic named, else its
 // partitions are TOPIC_AUTHORIZATION_FAILED; a request for every topic of
 // the group answers only the topics the principal may Describe.
+//
+// require_stable (v7+, KIP-447): a partition for which an open transaction
+// holds a pending offset (TxnOffsetCommit) is UNSTABLE_OFFSET_COMMIT, which
+// clients retry until the transaction ends (offsetFetchStable).
 func init() {
 	registerNeeding(kmsg.OffsetFetch.Int16(), 0, 10, needGroups, (*Server).handleOffsetFetch)
 }
@@ -86,6 +90,7 @@ func (s *Server) handleOffsetFetch(ctx context.Context, r *request) (Reply, erro
 			rg.Topics = append(kept, deniedTopics[rg.Group]...)
 		}
 		resp.Groups = append(resp.Groups, refused...)
+		s.offsetFetchStable(ctx, req, resp)
 		return resp
 	})
 }
@@ -141,6 +146,7 @@ func (s *Server) offsetFetchOne(ctx context.Context, az *authz, r *request, req 
 			resp.Topics = kept
 		}
 		resp.Topics = append(resp.Topics, refused...)
+		s.offsetFetchStable(ctx, req, resp)
 		return resp
 	})
 }

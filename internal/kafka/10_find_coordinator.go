@@ -9,6 +9,7 @@ import (
 
 	"github.com/stratalog/strata/internal/acl"
 	"github.com/stratalog/strata/internal/cluster"
+	"github.com/stratalog/strata/metastore"
 )
 
 // Coordinator types of FindCoordinator.
@@ -24,10 +25,13 @@ const (
 // COORDINATOR_NOT_AVAILABLE, which clients retry, when no live node
 // coordinates groups. When the metastore cannot say who holds the lease,
 // the view's choice is answered: a node that cannot take the lease answers
-// the group's requests NOT_COORDINATOR, and the client asks again. Transactions are not supported: a transactional id is
-// TRANSACTIONAL_ID_AUTHORIZATION_FAILED; other types are INVALID_REQUEST.
-// A group's coordinator is told only to a principal that may Describe the
-// group (GROUP_AUTHORIZATION_FAILED otherwise), as Kafka does.
+// the group's requests NOT_COORDINATOR, and the client asks again. A
+// transactional id (key type TRANSACTION) is found the same way, through
+// its lease (metastore.TxnLeaseKey); without a transaction coordinator it
+// is TRANSACTIONAL_ID_AUTHORIZATION_FAILED. Other types are
+// INVALID_REQUEST. A coordinator is told only to a principal that may
+// Describe the group (GROUP_AUTHORIZATION_FAILED otherwise) or the
+// transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED), as Kafka does.
 func init() { register(kmsg.FindCoordinator.Int16(), 0, 5, (*Server).handleFindCoordinator) }
 
 // coordinatorAnswer is the answer for one key.
@@ -63,15 +67,22 @@ func (s *Server) findCoordinator(ctx context.Context, r *request, az *authz, typ
 	fail := func(code *kerr.Error, msg string) coordinatorAnswer {
 		return coordinatorAnswer{node: -1, port: -1, code: code.Code, msg: strPtr(msg)}
 	}
+	lease := key
 	switch typ {
 	case coordinatorGroup:
+		if !az.group(acl.OpDescribe, key) {
+			return fail(kerr.GroupAuthorizationFailed, "not authorized to describe the group")
+		}
 	case coordinatorTxn:
-		return fail(kerr.TransactionalIDAuthorizationFailed, "transactions are not supported")
+		if s.txn == nil {
+			return fail(kerr.TransactionalIDAuthorizationFailed, "transactions are not served by this node")
+		}
+		if !az.txnID(acl.OpDescribe, key) {
+			return fail(kerr.TransactionalIDAuthorizationFailed, "not authorized to describe the transactional id")
+		}
+		lease = metastore.TxnLeaseKey(key)
 	default:
 		return fail(kerr.InvalidRequest, "unsupported coordinator type")
-	}
-	if !az.group(acl.OpDescribe, key) {
-		return fail(kerr.GroupAuthorizationFailed, "not authorized to describe the group")
 	}
 	// The coordinator's address on the listener the client connected on.
 	answer := func(n cluster.Node) coordinatorAnswer {
@@ -84,12 +95,12 @@ func (s *Server) findCoordinator(ctx context.Context, r *request, az *authz, typ
 	if s.cluster == nil {
 		return answer(s.selfNode())
 	}
-	if l, held, err := s.meta.GroupLeaseHolder(ctx, key); err == nil && held {
+	if l, held, err := s.meta.GroupLeaseHolder(ctx, lease); err == nil && held {
 		if n, live := s.cluster.Node(l.NodeID); live && n.Roles.Has(cluster.RoleCoordinator) {
 			return answer(n)
 		}
 	}
-	n, ok := s.cluster.CoordinatorFor(key)
+	n, ok := s.cluster.CoordinatorFor(lease)
 	if !ok {
 		return fail(kerr.CoordinatorNotAvailable, "no live node coordinates groups")
 	}

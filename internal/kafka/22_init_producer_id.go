@@ -9,12 +9,17 @@ import (
 	"github.com/stratalog/strata/internal/acl"
 )
 
-// InitProducerId v0-v5 for idempotent producers: every call allocates a new
+// InitProducerId v0-v5. For idempotent producers every call allocates a new
 // producer id from the metastore, with epoch 0 (a producer that passes its
 // old id and epoch, v3+, gets a new id too, as Kafka does for
-// non-transactional producers). Transactions are not supported: a
-// transactional id is TRANSACTIONAL_ID_AUTHORIZATION_FAILED, a fatal error
-// for the producer, and an empty one INVALID_REQUEST, as in Kafka.
+// non-transactional producers). A transactional id goes to its
+// coordinator (internal/txn): the id's producer id at the next epoch,
+// which fences the previous instance, after aborting a transaction it
+// left open; Write on the transactional id is required
+// (TRANSACTIONAL_ID_AUTHORIZATION_FAILED). Without a transaction
+// coordinator a transactional id is TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+// a fatal error for the producer; an empty one is INVALID_REQUEST, as in
+// Kafka.
 func init() { register(kmsg.InitProducerID.Int16(), 0, 5, (*Server).handleInitProducerID) }
 
 func (s *Server) handleInitProducerID(ctx context.Context, r *request) (Reply, error) {
@@ -26,9 +31,23 @@ func (s *Server) handleInitProducerID(ctx context.Context, r *request) (Reply, e
 	case req.TransactionalID != nil && *req.TransactionalID == "":
 		resp.ErrorCode = kerr.InvalidRequest.Code
 		return respond(resp)
-	case req.TransactionalID != nil:
+	case req.TransactionalID != nil && (s.txn == nil || !s.authz(r).txnID(acl.OpWrite, *req.TransactionalID)):
 		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 		return respond(resp)
+	case req.TransactionalID != nil:
+		id := *req.TransactionalID
+		if req.Version < 3 { // no producer id and epoch to recover
+			req.ProducerID, req.ProducerEpoch = -1, -1
+		}
+		return Reply{Later: func(ctx context.Context) kmsg.Response {
+			pid, epoch, e := s.txn.InitProducerID(ctx, id, req.TransactionTimeoutMillis, req.ProducerID, req.ProducerEpoch)
+			if e != nil {
+				resp.ErrorCode = e.Code
+				return resp
+			}
+			resp.ProducerID, resp.ProducerEpoch = pid, epoch
+			return resp
+		}}, nil
 	}
 	// An idempotent producer needs IdempotentWrite on the cluster or
 	// Write on some topic, as Kafka asks since 3.0 (KIP-679).

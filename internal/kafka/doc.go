@@ -155,10 +155,16 @@
 //     replication factors are accepted and ignored.
 //   - Topics are created synchronously, so an auto-created topic's
 //     partitions are in the very Metadata response that created it.
-//   - Transactions are not supported: FindCoordinator for a transactional id
-//     and InitProducerId with one answer TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
-//     which producers treat as fatal. Idempotent producers get a new
-//     producer id, epoch 0, on every InitProducerId.
+//   - Transactions are Kafka's classic protocol (transaction version 1),
+//     coordinated by Deps.Txn (internal/txn, docs/transactions.md):
+//     FindCoordinator TRANSACTION, InitProducerId with a transactional id,
+//     AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit, EndTxn (capped
+//     at v4, below KIP-890's transaction version 2), DescribeTransactions,
+//     ListTransactions, and OffsetFetch require_stable. A transactional
+//     Produce may write only the partitions of its open transaction. A
+//     node without a transaction coordinator refuses transactional ids
+//     with TRANSACTIONAL_ID_AUTHORIZATION_FAILED. Idempotent producers get
+//     a new producer id, epoch 0, on every InitProducerId.
 //   - Broker configs are static (read-only in DescribeConfigs; altering them
 //     is INVALID_REQUEST). Topic configs are checked against the list of
 //     known Kafka topic configs and their value rules
@@ -167,6 +173,8 @@
 //     min.cleanable.dirty.ratio are the node's compactor flags, reported
 //     as the broker's static configs.
 //   - Authorization is Kafka's (authorize.go, docs/authorization.md),
-//     with the ACLs of Deps.ACLs; transactional ids are refused whatever
-//     the ACLs, since transactions are not served.
+//     with the ACLs of Deps.ACLs; a transactional id needs Write for
+//     InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit,
+//     EndTxn and Produce, and Describe for FindCoordinator,
+//     DescribeTransactions and ListTransactions, as in Kafka.
 package kafka

@@ -82,6 +82,9 @@ type Deps struct {
 	Reader Reader
 	// Groups serves the consumer-group APIs. When nil, they are not served.
 	Groups GroupCoordinator
+	// Txn coordinates transactional ids. When nil, the transactional APIs
+	// are not served and transactional producers are refused.
+	Txn TxnCoordinator
 	// Cluster tells the live brokers, partition leaders and group
 	// coordinators. When nil, this node is the whole cluster.
 	Cluster ClusterView
@@ -109,6 +112,7 @@ type Server struct {
 	ingest   Ingester         // nil: Produce not served
 	reader   Reader           // nil: the fetch APIs not served
 	groups   GroupCoordinator // nil: the group APIs not served
+	txn      TxnCoordinator   // nil: the transactional APIs not served
 	cluster  ClusterView      // nil: a single-node cluster
 	acls     *acl.Cache       // nil: no ACLs, and the ACL APIs not served
 	policy   acl.Policy       // super users, and what no ACL allows
@@ -220,6 +224,7 @@ func NewServer(cfg Config, deps Deps, logger *slog.Logger, reg prometheus.Regist
 	}
 	s.scram, s.handlers = withoutScram(deps.Scram, s.handlers)
 	s.share, s.handlers = withShare(s, deps.Share, s.handlers)
+	s.txn, s.handlers = withoutTxn(deps.Txn, s.handlers)
 	s.budget = newRequestBudget(cfg.MaxQueuedRequestBytes, m)
 	s.sessions = newFetchSessions(cfg.FetchSessionCacheSlots, cfg.FetchSessionEviction)
 	registerFetchSessionMetrics(reg, s.sessions)

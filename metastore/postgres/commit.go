@@ -90,7 +90,7 @@ func (s *Store) CommitSegment(ctx context.Context, seg metastore.SegmentSpec) (_
 	var results []metastore.ChunkResult
 	err = s.retry(ctx, "commit_segment", func() error {
 		var err error
-		results, err = s.commitOnce(ctx, seg, pkeys, prkeys)
+		results, err = s.commitOnce(ctx, seg, pkeys, prkeys, nil)
 		return err
 	})
 	s.metrics.CommitSeconds.Observe(time.Since(start).Seconds())
@@ -124,7 +124,11 @@ func (s *Store) objectKeyTaken(ctx context.Context, key string, err error) error
 	return metastore.ErrObjectExists
 }
 
-func (s *Store) commitOnce(ctx context.Context, seg metastore.SegmentSpec, pkeys []metastore.PartitionKey, prkeys []metastore.ProducerKey) (_ []metastore.ChunkResult, err error) {
+// commitOnce commits a segment in one transaction of two round trips.
+// With tw, it also ends a transaction in it (EndTransaction): the
+// transaction row is locked and its version checked in the first round
+// trip, and written with the group offsets in the second.
+func (s *Store) commitOnce(ctx context.Context, seg metastore.SegmentSpec, pkeys []metastore.PartitionKey, prkeys []metastore.ProducerKey, tw *txnWrite) (_ []metastore.ChunkResult, err error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, err
@@ -156,8 +160,12 @@ func (s *Store) commitOnce(ctx context.Context, seg metastore.SegmentSpec, pkeys
 	b.Queue(lockPartitionsSQL, topicIDs, partNums)
 	b.Queue(loadProducersSQL, prIDs, prTopics, prParts)
 	b.Queue(loadRegisteredSQL, distinct(prIDs))
+	tw.queueLock(b)
 	br := conn.SendBatch(ctx, b)
 	parts, maxTS, producers, registered, err := readState(br, len(pkeys), len(prkeys))
+	if err == nil {
+		err = tw.readLock(br)
+	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
@@ -169,13 +177,16 @@ func (s *Store) commitOnce(ctx context.Context, seg metastore.SegmentSpec, pkeys
 
 	// Round trip 2: write and commit.
 	b = &pgx.Batch{}
-	b.Queue(insertObjectSQL, seg.ObjectKey, seg.ObjectSize)
+	if tw == nil || seg.ObjectKey != "" {
+		b.Queue(insertObjectSQL, seg.ObjectKey, seg.ObjectSize)
+	}
 	if len(plan.Chunks) > 0 {
 		queueChunks(b, seg.ObjectKey, plan, maxTS)
 	}
 	if len(plan.Producers) > 0 {
 		queueProducers(b, plan)
 	}
+	tw.queueWrite(b)
 	b.Queue("COMMIT")
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		var pgErr *pgconn.PgError
@@ -187,6 +198,9 @@ func (s *Store) commitOnce(ctx context.Context, seg metastore.SegmentSpec, pkeys
 		// producers retry records that may be stored.
 		conn.Release()
 		conn = nil
+		if tw != nil && seg.ObjectKey == "" {
+			return nil, err // no object tells; the caller reads the row
+		}
 		committed, rerr := s.committed(ctx, seg.ObjectKey, topicIDs, partNums)
 		switch {
 		case rerr != nil:
