@@ -422,15 +422,21 @@ func testGroupCoordinatorMove(t *testing.T, how string, nextGen bool) {
 		t.Errorf("%d commits failed across a clean handover", failedCommits)
 	}
 
-	// After a stop every acked record was consumed exactly once: no member
+	// After a stop of a classic group every acked record was consumed exactly once: no member
 	// went back to a committed offset. After a kill a member that rejoined
 	// goes back no further than the offsets committed before the kill.
 	mu.Lock()
 	for _, e := range orderErrs {
 		t.Error(e)
 	}
+	// A consumer-protocol member that takes over partitions in the
+	// reconciliation before the move may read again what the previous
+	// owner read but had not committed when it acknowledged the
+	// revocation: on a stop too, it goes back no further than the
+	// committed offsets.
+	strict := how == "stop" && !nextGen
 	for _, r := range rewinds {
-		if how == "stop" || r.to < atMove[r.partition] {
+		if strict || r.to < atMove[r.partition] {
 			t.Errorf("partition %d: offset %d consumed after offset %d (committed at the move: %d)", r.partition, r.to, r.from, atMove[r.partition])
 		}
 	}
@@ -442,7 +448,7 @@ func testGroupCoordinatorMove(t *testing.T, how string, nextGen bool) {
 	}
 	mu.Unlock()
 	t.Logf("%d of %d acked records consumed more than once, %d rewinds", dups, len(acked), len(rewinds))
-	if how == "stop" && dups > 0 {
+	if strict && dups > 0 {
 		t.Errorf("%d of %d acked records consumed more than once", dups, len(acked))
 	}
 	// The final committed offsets hold the last commits: the consumed

@@ -306,8 +306,10 @@ func TestProducerQuotaThrottles(t *testing.T) {
 	alone := rateOver(ctx, 3*time.Second, &freeBytes)[0]
 
 	go func() { quotaProducer(pctx, t, limited, "limited", 1000, &limitedBytes); done <- struct{}{} }()
-	rateOver(ctx, 2*time.Second) // the limited producer's unthrottled start
-	rates := rateOver(ctx, 6*time.Second, &limitedBytes, &freeBytes)
+	// The limited producer's unthrottled start, and its first throttled
+	// responses, whose delays lag behind a busy machine: measured after.
+	rateOver(ctx, 4*time.Second)
+	rates := rateOver(ctx, 8*time.Second, &limitedBytes, &freeBytes)
 	stop()
 	<-done
 	<-done
